@@ -1,0 +1,101 @@
+"""`callqa analyze PATH... [--out DIR] [--config FILE] [--meta FILE]` (CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from callqa.commands.common import ProgressHook, console, load_config_or_exit
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files, transcript JSON files or folders of them")
+    p.add_argument("--out", default="out", metavar="DIR", help="where <call_id>.json files go (default: out)")
+    p.add_argument("--config", metavar="FILE", help="YAML deep-merged over the defaults in configs/")
+    p.add_argument("--meta", metavar="FILE", help="metadata (JSON/YAML) applied to the given calls")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="print tracebacks of unexpected errors")
+
+
+def expand_inputs(paths: list[str]) -> list[Path]:
+    from callqa.pipeline.inputs import is_audio_file, is_transcript_file
+
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(c for c in p.iterdir()
+                              if c.is_file() and (is_audio_file(c) or is_transcript_file(c))
+                              and not c.name.endswith(".truth.json")))
+        else:
+            out.append(p)  # missing files are reported per call
+    return out
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from callqa.pipeline.errors import CallqaError
+    from callqa.pipeline.inputs import read_meta_file
+    from callqa.pipeline.process import process_call
+
+    config = load_config_or_exit(args.config)
+    meta = read_meta_file(Path(args.meta)) if args.meta else None
+    files = expand_inputs(args.paths)
+    if not files:
+        print("callqa analyze: no audio or transcript files found", file=sys.stderr)
+        return 2
+    if meta is not None and meta.call_id and len(files) > 1:
+        print("callqa analyze: --meta sets call_id, so it can name only one PATH", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    rows: list[tuple[str, str, dict | None, str]] = []
+    with ProgressHook(total=len(files), enabled=not args.no_progress) as progress:
+        for path in files:
+            progress.start_call(path.name)
+            try:
+                result = process_call(path, config, meta=meta, hook=progress.hook)
+                data = result.serialize()
+                target = out_dir / f"{result.call_id}.json"
+                write_json_atomic(target, data)
+                rows.append((path.name, "ok", data, str(target)))
+            except CallqaError as e:
+                rows.append((path.name, "failed", None, str(e)))
+            except Exception as e:  # one bad call never stops the others
+                if args.debug:
+                    traceback.print_exc()
+                rows.append((path.name, "failed", None, f"{path}: unexpected error: {type(e).__name__}: {e}"))
+            progress.finish_call()
+    _print_table(rows)
+    failed = [r for r in rows if r[1] != "ok"]
+    for _, _, _, message in failed:
+        print(f"callqa: error: {message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_table(rows: list[tuple[str, str, dict | None, str]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="callqa analyze", show_lines=False)
+    for col in ("file", "status", "call_id", "lang", "duration", "turns", "operator talk", "flags", "output"):
+        table.add_column(col, overflow="fold")
+    for name, status, data, where in rows:
+        if data is None:
+            table.add_row(name, "[red]failed[/red]", "", "", "", "", "", "", "")
+            continue
+        sig = data.get("signals") or {}
+        ratio = sig.get("talk_ratio_operator")
+        table.add_row(name, "[green]ok[/green]", data["call_id"], data["language"], f"{data['duration_s']:.1f}s",
+                      str(len(data["transcript"]["turns"])), "" if ratio is None else f"{ratio:.0%}",
+                      str(len(data.get("flags") or [])), where)
+    console().print(table)

@@ -1,0 +1,3 @@
+"""callqa pipeline: the library (never imports Prefect)."""
+
+__version__ = "0.1.0"

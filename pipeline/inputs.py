@@ -1,0 +1,187 @@
+"""Inputs other than audio: metadata (sidecars, --meta, manifest rows) and
+transcripts produced elsewhere (CONTRACTS.md, "Transcript import")."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import InputError
+from .types import DIRECTIONS, LANGUAGES, ROLES, SPEAKERS, CallMeta, Transcript, Turn, Word
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".wma")
+META_FIELDS = ("call_id", "operator_id", "team", "role", "direction", "started_at", "language",
+               "channel_map", "scenario", "swap_roles")
+
+
+def is_transcript_file(path: Path) -> bool:
+    return path.suffix.lower() == ".json" and not path.name.endswith(".meta.json")
+
+
+def is_audio_file(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_SUFFIXES
+
+
+def _str_or_none(value: Any, path: Path, key: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise InputError(path, f"field '{key}' must be a string, got {type(value).__name__}")
+
+
+def meta_from_mapping(data: Mapping[str, Any], path: Path) -> CallMeta:
+    """Validate one metadata record; unknown keys are ignored, bad values name the field."""
+    if not isinstance(data, Mapping):
+        raise InputError(path, "metadata must be a JSON/YAML object")
+    vals: dict[str, Any] = {}
+    for key in ("call_id", "operator_id", "team", "started_at", "scenario"):
+        vals[key] = _str_or_none(data.get(key), path, key)
+    for key, allowed in (("role", ROLES), ("direction", DIRECTIONS), ("language", LANGUAGES)):
+        v = _str_or_none(data.get(key), path, key)
+        if v is not None:
+            v = v.strip().lower()
+            if key == "language" and v == "auto":
+                v = None
+            elif v not in allowed:
+                raise InputError(path, f"field '{key}' must be one of {', '.join(allowed)}, got {v!r}")
+        vals[key] = v
+    cmap = data.get("channel_map")
+    if cmap not in (None, ""):
+        if isinstance(cmap, str):
+            cmap = [c.strip() for c in cmap.replace(";", ",").replace("|", ",").split(",") if c.strip()]
+        if isinstance(cmap, Mapping):  # {"0": "operator", "1": "client"} or {left: operator, right: client}
+            order = {"left": 0, "right": 1, "0": 0, "1": 1}
+            try:
+                cmap = [v for _, v in sorted(cmap.items(), key=lambda kv: order[str(kv[0]).lower()])]
+            except KeyError:
+                raise InputError(path, "field 'channel_map' keys must be left/right or 0/1") from None
+        if (not isinstance(cmap, list) or len(cmap) != 2 or sorted(map(str, cmap)) != sorted(SPEAKERS)):
+            raise InputError(path, "field 'channel_map' must list 'operator' and 'client', one per channel")
+        vals["channel_map"] = tuple(str(c) for c in cmap)
+    swap = data.get("swap_roles", False)
+    if isinstance(swap, str):
+        swap = swap.strip().lower() in ("1", "true", "yes")
+    vals["swap_roles"] = bool(swap)
+    return CallMeta(**vals)
+
+
+def read_meta_file(path: Path) -> CallMeta:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(path, f"cannot read metadata: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise InputError(path, f"metadata is not valid {path.suffix.lstrip('.').upper()}: {e}") from None
+    return meta_from_mapping(data or {}, path)
+
+
+def sidecar_for(path: Path) -> Path | None:
+    """`<stem>.meta.json` or `<stem>.meta.yaml` beside a recording."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    for suffix in (".meta.json", ".meta.yaml", ".meta.yml"):
+        cand = path.with_name(stem + suffix)
+        if cand.is_file():
+            return cand
+    return None
+
+
+def read_manifest(path: Path) -> dict[str, CallMeta]:
+    """Rows of a batch inbox's `manifest.csv`, keyed by the `file` column (or call_id)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot read manifest: {e}") from None
+    out: dict[str, CallMeta] = {}
+    for n, row in enumerate(rows, start=2):
+        key = (row.get("file") or row.get("path") or row.get("call_id") or "").strip()
+        if not key:
+            raise InputError(path, f"row {n}: needs a 'file' or 'call_id' column")
+        try:
+            out[key] = meta_from_mapping({k: v for k, v in row.items() if k in META_FIELDS}, path)
+        except InputError as e:
+            raise InputError(path, f"row {n}: {e.problem}") from None
+    return out
+
+
+def _num(value: Any, path: Path, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(path, f"{where} must be a finite number, got {value!r}")
+    if value < 0:
+        raise InputError(path, f"{where} must not be negative, got {value!r}")
+    return float(value)
+
+
+def read_transcript_json(path: Path) -> tuple[Transcript, CallMeta]:
+    """A transcript made elsewhere (CONTRACTS.md); every problem names the file and field."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    if not raw.strip():
+        raise InputError(path, "empty file")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text (is it a transcript JSON?)") from None
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"not valid JSON: {e.msg} at line {e.lineno}") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "top level must be an object with 'turns'")
+    if "turns" not in data:
+        raise InputError(path, "missing field 'turns'")
+    turns_raw = data["turns"]
+    if not isinstance(turns_raw, list):
+        raise InputError(path, "field 'turns' must be a list")
+    meta = meta_from_mapping({k: v for k, v in data.items() if k in META_FIELDS}, path)
+    turns: list[Turn] = []
+    for i, t in enumerate(turns_raw):
+        where = f"turns[{i}]"
+        if not isinstance(t, dict):
+            raise InputError(path, f"{where} must be an object")
+        for key in ("speaker", "start", "end", "text"):
+            if key not in t:
+                raise InputError(path, f"{where}: missing field '{key}'")
+        speaker = t["speaker"]
+        if speaker not in SPEAKERS:
+            raise InputError(path, f"{where}.speaker must be 'operator' or 'client', got {speaker!r}")
+        start = _num(t["start"], path, f"{where}.start")
+        end = _num(t["end"], path, f"{where}.end")
+        if end < start:
+            raise InputError(path, f"{where}: end ({end}) is before start ({start})")
+        if not isinstance(t["text"], str):
+            raise InputError(path, f"{where}.text must be a string")
+        words: list[Word] = []
+        words_raw = t.get("words")
+        if words_raw is not None:
+            if not isinstance(words_raw, list):
+                raise InputError(path, f"{where}.words must be a list")
+            for j, w in enumerate(words_raw):
+                wwhere = f"{where}.words[{j}]"
+                if not isinstance(w, dict):
+                    raise InputError(path, f"{wwhere} must be an object")
+                if not isinstance(w.get("text"), str):
+                    raise InputError(path, f"{wwhere}.text must be a string")
+                ws = _num(w.get("start"), path, f"{wwhere}.start")
+                we = _num(w.get("end"), path, f"{wwhere}.end")
+                if we < ws:
+                    raise InputError(path, f"{wwhere}: end is before start")
+                prob = w.get("probability", 1.0)
+                prob = _num(prob, path, f"{wwhere}.probability") if prob is not None else 1.0
+                words.append(Word(w["text"], ws, we, min(prob, 1.0)))
+        turns.append(Turn(speaker=speaker, start=start, end=end, text=t["text"].strip(), words=tuple(words)))
+    turns.sort(key=lambda t: (t.start, t.end))
+    duration = data.get("duration_s")
+    duration = _num(duration, path, "duration_s") if duration is not None else 0.0
+    duration = max([duration] + [t.end for t in turns])
+    language = meta.language or "en"
+    return Transcript(turns=tuple(turns), language=language, duration_s=duration,
+                      role_confidence=1.0, role_method="import"), meta

@@ -1,0 +1,139 @@
+"""One call end to end, in plain Python: `process_call`. The CLI, the tests and
+the Prefect flows all call it."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__ as pipeline_version
+from .config import Config
+from .errors import InputError
+from .inputs import is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
+from .roles import assign_by_channel, assign_by_cues
+from .types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
+
+# hook(step, completed=None, total=None): progress reporting (CLI bar, flow logs).
+Hook = Callable[..., None]
+
+
+def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_meta(path: Path, meta: CallMeta | None) -> CallMeta:
+    """Sidecar metadata beside the file, overridden by metadata given explicitly."""
+    side = sidecar_for(path)
+    base = read_meta_file(side) if side else CallMeta()
+    return base.merged(meta)
+
+
+def _language(meta: CallMeta, config: Config) -> str | None:
+    if meta.language:
+        return meta.language
+    lang = config.section("models").asr.language
+    return None if lang == "auto" else lang
+
+
+def transcribe_audio(audio: Any, config: Config, meta: CallMeta, hook: Hook = _noop) -> tuple[Transcript, ModelInfo]:
+    """Decoded audio -> transcript with operator/client turns."""
+    from .transcribe import transcribe_mono, transcribe_stereo
+
+    language = _language(meta, config)
+    if audio.channels == 2:
+        asr = transcribe_stereo(audio, config, language, hook=hook)
+        transcript = assign_by_channel(list(asr.turns), meta, config, asr.language, audio.duration_s)
+        diarization = "stereo-channels"
+    else:
+        from .diarize import assign_speakers, diarize
+
+        asr = transcribe_mono(audio, config, language, hook=hook)
+        hook("diarize")
+        diar = diarize(audio, config, hook=hook)
+        turns = assign_speakers(list(asr.segments), diar, config)
+        transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s)
+        diarization = diar.backend
+    return transcript, ModelInfo(asr=asr.model, diarization=diarization)
+
+
+def analyze_transcript(result: CallResult, config: Config, audio: Any = None, hook: Hook = _noop) -> CallResult:
+    """Signals and scores for a call whose transcript is known. Fills `result` in place
+    of the empty sections and returns it."""
+    try:
+        from .signals import compute_signals
+    except ImportError:  # signals land with their own issue
+        return result
+    hook("signals")
+    result.signals = compute_signals(result.transcript, config, audio=audio, meta=result.meta)
+    result.models = replace(result.models, sentiment=getattr(result.signals, "sentiment_model", None))
+    try:
+        from .scoring import score_call
+    except ImportError:
+        return result
+    hook("scores")
+    score_call(result, config)
+    return result
+
+
+def process_call(path: str | Path, config: Config, meta: CallMeta | None = None, hook: Hook = _noop) -> CallResult:
+    """Analyse one recording (or transcript JSON) end to end.
+
+    Raises `InputError` for input that cannot be used; nothing else is expected.
+    """
+    path = Path(path)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if not path.is_file():
+        raise InputError(path, "not a file")
+    meta = resolve_meta(path, meta)
+    audio = None
+    if is_transcript_file(path):
+        transcript, file_meta = read_transcript_json(path)
+        meta = file_meta.merged(meta)
+        if meta.swap_roles:
+            from .roles import _swap
+
+            transcript = replace(transcript, turns=tuple(_swap(list(transcript.turns))))
+        source = AudioSource(path=str(path), sha256=file_sha256(path), sample_rate=0, channels=0,
+                             duration_s=transcript.duration_s, format="transcript-json")
+        models = ModelInfo(asr="import", diarization="import")
+    else:
+        from .audio import load_audio
+
+        hook("decode")
+        audio = load_audio(path, config)
+        timings["decode_s"] = time.perf_counter() - t0
+        source = audio.source
+        transcript, models = transcribe_audio(audio, config, meta, hook=hook)
+        timings["transcribe_s"] = time.perf_counter() - t0 - timings["decode_s"]
+    result = CallResult(
+        call_id=call_id_for(path, meta),
+        language=transcript.language,
+        duration_s=source.duration_s,
+        meta=meta,
+        source=source,
+        models=models,
+        config_hash=config.hash,
+        transcript=transcript,
+        processing={"callqa_version": pipeline_version},
+    )
+    t1 = time.perf_counter()
+    analyze_transcript(result, config, audio=audio, hook=hook)
+    timings["analyze_s"] = time.perf_counter() - t1
+    timings["total_s"] = time.perf_counter() - t0
+    result.processing["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    hook("done")
+    return result

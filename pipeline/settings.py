@@ -1,0 +1,106 @@
+"""Schemas of the foundation's configuration sections (models, company, audio,
+roles assignment). Listed in `config.SECTION_MODULES`; validated at load."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VadOptions(_Strict):
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_silence_duration_ms: int = Field(300, ge=0)
+    speech_pad_ms: int = Field(200, ge=0)
+    min_speech_duration_ms: int = Field(0, ge=0)
+
+
+class HallucinationGuard(_Strict):
+    phrases: dict[str, list[str]] = Field(default_factory=dict)  # per language
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = Field(2.4, gt=0.0)
+    min_avg_logprob: float = -1.2  # segments under this and flagged no-speech are dropped
+
+
+class AsrOptions(_Strict):
+    model: str = "tiny.en"  # a name (resolved / downloaded once) or a local directory
+    models_dir: str = "~/.cache/callqa/models"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = Field(0, ge=0)
+    beam_size: int = Field(1, ge=1, le=10)
+    language: Literal["ru", "en", "auto"] = "auto"
+    word_timestamps: bool = True
+    vad_filter: bool = True
+    vad: VadOptions = VadOptions()
+    use_initial_prompt: bool = True
+    initial_prompt: dict[str, str] = Field(default_factory=dict)  # per language
+    hallucination: HallucinationGuard = HallucinationGuard()
+    low_confidence_logprob: float = -1.0  # mean avg_logprob under this -> low_asr_confidence flag
+
+
+class EmbeddedDiarization(_Strict):
+    vad_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    min_silence_duration_ms: int = Field(300, ge=0)
+    window_s: float = Field(1.5, gt=0.1)
+    step_s: float = Field(0.75, gt=0.05)
+    fill_gap_s: float = Field(0.5, ge=0.0)
+    min_turn_s: float = Field(0.3, ge=0.0)
+
+
+class PyannoteOptions(_Strict):
+    pipeline: str | None = None  # local directory / config.yaml, or a hub name
+    token_env: str = "HF_TOKEN"
+
+
+class DiarizationOptions(_Strict):
+    backend: Literal["auto", "embedded", "pyannote"] = "auto"
+    num_speakers: int = Field(2, ge=1, le=8)
+    embedded: EmbeddedDiarization = EmbeddedDiarization()
+    pyannote: PyannoteOptions = PyannoteOptions()
+    crosstalk_margin_db: float = 6.0  # stereo: a word is crosstalk when the other channel is this much louder
+
+
+class SentimentOptions(_Strict):
+    backend: Literal["lexicon", "transformers"] = "lexicon"
+    model: str | None = None  # name or local directory for the transformers backend
+    device: str = "cpu"
+    batch_size: int = Field(16, ge=1)
+    label_map: dict[str, float] = Field(default_factory=dict)  # model label -> -1..1
+
+
+class ModelsConfig(_Strict):
+    asr: AsrOptions = AsrOptions()
+    diarization: DiarizationOptions = DiarizationOptions()
+    sentiment: SentimentOptions = SentimentOptions()
+
+
+class CompanyConfig(_Strict):
+    names: list[str] = Field(default_factory=list)
+    glossary: dict[str, list[str]] = Field(default_factory=dict)  # per language: product terms
+
+
+class AudioConfig(_Strict):
+    sample_rate: int = 16000
+    min_duration_s: float = Field(0.5, gt=0.0)
+    max_duration_s: float = Field(4 * 3600, gt=0.0)
+    default_channel_map: list[Literal["operator", "client"]] = ["operator", "client"]
+
+
+class RoleAssignment(_Strict):
+    cue_window_s: float = Field(30.0, gt=0.0)  # look for greeting cues in the first seconds
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    cues: dict[str, list[str]] = Field(default_factory=dict)  # per language: operator phrases
+
+
+CONFIG_SECTIONS = {
+    "models": ModelsConfig,
+    "company": CompanyConfig,
+    "audio": AudioConfig,
+    "role_assignment": RoleAssignment,
+}

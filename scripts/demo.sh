@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs everything (Debian packages, .venv) and runs `callqa demo` on sample_calls/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 DO_NOT_TRACK=1
+exec .venv/bin/callqa demo "$@"
