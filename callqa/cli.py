@@ -34,7 +34,9 @@ def _quiet_environment() -> None:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(prog="callqa", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="callqa", description="Offline call-recording analysis for contact centres: diarized transcripts, "
+                                   "signals, evidence-backed competency scores, review queue.")
     parser.add_argument("--version", action="version", version=f"callqa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers = {name: sub.add_parser(name, help=help_, description=help_)

@@ -14,13 +14,6 @@ def console() -> Console:
     return Console(stderr=False, highlight=False)
 
 
-def load_config_or_exit(path: str | None):
-    """Invalid configuration fails before any call is processed (CONTRACTS.md)."""
-    from callqa.pipeline.config import load_config
-
-    return load_config(path)
-
-
 class ProgressHook:
     """Turns pipeline hooks (`hook(step, completed=, total=)`) into a progress bar."""
 
