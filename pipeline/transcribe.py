@@ -1,0 +1,443 @@
+"""Speech to text with faster-whisper: word-timestamped segments for mono calls,
+ready speaker turns for stereo calls (one speaker per channel).
+
+Options come from `models.asr` (configs/models.yaml). Two pitfalls of the field
+are handled here:
+
+- Whisper drops disfluencies ("um", "ну") unless prompted: a per-language
+  `initial_prompt` full of fillers keeps them.
+- Whisper invents text on silence and music-on-hold ("Продолжение следует...",
+  "Thank you for watching."): `guard_segments` removes configured phantom
+  phrases (matched ignoring case and punctuation) and segments that Whisper's
+  own scores mark as no-speech or degenerate, before anything reaches signals.
+
+Stereo: each channel is transcribed on its own, words that are the other
+channel's crosstalk (the other channel is `crosstalk_margin_db` louder over the
+word) are dropped, and the words are cut into turns at pauses and wherever the
+other speaker talks in between.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .config import Config
+from .errors import ModelUnavailable
+from .settings import AsrOptions, HallucinationGuard
+from .types import LANGUAGES, Turn, Word
+
+Hook = Callable[..., None]
+
+
+def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
+    return None
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 3)
+
+
+@dataclass(frozen=True)
+class AsrSegment:
+    """One Whisper segment, times on the recording's timeline."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+    channel: int | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": _r(self.start), "end": _r(self.end), "text": self.text,
+                "words": [w.serialize() for w in self.words], "avg_logprob": _r(self.avg_logprob),
+                "no_speech_prob": _r(self.no_speech_prob), "compression_ratio": _r(self.compression_ratio),
+                "channel": self.channel}
+
+
+@dataclass(frozen=True)
+class DroppedSegment:
+    """A segment (or part of one) that the hallucination guard removed, and why."""
+
+    start: float
+    end: float
+    text: str
+    reason: str  # phantom_phrase | no_speech | repetitive | low_confidence | empty | crosstalk
+    channel: int | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": _r(self.start), "end": _r(self.end), "text": self.text, "reason": self.reason,
+                "channel": self.channel}
+
+
+@dataclass(frozen=True)
+class AsrResult:
+    """What ASR produced for one call and how (model, language)."""
+
+    segments: tuple[AsrSegment, ...]
+    turns: tuple[Turn, ...]
+    language: str
+    language_probability: float
+    model: str
+    dropped: tuple[DroppedSegment, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments if s.text)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"segments": [s.serialize() for s in self.segments], "turns": [t.serialize() for t in self.turns],
+                "language": self.language, "language_probability": _r(self.language_probability),
+                "model": self.model, "dropped": [d.serialize() for d in self.dropped]}
+
+
+# --------------------------------------------------------------------------- options
+
+
+def asr_options(config: Config) -> AsrOptions:
+    return config.section("models").asr
+
+
+def model_label(opts: AsrOptions) -> str:
+    """How the model is named in results: the configured name, or a directory's name."""
+    name = opts.model.strip()
+    if "/" in name and Path(name).expanduser().exists():
+        name = Path(name).expanduser().resolve().name
+    return f"faster-whisper:{name}"
+
+
+def load_model(opts: AsrOptions) -> Any:
+    """The configured WhisperModel, resolved offline and loaded once."""
+    from callqa.models.asr import load_whisper, resolve_model
+
+    path = resolve_model(opts.model, opts.models_dir)
+    return load_whisper(str(path), opts.device, opts.compute_type, opts.cpu_threads)
+
+
+def whisper_kwargs(opts: AsrOptions, language: str) -> dict[str, Any]:
+    """Keyword arguments for `WhisperModel.transcribe` from our options (also used by the benchmark)."""
+    guard = opts.hallucination
+    prompt = opts.initial_prompt.get(language) if opts.use_initial_prompt else None
+    return dict(
+        language=language, task="transcribe", beam_size=opts.beam_size, word_timestamps=opts.word_timestamps,
+        vad_filter=opts.vad_filter, vad_parameters=opts.vad.model_dump(), initial_prompt=prompt or None,
+        condition_on_previous_text=opts.condition_on_previous_text,
+        no_speech_threshold=guard.no_speech_threshold, log_prob_threshold=guard.log_prob_threshold,
+        compression_ratio_threshold=guard.compression_ratio_threshold,
+    )
+
+
+def choose_language(model: Any, requested: str | None, samples: np.ndarray, opts: AsrOptions) -> tuple[str, float]:
+    """The language to decode in. An English-only model decodes English; `requested` (metadata or
+    config) wins otherwise; else Whisper detects it among the supported languages (ru, en)."""
+    if not model.model.is_multilingual:
+        if requested not in (None, "en"):
+            raise ModelUnavailable(
+                f"ASR model '{opts.model}' is English-only but the call's language is '{requested}': "
+                "configure a multilingual model in models.asr.model (e.g. small or large-v3-turbo, "
+                "`callqa models pull NAME`)")
+        return "en", 1.0
+    if requested:
+        return requested, 1.0
+    try:
+        _, _, probs = model.detect_language(audio=samples, vad_filter=opts.vad_filter,
+                                            vad_parameters=opts.vad.model_dump())
+    except ValueError:  # no speech at all: nothing to detect on
+        return LANGUAGES[0], 0.0
+    ours = {lang: p for lang, p in probs if lang in LANGUAGES}
+    if not ours:
+        return LANGUAGES[0], 0.0
+    best = max(ours, key=lambda k: ours[k])
+    return best, float(ours[best])
+
+
+# --------------------------------------------------------------------------- hallucination guard
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, ё -> е, punctuation and extra spaces removed: how phantom phrases are compared."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    return " ".join(_WORD_RE.findall(text))
+
+
+def _phrase_tokens(guard: HallucinationGuard, language: str | None) -> list[tuple[str, ...]]:
+    """Phantom phrases of the call's language first, then every other language's (Whisper may
+    switch language on silence)."""
+    langs = [language] if language in guard.phrases else []
+    langs += [lang for lang in guard.phrases if lang != language]
+    out: list[tuple[str, ...]] = []
+    for lang in langs:
+        for phrase in guard.phrases[lang]:
+            toks = tuple(normalise_text(phrase).split())
+            if toks and toks not in out:
+                out.append(toks)
+    return sorted(out, key=len, reverse=True)
+
+
+def _phantom_word_mask(words: Sequence[Word], phrases: list[tuple[str, ...]]) -> list[bool]:
+    """True for each word that belongs to a phantom phrase."""
+    tokens: list[str] = []
+    owner: list[int] = []
+    for i, w in enumerate(words):
+        for tok in normalise_text(w.text).split():
+            tokens.append(tok)
+            owner.append(i)
+    hit = [False] * len(words)
+    taken = [False] * len(tokens)
+    for ph in phrases:
+        n = len(ph)
+        for s in range(0, len(tokens) - n + 1):
+            if not any(taken[s:s + n]) and tuple(tokens[s:s + n]) == ph:
+                for k in range(s, s + n):
+                    taken[k] = True
+                    hit[owner[k]] = True
+    return hit
+
+
+def _strip_phrases(norm: str, phrases: list[tuple[str, ...]]) -> str:
+    padded = f" {norm} "
+    for ph in phrases:
+        padded = padded.replace(f" {' '.join(ph)} ", " ")
+    return " ".join(padded.split())
+
+
+def _join_words(words: Iterable[Word]) -> str:
+    return " ".join(w.text for w in words if w.text).strip()
+
+
+def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard,
+                   language: str | None) -> tuple[list[AsrSegment], list[DroppedSegment]]:
+    """Remove invented text: phantom phrases (whole segments or the words of the phrase inside a
+    segment), segments Whisper itself scores as no-speech, degenerate repetition loops, and
+    segments of very low confidence. Returns (kept, dropped)."""
+    phrases = _phrase_tokens(guard, language)
+    kept: list[AsrSegment] = []
+    dropped: list[DroppedSegment] = []
+
+    def drop(seg: AsrSegment, reason: str, text: str | None = None) -> None:
+        dropped.append(DroppedSegment(seg.start, seg.end, seg.text if text is None else text, reason, seg.channel))
+
+    for seg in segments:
+        if seg.no_speech_prob > guard.no_speech_threshold and seg.avg_logprob < guard.log_prob_threshold:
+            drop(seg, "no_speech")
+            continue
+        if seg.compression_ratio > guard.compression_ratio_threshold:
+            drop(seg, "repetitive")
+            continue
+        if seg.avg_logprob < guard.min_avg_logprob:
+            drop(seg, "low_confidence")
+            continue
+        if seg.words:
+            mask = _phantom_word_mask(seg.words, phrases)
+            if any(mask):
+                bad = [w for w, m in zip(seg.words, mask) if m]
+                good = tuple(w for w, m in zip(seg.words, mask) if not m)
+                dropped.append(DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), "phantom_phrase",
+                                              seg.channel))
+                if not any(normalise_text(w.text) for w in good):
+                    continue
+                seg = AsrSegment(good[0].start, good[-1].end, _join_words(good), good, seg.avg_logprob,
+                                 seg.no_speech_prob, seg.compression_ratio, seg.channel)
+        else:
+            norm = normalise_text(seg.text)
+            rest = _strip_phrases(norm, phrases)
+            if norm and not rest:
+                drop(seg, "phantom_phrase")
+                continue
+            if rest != norm:  # a phrase inside a longer segment: keep the rest of the text
+                dropped.append(DroppedSegment(seg.start, seg.end, seg.text, "phantom_phrase", seg.channel))
+                seg = AsrSegment(seg.start, seg.end, rest, (), seg.avg_logprob, seg.no_speech_prob,
+                                 seg.compression_ratio, seg.channel)
+        if not normalise_text(seg.text):
+            drop(seg, "empty")
+            continue
+        kept.append(seg)
+    return kept, dropped
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _convert(seg: Any, channel: int | None, duration_s: float) -> AsrSegment:
+    words: list[Word] = []
+    for w in seg.words or ():
+        text = w.word.strip()
+        if not text:
+            continue
+        start = min(max(0.0, float(w.start)), duration_s)
+        end = min(max(start, float(w.end)), duration_s)
+        words.append(Word(text=text, start=start, end=end, probability=float(w.probability)))
+    return AsrSegment(start=max(0.0, float(seg.start)), end=min(float(seg.end), duration_s),
+                      text=seg.text.strip(), words=tuple(words), avg_logprob=float(seg.avg_logprob),
+                      no_speech_prob=float(seg.no_speech_prob), compression_ratio=float(seg.compression_ratio),
+                      channel=channel)
+
+
+def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], channel: int | None,
+                    hook: Hook, step: str) -> list[AsrSegment]:
+    duration = samples.shape[0] / 16000.0
+    total = max(1, int(round(duration)))
+    hook(step, completed=0, total=total)
+    try:
+        gen, _info = model.transcribe(np.ascontiguousarray(samples, dtype=np.float32), **kwargs)
+    except ValueError:  # VAD found no speech in some faster-whisper versions
+        return []
+    out: list[AsrSegment] = []
+    for seg in gen:
+        out.append(_convert(seg, channel, duration))
+        hook(step, completed=min(total, int(round(seg.end))), total=total)
+    hook(step, completed=total, total=total)
+    return out
+
+
+def _check_rate(audio: Any) -> None:
+    if getattr(audio, "sample_rate", 16000) != 16000:
+        raise ValueError(f"Whisper needs 16 kHz audio, got {audio.sample_rate} Hz (audio.sample_rate)")
+
+
+def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
+    """Segments with word timestamps for a one-channel recording; `turns` stay empty (the
+    diarizer turns words into speaker turns)."""
+    _check_rate(audio)
+    opts = asr_options(config)
+    model = load_model(opts)
+    samples = audio.mono()
+    lang, prob = choose_language(model, language, samples, opts)
+    raw = _decode_channel(model, samples, whisper_kwargs(opts, lang), None, hook, "transcribe")
+    kept, dropped = guard_segments(raw, opts.hallucination, lang)
+    return AsrResult(segments=tuple(kept), turns=(), language=lang, language_probability=prob,
+                     model=model_label(opts), dropped=tuple(dropped))
+
+
+# --------------------------------------------------------------------------- stereo
+
+
+@dataclass(frozen=True)
+class _ChWord:
+    word: Word
+    channel: int
+    logprob: float
+
+
+def _level_db(x: np.ndarray) -> float:
+    if x.size == 0:
+        return -120.0
+    x64 = x.astype(np.float64)
+    return 10.0 * np.log10(max(float(np.dot(x64, x64)) / x.size, 1e-12))
+
+
+def _similar(a: str, b: str) -> bool:
+    a, b = normalise_text(a), normalise_text(b)
+    if not a or not b:
+        return False
+    return a == b or SequenceMatcher(None, a, b).ratio() >= 0.6
+
+
+def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
+                   margin_db: float) -> tuple[list[_ChWord], list[_ChWord]]:
+    """Split words into (kept, crosstalk). A word on channel c is the other channel's
+    crosstalk (bleed) when the other channel is at least `margin_db` louder over the word and
+    either the other channel has the same word at that moment (the louder one wins), or the
+    word is far (2 x `margin_db`) quieter than channel c's own speech (its loudest words). Real overlapping speech,
+    loud on its own channel, is kept."""
+    n = samples.shape[1]
+    levels: list[tuple[float, float]] = []  # (own dB, loudest other dB) per word
+    for cw in words:
+        s = min(n, max(0, int(cw.word.start * rate)))
+        e = min(n, max(s + 1, int(np.ceil(cw.word.end * rate))))
+        own = _level_db(samples[cw.channel, s:e])
+        other = max((_level_db(samples[c, s:e]) for c in range(samples.shape[0]) if c != cw.channel),
+                    default=-120.0)
+        levels.append((own, other))
+    typical: dict[int, float] = {}
+    for ch in {cw.channel for cw in words}:
+        # The channel's own speech level: its louder words (bleed words are the quiet ones).
+        typical[ch] = float(np.percentile([lv[0] for cw, lv in zip(words, levels) if cw.channel == ch], 90))
+    by_channel: dict[int, list[_ChWord]] = {}
+    for cw in words:
+        by_channel.setdefault(cw.channel, []).append(cw)
+    kept: list[_ChWord] = []
+    cross: list[_ChWord] = []
+    for cw, (own, other) in zip(words, levels):
+        is_cross = False
+        if other - own >= margin_db:
+            w = cw.word
+            tol = 0.3
+            duplicate = any(o.word.start < w.end + tol and o.word.end > w.start - tol and _similar(o.word.text, w.text)
+                            for ch, ws in by_channel.items() if ch != cw.channel for o in ws)
+            is_cross = duplicate or typical[cw.channel] - own >= 2 * margin_db
+        (cross if is_cross else kept).append(cw)
+    return kept, cross
+
+
+def words_to_turns(words: Sequence[_ChWord], pause_s: float) -> list[Turn]:
+    """Merge both channels' words by time into turns: a channel's words are cut into a new
+    turn at a pause longer than `pause_s` or when the other speaker started a word in between."""
+    ordered = sorted(words, key=lambda cw: (cw.word.start, cw.word.end, cw.channel))
+    open_turns: dict[int, list[_ChWord]] = {}
+    last_start: dict[int, float] = {}  # latest word start seen per channel
+    done: list[list[_ChWord]] = []
+    for cw in ordered:
+        cur = open_turns.get(cw.channel)
+        if cur is not None:
+            prev_end = cur[-1].word.end
+            others = [t for c, t in last_start.items() if c != cw.channel]
+            interrupted = any(t >= prev_end for t in others)
+            if cw.word.start - prev_end > pause_s or interrupted:
+                done.append(cur)
+                cur = None
+        if cur is None:
+            cur = []
+            open_turns[cw.channel] = cur
+        cur.append(cw)
+        last_start[cw.channel] = cw.word.start
+    done.extend(t for t in open_turns.values() if t)
+    turns = []
+    for group in done:
+        ws = tuple(cw.word for cw in group)
+        turns.append(Turn(speaker=f"channel_{group[0].channel}", start=ws[0].start, end=ws[-1].end,
+                          text=_join_words(ws), words=ws, channel=group[0].channel,
+                          avg_logprob=float(np.mean([cw.logprob for cw in group]))))
+    turns.sort(key=lambda t: (t.start, t.end))
+    return turns
+
+
+def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
+    """Each channel transcribed on its own, crosstalk removed, merged into turns labelled
+    `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map)."""
+    _check_rate(audio)
+    opts = asr_options(config)
+    models_cfg = config.section("models")
+    model = load_model(opts)
+    n_ch = audio.channels
+    # One language for the whole call, detected on the channel with the most energy.
+    loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
+    lang, prob = choose_language(model, language, audio.channel(loudest), opts)
+    kwargs = whisper_kwargs(opts, lang)
+    segments: list[AsrSegment] = []
+    dropped: list[DroppedSegment] = []
+    for c in range(n_ch):
+        raw = _decode_channel(model, audio.channel(c), kwargs, c, hook, f"transcribe channel {c + 1}/{n_ch}")
+        kept, gone = guard_segments(raw, opts.hallucination, lang)
+        segments.extend(kept)
+        dropped.extend(gone)
+    words = [_ChWord(w, s.channel or 0, s.avg_logprob)
+             for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
+    kept_words, cross = drop_crosstalk(words, audio.samples, audio.sample_rate,
+                                       models_cfg.diarization.crosstalk_margin_db)
+    dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
+    turns = words_to_turns(kept_words, opts.turn_pause_s)
+    segments.sort(key=lambda s: (s.start, s.channel or 0))
+    return AsrResult(segments=tuple(segments), turns=tuple(turns), language=lang, language_probability=prob,
+                     model=model_label(opts), dropped=tuple(sorted(dropped, key=lambda d: d.start)))
