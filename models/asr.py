@@ -9,6 +9,7 @@ downloaded except by `pull_model`. Loading is lazy and cached.
 from __future__ import annotations
 
 import importlib
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,19 @@ def pull_model(name: str, models_dir: str | Path) -> Path:
         return target.resolve()
     from faster_whisper.utils import download_model
 
+    existed = target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
-        out = download_model(name, output_dir=str(target))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # huggingface_hub's deprecation chatter
+            out = download_model(name, output_dir=str(target))
     except Exception as e:  # network, authentication, offline mode
+        if not existed and not any(target.iterdir()):
+            target.rmdir()
         raise ModelUnavailable(f"could not download '{name}' into {target}: {type(e).__name__}: {e}") from None
+    if not _is_model_dir(Path(out)):
+        raise ModelUnavailable(f"'{name}' was downloaded into {out} but it is not a CTranslate2 Whisper model "
+                               f"(no {' / '.join(MODEL_FILES)})")
     return Path(out).resolve()
 
 

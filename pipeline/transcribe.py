@@ -441,3 +441,62 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     segments.sort(key=lambda s: (s.start, s.channel or 0))
     return AsrResult(segments=tuple(segments), turns=tuple(turns), language=lang, language_probability=prob,
                      model=model_label(opts), dropped=tuple(sorted(dropped, key=lambda d: d.start)))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}
+
+
+def _say_en(n: int) -> str:
+    """English words for 0 <= n < 10**12."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + _say_en(n % 100))
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= size:
+            return _say_en(n // size) + " " + name + ("" if n % size == 0 else " " + _say_en(n % size))
+    return str(n)
+
+
+def _ordinal_en(words: str) -> str:
+    head, _, last = words.rpartition(" ")
+    if last in _ORDINAL:
+        last = _ORDINAL[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return (head + " " + last).strip()
+
+
+def _numbers_en(text: str) -> str:
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,250 -> 1250
+    text = re.sub(r"\$(\d+)", r"\1 dollars", text)
+    text = re.sub(r"(\d+)%", r"\1 percent", text)
+    text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _ordinal_en(_say_en(int(m.group(1)))), text)
+    text = re.sub(r"\b(\d+)\.(\d+)\b",
+                  lambda m: _say_en(int(m.group(1))) + " point " + " ".join(_ONES[int(d)] for d in m.group(2)), text)
+    return re.sub(r"\d+", lambda m: _say_en(int(m.group(0))) if len(m.group(0)) < 12 else m.group(0), text)
+
+
+_FILLER_VARIANTS = {"umm": "um", "ummm": "um", "hmm": "hm", "uhh": "uh", "uhm": "um", "mhm": "mm hmm",
+                    "okay": "ok", "э": "э", "ээ": "э", "эээ": "э", "мм": "м", "ммм": "м"}
+
+
+def wer_text(text: str, language: str = "en") -> str:
+    """Text normalised for word error rate: lower case, no punctuation, hyphens as spaces,
+    English numbers as spoken words, filler spelling variants unified."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    text = re.sub(r"(?<=\w)['’](?=\w)", "", text)  # don't -> dont, on both sides alike
+    if language == "en":
+        text = _numbers_en(text)
+    words = _WORD_RE.findall(text.replace("_", " "))
+    return " ".join(_FILLER_VARIANTS.get(w, w) for w in words)

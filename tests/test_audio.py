@@ -1,0 +1,176 @@
+"""Decoding recordings (pipeline/audio.py): formats, sample rates, channels kept apart,
+and clear errors for input that cannot be used."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from callqa.pipeline.audio import load_audio
+from callqa.pipeline.config import load_config
+from callqa.pipeline.errors import InputError
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def _tone(path: Path, freq: float, seconds: float, rate: int, *extra: str) -> Path:
+    _ffmpeg("-f", "lavfi", "-i", f"sine=f={freq}:d={seconds}:r={rate}", *extra, str(path))
+    return path
+
+
+def _stereo(path: Path, left: float, right: float, seconds: float, rate: int, *extra: str) -> Path:
+    _ffmpeg("-f", "lavfi", "-i", f"sine=f={left}:d={seconds}:r={rate}",
+            "-f", "lavfi", "-i", f"sine=f={right}:d={seconds}:r={rate}",
+            "-filter_complex", "[0:a][1:a]join=inputs=2:channel_layout=stereo[a]", "-map", "[a]", *extra, str(path))
+    return path
+
+
+def _peak_hz(x: np.ndarray, rate: int = 16000) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.fft.rfftfreq(x.size, 1.0 / rate)[int(np.argmax(spec))])
+
+
+@pytest.mark.parametrize("name, rate, extra", [
+    ("tel.wav", 8000, ()),
+    ("wide.wav", 16000, ()),
+    ("cd.wav", 44100, ()),
+    ("a.flac", 22050, ()),
+    ("a.mp3", 44100, ("-c:a", "libmp3lame", "-b:a", "64k")),
+    ("a.ogg", 48000, ("-c:a", "libopus", "-b:a", "32k")),
+    ("a.m4a", 44100, ("-c:a", "aac", "-b:a", "64k")),
+])
+def test_formats_decode_to_16k_float_keeping_content(tmp_path, config, name, rate, extra):
+    path = _tone(tmp_path / name, 440, 2.0, rate, *extra)
+    audio = load_audio(path, config)
+    assert audio.samples.dtype == np.float32
+    assert audio.channels == 1 and audio.sample_rate == 16000
+    assert abs(audio.duration_s - 2.0) < 0.1  # codecs pad a few ms
+    assert audio.source.sample_rate == rate and audio.source.channels == 1
+    assert audio.source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert audio.source.path == str(path)
+    assert abs(_peak_hz(audio.samples[0]) - 440) < 5  # resampled, not sped up or slowed down
+    assert 0.05 < float(np.abs(audio.samples).max()) <= 1.0
+
+
+def test_stereo_channels_are_kept_apart(tmp_path, config):
+    path = _stereo(tmp_path / "call.wav", 440, 1000, 2.0, 8000)
+    audio = load_audio(path, config)
+    assert audio.channels == 2 and audio.samples.shape == (2, 32000)
+    assert audio.source.channels == 2 and audio.source.sample_rate == 8000
+    assert abs(_peak_hz(audio.samples[0]) - 440) < 5
+    assert abs(_peak_hz(audio.samples[1]) - 1000) < 5
+    assert audio.notes == ()
+
+
+def test_stereo_mp3_channels_are_kept_apart(tmp_path, config):
+    path = _stereo(tmp_path / "call.mp3", 300, 1200, 2.0, 44100, "-c:a", "libmp3lame", "-b:a", "96k")
+    audio = load_audio(path, config)
+    assert audio.channels == 2
+    assert abs(_peak_hz(audio.samples[0]) - 300) < 5 and abs(_peak_hz(audio.samples[1]) - 1200) < 5
+
+
+def test_mono_saved_as_stereo_is_treated_as_mono(tmp_path, config):
+    path = _tone(tmp_path / "dual.flac", 440, 2.0, 16000, "-ac", "2")
+    audio = load_audio(path, config)
+    assert audio.source.channels == 2  # the file's truth is kept in the source record
+    assert audio.channels == 1
+    assert any("identical" in n for n in audio.notes)
+
+
+def test_more_than_two_channels(tmp_path, config):
+    import soundfile as sf
+
+    t = np.arange(32000) / 16000.0
+    a, b = 0.3 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 900 * t)
+    silent = np.zeros_like(t)
+    # Two live channels among four: they are the two sides of the call.
+    sf.write(tmp_path / "four.wav", np.stack([a, silent, b, silent], axis=1), 16000)
+    audio = load_audio(tmp_path / "four.wav", config)
+    assert audio.channels == 2 and audio.source.channels == 4
+    assert abs(_peak_hz(audio.samples[0]) - 440) < 5 and abs(_peak_hz(audio.samples[1]) - 900) < 5
+    # Three live channels: no way to know who is who, so one mixed channel (diarized later).
+    sf.write(tmp_path / "three.wav", np.stack([a, b, a * 0.5], axis=1), 16000)
+    audio = load_audio(tmp_path / "three.wav", config)
+    assert audio.channels == 1 and "mono" in audio.notes[0]
+
+
+def test_missing_file(tmp_path, config):
+    with pytest.raises(InputError, match="no such file") as e:
+        load_audio(tmp_path / "nope.wav", config)
+    assert e.value.path.endswith("nope.wav")
+
+
+def test_empty_file(tmp_path, config):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        load_audio(tmp_path / "empty.wav", config)
+
+
+def test_text_file_named_wav(tmp_path, config):
+    (tmp_path / "notes.wav").write_text("this is not a recording\n" * 20)
+    with pytest.raises(InputError, match="not a readable audio file|not an audio file"):
+        load_audio(tmp_path / "notes.wav", config)
+
+
+def test_random_bytes_and_corrupt_mp3(tmp_path, config):
+    rng = np.random.default_rng(1)
+    (tmp_path / "noise.mp3").write_bytes(rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError, match="corrupt|not a readable|not an audio"):
+        load_audio(tmp_path / "noise.mp3", config)
+    good = _tone(tmp_path / "good.mp3", 440, 3.0, 16000, "-c:a", "libmp3lame")
+    data = bytearray(good.read_bytes())
+    syncs = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0]
+    for i in syncs[5:]:  # destroy the frame headers after the first few frames
+        data[i:i + 4] = b"\x00\x00\x00\x00"
+    (tmp_path / "bad.mp3").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt") as e:
+        load_audio(tmp_path / "bad.mp3", config)
+    assert "bad.mp3" in str(e.value)
+
+
+def test_too_short(tmp_path, config):
+    path = _tone(tmp_path / "blip.wav", 440, 0.2, 16000)
+    with pytest.raises(InputError, match=r"too short: 0\.20 s.*min_duration_s"):
+        load_audio(path, config)
+
+
+def test_too_long(tmp_path):
+    cfg = load_config(overrides={"audio": {"max_duration_s": 1.0}})
+    path = _tone(tmp_path / "long.wav", 440, 3.0, 8000)
+    with pytest.raises(InputError, match="too long.*max_duration_s"):
+        load_audio(path, cfg)
+
+
+def test_silence_only_is_valid_audio(tmp_path, config):
+    _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "3", str(tmp_path / "hold.wav"))
+    audio = load_audio(tmp_path / "hold.wav", config)
+    assert audio.channels == 1 and abs(audio.duration_s - 3.0) < 0.01
+    assert float(np.abs(audio.samples).max()) == 0.0
+
+
+@pytest.mark.slow
+def test_silence_only_yields_empty_transcript(tmp_path, config):
+    from callqa.pipeline.transcribe import transcribe_mono, transcribe_stereo
+
+    _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "4", str(tmp_path / "silence.wav"))
+    audio = load_audio(tmp_path / "silence.wav", config)
+    result = transcribe_mono(audio, config, None)
+    assert result.segments == () and result.text == ""
+    # Low-level hiss, as on a line on hold, must not turn into invented text either.
+    import soundfile as sf
+
+    hiss = (0.003 * np.random.default_rng(0).standard_normal((64000, 2))).astype(np.float32)
+    sf.write(tmp_path / "hiss.wav", hiss, 16000)
+    audio = load_audio(tmp_path / "hiss.wav", config)
+    assert audio.channels == 2
+    result = transcribe_stereo(audio, config, None)
+    assert result.turns == () and result.segments == ()
