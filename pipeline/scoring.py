@@ -1,0 +1,44 @@
+"""Scores for one call: indicators -> competencies -> flags -> nominations.
+
+`score_call(result, config)` runs after the signals (pipeline/process.py) and
+fills `result.difficult`, `indicators`, `competencies`, `flags`, `nominations`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .competency import DEFAULT_ROLE, overall_score, score_competencies
+from .config import Config
+from .flags import evaluate_flags
+from .indicators import build_context, score_indicators
+from .nominate import nominate
+from .scoring_settings import check_scoring_config
+from .types import CallResult
+
+
+def signals_dict(signals: Any) -> Mapping[str, Any]:
+    """The serialized signals (CONTRACTS.md shape) of a CallSignals or a dict."""
+    if signals is None:
+        return {}
+    if isinstance(signals, Mapping):
+        return signals
+    return signals.serialize()
+
+
+def score_call(result: CallResult, config: Config) -> CallResult:
+    """Fill the scoring sections of `result` (in place) and return it."""
+    check_scoring_config(config)
+    role = result.meta.role or DEFAULT_ROLE
+    ctx = build_context(signals_dict(result.signals), result.transcript, result.meta, result.language, config)
+    indicators = score_indicators(ctx)
+    competencies = score_competencies(indicators, config, role)
+    flags = evaluate_flags(ctx)
+    result.difficult = ctx.difficult
+    result.indicators = indicators
+    result.competencies = competencies
+    result.flags = flags
+    result.nominations = nominate(ctx, competencies, flags, config)
+    overall = overall_score(competencies, config, role)
+    result.processing["scoring"] = {"role": role, "overall_score": None if overall is None else round(overall, 2)}
+    return result
