@@ -1,0 +1,513 @@
+"""The supervisor web app: `create_app(store_path, config=None)` returns a FastAPI app.
+
+Pages are server-rendered Jinja2 templates with a little vanilla JavaScript
+(`static/app.js`: the audio player, seek on timestamp and evidence clicks, the
+turn timeline). Everything a user sees is limited by their role and teams
+(pipeline/users.py); every form is CSRF-protected; audio is served by call id
+only, from the path the store recorded, with HTTP Range support.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote, urlencode
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from callqa.pipeline.config import Config, load_config
+from callqa.pipeline.errors import ConfigError
+from callqa.pipeline.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
+                                     library_items)
+from callqa.pipeline.store import Store, StoreError
+from callqa.pipeline.users import User, UserDB
+
+from . import views
+from .i18n import LANGS, pick_language, translate
+from .security import (CSRF_FIELD, CSRF_HEADER, LoginLimiter, load_or_create_secret, new_csrf_token,
+                       tokens_match)
+from .settings import WebOptions
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+SESSION_COOKIE = "callqa_session"
+LANG_COOKIE = "callqa_lang"
+AUDIO_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
+               ".oga": "audio/ogg", ".opus": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac",
+               ".webm": "audio/webm"}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "img-src 'self' data:; media-src 'self'; frame-ancestors 'none'; "
+                                "form-action 'self'; base-uri 'none'"),
+}
+
+
+class LoginRequired(Exception):
+    """No (valid) session: pages redirect to the login page, the API answers 401."""
+
+    def __init__(self, api: bool):
+        self.api = api
+
+
+@dataclass(frozen=True)
+class WebContext:
+    store: Store
+    users: UserDB
+    config: Config
+    options: WebOptions
+    limiter: LoginLimiter
+    env: Any  # jinja2.Environment
+
+
+def web_options(config: Config, given: WebOptions | dict[str, Any] | None = None) -> WebOptions:
+    """`web` section of the configuration (validated here), updated by `given`."""
+    from pydantic import ValidationError
+
+    raw = dict(config.get("web", {}) or {})
+    if isinstance(given, WebOptions):
+        return given
+    raw.update(given or {})
+    try:
+        return WebOptions.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(["web", *(str(p) for p in err.get("loc", ()))])
+        src = next((f for f in reversed(config.files) if f.endswith("web.yaml")), config.files[-1] if config.files
+                   else "configuration")
+        raise ConfigError(src, key, err.get("msg", "invalid value")) from None
+
+
+def _jinja_env() -> Any:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["mmss"] = views.fmt_time
+    env.filters["urlq"] = lambda s: quote(str(s), safe="")
+    env.filters["pct"] = lambda v: "—" if v is None else f"{float(v) * 100:.0f}%"
+    env.filters["num"] = lambda v, fmt="{:.0f}": "—" if v is None else fmt.format(float(v))
+    return env
+
+
+def create_app(store_path: str | Path, config: Config | None = None, *,
+               options: WebOptions | dict[str, Any] | None = None, secret: str | None = None) -> FastAPI:
+    """The web app over one store directory (users and the cookie secret live there too)."""
+    config = config or load_config()
+    opts = web_options(config, options)
+    store = Store(store_path)
+    ctx = WebContext(store=store, users=UserDB(store.path), config=config, options=opts,
+                     limiter=LoginLimiter(opts.login_attempts, opts.login_window_s, opts.login_attempts_per_ip),
+                     env=_jinja_env())
+    app = FastAPI(title="callqa", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def language_and_headers(request: Request, call_next: Callable) -> Response:
+        asked = request.query_params.get("lang")
+        request.state.lang = pick_language(asked, request.cookies.get(LANG_COOKIE),
+                                           request.headers.get("accept-language"), opts.default_language)
+        response = await call_next(request)
+        if asked in LANGS:
+            response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, httponly=True, samesite="lax",
+                                secure=opts.secure_cookies)
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        if request.url.path.startswith(("/calls", "/api", "/library", "/operators", "/dashboard", "/queue")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.add_middleware(SessionMiddleware, secret_key=secret or load_or_create_secret(store.path),
+                       session_cookie=SESSION_COOKIE, max_age=opts.session_max_age_s, same_site="lax",
+                       https_only=opts.secure_cookies)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        if exc.api:
+            return JSONResponse({"detail": "login required"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Cookie realm="callqa"'})
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path.endswith("/audio") \
+                or "text/html" not in request.headers.get("accept", "text/html"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        key = {404: "errors.not_found", 403: "errors.forbidden", 400: "errors.bad_request"}.get(exc.status_code)
+        message = translate(request.state.lang, exc.detail if str(exc.detail).startswith("errors.") else
+                            key or "errors.bad_request")
+        return render(request, "error.html", status=exc.status_code, message=message,
+                      user=_session_user(request))
+
+    _routes(app, ctx)
+    return app
+
+
+# ---------------------------------------------------------------- helpers
+
+def _ctx(request: Request) -> WebContext:
+    return request.app.state.ctx
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = new_csrf_token()
+        request.session["csrf"] = token
+    return token
+
+
+def flash(request: Request, key: str, kind: str = "ok", **values: Any) -> None:
+    request.session["flash"] = {"key": key, "kind": kind, "values": values}
+
+
+def render(request: Request, template: str, status: int = 200, **data: Any) -> HTMLResponse:
+    lang = request.state.lang
+    t = partial(translate, lang)
+    message = request.session.pop("flash", None)
+    if message:
+        message = {"kind": message.get("kind"), "text": t(message["key"], **(message.get("values") or {}))}
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    query = {k: v for k, v in request.query_params.items() if k != "lang"}
+    lang_links = {code: request.url.path + "?" + urlencode({**query, "lang": code}) for code in LANGS}
+    html = _ctx(request).env.get_template(template).render(
+        lang=lang, t=t, csrf=csrf_token(request), flash=message, here=here, lang_links=lang_links,
+        path=request.url.path, **data)
+    return HTMLResponse(html, status_code=status)
+
+
+def _session_user(request: Request) -> User | None:
+    name = request.session.get("user")
+    if not name:
+        return None
+    user = _ctx(request).users.get(name)
+    if user is None or user.disabled or request.session.get("stamp") != user.stamp:
+        request.session.pop("user", None)
+        request.session.pop("stamp", None)
+        return None
+    return user
+
+
+def page_user(request: Request) -> User:
+    user = _session_user(request)
+    if user is None:
+        raise LoginRequired(api=False)
+    return user
+
+
+def api_user(request: Request) -> User:
+    user = _session_user(request)
+    if user is None:
+        raise LoginRequired(api=True)
+    return user
+
+
+async def check_csrf(request: Request) -> None:
+    """Every POST: the form's (or X-CSRF-Token header's) token must match the session's."""
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            given = value if isinstance(value, str) else None
+    if not tokens_match(request.session.get("csrf"), given):
+        raise HTTPException(status_code=403, detail="errors.csrf")
+
+
+def _client_ip(request: Request, options: WebOptions) -> str:
+    if options.trust_forwarded_for:
+        fwd = request.headers.get("x-forwarded-for")
+        if fwd:
+            return fwd.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def _safe_next(target: str | None, default: str = "/") -> str:
+    """Only local paths: never another site (`//host`, `https://...`, backslashes)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def _visible_call(ctx: WebContext, user: User, call_id: str) -> dict[str, Any]:
+    """The stored call, or 404 when it does not exist or belongs to another team."""
+    result = ctx.store.get(call_id)
+    if result is None or not user.can_see_team(result.get("team")):
+        raise HTTPException(status_code=404, detail="errors.not_found")
+    return result
+
+
+def _require(user: User, permission: str) -> None:
+    if not user.can(permission):
+        raise HTTPException(status_code=403, detail="errors.forbidden")
+
+
+def _teams_filter(user: User) -> list[str] | None:
+    return None if user.sees_all else list(user.teams)
+
+
+def _home(user: User) -> str:
+    return "/library" if user.role == "trainer" else "/queue"
+
+
+def _call_url(call_id: str, anchor: str = "") -> str:
+    return f"/calls/{quote(call_id, safe='')}" + (f"#{anchor}" if anchor else "")
+
+
+# ---------------------------------------------------------------- routes
+
+def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place that lists every route
+    post = partial(app.post, dependencies=[Depends(check_csrf)])
+
+    # ---- sign in / out
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str = "/") -> Response:
+        user = _session_user(request)
+        if user is not None:
+            return RedirectResponse(_safe_next(next, _home(user)), status_code=303)
+        return render(request, "login.html", user=None, next=_safe_next(next), error=None, name="")
+
+    @post("/login", response_class=HTMLResponse)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        name = str(form.get("username") or "").strip()
+        password = str(form.get("password") or "")
+        target = _safe_next(str(form.get("next") or ""), "")
+        ip = _client_ip(request, ctx.options)
+        wait = ctx.limiter.retry_after(name, ip)
+        if wait is not None:
+            resp = render(request, "login.html", status=429, user=None, next=target, name=name,
+                          error=translate(request.state.lang, "login.too_many", seconds=wait))
+            resp.headers["Retry-After"] = str(wait)
+            return resp
+        user = ctx.users.authenticate(name, password) if name and password else None
+        if user is None:
+            ctx.limiter.failed(name, ip)
+            return render(request, "login.html", status=401, user=None, next=target, name=name,
+                          error=translate(request.state.lang, "login.failed"))
+        ctx.limiter.succeeded(name, ip)
+        request.session.clear()
+        request.session.update({"user": user.name, "stamp": user.stamp, "csrf": new_csrf_token()})
+        return RedirectResponse(target or _home(user), status_code=303)
+
+    @post("/logout")
+    def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/")
+    def home(user: User = Depends(page_user)) -> Response:
+        return RedirectResponse(_home(user), status_code=303)
+
+    # ---- review queue
+    @app.get("/queue", response_class=HTMLResponse)
+    def queue_page(request: Request, user: User = Depends(page_user)) -> Response:
+        filters, bad = views.QueueFilters.parse(request.query_params)
+        queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
+        return render(request, "queue.html", user=user, queue=queue, filters=filters, bad_dates=bad,
+                      filter_query=lambda **kw: "?" + urlencode({k: v for k, v in {**filters.serialize(), **kw}.items()
+                                                                 if v}))
+
+    @app.get("/api/queue")
+    def queue_api(request: Request, user: User = Depends(api_user)) -> Response:
+        filters, _ = views.QueueFilters.parse(request.query_params)
+        queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
+        return JSONResponse(views.json_safe(queue.serialize()))
+
+    # ---- call page
+    @app.get("/calls/{call_id}", response_class=HTMLResponse)
+    def call_page(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
+        result = _visible_call(ctx, user, call_id)
+        lang = request.state.lang
+        page = views.build_call_page(result, ctx.config, lang, partial(translate, lang),
+                                      library_items(ctx.store, call_id=call_id))
+        levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
+        return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
+                      levels=levels, call_url=_call_url(call_id))
+
+    @app.get("/api/calls/{call_id}")
+    def call_api(call_id: str, user: User = Depends(api_user)) -> Response:
+        result = _visible_call(ctx, user, call_id)
+        if isinstance(result.get("source"), dict):
+            result["source"].pop("path", None)  # a server path is nobody's business; audio is served by id
+        return JSONResponse(views.json_safe(result))
+
+    @app.get("/calls/{call_id}/audio")
+    def call_audio(call_id: str, user: User = Depends(api_user)) -> Response:
+        # The file is the one the store recorded for this call id; nothing from the
+        # request names a path, so there is nothing to traverse.
+        result = _visible_call(ctx, user, call_id)
+        path = audio_path(result)
+        if path is None:
+            raise HTTPException(status_code=404, detail="errors.not_found")
+        media = AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=300"},
+                            content_disposition_type="inline")
+
+    @post("/calls/{call_id}/override")
+    async def override(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
+        result = _visible_call(ctx, user, call_id)
+        _require(user, "override")
+        form = await request.form()
+        known = [c.get("id") for c in result.get("competencies") or []]
+        parsed = views.parse_override(form, known)
+        if isinstance(parsed, str):
+            flash(request, parsed, "error")
+            return RedirectResponse(_call_url(call_id, "overrides"), status_code=303)
+        cid, value, comment = parsed
+        ctx.store.add_review(call_id, "score_override", author=user.name, target=cid, value=value, comment=comment)
+        flash(request, "messages.override_saved")
+        return RedirectResponse(_call_url(call_id, "overrides"), status_code=303)
+
+    @post("/calls/{call_id}/flags")
+    async def flag_decision(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
+        result = _visible_call(ctx, user, call_id)
+        _require(user, "flag_decision")
+        form = await request.form()
+        flag_id, status = str(form.get("flag") or ""), str(form.get("decision") or "")
+        if flag_id not in {f.get("id") for f in result.get("flags") or []} or status not in ("confirmed", "dismissed"):
+            raise HTTPException(status_code=400, detail="errors.bad_request")
+        ctx.store.add_review(call_id, "flag", author=user.name, target=flag_id, status=status,
+                             comment=str(form.get("comment") or "").strip() or None)
+        flash(request, "messages.flag_saved")
+        return RedirectResponse(_call_url(call_id, "flags"), status_code=303)
+
+    @post("/calls/{call_id}/review")
+    async def review(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
+        _visible_call(ctx, user, call_id)
+        _require(user, "review")
+        form = await request.form()
+        status = str(form.get("status") or "")
+        if status not in ("reviewed", "needs_coaching"):
+            raise HTTPException(status_code=400, detail="errors.bad_request")
+        ctx.store.add_review(call_id, "review", author=user.name, status=status,
+                             comment=" ".join(str(form.get("comment") or "").split())[:2000] or None)
+        flash(request, "messages.review_saved")
+        return RedirectResponse(_call_url(call_id, "review"), status_code=303)
+
+    # ---- exemplary-call library
+    def _library_query(request: Request, user: User) -> tuple[dict[str, str], list[Any]]:
+        q = {k: (request.query_params.get(k) or "").strip() for k in ("status", "competency", "scenario", "tag", "q")}
+        if q["status"] not in ("pending", "approved", "rejected"):
+            # the library itself, or the nominations to decide while it is still empty
+            q["status"] = "approved" if library_items(ctx.store, status="approved", teams=_teams_filter(user)) \
+                else "pending"
+        items = library_items(ctx.store, status=q["status"], competency=q["competency"] or None,
+                              scenario=q["scenario"] or None, tag=q["tag"] or None, text=q["q"] or None,
+                              teams=_teams_filter(user))
+        return q, items
+
+    @app.get("/library", response_class=HTMLResponse)
+    def library_page(request: Request, user: User = Depends(page_user)) -> Response:
+        _require(user, "library")
+        q, items = _library_query(request, user)
+        everything = library_items(ctx.store, teams=_teams_filter(user))
+        counts = {s: sum(1 for i in everything if i.status == s) for s in ("pending", "approved", "rejected")}
+        cmap = ctx.config.section("competency_map")
+        names = {cid: c.name.get(request.state.lang) for cid, c in cmap.competencies.items()}
+        return render(request, "library.html", user=user, q=q, items=items, counts=counts, facets=facets(everything),
+                      names=names, tab_query=lambda s: "?" + urlencode({**{k: v for k, v in q.items() if v},
+                                                                        "status": s}))
+
+    @app.get("/api/library")
+    def library_api(request: Request, user: User = Depends(api_user)) -> Response:
+        _require(user, "library")
+        _, items = _library_query(request, user)
+        return JSONResponse(views.json_safe([i.serialize() for i in items]))
+
+    @post("/library/decide")
+    async def library_decide(request: Request, user: User = Depends(page_user)) -> Response:
+        _require(user, "library")
+        form = await request.form()
+        call_id, competency = str(form.get("call_id") or ""), str(form.get("competency") or "")
+        decision = str(form.get("decision") or "")
+        _visible_call(ctx, user, call_id)
+        if decision not in DECISIONS:
+            raise HTTPException(status_code=400, detail="errors.bad_request")
+        try:
+            decide(ctx.store, call_id, competency, decision, author=user.name, tags=str(form.get("tags") or ""),
+                   comment=" ".join(str(form.get("comment") or "").split())[:2000] or None)
+        except LibraryError:
+            raise HTTPException(status_code=404, detail="errors.not_found") from None
+        flash(request, "messages.nomination_saved",
+              status=translate(request.state.lang, f"library.status_{decision}"))
+        return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library?status=pending"), status_code=303)
+
+    @post("/library/export")
+    async def library_export(request: Request, user: User = Depends(page_user)) -> Response:
+        _require(user, "export")
+        form = await request.form()
+        keys = [str(k) for k in form.getlist("item")]
+        if not keys:
+            flash(request, "library.nothing_selected", "error")
+            return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library"), status_code=303)
+        chosen = []
+        for key in dict.fromkeys(keys):
+            call_id, _, competency = key.rpartition(":")
+            found = library_items(ctx.store, call_id=call_id, competency=competency or None,
+                                  teams=_teams_filter(user))
+            if not call_id or not found:
+                raise HTTPException(status_code=404, detail="errors.not_found")
+            chosen.extend(found)
+        buf = io.BytesIO()
+        export_zip(ctx.store, chosen, buf)
+        return Response(buf.getvalue(), media_type="application/zip",
+                        headers={"Content-Disposition": 'attachment; filename="callqa-library.zip"'})
+
+    # ---- operator scorecard and team dashboard
+    @app.get("/operators/{operator_id}", response_class=HTMLResponse)
+    def operator_page(request: Request, operator_id: str, period: str = "",
+                      user: User = Depends(page_user)) -> Response:
+        visible = views.visible_results(ctx.store, user)
+        mine = [r for r in visible if r.get("operator_id") == operator_id]
+        if not mine:
+            raise HTTPException(status_code=404, detail="errors.not_found")
+        period = _period_or_400(period) or views.default_period(mine)
+        data = views.scorecard_page(visible, operator_id, period, ctx.config, request.state.lang)
+        return render(request, "operator.html", user=user, operator_id=operator_id, period=period,
+                      periods=views.periods_of(mine), teams=sorted({r.get("team") or "" for r in mine} - {""}), **data)
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    def dashboard(request: Request, team: str = "", period: str = "", user: User = Depends(page_user)) -> Response:
+        visible = views.visible_results(ctx.store, user)
+        teams = sorted({r.get("team") for r in visible if r.get("team")})
+        if team and team not in teams:
+            raise HTTPException(status_code=404, detail="errors.not_found")
+        chosen = [r for r in visible if not team or r.get("team") == team]
+        period = _period_or_400(period) or views.default_period(chosen)
+        data = views.dashboard_page(chosen, period, ctx.config, request.state.lang)
+        return render(request, "dashboard.html", user=user, team=team, teams=teams, period=period,
+                      periods=views.periods_of(chosen), **data)
+
+    @app.get("/api/me")
+    def me(user: User = Depends(api_user)) -> Response:
+        return JSONResponse(user.serialize())
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> Response:
+        return JSONResponse({"detail": str(exc.problem)}, status_code=400 if "review" in exc.problem else 503)
+
+
+def _period_or_400(text: str) -> str | None:
+    from callqa.pipeline.grades import parse_period
+
+    if not text.strip():
+        return None
+    try:
+        return parse_period(text).key
+    except ValueError:
+        raise HTTPException(status_code=400, detail="errors.bad_request") from None
+

@@ -1,0 +1,407 @@
+"""What the pages show, assembled from the store and the configuration (no HTTP here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from callqa.pipeline.store import Store, severity_rank
+from callqa.pipeline.users import User
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SPEAKERS = ("operator", "client")
+
+
+def fmt_time(seconds: Any) -> str:
+    """`m:ss` (or `h:mm:ss`) for a time in seconds."""
+    if seconds is None:
+        return ""
+    s = max(0.0, float(seconds))
+    h, rem = divmod(int(s), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def latest(reviews: Iterable[Mapping[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    """The latest review of a kind per target (reviews come oldest first)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in reviews:
+        if r.get("kind") == kind:
+            out[r.get("target") or ""] = dict(r)
+    return out
+
+
+# ---------------------------------------------------------------- queue
+
+@dataclass(frozen=True)
+class QueueFilters:
+    team: str | None = None
+    operator: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    flag: str | None = None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> tuple["QueueFilters", list[str]]:
+        """Filters from query parameters; also the date values that were ignored."""
+        bad: list[str] = []
+        vals: dict[str, str | None] = {}
+        for k in ("team", "operator", "date_from", "date_to", "flag"):
+            v = (params.get(k) or "").strip() or None
+            if v is not None and k.startswith("date_") and not _DATE.match(v):
+                bad.append(v)
+                v = None
+            vals[k] = v
+        return cls(**vals), bad
+
+    def serialize(self) -> dict[str, str | None]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    call_id: str
+    operator_id: str | None
+    team: str | None
+    started_at: str | None
+    duration_s: float | None
+    language: str | None
+    severity: str | None
+    severity_rank: int
+    flags: tuple[dict[str, Any], ...]
+    review: str | None  # latest review status (reviewed / needs_coaching)
+
+    def serialize(self) -> dict[str, Any]:
+        return {**self.__dict__, "flags": list(self.flags)}
+
+
+@dataclass(frozen=True)
+class Queue:
+    rows: tuple[QueueRow, ...]
+    total: int
+    counts: dict[str, int]  # flag id -> calls with it (within the other filters)
+    all_calls: int  # flagged calls within the other filters (any flag)
+    teams: tuple[str, ...]
+    operators: tuple[str, ...]
+
+    def serialize(self) -> dict[str, Any]:
+        return {"total": self.total, "all_calls": self.all_calls, "counts": self.counts, "rows": [r.serialize() for r in self.rows]}
+
+
+def build_queue(store: Store, user: User, filters: QueueFilters, limit: int) -> Queue:
+    """Flagged calls the user may see, most severe first, with counts per flag."""
+    flags = [f for f in store.flags() if user.can_see_team(f.get("team"))]
+    teams = tuple(sorted({f["team"] for f in flags if f.get("team")}))
+    operators = tuple(sorted({f["operator_id"] for f in flags if f.get("operator_id")
+                              and (filters.team is None or f.get("team") == filters.team)}))
+
+    def keep(f: Mapping[str, Any]) -> bool:
+        day = (f.get("started_at") or "")[:10]
+        return ((filters.team is None or f.get("team") == filters.team)
+                and (filters.operator is None or f.get("operator_id") == filters.operator)
+                and (filters.date_from is None or (day and day >= filters.date_from))
+                and (filters.date_to is None or (day and day <= filters.date_to)))
+
+    flags = [f for f in flags if keep(f)]
+    by_call: dict[str, list[dict[str, Any]]] = {}
+    for f in flags:  # already sorted by severity, then time
+        by_call.setdefault(f["call_id"], []).append(f)
+    counts = Counter(fid for fs in by_call.values() for fid in {f["flag_id"] for f in fs})
+    all_calls = len(by_call)
+    if filters.flag is not None:
+        by_call = {cid: fs for cid, fs in by_call.items() if any(f["flag_id"] == filters.flag for f in fs)}
+    reviews = _latest_reviews(store, list(by_call))
+    rows = []
+    for cid, fs in by_call.items():
+        top = max(fs, key=lambda f: f.get("severity_rank") or 0)
+        rows.append(QueueRow(
+            call_id=cid, operator_id=top.get("operator_id"), team=top.get("team"), started_at=top.get("started_at"),
+            duration_s=top.get("duration_s"), language=top.get("language"), severity=top.get("severity"),
+            severity_rank=int(top.get("severity_rank") or 0),
+            flags=tuple({"id": f["flag_id"], "severity": f.get("severity"), "reason": f.get("reason"),
+                         "start": f.get("start"), "quote": f.get("quote"), "decision": f.get("decision")}
+                        for f in fs),
+            review=reviews.get(cid)))
+    rows.sort(key=lambda r: (-r.severity_rank, -len(r.flags), _neg_time(r.started_at), r.call_id))
+    return Queue(tuple(rows[:limit]), len(rows), dict(counts.most_common()), all_calls, teams, operators)
+
+
+def _neg_time(started_at: str | None) -> tuple[int, str]:
+    # newest first: sort on the inverted characters of the ISO time
+    s = started_at or ""
+    return (0 if s else 1, "".join(chr(0x10FFFF - ord(c)) for c in s))
+
+
+def _latest_reviews(store: Store, call_ids: list[str]) -> dict[str, str]:
+    if not call_ids:
+        return {}
+    rows = store.query(
+        "SELECT call_id, status FROM reviews WHERE kind = 'review' AND call_id IN (SELECT unnest(?)) "
+        "QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY created_at DESC, review_id DESC) = 1",
+        [call_ids])
+    return {r["call_id"]: r["status"] for r in rows}
+
+
+# ---------------------------------------------------------------- call page
+
+@dataclass
+class CallPage:
+    result: dict[str, Any]
+    turns: list[dict[str, Any]]
+    competencies: list[dict[str, Any]]
+    flags: list[dict[str, Any]]
+    signals: list[tuple[str, str]]
+    stages: list[dict[str, Any]]
+    overrides: list[dict[str, Any]]  # every score override, newest first
+    reviews: list[dict[str, Any]]  # reviews of kind "review", newest first
+    nominations: list[Any] = field(default_factory=list)  # LibraryItem
+    duration: float = 0.0
+
+
+def _num(v: Any, fmt: str = "{:.1f}") -> str:
+    if v is None or isinstance(v, bool):
+        return "—"
+    try:
+        return fmt.format(float(v))
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _pair(d: Any, fmt: str = "{:.1f}") -> str:
+    d = d if isinstance(d, Mapping) else {}
+    return f"{_num(d.get('operator'), fmt)} / {_num(d.get('client'), fmt)}"
+
+
+def signal_rows(signals: Mapping[str, Any] | None, t: Any) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """(label, value) rows of the headline signals, and the script stages."""
+    s = signals or {}
+    rows: list[tuple[str, str]] = []
+    if not s:
+        return rows, []
+    sec = (lambda v: t("common.seconds", value=_num(v)))
+    tt = s.get("talk_time_s") or {}
+    rows.append((t("signals.talk_time"), f"{sec(tt.get('operator'))} / {sec(tt.get('client'))}"))
+    ratio = s.get("talk_ratio_operator")
+    rows.append((t("signals.talk_ratio"), "—" if ratio is None else f"{float(ratio):.0%}"))
+    rows.append((t("signals.silence"), f"{sec(s.get('silence_s'))} / {sec(s.get('longest_silence_s'))}"))
+    inter = s.get("interruptions") or {}
+    rows.append((t("signals.interruptions"), f"{_num(inter.get('by_operator'), '{:.0f}')} / "
+                                             f"{_num(inter.get('by_client'), '{:.0f}')}"))
+    rows.append((t("signals.speech_rate"), _pair(s.get("speech_rate_wpm"), "{:.0f}")))
+    fill = s.get("filler_words") or {}
+    rows.append((t("signals.fillers"), f"{_num(fill.get('count'), '{:.0f}')} / {_num(fill.get('per_100_words'))}"))
+    script = s.get("script") or {}
+    if script:
+        comp = script.get("compliance")
+        rows.append((t("signals.script"), "—" if comp is None else f"{float(comp):.0%}"))
+    rows.append((t("signals.forbidden"), str(len(s.get("forbidden_phrases") or []))))
+    rows.append((t("signals.escalations"), str(len(s.get("escalations") or []))))
+    sent = s.get("sentiment") or {}
+    if sent:
+        rows.append((t("signals.sentiment"), f"{_num(sent.get('client_start'), '{:+.2f}')} → "
+                                             f"{_num(sent.get('client_end'), '{:+.2f}')}"))
+        rows.append((t("signals.operator_sentiment"), _num(sent.get("operator_mean"), "{:+.2f}")))
+    loud = s.get("loudness")
+    if isinstance(loud, Mapping) and loud:
+        def db(v: Any) -> str:
+            if isinstance(v, Mapping):
+                v = v.get("mean_db", v.get("rms_db", v.get("mean")))
+            return _num(v)
+        rows.append((t("signals.loudness"), f"{db(loud.get('operator'))} / {db(loud.get('client'))}"))
+    stages = [dict(st) for st in script.get("stages") or [] if isinstance(st, Mapping)]
+    return rows, stages
+
+
+def build_call_page(result: dict[str, Any], config: Any, lang: str, t: Any,
+                    nominations: Sequence[Any] = ()) -> CallPage:
+    """The call page's sections, from a stored call result (automatic scores) and its reviews."""
+    turns_raw = ((result.get("transcript") or {}).get("turns")) or []
+    duration = float(result.get("duration_s") or 0.0) or max((float(t_.get("end") or 0) for t_ in turns_raw),
+                                                              default=0.0)
+    span = duration or 1.0
+    turns = []
+    for i, tr in enumerate(turns_raw):
+        start, end = float(tr.get("start") or 0.0), float(tr.get("end") or 0.0)
+        turns.append({**tr, "i": i, "left": 100.0 * start / span, "width": max(0.4, 100.0 * (end - start) / span),
+                      "speaker_class": tr.get("speaker") if tr.get("speaker") in SPEAKERS else "other"})
+
+    cmap = config.section("competency_map")
+    ind_specs = config.section("indicators").items
+    levels = {lv.level: lv.name.get(lang) for lv in cmap.levels}
+    indicators = {i.get("id"): i for i in result.get("indicators") or []}
+    reviews = result.get("reviews") or []
+    current_override = latest(reviews, "score_override")
+    competencies = []
+    for c in result.get("competencies") or []:
+        cid = c.get("id")
+        cdef = cmap.competencies.get(cid)
+        inds = []
+        for iid in c.get("indicators") or []:
+            ind = indicators.get(iid) or {"id": iid}
+            spec = ind_specs.get(iid)
+            evidence = [e for e in ind.get("evidence") or [] if isinstance(e, Mapping)]
+            numeric = bool(spec.numeric) if spec else False
+            score = ind.get("score")
+            inds.append({"id": iid, "name": spec.name.get(lang) if spec and spec.name else iid,
+                         "score": score, "value": ind.get("value"), "evidence": evidence,
+                         "shown": score is not None and (bool(evidence) or numeric or ind.get("value") is not None),
+                         "numeric": numeric})
+        has_evidence = any(i["evidence"] for i in inds) or any(i["shown"] and i["numeric"] for i in inds)
+        ov = current_override.get(cid)
+        competencies.append({
+            "id": cid, "name": cdef.name.get(lang) if cdef else cid,
+            "description": cdef.description.get(lang) if cdef else "",
+            "score": c.get("score"), "level": c.get("level"), "level_name": levels.get(c.get("level"), ""),
+            "indicators": inds, "has_evidence": has_evidence, "override": ov,
+            "override_level_name": levels.get((ov or {}).get("value", {}).get("level")) if ov else "",
+        })
+    flag_decisions = latest(reviews, "flag")
+    flags = []
+    for f in result.get("flags") or []:
+        flags.append({**f, "rank": severity_rank(f.get("severity")),
+                      "evidence": [e for e in f.get("evidence") or [] if isinstance(e, Mapping)],
+                      "decision": flag_decisions.get(f.get("id"))})
+    flags.sort(key=lambda f: -f["rank"])
+    sig_rows, stages = signal_rows(result.get("signals"), t)
+    overrides = [dict(r) for r in reviews if r.get("kind") == "score_override"][::-1]
+    names = {c["id"]: c["name"] for c in competencies}
+    for o in overrides:
+        o["competency_name"] = names.get(o.get("target"), o.get("target"))
+        o["level_name"] = levels.get((o.get("value") or {}).get("level"), "")
+    return CallPage(result=result, turns=turns, competencies=competencies, flags=flags, signals=sig_rows,
+                    stages=stages, overrides=overrides,
+                    reviews=[dict(r) for r in reviews if r.get("kind") == "review"][::-1],
+                    nominations=list(nominations), duration=duration)
+
+
+def parse_override(form: Mapping[str, Any], known: Iterable[str]) -> tuple[str, dict[str, Any], str] | str:
+    """(competency, value, comment) from the override form, or an error key."""
+    cid = str(form.get("competency") or "")
+    if cid not in set(known):
+        return "errors.unknown_competency"
+    value: dict[str, Any] = {}
+    level_raw = str(form.get("level") or "").strip()
+    score_raw = str(form.get("score") or "").strip().replace(",", ".")
+    if level_raw:
+        if level_raw not in ("1", "2", "3", "4"):
+            return "errors.override_level"
+        value["level"] = int(level_raw)
+    if score_raw:
+        try:
+            score = float(score_raw)
+        except ValueError:
+            return "errors.override_score"
+        if not 0.0 <= score <= 100.0 or score != score:
+            return "errors.override_score"
+        value["score"] = round(score, 1)
+    if not value:
+        return "errors.override_empty"
+    comment = " ".join(str(form.get("comment") or "").split())
+    if not comment:
+        return "errors.override_comment"
+    return cid, value, comment[:2000]
+
+
+def json_safe(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+# ---------------------------------------------------------------- scorecards and dashboard
+
+def visible_results(store: Store, user: User, *, operator_id: str | None = None,
+                    team: str | None = None) -> list[dict[str, Any]]:
+    """Stored call results (human overrides applied) the user may see."""
+    return [r for r in store.results()
+            if user.can_see_team(r.get("team"))
+            and (operator_id is None or r.get("operator_id") == operator_id)
+            and (team is None or r.get("team") == team)]
+
+
+def periods_of(results: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Quarters, months and weeks that have calls, newest first within each kind."""
+    from callqa.pipeline.grades import _parse_date, period_keys
+
+    keys: dict[str, set[str]] = {"quarter": set(), "month": set(), "week": set()}
+    for r in results:
+        for kind, key in period_keys(_parse_date(r.get("started_at"))).items():
+            if key:
+                keys[kind].add(key)
+    return [k for kind in ("quarter", "month", "week") for k in sorted(keys[kind], reverse=True)]
+
+
+def default_period(results: Sequence[Mapping[str, Any]]) -> str:
+    """The quarter of the newest call (the current quarter when no call has a date)."""
+    from datetime import date
+
+    from callqa.pipeline.grades import _parse_date, period_keys
+
+    days = [d for d in (_parse_date(r.get("started_at")) for r in results) if d is not None]
+    return str(period_keys(max(days) if days else date.today())["quarter"])
+
+
+def _name(cmap: Any, cid: str, lang: str) -> str:
+    return cmap.competencies[cid].name.get(lang) if cid in cmap.competencies else cid
+
+
+def scorecard_page(results: list[dict[str, Any]], operator_id: str, period: str, config: Any,
+                   lang: str) -> dict[str, Any]:
+    """An operator's scorecard (pipeline.reports.build_scorecard) with its SVG charts."""
+    from callqa.pipeline.reports import bar_chart_svg, build_scorecard, line_chart_svg
+
+    cmap = config.section("competency_map")
+    card = build_scorecard(results, operator_id, period, config)
+    levels = {lv.level: lv.name.get(lang) for lv in cmap.levels}
+    items = [{"label": _name(cmap, g.competency, lang), "value": g.mean, "low": g.ci_low, "high": g.ci_high,
+              "level": g.level, "note": "" if g.enough_calls else " *"} for g in card.grade.competencies]
+    trend: dict[str, list[tuple[str, float]]] = {}
+    for row in card.trend.iter_rows(named=True):
+        trend.setdefault(_name(cmap, row["competency"], lang), []).append((row["week"], row["mean"]))
+    grades = [{"id": g.competency, "name": _name(cmap, g.competency, lang), "mean": g.mean, "calls": g.calls,
+               "difficult": g.difficult_calls, "low": g.ci_low, "high": g.ci_high, "level": g.level,
+               "level_name": levels.get(g.level, ""), "note": g.note} for g in card.grade.competencies]
+    plan = [{"id": it.competency, "name": _name(cmap, it.competency, lang), "mean": it.mean, "level": it.level,
+             "actions": it.actions.get(lang) or [], "exemplary": [e.serialize() for e in it.exemplary]}
+            for it in card.plan.items]
+    return {"card": card, "grades": grades, "plan": plan,
+            "bars": bar_chart_svg(items, [lv.min_score for lv in cmap.levels[1:]]),
+            "trend": line_chart_svg(trend) if trend else "",
+            "flagged": [c for c in card.calls if c.flags],
+            "exemplary_calls": [c for c in card.calls if c.nominated],
+            "min_calls": config.section("grading").min_calls,
+            "competency_names": {cid: _name(cmap, cid, lang) for cid in cmap.competencies}}
+
+
+def dashboard_page(results: list[dict[str, Any]], period: str, config: Any, lang: str) -> dict[str, Any]:
+    """Team table (operator x competency: period mean and level) and the team's weekly trend."""
+    import polars as pl
+
+    from callqa.pipeline.grades import competency_frame, grade_frame, in_period
+    from callqa.pipeline.reports import line_chart_svg
+
+    cmap = config.section("competency_map")
+    frame = in_period(competency_frame(results), period)
+    grades = grade_frame(frame, config)
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for g in grades.iter_rows(named=True):
+        cells.setdefault(g["operator_id"], {})[g["competency"]] = g
+    ids = set(frame.get_column("call_id").to_list())
+    calls: Counter[str] = Counter()
+    flagged: Counter[str] = Counter()
+    for r in results:
+        if str(r.get("call_id")) in ids:
+            calls[r.get("operator_id")] += 1
+            flagged[r.get("operator_id")] += bool(r.get("flags"))
+    operators = sorted(o for o in calls if o is not None)
+    weekly = (frame.filter(pl.col("score").is_not_null()).group_by("week", "competency")
+              .agg(pl.col("score").mean().alias("mean")).sort("week", "competency"))
+    trend: dict[str, list[tuple[str, float]]] = {}
+    for row in weekly.iter_rows(named=True):
+        if row["week"]:
+            trend.setdefault(_name(cmap, row["competency"], lang), []).append((row["week"], row["mean"]))
+    return {"operators": [{"id": o, "calls": calls[o], "flagged": flagged[o], "cells": cells.get(o, {})}
+                          for o in operators],
+            "competencies": [(cid, _name(cmap, cid, lang)) for cid in cmap.competencies],
+            "trend": line_chart_svg(trend) if trend else ""}

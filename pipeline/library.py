@@ -1,0 +1,262 @@
+"""The exemplary-call library and human QA, on top of the store's public API.
+
+- Nominations come from the pipeline (`pipeline/nominate.py`), one per call and
+  competency. A person approves or rejects each (`decide`), optionally with tags
+  (free words: "refund", "angry client" ...). Decisions are store reviews of kind
+  ``nomination`` (target = competency id, status = approved | rejected, value =
+  ``{"tags": [...]}``); the latest one per call and competency wins, nothing is
+  rewritten, so the history stays.
+- `library_items` searches nominations by competency, scenario, tag, status,
+  team and free text; `export_zip` writes a selection as a zip with the audio,
+  a readable transcript and the annotations.
+- Score overrides made by supervisors are store reviews of kind
+  ``score_override``; `human_qa_rows` / `write_human_qa_csv` turn the latest one
+  per call and competency into the human-QA input of ``callqa validate``
+  (columns call_id, competency, level, score).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Iterable, Mapping, Sequence
+
+from .errors import CallqaError
+from .store import Store
+
+DECISIONS = ("approved", "rejected")
+STATUSES = ("pending",) + DECISIONS
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".oga", ".webm", ".aac"}
+MAX_TAGS = 20
+MAX_TAG_LEN = 40
+
+
+class LibraryError(CallqaError):
+    """A library action that cannot be done (unknown nomination, bad decision ...)."""
+
+    def __init__(self, where: str | Path, problem: str):
+        self.path = str(where)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class LibraryItem:
+    """One nomination of a call for a competency, with its decision."""
+
+    call_id: str
+    competency: str
+    scenario: str | None
+    score: float | None
+    reason: str | None
+    operator_id: str | None
+    team: str | None
+    language: str | None
+    started_at: str | None
+    difficult: bool | None
+    status: str  # pending | approved | rejected
+    tags: tuple[str, ...] = ()
+    decided_by: str | None = None
+    decided_at: str | None = None
+    comment: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`call_id:competency`, how forms name an item."""
+        return f"{self.call_id}:{self.competency}"
+
+    def serialize(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tags"] = list(self.tags)
+        return d
+
+
+def normalise_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Comma-separated text or a list -> unique, trimmed, lower-case tags."""
+    if tags is None:
+        return ()
+    parts = tags.split(",") if isinstance(tags, str) else list(tags)
+    out = dict.fromkeys(" ".join(str(t).split()).lower()[:MAX_TAG_LEN] for t in parts)
+    return tuple(t for t in out if t)[:MAX_TAGS]
+
+
+def _decisions(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = store.query(
+        "SELECT call_id, target, status, value, author, comment, created_at FROM reviews WHERE kind = 'nomination' "
+        "QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1")
+    return {(r["call_id"], r["target"]): r for r in rows}
+
+
+def library_items(store: Store, *, competency: str | None = None, scenario: str | None = None,
+                  tag: str | None = None, status: str | None = None, text: str | None = None,
+                  teams: Sequence[str] | None = None, call_id: str | None = None) -> list[LibraryItem]:
+    """Nominations matching every filter given (`teams=None`: any team; a list:
+    only calls of those teams), best first within each competency."""
+    if status is not None and status not in STATUSES:
+        raise LibraryError(store.path, f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    decisions = _decisions(store)
+    wanted_tag = normalise_tags(tag)[0] if tag and normalise_tags(tag) else None
+    needle = (text or "").strip().lower()
+    out: list[LibraryItem] = []
+    for n in store.nominations(competency=competency or None, status=status or None):
+        if call_id is not None and n["call_id"] != call_id:
+            continue
+        if teams is not None and n.get("team") not in teams:
+            continue
+        if scenario and (n.get("scenario") or "") != scenario:
+            continue
+        d = decisions.get((n["call_id"], n["competency_id"]))
+        value = json.loads(d["value"]) if d and d.get("value") else {}
+        tags = normalise_tags(value.get("tags") if isinstance(value, Mapping) else None)
+        if wanted_tag and wanted_tag not in tags:
+            continue
+        item = LibraryItem(
+            call_id=n["call_id"], competency=n["competency_id"], scenario=n.get("scenario"), score=n.get("score"),
+            reason=(n.get("data") or {}).get("reason") or n.get("reason"),
+            operator_id=n.get("operator_id"), team=n.get("team"), language=n.get("language"),
+            started_at=n.get("started_at"), difficult=n.get("difficult"), status=n["status"], tags=tags,
+            decided_by=d["author"] if d else None,
+            decided_at=d["created_at"].isoformat() if d and d.get("created_at") is not None else None,
+            comment=d.get("comment") if d else None)
+        if needle and needle not in " ".join(str(x or "") for x in (
+                item.call_id, item.operator_id, item.team, item.scenario, item.comment, " ".join(item.tags))).lower():
+            continue
+        out.append(item)
+    return out
+
+
+def facets(items: Iterable[LibraryItem]) -> dict[str, list[str]]:
+    """Distinct competencies, scenarios and tags among items (for filter menus)."""
+    items = list(items)
+    return {"competency": sorted({i.competency for i in items}),
+            "scenario": sorted({i.scenario for i in items if i.scenario}),
+            "tag": sorted({t for i in items for t in i.tags})}
+
+
+def decide(store: Store, call_id: str, competency: str, decision: str, *, author: str,
+           tags: str | Iterable[str] | None = None, comment: str | None = None) -> LibraryItem:
+    """Approve or reject a call's nomination for a competency (tags replace earlier ones)."""
+    if decision not in DECISIONS:
+        raise LibraryError(store.path, f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    if not library_items(store, competency=competency, call_id=call_id):
+        raise LibraryError(store.path, f"call {call_id!r} is not nominated for {competency!r}")
+    store.add_review(call_id, "nomination", author=author, target=competency, status=decision,
+                     value={"tags": list(normalise_tags(tags))}, comment=(comment or None))
+    return library_items(store, competency=competency, call_id=call_id)[0]
+
+
+# ---------------------------------------------------------------- export
+
+def transcript_text(result: Mapping[str, Any]) -> str:
+    """`[mm:ss.s] speaker: text` lines."""
+    lines = []
+    for t in ((result.get("transcript") or {}).get("turns")) or []:
+        start = float(t.get("start") or 0.0)
+        lines.append(f"[{int(start // 60):02d}:{start % 60:04.1f}] {t.get('speaker')}: {t.get('text')}")
+    return "\n".join(lines) + "\n"
+
+
+def audio_path(result: Mapping[str, Any]) -> Path | None:
+    """The call's recording when it is an audio file that exists (not a transcript import)."""
+    raw = (result.get("source") or {}).get("path")
+    if not raw:
+        return None
+    p = Path(str(raw))
+    if p.suffix.lower() not in AUDIO_SUFFIXES or not p.is_file():
+        return None
+    return p
+
+
+def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | IO[bytes]) -> list[str]:
+    """Write the selected library items as a zip::
+
+        index.csv                     one row per item (call, competency, scenario, tags, ...)
+        <call_id>/audio.<ext>         the recording, when it is on disk
+        <call_id>/transcript.txt      readable transcript with times
+        <call_id>/result.json         the stored call result with its reviews
+        <call_id>/annotations.json    the library items of this call, indicators, competencies, flags
+
+    Returns the archive's member names."""
+    by_call: dict[str, list[LibraryItem]] = {}
+    for it in items:
+        by_call.setdefault(it.call_id, []).append(it)
+    names: list[str] = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        index = io.StringIO()
+        w = csv.writer(index)
+        w.writerow(["call_id", "competency", "scenario", "score", "status", "tags", "operator_id", "team",
+                     "language", "started_at", "audio"])
+        for cid, its in by_call.items():
+            result = store.get(cid)
+            if result is None:
+                raise LibraryError(store.path, f"no call {cid!r} in the store")
+            folder = _safe_name(cid)
+            audio = audio_path(result)
+            audio_name = f"{folder}/audio{audio.suffix.lower()}" if audio else ""
+            if audio:
+                zf.write(audio, audio_name, compress_type=zipfile.ZIP_STORED)
+                names.append(audio_name)
+            members = {
+                f"{folder}/transcript.txt": transcript_text(result),
+                f"{folder}/result.json": json.dumps(result, ensure_ascii=False, indent=2, default=str),
+                f"{folder}/annotations.json": json.dumps({
+                    "call_id": cid, "library": [i.serialize() for i in its],
+                    "competencies": result.get("competencies") or [], "indicators": result.get("indicators") or [],
+                    "flags": result.get("flags") or [], "signals": result.get("signals"),
+                    "reviews": result.get("reviews") or []}, ensure_ascii=False, indent=2, default=str),
+            }
+            for name, text in members.items():
+                zf.writestr(name, text)
+                names.append(name)
+            for it in its:
+                w.writerow([it.call_id, it.competency, it.scenario or "", "" if it.score is None else it.score,
+                            it.status, ";".join(it.tags), it.operator_id or "", it.team or "", it.language or "",
+                            it.started_at or "", audio_name])
+        zf.writestr("index.csv", index.getvalue())
+        names.insert(0, "index.csv")
+    return names
+
+
+def _safe_name(call_id: str) -> str:
+    """A call id as a single, harmless archive folder name."""
+    cleaned = "".join(c if c.isalnum() or c in "-_.=+@" else "_" for c in call_id).strip(".")
+    return cleaned or "call"
+
+
+# ---------------------------------------------------------------- human QA
+
+def human_qa_rows(store: Store) -> list[dict[str, Any]]:
+    """The latest score override per call and competency: call_id, competency, level,
+    score, author, comment, created_at (the `callqa validate` human-QA input)."""
+    rows = store.query(
+        "SELECT call_id, target AS competency, value, author, comment, created_at FROM reviews "
+        "WHERE kind = 'score_override' "
+        "QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1 "
+        "ORDER BY call_id, competency")
+    out = []
+    for r in rows:
+        value = json.loads(r["value"]) if r.get("value") else {}
+        out.append({"call_id": r["call_id"], "competency": r["competency"], "level": value.get("level"),
+                    "score": value.get("score"), "author": r["author"], "comment": r["comment"],
+                    "created_at": r["created_at"].isoformat() if r["created_at"] is not None else None})
+    return out
+
+
+def human_qa_frame(store: Store) -> Any:
+    """`human_qa_rows` as a polars DataFrame (call_id, competency, level, score, ...)."""
+    import polars as pl
+
+    schema = {"call_id": pl.Utf8, "competency": pl.Utf8, "level": pl.Int64, "score": pl.Float64,
+              "author": pl.Utf8, "comment": pl.Utf8, "created_at": pl.Utf8}
+    return pl.DataFrame(human_qa_rows(store), schema=schema, orient="row")
+
+
+def write_human_qa_csv(store: Store, path: str | Path) -> int:
+    """Write the human-QA CSV for `callqa validate --qa`; returns the number of rows."""
+    frame = human_qa_frame(store)
+    frame.write_csv(Path(path))
+    return frame.height
