@@ -242,6 +242,8 @@ def grade_frame(frame: pl.DataFrame, config: Any, period: Period | str | None = 
 
 def _grade(row: Mapping[str, Any], grading: Any, cmap: Any) -> CompetencyGrade:
     lo, hi = mean_ci(row["scores"], grading.ci.level, grading.ci.method, grading.ci.bootstrap_samples, grading.ci.seed)
+    if lo is not None:  # scores live in 0..100
+        lo, hi = max(0.0, lo), min(100.0, hi)
     enough = row["calls"] >= grading.min_calls
     base = cmap.level_for(row["mean"]) if enough else None
     level = capped_level(base, row["difficult_calls"], row["difficult_mean"], grading.difficult_rule)

@@ -202,8 +202,8 @@ def test_grade_frame_matches_per_operator_grades_on_random_data(config):
         vals = [v for v in vals if v is not None]
         assert row["calls"] == len(vals) and row["mean"] == pytest.approx(np.mean(vals))
         if len(vals) > 1:
-            assert (row["ci_low"], row["ci_high"]) == pytest.approx(
-                stats.t.interval(0.95, len(vals) - 1, loc=np.mean(vals), scale=stats.sem(vals)))
+            lo, hi = stats.t.interval(0.95, len(vals) - 1, loc=np.mean(vals), scale=stats.sem(vals))
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx((max(0, lo), min(100, hi)))  # clipped to 0..100
         assert row["enough_calls"] == (len(vals) >= 5)
 
 

@@ -1,0 +1,86 @@
+"""`callqa validate (--results DIR | --store DIR) [--kpi FILE.csv] [--qa FILE.csv] [--out DIR]`:
+Spearman correlation of competency scores with operator KPIs; agreement of the
+automatic levels with human QA (weighted Cohen's kappa, MAE, confusion matrix)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from callqa.commands.report import add_source_arguments, load_source
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_source_arguments(p)
+    p.add_argument("--kpi", metavar="FILE.csv", help="operator_id, period (2026-Q4 / 2026-11 / 2026-W47), KPI columns")
+    p.add_argument("--qa", metavar="FILE.csv", help="call_id, competency, level (1..4) and/or score (0..100)")
+    p.add_argument("--out", metavar="DIR", help="write kpi_correlations.csv, qa_agreement.csv, qa_confusion.csv, "
+                                                "validation.html here")
+    p.add_argument("--lang", choices=("ru", "en"), default="en", help="labels in the HTML (default: en)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from callqa.commands.common import console
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.errors import InputError
+    from callqa.pipeline.grades import competency_frame
+    from callqa.pipeline.reports import render_validation_html
+    from callqa.pipeline.scoring_settings import check_scoring_config
+    from callqa.pipeline.validate import (agreement_frame, confusion_frame, kpi_correlations, qa_agreement,
+                                          read_csv)
+
+    if not args.kpi and not args.qa:
+        print("callqa validate: give --kpi FILE.csv and/or --qa FILE.csv", file=sys.stderr)
+        return 2
+    config = load_config(args.config)
+    check_scoring_config(config)
+    results = load_source(args)
+    if results is None:
+        return 2
+    frame = competency_frame(results)
+    out = console()
+    correlations = agreements = None
+    if args.kpi:
+        kpi = read_csv(args.kpi, ("operator_id", "period"))
+        try:
+            correlations = kpi_correlations(frame, kpi, config)
+        except ValueError as e:
+            raise InputError(args.kpi, str(e)) from None
+        table = Table(title="Spearman correlation of competency scores with KPIs")
+        for col in ("competency", "kpi", "n", "rho", "p"):
+            table.add_column(col)
+        for r in correlations.iter_rows(named=True):
+            table.add_row(r["competency"], r["kpi"], str(r["n"]),
+                          "—" if r["rho"] is None else f"{r['rho']:+.3f}",
+                          "—" if r["p_value"] is None else f"{r['p_value']:.3g}")
+        out.print(table)
+    if args.qa:
+        qa = read_csv(args.qa, ("call_id", "competency"))
+        try:
+            agreements = qa_agreement(frame, qa, config)
+        except ValueError as e:
+            raise InputError(args.qa, str(e)) from None
+        weights = config.section("grading").validation.kappa_weights
+        table = Table(title=f"Agreement with human QA (Cohen's kappa, {weights} weights)")
+        for col in ("competency", "n", "kappa", "MAE level", "MAE score", "exact", "confusion (rows human 1-4)"):
+            table.add_column(col)
+        for a in agreements:
+            fmt = (lambda v, f="{:.3f}": "—" if v is None else f.format(v))
+            table.add_row(a.competency, str(a.n), fmt(a.kappa), fmt(a.mae_level), fmt(a.mae_score, "{:.1f}"),
+                          fmt(a.exact, "{:.2f}"), " / ".join(" ".join(str(int(v)) for v in row) for row in a.confusion))
+        out.print(table)
+    if args.out:
+        target = Path(args.out)
+        target.mkdir(parents=True, exist_ok=True)
+        if correlations is not None:
+            correlations.write_csv(target / "kpi_correlations.csv")
+        if agreements is not None:
+            agreement_frame(agreements).write_csv(target / "qa_agreement.csv")
+            confusion_frame(agreements).write_csv(target / "qa_confusion.csv")
+        (target / "validation.html").write_text(render_validation_html(correlations, agreements, config, args.lang),
+                                                encoding="utf-8")
+        out.print(f"written to {target}")
+    return 0
