@@ -1,0 +1,120 @@
+"""The nightly batch as a Prefect flow: one task per call, each calling the same
+`process_call` the CLI uses (through `callqa.pipeline.batch.process_and_store`).
+
+Thin on purpose: discovery, identity, storage and the report are library functions;
+this module adds retries, a concurrency limit (the task runner's workers), logs and
+artifacts. Tasks receive ids and paths, never audio or models.
+
+    from callqa.flows.nightly import nightly_batch
+    nightly_batch(inbox="/data/inbox", store="/data/store")                     # one worker, in-process
+    nightly_batch(inbox="/data/inbox", store="/data/store", workers=4)          # local Dask cluster, 4 processes
+    nightly_batch(inbox=..., store=..., dask_address="tcp://scheduler:8786")    # an existing Dask cluster
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from callqa.pipeline import batch
+
+TASK_RETRIES = 2
+TASK_RETRY_DELAYS_S = [2, 10]
+
+
+def task_runner_for(workers: int = 1, dask_address: str | None = None) -> Any:
+    """In-process threads for one worker; a Dask cluster (local processes or an existing
+    scheduler) for more. One thread per Dask worker process: models are loaded once
+    per process and CPU-bound calls scale with processes, not threads."""
+    if dask_address or workers > 1:
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=max(1, workers))
+
+
+@task(name="process-call", task_run_name="call-{item[call_id]}", retries=TASK_RETRIES,
+      retry_delay_seconds=TASK_RETRY_DELAYS_S, cache_policy=NO_CACHE)
+def process_call_task(item: dict[str, Any], store: str, config_file: str | None, run_id: str,
+                      reprocess: bool = False, quarantine_dir: str | None = None) -> dict[str, Any]:
+    """One call: process and store it. Bad input is recorded, not raised; an unexpected
+    error is retried, and recorded as a processing error on the last attempt."""
+    logger = get_run_logger()
+
+    def hook(step: str, completed: int | None = None, total: int | None = None) -> None:
+        logger.debug("%s: %s%s", item["call_id"], step, f" {completed}/{total}" if total else "")
+
+    last_attempt = task_run.run_count > TASK_RETRIES
+    outcome = batch.process_and_store(item, store, config_file=config_file, run_id=run_id, reprocess=reprocess,
+                                      quarantine_dir=quarantine_dir, record_unexpected=last_attempt, hook=hook)
+    if outcome.status == "failed":
+        logger.warning("%s failed: %s", outcome.call_id, outcome.reason)
+    return outcome.serialize()
+
+
+def _markdown(summary: batch.BatchSummary) -> str:
+    c = summary.counts()
+    lines = [f"# callqa nightly batch {summary.run_id}", "",
+             "| processed | skipped | failed | flagged | nominated | audio | wall |",
+             "|---:|---:|---:|---:|---:|---:|---:|",
+             f"| {c['processed']} | {c['skipped']} | {c['failed']} | {c['flagged']} | {c['nominated']} "
+             f"| {summary.audio_s:.0f} s | {summary.wall_s:.0f} s |", ""]
+    if summary.report:
+        lines.append(f"Report: `{summary.report}`")
+    for f in summary.failures:
+        lines.append(f"- failed `{f['path']}`: {f['reason']}")
+    return "\n".join(lines)
+
+
+@flow(name="callqa-nightly", log_prints=True)
+def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str | None = None,
+                  reprocess: bool = False, workers: int = 1, dask_address: str | None = None,
+                  quarantine_dir: str | None = None, wait_for_lock: bool = False, report: bool = True,
+                  run_id: str | None = None) -> dict[str, Any]:
+    """Process every new call in `inbox` (a folder or a list of folders; with
+    `manifest.csv` rows or `*.meta.json` sidecars) into `store`, and write the
+    nightly report. Calls already stored with the same identity are skipped unless
+    `reprocess`. Returns the run's summary."""
+    logger = get_run_logger()
+    inboxes = [inbox] if isinstance(inbox, str) else list(inbox)
+    started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    db = batch.Store(store)
+    with db.lock(wait=wait_for_lock, owner="nightly flow"):
+        plan = batch.plan_batch(inboxes, db, config, reprocess=reprocess, run_id=run_id)
+        logger.info("run %s: %d calls to process, %d already stored, %d problem files",
+                    plan.run_id, len(plan.todo), len(plan.skipped), len(plan.problems))
+        batch.open_run(plan, workers=workers)
+        runner = task_runner_for(workers, dask_address)
+        outcomes: list[dict[str, Any]] = []
+        if plan.todo:
+            with runner as tr:  # chosen per run, so a deployment's parameters can pick it
+                futures = [(item, tr.submit(process_call_task, parameters={
+                    "item": item.serialize(), "store": str(db.path), "config_file": config, "run_id": plan.run_id,
+                    "reprocess": reprocess, "quarantine_dir": quarantine_dir}, wait_for=None))
+                    for item in plan.todo]
+                for item, fut in futures:
+                    try:
+                        outcomes.append(fut.result())
+                    except Exception as e:  # the worker itself died, beyond the task's retries
+                        logger.error("%s: worker failed: %s", item.call_id, e)
+                        outcomes.append(batch.record_crash(plan, item, e).serialize())
+        summary = batch.finish_batch(plan, outcomes, started=started, started_at=started_at, workers=workers,
+                                     report=report)
+    create_markdown_artifact(_markdown(summary), key="callqa-nightly-summary",
+                             description=f"callqa nightly batch {summary.run_id}")
+    rows = [{k: v for k, v in c.serialize().items() if k in ("call_id", "status", "reason", "audio_s", "flags")}
+            for c in summary.calls]
+    if rows:
+        create_table_artifact(rows, key="callqa-nightly-calls", description="calls of the last nightly batch")
+    logger.info("run %s done: %s; report %s", summary.run_id, summary.counts(), summary.report)
+    return summary.serialize()

