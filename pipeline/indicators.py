@@ -14,8 +14,9 @@ transcript and the call metadata; they never run a model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 from .types import CallMeta, Evidence, Transcript
 
@@ -258,12 +259,26 @@ def _has_questions(ctx: Context) -> bool:
 
 # ---------------------------------------------------------------- generic implementations
 
+def _items(ctx: Context, source: str | list[str] | None) -> list[Any]:
+    """The items of the list(s) at `source`, once each (the same moment in two lists counts once)."""
+    paths = [source] if isinstance(source, str) else list(source or [])
+    out: list[Any] = []
+    seen: set[tuple[Any, Any]] = set()
+    for path in paths:
+        items = ctx.get(path, [])
+        for it in items if isinstance(items, list) else []:
+            key = (it.get("start"), it.get("quote")) if isinstance(it, Mapping) else (id(it), None)
+            if key not in seen:
+                seen.add(key)
+                out.append(it)
+    return out
+
+
 @indicator("count")
 def count(ctx: Context, spec: Any) -> Measurement:
-    """Number of items in the list at `source`; the items are the evidence."""
-    items = ctx.get(spec.source, [])
-    n = len(items) if isinstance(items, list) else 0
-    return Measurement(float(n), evidence_list(items, ctx.transcript))
+    """Number of items in the list(s) at `source`; the items are the evidence."""
+    items = _items(ctx, spec.source)
+    return Measurement(float(len(items)), evidence_list(items, ctx.transcript))
 
 
 @indicator("number")
@@ -333,19 +348,30 @@ def _after_pressure(ctx: Context, evs: Iterable[Evidence]) -> list[Evidence]:
 
 @indicator("calm_under_pressure")
 def calm_under_pressure(ctx: Context, spec: Any) -> Measurement:
-    """The operator's lowest turn sentiment once the client turned negative."""
+    """The operator's mean turn sentiment once the client turned negative.
+
+    Turns with an empathy phrase are left out when `params.skip_empathy` is set:
+    acknowledging the client's feelings ("I understand how frustrating this is")
+    echoes negative words by design, and is the calm response."""
     ops = [pt for pt in ctx.get("sentiment.per_turn", []) or []
            if pt.get("speaker") == "operator" and pt.get("score") is not None]
     t0 = ctx.pressure.start if ctx.pressure else 0.0
     after = [pt for pt in ops if float(pt.get("end", pt.get("start", 0))) >= t0] or ops
+    if spec.params.get("skip_empathy", 0):
+        emp = evidence_list(ctx.get("phrases.empathy", []), ctx.transcript)
+        empathic = {e.turn for e in emp if e.turn is not None}
+        empathic |= {i for i, t in enumerate(ctx.transcript.turns)
+                     if t.speaker == "operator" and any(t.start <= e.start < t.end for e in emp)}
+        after = [pt for pt in after if pt.get("turn") not in empathic]
     if not after:
         mean = ctx.get("sentiment.operator_mean")
         if mean is None:
             return Measurement(None, note="no operator sentiment")
         return Measurement(float(mean), ctx.expected_at("pressure_moment"))
+    value = sum(float(pt["score"]) for pt in after) / len(after)
     low = min(after, key=lambda pt: pt["score"])
     ev = ctx.expected_at("pressure_moment") + evidence_list([low], ctx.transcript)
-    return Measurement(float(low["score"]), ev)
+    return Measurement(value, ev)
 
 
 @indicator("interruptions_under_pressure")
@@ -359,6 +385,14 @@ def interruptions_under_pressure(ctx: Context, spec: Any) -> Measurement:
 def raised_voice_under_pressure(ctx: Context, spec: Any) -> Measurement:
     items = [i for i in ctx.get("loudness.raised_voice", []) or [] if i.get("speaker") == "operator"]
     ev = _after_pressure(ctx, evidence_list(items, ctx.transcript))
+    return Measurement(float(len(ev)), ev)
+
+
+@indicator("said_under_pressure")
+def said_under_pressure(ctx: Context, spec: Any) -> Measurement:
+    """Items of the list(s) at `source` (e.g. conflict and forbidden phrases) said
+    from the moment of pressure on."""
+    ev = _after_pressure(ctx, evidence_list(_items(ctx, spec.source), ctx.transcript))
     return Measurement(float(len(ev)), ev)
 
 

@@ -221,7 +221,7 @@ class Scale(_Strict):
 
 class IndicatorSpec(_Strict):
     compute: str | None = None  # registered implementation; default: the indicator's own id
-    source: str | None = None  # dotted path into the serialized signals
+    source: str | list[str] | None = None  # dotted path(s) into the serialized signals
     evidence_from: str | None = None  # dotted path of a list of evidence items in the signals
     scale: Scale
     applies: list[str] = Field(default_factory=list)  # registered conditions; all must hold
@@ -442,3 +442,8 @@ def check_scoring_config(config: "Config") -> None:
     for fid in grading.nomination.ignore_flags:
         if fid not in flags.root:
             _fail(config, ("grading", "nomination", "ignore_flags"), f"unknown flag {fid!r}")
+
+
+# Run by the configuration loader after every section validated (see config.py), so
+# that a broken reference fails before any call is processed.
+CONFIG_CHECKS = (check_scoring_config,)

@@ -314,8 +314,35 @@ def test_stress_resistance_indicators_apply_only_to_difficult_calls(config):
     # the moment of pressure is the first negative client turn
     assert hard["no_conflict_phrases"]["evidence"][0]["turn"] == 1
     calm = hard["calm_under_pressure"]
-    assert calm["value"] == pytest.approx(0.0) and calm["score"] == 1.0  # the operator's lowest turn after it
-    assert {e["turn"] for e in calm["evidence"]} == {1, 4}
+    # the operator's mean turn sentiment from then on, the empathy turn (2) left out
+    assert calm["value"] == pytest.approx((0.0 + 0.2 + 0.4) / 3) and calm["score"] == 1.0
+    assert {e["turn"] for e in calm["evidence"]} == {1, 4}  # the pressure moment and the operator's lowest turn
+
+
+def test_calm_under_pressure_ignores_empathy_but_not_hostility(config):
+    result = difficult_calm_call()
+    result.signals["sentiment"]["per_turn"][2]["score"] = -0.8  # "frustrating", "sorry": a lexicon reads it negative
+    assert by_id(scored(result, config)["indicators"])["calm_under_pressure"]["score"] == 1.0
+    result.signals["sentiment"]["per_turn"][6]["score"] = -0.9  # a hostile answer
+    calm = by_id(scored(result, config)["indicators"])["calm_under_pressure"]
+    assert calm["value"] == pytest.approx((0.0 - 0.9 + 0.4) / 3, abs=1e-4)
+    assert calm["score"] == pytest.approx(1 - (0.5 / 3) / 0.4, abs=1e-3)  # linear: 0 at -0.4, 1 at 0
+    assert calm["evidence"][-1]["turn"] == 6
+
+
+def test_forbidden_and_conflict_phrases_under_pressure(config):
+    result = difficult_calm_call()
+    t = result_turns(result)
+    result.signals["forbidden_phrases"] = [ev(t, 0, "how can I help", id="x"),  # before the pressure: not counted
+                                           ev(t, 4, "calm down", id="calm_down")]
+    result.signals["phrases"]["conflict"] = [ev(t, 4, "calm down"), ev(t, 6, "that's your problem")]
+    ind = by_id(scored(result, config)["indicators"])["no_conflict_phrases"]
+    assert ind["value"] == 2 and ind["score"] == 0.0  # the same moment in both lists counts once
+    assert [e["quote"] for e in ind["evidence"]] == ["calm down", "that's your problem"]
+
+
+def result_turns(result):
+    return [(t.speaker, t.start, t.end, t.text) for t in result.transcript.turns]
 
 
 def test_loudness_indicator_is_null_without_audio(config):
