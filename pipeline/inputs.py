@@ -113,15 +113,85 @@ def read_manifest(path: Path) -> dict[str, CallMeta]:
 
 
 def _num(value: Any, path: Path, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, f"{where} must be a finite number, got {value!r}")
-    if value < 0:
-        raise InputError(path, f"{where} must not be negative, got {value!r}")
-    return float(value)
+    if value is None:
+        raise InputError(path, f"{where} is missing (a number of seconds)")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(path, f"{where} must be a number, got {type(value).__name__} {_show(value)}")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        raise InputError(path, f"{where} must be a finite number, got {_show(value)}")
+    if out < 0:
+        raise InputError(path, f"{where} must not be negative, got {_show(value)}")
+    return out
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clean_text(text: str) -> str:
+    """Text as it can be stored: lone surrogates (invalid UTF-16 escapes in JSON) replaced."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def guess_language(texts: list[str]) -> str:
+    """'ru' when Cyrillic letters outnumber Latin ones, else 'en'."""
+    cyr = lat = 0
+    for t in texts:
+        for c in t:
+            if c.isalpha():
+                if "\u0400" <= c <= "\u04ff":
+                    cyr += 1
+                elif c.isascii():
+                    lat += 1
+    return "ru" if cyr > lat else "en"
+
+
+def _speaker(value: Any, path: Path, where: str) -> str:
+    if isinstance(value, str) and value.strip().lower() in SPEAKERS:
+        return value.strip().lower()
+    raise InputError(path, f"{where}.speaker must be 'operator' or 'client', got {_show(value)}")
+
+
+def _words(words_raw: Any, path: Path, where: str) -> list[Word]:
+    if not isinstance(words_raw, list):
+        raise InputError(path, f"{where}.words must be a list, got {type(words_raw).__name__}")
+    words: list[Word] = []
+    for j, w in enumerate(words_raw):
+        wwhere = f"{where}.words[{j}]"
+        if not isinstance(w, dict):
+            raise InputError(path, f"{wwhere} must be an object, got {type(w).__name__}")
+        if "text" not in w:
+            raise InputError(path, f"{wwhere}: missing field 'text'")
+        if not isinstance(w["text"], str):
+            raise InputError(path, f"{wwhere}.text must be a string, got {type(w['text']).__name__}")
+        for key in ("start", "end"):
+            if key not in w:
+                raise InputError(path, f"{wwhere}: missing field '{key}'")
+        ws = _num(w["start"], path, f"{wwhere}.start")
+        we = _num(w["end"], path, f"{wwhere}.end")
+        if we < ws:
+            raise InputError(path, f"{wwhere}: end ({we}) is before start ({ws})")
+        prob = w.get("probability", 1.0)
+        prob = _num(prob, path, f"{wwhere}.probability") if prob is not None else 1.0
+        words.append(Word(_clean_text(w["text"]), ws, we, min(prob, 1.0)))
+    words.sort(key=lambda x: (x.start, x.end))
+    return words
 
 
 def read_transcript_json(path: Path) -> tuple[Transcript, CallMeta]:
-    """A transcript made elsewhere (CONTRACTS.md); every problem names the file and field."""
+    """A transcript made elsewhere (CONTRACTS.md); every problem names the file and field.
+
+    Never raises anything but `InputError` for bad content.
+    """
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -134,54 +204,54 @@ def read_transcript_json(path: Path) -> tuple[Transcript, CallMeta]:
         raise InputError(path, "not UTF-8 text (is it a transcript JSON?)") from None
     except json.JSONDecodeError as e:
         raise InputError(path, f"not valid JSON: {e.msg} at line {e.lineno}") from None
+    except RecursionError:
+        raise InputError(path, "not a transcript: JSON nested too deeply") from None
+    return transcript_from_mapping(data, path)
+
+
+def transcript_from_mapping(data: Any, path: Path) -> tuple[Transcript, CallMeta]:
+    """Validate a parsed transcript document (see `read_transcript_json`)."""
     if not isinstance(data, dict):
-        raise InputError(path, "top level must be an object with 'turns'")
+        raise InputError(path, f"top level must be an object with 'turns', got {type(data).__name__}")
     if "turns" not in data:
         raise InputError(path, "missing field 'turns'")
     turns_raw = data["turns"]
     if not isinstance(turns_raw, list):
-        raise InputError(path, "field 'turns' must be a list")
+        raise InputError(path, f"field 'turns' must be a list, got {type(turns_raw).__name__}")
+    if not turns_raw:
+        raise InputError(path, "field 'turns' is empty: nothing to analyse")
     meta = meta_from_mapping({k: v for k, v in data.items() if k in META_FIELDS}, path)
     turns: list[Turn] = []
     for i, t in enumerate(turns_raw):
         where = f"turns[{i}]"
         if not isinstance(t, dict):
-            raise InputError(path, f"{where} must be an object")
-        for key in ("speaker", "start", "end", "text"):
+            raise InputError(path, f"{where} must be an object, got {type(t).__name__}")
+        for key in ("speaker", "start", "end"):
             if key not in t:
                 raise InputError(path, f"{where}: missing field '{key}'")
-        speaker = t["speaker"]
-        if speaker not in SPEAKERS:
-            raise InputError(path, f"{where}.speaker must be 'operator' or 'client', got {speaker!r}")
+        speaker = _speaker(t["speaker"], path, where)
         start = _num(t["start"], path, f"{where}.start")
         end = _num(t["end"], path, f"{where}.end")
         if end < start:
             raise InputError(path, f"{where}: end ({end}) is before start ({start})")
-        if not isinstance(t["text"], str):
-            raise InputError(path, f"{where}.text must be a string")
-        words: list[Word] = []
-        words_raw = t.get("words")
-        if words_raw is not None:
-            if not isinstance(words_raw, list):
-                raise InputError(path, f"{where}.words must be a list")
-            for j, w in enumerate(words_raw):
-                wwhere = f"{where}.words[{j}]"
-                if not isinstance(w, dict):
-                    raise InputError(path, f"{wwhere} must be an object")
-                if not isinstance(w.get("text"), str):
-                    raise InputError(path, f"{wwhere}.text must be a string")
-                ws = _num(w.get("start"), path, f"{wwhere}.start")
-                we = _num(w.get("end"), path, f"{wwhere}.end")
-                if we < ws:
-                    raise InputError(path, f"{wwhere}: end is before start")
-                prob = w.get("probability", 1.0)
-                prob = _num(prob, path, f"{wwhere}.probability") if prob is not None else 1.0
-                words.append(Word(w["text"], ws, we, min(prob, 1.0)))
-        turns.append(Turn(speaker=speaker, start=start, end=end, text=t["text"].strip(), words=tuple(words)))
+        words = _words(t["words"], path, where) if t.get("words") is not None else []
+        if "text" not in t:
+            if not words:
+                raise InputError(path, f"{where}: missing field 'text'")
+            text = " ".join(w.text.strip() for w in words)
+        elif not isinstance(t["text"], str):
+            raise InputError(path, f"{where}.text must be a string, got {type(t['text']).__name__}")
+        else:
+            text = t["text"]
+        channel = t.get("channel")
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 0):
+            raise InputError(path, f"{where}.channel must be a channel number (0, 1), got {_show(channel)}")
+        turns.append(Turn(speaker=speaker, start=start, end=end, text=_clean_text(text).strip(),
+                          words=tuple(words), channel=channel))
     turns.sort(key=lambda t: (t.start, t.end))
     duration = data.get("duration_s")
     duration = _num(duration, path, "duration_s") if duration is not None else 0.0
     duration = max([duration] + [t.end for t in turns])
-    language = meta.language or "en"
+    language = meta.language or guess_language([t.text for t in turns])
     return Transcript(turns=tuple(turns), language=language, duration_s=duration,
                       role_confidence=1.0, role_method="import"), meta

@@ -1,0 +1,264 @@
+"""Call signals: the measured layer between a diarized transcript and the
+competency scores (CONTRACTS.md, `signals`).
+
+    signals = compute_signals(transcript, config, audio=audio, meta=meta)
+    signals.serialize()  # talk time, silences, interruptions, fillers, script, ...
+
+`compute_signals_batch` does the same for many calls with one polars frame for
+the timing part (the fast path for large batches).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from typing import Any, Sequence
+
+from ..config import Config
+from ..types import CallMeta, Transcript
+from . import lexical
+from .settings import CONFIG_SECTIONS, SignalsConfig  # noqa: F401  (schemas live beside the code)
+from .text import CallTokens, tokenize_transcript
+from .timing import compute_timing, turns_frame
+
+__all__ = ["CallSignals", "compute_signals", "compute_signals_batch"]
+
+
+def _r(x: Any, nd: int = 3) -> Any:
+    """Round floats inside plain JSON-like values."""
+    if isinstance(x, float):
+        return round(x, nd)
+    if isinstance(x, dict):
+        return {k: _r(v, nd) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_r(v, nd) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class CallSignals:
+    """Every signal of one call; `serialize()` gives the `signals` section of the call result."""
+
+    talk_time_s: dict[str, float]
+    talk_ratio_operator: float | None
+    silence_s: float
+    longest_silence_s: float
+    longest_silence: dict[str, Any] | None
+    interruptions: dict[str, Any]
+    speech_rate_wpm: dict[str, float | None]
+    syllables_per_s: dict[str, float | None]
+    words: dict[str, int]
+    filler_words: dict[str, Any]
+    script: dict[str, Any] | None
+    forbidden_phrases: list[dict[str, Any]]
+    escalations: list[dict[str, Any]]
+    sentiment: dict[str, Any]
+    loudness: dict[str, Any] | None
+    longest_monologue_s: dict[str, float]
+    longest_monologue: dict[str, Any] | None
+    response_latency_s: dict[str, float] | None
+    questions: dict[str, Any]
+    first_solution_s: float | None
+    phrases: dict[str, list[dict[str, Any]]]
+    # how it was made (not part of the serialized section)
+    sentiment_model: str = field(default="lexicon", compare=False)
+    language: str = field(default="", compare=False)
+    nlp: str = field(default="", compare=False)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    _META = ("sentiment_model", "language", "nlp", "warnings")
+
+    def serialize(self) -> dict[str, Any]:
+        return {f.name: _r(copy.deepcopy(getattr(self, f.name))) for f in fields(self) if f.name not in self._META}
+
+
+# --- one call's word-based part ---------------------------------------------------------
+
+def _language(transcript: Transcript, config: Config) -> str:
+    langs = config.get("lexicons", {}) or {}
+    if transcript.language in langs:
+        return transcript.language
+    text = " ".join(t.text for t in transcript.turns[:20])
+    cyr = sum(1 for c in text if "а" <= c.lower() <= "я" or c in "ёЁ")
+    lat = sum(1 for c in text if "a" <= c.lower() <= "z")
+    guess = "ru" if cyr > lat else "en"
+    return guess if guess in langs else next(iter(langs))
+
+
+def _sentiment_scores(transcript: Transcript, toks: CallTokens, comp: lexical.Compiled,
+                      found: dict, config: Config) -> tuple[list[float | None], str, str, list[str]]:
+    """Per-turn scores, backend, model name, warnings."""
+    from ...models.sentiment import LexiconSentiment, TransformersSentiment
+    from ..errors import ModelUnavailable
+
+    opts = config.section("models").sentiment
+    warnings: list[str] = []
+    n = len(transcript.turns)
+    has_words = [False] * n
+    for t in toks.turn:
+        has_words[t] = True
+    if opts.backend == "transformers":
+        try:
+            scorer = TransformersSentiment(opts.model or "", opts.device, opts.batch_size, opts.label_map,
+                                           opts.max_length)
+            scores = scorer.score_texts([t.text if has_words[i] else "" for i, t in enumerate(transcript.turns)])
+            return scores, "transformers", scorer.name, warnings
+        except ModelUnavailable as e:
+            if not opts.fallback_to_lexicon:
+                raise
+            warnings.append(f"{e}; using the lexicon sentiment")
+    lex = comp.lexicon.sentiment
+    scorer = LexiconSentiment(lex.negations, lex.intensifiers, lex.negation_window, lex.negation_scalar, lex.alpha)
+    scores = scorer.score_turns(toks, n, lexical.sentiment_hits(found))
+    return [s if has_words[i] else None for i, s in enumerate(scores)], "lexicon", "lexicon", warnings
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def _trajectory(transcript: Transcript, scores: list[float | None], sig: SignalsConfig,
+                backend: str) -> dict[str, Any]:
+    per_turn = [{"turn": i, "speaker": t.speaker, "start": round(t.start, 3), "end": round(t.end, 3), "score": s}
+                for i, (t, s) in enumerate(zip(transcript.turns, scores)) if s is not None]
+    dur = max([transcript.duration_s] + [t.end for t in transcript.turns])
+    client = [(p["start"], p["score"]) for p in per_turn if p["speaker"] == "client"]
+    first = [s for st, s in client if st < dur * sig.sentiment.start_share]
+    last = [s for st, s in client if st >= dur * (1 - sig.sentiment.end_share)]
+    if client and not first:
+        first = [client[0][1]]  # no client speech in the first third: their first turn
+    if client and not last:
+        last = [client[-1][1]]
+    op = [p["score"] for p in per_turn if p["speaker"] == "operator"]
+    return {"client_start": _mean(first), "client_end": _mean(last), "operator_mean": _mean(op),
+            "client_min": min((s for _, s in client), default=None), "backend": backend, "per_turn": per_turn}
+
+
+@dataclass
+class _WordPart:
+    lang: str
+    toks: CallTokens
+    comp: lexical.Compiled
+    speakers: list[str]
+    found: dict
+    words_per_turn: list[int]
+    syllables: list[int]
+    backchannel: list[bool]
+
+
+def _word_part(transcript: Transcript, config: Config) -> _WordPart:
+    lang = _language(transcript, config)
+    comp = lexical.compiled_for(config, lang)
+    toks = tokenize_transcript(transcript, lang)
+    speakers = [t.speaker for t in transcript.turns]
+    found = lexical.match_call(comp, toks, speakers)
+    n = len(transcript.turns)
+    return _WordPart(lang, toks, comp, speakers, found, lexical.words_per_turn(toks, n),
+                     lexical.syllables(toks, comp, n), lexical.backchannel_turns(toks, comp, n))
+
+
+def _quote_turn(text: str, max_words: int) -> str:
+    words = text.split()
+    return text if len(words) <= max_words else " ".join(words[:max_words]) + " …"
+
+
+def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], config: Config, audio: Any,
+              meta: CallMeta | None) -> CallSignals:
+    sig: SignalsConfig = config.section("signals")
+    toks, comp, speakers, found = wp.toks, wp.comp, wp.speakers, wp.found
+    dur = max([transcript.duration_s] + [t.end for t in transcript.turns])
+    words = lexical.word_count(toks, speakers)
+    company = lexical.company_mentions(comp, found, toks)
+    script = lexical.script_compliance(comp, lexical.choose_script(comp, meta, sig), found, toks, speakers, dur,
+                                       company, sig)
+    phrases = lexical.phrase_evidence(comp, found, toks, speakers, company)
+    first_sol = lexical.first_solution(found, toks)
+    open_q, closed_q = lexical.questions(comp, found, toks, speakers)
+    all_q = sorted([q["start"] for q in open_q + closed_q])
+    scores, backend, model, warnings = _sentiment_scores(transcript, toks, comp, found, config)
+    quotes = [_quote_turn(t.text, sig.quote_max_words) for t in transcript.turns]
+
+    def turn_quote(d: dict | None) -> dict | None:
+        if d is None:
+            return None
+        if "first_turn" in d:
+            a, b = d.pop("first_turn"), d.pop("last_turn")
+            d["quote"] = _quote_turn(" ".join(transcript.turns[i].text for i in range(a, b + 1)
+                                              if transcript.turns[i].speaker == "operator"), sig.quote_max_words)
+            d["turn"] = a
+        return d
+
+    for item in timing["interruptions"]["items"]:
+        item["quote"] = quotes[item["turn"]]
+    loud = None
+    if audio is not None:
+        from .loudness import loudness
+
+        loud = loudness(audio, transcript, sig.loudness, quotes,
+                        meta.channel_map if meta is not None else None)
+    return CallSignals(
+        talk_time_s=timing["talk_time_s"],
+        talk_ratio_operator=timing["talk_ratio_operator"],
+        silence_s=timing["silence_s"],
+        longest_silence_s=timing["longest_silence_s"],
+        longest_silence=timing["longest_silence"],
+        interruptions=timing["interruptions"],
+        speech_rate_wpm=timing["speech_rate_wpm"],
+        syllables_per_s=timing["syllables_per_s"],
+        words=words,
+        filler_words=lexical.fillers(found, toks, speakers, words),
+        script=script,
+        forbidden_phrases=[lexical.ev(m, toks, speakers) for m in found.get("forbidden", [])],
+        escalations=[lexical.ev(m, toks, speakers) for m in found.get("escalation", [])],
+        sentiment=_trajectory(transcript, scores, sig, backend),
+        loudness=loud,
+        longest_monologue_s=timing["longest_monologue_s"],
+        longest_monologue=turn_quote(timing["longest_monologue"]),
+        response_latency_s=timing["response_latency_s"],
+        questions={"open": open_q, "closed": closed_q, "first_question_s": all_q[0] if all_q else None,
+                   "before_solution": sum(1 for s in all_q if first_sol is None or s < first_sol)},
+        first_solution_s=first_sol,
+        phrases=phrases,
+        sentiment_model=model,
+        language=wp.lang,
+        nlp=_nlp_name(wp.lang),
+        warnings=tuple(warnings),
+    )
+
+
+def _nlp_name(lang: str) -> str:
+    from ...models import nlp
+
+    return nlp.describe(lang)
+
+
+# --- public API -------------------------------------------------------------------------------
+
+def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, audios: Sequence[Any] | None = None,
+                          metas: Sequence[CallMeta | None] | None = None) -> list[CallSignals]:
+    """Signals for many calls: words per call, timing for all calls in one polars frame."""
+    parts = [_word_part(t, config) for t in transcripts]
+    rows: dict[str, list[Any]] = {k: [] for k in ("call", "turn", "speaker", "start", "end", "words", "syllables",
+                                                  "backchannel")}
+    for c, (tr, wp) in enumerate(zip(transcripts, parts)):
+        n = len(tr.turns)
+        rows["call"].extend([c] * n)
+        rows["turn"].extend(range(n))
+        rows["speaker"].extend(wp.speakers)
+        rows["start"].extend(t.start for t in tr.turns)
+        rows["end"].extend(t.end for t in tr.turns)
+        rows["words"].extend(wp.words_per_turn)
+        rows["syllables"].extend(wp.syllables)
+        rows["backchannel"].extend(wp.backchannel)
+    durations = [max([t.duration_s] + [x.end for x in t.turns]) for t in transcripts]
+    timing = compute_timing(turns_frame(rows), durations, config.section("signals"))
+    audios = audios or [None] * len(transcripts)
+    metas = metas or [None] * len(transcripts)
+    return [_assemble(tr, wp, tm, config, au, me)
+            for tr, wp, tm, au, me in zip(transcripts, parts, timing, audios, metas)]
+
+
+def compute_signals(transcript: Transcript, config: Config, audio: Any = None,
+                    meta: CallMeta | None = None) -> CallSignals:
+    """Every signal of one call. `audio` (pipeline.audio.Audio) adds loudness; None for transcript imports."""
+    return compute_signals_batch([transcript], config, [audio], [meta])[0]

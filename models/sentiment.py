@@ -1,0 +1,139 @@
+"""Per-turn sentiment in -1..1, two backends.
+
+- ``transformers``: a text-classification model by name or local directory,
+  loaded once (cached), run in batches; its labels are mapped to -1..1 (the
+  configured ``label_map``, else inferred from label names such as
+  "negative" / "neutral" / "positive" or "1 star".."5 stars"), and a turn's
+  score is the probability-weighted mean of its labels' values.
+- ``lexicon`` (default; works with no model): valences from
+  ``configs/lexicons/<lang>.yaml`` (``sentiment``), flipped and damped after a
+  negation within a few words ("не плохо" is mildly positive), scaled by an
+  intensifier right before ("очень плохо"), summed per turn and squashed with
+  ``s / sqrt(s^2 + alpha)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..pipeline.errors import ModelUnavailable
+
+
+class LexiconSentiment:
+    """Lexicon scorer over a call's token stream (pipeline.signals.text.CallTokens)."""
+
+    name = "lexicon"
+
+    def __init__(self, negations: Iterable[str], intensifiers: Mapping[str, float], window: int,
+                 negation_scalar: float, alpha: float):
+        self.negations = frozenset(negations)
+        self.intensifiers = dict(intensifiers)
+        self.window = window
+        self.negation_scalar = negation_scalar
+        self.alpha = alpha
+
+    def valence(self, value: float, first: int, toks: Any) -> float:
+        """`value` of a sentiment phrase starting at token `first`, after negation and intensifiers."""
+        turn = toks.turn[first]
+        j = first - 1
+        if j >= 0 and toks.turn[j] == turn:
+            mult = self.intensifiers.get(toks.norm[j]) or self.intensifiers.get(toks.lemma[j])
+            if mult:
+                value *= mult
+        for j in range(first - 1, max(-1, first - 1 - self.window), -1):
+            if toks.turn[j] != turn:
+                break
+            if toks.norm[j] in self.negations or toks.lemma[j] in self.negations:
+                value *= self.negation_scalar
+                break
+        return value
+
+    def squash(self, s: float) -> float:
+        return s / math.sqrt(s * s + self.alpha)
+
+    def score_turns(self, toks: Any, n_turns: int, hits: Sequence[tuple[int, float]]) -> list[float]:
+        """Per turn: hits are (first token, signed valence) of sentiment phrases, overlaps removed."""
+        sums = [0.0] * n_turns
+        for first, value in hits:
+            sums[toks.turn[first]] += self.valence(value, first, toks)
+        return [round(self.squash(s), 4) for s in sums]
+
+
+def _infer_value(label: str, n_labels: int, index: int) -> float:
+    low = label.lower()
+    if "neg" in low:
+        return -1.0
+    if "pos" in low:
+        return 1.0
+    if "neu" in low:
+        return 0.0
+    stars = re.match(r"^\s*(\d)\s*star", low)
+    if stars:
+        return (int(stars.group(1)) - 3) / 2.0
+    if n_labels == 2:
+        return (-1.0, 1.0)[index]
+    if n_labels == 3:
+        return (-1.0, 0.0, 1.0)[index]
+    if n_labels > 1:
+        return -1.0 + 2.0 * index / (n_labels - 1)
+    return 0.0
+
+
+@lru_cache(maxsize=4)
+def load_classifier(model: str, device: str = "cpu") -> Any:
+    """A transformers text-classification pipeline, loaded once per (model, device)."""
+    path = Path(model).expanduser()
+    source = str(path) if path.exists() else model
+    try:
+        from transformers import pipeline
+
+        return pipeline("text-classification", model=source, tokenizer=source, device=device, top_k=None)
+    except Exception as e:  # missing files, no network, wrong kind of model
+        raise ModelUnavailable(f"sentiment model {model!r} cannot be loaded: {e}") from None
+
+
+class TransformersSentiment:
+    """A text-classification model; labels mapped to -1..1."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 16,
+                 label_map: Mapping[str, float] | None = None, max_length: int = 256):
+        if not model:
+            raise ModelUnavailable("sentiment backend 'transformers' needs models.sentiment.model "
+                                   "(a model name or a local directory)")
+        self.model = model
+        self.name = model
+        self.device = device
+        self.batch_size = batch_size
+        self.label_map = {k.lower(): float(v) for k, v in (label_map or {}).items()}
+        self.max_length = max_length
+
+    def _values(self, clf: Any) -> dict[str, float]:
+        id2label = getattr(clf.model.config, "id2label", {}) or {}
+        labels = [id2label[i] for i in sorted(id2label)]
+        out = {}
+        for i, lab in enumerate(labels):
+            key = str(lab).lower()
+            out[key] = self.label_map[key] if key in self.label_map else _infer_value(str(lab), len(labels), i)
+        return out
+
+    def score_texts(self, texts: Sequence[str]) -> list[float | None]:
+        """One score per text (None for empty text)."""
+        idx = [i for i, t in enumerate(texts) if t and t.strip()]
+        out: list[float | None] = [None] * len(texts)
+        if not idx:
+            return out
+        clf = load_classifier(self.model, self.device)
+        values = self._values(clf)
+        preds = clf([texts[i] for i in idx], batch_size=self.batch_size, truncation=True,
+                    max_length=self.max_length)
+        for i, pred in zip(idx, preds):
+            if isinstance(pred, dict):
+                pred = [pred]
+            total = sum(p["score"] for p in pred) or 1.0
+            s = sum(p["score"] * values.get(str(p["label"]).lower(), 0.0) for p in pred) / total
+            out[i] = round(max(-1.0, min(1.0, s)), 4)
+        return out

@@ -1,0 +1,240 @@
+"""Personal data out of transcripts: phone numbers, bank cards (Luhn-checked),
+e-mails, Russian passport numbers and digit sequences spoken as words are
+replaced by tags (``[PHONE]``, ``[CARD]``, ...; configs/privacy.yaml).
+
+Word times are kept: the words that made up a number become one tag word
+spanning their times, so evidence still points at the right moment, and
+lexicon patterns still see a number where one was said ("номер заявки
+[NUMBER]" is still a commitment).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Iterable
+
+from .config import Config
+from .signals.settings import PrivacyConfig
+from .types import Transcript, Turn, Word
+
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", re.UNICODE)
+_TOKEN = re.compile(r"\S+")
+_EDGE = "\"'«»„“”()[]{}<>.,;:!?…"
+_WRITTEN = re.compile(r"^\+?[\d()\-]*\d[\d()\-]*$")  # digits with phone punctuation, no '.' or ':'
+
+
+@dataclass(frozen=True)
+class _Rules:
+    opts: PrivacyConfig
+    number_words: dict[str, int]
+    passport_context: frozenset[str]
+    spoken_email: re.Pattern[str] | None
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum that bank card numbers carry."""
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _norm(word: str) -> str:
+    return word.lower().replace("ё", "е")
+
+
+def _rules(config: Config) -> _Rules:
+    return _rules_cached(_Key(config))
+
+
+class _Key:
+    def __init__(self, config: Config):
+        self.config = config
+
+    def __hash__(self) -> int:
+        return hash(self.config.hash)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and other.config.hash == self.config.hash
+
+
+@lru_cache(maxsize=8)
+def _rules_cached(key: _Key) -> _Rules:
+    config = key.config
+    opts: PrivacyConfig = config.section("privacy")
+    words: dict[str, int] = {}
+    context: set[str] = set()
+    at: set[str] = set()
+    dot: set[str] = set()
+    for lang in (config.get("lexicons", {}) or {}):
+        tokens = config.section(f"lexicons.{lang}").tokens
+        words.update({_norm(k): v for k, v in tokens.number_words.items()})
+        context.update(_norm(w) for w in tokens.passport_context)
+        at.update(_norm(w) for w in tokens.email_at)
+        dot.update(_norm(w) for w in tokens.email_dot)
+    spoken = None
+    if at and dot:
+        alt = lambda ws: "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))  # noqa: E731
+        spoken = re.compile(rf"(?<!\w)[\w.\-]+\s+(?:{alt(at)})\s+[\w\-]+\s+(?:{alt(dot)})\s+[^\W\d_]{{2,}}(?!\w)",
+                            re.IGNORECASE | re.UNICODE)
+    return _Rules(opts, words, frozenset(context), spoken)
+
+
+def _number_value(core: str, rules: _Rules) -> tuple[str, int] | None:
+    """('written' | 'spoken', digits it stands for) when a token is part of a number."""
+    if _WRITTEN.match(core):
+        return "written", sum(c.isdigit() for c in core)
+    n = _norm(core)
+    if n in rules.number_words:
+        return "spoken", rules.number_words[n]
+    if "-" in n and all(p in rules.number_words for p in n.split("-") if p):  # "twenty-four"
+        return "spoken", sum(rules.number_words[p] for p in n.split("-") if p)
+    return None
+
+
+def find_pii(text: str, rules: _Rules) -> list[tuple[int, int, str]]:
+    """(start, end, kind) character spans of personal data in `text`, not overlapping."""
+    kinds = set(rules.opts.kinds)
+    spans: list[tuple[int, int, str]] = []
+    taken = [False] * (len(text) + 1)
+
+    def add(a: int, b: int, kind: str) -> None:
+        if any(taken[a:b]):
+            return
+        spans.append((a, b, kind))
+        for k in range(a, b):
+            taken[k] = True
+
+    if "email" in kinds:
+        for m in _EMAIL.finditer(text):
+            add(m.start(), m.end(), "email")
+        if rules.spoken_email is not None:
+            for m in rules.spoken_email.finditer(text):
+                add(m.start(), m.end(), "email")
+    # tokens with their cores (edge punctuation stripped)
+    toks: list[tuple[int, int, str]] = []
+    for m in _TOKEN.finditer(text):
+        a, b = m.start(), m.end()
+        while a < b and text[a] in _EDGE and not (text[a] in "(+" and b - a > 1 and text[a + 1].isdigit()):
+            a += 1
+        while b > a and text[b - 1] in _EDGE and not (text[b - 1] == ")" and "(" in text[a:b]):
+            b -= 1
+        if a < b:
+            toks.append((a, b, text[a:b]))
+    i = 0
+    while i < len(toks):
+        v = _number_value(toks[i][2], rules)
+        if v is None or toks[i][2] == "-":
+            i += 1
+            continue
+        j = i
+        parts = [v]
+        while j + 1 < len(toks):
+            gap = text[toks[j][1]:toks[j + 1][0]]
+            if gap.strip(" ,-–") != "":  # another word or a sentence end between: the run stops
+                break
+            nv = _number_value(toks[j + 1][2], rules)
+            if nv is None:
+                break
+            parts.append(nv)
+            j += 1
+        _classify(text, toks, i, j, parts, rules, kinds, add)
+        i = j + 1
+    spans.sort()
+    return spans
+
+
+def _classify(text: str, toks: list, i: int, j: int, parts: list[tuple[str, int]], rules: _Rules, kinds: set[str],
+              add) -> None:
+    a, b = toks[i][0], toks[j][1]
+    n_tokens = j - i + 1
+    written = all(k == "written" for k, _ in parts)
+    digits = "".join(c for c in text[a:b] if c.isdigit()) if written else ""
+    total = sum(d for _, d in parts)
+    before = [_norm(t[2]) for t in toks[max(0, i - 4):i]]
+    context = any(w.startswith(c[:-1] if len(c) >= 5 else c) for w in before for c in rules.passport_context)
+    if written and "card" in kinds and 13 <= len(digits) <= 19 and luhn_ok(digits):
+        add(a, b, "card")
+    elif "passport" in kinds and ((context and total >= 4) or (
+            written and re.fullmatch(r"\d{2}\s?\d{2}\s+\d{6}", text[a:b]) is not None)):
+        add(a, b, "passport")
+    elif "phone" in kinds and (10 <= total <= 15 or (written and re.fullmatch(r"\d{3}-\d{2}-\d{2}", text[a:b]))
+                               or (written and text[a:b].startswith("+") and total >= 7)):
+        add(a, b, "phone")
+    elif written and total >= rules.opts.number_min_digits and "number" in kinds:
+        add(a, b, "number")
+    elif n_tokens >= rules.opts.spoken_min_words and ("spoken_digits" in kinds or "number" in kinds):
+        add(a, b, "number")
+
+
+def redact_text(text: str, config: Config) -> str:
+    """`text` with personal data replaced by tags."""
+    return _apply(text, find_pii(text, _rules(config)), _rules(config).opts)
+
+
+def _apply(text: str, spans: Iterable[tuple[int, int, str]], opts: PrivacyConfig) -> str:
+    out, pos = [], 0
+    for a, b, kind in spans:
+        out.append(text[pos:a])
+        out.append(opts.tags[kind if kind in opts.tags else "number"])
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _redact_words(words: tuple[Word, ...], rules: _Rules) -> tuple[Word, ...]:
+    kept = [w for w in words]
+    parts, offsets, pos = [], [], 0
+    for w in kept:
+        s = w.text.strip()
+        parts.append(s)
+        offsets.append((pos, pos + len(s)))
+        pos += len(s) + 1
+    joined = " ".join(parts)
+    spans = find_pii(joined, rules)
+    if not spans:
+        return words
+    out: list[Word] = []
+    k = 0
+    for a, b, kind in spans:
+        # words overlapping [a, b)
+        first = next(i for i, (s, e) in enumerate(offsets) if e > a)
+        last = max(i for i, (s, e) in enumerate(offsets) if s < b)
+        out.extend(kept[k:first])
+        fs, _ = offsets[first]
+        _, le = offsets[last]
+        prefix = joined[fs:a] if a > fs else ""
+        suffix = joined[b:le] if le > b else ""
+        tag = rules.opts.tags[kind if kind in rules.opts.tags else "number"]
+        lead = kept[first].text[: len(kept[first].text) - len(kept[first].text.lstrip())]
+        out.append(Word(lead + prefix + tag + suffix, kept[first].start, kept[last].end,
+                        min(w.probability for w in kept[first:last + 1])))
+        k = last + 1
+    out.extend(kept[k:])
+    return tuple(out)
+
+
+def redact_turn(turn: Turn, config: Config) -> Turn:
+    rules = _rules(config)
+    text = _apply(turn.text, find_pii(turn.text, rules), rules.opts)
+    words = _redact_words(turn.words, rules) if turn.words else turn.words
+    if text == turn.text and words is turn.words:
+        return turn
+    return replace(turn, text=text, words=words)
+
+
+def redact_transcript(transcript: Transcript, config: Config) -> Transcript:
+    """A copy of `transcript` with personal data replaced by tags (times kept)."""
+    turns = tuple(redact_turn(t, config) for t in transcript.turns)
+    if all(a is b for a, b in zip(turns, transcript.turns)):
+        return transcript
+    return replace(transcript, turns=turns)

@@ -1,0 +1,437 @@
+"""Signals that come from words: filler words, key phrases, forbidden phrases,
+escalations, questions, script stages and the lexicon sentiment's hits.
+
+Everything is matched in one pass over the call's tokens with one `Matcher`
+per language (compiled once per configuration) and carries its evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, default_config_dir
+from ..errors import ConfigError
+from ..types import CallMeta, Transcript
+from .matcher import (EntryRules, Match, Matcher, Pattern, PatternError, apply_rules, compile_pattern,
+                      compile_rules, resolve_overlaps)
+from .settings import PHRASE_KINDS, Category, Lexicon, Script, SignalsConfig
+from .text import CallTokens
+
+LEXICON_CATEGORIES = tuple(k for k in Lexicon.model_fields if k not in ("tokens", "sentiment"))
+SENTIMENT = "_sentiment"
+GLOSSARY = "glossary"
+
+
+@dataclass
+class Compiled:
+    """Everything needed to read one language's calls under one configuration."""
+
+    lang: str
+    lexicon: Lexicon
+    matcher: Matcher
+    rules: dict[int, EntryRules]  # id(pattern) -> its entry's rules
+    speakers: dict[str, str]  # category -> operator | client | any
+    scripts: dict[str, Script]
+    has_company: bool
+
+
+def _file_for(config: Config, tail: str) -> str:
+    for f in reversed(config.files):
+        if f.replace("\\", "/").endswith(tail):
+            return f
+    return str(default_config_dir() / tail)
+
+
+def compile_language(config: Config, lang: str) -> Compiled:
+    """Compile the lexicon, glossary, sentiment phrases and scripts of `lang`."""
+    lex_key = f"lexicons.{lang}"
+    try:
+        lexicon: Lexicon = config.section(lex_key)
+    except KeyError:
+        raise ConfigError(_file_for(config, f"lexicons/{lang}.yaml"), lex_key, "no lexicon for this language") from None
+    sig: SignalsConfig = config.section("signals")
+    company = config.section("company")
+    matcher = Matcher(lang, company.names, lexicon.tokens.number_words, lexicon.tokens.not_names, sig.long_gap_words)
+    rules: dict[int, EntryRules] = {}
+    speakers: dict[str, str] = {}
+    lex_file = _file_for(config, f"lexicons/{lang}.yaml")
+
+    def add(category: str, key: str, text: str, mode: str, gap: int, where: str, entry: Any = None,
+            value: float | None = None, file: str = lex_file) -> Pattern:
+        try:
+            elems = compile_pattern(text, lang, mode)
+        except PatternError as e:
+            raise ConfigError(file, where, str(e)) from None
+        return matcher.add(Pattern(category, key, elems, gap, entry, value))
+
+    for cat in LEXICON_CATEGORIES:
+        spec: Category = getattr(lexicon, cat)
+        speakers[cat] = spec.speaker
+        for i, entry in enumerate(spec.entries):
+            where = f"{lex_key}.{cat}.entries.{i}"
+            p = add(cat, entry.key, entry.text, spec.match, spec.gap, where + ".text", entry)
+            try:
+                r = compile_rules(entry, lang, cat)
+            except PatternError as e:
+                raise ConfigError(lex_file, where, str(e)) from None
+            if r is not None:
+                if r.otherwise is not None and r.otherwise not in LEXICON_CATEGORIES:
+                    raise ConfigError(lex_file, where + ".otherwise", f"unknown category {r.otherwise!r}")
+                rules[id(p)] = r
+    speakers[GLOSSARY] = "operator"
+    for i, term in enumerate(company.glossary.get(lang, [])):
+        add(GLOSSARY, term, term, "lemma", 0, f"company.glossary.{lang}.{i}",
+            file=_file_for(config, "company.yaml"))
+    sent = lexicon.sentiment
+    speakers[SENTIMENT] = "any"
+    for sign, table in ((1.0, sent.positive), (-1.0, sent.negative)):
+        for word, strength in table.items():
+            add(SENTIMENT, word, word, "lemma", 0, f"{lex_key}.sentiment.{word}", value=sign * strength)
+    scripts: dict[str, Script] = {}
+    for name in (config.get(f"scripts.{lang}", {}) or {}):
+        script: Script = config.section(f"scripts.{lang}.{name}")
+        scripts[name] = script
+        sfile = _file_for(config, f"scripts/{lang}/{name}.yaml")
+        for si, stage in enumerate(script.stages):
+            cat = f"stage:{name}:{stage.id}"
+            speakers[cat] = stage.speaker
+            for pi, text in enumerate(stage.patterns):
+                add(cat, stage.id, text, "lemma", stage.gap, f"scripts.{lang}.{name}.stages.{si}.patterns.{pi}",
+                    file=sfile)
+    return Compiled(lang, lexicon, matcher, rules, speakers, scripts, bool(company.names))
+
+
+class _Key:
+    """Hashable stand-in for a Config (by its hash) so compiled matchers can be cached."""
+
+    def __init__(self, config: Config):
+        self.config = config
+
+    def __hash__(self) -> int:
+        return hash(self.config.hash)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and other.config.hash == self.config.hash
+
+
+_CACHE: dict[tuple[str, str], Compiled] = {}
+
+
+def compiled_for(config: Config, lang: str) -> Compiled:
+    """Compiled patterns for (configuration, language); built once."""
+    key = (config.hash, lang)
+    c = _CACHE.get(key)
+    if c is None:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        c = _CACHE[key] = compile_language(config, lang)
+    return c
+
+
+# --- matching -----------------------------------------------------------------
+
+def _speaker_ok(want: str, speaker: str) -> bool:
+    return want == "any" or want == speaker
+
+
+def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[str, list[Match]]:
+    """Matches per category: speaker-filtered, entry rules applied, overlaps resolved."""
+    raw: dict[str, list[Match]] = {}
+    matcher = comp.matcher
+    cat_speaker = comp.speakers
+    bags: dict[int, frozenset[str]] = {}
+    for i in range(len(toks)):
+        spk = speakers[toks.turn[i]]
+        sent = toks.sent[i]
+        bag = bags.get(sent)
+        if bag is None:
+            f, l, _ = toks.sentences[sent]
+            bag = bags[sent] = frozenset(toks.norm[f:l + 1]) | frozenset(toks.lemma[f:l + 1])
+        for p in matcher.candidates(toks, i):
+            want = cat_speaker.get(p.category, "any")
+            if want != "any" and want != spk:
+                continue
+            if p.required and any(keys.isdisjoint(bag) for keys in p.required):
+                continue
+            m = matcher.match_at(p, toks, i, first_ok=p.indexed)
+            if m is None:
+                continue
+            cat = p.category
+            rules = comp.rules.get(id(p))
+            if rules is not None:
+                verdict = apply_rules(m, rules, matcher, toks)
+                if verdict == "drop":
+                    continue
+                if verdict == "otherwise":
+                    if rules.otherwise is None:
+                        continue
+                    cat = rules.otherwise
+                    m = Match(p, m.first, m.last, m.positions)
+                    raw.setdefault("@" + cat, []).append(m)
+                    continue
+            raw.setdefault(cat, []).append(m)
+    out: dict[str, list[Match]] = {}
+    for cat, ms in raw.items():
+        out[cat] = resolve_overlaps(ms)
+    for cat in [c for c in out if c.startswith("@")]:  # cancelled matches recorded elsewhere
+        out[cat[1:]] = resolve_overlaps(out.get(cat[1:], []) + out.pop(cat))
+    return out
+
+
+def ev(m: Match | tuple[int, int], toks: CallTokens, speakers: list[str], **extra: Any) -> dict[str, Any]:
+    """Evidence of a match (or a (first, last) token span)."""
+    first, last = (m.first, m.last) if isinstance(m, Match) else m
+    d = {"start": round(toks.start[first], 3), "end": round(toks.end[last], 3),
+         "speaker": speakers[toks.turn[first]], "quote": toks.quote(first, last), "turn": toks.turn[first]}
+    if isinstance(m, Match) and "id" not in extra:
+        d["id"] = m.key
+    d.update(extra)
+    return d
+
+
+# --- signals ---------------------------------------------------------------------
+
+def _count_words(toks: CallTokens, speakers: list[str]) -> dict[str, int]:
+    out = {"operator": 0, "client": 0}
+    for t in toks.turn:
+        s = speakers[t]
+        if s in out:
+            out[s] += 1
+    return out
+
+
+def fillers(found: dict[str, list[Match]], toks: CallTokens, speakers: list[str], words: dict[str, int]) -> dict:
+    items, by_text = [], {}
+    for m in found.get("fillers", []):
+        e = ev(m, toks, speakers)
+        items.append({"text": m.key, "start": e["start"], "end": e["end"], "speaker": e["speaker"],
+                      "quote": e["quote"], "turn": e["turn"]})
+        by_text[m.key] = by_text.get(m.key, 0) + 1
+    n_words = words.get("operator", 0)
+    return {"count": len(items), "per_100_words": round(100.0 * len(items) / n_words, 3) if n_words else None,
+            "items": items, "by_text": by_text}
+
+
+def _same_turn(matches: list[Match], toks: CallTokens, turn: int) -> list[Match]:
+    return [m for m in matches if toks.turn[m.first] == turn]
+
+
+def questions(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens,
+              speakers: list[str]) -> tuple[list[dict], list[dict]]:
+    """Operator questions, open or closed (excluding "how can I help"-type ones)."""
+    starts_open = {m.first for m in found.get("open_question", [])}
+    starts_closed = {m.first for m in found.get("closed_question", [])}
+    excluded = set()
+    for m in found.get("question_exclude", []):
+        excluded.add(toks.sent[m.first])
+    open_q, closed_q = [], []
+    for si, (first, last, qmark) in enumerate(toks.sentences):
+        turn = toks.turn[first]
+        if speakers[turn] != "operator" or si in excluded:
+            continue
+        head = range(first, min(last + 1, first + 5))
+        is_open = any(j in starts_open for j in head)
+        if not qmark:
+            if toks.turn_punctuated[turn]:
+                continue
+            # unpunctuated text: a question only when it starts like one
+            if not (is_open and first in starts_open) and first not in starts_closed:
+                continue
+        e = ev((first, last), toks, speakers)
+        (open_q if is_open else closed_q).append(e)
+    return open_q, closed_q
+
+
+def client_name_evidence(found: dict[str, list[Match]], toks: CallTokens, speakers: list[str]) -> list[dict]:
+    """Operator turns that use a name the client gave for themself."""
+    names: set[str] = set()
+    intro_tokens: set[int] = set()
+    for m in found.get("client_intro", []):
+        for e, pos in zip(m.pattern.elems, m.positions):
+            if e.cls == "name" and pos >= 0:
+                names.add(toks.lemma[pos])
+                intro_tokens.add(pos)
+    if not names:
+        return []
+    out = []
+    for i in range(len(toks)):
+        if speakers[toks.turn[i]] == "operator" and toks.cap[i] and toks.lemma[i] in names:
+            out.append(ev((i, i), toks, speakers, id="client_name"))
+    return out
+
+
+def greeting_company(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens, speakers: list[str],
+                     company_matches: list[Match]) -> list[dict]:
+    """A greeting and the company's name in one of the operator's first two turns."""
+    op_turns = []
+    for t, s in enumerate(speakers):
+        if s == "operator":
+            op_turns.append(t)
+        if len(op_turns) == 2:
+            break
+    out = []
+    for t in op_turns:
+        greet = _same_turn(found.get("greeting", []), toks, t)
+        names = _same_turn(company_matches, toks, t)
+        if greet and names:
+            first = min(greet[0].first, names[0].first)
+            last = max(greet[0].last, names[0].last)
+            out.append(ev((first, last), toks, speakers, id="greeting_company"))
+            break
+    return out
+
+
+def company_mentions(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens) -> list[Match]:
+    """Where the company is named: one of company.names, else a generic "компания X"."""
+    if not comp.has_company:
+        return found.get("company_generic", [])
+    out = []
+    pat = _company_pattern(comp.lang)
+    for i in range(len(toks)):
+        m = comp.matcher.match_at(pat, toks, i)
+        if m is not None:
+            out.append(m)
+    return out
+
+
+@lru_cache(maxsize=None)
+def _company_pattern(lang: str) -> Pattern:
+    return Pattern("_company", "company", compile_pattern("{company}", lang), 0)
+
+
+def choose_script(comp: Compiled, meta: CallMeta | None, sig: SignalsConfig) -> str | None:
+    name = sig.scripts.default
+    if meta is not None:
+        if meta.role and meta.role in sig.scripts.by_role:
+            name = sig.scripts.by_role[meta.role]
+        if meta.direction and meta.direction in sig.scripts.by_direction:
+            name = sig.scripts.by_direction[meta.direction]
+        elif meta.role and meta.role in sig.scripts.by_direction and meta.role not in sig.scripts.by_role:
+            name = sig.scripts.by_direction[meta.role]  # role "outbound" implies the outbound script
+    if name in comp.scripts:
+        return name
+    return sig.scripts.default if sig.scripts.default in comp.scripts else None
+
+
+def _in_window(stage: Any, start: float, duration: float) -> bool:
+    w = stage.window
+    if w is None:
+        return True
+    limit = w.within_s if w.within_s is not None else w.within_share * duration
+    if w.within_s is not None and w.within_share is not None:
+        limit = min(w.within_s, w.within_share * duration)
+    return start <= limit if w.anchor == "start" else (duration - start) <= limit
+
+
+def script_compliance(comp: Compiled, name: str | None, found: dict[str, list[Match]], toks: CallTokens,
+                      speakers: list[str], duration: float, company_matches: list[Match],
+                      sig: SignalsConfig) -> dict | None:
+    if name is None:
+        return None
+    script = comp.scripts[name]
+    prev_start = 0.0
+    stages_out = []
+    got = total = 0.0
+    for stage in script.stages:
+        cands = list(found.get(f"stage:{name}:{stage.id}", []))
+        for cat in stage.lexicon:
+            cands.extend(m for m in found.get(cat, []) if _speaker_ok(stage.speaker, speakers[toks.turn[m.first]]))
+        if stage.require_company and comp.has_company:
+            company_turns = {toks.turn[m.first] for m in company_matches}
+            cands = [m for m in cands if toks.turn[m.first] in company_turns]
+        cands.sort(key=lambda m: toks.start[m.first])
+        windowed = [m for m in cands if _in_window(stage, toks.start[m.first], duration)]
+        ordered = [m for m in windowed if toks.start[m.first] >= prev_start - 1e-9] if stage.ordered else windowed
+        pick = (ordered or windowed or cands or [None])[0]
+        found_ = pick is not None
+        in_window = found_ and pick in windowed
+        in_order = found_ and (not stage.ordered or toks.start[pick.first] >= prev_start - 1e-9)
+        if found_ and in_order and stage.ordered:
+            prev_start = toks.start[pick.first]
+        entry = {"id": stage.id, "found": found_, "required": stage.required, "weight": stage.weight,
+                 "start": None, "end": None, "quote": None, "speaker": None, "turn": None,
+                 "in_order": in_order if found_ else None, "in_window": in_window if found_ else None}
+        if found_:
+            e = ev(pick, toks, speakers)
+            entry.update(start=e["start"], end=e["end"], quote=e["quote"], speaker=e["speaker"], turn=e["turn"])
+        stages_out.append(entry)
+        if stage.required:
+            total += stage.weight
+            ok = found_ and (in_window or not sig.compliance.requires_window) and \
+                (in_order or not sig.compliance.requires_order)
+            got += stage.weight if ok else 0.0
+    return {"script_id": script.id, "compliance": round(got / total, 4) if total else None, "stages": stages_out}
+
+
+def phrase_evidence(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens, speakers: list[str],
+                    company_matches: list[Match]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for kind in PHRASE_KINDS:
+        if kind == "greeting_company":
+            out[kind] = greeting_company(comp, found, toks, speakers, company_matches)
+        elif kind == "client_name":
+            out[kind] = client_name_evidence(found, toks, speakers)
+        else:
+            out[kind] = [ev(m, toks, speakers) for m in found.get(kind, [])]
+    return out
+
+
+def first_solution(found: dict[str, list[Match]], toks: CallTokens) -> float | None:
+    starts = [toks.start[m.first] for m in found.get("resolution", [])]
+    return round(min(starts), 3) if starts else None
+
+
+def sentiment_hits(found: dict[str, list[Match]]) -> list[tuple[int, float]]:
+    return [(m.first, m.pattern.value or 0.0) for m in found.get(SENTIMENT, [])]
+
+
+def syllables(toks: CallTokens, comp: Compiled, n_turns: int) -> list[int]:
+    """Syllables per turn: vowels (Russian) or runs of vowels (English)."""
+    vowels = frozenset(comp.lexicon.tokens.vowels)
+    groups = comp.lexicon.tokens.syllables == "vowel_groups"
+    out = [0] * n_turns
+    for word, t in zip(toks.norm, toks.turn):
+        if groups:
+            n, prev = 0, False
+            for c in word:
+                v = c in vowels
+                if v and not prev:
+                    n += 1
+                prev = v
+            if n > 1 and word.endswith("e") and not word.endswith(("le", "ee")):
+                n -= 1  # silent final e
+            out[t] += max(1, n) if any(c.isalpha() for c in word) else 0
+        else:
+            out[t] += sum(1 for c in word if c in vowels)
+    return out
+
+
+def backchannel_turns(toks: CallTokens, comp: Compiled, n_turns: int) -> list[bool]:
+    """Turns made only of backchannel words ("угу", "mm-hmm"), at most three."""
+    bc = frozenset(comp.lexicon.tokens.backchannels)
+    counts = [0] * n_turns
+    other = [False] * n_turns
+    for norm, t in zip(toks.norm, toks.turn):
+        counts[t] += 1
+        if norm not in bc:
+            other[t] = True
+    return [0 < counts[t] <= 3 and not other[t] for t in range(n_turns)]
+
+
+def words_per_turn(toks: CallTokens, n_turns: int) -> list[int]:
+    out = [0] * n_turns
+    for t in toks.turn:
+        out[t] += 1
+    return out
+
+
+def word_count(toks: CallTokens, speakers: list[str]) -> dict[str, int]:
+    return _count_words(toks, speakers)
+
+
+__all__ = ["Compiled", "compiled_for", "match_call", "fillers", "questions", "script_compliance", "phrase_evidence",
+           "first_solution", "sentiment_hits", "syllables", "backchannel_turns", "words_per_turn", "word_count",
+           "company_mentions", "choose_script", "ev", "Path", "Transcript"]

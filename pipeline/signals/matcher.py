@@ -1,0 +1,358 @@
+"""Phrase patterns from the lexicons and scripts, compiled once per language and
+matched against a call's token stream by lemma (or exact form).
+
+Pattern syntax (see configs/lexicons/ru.yaml): words separated by spaces;
+``a|b`` alternatives; ``word?`` optional; ``=word`` exact form; ``...`` up to
+`long_gap` words; ``{number}``, ``{company}``, ``{name}``, ``{any}`` classes.
+A match stays inside one sentence; `gap` extra words may stand between
+consecutive pattern words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Iterable
+
+from ...models import nlp
+from .settings import Entry
+from .text import CallTokens
+
+CLASSES = ("number", "company", "name", "any")
+
+
+class PatternError(ValueError):
+    """A pattern that cannot be compiled; the caller names the config key."""
+
+
+@dataclass(frozen=True)
+class Elem:
+    forms: frozenset[str]
+    lemmas: frozenset[str]
+    cls: str | None = None
+    optional: bool = False
+    long_gap: bool = False  # "..." stands before this element
+
+
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    category: str
+    key: str  # reported id
+    elems: tuple[Elem, ...]
+    gap: int
+    entry: Entry | None = None
+    value: float | None = None  # e.g. sentiment valence
+    required: tuple[frozenset[str], ...] = ()  # words the sentence must hold (quick rejection)
+    indexed: bool = False  # found through its first word (so that word is known to match)
+
+
+@dataclass(frozen=True, eq=False)
+class Match:
+    pattern: Pattern
+    first: int  # token indexes, inclusive
+    last: int
+    positions: tuple[int, ...]  # token index per element (-1 when an optional element was skipped)
+
+    @property
+    def category(self) -> str:
+        return self.pattern.category
+
+    @property
+    def key(self) -> str:
+        return self.pattern.key
+
+
+def _word(alt: str, lang: str, mode: str) -> list[tuple[frozenset[str], frozenset[str]]]:
+    exact = alt.startswith("=")
+    raw = alt[1:] if exact else alt
+    toks = [t for t in nlp.analyze(raw, lang) if t.is_word]
+    if not toks:
+        raise PatternError(f"{alt!r} has no word in it")
+    out = []
+    for t in toks:
+        lemmas = frozenset() if exact or mode == "form" else frozenset({t.lemma})
+        out.append((frozenset({t.norm}), lemmas))
+    return out
+
+
+def compile_pattern(text: str, lang: str, mode: str = "lemma") -> tuple[Elem, ...]:
+    """One pattern string -> its elements."""
+    elems: list[Elem] = []
+    long_gap = False
+    for chunk in text.split():
+        if chunk in ("...", "…"):
+            long_gap = True
+            continue
+        optional = len(chunk) > 1 and chunk.endswith("?")
+        if optional:
+            chunk = chunk[:-1]
+        chunk = chunk.strip("()")
+        if chunk.startswith("{") and chunk.endswith("}"):
+            cls = chunk[1:-1]
+            if cls not in CLASSES:
+                raise PatternError(f"unknown class {chunk} (known: {', '.join('{' + c + '}' for c in CLASSES)})")
+            elems.append(Elem(frozenset(), frozenset(), cls, optional, long_gap))
+            long_gap = False
+            continue
+        alts = [a for a in chunk.split("|") if a]
+        if not alts:
+            raise PatternError(f"empty word in {text!r}")
+        parts = [_word(a, lang, mode) for a in alts]
+        if len(alts) == 1 and len(parts[0]) > 1:  # "don't" -> do n't
+            for k, (forms, lemmas) in enumerate(parts[0]):
+                elems.append(Elem(forms, lemmas, None, optional, long_gap and k == 0))
+        else:
+            if any(len(p) > 1 for p in parts):
+                raise PatternError(f"alternatives in {chunk!r} must be single words")
+            elems.append(Elem(frozenset().union(*(p[0][0] for p in parts)),
+                              frozenset().union(*(p[0][1] for p in parts)), None, optional, long_gap))
+        long_gap = False
+    if not elems:
+        raise PatternError(f"pattern {text!r} has no words")
+    if all(e.optional for e in elems):
+        raise PatternError(f"pattern {text!r} has only optional words")
+    return tuple(elems)
+
+
+class Matcher:
+    """All patterns of one language, indexed by the words they can start with."""
+
+    def __init__(self, lang: str, company_names: Iterable[str], number_words: Iterable[str],
+                 name_stopwords: Iterable[str], long_gap: int):
+        self.lang = lang
+        self.long_gap = long_gap
+        self.number_words = frozenset(nlp.normalise(w) for w in number_words)
+        self.name_stop = frozenset(nlp.normalise(w) for w in name_stopwords)
+        self.companies: list[tuple[Elem, ...]] = []
+        for name in company_names:
+            try:
+                self.companies.append(compile_pattern(name.replace("?", " ").replace("|", " "), lang))
+            except PatternError:
+                continue
+        self.by_form: dict[str, list[Pattern]] = {}  # first word's exact forms
+        self.by_lemma: dict[str, list[Pattern]] = {}  # first word's lemmas
+        self.anywhere: list[Pattern] = []
+        self.categories: set[str] = set()
+        self._toks: CallTokens | None = None
+        self._bags: dict[int, frozenset[str]] = {}
+
+    def add(self, pattern: Pattern) -> Pattern:
+        """Index `pattern`; returns the stored copy (with its quick-rejection sets)."""
+        first = pattern.elems[0]
+        indexed = first.cls is None and not first.optional
+        req = tuple(e.forms | e.lemmas for k, e in enumerate(pattern.elems)
+                    if e.cls is None and not e.optional and not (k == 0 and indexed))
+        pattern = replace(pattern, required=req, indexed=indexed)
+        self.categories.add(pattern.category)
+        if not indexed:
+            self.anywhere.append(pattern)
+            return pattern
+        for key in first.forms:
+            self.by_form.setdefault(key, []).append(pattern)
+        for key in first.lemmas - first.forms:
+            self.by_lemma.setdefault(key, []).append(pattern)
+        for key in first.lemmas & first.forms:
+            self.by_lemma.setdefault(key, []).append(pattern)
+        return pattern
+
+    # --- element tests ------------------------------------------------------
+
+    def is_number(self, toks: CallTokens, j: int) -> bool:
+        n = toks.norm[j]
+        return (n[:1].isdigit() or (n.startswith("[") and n.endswith("]")) or n in self.number_words
+                or toks.lemma[j] in self.number_words)
+
+    def _elem_len(self, e: Elem, toks: CallTokens, j: int, stop: int) -> int:
+        """How many tokens element `e` matches at j (0: no match)."""
+        if e.cls is None:
+            return 1 if (toks.norm[j] in e.forms or toks.lemma[j] in e.lemmas) else 0
+        if e.cls == "any":
+            return 1
+        if e.cls == "number":
+            return 1 if self.is_number(toks, j) else 0
+        if e.cls == "name":
+            n = toks.norm[j]
+            return 1 if (toks.cap[j] and n.isalpha() and n not in self.name_stop) else 0
+        if e.cls == "company":
+            for seq in self.companies:
+                k = 0
+                while k < len(seq) and j + k < stop and self._elem_len(seq[k], toks, j + k, stop):
+                    k += 1
+                if k == len(seq):
+                    return k
+            return 0
+        return 0
+
+    def _from(self, p: Pattern, k: int, pos: int, stop: int, path: list[int], started: bool) -> bool:
+        elems = p.elems
+        if k == len(elems):
+            return True
+        e = elems[k]
+        toks = self._toks
+        skip = (self.long_gap if e.long_gap else p.gap) if started else 0
+        hi = min(pos + skip + 1, stop)
+        if e.cls is None:
+            forms, lemmas, norm, lemma = e.forms, e.lemmas, toks.norm, toks.lemma
+            for j in range(pos, hi):
+                if norm[j] in forms or lemma[j] in lemmas:
+                    path.append(j)
+                    if self._from(p, k + 1, j + 1, stop, path, True):
+                        return True
+                    path.pop()
+        else:
+            for j in range(pos, hi):
+                n = self._elem_len(e, toks, j, stop)
+                if n:
+                    path.append(j)
+                    if self._from(p, k + 1, j + n, stop, path, True):
+                        return True
+                    path.pop()
+        if e.optional:
+            path.append(-1)
+            if self._from(p, k + 1, pos, stop, path, started):
+                return True
+            path.pop()
+        return False
+
+    def _bag(self, toks: CallTokens, sent: int) -> frozenset[str]:
+        bag = self._bags.get(sent)
+        if bag is None:
+            f, l, _ = toks.sentences[sent]
+            bag = self._bags[sent] = frozenset(toks.norm[f:l + 1]) | frozenset(toks.lemma[f:l + 1])
+        return bag
+
+    def match_at(self, p: Pattern, toks: CallTokens, i: int, first_ok: bool = False) -> Match | None:
+        """The match of `p` starting at token i, if any. `first_ok`: its first word is known to match."""
+        if self._toks is not toks:
+            self._toks = toks
+            self._bags = {}
+        elems = p.elems
+        if first_ok and len(elems) == 1:
+            return Match(p, i, i, (i,))
+        if p.required:
+            bag = self._bag(toks, toks.sent[i])
+            for keys in p.required:
+                if keys.isdisjoint(bag):
+                    return None
+        stop = toks.sent_end(i)
+        if first_ok:
+            path = [i]
+            if not self._from(p, 1, i + 1, stop, path, True):
+                return None
+        else:
+            path = []
+            if not self._from(p, 0, i, stop, path, False):
+                return None
+            if next(x for x in path if x >= 0) != i:
+                return None
+        last_elem = max(k for k, x in enumerate(path) if x >= 0)
+        last = path[last_elem]
+        if elems[last_elem].cls == "company":
+            last += self._elem_len(elems[last_elem], toks, last, stop) - 1
+        return Match(p, i, last, tuple(path))
+
+    def candidates(self, toks: CallTokens, i: int) -> list[Pattern]:
+        """Patterns whose first word matches token i (plus those that start with a class)."""
+        a = self.by_form.get(toks.norm[i])
+        b = self.by_lemma.get(toks.lemma[i])
+        if a and b:
+            out = list(dict.fromkeys(a + b))
+        else:
+            out = list(a or b or ())
+        if self.anywhere:
+            out.extend(self.anywhere)
+        return out
+
+    def find_all(self, toks: CallTokens) -> list[Match]:
+        """Every raw match of every pattern (before entry rules and overlap resolution)."""
+        found: list[Match] = []
+        seen: set[tuple[int, int]] = set()
+        for i in range(len(toks)):
+            for p in self.candidates(toks, i):
+                if (id(p), i) in seen:
+                    continue
+                seen.add((id(p), i))
+                m = self.match_at(p, toks, i)
+                if m is not None:
+                    found.append(m)
+        return found
+
+    def search(self, patterns: list[Pattern], toks: CallTokens, lo: int, hi: int) -> Match | None:
+        """The first match of any of `patterns` starting in token range [lo, hi)."""
+        for i in range(lo, min(hi, len(toks))):
+            for p in patterns:
+                m = self.match_at(p, toks, i)
+                if m is not None:
+                    return m
+        return None
+
+
+def _neighbour_in(words: frozenset[str], toks: CallTokens, j: int) -> bool:
+    return toks.norm[j] in words or toks.lemma[j] in words
+
+
+@dataclass(frozen=True)
+class EntryRules:
+    not_after: frozenset[str]
+    not_before: frozenset[str]
+    unless: tuple[Pattern, ...]
+    within: int
+    otherwise: str | None
+
+
+def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
+    if not (entry.not_after or entry.not_before or entry.unless_followed_by):
+        return None
+
+    def words(ws: list[str]) -> frozenset[str]:
+        out: set[str] = set()
+        for w in ws:
+            n = nlp.normalise(w)
+            out.add(n)
+            out.add(nlp.lemma(n, lang))
+        return frozenset(out)
+
+    unless = tuple(Pattern(f"{category}:unless", entry.key, compile_pattern(u, lang), 1)
+                   for u in entry.unless_followed_by)  # no quick-rejection sets: searched across sentences
+    return EntryRules(words(entry.not_after), words(entry.not_before), unless, entry.within, entry.otherwise)
+
+
+def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens) -> str:
+    """'keep', 'drop', or 'otherwise' (an unless_followed_by pattern cancelled it)."""
+    t = toks.turn[m.first]
+    prev = m.first - 1
+    if rules.not_after and prev >= 0 and toks.turn[prev] == t and not toks.punct_before[m.first]:
+        if _neighbour_in(rules.not_after, toks, prev):
+            return "drop"
+    nxt = m.last + 1
+    if rules.not_before and nxt < len(toks) and toks.turn[nxt] == t and not toks.punct_after[m.last]:
+        if _neighbour_in(rules.not_before, toks, nxt):
+            return "drop"
+    if rules.unless:
+        hi = nxt + rules.within
+        turn_end = toks.turn_first[t + 1] if t + 1 < len(toks.turn_first) else len(toks)
+        if matcher.search(list(rules.unless), toks, nxt, min(hi, turn_end)) is not None:
+            return "otherwise"
+    return "keep"
+
+
+def resolve_overlaps(matches: list[Match]) -> list[Match]:
+    """Within one category: leftmost, then longest; matches never share tokens."""
+    out: list[Match] = []
+    last_end = -1
+    for m in sorted(matches, key=lambda m: (m.first, -(m.last - m.first))):
+        if m.first > last_end:
+            out.append(m)
+            last_end = m.last
+    return out
+
+
+def group(matches: list[Match]) -> dict[str, list[Match]]:
+    out: dict[str, list[Match]] = {}
+    for m in matches:
+        out.setdefault(m.category, []).append(m)
+    return out
+
+
+def describe_match(m: Match, toks: CallTokens, speakers: list[str]) -> dict[str, Any]:
+    return {"start": toks.start[m.first], "end": toks.end[m.last], "speaker": speakers[toks.turn[m.first]],
+            "quote": toks.quote(m.first, m.last), "turn": toks.turn[m.first]}
