@@ -82,6 +82,8 @@ class ModelsConfig(_Strict):
     sentiment: SentimentOptions = SentimentOptions()
 
 
+    max_length: int = Field(256, ge=8)  # tokens per turn fed to the model
+    fallback_to_lexicon: bool = True  # a model that cannot be loaded -> lexicon scores (and a warning)
 class CompanyConfig(_Strict):
     names: list[str] = Field(default_factory=list)
     glossary: dict[str, list[str]] = Field(default_factory=dict)  # per language: product terms
