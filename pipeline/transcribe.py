@@ -277,6 +277,11 @@ def _convert(seg: Any, channel: int | None, duration_s: float) -> AsrSegment:
             continue
         start = min(max(0.0, float(w.start)), duration_s)
         end = min(max(start, float(w.end)), duration_s)
+        if words and not w.word[:1].isspace():  # "real" + "-time": one word, as written
+            prev = words[-1]
+            words[-1] = Word(prev.text + text, prev.start, max(prev.end, end),
+                             min(prev.probability, float(w.probability)))
+            continue
         words.append(Word(text=text, start=start, end=end, probability=float(w.probability)))
     return AsrSegment(start=max(0.0, float(seg.start)), end=min(float(seg.end), duration_s),
                       text=seg.text.strip(), words=tuple(words), avg_logprob=float(seg.avg_logprob),
@@ -478,6 +483,9 @@ def _ordinal_en(words: str) -> str:
 
 
 def _numbers_en(text: str) -> str:
+    # Codes (ticket, card, phone numbers) are said digit by digit: "4729", "4 7 2 9", "4-7-2-9".
+    text = re.sub(r"\b\d(?:[ -]?\d){3,}\b(?![.,]\d)",
+                  lambda m: " ".join(_ONES[int(d)] for d in re.sub(r"\D", "", m.group(0))), text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,250 -> 1250
     text = re.sub(r"\$(\d+)", r"\1 dollars", text)
     text = re.sub(r"(\d+)%", r"\1 percent", text)

@@ -297,23 +297,21 @@ def test_real_stereo_recording_per_channel(real_data_dir, config):
 # --------------------------------------------------------------------------- sample calls
 
 
-def _sample_calls(root: Path, channels: int | None = None) -> list[tuple[Path, dict]]:
+def _sample_calls(root: Path) -> list[tuple[Path, dict]]:
+    """English sample recordings with their exact truth (sample_calls/truth/<call_id>.json)."""
     out = []
-    truth_dir = root / "truth"
-    for audio in sorted((root / "audio").glob("*")) if (root / "audio").is_dir() else []:
-        truth = truth_dir / f"{audio.stem}.json"
-        if not truth.is_file():
+    for tp in sorted((root / "truth").glob("*.json")) if (root / "truth").is_dir() else []:
+        data = json.loads(tp.read_text(encoding="utf-8"))
+        if data.get("kind", "audio") != "audio" or data.get("language") != "en" or not data.get("source"):
             continue
-        data = json.loads(truth.read_text(encoding="utf-8"))
-        if data.get("language", "en") != "en":
-            continue
-        out.append((audio, data))
+        audio = root / data["source"]
+        if audio.is_file():
+            out.append((audio, data))
     return out
 
 
-def _truth_text(data: dict, channel: int | None = None) -> str:
-    turns = sorted(data["turns"], key=lambda t: t["start"])
-    return " ".join(t["text"] for t in turns)
+def _truth_text(data: dict) -> str:
+    return " ".join(t["text"] for t in sorted(data["turns"], key=lambda t: t["start"]))
 
 
 @pytest.mark.slow
