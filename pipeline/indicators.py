@@ -283,10 +283,12 @@ def count(ctx: Context, spec: Any) -> Measurement:
 
 @indicator("number")
 def number(ctx: Context, spec: Any) -> Measurement:
-    """The number at `source` (null when absent); evidence from `evidence_from`."""
-    v = ctx.get(spec.source)
+    """The number at `source` (or the language's `source_by_language`; null when absent);
+    evidence from `evidence_from`."""
+    source = spec.source_by_language.get(ctx.language, spec.source)
+    v = ctx.get(source)
     if v is None:
-        return Measurement(None, note=f"no signal {spec.source}")
+        return Measurement(None, note=f"no signal {source}")
     return Measurement(float(v), ctx.evidence(spec.evidence_from))
 
 

@@ -222,6 +222,7 @@ class Scale(_Strict):
 class IndicatorSpec(_Strict):
     compute: str | None = None  # registered implementation; default: the indicator's own id
     source: str | list[str] | None = None  # dotted path(s) into the serialized signals
+    source_by_language: dict[str, str] = Field(default_factory=dict)  # e.g. {ru: syllables_per_s.operator}
     evidence_from: str | None = None  # dotted path of a list of evidence items in the signals
     scale: Scale
     applies: list[str] = Field(default_factory=list)  # registered conditions; all must hold

@@ -352,12 +352,14 @@ def test_loudness_indicator_is_null_without_audio(config):
     assert ind["raised_voice_under_pressure"]["score"] is None
 
 
-def test_speech_rate_band_is_per_language(config):
+def test_speech_rate_is_syllables_per_second_in_russian(config):
     result = good_call(language="ru")
-    result.signals["speech_rate_wpm"]["operator"] = 160.0  # fine in English, fast in Russian (85..150 +- 50)
+    result.signals["speech_rate_wpm"]["operator"] = 140.0
+    result.signals["syllables_per_s"]["operator"] = 6.8  # fast: band 3.5..5.8 syllables/s, tolerance 2
     ru = by_id(scored(result, config)["indicators"])["speech_rate"]
+    assert ru["value"] == 6.8 and ru["score"] == pytest.approx(1 - 1.0 / 2.0)
     en = by_id(scored(good_call(), config)["indicators"])["speech_rate"]
-    assert ru["score"] == pytest.approx(1 - 10 / 50) and en["score"] == 1.0
+    assert en["value"] == 140.0 and en["score"] == 1.0
 
 
 def test_glossary_indicator_applies_only_with_a_glossary(config):

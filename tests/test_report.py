@@ -136,3 +136,22 @@ def test_period_grades_csv(results_dir, tmp_path, config):
     mean, n = _mean(results, "op-2", "clear_speech")
     assert row["mean"] == pytest.approx(mean) and row["calls"] == n == 3
     assert row["level"] is None or row["enough_calls"]
+
+
+def test_scorecard_from_a_store_matches_the_json_results(results_dir, tmp_path):
+    try:
+        from callqa.pipeline.store import Store
+    except ImportError:
+        pytest.skip("no store in this version")
+    rdir, results = results_dir
+    store = Store(tmp_path / "store")
+    for r in results:
+        store.save(r)
+    from_store, from_json = tmp_path / "s.json", tmp_path / "j.json"
+    assert main(["report", "operator", "op-1", "--period", "2026-Q4", "--store", str(tmp_path / "store"),
+                 "--out", str(tmp_path / "s.html"), "--json", str(from_store)]) == 0
+    assert main(["report", "operator", "op-1", "--period", "2026-Q4", "--results", str(rdir),
+                 "--out", str(tmp_path / "j.html"), "--json", str(from_json)]) == 0
+    a, b = (json.loads(p.read_text(encoding="utf-8")) for p in (from_store, from_json))
+    assert a["grade"] == b["grade"] and a["plan"] == b["plan"]
+    assert main(["report", "operator", "op-1", "--period", "2026-Q4", "--store", str(tmp_path / "nowhere")]) == 2
