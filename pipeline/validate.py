@@ -79,7 +79,8 @@ def kpi_correlations(frame: pl.DataFrame, kpi: pl.DataFrame, config: Any) -> pl.
     for text in kpi.get_column("period").drop_nulls().unique().to_list():
         parse_period(text)  # fail early on a bad period
     means = operator_period_means(frame, kpi.get_column("period").drop_nulls().to_list())
-    competencies = list(config.section("competency_map").competencies) + [OVERALL]
+    present = set(means.get_column("competency").to_list())
+    competencies = [c for c in list(config.section("competency_map").competencies) + [OVERALL] if c in present]
     rows = []
     for comp in competencies:
         joined = means.filter(pl.col("competency") == comp).join(kpi, on=["operator_id", "period"], how="inner")

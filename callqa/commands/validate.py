@@ -49,13 +49,17 @@ def run(args: argparse.Namespace) -> int:
             correlations = kpi_correlations(frame, kpi, config)
         except ValueError as e:
             raise InputError(args.kpi, str(e)) from None
-        table = Table(title="Spearman correlation of competency scores with KPIs")
-        for col in ("competency", "kpi", "n", "rho", "p"):
-            table.add_column(col)
+        kpis = list(dict.fromkeys(correlations.get_column("kpi").to_list()))
+        table = Table(title="Spearman correlation of competency scores with KPIs: rho (p-value, n)")
+        table.add_column("competency")
+        for k in kpis:
+            table.add_column(k, justify="right")
+        cells: dict[str, dict[str, str]] = {}
         for r in correlations.iter_rows(named=True):
-            table.add_row(r["competency"], r["kpi"], str(r["n"]),
-                          "—" if r["rho"] is None else f"{r['rho']:+.3f}",
-                          "—" if r["p_value"] is None else f"{r['p_value']:.3g}")
+            cells.setdefault(r["competency"], {})[r["kpi"]] = (
+                f"— (n={r['n']})" if r["rho"] is None else f"{r['rho']:+.2f} ({r['p_value']:.2g}, {r['n']})")
+        for comp, row in cells.items():
+            table.add_row(comp, *(row.get(k, "") for k in kpis))
         out.print(table)
     if args.qa:
         qa = read_csv(args.qa, ("call_id", "competency"))
@@ -65,13 +69,21 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(args.qa, str(e)) from None
         weights = config.section("grading").validation.kappa_weights
         table = Table(title=f"Agreement with human QA (Cohen's kappa, {weights} weights)")
-        for col in ("competency", "n", "kappa", "MAE level", "MAE score", "exact", "confusion (rows human 1-4)"):
-            table.add_column(col)
+        for col in ("competency", "n", "kappa", "MAE level", "MAE score", "exact"):
+            table.add_column(col, justify="left" if col == "competency" else "right")
+        fmt = (lambda v, f="{:.3f}": "—" if v is None else f.format(v))
         for a in agreements:
-            fmt = (lambda v, f="{:.3f}": "—" if v is None else f.format(v))
             table.add_row(a.competency, str(a.n), fmt(a.kappa), fmt(a.mae_level), fmt(a.mae_score, "{:.1f}"),
-                          fmt(a.exact, "{:.2f}"), " / ".join(" ".join(str(int(v)) for v in row) for row in a.confusion))
+                          fmt(a.exact, "{:.2f}"))
         out.print(table)
+        conf = Table(title="Confusion matrices: human QA level (rows) x automatic level (columns)")
+        for col in ("competency", "human", "auto 1", "auto 2", "auto 3", "auto 4"):
+            conf.add_column(col, justify="left" if col == "competency" else "right")
+        for a in agreements:
+            for h in range(4):
+                conf.add_row(a.competency if h == 0 else "", str(h + 1), *(str(int(v)) for v in a.confusion[h]),
+                             end_section=h == 3)
+        out.print(conf)
     if args.out:
         target = Path(args.out)
         target.mkdir(parents=True, exist_ok=True)
