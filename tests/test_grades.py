@@ -154,6 +154,11 @@ def test_operator_grade_by_hand(config):
     assert cs.base_level == 3 and cs.level == 3 and cs.enough_calls
     assert g.get("stress_resistance").mean is None and g.get("stress_resistance").calls == 0
     assert g.overall == pytest.approx(485 / 6)  # the only scored competency
+    # a confidence interval never leaves the 0..100 score range
+    near_top = operator_grade(competency_frame(_calls("op9", [100, 100, 90])), "op9", "2026-11", config)
+    assert near_top.get("clear_speech").ci_high == 100.0
+    assert near_top.get("clear_speech").ci_low == pytest.approx(290 / 3 - 4.302653 * stats.sem([100, 100, 90]),
+                                                                abs=1e-4)
     # the month and the week filter too
     assert operator_grade(competency_frame(calls), "op1", "2026-09", config).get("clear_speech").mean == 10
     week = operator_grade(competency_frame(calls), "op1", "2026-W45", config)  # 2..8 Nov: days 2..7
