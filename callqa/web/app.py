@@ -308,6 +308,10 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/")
     def home(user: User = Depends(page_user)) -> Response:
         return RedirectResponse(_home(user), status_code=303)

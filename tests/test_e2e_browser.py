@@ -1,0 +1,160 @@
+"""End to end in real headless Chromium (Debian's /usr/bin/chromium, driven by
+Playwright): log in, open the first flagged call, click a timestamp and see the
+audio's currentTime move, submit an override and see it listed, approve a
+nomination and find it in the library. A screenshot per step goes to
+test-artifacts/e2e/."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import wave
+from pathlib import Path
+
+import pytest
+from test_web_store import PASSWORD, build_web_store
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "e2e"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--mute-audio",
+        "--autoplay-policy=no-user-gesture-required"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    import uvicorn
+
+    from callqa.web import create_app
+
+    built = build_web_store(tmp_path_factory)
+    store = tmp_path_factory.mktemp("e2e") / "store"
+    shutil.copytree(built["store"], store)  # the API tests change their store; this one is our own
+    app = create_app(store, built["config"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "app": app, "audio": built["audio"]}
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        pg = context.new_page()
+        pg.set_default_timeout(15000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        pg.js_errors = errors  # type: ignore[attr-defined]
+        yield pg
+        context.close()
+        browser.close()
+
+
+def shot(pg, name: str) -> None:
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_supervisor_flow_in_chromium(server, page):
+    base = server["url"]
+    store = server["app"].state.ctx.store
+
+    # 1. log in (English UI)
+    page.goto(f"{base}/queue?lang=en")
+    assert "/login" in page.url
+    shot(page, "01-login")
+    page.fill("input[name=username]", "sam")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/queue?lang=en")
+    rows = page.locator("table.queue tbody tr")
+    assert rows.count() >= 1
+    assert page.locator("table.queue").inner_text().count("red-") == 0  # only team blue
+    shot(page, "02-queue")
+
+    # 2. open the first (most severe) flagged call
+    first = rows.first.locator("a.call-link")
+    call_id = first.inner_text().strip()
+    first.click()
+    page.wait_for_url(f"{base}/calls/{call_id}")
+    audio = page.locator("#player")
+    assert audio.count() == 1
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    duration = page.evaluate("document.getElementById('player').duration")
+    with wave.open(str(server["audio"][call_id])) as w:
+        assert duration == pytest.approx(w.getnframes() / w.getframerate(), abs=0.1)
+    shot(page, "03-call")
+
+    # 3. click a transcript timestamp: the audio jumps there
+    stamp = page.locator("#transcript .turn a.ts").nth(2)
+    target = float(stamp.get_attribute("data-seek"))
+    assert target > 1.0
+    stamp.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {target}) < 1.0")
+    assert page.evaluate("document.getElementById('player').currentTime") >= target - 0.05
+    page.wait_for_selector("#turn-2.current", timeout=5000)  # the transcript follows playback
+    # an evidence link of a flag jumps to the flagged moment
+    ev = page.locator("#flags a.ts.ev").first
+    ev_t = float(ev.get_attribute("data-seek"))
+    ev.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {ev_t}) < 1.0")
+    shot(page, "04-seek")
+
+    # 4. override a competency score and see it listed
+    page.select_option("select[name=competency]", "active_listening")
+    page.select_option("select[name=level]", "1")
+    page.fill("input[name=score]", "35")
+    page.fill("textarea[name=comment]", "Interrupted the client twice (e2e)")
+    page.click("#overrides button[type=submit]")
+    page.wait_for_selector("#override-list")
+    listed = page.locator("#override-list").inner_text()
+    assert "Interrupted the client twice (e2e)" in listed and "35" in listed and "sam" in listed
+    assert page.locator(".flash").inner_text().strip() == "Override saved."
+    reviews = [r for r in store.reviews(call_id) if r["kind"] == "score_override"]
+    assert reviews[-1]["value"] == {"level": 1, "score": 35.0}
+    shot(page, "05-override")
+
+    # 5. approve a nomination and find it in the library
+    page.goto(f"{base}/library?status=pending")
+    row = page.locator("#library-items tbody tr").first
+    key = row.get_attribute("data-key")
+    row.locator("input[name=tags]").fill("e2e, calm")
+    row.locator("button[value=approved]").click()
+    page.wait_for_load_state()
+    assert page.locator(".flash").inner_text().strip() == "Nomination approved."
+    page.click("a.tab[data-status=approved]")
+    page.wait_for_url("**status=approved**")
+    found = page.locator(f'#library-items tr[data-key="{key}"]')
+    assert found.count() == 1
+    assert "e2e" in found.inner_text()
+    page.select_option("select[name=tag]", "e2e")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**tag=e2e**")
+    assert page.locator("#library-items tbody tr").count() == 1
+    shot(page, "06-library")
+
+    assert not page.js_errors, page.js_errors  # no script errors, no CSP violations
