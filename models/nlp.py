@@ -20,7 +20,7 @@ from typing import Any
 
 SUPPORTED = ("ru", "en")
 # English clitics the lookup table leaves alone ("you're" -> you 're): their lemmas.
-_EN_CLITICS = {"'re": "be", "'m": "be", "’re": "be", "’m": "be", "ca": "can", "wo": "will", "sha": "shall",
+_EN_CLITICS = {"'re": "be", "'m": "be", "'s": "be", "’s": "be", "’re": "be", "’m": "be", "ca": "can", "wo": "will", "sha": "shall",
                "’ll": "will", "’ve": "have", "’d": "would", "n’t": "not"}
 _CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _TAG = re.compile(r"^[A-Z_]+$")

@@ -169,11 +169,11 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
     dur = max([transcript.duration_s] + [t.end for t in transcript.turns])
     words = lexical.word_count(toks, speakers)
     company = lexical.company_mentions(comp, found, toks)
+    open_q, closed_q = lexical.questions(comp, found, toks, speakers)
     script = lexical.script_compliance(comp, lexical.choose_script(comp, meta, sig), found, toks, speakers, dur,
-                                       company, sig)
+                                       company, sig, open_q)
     phrases = lexical.phrase_evidence(comp, found, toks, speakers, company)
     first_sol = lexical.first_solution(found, toks)
-    open_q, closed_q = lexical.questions(comp, found, toks, speakers)
     all_q = sorted([q["start"] for q in open_q + closed_q])
     scores, backend, model, warnings = _sentiment_scores(transcript, toks, comp, found, config)
     quotes = [_quote_turn(t.text, sig.quote_max_words) for t in transcript.turns]

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import yaml
 from typing import Any
 
 from ..config import Config, default_config_dir
 from ..errors import ConfigError
-from ..types import CallMeta, Transcript
+from ..types import CallMeta
 from .matcher import (EntryRules, Match, Matcher, Pattern, PatternError, apply_rules, compile_pattern,
                       compile_rules, resolve_overlaps)
 from .settings import PHRASE_KINDS, Category, Lexicon, Script, SignalsConfig
@@ -38,7 +40,27 @@ class Compiled:
     has_company: bool
 
 
-def _file_for(config: Config, tail: str) -> str:
+def _file_for(config: Config, tail: str, key: str | None = None) -> str:
+    """The file that set `key`: a user's file that holds it, else the default file."""
+    if key is not None:
+        defaults = default_config_dir().resolve()
+        for f in reversed(config.files):
+            path = Path(f)
+            if defaults in path.resolve().parents:
+                continue
+            try:
+                node = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                continue
+            for part in key.split("."):
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                    node = node[int(part)]
+                else:
+                    break
+            else:
+                return f
     for f in reversed(config.files):
         if f.replace("\\", "/").endswith(tail):
             return f
@@ -64,7 +86,8 @@ def compile_language(config: Config, lang: str) -> Compiled:
         try:
             elems = compile_pattern(text, lang, mode)
         except PatternError as e:
-            raise ConfigError(file, where, str(e)) from None
+            key = where[:-5] if where.endswith(".text") else where
+            raise ConfigError(_file_for(config, file, key), where, str(e)) from None
         return matcher.add(Pattern(category, key, elems, gap, entry, value))
 
     for cat in LEXICON_CATEGORIES:
@@ -76,7 +99,7 @@ def compile_language(config: Config, lang: str) -> Compiled:
             try:
                 r = compile_rules(entry, lang, cat)
             except PatternError as e:
-                raise ConfigError(lex_file, where, str(e)) from None
+                raise ConfigError(_file_for(config, lex_file, where), where, str(e)) from None
             if r is not None:
                 if r.otherwise is not None and r.otherwise not in LEXICON_CATEGORIES:
                     raise ConfigError(lex_file, where + ".otherwise", f"unknown category {r.otherwise!r}")
@@ -328,35 +351,39 @@ def _in_window(stage: Any, start: float, duration: float) -> bool:
 
 def script_compliance(comp: Compiled, name: str | None, found: dict[str, list[Match]], toks: CallTokens,
                       speakers: list[str], duration: float, company_matches: list[Match],
-                      sig: SignalsConfig) -> dict | None:
+                      sig: SignalsConfig, open_questions: list[dict] = ()) -> dict | None:
+    """Per stage: found, where, in its window, in the expected order; compliance = weighted share of
+    required stages found (in their window / order when the configuration requires it)."""
     if name is None:
         return None
     script = comp.scripts[name]
+    company_turns = {toks.turn[m.first] for m in company_matches}
     prev_start = 0.0
     stages_out = []
     got = total = 0.0
     for stage in script.stages:
-        cands = list(found.get(f"stage:{name}:{stage.id}", []))
+        matches = list(found.get(f"stage:{name}:{stage.id}", []))
         for cat in stage.lexicon:
-            cands.extend(m for m in found.get(cat, []) if _speaker_ok(stage.speaker, speakers[toks.turn[m.first]]))
+            matches.extend(m for m in found.get(cat, []) if _speaker_ok(stage.speaker, speakers[toks.turn[m.first]]))
+        cands = [ev(m, toks, speakers) for m in matches]
+        if stage.open_questions:
+            cands.extend(q for q in open_questions if _speaker_ok(stage.speaker, q["speaker"]))
         if stage.require_company and comp.has_company:
-            company_turns = {toks.turn[m.first] for m in company_matches}
-            cands = [m for m in cands if toks.turn[m.first] in company_turns]
-        cands.sort(key=lambda m: toks.start[m.first])
-        windowed = [m for m in cands if _in_window(stage, toks.start[m.first], duration)]
-        ordered = [m for m in windowed if toks.start[m.first] >= prev_start - 1e-9] if stage.ordered else windowed
+            cands = [c for c in cands if c["turn"] in company_turns]
+        cands.sort(key=lambda c: (c["start"], c["end"]))
+        windowed = [c for c in cands if _in_window(stage, c["start"], duration)]
+        ordered = [c for c in windowed if c["start"] >= prev_start - 1e-9] if stage.ordered else windowed
         pick = (ordered or windowed or cands or [None])[0]
         found_ = pick is not None
-        in_window = found_ and pick in windowed
-        in_order = found_ and (not stage.ordered or toks.start[pick.first] >= prev_start - 1e-9)
+        in_window = found_ and any(pick is c for c in windowed)
+        in_order = found_ and (not stage.ordered or pick["start"] >= prev_start - 1e-9)
         if found_ and in_order and stage.ordered:
-            prev_start = toks.start[pick.first]
+            prev_start = pick["start"]
         entry = {"id": stage.id, "found": found_, "required": stage.required, "weight": stage.weight,
                  "start": None, "end": None, "quote": None, "speaker": None, "turn": None,
                  "in_order": in_order if found_ else None, "in_window": in_window if found_ else None}
         if found_:
-            e = ev(pick, toks, speakers)
-            entry.update(start=e["start"], end=e["end"], quote=e["quote"], speaker=e["speaker"], turn=e["turn"])
+            entry.update({k: pick[k] for k in ("start", "end", "quote", "speaker", "turn")})
         stages_out.append(entry)
         if stage.required:
             total += stage.weight
@@ -432,6 +459,3 @@ def word_count(toks: CallTokens, speakers: list[str]) -> dict[str, int]:
     return _count_words(toks, speakers)
 
 
-__all__ = ["Compiled", "compiled_for", "match_call", "fillers", "questions", "script_compliance", "phrase_evidence",
-           "first_solution", "sentiment_hits", "syllables", "backchannel_turns", "words_per_turn", "word_count",
-           "company_mentions", "choose_script", "ev", "Path", "Transcript"]

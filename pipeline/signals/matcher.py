@@ -167,8 +167,11 @@ class Matcher:
             return 1 if (toks.norm[j] in e.forms or toks.lemma[j] in e.lemmas) else 0
         if e.cls == "any":
             return 1
-        if e.cls == "number":
-            return 1 if self.is_number(toks, j) else 0
+        if e.cls == "number":  # a run of number words / digits in one sentence ("4 7 2 9")
+            k = j
+            while k < stop and self.is_number(toks, k):
+                k += 1
+            return k - j
         if e.cls == "name":
             n = toks.norm[j]
             return 1 if (toks.cap[j] and n.isalpha() and n not in self.name_stop) else 0
@@ -246,7 +249,7 @@ class Matcher:
                 return None
         last_elem = max(k for k, x in enumerate(path) if x >= 0)
         last = path[last_elem]
-        if elems[last_elem].cls == "company":
+        if elems[last_elem].cls in ("company", "number"):
             last += self._elem_len(elems[last_elem], toks, last, stop) - 1
         return Match(p, i, last, tuple(path))
 

@@ -149,11 +149,12 @@ class Stage(_Strict):
     window: Window | None = None
     ordered: bool = True  # takes part in the expected order
     require_company: bool = False  # with company.names set, a company name must be in the same turn
+    open_questions: bool = False  # any open operator question (questions.open) also counts
 
     @model_validator(mode="after")
     def _some(self) -> "Stage":
-        if not self.patterns and not self.lexicon:
-            raise ValueError("a stage needs patterns or lexicon categories")
+        if not self.patterns and not self.lexicon and not self.open_questions:
+            raise ValueError("a stage needs patterns, lexicon categories or open_questions")
         unknown = [c for c in self.lexicon if c not in Lexicon.model_fields or c in ("tokens", "sentiment")]
         if unknown:
             raise ValueError(f"unknown lexicon categories: {', '.join(unknown)}")

@@ -1,0 +1,108 @@
+"""Timing signals on hand-built transcripts: talk time and ratio, silences, interruptions, speech rate,
+monologues, response latency; one call alone and in a batch give the same numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from callqa.pipeline.config import load_config
+from callqa.pipeline.signals import compute_signals, compute_signals_batch
+from callqa.pipeline.types import Transcript, Turn
+
+
+def call(turns, lang="en", duration=None):
+    ts = tuple(Turn(s, a, b, text) for s, a, b, text in turns)
+    return Transcript(turns=ts, language=lang, duration_s=duration or max(t.end for t in ts))
+
+
+EN = call([
+    ("operator", 1.0, 6.0, "Hello, thank you for calling. How can I help you today?"),
+    ("client", 6.5, 14.0, "My card does not work and I need to pay for my hotel tonight."),
+    ("operator", 13.0, 20.0, "I see, let me check the card right now for you, one moment please."),  # interrupts 1.0 s
+    ("client", 17.0, 18.0, "Mm-hmm."),  # backchannel inside the operator's turn: not an interruption
+    ("operator", 26.0, 30.0, "Thank you for waiting, the card is working again now."),  # 6 s of dead air before
+    ("client", 31.0, 33.0, "Great, thanks a lot."),
+], duration=36.0)
+
+
+def test_talk_time_ratio_and_silences(config):
+    s = compute_signals(EN, config).serialize()
+    assert s["talk_time_s"] == {"operator": pytest.approx(16.0), "client": pytest.approx(10.5)}
+    assert s["talk_ratio_operator"] == pytest.approx(16.0 / 26.5, abs=1e-3)
+    # nobody speaks: 6.0-6.5, 20.0-26.0, 30.0-31.0 (the edges do not count by default)
+    assert s["silence_s"] == pytest.approx(0.5 + 6.0 + 1.0)
+    assert s["longest_silence_s"] == pytest.approx(6.0)
+    assert s["longest_silence"] == {"start": 20.0, "end": 26.0, "speaker": None, "quote": ""}
+
+
+def test_silence_edges_are_configurable():
+    cfg = load_config(overrides={"signals": {"silence": {"include_edges": True, "min_gap_s": 0.8}}})
+    s = compute_signals(EN, cfg).serialize()
+    # lead 1.0 + 6.0 + 1.0 + trail 3.0; the 0.5 s gap is under min_gap_s
+    assert s["silence_s"] == pytest.approx(11.0)
+    assert s["longest_silence_s"] == pytest.approx(6.0)
+
+
+def test_interruptions_need_overlap_and_ignore_backchannels(config):
+    s = compute_signals(EN, config).serialize()
+    ints = s["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (1, 0)
+    item = ints["items"][0]
+    assert item["by"] == "operator" and item["start"] == 13.0 and item["overlap_s"] == pytest.approx(1.0)
+    assert item["quote"].startswith("I see, let me check")
+    strict = load_config(overrides={"signals": {"interruptions": {"min_overlap_s": 1.5}}})
+    assert compute_signals(EN, strict).serialize()["interruptions"]["by_operator"] == 0
+    noisy = load_config(overrides={"signals": {"interruptions": {"ignore_backchannels": False}}})
+    assert compute_signals(EN, noisy).serialize()["interruptions"]["by_client"] == 1
+
+
+def test_client_interrupting_operator_is_counted_for_the_client(config):
+    tr = call([("operator", 0.0, 10.0, "Let me explain the whole tariff to you in detail now."),
+               ("client", 4.0, 7.0, "No no, wait, I asked about something else."),
+               ("operator", 11.0, 12.0, "Sorry.")])
+    s = compute_signals(tr, config).serialize()
+    assert (s["interruptions"]["by_operator"], s["interruptions"]["by_client"]) == (0, 1)
+    assert s["interruptions"]["items"][0]["speaker"] == "client"
+
+
+def test_speech_rate_words_and_russian_syllables(config):
+    tr = call([("operator", 0.0, 6.0, "Здравствуйте, компания Ромашка, меня зовут Анна."),  # 6 words, 16 syllables
+               ("client", 6.0, 9.0, "Добрый день.")], lang="ru")  # 2 words, 3 syllables
+    s = compute_signals(tr, config).serialize()
+    assert s["words"] == {"operator": 6, "client": 2}
+    assert s["speech_rate_wpm"]["operator"] == pytest.approx(60.0)
+    assert s["speech_rate_wpm"]["client"] == pytest.approx(40.0)
+    assert s["syllables_per_s"]["operator"] == pytest.approx(16 / 6, abs=1e-3)
+    assert s["syllables_per_s"]["client"] == pytest.approx(1.0)
+
+
+def test_monologue_and_response_latency(config):
+    s = compute_signals(EN, config).serialize()
+    # operator 13.0-20.0 (the client's mm-hmm does not break it), then 6 s pause -> a new run
+    assert s["longest_monologue_s"]["operator"] == pytest.approx(7.0)
+    mono = s["longest_monologue"]
+    assert (mono["start"], mono["end"], mono["speaker"]) == (13.0, 20.0, "operator")
+    assert mono["quote"].startswith("I see")
+    # operator after client: only at 13.0 (started before the client ended -> 0); the mm-hmm is not a turn
+    assert s["response_latency_s"] == {"mean": 0.0, "max": 0.0}
+    tr = call([("client", 0.0, 3.0, "Hello?"), ("operator", 4.5, 6.0, "Good morning."),
+               ("client", 6.0, 9.0, "I have a question."), ("operator", 9.5, 11.0, "Sure, go ahead.")])
+    lat = compute_signals(tr, config).serialize()["response_latency_s"]
+    assert lat["mean"] == pytest.approx(1.0) and lat["max"] == pytest.approx(1.5)
+
+
+def test_batch_gives_the_same_signals_as_one_by_one(config):
+    ru = call([("operator", 0.0, 4.0, "Добрый день, чем могу помочь?"), ("client", 3.0, 8.0, "Ну у меня проблема.")],
+              lang="ru")
+    one = [compute_signals(t, config).serialize() for t in (EN, ru)]
+    many = [s.serialize() for s in compute_signals_batch([EN, ru], config)]
+    assert many == one
+
+
+def test_empty_and_one_sided_calls_do_not_break(config):
+    empty = Transcript(turns=(), language="en", duration_s=10.0)
+    s = compute_signals(empty, config).serialize()
+    assert s["talk_ratio_operator"] is None and s["response_latency_s"] is None
+    assert s["sentiment"]["client_start"] is None and s["filler_words"]["per_100_words"] is None
+    solo = compute_signals(call([("operator", 0.0, 3.0, "Hello? Hello?")]), config).serialize()
+    assert solo["talk_ratio_operator"] == 1.0 and solo["speech_rate_wpm"]["client"] is None
