@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append((path.name, "failed", None, f"{path}: unexpected error: {type(e).__name__}: {e}"))
             progress.finish_call()
     _print_table(rows)
+    print(f"results: {out_dir}/<call_id>.json ({sum(r[1] == 'ok' for r in rows)} written)")
     failed = [r for r in rows if r[1] != "ok"]
     for _, _, _, message in failed:
         print(f"callqa: error: {message}", file=sys.stderr)
@@ -88,7 +89,7 @@ def _print_table(rows: list[tuple[str, str, dict | None, str]]) -> None:
     from rich.table import Table
 
     table = Table(title="callqa analyze", show_lines=False)
-    for col in ("file", "status", "call_id", "lang", "duration", "turns", "operator talk", "flags", "output"):
+    for col in ("file", "status", "call_id", "lang", "dur", "turns", "op talk", "script", "flags"):
         table.add_column(col, overflow="fold")
     for name, status, data, where in rows:
         if data is None:
@@ -96,7 +97,9 @@ def _print_table(rows: list[tuple[str, str, dict | None, str]]) -> None:
             continue
         sig = data.get("signals") or {}
         ratio = sig.get("talk_ratio_operator")
-        table.add_row(name, "[green]ok[/green]", data["call_id"], data["language"], f"{data['duration_s']:.1f}s",
+        compliance = (sig.get("script") or {}).get("compliance")
+        table.add_row(name, "[green]ok[/green]", data["call_id"], data["language"], f"{data['duration_s']:.0f}s",
                       str(len(data["transcript"]["turns"])), "" if ratio is None else f"{ratio:.0%}",
-                      str(len(data.get("flags") or [])), where)
+                      "" if compliance is None else f"{compliance:.0%}",
+                      ", ".join(f["id"] for f in data.get("flags") or []) or "-")
     console().print(table)

@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 @lru_cache(maxsize=1)
 def console() -> Console:
-    return Console(stderr=False, highlight=False)
+    # Wide enough for tables when stdout is not a terminal (logs, CI).
+    return Console(stderr=False, highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 class ProgressHook:
