@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from callqa.commands.common import console, load_config_or_exit
+from callqa.commands.common import console
 
 EXIT_LOCKED = 3
 
@@ -43,6 +43,9 @@ def prepare_prefect_env(verbose: bool = False) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    # Without a Prefect server (PREFECT_API_URL) each run starts a temporary one; on a
+    # busy machine its first start (database migrations) can take longer than Prefect's 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -122,13 +125,13 @@ def print_summary(summary: dict[str, Any], title: str = "callqa batch") -> None:
 
     out = console()
     table = Table(title=f"{title} · run {summary['run_id']}")
-    for col in ("found", "processed", "skipped", "failed", "flagged", "nominated", "audio", "wall", "audio s / wall s"):
-        table.add_column(col, justify="right")
+    for col in ("found", "processed", "skipped", "failed", "flagged", "nominated", "audio", "wall", "speed"):
+        table.add_column(col, justify="right", no_wrap=True)
     rate = summary.get("audio_s_per_wall_s")
     table.add_row(str(summary["discovered"]), str(summary["processed"]), str(summary["skipped"]),
                   f"[red]{summary['failed']}[/red]" if summary["failed"] else "0", str(summary["flagged"]),
                   str(summary["nominated"]), f"{summary['audio_s']:.0f} s", f"{summary['wall_s']:.1f} s",
-                  "" if rate is None else f"{rate:.2f}")
+                  "" if rate is None else f"{rate:.1f}×")
     out.print(table)
     failures = summary.get("failures") or []
     if failures:
@@ -138,9 +141,9 @@ def print_summary(summary: dict[str, Any], title: str = "callqa batch") -> None:
         for f in failures:
             ft.add_row(str(f["path"]), str(f.get("call_id") or ""), str(f["reason"]))
         out.print(ft)
-    out.print(f"store: {summary['store']}")
+    out.print(f"store: {summary['store']}", soft_wrap=True)
     if summary.get("report"):
-        out.print(f"nightly report: {summary['report']}")
+        out.print(f"nightly report: {summary['report']}", soft_wrap=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("callqa batch: --workers must be at least 1", file=sys.stderr)
         return 2
-    load_config_or_exit(args.config)  # invalid configuration fails before anything runs
+    from callqa.pipeline.config import load_config
+
+    load_config(args.config)  # invalid configuration fails (exit 2, naming file and key) before anything runs
     for inbox in args.inbox:
         if not Path(inbox).is_dir():
             print(f"callqa batch: {inbox}: inbox is not a directory", file=sys.stderr)
