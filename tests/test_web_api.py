@@ -298,6 +298,15 @@ def test_override_is_stored_as_human_qa_without_erasing_the_automatic_score(app,
     applied = next(r for r in store.results() if r["call_id"] == "blue-good-en-2")
     comp = next(c for c in applied["competencies"] if c["id"] == target)
     assert comp["level"] == new_level and comp["override"]["original"]["score"] == auto[target]["score"]
+    # scorecards and the dashboard read the same corrected scores, for the calls the user may see
+    from callqa.pipeline.grades import competency_frame
+    from callqa.pipeline.users import User
+    from callqa.web.views import visible_results
+
+    light = visible_results(store, User("x", "admin"))
+    assert competency_frame(light).sort("call_id", "competency").equals(
+        competency_frame(store.results()).sort("call_id", "competency"))
+    assert {r["team"] for r in visible_results(store, User("y", "supervisor", ("red",)))} == {"red"}
     assert {"call_id": "blue-good-en-2", "competency": target, "level": new_level, "score": 41.5} in [
         {k: r[k] for k in ("call_id", "competency", "level", "score")} for r in human_qa_rows(store)]
 

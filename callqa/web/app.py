@@ -502,7 +502,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> Response:
-        return JSONResponse({"detail": str(exc.problem)}, status_code=400 if "review" in exc.problem else 503)
+        return JSONResponse({"detail": str(exc.problem)}, status_code=503)  # busy or damaged store
 
 
 def _period_or_400(text: str) -> str | None:
