@@ -36,6 +36,7 @@ SECTION_MODULES = (
     "callqa.pipeline.settings",
     "callqa.pipeline.signals.settings",
     "callqa.pipeline.scoring_settings",
+    "callqa.web.settings",
 )
 
 _MISSING = object()
