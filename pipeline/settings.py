@@ -47,17 +47,26 @@ class AsrOptions(_Strict):
 
 
 class EmbeddedDiarization(_Strict):
-    vad_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    """Silero VAD + resemblyzer window embeddings + spectral clustering (pipeline/diarize.py)."""
+
+    vad_threshold: float = Field(0.35, ge=0.0, le=1.0)  # lower than ASR's: telephone audio is quiet
     min_silence_duration_ms: int = Field(300, ge=0)
-    window_s: float = Field(1.5, gt=0.1)
+    speech_pad_ms: int = Field(150, ge=0)  # added around each VAD speech region
+    window_s: float = Field(1.5, gt=0.1, le=1.6)  # embedding window (the encoder was trained on 1.6 s)
     step_s: float = Field(0.75, gt=0.05)
-    fill_gap_s: float = Field(0.5, ge=0.0)
-    min_turn_s: float = Field(0.3, ge=0.0)
+    min_window_s: float = Field(0.4, gt=0.0)  # shorter speech regions get no embedding of their own
+    single_speaker_similarity: float = Field(0.93, ge=0.0, le=1.0)  # merge clusters whose centroids are this close
+    fill_gap_s: float = Field(1.0, ge=0.0)  # same-speaker segments closer than this are joined
+    min_turn_s: float = Field(0.3, ge=0.0)  # shorter segments are absorbed by an adjacent neighbour
+    batch_size: int = Field(64, ge=1)
+    threads: int = Field(1, ge=0)  # torch threads for the encoder (0: torch's default)
 
 
 class PyannoteOptions(_Strict):
     pipeline: str | None = None  # local directory / config.yaml, or a hub name
-    token_env: str = "HF_TOKEN"
+    token_env: str = "HF_TOKEN"  # env var with the hub token (only for hub names)
+    device: str = "cpu"
+    threads: int = Field(0, ge=0)  # torch threads while the pipeline runs (0: torch's default)
 
 
 class DiarizationOptions(_Strict):
@@ -66,6 +75,7 @@ class DiarizationOptions(_Strict):
     embedded: EmbeddedDiarization = EmbeddedDiarization()
     pyannote: PyannoteOptions = PyannoteOptions()
     crosstalk_margin_db: float = 6.0  # stereo: a word is crosstalk when the other channel is this much louder
+    max_pause_s: float = Field(1.5, gt=0.0)  # assign_speakers: a longer pause between words starts a new turn
 
 
 class SentimentOptions(_Strict):
