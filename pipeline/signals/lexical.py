@@ -268,22 +268,33 @@ def questions(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens,
     return open_q, closed_q
 
 
-def client_name_evidence(found: dict[str, list[Match]], toks: CallTokens, speakers: list[str]) -> list[dict]:
-    """Operator turns that use a name the client gave for themself."""
+def client_name_evidence(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens,
+                         speakers: list[str]) -> list[dict]:
+    """The operator addresses the client by name: a name the client gave ("меня зовут Анна", or the answer to
+    "как к вам обращаться?"), or an address form ("Mr. Brown")."""
     names: set[str] = set()
-    intro_tokens: set[int] = set()
     for m in found.get("client_intro", []):
         for e, pos in zip(m.pattern.elems, m.positions):
             if e.cls == "name" and pos >= 0:
                 names.add(toks.lemma[pos])
-                intro_tokens.add(pos)
-    if not names:
-        return []
-    out = []
+    for m in found.get("name_request", []):
+        turn = toks.turn[m.first]
+        nxt = next((t for t in range(turn + 1, len(speakers)) if speakers[t] == "client"), None)
+        if nxt is None or nxt >= len(toks.turn_first):
+            continue
+        a = toks.turn_first[nxt]
+        b = toks.turn_first[nxt + 1] if nxt + 1 < len(toks.turn_first) else len(toks)
+        for j in range(a, min(b, a + 8)):
+            if toks.cap[j] and toks.norm[j].isalpha() and toks.norm[j] not in comp.matcher.name_stop:
+                names.add(toks.lemma[j])
+    spans: dict[int, tuple[int, int]] = {}
+    for m in found.get("address_forms", []):
+        spans[m.first] = (m.first, m.last)
+    covered = {j for a, b in spans.values() for j in range(a, b + 1)}
     for i in range(len(toks)):
-        if speakers[toks.turn[i]] == "operator" and toks.cap[i] and toks.lemma[i] in names:
-            out.append(ev((i, i), toks, speakers, id="client_name"))
-    return out
+        if i not in covered and speakers[toks.turn[i]] == "operator" and toks.cap[i] and toks.lemma[i] in names:
+            spans[i] = (i, i)
+    return [ev(spans[k], toks, speakers, id="client_name") for k in sorted(spans)]
 
 
 def greeting_company(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens, speakers: list[str],
@@ -358,6 +369,9 @@ def script_compliance(comp: Compiled, name: str | None, found: dict[str, list[Ma
         return None
     script = comp.scripts[name]
     company_turns = {toks.turn[m.first] for m in company_matches}
+    client_first = min((toks.start[toks.turn_first[t]] for t, s in enumerate(speakers)
+                        if s == "client" and t < len(toks.turn_first) and toks.turn_first[t] < len(toks)
+                        and toks.turn[toks.turn_first[t]] == t), default=float("inf"))
     prev_start = 0.0
     stages_out = []
     got = total = 0.0
@@ -365,11 +379,16 @@ def script_compliance(comp: Compiled, name: str | None, found: dict[str, list[Ma
         matches = list(found.get(f"stage:{name}:{stage.id}", []))
         for cat in stage.lexicon:
             matches.extend(m for m in found.get(cat, []) if _speaker_ok(stage.speaker, speakers[toks.turn[m.first]]))
+        if stage.question_only:
+            matches = [m for m in matches if toks.sentences[toks.sent[m.first]][2]
+                       or not toks.turn_punctuated[toks.turn[m.first]]]
         cands = [ev(m, toks, speakers) for m in matches]
         if stage.open_questions:
             cands.extend(q for q in open_questions if _speaker_ok(stage.speaker, q["speaker"]))
         if stage.require_company and comp.has_company:
             cands = [c for c in cands if c["turn"] in company_turns]
+        if stage.after_client_speaks:
+            cands = [c for c in cands if c["start"] >= client_first]
         cands.sort(key=lambda c: (c["start"], c["end"]))
         windowed = [c for c in cands if _in_window(stage, c["start"], duration)]
         ordered = [c for c in windowed if c["start"] >= prev_start - 1e-9] if stage.ordered else windowed
@@ -400,7 +419,7 @@ def phrase_evidence(comp: Compiled, found: dict[str, list[Match]], toks: CallTok
         if kind == "greeting_company":
             out[kind] = greeting_company(comp, found, toks, speakers, company_matches)
         elif kind == "client_name":
-            out[kind] = client_name_evidence(found, toks, speakers)
+            out[kind] = client_name_evidence(comp, found, toks, speakers)
         else:
             out[kind] = [ev(m, toks, speakers) for m in found.get(kind, [])]
     return out

@@ -109,6 +109,8 @@ class Lexicon(_Strict):
     company_generic: Category  # "компания {name}": a company named when company.names is empty
     own_name: Category  # operator introduces themself
     client_intro: Category  # client says their name: "{name}" marks it
+    name_request: Category  # operator asks the client's name: names in the client's answer count
+    address_forms: Category  # operator addresses the client: "Mr. {name}"
     paraphrase: Category
     commitment: Category
     resolution: Category
@@ -150,6 +152,8 @@ class Stage(_Strict):
     ordered: bool = True  # takes part in the expected order
     require_company: bool = False  # with company.names set, a company name must be in the same turn
     open_questions: bool = False  # any open operator question (questions.open) also counts
+    after_client_speaks: bool = False  # only after the client's first turn has started (follow-up questions)
+    question_only: bool = False  # only inside a question (a sentence ending in "?", or unpunctuated text)
 
     @model_validator(mode="after")
     def _some(self) -> "Stage":

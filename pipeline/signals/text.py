@@ -109,9 +109,14 @@ def tokenize_transcript(transcript: Transcript, lang: str) -> CallTokens:
             if not sent_open:
                 out.sentences.append((i, i, False))
                 sent_open = True
+            if len(norm) > 1 and norm[-1] == ".":  # abbreviations: "Mr." ~ "mr"
+                norm = norm.rstrip(".")
+                surface_l = norm
+            else:
+                surface_l = surface
             out.text.append(surface)
             out.norm.append(norm)
-            out.lemma.append(lemma(surface, lang))
+            out.lemma.append(lemma(surface_l, lang))
             out.turn.append(ti)
             end_char = idx + len(surface)
             if words:
