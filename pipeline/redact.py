@@ -84,8 +84,9 @@ def _rules_cached(key: _Key) -> _Rules:
     spoken = None
     if at and dot:
         alt = lambda ws: "|".join(re.escape(w) for w in sorted(ws, key=len, reverse=True))  # noqa: E731
-        spoken = re.compile(rf"(?<!\w)[\w.\-]+\s+(?:{alt(at)})\s+[\w\-]+\s+(?:{alt(dot)})\s+[^\W\d_]{{2,}}(?!\w)",
-                            re.IGNORECASE | re.UNICODE)
+        a, d = alt(at), alt(dot)
+        spoken = re.compile(rf"(?<!\w)[\w\-]+(?:\s+(?:{d})\s+[\w\-]+)*\s+(?:{a})\s+[\w\-]+"
+                            rf"(?:\s+(?:{d})\s+[\w\-]+)*\s+(?:{d})\s+[^\W\d_]{{2,}}(?!\w)", re.IGNORECASE | re.UNICODE)
     return _Rules(opts, words, frozenset(context), spoken)
 
 
