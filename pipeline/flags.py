@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .indicators import Context, evidence_list, get_path, to_evidence
+from .indicators import Context, evidence_list, to_evidence
 from .types import Evidence
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
@@ -185,4 +185,4 @@ def worst_severity(flags: list[dict[str, Any]] | list[Flag]) -> str | None:
     return min(sev, key=SEVERITY_RANK.__getitem__) if sev else None
 
 
-__all__ = ["Flag", "RULES", "evaluate_flags", "processing_error_flag", "worst_severity", "get_path"]
+__all__ = ["Flag", "RULES", "evaluate_flags", "processing_error_flag", "worst_severity"]
