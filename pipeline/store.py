@@ -780,7 +780,7 @@ class Store:
         if table not in TABLES:
             raise StoreError(self.path, f"no table {table!r} (tables: {', '.join(TABLES)})")
         with self._connect() as con:
-            return con.execute(f'SELECT * FROM "{table}"').pl()
+            return con.sql(f'SELECT * FROM "{table}"').pl()
 
     def counts(self) -> dict[str, int]:
         with self._connect() as con:

@@ -20,9 +20,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", help="show Prefect's logs")
 
 
-def english_only(model: str) -> bool:
-    """Whisper's `.en` models (e.g. tiny.en) transcribe English only."""
-    return Path(model.rstrip("/")).name.lower().endswith(".en")
+def english_only(model: str, models_dir: str) -> bool:
+    """Whether the configured Whisper model transcribes English only (e.g. tiny.en):
+    from its vocabulary when the model is on disk, else from its `.en` name."""
+    try:
+        from callqa.models.asr import is_multilingual, resolve_model
+
+        return not is_multilingual(resolve_model(model, models_dir))
+    except Exception:  # not available offline: the name is all we know
+        return Path(model.rstrip("/")).name.lower().endswith(".en")
 
 
 def _fresh_store(path: Path) -> None:
@@ -50,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
     out = console()
     inboxes = [samples / "audio", samples / "transcripts"]
     ru_audio = samples / "ru_audio"
-    asr_model = config.section("models").asr.model
+    asr = config.section("models").asr
+    asr_model = asr.model
     if ru_audio.is_dir():
-        if english_only(asr_model):
+        if english_only(asr_model, asr.models_dir):
             out.print(f"Skipping {ru_audio}: the configured ASR model '{asr_model}' is English-only. "
                       "Configure a multilingual model (models.asr.model, e.g. small or large-v3-turbo) "
                       "to transcribe the Russian recordings; their transcripts are still analysed.")
