@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -232,7 +233,8 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard,
         if seg.no_speech_prob > guard.no_speech_threshold and seg.avg_logprob < guard.log_prob_threshold:
             drop(seg, "no_speech")
             continue
-        if seg.compression_ratio > guard.compression_ratio_threshold:
+        # Whisper's ratio covers its whole 30 s window; a segment is a loop when its own text is too.
+        if min(seg.compression_ratio, compression_ratio(seg.text)) > guard.compression_ratio_threshold:
             drop(seg, "repetitive")
             continue
         if seg.avg_logprob < guard.min_avg_logprob:
@@ -349,6 +351,9 @@ def _similar(a: str, b: str) -> bool:
     return a == b or SequenceMatcher(None, a, b).ratio() >= 0.6
 
 
+MIN_LEVEL_SPAN_S = 0.25
+
+
 def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
                    margin_db: float) -> tuple[list[_ChWord], list[_ChWord]]:
     """Split words into (kept, crosstalk). A word on channel c is the other channel's
@@ -358,9 +363,13 @@ def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
     loud on its own channel, is kept."""
     n = samples.shape[1]
     levels: list[tuple[float, float]] = []  # (own dB, loudest other dB) per word
+    half = int(MIN_LEVEL_SPAN_S * rate / 2)
     for cw in words:
         s = min(n, max(0, int(cw.word.start * rate)))
         e = min(n, max(s + 1, int(np.ceil(cw.word.end * rate))))
+        if e - s < 2 * half:  # word times are approximate: judge at least MIN_LEVEL_SPAN_S around the word
+            mid = (s + e) // 2
+            s, e = max(0, mid - half), min(n, mid + half)
         own = _level_db(samples[cw.channel, s:e])
         other = max((_level_db(samples[c, s:e]) for c in range(samples.shape[0]) if c != cw.channel),
                     default=-120.0)
@@ -418,29 +427,80 @@ def words_to_turns(words: Sequence[_ChWord], pause_s: float) -> list[Turn]:
     return turns
 
 
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition measure: how well the text compresses."""
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data))) if data else 0.0
+
+
+BLEED_FRAME_S = 0.05
+
+
+def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
+    """Mean-square level (dB) of consecutive frames of `x`."""
+    n = x.size // frame
+    out = np.empty(n, dtype=np.float64)
+    block = 4096
+    for i in range(0, n, block):
+        seg = x[i * frame:min(n, i + block) * frame].astype(np.float64).reshape(-1, frame)
+        out[i:i + seg.shape[0]] = np.einsum("ij,ij->i", seg, seg) / frame
+    return 10.0 * np.log10(np.maximum(out, 1e-12))
+
+
+def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray:
+    """(channels, frames) True where a channel only carries the other side's bleed: another
+    channel is `margin_db` louder and this one is far (2 x `margin_db`) under its own speech
+    level (its loud frames). Such frames are silenced before ASR, so bleed is neither decoded
+    nor duplicated; real overlapping speech, loud on its own channel, is untouched."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
+    mask = np.zeros(levels.shape, dtype=bool)
+    for c in range(levels.shape[0]):
+        own = levels[c]
+        other = np.max(np.delete(levels, c, axis=0), axis=0)
+        audible = own[own > -60.0]
+        if audible.size == 0:
+            continue
+        typical = float(np.percentile(audible, 90))
+        m = (other - own >= margin_db) & (own <= typical - 2 * margin_db)
+        # Only runs of bleed (3 frames or more), not single frames inside speech.
+        run = m.astype(np.int8)
+        mask[c] = m & (np.convolve(run, np.ones(3, dtype=np.int8), mode="same") >= 2)
+    return mask
+
+
 def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
     """Each channel transcribed on its own, crosstalk removed, merged into turns labelled
-    `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map)."""
+    `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map).
+
+    Crosstalk is handled twice: stretches where a channel only carries the other side's
+    bleed are silenced before ASR (`bleed_frames`), and words still heard on both channels
+    go to the louder one (`drop_crosstalk`)."""
     _check_rate(audio)
     opts = asr_options(config)
-    models_cfg = config.section("models")
+    margin = config.section("models").diarization.crosstalk_margin_db
     model = load_model(opts)
-    n_ch = audio.channels
+    n_ch, rate = audio.channels, audio.sample_rate
     # One language for the whole call, detected on the channel with the most energy.
     loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
     lang, prob = choose_language(model, language, audio.channel(loudest), opts)
     kwargs = whisper_kwargs(opts, lang)
+    bleed = bleed_frames(audio.samples, rate, margin)
+    frame = max(1, int(BLEED_FRAME_S * rate))
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
     for c in range(n_ch):
-        raw = _decode_channel(model, audio.channel(c), kwargs, c, hook, f"transcribe channel {c + 1}/{n_ch}")
+        samples = audio.channel(c)  # a copy: bleed is silenced in it, not in the audio
+        for f in np.flatnonzero(bleed[c]):
+            samples[f * frame:(f + 1) * frame] = 0.0
+        raw = _decode_channel(model, samples, kwargs, c, hook, f"transcribe channel {c + 1}/{n_ch}")
+        del samples
         kept, gone = guard_segments(raw, opts.hallucination, lang)
         segments.extend(kept)
         dropped.extend(gone)
     words = [_ChWord(w, s.channel or 0, s.avg_logprob)
              for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
-    kept_words, cross = drop_crosstalk(words, audio.samples, audio.sample_rate,
-                                       models_cfg.diarization.crosstalk_margin_db)
+    kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin)
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
