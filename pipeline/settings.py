@@ -75,7 +75,6 @@ class DiarizationOptions(_Strict):
     embedded: EmbeddedDiarization = EmbeddedDiarization()
     pyannote: PyannoteOptions = PyannoteOptions()
     crosstalk_margin_db: float = 6.0  # stereo: a word is crosstalk when the other channel is this much louder
-    max_pause_s: float = Field(1.5, gt=0.0)  # assign_speakers: a longer pause between words starts a new turn
 
 
 class SentimentOptions(_Strict):
