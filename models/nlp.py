@@ -113,42 +113,55 @@ def _merge(raw: list[tuple[str, int, bool]]) -> list[tuple[str, int, bool]]:
     return out
 
 
-def tokenize(text: str, lang: str) -> list[tuple[str, int, bool]]:
-    """(surface, character offset, followed by whitespace) for each token of `text`."""
-    doc = load_spacy(_check(lang)).tokenizer(text)
+CHUNK = re.compile(r"\S+")  # spaCy splits on whitespace first
+
+
+@lru_cache(maxsize=400_000)
+def analyze_chunk(chunk: str, lang: str) -> tuple[Token, ...]:
+    """Tokens of one whitespace-free chunk (offsets within it); cached per chunk.
+
+    spaCy's tokenizer splits on whitespace first and treats each chunk on its own
+    (and caches per chunk itself), so analysing chunk by chunk gives the same tokens
+    without building a Doc for every text.
+    """
+    doc = load_spacy(_check(lang)).tokenizer(chunk)
     raw = [(t.text, t.idx, bool(t.whitespace_)) for t in doc]
     if any(t[0] in ("-", "‐", "‑", "[") for t in raw):
         raw = _merge(raw)
-    return raw
+    out = []
+    for surface, idx, sp in raw:
+        norm = normalise(surface)
+        is_word = any(c.isalnum() for c in norm)
+        if is_word and len(norm) > 1 and norm.endswith("."):  # abbreviations: "Mr." ~ "mr"
+            norm = norm.rstrip(".")
+        out.append(Token(surface, norm, lemma(norm, lang) if is_word else norm, idx, is_word, sp))
+    return tuple(out)
+
+
+def iter_tokens(text: str, lang: str):
+    """(token, character offset in `text`) for every token of `text`."""
+    for m in CHUNK.finditer(text):
+        base = m.start()
+        for tok in analyze_chunk(m.group(), lang):
+            yield tok, base + tok.idx
+
+
+def tokenize(text: str, lang: str) -> list[tuple[str, int, bool]]:
+    """(surface, character offset, followed by whitespace) for each token of `text`."""
+    out = []
+    for tok, idx in iter_tokens(text, lang):
+        out.append((tok.text, idx, tok.space_after or text[idx + len(tok.text):idx + len(tok.text) + 1].isspace()))
+    return out
 
 
 def tokenize_many(texts: list[str], lang: str) -> list[list[tuple[str, int, bool]]]:
-    """`tokenize` for many texts in one tokenizer call (offsets relative to each text)."""
-    if len(texts) <= 1:
-        return [tokenize(t, lang) for t in texts]
-    starts, pos = [], 0
-    for t in texts:
-        starts.append(pos)
-        pos += len(t) + 1
-    out: list[list[tuple[str, int, bool]]] = [[] for _ in texts]
-    k = 0
-    for surface, idx, sp in tokenize(" ".join(texts), lang):
-        if surface.isspace():
-            continue
-        while k + 1 < len(starts) and idx >= starts[k + 1]:
-            k += 1
-        out[k].append((surface, idx - starts[k], sp))
-    return out
+    """`tokenize` for each of `texts`."""
+    return [tokenize(t, lang) for t in texts]
 
 
 def analyze(text: str, lang: str) -> list[Token]:
-    """Tokens of `text` with normalised forms and lemmas."""
-    out = []
-    for surface, idx, sp in tokenize(text, lang):
-        norm = normalise(surface)
-        is_word = any(c.isalnum() for c in surface)
-        out.append(Token(surface, norm, lemma(surface, lang) if is_word else norm, idx, is_word, sp))
-    return out
+    """Tokens of `text` with normalised forms and lemmas (offsets into `text`)."""
+    return [Token(t.text, t.norm, t.lemma, idx, t.is_word, t.space_after) for t, idx in iter_tokens(text, lang)]
 
 
 def lemmatize_phrase(text: str, lang: str) -> list[str]:

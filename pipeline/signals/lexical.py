@@ -7,7 +7,7 @@ per language (compiled once per configuration) and carries its evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +38,8 @@ class Compiled:
     speakers: dict[str, str]  # category -> operator | client | any
     scripts: dict[str, Script]
     has_company: bool
+    cand_cache: dict[tuple[str, str, str], tuple[Pattern, ...]] = field(default_factory=dict)
+    syllable_cache: dict[str, int] = field(default_factory=dict)
 
 
 def _file_for(config: Config, tail: str, key: str | None = None) -> str:
@@ -160,28 +162,57 @@ def _speaker_ok(want: str, speaker: str) -> bool:
     return want == "any" or want == speaker
 
 
+def _candidates(comp: Compiled, norm: str, lemma: str, speaker: str) -> tuple[Pattern, ...]:
+    """Patterns that may start at a token (its words, its speaker); cached per (form, lemma, speaker)."""
+    key = (norm, lemma, speaker)
+    c = comp.cand_cache.get(key)
+    if c is None:
+        if len(comp.cand_cache) > 300_000:
+            comp.cand_cache.clear()
+        m = comp.matcher
+        found = list(m.by_form.get(norm, ())) + [p for p in m.by_lemma.get(lemma, ()) if p not in m.by_form.get(norm, ())]
+        found.extend(m.anywhere)
+        c = comp.cand_cache[key] = tuple(
+            p for p in found if comp.speakers.get(p.category, "any") in ("any", speaker))
+    return c
+
+
 def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[str, list[Match]]:
     """Matches per category: speaker-filtered, entry rules applied, overlaps resolved."""
     raw: dict[str, list[Match]] = {}
     matcher = comp.matcher
-    cat_speaker = comp.speakers
     bags: dict[int, frozenset[str]] = {}
+    norms, lemmas, turns, sents = toks.norm, toks.lemma, toks.turn, toks.sent
+    cache = comp.cand_cache
     for i in range(len(toks)):
-        spk = speakers[toks.turn[i]]
-        sent = toks.sent[i]
-        bag = bags.get(sent)
-        if bag is None:
-            f, l, _ = toks.sentences[sent]
-            bag = bags[sent] = frozenset(toks.norm[f:l + 1]) | frozenset(toks.lemma[f:l + 1])
-        for p in matcher.candidates(toks, i):
-            want = cat_speaker.get(p.category, "any")
-            if want != "any" and want != spk:
-                continue
-            if p.required and any(keys.isdisjoint(bag) for keys in p.required):
-                continue
-            m = matcher.match_at(p, toks, i, first_ok=p.indexed)
-            if m is None:
-                continue
+        spk = speakers[turns[i]]
+        cands = cache.get((norms[i], lemmas[i], spk))
+        if cands is None:
+            cands = _candidates(comp, norms[i], lemmas[i], spk)
+        if not cands:
+            continue
+        bag = None
+        for p in cands:
+            if p.required:
+                if bag is None:
+                    sent = sents[i]
+                    bag = bags.get(sent)
+                    if bag is None:
+                        f, l, _ = toks.sentences[sent]
+                        bag = bags[sent] = frozenset(norms[f:l + 1]) | frozenset(lemmas[f:l + 1])
+                ok = True
+                for keys in p.required:
+                    if keys.isdisjoint(bag):
+                        ok = False
+                        break
+                if not ok:
+                    continue
+            if p.indexed and len(p.elems) == 1:
+                m = Match(p, i, i, (i,))
+            else:
+                m = matcher.match_at(p, toks, i, first_ok=p.indexed)
+                if m is None:
+                    continue
             cat = p.category
             rules = comp.rules.get(id(p))
             if rules is not None:
@@ -189,11 +220,8 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
                 if verdict == "drop":
                     continue
                 if verdict == "otherwise":
-                    if rules.otherwise is None:
-                        continue
-                    cat = rules.otherwise
-                    m = Match(p, m.first, m.last, m.positions)
-                    raw.setdefault("@" + cat, []).append(m)
+                    if rules.otherwise is not None:
+                        raw.setdefault("@" + rules.otherwise, []).append(m)
                     continue
             raw.setdefault(cat, []).append(m)
     out: dict[str, list[Match]] = {}
@@ -434,24 +462,33 @@ def sentiment_hits(found: dict[str, list[Match]]) -> list[tuple[int, float]]:
     return [(m.first, m.pattern.value or 0.0) for m in found.get(SENTIMENT, [])]
 
 
+def _syllables(word: str, vowels: frozenset[str], groups: bool) -> int:
+    if groups:
+        n, prev = 0, False
+        for c in word:
+            v = c in vowels
+            if v and not prev:
+                n += 1
+            prev = v
+        if n > 1 and word.endswith("e") and not word.endswith(("le", "ee")):
+            n -= 1  # silent final e
+        return max(1, n) if any(c.isalpha() for c in word) else 0
+    return sum(1 for c in word if c in vowels)
+
+
 def syllables(toks: CallTokens, comp: Compiled, n_turns: int) -> list[int]:
-    """Syllables per turn: vowels (Russian) or runs of vowels (English)."""
+    """Syllables per turn: vowels (Russian) or runs of vowels (English); cached per word."""
     vowels = frozenset(comp.lexicon.tokens.vowels)
     groups = comp.lexicon.tokens.syllables == "vowel_groups"
+    cache = comp.syllable_cache
     out = [0] * n_turns
     for word, t in zip(toks.norm, toks.turn):
-        if groups:
-            n, prev = 0, False
-            for c in word:
-                v = c in vowels
-                if v and not prev:
-                    n += 1
-                prev = v
-            if n > 1 and word.endswith("e") and not word.endswith(("le", "ee")):
-                n -= 1  # silent final e
-            out[t] += max(1, n) if any(c.isalpha() for c in word) else 0
-        else:
-            out[t] += sum(1 for c in word if c in vowels)
+        n = cache.get(word)
+        if n is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            n = cache[word] = _syllables(word, vowels, groups)
+        out[t] += n
     return out
 
 

@@ -14,12 +14,6 @@ from ...models import nlp
 from ..types import Transcript
 
 _SENT_END = frozenset(".?!…")
-normalise = nlp.normalise
-lemma = nlp.lemma
-
-
-def _is_word(norm: str) -> bool:
-    return any(c.isalnum() for c in norm)
 
 
 @dataclass
@@ -78,62 +72,64 @@ def tokenize_transcript(transcript: Transcript, lang: str) -> CallTokens:
         else:
             texts.append(turn.text)
         word_spans.append((words, spans))
-    tokenized = nlp.tokenize_many(texts, lang)
+    chunks, analyze_chunk = nlp.CHUNK.finditer, nlp.analyze_chunk
+    a_text, a_norm, a_lemma, a_turn = out.text.append, out.norm.append, out.lemma.append, out.turn.append
+    a_start, a_end, a_cap, a_sent = out.start.append, out.end.append, out.cap.append, out.sent.append
+    a_pb, a_pa, a_char = out.punct_before.append, out.punct_after.append, out.char.append
+    punct_after, sentences = out.punct_after, out.sentences
+    n = 0  # tokens so far
     for ti, turn in enumerate(transcript.turns):
-        out.turn_first.append(len(out.norm))
+        out.turn_first.append(n)
         words, spans = word_spans[ti]
         text = texts[ti]
         out.turn_text.append(text)
-        has_upper = any(c.isupper() for c in text)
+        has_upper = not text.islower()
         n_chars = max(1, len(text))
         dur = turn.end - turn.start
         t0 = turn.start
-        first_tok = len(out.norm)
-        sent_open = False
-        punct = False
+        first_tok = n
+        sent_first = -1  # first token of the open sentence
+        punct = True
         punctuated = False
-        for surface, idx, _sp in tokenized[ti]:
-            norm = normalise(surface)
-            if not _is_word(norm):
-                punct = True
-                if not _SENT_END.isdisjoint(surface):
-                    punctuated = True
-                    if sent_open:
-                        f, _, _ = out.sentences[-1]
-                        out.sentences[-1] = (f, len(out.norm) - 1, "?" in surface)
-                        sent_open = False
-                if len(out.norm) > first_tok:
-                    out.punct_after[-1] = True
-                continue
-            i = len(out.norm)
-            if not sent_open:
-                out.sentences.append((i, i, False))
-                sent_open = True
-            if len(norm) > 1 and norm[-1] == ".":  # abbreviations: "Mr." ~ "mr"
-                norm = norm.rstrip(".")
-                surface_l = norm
-            else:
-                surface_l = surface
-            out.text.append(surface)
-            out.norm.append(norm)
-            out.lemma.append(lemma(surface_l, lang))
-            out.turn.append(ti)
-            end_char = idx + len(surface)
-            if words:
-                w = words[max(0, bisect_right(spans, idx) - 1)]
-                out.start.append(w.start)
-                out.end.append(w.end)
-            else:
-                out.start.append(t0 + dur * idx / n_chars)
-                out.end.append(t0 + dur * end_char / n_chars)
-            out.cap.append(surface[:1].isupper() if has_upper else surface[:1].isalpha())
-            out.sent.append(len(out.sentences) - 1)
-            out.punct_before.append(punct or i == first_tok)
-            out.punct_after.append(False)
-            out.char.append((idx, end_char))
-            punct = False
-            out.sentences[-1] = (out.sentences[-1][0], i, False)
-        if len(out.norm) > first_tok:
-            out.punct_after[-1] = True
+        for m in chunks(text):
+            base = m.start()
+            for tok in analyze_chunk(m.group(), lang):
+                idx = base + tok.idx
+                surface = tok.text
+                if not tok.is_word:
+                    punct = True
+                    if not _SENT_END.isdisjoint(surface):
+                        punctuated = True
+                        if sent_first >= 0:
+                            sentences.append((sent_first, n - 1, "?" in surface))
+                            sent_first = -1
+                    if n > first_tok:
+                        punct_after[-1] = True
+                    continue
+                if sent_first < 0:
+                    sent_first = n
+                a_text(surface)
+                a_norm(tok.norm)
+                a_lemma(tok.lemma)
+                a_turn(ti)
+                end_char = idx + len(surface)
+                if words:
+                    w = words[bisect_right(spans, idx) - 1 if idx >= spans[0] else 0]
+                    a_start(w.start)
+                    a_end(w.end)
+                else:
+                    a_start(t0 + dur * idx / n_chars)
+                    a_end(t0 + dur * end_char / n_chars)
+                a_cap(surface[:1].isupper() if has_upper else surface[:1].isalpha())
+                a_sent(len(sentences))
+                a_pb(punct)
+                a_pa(False)
+                a_char((idx, end_char))
+                punct = False
+                n += 1
+        if sent_first >= 0:
+            sentences.append((sent_first, n - 1, False))
+        if n > first_tok:
+            punct_after[-1] = True
         out.turn_punctuated.append(punctuated)
     return out
