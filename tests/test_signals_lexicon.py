@@ -3,6 +3,8 @@ phrases, escalations, key phrases, questions, client name, glossary; word forms 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from callqa.pipeline.config import load_config
@@ -163,12 +165,21 @@ def test_unpunctuated_text_still_finds_questions(config):
     assert len(compute_signals(tr, config).serialize()["questions"]["open"]) == 1
 
 
-def test_a_bad_pattern_in_a_lexicon_names_the_file_and_key(tmp_path):
+def test_a_bad_pattern_fails_when_the_configuration_loads(tmp_path):
     user = tmp_path / "custom.yaml"
     user.write_text("lexicons:\n  en:\n    empathy:\n      entries: ['{client} must be fine']\n", encoding="utf-8")
-    cfg = load_config(user)
-    tr = call([("operator", 0.0, 1.0, "Hello.")], "en")
     with pytest.raises(ConfigError) as e:
-        compute_signals(tr, cfg)
-    assert "lexicons.en.empathy.entries.0" in str(e.value) and "{client}" in str(e.value)
-    assert str(user) in str(e.value)
+        load_config(user)
+    assert "lexicons.en.empathy.entries.0.text" in str(e.value) and "{client}" in str(e.value)
+
+
+def test_a_pattern_word_without_letters_or_only_optional_words_is_rejected(tmp_path):
+    user = tmp_path / "custom.yaml"
+    for entries, where, problem in ((["sorry", "= !!"], "entries.1.text", "needs a word"),
+                                    (["sorry", {"text": "calm down", "unless_followed_by": ["a|"]}],
+                                     "entries.1.unless_followed_by", "needs a word"),
+                                    (["really? sorry?"], "entries.0.text", "only optional")):
+        user.write_text(json.dumps({"lexicons": {"en": {"empathy": {"entries": entries}}}}), encoding="utf-8")
+        with pytest.raises(ConfigError) as e:
+            load_config(user)
+        assert f"lexicons.en.empathy.{where}" in str(e.value) and problem in str(e.value)

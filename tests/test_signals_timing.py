@@ -106,3 +106,38 @@ def test_empty_and_one_sided_calls_do_not_break(config):
     assert s["sentiment"]["client_start"] is None and s["filler_words"]["per_100_words"] is None
     solo = compute_signals(call([("operator", 0.0, 3.0, "Hello? Hello?")]), config).serialize()
     assert solo["talk_ratio_operator"] == 1.0 and solo["speech_rate_wpm"]["client"] is None
+
+
+SHAPE = {
+    "talk_time_s", "talk_ratio_operator", "silence_s", "longest_silence_s", "longest_silence", "interruptions",
+    "speech_rate_wpm", "syllables_per_s", "words", "filler_words", "script", "forbidden_phrases", "escalations",
+    "sentiment", "loudness", "longest_monologue_s", "longest_monologue", "response_latency_s", "questions",
+    "first_solution_s", "phrases"}
+
+
+def test_serialized_shape_is_the_agreed_one(config):
+    s = compute_signals(EN, config).serialize()
+    assert set(s) == SHAPE
+    assert set(s["filler_words"]) == {"count", "per_100_words", "items", "by_text"}
+    assert set(s["sentiment"]) == {"client_start", "client_end", "operator_mean", "client_min", "backend", "per_turn"}
+    assert set(s["questions"]) == {"open", "closed", "first_question_s", "before_solution"}
+    assert set(s["phrases"]) == {"greeting_company", "own_name", "politeness", "empathy", "paraphrase", "client_name",
+                                 "commitment", "resolution", "further_help", "client_confirms", "dont_know_followed",
+                                 "hold_transfer", "glossary", "conflict"}
+    st = s["script"]["stages"][0]
+    assert {"id", "found", "required", "start", "end", "quote", "speaker", "in_order", "in_window"} <= set(st)
+    for ev in s["phrases"]["politeness"] + s["interruptions"]["items"]:
+        assert {"start", "end", "speaker", "quote"} <= set(ev)
+    import json
+    json.dumps(s)  # plain JSON
+
+
+def test_threads_sharing_compiled_patterns_get_the_same_results(config):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ru = call([("operator", 0.0, 4.0, "Добрый день, чем могу помочь? Ну, вот."), ("client", 3.0, 8.0, "Позовите руководителя!")],
+              lang="ru")
+    want = {id(t): compute_signals(t, config).serialize() for t in (EN, ru)}
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda t: (id(t), compute_signals(t, config).serialize()), [EN, ru] * 8))
+    assert all(s == want[k] for k, s in got)

@@ -181,7 +181,6 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
     """Matches per category: speaker-filtered, entry rules applied, overlaps resolved."""
     raw: dict[str, list[Match]] = {}
     matcher = comp.matcher
-    bags: dict[int, frozenset[str]] = {}
     norms, lemmas, turns, sents = toks.norm, toks.lemma, toks.turn, toks.sent
     cache = comp.cand_cache
     for i in range(len(toks)):
@@ -195,11 +194,7 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
         for p in cands:
             if p.required:
                 if bag is None:
-                    sent = sents[i]
-                    bag = bags.get(sent)
-                    if bag is None:
-                        f, l, _ = toks.sentences[sent]
-                        bag = bags[sent] = frozenset(norms[f:l + 1]) | frozenset(lemmas[f:l + 1])
+                    bag = toks.bag(sents[i])
                 ok = True
                 for keys in p.required:
                     if keys.isdisjoint(bag):

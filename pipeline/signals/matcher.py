@@ -17,7 +17,7 @@ from ...models import nlp
 from .settings import Entry
 from .text import CallTokens
 
-CLASSES = ("number", "company", "name", "any")
+from .settings import PATTERN_CLASSES as CLASSES
 
 
 class PatternError(ValueError):
@@ -132,8 +132,6 @@ class Matcher:
         self.by_lemma: dict[str, list[Pattern]] = {}  # first word's lemmas
         self.anywhere: list[Pattern] = []
         self.categories: set[str] = set()
-        self._toks: CallTokens | None = None
-        self._bags: dict[int, frozenset[str]] = {}
 
     def add(self, pattern: Pattern) -> Pattern:
         """Index `pattern`; returns the stored copy (with its quick-rejection sets)."""
@@ -185,12 +183,12 @@ class Matcher:
             return 0
         return 0
 
-    def _from(self, p: Pattern, k: int, pos: int, stop: int, path: list[int], started: bool) -> bool:
+    def _from(self, p: Pattern, k: int, pos: int, stop: int, path: list[int], started: bool,
+              toks: CallTokens) -> bool:
         elems = p.elems
         if k == len(elems):
             return True
         e = elems[k]
-        toks = self._toks
         skip = (self.long_gap if e.long_gap else p.gap) if started else 0
         hi = min(pos + skip + 1, stop)
         if e.cls is None:
@@ -198,7 +196,7 @@ class Matcher:
             for j in range(pos, hi):
                 if norm[j] in forms or lemma[j] in lemmas:
                     path.append(j)
-                    if self._from(p, k + 1, j + 1, stop, path, True):
+                    if self._from(p, k + 1, j + 1, stop, path, True, toks):
                         return True
                     path.pop()
         else:
@@ -206,44 +204,34 @@ class Matcher:
                 n = self._elem_len(e, toks, j, stop)
                 if n:
                     path.append(j)
-                    if self._from(p, k + 1, j + n, stop, path, True):
+                    if self._from(p, k + 1, j + n, stop, path, True, toks):
                         return True
                     path.pop()
         if e.optional:
             path.append(-1)
-            if self._from(p, k + 1, pos, stop, path, started):
+            if self._from(p, k + 1, pos, stop, path, started, toks):
                 return True
             path.pop()
         return False
 
-    def _bag(self, toks: CallTokens, sent: int) -> frozenset[str]:
-        bag = self._bags.get(sent)
-        if bag is None:
-            f, l, _ = toks.sentences[sent]
-            bag = self._bags[sent] = frozenset(toks.norm[f:l + 1]) | frozenset(toks.lemma[f:l + 1])
-        return bag
-
     def match_at(self, p: Pattern, toks: CallTokens, i: int, first_ok: bool = False) -> Match | None:
         """The match of `p` starting at token i, if any. `first_ok`: its first word is known to match."""
-        if self._toks is not toks:
-            self._toks = toks
-            self._bags = {}
         elems = p.elems
         if first_ok and len(elems) == 1:
             return Match(p, i, i, (i,))
         if p.required:
-            bag = self._bag(toks, toks.sent[i])
+            bag = toks.bag(toks.sent[i])
             for keys in p.required:
                 if keys.isdisjoint(bag):
                     return None
         stop = toks.sent_end(i)
         if first_ok:
             path = [i]
-            if not self._from(p, 1, i + 1, stop, path, True):
+            if not self._from(p, 1, i + 1, stop, path, True, toks):
                 return None
         else:
             path = []
-            if not self._from(p, 0, i, stop, path, False):
+            if not self._from(p, 0, i, stop, path, False, toks):
                 return None
             if next(x for x in path if x >= 0) != i:
                 return None

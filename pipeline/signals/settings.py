@@ -18,6 +18,29 @@ class _Strict(BaseModel):
 
 # --- lexicons -----------------------------------------------------------------
 
+PATTERN_CLASSES = ("number", "company", "name", "any")
+
+
+def check_pattern(text: str) -> str:
+    """Syntax of a phrase pattern (words are checked against the language when first compiled)."""
+    chunks = [c for c in text.split() if c not in ("...", "…")]
+    if not chunks:
+        raise ValueError(f"pattern {text!r} has no words")
+    if all(len(c) > 1 and c.endswith("?") for c in chunks):
+        raise ValueError(f"pattern {text!r} has only optional words")
+    for c in chunks:
+        core = c[:-1] if len(c) > 1 and c.endswith("?") else c
+        core = core.strip("()")
+        if core.startswith("{") or core.endswith("}"):
+            if not (core.startswith("{") and core.endswith("}")) or core[1:-1] not in PATTERN_CLASSES:
+                raise ValueError(f"unknown class {core} in {text!r} "
+                                 f"(known: {', '.join('{' + k + '}' for k in PATTERN_CLASSES)})")
+            continue
+        for alt in core.split("|"):
+            if not any(ch.isalnum() for ch in alt.lstrip("=")):
+                raise ValueError(f"{core!r} in {text!r}: every alternative needs a word")
+    return text
+
 class Entry(_Strict):
     """One phrase of a lexicon category.
 
@@ -39,6 +62,16 @@ class Entry(_Strict):
     @property
     def key(self) -> str:
         return self.id or self.text
+
+    @field_validator("text")
+    @classmethod
+    def _syntax(cls, v: str) -> str:
+        return check_pattern(v)
+
+    @field_validator("unless_followed_by")
+    @classmethod
+    def _syntax_all(cls, v: list[str]) -> list[str]:
+        return [check_pattern(x) for x in v]
 
 
 def _entries(v: Any) -> Any:
@@ -154,6 +187,11 @@ class Stage(_Strict):
     open_questions: bool = False  # any open operator question (questions.open) also counts
     after_client_speaks: bool = False  # only after the client's first turn has started (follow-up questions)
     question_only: bool = False  # only inside a question (a sentence ending in "?", or unpunctuated text)
+
+    @field_validator("patterns")
+    @classmethod
+    def _syntax(cls, v: list[str]) -> list[str]:
+        return [check_pattern(x) for x in v]
 
     @model_validator(mode="after")
     def _some(self) -> "Stage":

@@ -38,6 +38,16 @@ class CallTokens:
     # per sentence: (first token, last token, ends with "?")
     sentences: list[tuple[int, int, bool]] = field(default_factory=list)
 
+    bags: dict[int, frozenset[str]] = field(default_factory=dict)  # sentence -> its forms and lemmas
+
+    def bag(self, sent: int) -> frozenset[str]:
+        """Every form and lemma in sentence `sent` (to reject patterns quickly)."""
+        b = self.bags.get(sent)
+        if b is None:
+            f, l, _ = self.sentences[sent]
+            b = self.bags[sent] = frozenset(self.norm[f:l + 1]) | frozenset(self.lemma[f:l + 1])
+        return b
+
     def __len__(self) -> int:
         return len(self.norm)
 
