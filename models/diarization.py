@@ -7,6 +7,7 @@ time. `pipeline/diarize.py` holds the algorithm; this module only runs models.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from contextlib import contextmanager
 from functools import lru_cache
@@ -21,8 +22,8 @@ SAMPLE_RATE = 16000
 MEL_HOP = 160  # samples per mel frame (10 ms), the encoder's hyper-parameter
 MEL_WINDOW = 400  # 25 ms
 MEL_CHANNELS = 40
-ENCODER_MAX_FRAMES = 160  # the encoder was trained on 1.6 s partial utterances
 ENCODER_TARGET_DBFS = -30.0  # resemblyzer normalises utterances to this level
+EMBEDDING_SIZE = 256
 
 
 def speech_regions(samples: np.ndarray, threshold: float, min_silence_duration_ms: int,
@@ -37,16 +38,47 @@ def speech_regions(samples: np.ndarray, threshold: float, min_silence_duration_m
     return [(int(s["start"]), int(s["end"])) for s in stamps]
 
 
+def encoder_weights() -> Path:
+    """The pretrained speaker-encoder weights that the PyPI package `resemblyzer` ships."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.origin:
+        raise ModelUnavailable("the speaker encoder needs the 'resemblyzer' package (pip install resemblyzer)")
+    path = Path(spec.origin).parent / "pretrained.pt"
+    if not path.is_file():
+        raise ModelUnavailable(f"resemblyzer's pretrained encoder is missing: {path}")
+    return path
+
+
 @lru_cache(maxsize=1)
 def voice_encoder(device: str = "cpu") -> Any:
-    """The pretrained resemblyzer `VoiceEncoder` (3-layer LSTM on 40-band mel frames), loaded once."""
+    """resemblyzer's speaker encoder (GE2E: 3-layer LSTM on 40-band mel frames, 256-d output),
+    loaded once. Built here from its weights file: the same network as
+    `resemblyzer.VoiceEncoder` without importing that package (webrtcvad, librosa, which
+    the diarizer does not need and which cost seconds to import)."""
+    import torch
+    from torch import nn
+
+    class SpeakerEncoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(MEL_CHANNELS, EMBEDDING_SIZE, 3, batch_first=True)
+            self.linear = nn.Linear(EMBEDDING_SIZE, EMBEDDING_SIZE)
+            self.relu = nn.ReLU()
+            self.device = torch.device(device)
+
+        def forward(self, mels: torch.Tensor) -> torch.Tensor:
+            _, (hidden, _) = self.lstm(mels)
+            raw = self.relu(self.linear(hidden[-1]))
+            return raw / (torch.norm(raw, dim=1, keepdim=True) + 1e-8)
+
+    path = encoder_weights()
     try:
-        from resemblyzer.voice_encoder import VoiceEncoder
-    except ImportError as e:  # pragma: no cover - a broken install
-        raise ModelUnavailable(f"resemblyzer speaker encoder cannot be imported: {e}") from None
-    encoder = VoiceEncoder(device=device, verbose=False)
-    encoder.eval()
-    return encoder
+        state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+        encoder = SpeakerEncoder()
+        encoder.load_state_dict({k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))})
+    except Exception as e:  # noqa: BLE001 - a corrupt or incompatible file
+        raise ModelUnavailable(f"cannot load the speaker encoder from {path}: {type(e).__name__}: {e}") from None
+    return encoder.to(encoder.device).eval()
 
 
 @lru_cache(maxsize=4)
@@ -119,7 +151,7 @@ def embed_windows(mel: np.ndarray, frame_energy: np.ndarray, windows: Sequence[t
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    out = np.zeros((len(windows), 256), dtype=np.float32)
+    out = np.zeros((len(windows), EMBEDDING_SIZE), dtype=np.float32)
     if not windows:
         return out
     encoder = voice_encoder(device)
