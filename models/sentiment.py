@@ -40,12 +40,13 @@ class LexiconSentiment:
         """`value` of a sentiment phrase starting at token `first`, after negation and intensifiers."""
         turn = toks.turn[first]
         j = first - 1
-        if j >= 0 and toks.turn[j] == turn:
+        if j >= 0 and toks.turn[j] == turn and not toks.punct_before[first]:
             mult = self.intensifiers.get(toks.norm[j]) or self.intensifiers.get(toks.lemma[j])
             if mult:
                 value *= mult
+        # a negation within a few words before, in the same clause ("нет, это всё. Спасибо" is not negated)
         for j in range(first - 1, max(-1, first - 1 - self.window), -1):
-            if toks.turn[j] != turn:
+            if toks.turn[j] != turn or toks.punct_before[j + 1]:
                 break
             if toks.norm[j] in self.negations or toks.lemma[j] in self.negations:
                 value *= self.negation_scalar

@@ -117,18 +117,26 @@ def _mean(xs: Sequence[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def _trajectory(transcript: Transcript, scores: list[float | None], sig: SignalsConfig,
-                backend: str) -> dict[str, Any]:
+def _trajectory(transcript: Transcript, scores: list[float | None], sig: SignalsConfig, backend: str,
+                backchannel: list[bool]) -> dict[str, Any]:
     per_turn = [{"turn": i, "speaker": t.speaker, "start": round(t.start, 3), "end": round(t.end, 3), "score": s}
                 for i, (t, s) in enumerate(zip(transcript.turns, scores)) if s is not None]
     dur = max([transcript.duration_s] + [t.end for t in transcript.turns])
-    client = [(p["start"], p["score"]) for p in per_turn if p["speaker"] == "client"]
-    first = [s for st, s in client if st < dur * sig.sentiment.start_share]
-    last = [s for st, s in client if st >= dur * (1 - sig.sentiment.end_share)]
-    if client and not first:
-        first = [client[0][1]]  # no client speech in the first third: their first turn
-    if client and not last:
-        last = [client[-1][1]]
+    # "угу", "хорошо" on their own acknowledge; they do not show how the client feels
+    client = [(p["start"], p["score"]) for p in per_turn if p["speaker"] == "client" and not backchannel[p["turn"]]]
+    opts = sig.sentiment
+    if opts.by == "turns":
+        k_first = max(1, round(len(client) * opts.start_share))
+        k_last = max(1, round(len(client) * opts.end_share))
+        first = [s for _, s in client[:k_first]]
+        last = [s for _, s in client[-k_last:]] if client else []
+    else:
+        first = [s for st, s in client if st < dur * opts.start_share]
+        last = [s for st, s in client if st >= dur * (1 - opts.end_share)]
+        if client and not first:
+            first = [client[0][1]]  # no client speech in the first third: their first turn
+        if client and not last:
+            last = [client[-1][1]]
     op = [p["score"] for p in per_turn if p["speaker"] == "operator"]
     return {"client_start": _mean(first), "client_end": _mean(last), "operator_mean": _mean(op),
             "client_min": min((s for _, s in client), default=None), "backend": backend, "per_turn": per_turn}
@@ -210,7 +218,7 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
         script=script,
         forbidden_phrases=[lexical.ev(m, toks, speakers) for m in found.get("forbidden", [])],
         escalations=[lexical.ev(m, toks, speakers) for m in found.get("escalation", [])],
-        sentiment=_trajectory(transcript, scores, sig, backend),
+        sentiment=_trajectory(transcript, scores, sig, backend, wp.backchannel),
         loudness=loud,
         longest_monologue_s=timing["longest_monologue_s"],
         longest_monologue=turn_quote(timing["longest_monologue"]),

@@ -97,7 +97,8 @@ def compile_language(config: Config, lang: str) -> Compiled:
         speakers[cat] = spec.speaker
         for i, entry in enumerate(spec.entries):
             where = f"{lex_key}.{cat}.entries.{i}"
-            p = add(cat, entry.key, entry.text, spec.match, spec.gap, where + ".text", entry)
+            p = add(cat, entry.key, entry.text, spec.match, spec.gap if entry.gap is None else entry.gap,
+                    where + ".text", entry)
             try:
                 r = compile_rules(entry, lang, cat)
             except PatternError as e:
@@ -202,7 +203,7 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
                         break
                 if not ok:
                     continue
-            if p.indexed and len(p.elems) == 1:
+            if p.indexed and len(p.elems) == 1 and not p.elems[0].at_start:
                 m = Match(p, i, i, (i,))
             else:
                 m = matcher.match_at(p, toks, i, first_ok=p.indexed)
@@ -271,8 +272,9 @@ def questions(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens,
     starts_open = {m.first for m in found.get("open_question", [])}
     starts_closed = {m.first for m in found.get("closed_question", [])}
     excluded = set()
-    for m in found.get("question_exclude", []):
-        excluded.add(toks.sent[m.first])
+    for cat in ("question_exclude", "name_request"):  # "how can I help?", "may I have your name?"
+        for m in found.get(cat, []):
+            excluded.add(toks.sent[m.first])
     open_q, closed_q = [], []
     for si, (first, last, qmark) in enumerate(toks.sentences):
         turn = toks.turn[first]
@@ -314,9 +316,15 @@ def client_name_evidence(comp: Compiled, found: dict[str, list[Match]], toks: Ca
     for m in found.get("address_forms", []):
         spans[m.first] = (m.first, m.last)
     covered = {j for a, b in spans.values() for j in range(a, b + 1)}
+    prev = None
     for i in range(len(toks)):
         if i not in covered and speakers[toks.turn[i]] == "operator" and toks.cap[i] and toks.lemma[i] in names:
-            spans[i] = (i, i)
+            if prev is not None and spans[prev][1] == i - 1 and toks.sent[i] == toks.sent[prev] \
+                    and not toks.punct_before[i]:
+                spans[prev] = (prev, i)  # "Павел Петрович": one address
+            else:
+                spans[i] = (i, i)
+                prev = i
     return [ev(spans[k], toks, speakers, id="client_name") for k in sorted(spans)]
 
 

@@ -31,6 +31,7 @@ class Elem:
     cls: str | None = None
     optional: bool = False
     long_gap: bool = False  # "..." stands before this element
+    at_start: bool = False  # "^": the match begins a sentence
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,11 @@ def compile_pattern(text: str, lang: str, mode: str = "lemma") -> tuple[Elem, ..
     """One pattern string -> its elements."""
     elems: list[Elem] = []
     long_gap = False
-    for chunk in text.split():
+    chunks = text.split()
+    at_start = bool(chunks) and chunks[0] == "^"
+    if at_start:
+        chunks = chunks[1:]
+    for chunk in chunks:
         if chunk in ("...", "…"):
             long_gap = True
             continue
@@ -110,6 +115,8 @@ def compile_pattern(text: str, lang: str, mode: str = "lemma") -> tuple[Elem, ..
         raise PatternError(f"pattern {text!r} has no words")
     if all(e.optional for e in elems):
         raise PatternError(f"pattern {text!r} has only optional words")
+    if at_start:
+        elems[0] = replace(elems[0], at_start=True)
     return tuple(elems)
 
 
@@ -217,6 +224,8 @@ class Matcher:
     def match_at(self, p: Pattern, toks: CallTokens, i: int, first_ok: bool = False) -> Match | None:
         """The match of `p` starting at token i, if any. `first_ok`: its first word is known to match."""
         elems = p.elems
+        if elems[0].at_start and toks.sentences[toks.sent[i]][0] != i:
+            return None
         if first_ok and len(elems) == 1:
             return Match(p, i, i, (i,))
         if p.required:

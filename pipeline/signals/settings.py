@@ -24,6 +24,10 @@ PATTERN_CLASSES = ("number", "company", "name", "any")
 def check_pattern(text: str) -> str:
     """Syntax of a phrase pattern (words are checked against the language when first compiled)."""
     chunks = [c for c in text.split() if c not in ("...", "…")]
+    if chunks and chunks[0] == "^":
+        chunks = chunks[1:]
+    if "^" in chunks:
+        raise ValueError(f"'^' (sentence start) must come first in {text!r}")
     if not chunks:
         raise ValueError(f"pattern {text!r} has no words")
     if all(len(c) > 1 and c.endswith("?") for c in chunks):
@@ -48,7 +52,7 @@ class Entry(_Strict):
     form when the category says ``match: form`` or the word is written ``=word``);
     ``a|b`` alternatives, ``word?`` optional, ``...`` any few words,
     ``{number}`` a number / redaction tag, ``{company}`` a company name,
-    ``{name}`` / ``{any}`` any word.
+    ``{name}`` / ``{any}`` any word; ``^`` first: only at the start of a sentence.
     """
 
     text: str = Field(min_length=1)
@@ -58,6 +62,7 @@ class Entry(_Strict):
     unless_followed_by: list[str] = Field(default_factory=list)  # patterns that cancel this match ...
     within: int = Field(8, ge=1)  # ... when they start within this many words after it (same turn)
     otherwise: str | None = None  # category that records the match when it was cancelled
+    gap: int | None = Field(None, ge=0, le=10)  # overrides the category's gap for this phrase
 
     @property
     def key(self) -> str:
@@ -254,6 +259,10 @@ class LoudnessOptions(_Strict):
 
 
 class SentimentTrajectory(_Strict):
+    """client_start / client_end: the client's turns in the first / last share of the call, counted in the
+    client's turns (`by: turns`: how the client came in and left, at least one turn) or in time."""
+
+    by: Literal["turns", "time"] = "turns"
     start_share: float = Field(1 / 3, gt=0, le=1)
     end_share: float = Field(1 / 3, gt=0, le=1)
 
