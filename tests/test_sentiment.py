@@ -132,3 +132,12 @@ def test_missing_model_falls_back_to_the_lexicon_or_fails_when_told(tmp_path):
                                                              "fallback_to_lexicon": False}}})
     with pytest.raises(ModelUnavailable, match="no-such-model"):
         compute_signals(call(TX, "en"), strict)
+
+
+def test_negation_does_not_cross_punctuation_and_acknowledgements_do_not_move_the_trajectory(config):
+    assert score("Нет, это всё. Спасибо вам.", "ru", config) > 0.3
+    tr = call([("operator", 0.0, 2.0, "Слушаю."), ("client", 2.0, 5.0, "Это ужасно."),
+               ("operator", 5.0, 8.0, "Сейчас проверю."), ("client", 8.0, 9.0, "Хорошо."),
+               ("operator", 9.0, 12.0, "Готово."), ("client", 12.0, 15.0, "Всё равно плохо.")], "ru")
+    s = compute_signals(tr, config).serialize()["sentiment"]
+    assert s["client_start"] < -0.3 and s["client_end"] < -0.3  # the lone "Хорошо." is an acknowledgement

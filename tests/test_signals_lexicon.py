@@ -183,3 +183,21 @@ def test_a_pattern_word_without_letters_or_only_optional_words_is_rejected(tmp_p
         with pytest.raises(ConfigError) as e:
             load_config(user)
         assert f"lexicons.en.empathy.{where}" in str(e.value) and problem in str(e.value)
+
+
+def test_client_confirmation_and_its_negated_trap(config):
+    def confirms(text):
+        tr = call([("operator", 0.0, 2.0, "Проверьте, пожалуйста."), ("client", 2.0, 5.0, text)], "ru")
+        return [e["quote"] for e in compute_signals(tr, config).serialize()["phrases"]["client_confirms"]]
+
+    assert confirms("Да, карта работает.") == ["карта работает"]
+    assert confirms("Нет, карта не работает.") == []
+    assert confirms("Вопрос решён, спасибо большое!") == ["Вопрос решён", "спасибо большое"]
+
+
+def test_paraphrase_marker_only_at_the_start_of_a_sentence(config):
+    def para(text):
+        return [e["quote"] for e in compute_signals(op(text, "ru"), config).serialize()["phrases"]["paraphrase"]]
+
+    assert para("То есть списание было вчера?") == ["То есть"]
+    assert para("Списание, то есть плата, было вчера.") == []
