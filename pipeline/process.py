@@ -68,19 +68,18 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta, hook: Hook = _n
 
 
 def analyze_transcript(result: CallResult, config: Config, audio: Any = None, hook: Hook = _noop) -> CallResult:
-    """Signals and scores for a call whose transcript is known. Fills `result` in place
-    of the empty sections and returns it."""
-    try:
-        from .signals import compute_signals
-    except ImportError:  # signals land with their own issue
-        return result
+    """Redaction, signals and scores for a call whose transcript is known; fills the
+    empty sections of `result` and returns it."""
+    from .redact import redact_transcript
+    from .scoring import score_call
+    from .signals import compute_signals
+
+    if config.section("privacy").redact:
+        # Before signals: no evidence quote, stored text or page can carry personal data.
+        result.transcript = redact_transcript(result.transcript, config)
     hook("signals")
     result.signals = compute_signals(result.transcript, config, audio=audio, meta=result.meta)
-    result.models = replace(result.models, sentiment=getattr(result.signals, "sentiment_model", None))
-    try:
-        from .scoring import score_call
-    except ImportError:
-        return result
+    result.models = replace(result.models, sentiment=result.signals.sentiment_model)
     hook("scores")
     score_call(result, config)
     return result

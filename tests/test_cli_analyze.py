@@ -75,3 +75,20 @@ def test_meta_file_applies(tmp_path):
                  "--no-progress"]) == 0
     res = json.loads((out / "t-001.json").read_text(encoding="utf-8"))
     assert res["operator_id"] == "op-99" and res["team"] == "blue"
+
+
+def test_personal_data_never_reaches_the_result(tmp_path):
+    data = {"call_id": "pii", "language": "ru", "turns": [
+        {"speaker": "operator", "start": 0, "end": 3, "text": "Здравствуйте, меня зовут Ольга, чем могу помочь?"},
+        {"speaker": "client", "start": 3.5, "end": 9,
+         "text": "Мой телефон +7 916 123-45-67, почта ivan.petrov@mail.ru, карта 4111 1111 1111 1111"}]}
+    out = tmp_path / "out"
+    assert main(["analyze", str(_transcript(tmp_path, data=data)), "--out", str(out), "--no-progress"]) == 0
+    text = (out / "pii.json").read_text(encoding="utf-8")
+    for secret in ("916", "ivan.petrov", "4111"):
+        assert secret not in text  # transcript and every evidence quote
+    assert "[PHONE]" in text and "[EMAIL]" in text and "[CARD]" in text
+    cfg = tmp_path / "keep.yaml"
+    cfg.write_text("privacy:\n  redact: false\n", encoding="utf-8")
+    assert main(["analyze", str(tmp_path / "t.json"), "--out", str(out), "--config", str(cfg), "--no-progress"]) == 0
+    assert "ivan.petrov@mail.ru" in (out / "pii.json").read_text(encoding="utf-8")
