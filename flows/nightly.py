@@ -13,9 +13,10 @@ artifacts. Tasks receive ids and paths, never audio or models.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -27,6 +28,10 @@ from callqa.pipeline import batch
 
 TASK_RETRIES = 2
 TASK_RETRY_DELAYS_S = [2, 10]
+# Imported once by the fork server that local Dask workers are forked from, instead of
+# by every spawned worker (seconds each, and their pages are shared). Missing ones are skipped.
+WORKER_PRELOAD = ("prefect", "callqa.flows.nightly", "callqa.pipeline.process", "callqa.pipeline.signals",
+                  "callqa.pipeline.scoring", "spacy", "faster_whisper")
 
 
 def task_runner_for(workers: int = 1, dask_address: str | None = None) -> Any:
@@ -39,8 +44,24 @@ def task_runner_for(workers: int = 1, dask_address: str | None = None) -> Any:
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                              "dashboard_address": None})
+                                              "dashboard_address": ":0"})
     return ThreadPoolTaskRunner(max_workers=max(1, workers))
+
+
+@contextlib.contextmanager
+def running(runner: Any) -> Iterator[Any]:
+    """Enter a task runner; a local Dask cluster's workers fork from a pre-loaded server."""
+    if type(runner).__name__ == "DaskTaskRunner" and not getattr(runner, "address", None):
+        import dask
+        from distributed.utils import get_mp_context
+
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            get_mp_context().set_forkserver_preload(["distributed", *WORKER_PRELOAD])
+            with runner as entered:
+                yield entered
+        return
+    with runner as entered:
+        yield entered
 
 
 @task(name="process-call", task_run_name="call-{item[call_id]}", retries=TASK_RETRIES,
@@ -97,7 +118,7 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
         runner = task_runner_for(workers, dask_address)
         outcomes: list[dict[str, Any]] = []
         if plan.todo:
-            with runner as tr:  # chosen per run, so a deployment's parameters can pick it
+            with running(runner) as tr:  # chosen per run, so a deployment's parameters can pick it
                 futures = [(item, tr.submit(process_call_task, parameters={
                     "item": item.serialize(), "store": str(db.path), "config_file": config, "run_id": plan.run_id,
                     "reprocess": reprocess, "quarantine_dir": quarantine_dir}, wait_for=None))

@@ -170,55 +170,49 @@ def test_nightly_flow_stores_sample_calls_and_one_processing_error_then_skips_al
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_without_duplicates(prefect_api, tmp_path):
-    from callqa.flows.nightly import nightly_batch
+def test_concurrent_runs_and_a_killed_run_never_duplicate_or_lose_a_call(prefect_api, tmp_path, capsys, monkeypatch):
+    """Run A (a separate process) holds the store; run B refuses with a clear message;
+    run C waits for the lock. A is SIGKILLed mid-way; C then finishes exactly the calls
+    A had not stored: every call processed once, none lost, A's calls not redone."""
+    import threading
 
-    box = transcript_inbox(tmp_path / "inbox", 10, corrupt=False)
-    store = Store(tmp_path / "store")
-    proc = start_cli(tmp_path, prefect_api, 0.6, str(box), "--store", str(store.path))
-    try:
-        def some_done() -> bool:
-            assert proc.poll() is None, proc.communicate()[1]
-            return store.db_path.exists() and len(store.processing_log()) >= 3
-        wait_until(some_done, 180, "the first calls of the run")
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    first = {c["call_id"]: c["run_id"] for c in store.calls()}
-    assert 3 <= len(first) < 10, "the run should have been killed mid-way"
-
-    resumed = nightly_batch(inbox=str(box), store=str(store.path), report=False)  # started again
-    assert (resumed["processed"], resumed["skipped"]) == (10 - len(first), len(first))
-    calls = store.calls()
-    assert sorted(c["call_id"] for c in calls) == [f"call{i:02d}" for i in range(10)]
-    assert processed_once(store) == {f"call{i:02d}": 1 for i in range(10)}, "a call was processed twice"
-    for c in calls:  # calls stored before the kill were not redone
-        if c["call_id"] in first:
-            assert c["run_id"] == first[c["call_id"]]
-    assert store.counts()["turns"] == 10 * len(EN_TURNS)
-
-
-@pytest.mark.slow
-def test_concurrent_runs_never_process_a_call_twice(prefect_api, tmp_path, capsys, monkeypatch):
     from callqa.cli import main
     from callqa.flows.nightly import nightly_batch
 
     monkeypatch.setenv("CALLQA_DATA_DIR", str(tmp_path / "data"))
-    box = transcript_inbox(tmp_path / "inbox", 6, corrupt=False)
+    box = transcript_inbox(tmp_path / "inbox", 10, corrupt=False)
     store = Store(tmp_path / "store")
-    first = start_cli(tmp_path, prefect_api, 0.5, str(box), "--store", str(store.path))
-    wait_until(lambda: store.db_path.exists() and any(r["status"] == "running" for r in store.runs()), 180,
-               "the first run to start")
-    # a second run without --wait refuses with a clear message...
-    assert main(["batch", str(box), "--store", str(store.path), "--no-progress"]) == 3
-    assert "another batch run is using this store" in capsys.readouterr().err
-    assert first.poll() is None, "the first run should still be busy"
-    # ...and one that waits runs after it and finds nothing left to do
-    waited = nightly_batch(inbox=str(box), store=str(store.path), wait_for_lock=True, report=False)
-    out, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err
-    assert (waited["processed"], waited["skipped"]) == (0, 6)
-    assert processed_once(store) == {f"call{i:02d}": 1 for i in range(6)}
+    run_a = start_cli(tmp_path, prefect_api, 0.5, str(box), "--store", str(store.path))
+    waited: dict = {}
+    try:
+        def done(n: int):
+            def check() -> bool:
+                assert run_a.poll() is None, run_a.communicate()[1]
+                return store.db_path.exists() and len(store.processing_log()) >= n
+            return check
+
+        wait_until(done(2), 180, "run A to store its first calls")
+        assert main(["batch", str(box), "--store", str(store.path), "--no-progress"]) == 3  # run B
+        assert "another batch run is using this store" in capsys.readouterr().err
+        run_c = threading.Thread(target=lambda: waited.update(
+            nightly_batch(inbox=str(box), store=str(store.path), wait_for_lock=True, report=False)))
+        run_c.start()
+        wait_until(done(4), 120, "run A to store more calls")
+        assert not waited, "run C must wait while run A holds the store"
+    finally:
+        os.kill(run_a.pid, signal.SIGKILL)
+        run_a.wait()
+    run_c.join(timeout=240)
+    assert not run_c.is_alive()
+    killed_log = [r for r in store.processing_log() if r["run_id"] != waited["run_id"]]
+    assert 4 <= len(killed_log) < 10, "run A should have been killed mid-way"
+    assert (waited["processed"], waited["skipped"]) == (10 - len(killed_log), len(killed_log))
+    calls = store.calls()
+    assert sorted(c["call_id"] for c in calls) == [f"call{i:02d}" for i in range(10)]
+    assert processed_once(store) == {f"call{i:02d}": 1 for i in range(10)}, "a call was processed twice"
+    by_a = {r["call_id"]: r["run_id"] for r in killed_log}
+    assert all(c["run_id"] == by_a[c["call_id"]] for c in calls if c["call_id"] in by_a)
+    assert store.counts()["turns"] == 10 * len(EN_TURNS)
 
 
 def _rows(store: Store) -> dict[str, list]:
