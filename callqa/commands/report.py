@@ -32,8 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     per.add_argument("--out", metavar="FILE.csv", help="default: grades-<period>.csv")
 
 
-def load_source(args: argparse.Namespace) -> list[dict[str, Any]] | None:
-    """Call result dicts from --results DIR or --store DIR; None (after a message) when unusable."""
+def load_source(args: argparse.Namespace, apply_overrides: bool = True) -> list[dict[str, Any]] | None:
+    """Call result dicts from --results DIR or --store DIR; None (after a message) when unusable.
+    `apply_overrides=False` gives the automatic scores of stored calls, without supervisors' corrections."""
     if getattr(args, "store", None):
         try:
             from callqa.pipeline.store import Store
@@ -44,7 +45,7 @@ def load_source(args: argparse.Namespace) -> list[dict[str, Any]] | None:
         if not Path(args.store).is_dir():
             print(f"callqa: no store at {args.store}", file=sys.stderr)
             return None
-        return list(Store(args.store).results())
+        return list(Store(args.store).results(apply_overrides=apply_overrides))
     from callqa.pipeline.grades import load_results
 
     results = load_results(Path(args.results))

@@ -14,7 +14,8 @@ from callqa.commands.report import add_source_arguments, load_source
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)
     p.add_argument("--kpi", metavar="FILE.csv", help="operator_id, period (2026-Q4 / 2026-11 / 2026-W47), KPI columns")
-    p.add_argument("--qa", metavar="FILE.csv", help="call_id, competency, level (1..4) and/or score (0..100)")
+    p.add_argument("--qa", metavar="FILE.csv", help="call_id, competency, level (1..4) and/or score (0..100); "
+                                                "with --store and no --qa: the supervisors' score overrides")
     p.add_argument("--out", metavar="DIR", help="write kpi_correlations.csv, qa_agreement.csv, qa_confusion.csv, "
                                                 "validation.html here")
     p.add_argument("--lang", choices=("ru", "en"), default="en", help="labels in the HTML (default: en)")
@@ -32,14 +33,29 @@ def run(args: argparse.Namespace) -> int:
     from callqa.pipeline.validate import (agreement_frame, confusion_frame, kpi_correlations, qa_agreement,
                                           read_csv)
 
-    if not args.kpi and not args.qa:
-        print("callqa validate: give --kpi FILE.csv and/or --qa FILE.csv", file=sys.stderr)
+    if not args.kpi and not args.qa and not getattr(args, "store", None):
+        print("callqa validate: give --kpi FILE.csv and/or --qa FILE.csv (or --store with reviewed calls)",
+              file=sys.stderr)
         return 2
     config = load_config(args.config)
     check_scoring_config(config)
-    results = load_source(args)
+    # Calibration compares automatic scores with human ones: never with overrides applied.
+    results = load_source(args, apply_overrides=False)
     if results is None:
         return 2
+    human_qa = None
+    if args.qa:
+        human_qa = read_csv(args.qa, ("call_id", "competency"))
+    elif getattr(args, "store", None):
+        from callqa.pipeline.library import human_qa_frame
+        from callqa.pipeline.store import Store
+
+        human_qa = human_qa_frame(Store(args.store))
+        if human_qa.is_empty():
+            human_qa = None
+            if not args.kpi:
+                print(f"callqa validate: no score overrides in {args.store}; give --qa FILE.csv", file=sys.stderr)
+                return 2
     frame = competency_frame(results)
     out = console()
     correlations = agreements = None
@@ -61,12 +77,11 @@ def run(args: argparse.Namespace) -> int:
         for comp, row in cells.items():
             table.add_row(comp, *(row.get(k, "") for k in kpis))
         out.print(table)
-    if args.qa:
-        qa = read_csv(args.qa, ("call_id", "competency"))
+    if human_qa is not None:
         try:
-            agreements = qa_agreement(frame, qa, config)
+            agreements = qa_agreement(frame, human_qa, config)
         except ValueError as e:
-            raise InputError(args.qa, str(e)) from None
+            raise InputError(args.qa or args.store, str(e)) from None
         weights = config.section("grading").validation.kappa_weights
         table = Table(title=f"Agreement with human QA (Cohen's kappa, {weights} weights)")
         for col in ("competency", "n", "kappa", "MAE level", "MAE score", "exact"):
