@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Mapping, Sequence
 
 from .errors import CallqaError
+from .nominate import rank_key_of
 from .store import Store
 
 DECISIONS = ("approved", "rejected")
@@ -101,7 +102,7 @@ def library_items(store: Store, *, competency: str | None = None, scenario: str 
     decisions = _decisions(store)
     wanted_tag = normalise_tags(tag)[0] if tag and normalise_tags(tag) else None
     needle = (text or "").strip().lower()
-    out: list[LibraryItem] = []
+    ranked: list[tuple[tuple, LibraryItem]] = []
     for n in store.nominations(competency=competency or None, status=status or None):
         if call_id is not None and n["call_id"] != call_id:
             continue
@@ -125,8 +126,11 @@ def library_items(store: Store, *, competency: str | None = None, scenario: str 
         if needle and needle not in " ".join(str(x or "") for x in (
                 item.call_id, item.operator_id, item.team, item.scenario, item.comment, " ".join(item.tags))).lower():
             continue
-        out.append(item)
-    return out
+        # Best first: difficult calls turned positive, then difficult, then score (nominate.rank_key_of).
+        rank = rank_key_of({**(n.get("data") or {}), "score": n.get("score")})
+        ranked.append(((item.competency, tuple(-float(x) for x in rank)), item))
+    ranked.sort(key=lambda pair: pair[0])
+    return [item for _, item in ranked]
 
 
 def facets(items: Iterable[LibraryItem]) -> dict[str, list[str]]:
