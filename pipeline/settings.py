@@ -83,6 +83,8 @@ class SentimentOptions(_Strict):
     device: str = "cpu"
     batch_size: int = Field(16, ge=1)
     label_map: dict[str, float] = Field(default_factory=dict)  # model label -> -1..1
+    max_length: int = Field(256, ge=8)  # tokens per turn fed to the model
+    fallback_to_lexicon: bool = True  # a model that cannot be loaded -> lexicon scores (and a warning)
 
 
 class ModelsConfig(_Strict):
@@ -91,8 +93,6 @@ class ModelsConfig(_Strict):
     sentiment: SentimentOptions = SentimentOptions()
 
 
-    max_length: int = Field(256, ge=8)  # tokens per turn fed to the model
-    fallback_to_lexicon: bool = True  # a model that cannot be loaded -> lexicon scores (and a warning)
 class CompanyConfig(_Strict):
     names: list[str] = Field(default_factory=list)
     glossary: dict[str, list[str]] = Field(default_factory=dict)  # per language: product terms
