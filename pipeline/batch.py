@@ -377,26 +377,34 @@ def process_and_store(item: BatchItem | Mapping[str, Any], store: str | Path, *,
     """Process one call with `process_call` and store the result atomically.
 
     Bad input (`InputError`) becomes a `processing_error` record and a quarantine entry
-    (the file is moved to `quarantine_dir` when given). Unexpected errors are recorded
-    the same way when `record_unexpected`, else re-raised so the caller can retry.
+    (the file is moved to `quarantine_dir` when given); the next run skips it unless the
+    file changes. A set-up problem (another `CallqaError`, e.g. a model not installed)
+    is recorded and tried again next run. Unexpected errors are recorded the same way
+    when `record_unexpected`, else re-raised so the caller can retry.
     """
     item = BatchItem.from_dict(item)
     db = Store(store)
-    config = batch_config(config_file)
+    t0 = time.perf_counter()
+    try:
+        config = batch_config(config_file)
+    except CallqaError as e:  # e.g. the config file was changed into an invalid one mid-run
+        identity = item.identity or CallIdentity(item.call_id, item.sha256, "", "")
+        return _record_failure(db, item, identity, str(e), "setup", run_id, None, t0)
     identity = item.identity or identity_for(item, config)
     if not reprocess and db.has(identity):
         return CallOutcome(item.call_id, item.path, "skipped", "already in the store")
-    t0 = time.perf_counter()
     path = Path(item.path)
     try:
         result = process_call(path, config, meta=item.call_meta(), hook=hook)
-    except InputError as e:
+    except InputError as e:  # the file's fault: not retried until it changes
         return _record_failure(db, item, identity, e.problem, "input", run_id, quarantine_dir, t0)
+    except CallqaError as e:  # set-up (a model not installed...): retrying now won't help; the next run will
+        return _record_failure(db, item, identity, str(e), "setup", run_id, quarantine_dir, t0)
     except Exception as e:
         if not record_unexpected:
             raise
-        kind = "input" if isinstance(e, CallqaError) else "unexpected"
-        return _record_failure(db, item, identity, f"{type(e).__name__}: {e}", kind, run_id, quarantine_dir, t0)
+        return _record_failure(db, item, identity, f"{type(e).__name__}: {e}", "unexpected", run_id,
+                               quarantine_dir, t0)
     data = result.serialize()
     sha = (data.get("source") or {}).get("sha256") or item.sha256
     identity = CallIdentity(data["call_id"], sha, data.get("config_hash") or config.hash, identity.models_key)

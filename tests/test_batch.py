@@ -166,3 +166,20 @@ def test_sample_transcripts_are_stored_with_their_analysis(tmp_path, sample_call
         assert n == len(data["turns"])
         comps = store.query("SELECT competency_id FROM competencies WHERE call_id = ?", [stored["call_id"]])
         assert len(comps) == len(stored["competencies"])
+
+
+def test_a_missing_model_is_a_setup_error_tried_again_next_run(tmp_path, inbox, monkeypatch):
+    from callqa.pipeline.errors import ModelUnavailable
+
+    real = batch.process_call
+
+    def no_model(path, config, meta=None, hook=None):
+        raise ModelUnavailable("ASR model 'small' is not available offline: run `callqa models pull small`")
+
+    monkeypatch.setattr(batch, "process_call", no_model)
+    first = run_batch([inbox], tmp_path / "store", report=False)
+    assert first.failed == 4 and "callqa models pull small" in first.failures[0]["reason"]
+    assert {q["error_kind"] for q in Store(tmp_path / "store").quarantine()} == {"setup"}
+    monkeypatch.setattr(batch, "process_call", real)
+    second = run_batch([inbox], tmp_path / "store", report=False)
+    assert (second.processed, second.failed) == (3, 1)  # only the corrupt file still fails

@@ -77,7 +77,7 @@ def _progress_thread(store_path: Path, run_id: str, stop: threading.Event) -> th
         store = Store(store_path, busy_timeout_s=5)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("finding calls", total=None)
+            task = progress.add_task("starting", total=None)
             while not stop.wait(0.5):
                 try:
                     done, planned = store.run_progress(run_id)
