@@ -184,6 +184,7 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
     matcher = comp.matcher
     norms, lemmas, turns, sents = toks.norm, toks.lemma, toks.turn, toks.sent
     cache = comp.cand_cache
+    last_sent, last_bag = -1, frozenset()
     for i in range(len(toks)):
         spk = speakers[turns[i]]
         cands = cache.get((norms[i], lemmas[i], spk))
@@ -195,7 +196,9 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
         for p in cands:
             if p.required:
                 if bag is None:
-                    bag = toks.bag(sents[i])
+                    if sents[i] != last_sent:
+                        last_sent, last_bag = sents[i], toks.bag(sents[i])
+                    bag = last_bag
                 ok = True
                 for keys in p.required:
                     if keys.isdisjoint(bag):
