@@ -130,19 +130,6 @@ def compile_language(config: Config, lang: str) -> Compiled:
     return Compiled(lang, lexicon, matcher, rules, speakers, scripts, bool(company.names))
 
 
-class _Key:
-    """Hashable stand-in for a Config (by its hash) so compiled matchers can be cached."""
-
-    def __init__(self, config: Config):
-        self.config = config
-
-    def __hash__(self) -> int:
-        return hash(self.config.hash)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and other.config.hash == self.config.hash
-
-
 _CACHE: dict[tuple[str, str], Compiled] = {}
 
 

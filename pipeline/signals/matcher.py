@@ -11,13 +11,12 @@ consecutive pattern words.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Iterable
 
 from ...models import nlp
+from .settings import PATTERN_CLASSES as CLASSES
 from .settings import Entry
 from .text import CallTokens
-
-from .settings import PATTERN_CLASSES as CLASSES
 
 
 class PatternError(ValueError):
@@ -262,20 +261,6 @@ class Matcher:
             out.extend(self.anywhere)
         return out
 
-    def find_all(self, toks: CallTokens) -> list[Match]:
-        """Every raw match of every pattern (before entry rules and overlap resolution)."""
-        found: list[Match] = []
-        seen: set[tuple[int, int]] = set()
-        for i in range(len(toks)):
-            for p in self.candidates(toks, i):
-                if (id(p), i) in seen:
-                    continue
-                seen.add((id(p), i))
-                m = self.match_at(p, toks, i)
-                if m is not None:
-                    found.append(m)
-        return found
-
     def search(self, patterns: list[Pattern], toks: CallTokens, lo: int, hi: int) -> Match | None:
         """The first match of any of `patterns` starting in token range [lo, hi)."""
         for i in range(lo, min(hi, len(toks))):
@@ -344,15 +329,3 @@ def resolve_overlaps(matches: list[Match]) -> list[Match]:
             out.append(m)
             last_end = m.last
     return out
-
-
-def group(matches: list[Match]) -> dict[str, list[Match]]:
-    out: dict[str, list[Match]] = {}
-    for m in matches:
-        out.setdefault(m.category, []).append(m)
-    return out
-
-
-def describe_match(m: Match, toks: CallTokens, speakers: list[str]) -> dict[str, Any]:
-    return {"start": toks.start[m.first], "end": toks.end[m.last], "speaker": speakers[toks.turn[m.first]],
-            "quote": toks.quote(m.first, m.last), "turn": toks.turn[m.first]}
