@@ -90,8 +90,8 @@ def sample_calls(config_file: str | None, only: list[str]) -> None:
         return
     variants = {"with prompt": load_config(config_file),
                 "no prompt": load_config(config_file, overrides={"models": {"asr": {"use_initial_prompt": False}}})}
-    print(f"\n{'call':28s} {'variant':12s} {'WER':>6s} {'fillers':>9s} {'recall':>7s}  time")
-    totals = {v: [0, 0, 0.0, 0] for v in variants}  # found fillers, true fillers, errors*words, words
+    print(f"\n{'call':28s} {'variant':12s} {'WER':>6s} {'fillers':>9s} {'recall':>7s} {'extra':>5s}  time")
+    totals = {v: [0, 0, 0.0, 0, 0] for v in variants}  # found, true fillers, errors*words, words, extra fillers
     for call_id, src, ref in calls:
         truth_f = filler_counts(ref)
         n_words = len(ref.split())
@@ -100,19 +100,21 @@ def sample_calls(config_file: str | None, only: list[str]) -> None:
             hyp_f = filler_counts(hyp)
             found = sum(min(hyp_f[f], n) for f, n in truth_f.items())
             true = sum(truth_f.values())
+            extra = sum(max(0, n - truth_f.get(f, 0)) for f, n in hyp_f.items())  # invented fillers
             w = wer(ref, hyp)
             t = totals[name]
             t[0] += found
             t[1] += true
             t[2] += w * n_words
             t[3] += n_words
+            t[4] += extra
             recall = f"{found / true:.2f}" if true else "  -"
-            print(f"{call_id:28s} {name:12s} {w:6.3f} {found:>4d}/{true:<4d} {recall:>7s}  {secs:.1f} s")
+            print(f"{call_id:28s} {name:12s} {w:6.3f} {found:>4d}/{true:<4d} {recall:>7s} {extra:>5d}  {secs:.1f} s")
     print()
-    for name, (found, true, err, words) in totals.items():
+    for name, (found, true, err, words, extra) in totals.items():
         recall = f"{found / true:.2f}" if true else "-"
         print(f"ALL {len(calls)} calls, {name:12s}: WER {err / max(words, 1):.3f} (word-weighted), "
-              f"filler recall {recall} ({found}/{true})")
+              f"filler recall {recall} ({found}/{true}), invented fillers {extra}")
 
 
 def main(argv: list[str] | None = None) -> int:

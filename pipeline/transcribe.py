@@ -90,6 +90,7 @@ class AsrResult:
     language_probability: float
     model: str
     dropped: tuple[DroppedSegment, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. a channel re-decoded without the prompt
 
     @property
     def text(self) -> str:
@@ -98,7 +99,7 @@ class AsrResult:
     def serialize(self) -> dict[str, Any]:
         return {"segments": [s.serialize() for s in self.segments], "turns": [t.serialize() for t in self.turns],
                 "language": self.language, "language_probability": _r(self.language_probability),
-                "model": self.model, "dropped": [d.serialize() for d in self.dropped]}
+                "model": self.model, "dropped": [d.serialize() for d in self.dropped], "notes": list(self.notes)}
 
 
 # --------------------------------------------------------------------------- options
@@ -291,11 +292,23 @@ def _convert(seg: Any, channel: int | None, duration_s: float) -> AsrSegment:
                       channel=channel)
 
 
+def _seed_sampling(seed: int = 0) -> None:
+    """Whisper falls back to sampling (temperature > 0) on hard windows: seed it so the same
+    recording always gives the same transcript."""
+    try:
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed)
+    except (ImportError, AttributeError):  # pragma: no cover - older CTranslate2
+        pass
+
+
 def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], channel: int | None,
                     hook: Hook, step: str) -> list[AsrSegment]:
     duration = samples.shape[0] / 16000.0
     total = max(1, int(round(duration)))
     hook(step, completed=0, total=total)
+    _seed_sampling()
     try:
         gen, _info = model.transcribe(np.ascontiguousarray(samples, dtype=np.float32), **kwargs)
     except ValueError:  # VAD found no speech in some faster-whisper versions
@@ -306,6 +319,61 @@ def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], cha
         hook(step, completed=min(total, int(round(seg.end))), total=total)
     hook(step, completed=total, total=total)
     return out
+
+
+def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000) -> float:
+    """Seconds of speech (Silero VAD) that no transcribed word covers.
+
+    Whisper sometimes jumps ahead and skips speech (its timestamps leap over it), more
+    often with a prompt. Cheap first: loud frames far from every word; only those
+    stretches go through the VAD, so holds with music cost little."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = _frame_levels(samples, frame)
+    audible = levels[levels > -60.0]
+    if audible.size == 0:
+        return 0.0
+    active = levels > float(np.percentile(audible, 90)) - 25.0
+    covered = np.zeros(levels.size, dtype=bool)
+    reach = int(0.3 / BLEED_FRAME_S)
+    for seg in segments:
+        spans = [(w.start, w.end) for w in seg.words] or [(seg.start, seg.end)]
+        for start, end in spans:
+            covered[max(0, int(start / BLEED_FRAME_S) - reach):int(end / BLEED_FRAME_S) + reach + 1] = True
+    loose = active & ~covered
+    if loose.sum() * BLEED_FRAME_S < 1.0:
+        return 0.0
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    total = 0.0
+    idx = np.flatnonzero(loose)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > int(0.5 / BLEED_FRAME_S)) + 1)
+    for run in runs:
+        if run.size * BLEED_FRAME_S < 0.5:
+            continue
+        chunk = np.ascontiguousarray(samples[run[0] * frame:(run[-1] + 1) * frame], dtype=np.float32)
+        stamps = get_speech_timestamps(chunk, VadOptions(**vad.model_dump()), sampling_rate=rate)
+        total += sum(st["end"] - st["start"] for st in stamps) / rate
+    return total
+
+
+def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
+                    hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
+    """Decode; when the prompted decoding left `retry_without_prompt_s` of speech without
+    words, decode again without the prompt and keep whichever covers more speech."""
+    kwargs = whisper_kwargs(opts, lang)
+    raw = _decode_channel(model, samples, kwargs, channel, hook, step)
+    if not kwargs.get("initial_prompt") or opts.retry_without_prompt_s <= 0:
+        return raw, None
+    missed = uncovered_speech_s(samples, raw, opts.vad)
+    if missed < opts.retry_without_prompt_s:
+        return raw, None
+    retry = _decode_channel(model, samples, {**kwargs, "initial_prompt": None}, channel, hook, step + " (retry)")
+    missed_retry = uncovered_speech_s(samples, retry, opts.vad)
+    where = "" if channel is None else f"channel {channel}: "
+    if missed_retry < missed:
+        return retry, (f"{where}{missed:.1f} s of speech had no words with the prompt; "
+                       f"re-decoded without it ({missed_retry:.1f} s left)")
+    return raw, f"{where}{missed:.1f} s of speech has no words (a retry without the prompt did not help)"
 
 
 def _check_rate(audio: Any) -> None:
@@ -321,10 +389,10 @@ def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook
     model = load_model(opts)
     samples = audio.mono()
     lang, prob = choose_language(model, language, samples, opts)
-    raw = _decode_channel(model, samples, whisper_kwargs(opts, lang), None, hook, "transcribe")
+    raw, note = _decode_checked(model, samples, opts, lang, None, hook, "transcribe")
     kept, dropped = guard_segments(raw, opts.hallucination, lang)
     return AsrResult(segments=tuple(kept), turns=(), language=lang, language_probability=prob,
-                     model=model_label(opts), dropped=tuple(dropped))
+                     model=model_label(opts), dropped=tuple(dropped), notes=(note,) if note else ())
 
 
 # --------------------------------------------------------------------------- stereo
@@ -484,16 +552,17 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     # One language for the whole call, detected on the channel with the most energy.
     loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
     lang, prob = choose_language(model, language, audio.channel(loudest), opts)
-    kwargs = whisper_kwargs(opts, lang)
     bleed = bleed_frames(audio.samples, rate, margin)
     frame = max(1, int(BLEED_FRAME_S * rate))
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
+    notes: list[str] = []
     for c in range(n_ch):
         samples = audio.channel(c)  # a copy: bleed is silenced in it, not in the audio
         for f in np.flatnonzero(bleed[c]):
             samples[f * frame:(f + 1) * frame] = 0.0
-        raw = _decode_channel(model, samples, kwargs, c, hook, f"transcribe channel {c + 1}/{n_ch}")
+        raw, note = _decode_checked(model, samples, opts, lang, c, hook, f"transcribe channel {c + 1}/{n_ch}")
+        notes.extend([note] if note else [])
         del samples
         kept, gone = guard_segments(raw, opts.hallucination, lang)
         segments.extend(kept)
@@ -505,7 +574,8 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
     return AsrResult(segments=tuple(segments), turns=tuple(turns), language=lang, language_probability=prob,
-                     model=model_label(opts), dropped=tuple(sorted(dropped, key=lambda d: d.start)))
+                     model=model_label(opts), dropped=tuple(sorted(dropped, key=lambda d: d.start)),
+                     notes=tuple(notes))
 
 
 # --------------------------------------------------------------------------- evaluation

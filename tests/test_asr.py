@@ -203,6 +203,79 @@ def test_crosstalk_words_go_to_the_louder_channel():
     assert not bleed_frames(both, rate, margin_db=6.0).any()
 
 
+# --------------------------------------------------------------------------- skipped speech
+
+
+class _FakeWhisper:
+    """Stands in for WhisperModel: with a prompt it 'jumps ahead' and returns only the words
+    after `skip_until`, without one it returns every word."""
+
+    def __init__(self, words: list[tuple[str, float, float]], skip_until: float):
+        self.words, self.skip_until, self.calls = words, skip_until, []
+
+    def transcribe(self, samples, **kwargs):
+        from types import SimpleNamespace as NS
+
+        self.calls.append(kwargs.get("initial_prompt"))
+        ws = [w for w in self.words if kwargs.get("initial_prompt") is None or w[1] >= self.skip_until]
+        seg = NS(start=ws[0][1], end=ws[-1][2], text=" ".join(w[0] for w in ws), avg_logprob=-0.2,
+                 no_speech_prob=0.05, compression_ratio=1.2,
+                 words=[NS(word=" " + t, start=a, end=b, probability=0.9) for t, a, b in ws])
+        return iter([seg]), None
+
+
+@pytest.fixture(scope="module")
+def two_sentences(tmp_path_factory):
+    """espeak-ng speech: a sentence, 1 s of silence, a sentence; with its rough word times."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from callqa.pipeline.audio import load_audio
+
+    d = tmp_path_factory.mktemp("two")
+    cfg = load_config()
+    a = load_audio(_espeak(d / "a.wav", "Good morning, this is the first sentence of the call."), cfg).samples[0]
+    b = load_audio(_espeak(d / "b.wav", "And here is the second sentence, after a pause."), cfg).samples[0]
+    x = np.concatenate([a, np.zeros(16000, np.float32), b])
+    t_b = (a.size + 16000) / 16000
+    words = [("first", 0.2, a.size / 16000 - 0.2), ("second", t_b + 0.1, x.size / 16000 - 0.2)]
+    return x, words, t_b
+
+
+def test_uncovered_speech_is_measured(two_sentences):
+    from callqa.pipeline.transcribe import uncovered_speech_s
+
+    x, words, t_b = two_sentences
+    vad = load_config().section("models").asr.vad
+    segs = [_seg(w, a, b) for w, a, b in words]
+    assert uncovered_speech_s(x, segs, vad) == 0.0
+    missed = uncovered_speech_s(x, segs[1:], vad)  # the first sentence has no words
+    assert abs(missed - t_b + 1.0) < 1.0, missed
+    # A hold with music: loud, but not speech, so nothing counts as skipped.
+    t = np.arange(16000 * 6) / 16000
+    music = (0.2 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
+    assert uncovered_speech_s(music, [], vad) < 0.5
+
+
+def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
+    from callqa.pipeline.transcribe import _decode_checked
+
+    x, words, t_b = two_sentences
+    opts = load_config().section("models").asr
+    fake = _FakeWhisper(words, skip_until=t_b)
+    segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert fake.calls == [opts.initial_prompt["en"], None]
+    assert [w.text for s in segs for w in s.words] == ["first", "second"]
+    assert "re-decoded without" in note
+    # Nothing skipped: one decoding, with the prompt.
+    fake = _FakeWhisper(words, skip_until=0.0)
+    segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert fake.calls == [opts.initial_prompt["en"]] and note is None
+    # The check can be switched off.
+    off = opts.model_copy(update={"retry_without_prompt_s": 0.0})
+    fake = _FakeWhisper(words, skip_until=t_b)
+    assert _decode_checked(fake, x, off, "en", None, lambda *a, **k: None, "t")[1] is None and len(fake.calls) == 1
+
+
 # --------------------------------------------------------------------------- real model on audio
 
 
@@ -303,6 +376,11 @@ def test_real_stereo_recording_per_channel(real_data_dir, config):
 # --------------------------------------------------------------------------- sample calls
 
 
+# Representative calls, transcribed once per module: 8 kHz telephone MP3 (mono), a stereo call
+# full of filler words, and a call with a long hold (silence Whisper likes to fill).
+PREFERRED_CALLS = ("en_phone_outbound", "en_bad_inbound", "en_long_hold")
+
+
 def _sample_calls(root: Path) -> list[tuple[Path, dict]]:
     """English sample recordings with their exact truth (sample_calls/truth/<call_id>.json)."""
     out = []
@@ -316,24 +394,85 @@ def _sample_calls(root: Path) -> list[tuple[Path, dict]]:
     return out
 
 
-def _truth_text(data: dict) -> str:
-    return " ".join(t["text"] for t in sorted(data["turns"], key=lambda t: t["start"]))
+def _truth_text(data: dict, speaker: str | None = None) -> str:
+    return " ".join(t["text"] for t in sorted(data["turns"], key=lambda t: t["start"])
+                    if speaker is None or t["speaker"] == speaker)
 
 
-@pytest.mark.slow
-def test_sample_calls_word_error_rate(sample_calls_dir, config):
+@pytest.fixture(scope="module")
+def sample_results(sample_calls_dir):
+    """[(call id, truth, audio, AsrResult)] for up to three English sample calls."""
     from callqa.pipeline.audio import load_audio
 
     calls = _sample_calls(sample_calls_dir)
     if not calls:
-        pytest.skip("no English sample calls with truth in sample_calls/ yet")
-    errors = {}
-    for path, truth in calls:
-        audio = load_audio(path, config)
-        if audio.channels == 2:
-            result = transcribe_stereo(audio, config, "en")
-            hyp = " ".join(t.text for t in result.turns)
-        else:
-            hyp = transcribe_mono(audio, config, "en").text
-        errors[path.name] = wer(_truth_text(truth), hyp)
+        pytest.skip("no English sample calls with truth in sample_calls/")
+    by_id = {d["call_id"]: (p, d) for p, d in calls}
+    chosen = [by_id[c] for c in PREFERRED_CALLS if c in by_id] or calls[:3]
+    cfg = load_config()
+    out = []
+    for path, truth in chosen:
+        audio = load_audio(path, cfg)
+        result = (transcribe_stereo if audio.channels == 2 else transcribe_mono)(audio, cfg, "en")
+        out.append((truth["call_id"], truth, audio, result))
+    return out
+
+
+def _hyp_text(audio, result) -> str:
+    return " ".join(t.text for t in result.turns) if audio.channels == 2 else result.text
+
+
+@pytest.mark.slow
+def test_sample_calls_word_error_rate(sample_results):
+    errors = {cid: round(wer(_truth_text(truth), _hyp_text(audio, res)), 3)
+              for cid, truth, audio, res in sample_results}
     assert max(errors.values()) <= 0.15, errors
+
+
+@pytest.mark.slow
+def test_stereo_sample_call_turns_are_on_the_speakers_channel(sample_results):
+    stereo = [(cid, truth, audio, res) for cid, truth, audio, res in sample_results if audio.channels == 2]
+    if not stereo:
+        pytest.skip("no stereo sample call among those transcribed")
+    for cid, truth, audio, res in stereo:
+        cmap = (truth.get("meta") or {}).get("channel_map") or ["operator", "client"]
+        for channel, speaker in enumerate(cmap):
+            hyp = " ".join(t.text for t in res.turns if t.channel == channel)
+            assert wer(_truth_text(truth, speaker), hyp) <= 0.15, (cid, channel, hyp)
+
+
+@pytest.mark.slow
+def test_filler_words_are_kept(sample_results):
+    from collections import Counter
+
+    fillers = ("um", "uh", "you know", "i mean", "basically")
+
+    def counts(text: str) -> Counter:
+        padded = f" {wer_text(text)} "
+        return Counter({f: padded.count(f" {f} ") for f in fillers})
+
+    found = true = 0
+    for cid, truth, audio, res in sample_results:
+        t, h = counts(_truth_text(truth)), counts(_hyp_text(audio, res))
+        true += sum(t.values())
+        found += sum(min(h[f], n) for f, n in t.items())
+    if true == 0:
+        pytest.skip("no filler words in the transcribed sample calls")
+    assert found / true >= 0.9, f"filler recall {found}/{true}"
+
+
+@pytest.mark.slow
+def test_long_hold_gets_no_invented_text(sample_results):
+    checked = 0
+    for cid, truth, audio, res in sample_results:
+        turns = sorted(truth["turns"], key=lambda t: t["start"])
+        gaps = [(a["end"], b["start"]) for a, b in zip(turns, turns[1:])]
+        start, end = max(gaps, key=lambda g: g[1] - g[0])
+        if end - start < 8.0:
+            continue
+        checked += 1
+        words = [w for s in res.segments for w in s.words]
+        inside = [w.text for w in words if start + 0.5 < (w.start + w.end) / 2 < end - 0.5]
+        assert inside == [], f"{cid}: text invented in the {end - start:.0f} s hold: {inside}"
+    if not checked:
+        pytest.skip("no sample call with a long hold among those transcribed")
