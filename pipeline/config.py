@@ -204,6 +204,8 @@ def _has_prefix(tree: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
     for k in keys:
         if isinstance(node, Mapping) and k in node:
             node = node[k]
+        elif isinstance(node, list) and k.isdigit() and int(k) < len(node):
+            node = node[int(k)]
         else:
             return False
     return True

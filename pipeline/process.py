@@ -79,7 +79,10 @@ def analyze_transcript(result: CallResult, config: Config, audio: Any = None, ho
         result.transcript = redact_transcript(result.transcript, config)
     hook("signals")
     result.signals = compute_signals(result.transcript, config, audio=audio, meta=result.meta)
-    result.models = replace(result.models, sentiment=result.signals.sentiment_model)
+    result.models = replace(result.models, sentiment=result.signals.sentiment_model,
+                            nlp=result.signals.nlp or None)
+    if result.signals.warnings:
+        result.processing.setdefault("warnings", []).extend(result.signals.warnings)
     hook("scores")
     score_call(result, config)
     return result
