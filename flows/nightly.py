@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger, task
@@ -108,8 +109,10 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
     `reprocess`. Returns the run's summary."""
     logger = get_run_logger()
     inboxes = [inbox] if isinstance(inbox, str) else list(inbox)
+    if config is not None:
+        config = str(Path(config).expanduser().resolve())  # absolute: tasks may run on other machines
     started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
-    db = batch.Store(store)
+    db = batch.Store(Path(store).expanduser().resolve())
     with db.lock(wait=wait_for_lock, owner="nightly flow"):
         plan = batch.plan_batch(inboxes, db, config, reprocess=reprocess, run_id=run_id)
         logger.info("run %s: %d calls to process, %d already stored, %d problem files",

@@ -295,7 +295,7 @@ def discover(inboxes: Sequence[str | Path], *, recursive: bool = False) -> Disco
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     for raw in inboxes:
-        inbox = Path(raw).expanduser()
+        inbox = Path(raw).expanduser().resolve()  # absolute: tasks may run on other machines
         if not inbox.is_dir():
             raise InputError(inbox, "inbox is not a directory")
         mpath = inbox / MANIFEST
@@ -342,7 +342,7 @@ def plan_batch(inboxes: Sequence[str | Path], store: Store | str | Path, config_
     for item in found.items:
         item = replace(item, identity=identity_for(item, config, models_key))
         (skipped if item.identity.key in done else todo).append(item)
-    return BatchPlan(run_id=run_id or new_run_id(), inboxes=tuple(str(Path(i)) for i in inboxes),
+    return BatchPlan(run_id=run_id or new_run_id(), inboxes=tuple(str(Path(i).expanduser().resolve()) for i in inboxes),
                      store=str(store.path), config_file=None if config_file is None else str(config_file),
                      config_hash=config.hash, models_key=models_key, todo=tuple(todo), skipped=tuple(skipped),
                      problems=found.problems, reprocess=reprocess)

@@ -150,6 +150,13 @@ def test_nightly_flow_stores_sample_calls_and_one_processing_error_then_skips_al
         cid = data.get("call_id") or p.stem
         assert calls[cid]["n_turns"] == len(data["turns"]) and calls[cid]["status"] == "ok"
     assert calls["handmade-1"]["operator_id"] == "op-42"
+    for cid, row in calls.items():  # every section of every result is in its table
+        result = store.get(cid)
+        for table, key in (("flags", "flags"), ("competencies", "competencies"), ("indicators", "indicators"),
+                           ("nominations", "nominations")):
+            n = store.query(f"SELECT count(*) AS n FROM {table} WHERE call_id = ?", [cid])[0]["n"]
+            assert n == len(result.get(key) or []), (cid, table)
+        assert row["n_flags"] == len(result["flags"])
     spoken = store.get(json.loads(audio.with_name(audio.stem + ".meta.json").read_text())["call_id"]
                        if audio.with_name(audio.stem + ".meta.json").is_file() else audio.stem)
     assert spoken["source"]["sample_rate"] > 0 and spoken["transcript"]["turns"]
