@@ -43,7 +43,7 @@ SCRIPT_STAGES = ("greeting", "offer_help", "need_discovery", "paraphrase", "reso
 PLANT_KINDS = ("fillers", "forbidden", "escalation", "politeness", "empathy", "paraphrase", "client_name",
                "next_step", "resolution", "client_confirms", "open_questions", "glossary", "hold", "traps",
                "negative", "positive", "company", "own_name", "monologue")
-FORMATS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3"}
+FORMATS = ("wav", "flac", "ogg", "mp3")
 ESPEAK_RATE = 22050
 SPEECH_THRESHOLD = 10 ** (-45 / 20)  # |sample| above this (-45 dBFS) counts as speech
 PEAK = 10 ** (-3 / 20)  # each utterance is normalised to this peak before its speaker's gain
