@@ -10,13 +10,17 @@ class CallqaError(Exception):
     """Base class for errors that are the input's or the configuration's fault."""
 
 
-class InputError(CallqaError):
-    """A recording, transcript or metadata file that cannot be used."""
+class PathError(CallqaError):
+    """A problem with one file or folder: `path: problem`."""
 
     def __init__(self, path: str | Path, problem: str):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class InputError(PathError):
+    """A recording, transcript or metadata file that cannot be used."""
 
 
 class ConfigError(CallqaError):

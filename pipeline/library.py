@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Iterable, Mapping, Sequence
 
-from .errors import CallqaError
+from .errors import PathError
 from .nominate import rank_key_of
 from .store import Store
 
@@ -36,13 +36,8 @@ MAX_TAGS = 20
 MAX_TAG_LEN = 40
 
 
-class LibraryError(CallqaError):
+class LibraryError(PathError):
     """A library action that cannot be done (unknown nomination, bad decision ...)."""
-
-    def __init__(self, where: str | Path, problem: str):
-        self.path = str(where)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,13 @@ the Prefect flows all call it."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__ as pipeline_version
+from .audio import file_sha256
 from .config import Config
 from .errors import InputError
 from .inputs import is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
@@ -22,14 +22,6 @@ Hook = Callable[..., None]
 
 def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
     return None
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolve_meta(path: Path, meta: CallMeta | None) -> CallMeta:

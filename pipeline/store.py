@@ -36,7 +36,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .errors import CallqaError
+from .errors import PathError
 
 STORE_SCHEMA_VERSION = 1
 DB_FILE = "callqa.duckdb"
@@ -120,13 +120,8 @@ CALL_TABLES = ("calls", "results", "turns", "signals", "indicators", "competenci
 PARQUET_TABLES = tuple(t for t in TABLES if t != "meta")
 
 
-class StoreError(CallqaError):
+class StoreError(PathError):
     """The store cannot be used (busy, damaged, or asked something invalid)."""
-
-    def __init__(self, path: str | Path, problem: str):
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 class StoreLocked(StoreError):

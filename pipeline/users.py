@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import CallqaError
+from .errors import PathError
 
 USERS_FILE = "users.json"
 ROLES = ("admin", "supervisor", "trainer")
@@ -46,13 +46,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 8
 
 
-class UserError(CallqaError):
+class UserError(PathError):
     """A user cannot be added / changed as asked, or the users file is unusable."""
-
-    def __init__(self, where: str | Path, problem: str):
-        self.path = str(where)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)
