@@ -321,8 +321,10 @@ def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], cha
     return out
 
 
-def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000) -> float:
-    """Seconds of speech (Silero VAD) that no transcribed word covers.
+def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any,
+                     rate: int = 16000) -> list[tuple[float, float, float]]:
+    """Stretches `(start_s, end_s, speech_s)` holding speech (Silero VAD) that no transcribed
+    word covers.
 
     Whisper sometimes jumps ahead and skips speech (its timestamps leap over it), more
     often with a prompt. Cheap first: loud frames far from every word; only those
@@ -331,7 +333,7 @@ def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad:
     levels = _frame_levels(samples, frame)
     audible = levels[levels > -60.0]
     if audible.size == 0:
-        return 0.0
+        return []
     active = levels > float(np.percentile(audible, 90)) - 25.0
     covered = np.zeros(levels.size, dtype=bool)
     reach = int(0.3 / BLEED_FRAME_S)
@@ -341,39 +343,79 @@ def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad:
             covered[max(0, int(start / BLEED_FRAME_S) - reach):int(end / BLEED_FRAME_S) + reach + 1] = True
     loose = active & ~covered
     if loose.sum() * BLEED_FRAME_S < 1.0:
-        return 0.0
+        return []
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    total = 0.0
+    out = []
     idx = np.flatnonzero(loose)
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) > int(0.5 / BLEED_FRAME_S)) + 1)
-    for run in runs:
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > int(0.5 / BLEED_FRAME_S)) + 1):
         if run.size * BLEED_FRAME_S < 0.5:
             continue
         chunk = np.ascontiguousarray(samples[run[0] * frame:(run[-1] + 1) * frame], dtype=np.float32)
         stamps = get_speech_timestamps(chunk, VadOptions(**vad.model_dump()), sampling_rate=rate)
-        total += sum(st["end"] - st["start"] for st in stamps) / rate
-    return total
+        speech = sum(st["end"] - st["start"] for st in stamps) / rate
+        if speech > 0:
+            out.append((run[0] * BLEED_FRAME_S, (run[-1] + 1) * BLEED_FRAME_S, speech))
+    return out
+
+
+def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000) -> float:
+    """Seconds of speech that no transcribed word covers (see `uncovered_speech`)."""
+    return sum(sp for _, _, sp in uncovered_speech(samples, segments, vad, rate))
+
+
+def _channel_of(t: float, starts: Sequence[float]) -> int:
+    """Index of the piece (of consecutive pieces starting at `starts`) that holds time `t`."""
+    return max(0, int(np.searchsorted(np.asarray(starts), t, side="right")) - 1)
 
 
 def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
                     hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
     """Decode; when the prompted decoding left `retry_without_prompt_s` of speech without
-    words, decode again without the prompt and keep whichever covers more speech."""
+    words, decode those stretches again without the prompt and add what they hold."""
     kwargs = whisper_kwargs(opts, lang)
     raw = _decode_channel(model, samples, kwargs, channel, hook, step)
     if not kwargs.get("initial_prompt") or opts.retry_without_prompt_s <= 0:
         return raw, None
-    missed = uncovered_speech_s(samples, raw, opts.vad)
+    gaps = uncovered_speech(samples, raw, opts.vad)
+    missed = sum(sp for _, _, sp in gaps)
     if missed < opts.retry_without_prompt_s:
         return raw, None
-    retry = _decode_channel(model, samples, {**kwargs, "initial_prompt": None}, channel, hook, step + " (retry)")
-    missed_retry = uncovered_speech_s(samples, retry, opts.vad)
+    # The skipped stretches, one after another with a little silence between, in one decoding.
+    rate, pad, sep = 16000, 0.3, 0.5
+    spans = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0, _ in gaps]
+    pieces, where_in = [], []
+    pos = 0.0
+    for a, b in spans:
+        piece = samples[int(a * rate):int(b * rate)]
+        pieces += [piece, np.zeros(int(sep * rate), np.float32)]
+        where_in.append(pos)
+        pos += piece.size / rate + sep
+    redo = _decode_channel(model, np.concatenate(pieces), {**kwargs, "initial_prompt": None}, channel, hook,
+                           step + " (retry)")
+
+    def back(t: float, i: int) -> float:
+        return t - where_in[i] + spans[i][0]
+
+    keep = []
+    for seg in redo:
+        for i in sorted({_channel_of((w.start + w.end) / 2, where_in) for w in seg.words}
+                        or {_channel_of((seg.start + seg.end) / 2, where_in)}):
+            ws = tuple(Word(w.text, back(w.start, i), back(w.end, i), w.probability) for w in seg.words
+                       if _channel_of((w.start + w.end) / 2, where_in) == i)
+            # Only what lies in the skipped stretch (the stretch's edges may repeat known words).
+            ws = tuple(w for w in ws if gaps[i][0] - pad <= (w.start + w.end) / 2 <= gaps[i][1] + pad)
+            if ws:
+                keep.append(AsrSegment(ws[0].start, ws[-1].end, _join_words(ws), ws, seg.avg_logprob,
+                                       seg.no_speech_prob, seg.compression_ratio, seg.channel))
+            elif not seg.words:
+                keep.append(AsrSegment(back(seg.start, i), back(seg.end, i), seg.text, (), seg.avg_logprob,
+                                       seg.no_speech_prob, seg.compression_ratio, seg.channel))
+    merged = sorted(raw + keep, key=lambda sg: sg.start)
+    left = uncovered_speech_s(samples, merged, opts.vad)
     where = "" if channel is None else f"channel {channel}: "
-    if missed_retry < missed:
-        return retry, (f"{where}{missed:.1f} s of speech had no words with the prompt; "
-                       f"re-decoded without it ({missed_retry:.1f} s left)")
-    return raw, f"{where}{missed:.1f} s of speech has no words (a retry without the prompt did not help)"
+    return merged, (f"{where}{missed:.1f} s of speech had no words with the prompt; re-decoded "
+                    f"{len(gaps)} stretch(es) without it ({left:.1f} s left)")
 
 
 def _check_rate(audio: Any) -> None:

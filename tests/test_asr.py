@@ -217,7 +217,10 @@ class _FakeWhisper:
         from types import SimpleNamespace as NS
 
         self.calls.append(kwargs.get("initial_prompt"))
-        ws = [w for w in self.words if kwargs.get("initial_prompt") is None or w[1] >= self.skip_until]
+        if kwargs.get("initial_prompt") is None:  # a re-decoded stretch: one word spanning it
+            ws = [("recovered", 0.2, samples.size / 16000 - 0.2)]
+        else:
+            ws = [w for w in self.words if w[1] >= self.skip_until]
         seg = NS(start=ws[0][1], end=ws[-1][2], text=" ".join(w[0] for w in ws), avg_logprob=-0.2,
                  no_speech_prob=0.05, compression_ratio=1.2,
                  words=[NS(word=" " + t, start=a, end=b, probability=0.9) for t, a, b in ws])
@@ -263,9 +266,11 @@ def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
     opts = load_config().section("models").asr
     fake = _FakeWhisper(words, skip_until=t_b)
     segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
-    assert fake.calls == [opts.initial_prompt["en"], None]
-    assert [w.text for s in segs for w in s.words] == ["first", "second"]
-    assert "re-decoded without" in note
+    assert fake.calls == [opts.initial_prompt["en"], None]  # only the skipped stretch, once
+    got = [w for s in segs for w in s.words]
+    assert [w.text for w in got] == ["recovered", "second"]
+    assert got[0].start < 1.0 and got[0].end < t_b  # placed where the first sentence is
+    assert "without it" in note
     # Nothing skipped: one decoding, with the prompt.
     fake = _FakeWhisper(words, skip_until=0.0)
     segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
