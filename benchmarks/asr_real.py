@@ -72,7 +72,7 @@ def real_recordings(config) -> None:
 def sample_calls(config_file: str | None, only: list[str]) -> None:
     from callqa.pipeline.config import load_config
 
-    audio_dir, truth_dir = ROOT / "sample_calls" / "audio", ROOT / "sample_calls" / "truth"
+    truth_dir = ROOT / "sample_calls" / "truth"
     calls = []
     for tp in sorted(truth_dir.glob("*.json")) if truth_dir.is_dir() else []:
         truth = json.loads(tp.read_text(encoding="utf-8"))

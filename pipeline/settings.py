@@ -24,7 +24,7 @@ class HallucinationGuard(_Strict):
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = Field(2.4, gt=0.0)
-    min_avg_logprob: float = -1.2  # segments under this and flagged no-speech are dropped
+    min_avg_logprob: float = -1.2  # segments whose mean token log-probability is under this are dropped as noise
 
 
 class AsrOptions(_Strict):

@@ -1,20 +1,25 @@
 """Speech to text with faster-whisper: word-timestamped segments for mono calls,
 ready speaker turns for stereo calls (one speaker per channel).
 
-Options come from `models.asr` (configs/models.yaml). Two pitfalls of the field
-are handled here:
+Options come from `models.asr` (configs/models.yaml). Pitfalls of the field
+handled here:
 
 - Whisper drops disfluencies ("um", "ну") unless prompted: a per-language
   `initial_prompt` full of fillers keeps them.
+- With a prompt Whisper sometimes jumps ahead and skips speech: speech that got
+  no words (`uncovered_speech`) is decoded again without the prompt.
 - Whisper invents text on silence and music-on-hold ("Продолжение следует...",
   "Thank you for watching."): `guard_segments` removes configured phantom
   phrases (matched ignoring case and punctuation) and segments that Whisper's
-  own scores mark as no-speech or degenerate, before anything reaches signals.
+  own scores mark as no-speech, degenerate or hopeless, before anything reaches
+  signals.
+- Stereo: each channel is transcribed on its own; stretches where a channel only
+  carries the other side's bleed are silenced first, words still heard on both
+  channels go to the louder one (`crosstalk_margin_db`), and the words are cut
+  into turns at pauses and wherever the other speaker talks in between.
 
-Stereo: each channel is transcribed on its own, words that are the other
-channel's crosstalk (the other channel is `crosstalk_margin_db` louder over the
-word) are dropped, and the words are cut into turns at pauses and wherever the
-other speaker talks in between.
+Sampling (Whisper's temperature fallback) is seeded: a recording always gives
+the same transcript.
 """
 
 from __future__ import annotations
