@@ -98,7 +98,7 @@ def _markdown(summary: batch.BatchSummary) -> str:
     return "\n".join(lines)
 
 
-@flow(name="callqa-nightly", log_prints=True)
+@flow(name="callqa-nightly")
 def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str | None = None,
                   reprocess: bool = False, workers: int = 1, dask_address: str | None = None,
                   quarantine_dir: str | None = None, wait_for_lock: bool = False, report: bool = True,
@@ -109,8 +109,9 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
     `reprocess`. Returns the run's summary."""
     logger = get_run_logger()
     inboxes = [inbox] if isinstance(inbox, str) else list(inbox)
-    if config is not None:
-        config = str(Path(config).expanduser().resolve())  # absolute: tasks may run on other machines
+    # absolute paths: tasks may run in other processes or on other machines
+    config = None if config is None else str(Path(config).expanduser().resolve())
+    quarantine_dir = None if quarantine_dir is None else str(Path(quarantine_dir).expanduser().resolve())
     started, started_at = time.perf_counter(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     db = batch.Store(Path(store).expanduser().resolve())
     with db.lock(wait=wait_for_lock, owner="nightly flow"):
