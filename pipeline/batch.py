@@ -22,10 +22,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .audio import file_sha256
 from .config import Config, load_config
 from .errors import CallqaError, InputError
 from .inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
-from .audio import file_sha256
 from .process import process_call
 from .store import CallIdentity, Store
 from .types import CallMeta, call_id_for
