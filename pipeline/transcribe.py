@@ -277,24 +277,49 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard,
 # --------------------------------------------------------------------------- decoding
 
 
-def _convert(seg: Any, channel: int | None, duration_s: float) -> AsrSegment:
+def _convert(seg: Any, channel: int | None, duration_s: float, offset: float = 0.0) -> AsrSegment:
+    """A faster-whisper segment -> ours; times shifted by `offset` and kept within the recording."""
+    def clip(t: float) -> float:
+        return min(max(0.0, float(t) + offset), duration_s)
+
     words: list[Word] = []
     for w in seg.words or ():
         text = w.word.strip()
         if not text:
             continue
-        start = min(max(0.0, float(w.start)), duration_s)
-        end = min(max(start, float(w.end)), duration_s)
+        start = clip(w.start)
+        end = max(start, clip(w.end))
         if words and not w.word[:1].isspace():  # "real" + "-time": one word, as written
             prev = words[-1]
             words[-1] = Word(prev.text + text, prev.start, max(prev.end, end),
                              min(prev.probability, float(w.probability)))
             continue
         words.append(Word(text=text, start=start, end=end, probability=float(w.probability)))
-    return AsrSegment(start=max(0.0, float(seg.start)), end=min(float(seg.end), duration_s),
-                      text=seg.text.strip(), words=tuple(words), avg_logprob=float(seg.avg_logprob),
-                      no_speech_prob=float(seg.no_speech_prob), compression_ratio=float(seg.compression_ratio),
-                      channel=channel)
+    return AsrSegment(start=clip(seg.start), end=clip(seg.end), text=seg.text.strip(), words=tuple(words),
+                      avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
+                      compression_ratio=float(seg.compression_ratio), channel=channel)
+
+
+def pieces(samples: np.ndarray, max_piece_s: float, rate: int = 16000) -> list[tuple[int, int]]:
+    """`[(start, end), ...]` sample ranges of at most `max_piece_s`, cut at the quietest moment
+    near each boundary, so long recordings are decoded piece by piece (Whisper's features for
+    a whole hour would need gigabytes)."""
+    n = samples.shape[0]
+    if not np.isfinite(max_piece_s) or n <= max_piece_s * rate:
+        return [(0, n)]
+    limit = int(max_piece_s * rate)
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = _frame_levels(samples, frame)
+    search = int(min(30.0, max_piece_s / 4) * rate) // frame
+    out, start = [], 0
+    while n - start > limit:
+        target = (start + limit) // frame
+        lo = max(start // frame + 1, target - search)
+        cut = (lo + int(np.argmin(levels[lo:target + 1]))) * frame if target >= lo else start + limit
+        out.append((start, cut))
+        start = cut
+    out.append((start, n))
+    return out
 
 
 def _seed_sampling(seed: int = 0) -> None:
@@ -309,19 +334,20 @@ def _seed_sampling(seed: int = 0) -> None:
 
 
 def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], channel: int | None,
-                    hook: Hook, step: str) -> list[AsrSegment]:
+                    hook: Hook, step: str, max_piece_s: float = float("inf")) -> list[AsrSegment]:
     duration = samples.shape[0] / 16000.0
     total = max(1, int(round(duration)))
     hook(step, completed=0, total=total)
     _seed_sampling()
-    try:
-        gen, _info = model.transcribe(np.ascontiguousarray(samples, dtype=np.float32), **kwargs)
-    except ValueError:  # VAD found no speech in some faster-whisper versions
-        return []
     out: list[AsrSegment] = []
-    for seg in gen:
-        out.append(_convert(seg, channel, duration))
-        hook(step, completed=min(total, int(round(seg.end))), total=total)
+    for a, b in pieces(samples, max_piece_s):
+        try:
+            gen, _info = model.transcribe(np.ascontiguousarray(samples[a:b], dtype=np.float32), **kwargs)
+            for seg in gen:
+                out.append(_convert(seg, channel, duration, offset=a / 16000.0))
+                hook(step, completed=min(total, int(round(out[-1].end))), total=total)
+        except ValueError:  # VAD found no speech (some faster-whisper versions)
+            continue
     hook(step, completed=total, total=total)
     return out
 
@@ -379,7 +405,7 @@ def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     """Decode; when the prompted decoding left `retry_without_prompt_s` of speech without
     words, decode those stretches again without the prompt and add what they hold."""
     kwargs = whisper_kwargs(opts, lang)
-    raw = _decode_channel(model, samples, kwargs, channel, hook, step)
+    raw = _decode_channel(model, samples, kwargs, channel, hook, step, opts.max_piece_s)
     if not kwargs.get("initial_prompt") or opts.retry_without_prompt_s <= 0:
         return raw, None
     gaps = uncovered_speech(samples, raw, opts.vad)
@@ -389,15 +415,15 @@ def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     # The skipped stretches, one after another with a little silence between, in one decoding.
     rate, pad, sep = 16000, 0.3, 0.5
     spans = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0, _ in gaps]
-    pieces, where_in = [], []
+    parts, where_in = [], []
     pos = 0.0
     for a, b in spans:
         piece = samples[int(a * rate):int(b * rate)]
-        pieces += [piece, np.zeros(int(sep * rate), np.float32)]
+        parts += [piece, np.zeros(int(sep * rate), np.float32)]
         where_in.append(pos)
         pos += piece.size / rate + sep
-    redo = _decode_channel(model, np.concatenate(pieces), {**kwargs, "initial_prompt": None}, channel, hook,
-                           step + " (retry)")
+    redo = _decode_channel(model, np.concatenate(parts), {**kwargs, "initial_prompt": None}, channel, hook,
+                           step + " (retry)", opts.max_piece_s)
 
     def back(t: float, i: int) -> float:
         return t - where_in[i] + spans[i][0]

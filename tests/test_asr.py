@@ -281,6 +281,37 @@ def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
     assert _decode_checked(fake, x, off, "en", None, lambda *a, **k: None, "t")[1] is None and len(fake.calls) == 1
 
 
+def test_long_recordings_are_cut_into_pieces_at_quiet_moments():
+    from callqa.pipeline.transcribe import pieces
+
+    rate = 16000
+    x = (0.1 * np.random.default_rng(0).standard_normal(rate * 200)).astype(np.float32)
+    x[rate * 52: rate * 53] = 0.0  # a pause shortly before the 60 s limit
+    cuts = pieces(x, 60.0)
+    assert cuts[0] == (0, rate * 52)  # cut in the pause, not mid-word at 60 s
+    assert all(b - a <= rate * 60 for a, b in cuts) and cuts[-1][1] == x.size
+    assert all(cuts[i][1] == cuts[i + 1][0] for i in range(len(cuts) - 1))  # nothing lost or doubled
+    assert pieces(x[: rate * 50], 60.0) == [(0, rate * 50)]
+
+
+@pytest.mark.slow
+def test_pieces_are_put_back_on_the_recordings_timeline(two_sentences):
+    """Speech, a minute of hold, the same speech again, decoded in pieces of at most 60 s:
+    the second copy's words come out exactly one copy-and-hold later than the first's."""
+    from callqa.pipeline.transcribe import _decode_channel, load_model, whisper_kwargs
+
+    x, _, _ = two_sentences
+    opts = load_config().section("models").asr
+    shift = x.size / 16000 + 60.0
+    long_x = np.concatenate([x, np.zeros(16000 * 60, np.float32), x])
+    words = [w for s in _decode_channel(load_model(opts), long_x, whisper_kwargs(opts, "en"), None,
+                                        lambda *a, **k: None, "t", max_piece_s=60.0) for w in s.words]
+    first = [w for w in words if w.start < shift - 1]
+    second = [w for w in words if w.start >= shift - 1]
+    assert len(first) == len(second) > 10
+    assert max(abs(b.start - a.start - shift) for a, b in zip(first, second)) < 0.6  # Whisper's own jitter
+
+
 # --------------------------------------------------------------------------- real model on audio
 
 
