@@ -121,7 +121,7 @@ def _child(path: str, config_file: str | None) -> None:
     config = load_config(config_file)
     t0 = time.perf_counter()
     audio = load_audio(path, config)
-    transcript, _ = transcribe_audio(audio, config, CallMeta())
+    transcript, _, _ = transcribe_audio(audio, config, CallMeta())
     print(json.dumps({"wall_s": round(time.perf_counter() - t0, 1), "turns": len(transcript.turns),
                       "duration_s": round(audio.duration_s, 1)}))
 

@@ -38,8 +38,10 @@ def _language(meta: CallMeta, config: Config) -> str | None:
     return None if lang == "auto" else lang
 
 
-def transcribe_audio(audio: Any, config: Config, meta: CallMeta, hook: Hook = _noop) -> tuple[Transcript, ModelInfo]:
-    """Decoded audio -> transcript with operator/client turns."""
+def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
+                     hook: Hook = _noop) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
+    """Decoded audio -> transcript with operator/client turns, the models used, and what
+    the ASR noted (speech re-decoded, phantom text and crosstalk removed) for `processing`."""
     from .transcribe import transcribe_mono, transcribe_stereo
 
     language = _language(meta, config)
@@ -56,7 +58,8 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta, hook: Hook = _n
         turns = assign_speakers(list(asr.segments), diar, config)
         transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s)
         diarization = diar.backend
-    return transcript, ModelInfo(asr=asr.model, diarization=diarization)
+    notes = {"asr_notes": list(asr.notes), "asr_dropped": [d.serialize() for d in asr.dropped]}
+    return transcript, ModelInfo(asr=asr.model, diarization=diarization), notes
 
 
 def analyze_transcript(result: CallResult, config: Config, audio: Any = None, hook: Hook = _noop) -> CallResult:
@@ -111,7 +114,7 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
         audio = load_audio(path, config)
         timings["decode_s"] = time.perf_counter() - t0
         source = audio.source
-        transcript, models = transcribe_audio(audio, config, meta, hook=hook)
+        transcript, models, asr_notes = transcribe_audio(audio, config, meta, hook=hook)
         timings["transcribe_s"] = time.perf_counter() - t0 - timings["decode_s"]
     result = CallResult(
         call_id=call_id_for(path, meta),
@@ -124,6 +127,8 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
         transcript=transcript,
         processing={"callqa_version": pipeline_version},
     )
+    if audio is not None:
+        result.processing.update(audio_notes=list(audio.notes), **asr_notes)
     t1 = time.perf_counter()
     analyze_transcript(result, config, audio=audio, hook=hook)
     timings["analyze_s"] = time.perf_counter() - t1

@@ -94,3 +94,6 @@ def test_results_record_how_they_were_made(audio_calls):
         assert result["source"]["channels"] == truth["channels"]
         assert result["source"]["sample_rate"] == truth["sample_rate"]
         assert abs(result["duration_s"] - truth["duration_s"]) < 0.1
+        # What the ASR removed or re-decoded is visible, not silent.
+        assert isinstance(result["processing"]["asr_dropped"], list)
+        assert isinstance(result["processing"]["audio_notes"], list)
