@@ -32,8 +32,10 @@ TASK_RETRIES = 2
 TASK_RETRY_DELAYS_S = [2, 10]
 # Imported once by the fork server that local Dask workers are forked from, instead of
 # by every spawned worker (seconds each, and their pages are shared). Missing ones are skipped.
-WORKER_PRELOAD = ("prefect", "callqa.flows.nightly", "callqa.pipeline.process", "callqa.pipeline.signals",
-                  "callqa.pipeline.scoring", "spacy", "faster_whisper")
+WORKER_PRELOAD = ("prefect", "callqa.flows.nightly", "callqa.pipeline.process", "callqa.pipeline.audio",
+                  "callqa.pipeline.transcribe", "callqa.pipeline.diarize", "callqa.pipeline.signals",
+                  "callqa.pipeline.scoring", "callqa.models.asr", "callqa.models.diarization",
+                  "callqa.models.sentiment", "callqa.models.nlp", "spacy", "faster_whisper", "resemblyzer")
 
 
 def task_runner_for(workers: int = 1, dask_address: str | None = None) -> Any:
