@@ -13,7 +13,7 @@ from .audio import file_sha256
 from .config import Config
 from .errors import InputError
 from .inputs import is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
-from .roles import assign_by_channel, assign_by_cues
+from .roles import assign_by_channel, assign_by_cues, swap_speakers
 from .types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
 
 # hook(step, completed=None, total=None): progress reporting (CLI bar, flow logs).
@@ -101,9 +101,7 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
         transcript, file_meta = read_transcript_json(path)
         meta = file_meta.merged(meta)
         if meta.swap_roles:
-            from .roles import _swap
-
-            transcript = replace(transcript, turns=tuple(_swap(list(transcript.turns))))
+            transcript = replace(transcript, turns=tuple(swap_speakers(list(transcript.turns))))
         source = AudioSource(path=str(path), sha256=file_sha256(path), sample_rate=0, channels=0,
                              duration_s=transcript.duration_s, format="transcript-json")
         models = ModelInfo(asr="import", diarization="import")

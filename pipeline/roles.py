@@ -14,7 +14,8 @@ from .types import CallMeta, Transcript, Turn
 OPERATOR, CLIENT = "operator", "client"
 
 
-def _swap(turns: list[Turn]) -> list[Turn]:
+def swap_speakers(turns: list[Turn]) -> list[Turn]:
+    """Operator <-> client (metadata `swap_roles`)."""
     other = {OPERATOR: CLIENT, CLIENT: OPERATOR}
     return [replace(t, speaker=other.get(t.speaker, t.speaker)) for t in turns]
 
@@ -26,7 +27,7 @@ def assign_by_channel(turns: list[Turn], meta: CallMeta, config: Config, languag
     out = [replace(t, speaker=cmap[t.channel] if t.channel is not None and t.channel < len(cmap) else t.speaker)
            for t in turns]
     if meta.swap_roles:
-        out = _swap(out)
+        out = swap_speakers(out)
     return Transcript(turns=tuple(out), language=language, duration_s=duration_s,
                       role_confidence=1.0, role_method="channel_map")
 
@@ -71,6 +72,6 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
             confidence = 0.6 if meta.direction else 0.5
     out = [replace(t, speaker=OPERATOR if t.speaker == operator_label else CLIENT) for t in turns]
     if meta.swap_roles:
-        out = _swap(out)
+        out = swap_speakers(out)
     return Transcript(turns=tuple(out), language=language, duration_s=duration_s,
                       role_confidence=confidence, role_method=method)
