@@ -106,8 +106,11 @@ def _children_cpu() -> float:
 
 
 def build_long_call(source: Path, minutes: float, out: Path) -> Path:
+    """`source` looped to `minutes`, written as 16-bit PCM WAV whatever the source's container
+    (PCM cannot go into an Ogg/MP3 container, so `out` always gets a .wav suffix)."""
+    out = out.with_suffix(".wav")
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source),
-                    "-t", str(minutes * 60), "-c:a", "pcm_s16le", str(out)], check=True)
+                    "-t", str(minutes * 60), "-c:a", "pcm_s16le", "-f", "wav", str(out)], check=True)
     return out
 
 
@@ -128,7 +131,7 @@ def _child(path: str, config_file: str | None) -> None:
 
 def measure_memory(source: Path, minutes: float, config_file: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        long_call = build_long_call(source, minutes, Path(tmp) / f"long{source.suffix or '.wav'}")
+        long_call = build_long_call(source, minutes, Path(tmp) / "long.wav")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         cmd = [sys.executable, __file__, "--_child", str(long_call)] + (["--config", config_file] if config_file else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
