@@ -111,7 +111,15 @@ class AsrResult:
 
 
 def asr_options(config: Config) -> AsrOptions:
-    return config.section("models").asr
+    """The `asr` options with `hotwords` per language from `company.names` and `company.glossary`."""
+    opts = config.section("models").asr
+    if not opts.use_hotwords:
+        return opts
+    company = config.section("company")
+    langs = set(company.glossary) | set(opts.initial_prompt) | {"en", "ru"}
+    hot = {lang: ", ".join(dict.fromkeys(t.strip() for t in [*company.names, *company.glossary.get(lang, [])]
+                                         if t.strip())) for lang in sorted(langs)}
+    return opts.model_copy(update={"hotwords": {**{k: v for k, v in hot.items() if v}, **opts.hotwords}})
 
 
 def model_label(opts: AsrOptions) -> str:
@@ -140,6 +148,7 @@ def whisper_kwargs(opts: AsrOptions, language: str) -> dict[str, Any]:
         condition_on_previous_text=opts.condition_on_previous_text,
         no_speech_threshold=guard.no_speech_threshold, log_prob_threshold=guard.log_prob_threshold,
         compression_ratio_threshold=guard.compression_ratio_threshold,
+        hotwords=(opts.hotwords.get(language) or None) if opts.use_hotwords else None,
     )
 
 
