@@ -170,7 +170,8 @@ def audio_path(result: Mapping[str, Any]) -> Path | None:
     return p
 
 
-def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | IO[bytes]) -> list[str]:
+def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | IO[bytes],
+               config: Any = None) -> list[str]:
     """Write the selected library items as a zip::
 
         index.csv                     one row per item (call, competency, scenario, tags, ...)
@@ -179,7 +180,20 @@ def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | 
         <call_id>/result.json         the stored call result with its reviews
         <call_id>/annotations.json    the library items of this call, indicators, competencies, flags
 
+    Privacy (configs/privacy.yaml of `config`, the default configuration when None):
+    the audio has personal-data spans muted or beeped (as WAV), result.json carries
+    no server path and no unredacted dropped ASR text, and a call id that looks like a
+    phone number is masked in names, folders and files.
+
     Returns the archive's member names."""
+    from .audio_redact import redacted_wav, spans_of
+    from .redact import mask_call_id, public_result
+
+    if config is None:
+        from .config import load_config
+
+        config = load_config()
+    privacy = config.section("privacy")
     by_call: dict[str, list[LibraryItem]] = {}
     for it in items:
         by_call.setdefault(it.call_id, []).append(it)
@@ -193,17 +207,26 @@ def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | 
             result = store.get(cid)
             if result is None:
                 raise LibraryError(store.path, f"no call {cid!r} in the store")
-            folder = _safe_name(cid)
+            shown = mask_call_id(cid, config)
+            folder = _safe_name(shown)
             audio = audio_path(result)
-            audio_name = f"{folder}/audio{audio.suffix.lower()}" if audio else ""
-            if audio:
-                zf.write(audio, audio_name, compress_type=zipfile.ZIP_STORED)
+            spans = spans_of(result, privacy.tags.values())
+            if audio and privacy.audio != "original" and spans:
+                audio_name = f"{folder}/audio.wav"
+                zf.writestr(audio_name, redacted_wav(audio, spans, privacy.audio),
+                            compress_type=zipfile.ZIP_STORED)
                 names.append(audio_name)
+            else:
+                audio_name = f"{folder}/audio{audio.suffix.lower()}" if audio else ""
+                if audio:
+                    zf.write(audio, audio_name, compress_type=zipfile.ZIP_STORED)
+                    names.append(audio_name)
+            result = public_result(result, config)
             members = {
                 f"{folder}/transcript.txt": transcript_text(result),
                 f"{folder}/result.json": json.dumps(result, ensure_ascii=False, indent=2, default=str),
                 f"{folder}/annotations.json": json.dumps({
-                    "call_id": cid, "library": [i.serialize() for i in its],
+                    "call_id": shown, "library": [{**i.serialize(), "call_id": shown} for i in its],
                     "competencies": result.get("competencies") or [], "indicators": result.get("indicators") or [],
                     "flags": result.get("flags") or [], "signals": result.get("signals"),
                     "reviews": result.get("reviews") or []}, ensure_ascii=False, indent=2, default=str),
@@ -212,7 +235,7 @@ def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | 
                 zf.writestr(name, text)
                 names.append(name)
             for it in its:
-                w.writerow([it.call_id, it.competency, it.scenario or "", "" if it.score is None else it.score,
+                w.writerow([shown, it.competency, it.scenario or "", "" if it.score is None else it.score,
                             it.status, ";".join(it.tags), it.operator_id or "", it.team or "", it.language or "",
                             it.started_at or "", audio_name])
         zf.writestr("index.csv", index.getvalue())

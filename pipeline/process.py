@@ -65,13 +65,16 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
 def analyze_transcript(result: CallResult, config: Config, audio: Any = None, hook: Hook = _noop) -> CallResult:
     """Redaction, signals and scores for a call whose transcript is known; fills the
     empty sections of `result` and returns it."""
-    from .redact import redact_transcript
+    from .redact import redact_processing, redact_transcript, redaction_spans
     from .scoring import score_call
     from .signals import compute_signals
 
     if config.section("privacy").redact:
         # Before signals: no evidence quote, stored text or page can carry personal data.
         result.transcript = redact_transcript(result.transcript, config)
+        # Crosstalk and low-confidence text the ASR dropped is the other party's real speech.
+        dropped = redact_processing(result.processing, config)
+        result.processing["redactions"] = redaction_spans(result.transcript, config) + dropped
     hook("signals")
     result.signals = compute_signals(result.transcript, config, audio=audio, meta=result.meta)
     result.models = replace(result.models, sentiment=result.signals.sentiment_model,

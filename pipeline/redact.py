@@ -239,3 +239,88 @@ def redact_transcript(transcript: Transcript, config: Config) -> Transcript:
     if all(a is b for a, b in zip(turns, transcript.turns)):
         return transcript
     return replace(transcript, turns=turns)
+
+
+def _tag_kinds(opts: PrivacyConfig) -> dict[str, str]:
+    return {tag: kind for kind, tag in opts.tags.items()}
+
+
+def redaction_spans(transcript: Transcript, config: Config) -> list[dict]:
+    """[{start, end, speaker, channel, kind}] for every redacted word: the audio to mute."""
+    opts = _rules(config).opts
+    tags = _tag_kinds(opts)
+    out: list[dict] = []
+    for turn in transcript.turns:
+        for w in turn.words:
+            for tag, kind in tags.items():
+                if tag in w.text:
+                    out.append({"start": round(w.start, 3), "end": round(w.end, 3), "speaker": turn.speaker,
+                                "channel": getattr(turn, "channel", None), "kind": kind})
+                    break
+    return out
+
+
+def redact_processing(processing: dict, config: Config) -> list[dict]:
+    """Redact (or drop, per `dropped_text`) the text the ASR guard removed, in place;
+    returns the spans of dropped speech that held personal data (or all, when dropped)."""
+    rules = _rules(config)
+    spans: list[dict] = []
+    kept = []
+    for d in processing.get("asr_dropped") or []:
+        d = dict(d)
+        text = str(d.get("text") or "")
+        found = find_pii(text, rules)
+        if rules.opts.dropped_text == "drop":
+            d.pop("text", None)
+            d.pop("words", None)
+            if text.strip():
+                spans.append({"start": d.get("start"), "end": d.get("end"), "channel": d.get("channel"),
+                              "kind": "dropped"})
+        else:
+            d["text"] = _apply(text, found, rules.opts)
+            if "words" in d:
+                d["words"] = [{**w, "text": redact_text(str(w.get("text", "")), config)} for w in d["words"]]
+            if found:
+                spans.append({"start": d.get("start"), "end": d.get("end"), "channel": d.get("channel"),
+                              "kind": found[0][2]})
+        kept.append(d)
+    if "asr_dropped" in processing:
+        processing["asr_dropped"] = kept
+    return spans
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def mask_call_id(call_id: str, config: Config) -> str:
+    """`call_id` as shown and exported: one that holds a phone number has its digits
+    masked but the last two ("+7*********67"); the stored key does not change."""
+    opts = _rules(config).opts
+    if not opts.mask_call_ids or len(_DIGIT.findall(call_id)) < opts.call_id_min_digits:
+        return call_id
+    n = len(_DIGIT.findall(call_id))
+    seen = 0
+    out = []
+    for ch in call_id:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > n - 2 else "*")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    return redact_text(text, config)
+
+
+def public_result(result: dict, config: Config) -> dict:
+    """A stored result as it may leave the server (API, export): no server path, call id
+    masked, dropped ASR text redacted (results stored before redaction held it raw)."""
+    result = dict(result)
+    if isinstance(result.get("source"), dict):
+        result["source"] = {k: v for k, v in result["source"].items() if k != "path"}
+    if "call_id" in result:
+        result["call_id"] = mask_call_id(str(result["call_id"]), config)
+    if isinstance(result.get("processing"), dict):
+        processing = dict(result["processing"])
+        redact_processing(processing, config)
+        result["processing"] = processing
+    return result

@@ -22,10 +22,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from callqa.pipeline.audio_redact import redacted_file, spans_of
 from callqa.pipeline.config import Config, load_config
 from callqa.pipeline.errors import ConfigError
 from callqa.pipeline.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
                                      library_items)
+from callqa.pipeline.redact import public_result
 from callqa.pipeline.store import Store, StoreError
 from callqa.pipeline.users import User, UserDB
 
@@ -345,9 +347,9 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
     @app.get("/api/calls/{call_id}")
     def call_api(call_id: str, user: User = Depends(api_user)) -> Response:
         result = _visible_call(ctx, user, call_id)
-        if isinstance(result.get("source"), dict):
-            result["source"].pop("path", None)  # a server path is nobody's business; audio is served by id
-        return JSONResponse(views.json_safe(result))
+        # No server path, no unredacted dropped ASR text, a phone-number call id masked
+        # (configs/privacy.yaml); audio is served by id.
+        return JSONResponse(views.json_safe(public_result(result, ctx.config)))
 
     @app.get("/calls/{call_id}/audio")
     def call_audio(call_id: str, user: User = Depends(api_user)) -> Response:
@@ -357,6 +359,10 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         path = audio_path(result)
         if path is None:
             raise HTTPException(status_code=404, detail="errors.not_found")
+        privacy = ctx.config.section("privacy")
+        spans = spans_of(result, privacy.tags.values())
+        if privacy.audio != "original" and spans:  # personal-data spans muted/beeped from the word times
+            path = redacted_file(path, spans, privacy.audio, ctx.store.path / "redacted_audio")
         media = AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")
         return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=300"},
                             content_disposition_type="inline")
@@ -467,7 +473,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
                 raise HTTPException(status_code=404, detail="errors.not_found")
             chosen.extend(found)
         buf = io.BytesIO()
-        export_zip(ctx.store, chosen, buf)
+        export_zip(ctx.store, chosen, buf, config=ctx.config)
         return Response(buf.getvalue(), media_type="application/zip",
                         headers={"Content-Disposition": 'attachment; filename="callqa-library.zip"'})
 

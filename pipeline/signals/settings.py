@@ -58,6 +58,9 @@ class Entry(_Strict):
     text: str = Field(min_length=1)
     id: str | None = None  # reported id; default: the text
     not_after: list[str] = Field(default_factory=list)  # not when the word before is one of these
+    # how many words before the match `not_after` looks at (same clause): 3 gives negation scope,
+    # "не буду жаловаться" is no complaint
+    after_window: int = Field(1, ge=1, le=6)
     not_before: list[str] = Field(default_factory=list)  # not when the word after is one of these
     unless_followed_by: list[str] = Field(default_factory=list)  # patterns that cancel this match ...
     within: int = Field(8, ge=1)  # ... when they start within this many words after it (same turn)
@@ -292,6 +295,10 @@ class PrivacyConfig(_Strict):
         "email": "[EMAIL]", "card": "[CARD]", "passport": "[PASSPORT]", "phone": "[PHONE]", "number": "[NUMBER]"})
     number_min_digits: int = Field(6, ge=3)  # a written digit run this long is redacted as [NUMBER]
     spoken_min_words: int = Field(4, ge=2)  # this many number words in a row are redacted
+    dropped_text: Literal["redact", "drop"] = "redact"  # text the ASR guard removed (crosstalk, low confidence)
+    mask_call_ids: bool = True  # call ids that look like phone numbers are masked in display and export
+    call_id_min_digits: int = Field(7, ge=3)  # a call id with this many digits is masked
+    audio: Literal["mute", "beep", "original"] = "mute"  # served/exported audio over redacted spans
 
     @model_validator(mode="after")
     def _tags(self) -> "PrivacyConfig":
