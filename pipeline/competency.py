@@ -23,10 +23,17 @@ class CompetencyScore:
     level: int | None  # 1..4
     indicators: tuple[str, ...]  # ids of the indicators that applied and were used
     block: str | None = None
+    reason: str | None = None  # why score is null (CONTRACTS.md)
 
     def serialize(self) -> dict[str, Any]:
-        return {"id": self.id, "score": None if self.score is None else round(self.score, 2),
-                "level": self.level, "indicators": list(self.indicators), "block": self.block}
+        d = {"id": self.id, "score": None if self.score is None else round(self.score, 2),
+             "level": self.level, "indicators": list(self.indicators), "block": self.block}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+
+NOT_OBSERVABLE = "not observable in this call"
 
 
 def indicator_weights(config: Any, role: str) -> dict[str, dict[str, float]]:
@@ -65,6 +72,10 @@ def score_competencies(indicators: Iterable[IndicatorScore], config: Any, role: 
     out: list[CompetencyScore] = []
     for cid, weights in indicator_weights(config, role or DEFAULT_ROLE).items():
         score, used = weighted_score(by_id, weights)
+        if not any(by_id[iid].evidence for iid in used):
+            # a score is never made from absences or bare measurements alone
+            out.append(CompetencyScore(cid, None, None, used, cmap.competencies[cid].block, NOT_OBSERVABLE))
+            continue
         out.append(CompetencyScore(cid, score, cmap.level_for(score), used, cmap.competencies[cid].block))
     return out
 

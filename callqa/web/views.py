@@ -13,6 +13,7 @@ from callqa.pipeline.users import User
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SPEAKERS = ("operator", "client")
+MEASURED_ONLY = frozenset({"talk_ratio", "speech_rate"})  # measurements whose evidence may be empty (CONTRACTS.md)
 
 
 def fmt_time(seconds: Any) -> str:
@@ -247,9 +248,9 @@ def build_call_page(result: dict[str, Any], config: Any, lang: str, t: Any,
             score = ind.get("score")
             inds.append({"id": iid, "name": spec.name.get(lang) if spec and spec.name else iid,
                          "score": score, "value": ind.get("value"), "evidence": evidence,
-                         "shown": score is not None and (bool(evidence) or numeric or ind.get("value") is not None),
+                         "shown": score is not None and (bool(evidence) or iid in MEASURED_ONLY),
                          "numeric": numeric})
-        has_evidence = any(i["evidence"] for i in inds) or any(i["shown"] and i["numeric"] for i in inds)
+        has_evidence = any(i["evidence"] for i in inds)
         ov = current_override.get(cid)
         competencies.append({
             "id": cid, "name": cdef.name.get(lang) if cdef else cid,
