@@ -73,3 +73,22 @@ def test_tiny_gigaam_decodes_with_ordered_times_inside_audio(tmp_path: Path) -> 
     assert len(times) == len(result.tokens) == len(result.logprobs)
     assert times == sorted(times) and 0.0 <= times[0] and times[-1] <= seconds
     assert all(lp <= 0.0 for lp in result.logprobs)
+
+
+def test_backend_long_audio_chunks_map_times_back(tmp_path: Path) -> None:
+    from callqa.models.asr_backend import MAX_CHUNK_S, OnnxAsrBackend, quiet_cuts
+
+    folder = build_gigaam_ctc(tmp_path / "g2", seed=3)
+    backend = OnnxAsrBackend("gigaam-v3-ctc", str(folder))
+    rng = np.random.default_rng(2)
+    seconds = 60.0
+    wave = rng.normal(0, 0.1, int(16_000 * seconds)).astype(np.float32)
+    cuts = quiet_cuts(wave, 16_000)
+    assert len(cuts) >= 3 and all((b - a) / 16_000 <= MAX_CHUNK_S for a, b in cuts)
+    segs = backend.transcribe(wave, "ru")
+    words = [w for s in segs for w in s.words]
+    assert words and words[-1].end > 40.0, "words from the last chunk sit late in the recording"
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(0.0 <= w.start <= w.end <= seconds for w in words)
+    assert all(0.0 < w.probability <= 1.0 for w in words)
+    assert backend.info().serialize()["backend"] == "onnx-asr"
