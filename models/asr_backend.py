@@ -107,7 +107,7 @@ class OnnxAsrBackend:
         model = load_onnx_model(self.kind, self.path, self.threads)
         rate = self.sample_rate
         duration = samples.shape[0] / rate
-        step = 0.04  # GigaAM frame (10 ms) x subsampling 4
+        step = 0.03 if self.sample_rate == 8_000 else 0.04  # one output frame: T-one 30 ms, GigaAM 10 ms x 4
         out = []
         for a, b in quiet_cuts(np.asarray(samples, dtype=np.float32), rate):
             res = model.recognize(np.ascontiguousarray(samples[a:b], dtype=np.float32), sample_rate=rate)

@@ -92,3 +92,50 @@ def test_backend_long_audio_chunks_map_times_back(tmp_path: Path) -> None:
     assert starts == sorted(starts) and all(0.0 <= w.start <= w.end <= seconds for w in words)
     assert all(0.0 < w.probability <= 1.0 for w in words)
     assert backend.info().serialize()["backend"] == "onnx-asr"
+
+
+def build_tone(folder: Path, seed: int = 0) -> Path:
+    """A T-one directory as onnx-asr reads it: model.onnx (signal int32 [B,2400,1] + state fp16 ->
+    logprobs [B,10,V] + state_next) and config.json (vocabulary, pad id, reduction 3 = 30 ms frames)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = [" ", *RU_LETTERS]
+    v = len(vocab) + 1
+    rng = np.random.default_rng(seed)
+    w = numpy_helper.from_array(rng.normal(0, 3e-4, (240, v)).astype(np.float32), "w")
+    shape = numpy_helper.from_array(np.array([0, 10, 240], dtype=np.int64), "shape")
+    nodes = [
+        helper.make_node("Cast", ["signal"], ["sf"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["sf", "shape"], ["frames"]),
+        helper.make_node("MatMul", ["frames", "w"], ["logits"]),
+        helper.make_node("LogSoftmax", ["logits"], ["logprobs"], axis=-1),
+        helper.make_node("Identity", ["state"], ["state_next"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_tone",
+        [helper.make_tensor_value_info("signal", TensorProto.INT32, ["B", 2400, 1]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT16, ["B", 16])],
+        [helper.make_tensor_value_info("logprobs", TensorProto.FLOAT, ["B", 10, v]),
+         helper.make_tensor_value_info("state_next", TensorProto.FLOAT16, ["B", 16])],
+        initializer=[w, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, folder / "model.onnx")
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "t-one-ctc", "pad_token_id": len(vocab),
+        "decoder_params": {"vocabulary": vocab}, "encoder_params": {"reduction_kernel_size": 3}}), encoding="utf-8")
+    return folder
+
+
+def test_tiny_tone_at_8khz(tmp_path: Path) -> None:
+    from callqa.models.asr_backend import OnnxAsrBackend
+
+    backend = OnnxAsrBackend("t-one", str(build_tone(tmp_path / "tone")))
+    assert backend.sample_rate == 8_000
+    seconds = 30.0
+    wave = np.random.default_rng(4).normal(0, 0.1, int(8_000 * seconds)).astype(np.float32)
+    words = [w for s in backend.transcribe(wave, "ru") for w in s.words]
+    assert words and words[-1].end > 25.0
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(0.0 <= w.start <= w.end <= seconds for w in words)
