@@ -72,7 +72,7 @@ def score_competencies(indicators: Iterable[IndicatorScore], config: Any, role: 
     out: list[CompetencyScore] = []
     for cid, weights in indicator_weights(config, role or DEFAULT_ROLE).items():
         score, used = weighted_score(by_id, weights)
-        if not any(by_id[iid].evidence for iid in used):
+        if not any(by_id[iid].evidence and not by_id[iid].absence for iid in used):
             # a score is never made from absences or bare measurements alone
             out.append(CompetencyScore(cid, None, None, used, cmap.competencies[cid].block, NOT_OBSERVABLE))
             continue

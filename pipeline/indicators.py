@@ -35,6 +35,7 @@ class IndicatorScore:
     evidence: tuple[Evidence, ...] = ()
     numeric: bool = False  # a measurement whose evidence may be empty (CONTRACTS.md)
     note: str | None = None  # why it is null
+    absence: bool = False  # the evidence is what was checked, not the behaviour itself
 
     def serialize(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -47,6 +48,8 @@ class IndicatorScore:
             d["numeric"] = True
         if self.note:
             d["note"] = self.note
+        if self.absence:
+            d["absence"] = True
         return d
 
 
@@ -132,6 +135,16 @@ class Context:
 
     def _indices(self, speaker: str) -> list[int]:
         return [i for i, t in enumerate(self.transcript.turns) if t.speaker == speaker and t.text.strip()]
+
+    def checked(self, speaker: str, found: float) -> list[Evidence]:
+        """Evidence for an absence: the span of `speaker`'s speech that was checked, and the count."""
+        idx = self._indices(speaker)
+        if not idx:
+            return []
+        first, last = self.transcript.turns[idx[0]], self.transcript.turns[idx[-1]]
+        words = sum(len(self.transcript.turns[i].text.split()) for i in idx)
+        quote = f"checked {len(idx)} {speaker} turns ({words} words): {found:g} found"
+        return [Evidence(start=first.start, end=last.end, speaker=speaker, quote=quote)]
 
     def expected_at(self, where: str | None) -> list[Evidence]:
         """Evidence for a behaviour that did not happen: where it was expected."""
@@ -431,9 +444,12 @@ def score_indicator(iid: str, spec: Any, ctx: Context) -> IndicatorScore:
         return IndicatorScore(iid, None, None, (), spec.numeric, note=m.note or "not applicable")
     score = m.score if m.score is not None else spec.scale.score(m.value, ctx.language)
     ev = list(m.evidence)[: spec.max_evidence]
-    if not ev:
+    absence = False
+    if not ev and spec.expected_at in ("checked", "checked_client"):
+        ev, absence = ctx.checked("client" if spec.expected_at == "checked_client" else "operator", m.value), True
+    elif not ev:
         ev = ctx.expected_at(spec.expected_at)
-    return IndicatorScore(iid, m.value, score, tuple(ev), spec.numeric, note=m.note)
+    return IndicatorScore(iid, m.value, score, tuple(ev), spec.numeric, note=m.note, absence=absence)
 
 
 def build_context(signals: Mapping[str, Any], transcript: Transcript, meta: CallMeta, language: str,

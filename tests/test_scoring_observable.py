@@ -57,7 +57,14 @@ def test_an_operator_who_says_three_words_gets_no_score_from_absences(tmp_path, 
             assert c["level"] is None and c.get("reason")
         else:  # a scored competency rests on at least one indicator with evidence
             ind = {i["id"]: i for i in result["indicators"]}
-            assert any(ind[iid]["evidence"] for iid in c["indicators"]), c["id"]
+            assert any(ind[iid]["evidence"] and not ind[iid].get("absence") for iid in c["indicators"]), c["id"]
+    # absences carry what was checked: the operator's speech span and the count
+    ind = {i["id"]: i for i in result["indicators"]}
+    for iid in ("no_bare_dont_know", "few_holds", "no_forbidden_phrases"):
+        assert ind[iid]["score"] == 1.0 and ind[iid]["absence"]
+        (ev,) = ind[iid]["evidence"]
+        assert ev["speaker"] == "operator" and ev["end"] > ev["start"] and "0 found" in ev["quote"]
+    assert _scored_without_evidence(result) == []
     assert comps["stress_resistance"]["score"] is None  # a calm client: nothing to resist
     scored = [c["score"] for c in result["competencies"] if c["score"] is not None]
     assert scored and sum(scored) / len(scored) < 50  # what is scored is the missing behaviour, seen where expected
