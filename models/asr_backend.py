@@ -119,3 +119,20 @@ class OnnxAsrBackend:
                 out.append(BackendSegment(words[0].start, words[-1].end, " ".join(w.text for w in words),
                                           tuple(words)))
         return out
+
+
+def onnx_backend_for(language: str, by_language: dict[str, str], threads: int = 2) -> OnnxAsrBackend | None:
+    """The onnx-asr backend `asr.by_language[language]` names (`KIND:DIR`, e.g. `gigaam-v3-ctc:/models/gigaam`),
+    or None when the entry is a Whisper model (name or CTranslate2 dir). No entry at all is a clear error."""
+    from callqa.models.asr_onnx import KINDS
+    from callqa.pipeline.errors import ModelUnavailable
+
+    entry = by_language.get(language)
+    if entry is None:
+        raise ModelUnavailable(f"no ASR model serves language {language!r}: set asr.by_language.{language} "
+                               f"in configs/models.yaml (e.g. gigaam-v3-ctc:/path/to/dir after "
+                               f"`callqa models pull gigaam-v3-ctc`)")
+    kind, sep, path = entry.partition(":")
+    if sep and kind in KINDS:
+        return OnnxAsrBackend(kind, path, threads)
+    return None

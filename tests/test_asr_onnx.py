@@ -139,3 +139,13 @@ def test_tiny_tone_at_8khz(tmp_path: Path) -> None:
     assert words and words[-1].end > 25.0
     starts = [w.start for w in words]
     assert starts == sorted(starts) and all(0.0 <= w.start <= w.end <= seconds for w in words)
+
+
+def test_routing_by_language(tmp_path: Path) -> None:
+    from callqa.models.asr_backend import onnx_backend_for
+
+    table = {"ru": f"gigaam-v3-ctc:{tmp_path}", "en": "tiny.en"}
+    assert onnx_backend_for("ru", table).kind == "gigaam-v3-ctc"
+    assert onnx_backend_for("en", table) is None  # English stays on faster-whisper
+    with pytest.raises(ModelUnavailable, match=r"'de'.*asr\.by_language\.de"):
+        onnx_backend_for("de", table)
