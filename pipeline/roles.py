@@ -64,8 +64,10 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         ranked = sorted(labels, key=lambda lab: (-scores[lab], labels.index(lab)))
         top, second = scores[ranked[0]], scores[ranked[1]]
         if top > second:
+            # Cue phrases ("my name is", "this is", "меня зовут") are said by clients
+            # too, so cue counts alone never justify a confident (>= 0.8) assignment.
             operator_label, method = ranked[0], "script_cue"
-            confidence = min(1.0, 0.6 + 0.2 * (top - second))
+            confidence = min(0.75, 0.6 + 0.05 * (top - second))
         else:
             # Inbound: the operator answers and speaks first. Outbound: the client says hello first.
             operator_label = labels[1] if meta.direction == "outbound" else labels[0]

@@ -42,3 +42,19 @@ def test_mono_no_cue_falls_back_to_direction(config):
         "operator", "client"]
     tr = assign_by_cues(turns, CallMeta(direction="outbound"), config, "en", 5)
     assert [t.speaker for t in tr.turns] == ["client", "operator"] and tr.role_method == "direction"
+
+
+def test_mono_client_who_introduces_themself_is_never_a_confident_wrong_answer(config):
+    # Operator answers with a bare "hello"; the client introduces themself ("this is",
+    # "my name is", "меня зовут") and states the problem. Cue phrases alone cannot tell
+    # who is who, so whatever roles come out, the confidence stays below 0.8.
+    en = [_t("A", 0, "Hello."),
+          _t("B", 2, "Hi, this is John speaking, my name is John Smith. My card doesn't work."),
+          _t("A", 6, "Okay, what is your account number?")]
+    ru = [_t("A", 0, "Алло."),
+          _t("B", 2, "Здравствуйте, меня зовут Иван, у меня проблема, карта не работает."),
+          _t("A", 6, "Назовите номер договора.")]
+    for turns, lang in ((en, "en"), (ru, "ru")):
+        tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 10)
+        wrong = [t.speaker for t in tr.turns] != ["operator", "client", "operator"]
+        assert not (wrong and tr.role_confidence >= 0.8), (lang, tr.role_method, tr.role_confidence)
