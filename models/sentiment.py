@@ -29,8 +29,12 @@ class LexiconSentiment:
     name = "lexicon"
 
     def __init__(self, negations: Iterable[str], intensifiers: Mapping[str, float], window: int,
-                 negation_scalar: float, alpha: float):
+                 negation_scalar: float, alpha: float, negation_bridge: Iterable[str] = ()):
         self.negations = frozenset(negations)
+        # words that may stand between a negation and what it negates ("не очень плохо", "not so bad");
+        # any other word ends the negation's scope ("does not work again": "not" negates "work", not
+        # "again"). Empty: any word within the window (the old behaviour).
+        self.bridge = frozenset(negation_bridge)
         self.intensifiers = dict(intensifiers)
         self.window = window
         self.negation_scalar = negation_scalar
@@ -50,6 +54,8 @@ class LexiconSentiment:
                 break
             if toks.norm[j] in self.negations or toks.lemma[j] in self.negations:
                 value *= self.negation_scalar
+                break
+            if self.bridge and not ({toks.norm[j], toks.lemma[j]} & (self.bridge | self.intensifiers.keys())):
                 break
         return value
 

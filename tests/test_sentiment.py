@@ -26,7 +26,11 @@ def test_lexicon_negation_and_intensifiers_russian(config):
     bad, not_bad = score("Это плохо.", "ru", config), score("Это не плохо.", "ru", config)
     assert bad < -0.3 and 0 < not_bad < -bad  # "не плохо" is mildly positive
     assert score("Очень хорошо!", "ru", config) > score("Хорошо.", "ru", config) > 0
-    assert score("Карта не работает.", "ru", config) < -0.3  # a negative phrase, not a negated positive word
+    # a fault is what the call is about, not how the client feels (issue 10): neutral, never positive
+    assert score("Карта не работает.", "ru", config) == 0.0
+    assert score("Перестала работать карта.", "ru", config) == 0.0
+    assert score("Здравствуйте, у меня проблема с картой.", "ru", config) == 0.0
+    assert score("Карта опять не работает, это ужасно!", "ru", config) < -0.5  # emotion words still count
     assert score("Позвоните завтра в десять.", "ru", config) == 0.0
     assert score("Ужасно, отвратительно, кошмар, я в бешенстве, это безобразие!", "ru", config) < -0.9
     assert score("Поможем — и спасибо большое!", "ru", config) <= 1.0
@@ -36,7 +40,9 @@ def test_lexicon_negation_and_intensifiers_english(config):
     assert score("This is terrible.", "en", config) < -0.3
     assert 0 < score("Not bad at all.", "en", config) < 0.5
     assert score("Really great, thanks!", "en", config) > score("Great.", "en", config) > 0
-    assert score("It does not work again.", "en", config) < -0.3
+    assert score("It does not work again.", "en", config) < -0.3  # "not" negates "work", not "again"
+    assert score("Hello, I have a problem with my card.", "en", config) == 0.0  # a topic word
+    assert score("There is an error on my bill, the card is broken.", "en", config) == 0.0
 
 
 def test_client_trajectory_and_operator_mean(config):

@@ -201,3 +201,30 @@ def test_paraphrase_marker_only_at_the_start_of_a_sentence(config):
 
     assert para("То есть списание было вчера?") == ["То есть"]
     assert para("Списание, то есть плата, было вчера.") == []
+
+
+def _client(text, lang, config):
+    greet = "Здравствуйте, слушаю вас." if lang == "ru" else "Hello, how can I help?"
+    tr = call([("operator", 0.0, 3.0, greet), ("client", 3.5, 8.0, text)], lang)
+    return compute_signals(tr, config).serialize()
+
+
+@pytest.mark.parametrize("lang, negated, plain", [
+    ("ru", "Ладно, я не буду жаловаться.", "Ладно, я буду жаловаться."),
+    ("ru", "Никаких претензий у меня нет.", "У меня к вам претензия."),
+    ("en", "Fine, I won't complain.", "Fine, I'll file a complaint."),
+    ("en", "I will not complain about it.", "I will complain about it."),
+])
+def test_escalation_negation_scope(config, lang, negated, plain):
+    """A negated complaint is no escalation; the same words without the negation are (issue 10)."""
+    assert _client(negated, lang, config)["escalations"] == []
+    assert [e["id"] for e in _client(plain, lang, config)["escalations"]] == ["complaint"]
+    # a comma ends the negation's scope: "не знаю, буду жаловаться" is an escalation
+    if lang == "ru":
+        assert [e["id"] for e in _client("Не знаю, буду жаловаться.", lang, config)["escalations"]] == ["complaint"]
+
+
+def test_complaint_words_are_not_emotion(config):
+    """Naming a complaint is an escalation signal, not negative sentiment by itself."""
+    for lang, text in (("ru", "Я не буду жаловаться."), ("en", "I won't complain.")):
+        assert _client(text, lang, config)["sentiment"]["client_start"] == 0.0

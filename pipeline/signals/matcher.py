@@ -282,6 +282,7 @@ class EntryRules:
     unless: tuple[Pattern, ...]
     within: int
     otherwise: str | None
+    after_window: int = 1
 
 
 def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
@@ -298,14 +299,17 @@ def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
 
     unless = tuple(Pattern(f"{category}:unless", entry.key, compile_pattern(u, lang), 1)
                    for u in entry.unless_followed_by)  # no quick-rejection sets: searched across sentences
-    return EntryRules(words(entry.not_after), words(entry.not_before), unless, entry.within, entry.otherwise)
+    return EntryRules(words(entry.not_after), words(entry.not_before), unless, entry.within, entry.otherwise,
+                      entry.after_window)
 
 
 def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens) -> str:
     """'keep', 'drop', or 'otherwise' (an unless_followed_by pattern cancelled it)."""
     t = toks.turn[m.first]
-    prev = m.first - 1
-    if rules.not_after and prev >= 0 and toks.turn[prev] == t and not toks.punct_before[m.first]:
+    # the words before, within the same clause (a comma or other punctuation ends the scope)
+    for prev in range(m.first - 1, max(-1, m.first - 1 - rules.after_window), -1):
+        if not rules.not_after or toks.turn[prev] != t or toks.punct_before[prev + 1]:
+            break
         if _neighbour_in(rules.not_after, toks, prev):
             return "drop"
     nxt = m.last + 1

@@ -118,6 +118,7 @@ class SentimentLexicon(_Strict):
     negative: dict[str, float] = Field(default_factory=dict)  # lemma or phrase -> 0..4 (sign added)
     negations: list[str] = Field(default_factory=list)
     negation_window: int = Field(3, ge=1)
+    negation_bridge: list[str] = Field(default_factory=list)  # words allowed between a negation and its word
     negation_scalar: float = -0.5  # valence multiplier after a negation ("не плохо" is mildly positive)
     intensifiers: dict[str, float] = Field(default_factory=dict)  # word -> multiplier (очень: 1.5, чуть: 0.6)
     alpha: float = Field(4.0, gt=0)  # score = s / sqrt(s^2 + alpha)
