@@ -2,7 +2,7 @@
 x 100, a level from the competency map's thresholds, and the indicator ids used.
 
 Weights come from `configs/competency_map.yaml`; a role (`configs/roles.yaml`)
-may replace a competency's indicator weights, and weights a competency 0 when
+may adjust single indicator weights (the others keep the map's weight), and weights a competency 0 when
 it is not assessed for that role.
 """
 
@@ -37,14 +37,16 @@ NOT_OBSERVABLE = "not observable in this call"
 
 
 def indicator_weights(config: Any, role: str) -> dict[str, dict[str, float]]:
-    """competency -> {indicator -> weight} for a role (the role's overrides win)."""
+    """competency -> {indicator -> weight} for a role: the map's weights, with the role's
+    per-indicator overrides applied on top."""
     cmap = config.section("competency_map")
     rdef = config.section("roles").get(role if role in config.section("roles").root else DEFAULT_ROLE)
     out: dict[str, dict[str, float]] = {}
     for cid, comp in cmap.competencies.items():
         if rdef.competencies.get(cid, 1.0) <= 0:
             continue  # not assessed for this role
-        out[cid] = dict(rdef.indicators.get(cid, comp.indicators))
+        # the role adjusts the map's weights per indicator; one it does not name keeps its map weight
+        out[cid] = {**comp.indicators, **rdef.indicators.get(cid, {})}
     return out
 
 
