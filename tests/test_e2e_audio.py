@@ -97,3 +97,16 @@ def test_results_record_how_they_were_made(audio_calls):
         # What the ASR removed or re-decoded is visible, not silent.
         assert isinstance(result["processing"]["asr_dropped"], list)
         assert isinstance(result["processing"]["audio_notes"], list)
+
+
+def test_no_indicator_is_scored_without_evidence_on_audio_calls(audio_calls):
+    """Issue 10 acceptance (audio half; the transcripts are in test_competency.py): only talk
+    ratio and speech rate may be scored without evidence, and absences never score a competency."""
+    for cid, (result, _) in audio_calls.items():
+        ind = {i["id"]: i for i in result["indicators"]}
+        bare = [i for i, d in ind.items() if d["score"] is not None and not d["evidence"]
+                and i not in ("talk_ratio", "speech_rate")]
+        assert bare == [], (cid, bare)
+        for c in result["competencies"]:
+            if c["score"] is not None:
+                assert any(ind[i]["evidence"] and not ind[i].get("absence") for i in c["indicators"]), (cid, c["id"])
