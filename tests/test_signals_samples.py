@@ -67,7 +67,10 @@ def test_timing_matches_truth(results, name):
     assert s["talk_ratio_operator"] == pytest.approx(exp["talk_ratio_operator"], abs=0.03)
     assert s["longest_silence_s"] == pytest.approx(exp["longest_silence_s"], abs=1.0)
     assert s["silence_s"] == pytest.approx(exp["silence_s"], abs=1.0)
-    assert s["talk_time_s"]["operator"] == pytest.approx(exp["talk_time_s"]["operator"], abs=1.0)
+    # the truth's talk time is the turns' spans; talk time is now word-level speech (pauses inside a turn
+    # are not speech, issue 10), so it is at most the span and not far below it
+    span = exp["talk_time_s"]["operator"]
+    assert 0.85 * span - 1.0 <= s["talk_time_s"]["operator"] <= span + 1.0
     assert (s["interruptions"]["by_operator"], s["interruptions"]["by_client"]) == \
         (exp["interruptions"]["by_operator"], exp["interruptions"]["by_client"])
 

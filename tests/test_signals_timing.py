@@ -141,3 +141,20 @@ def test_threads_sharing_compiled_patterns_get_the_same_results(config):
     with ThreadPoolExecutor(4) as ex:
         got = list(ex.map(lambda t: (id(t), compute_signals(t, config).serialize()), [EN, ru] * 8))
     assert all(s == want[k] for k, s in got)
+
+
+def test_talk_time_is_word_level_speech_not_the_turn_span(config):
+    """A 4 s pause inside the operator's turn is not speech: talk time and speech rate use speaking time;
+    a turn without word times (an imported transcript) falls back to its span (issue 10)."""
+    from callqa.pipeline.signals import compute_signals
+    from callqa.pipeline.types import Transcript, Turn, Word
+
+    words = (Word("Здравствуйте", 0.0, 0.8), Word("минуту", 0.9, 1.5),  # then 4 s of nothing
+             Word("спасибо", 5.5, 6.0), Word("за", 6.05, 6.2), Word("ожидание", 6.25, 7.0))
+    op = Turn("operator", 0.0, 7.0, "Здравствуйте, минуту. Спасибо за ожидание.", words=words)
+    client = Turn("client", 7.5, 9.5, "Да, слушаю.")  # no word times
+    out = compute_signals(Transcript(turns=(op, client), language="ru", duration_s=9.5), config).serialize()
+    talk = out["talk_time_s"]
+    assert talk["operator"] == pytest.approx(3.0, abs=0.01)  # 0..1.5 and 5.5..7.0, not 7.0
+    assert talk["client"] == pytest.approx(2.0, abs=0.01)
+    assert out["speech_rate_wpm"]["operator"] == pytest.approx(5 * 60 / 3.0, rel=0.02)

@@ -19,7 +19,7 @@ from ..types import CallMeta, Transcript
 from . import lexical
 from .settings import CONFIG_SECTIONS, SignalsConfig  # noqa: F401  (schemas live beside the code)
 from .text import CallTokens, tokenize_transcript
-from .timing import compute_timing, turns_frame
+from .timing import compute_timing, speech_seconds, turns_frame
 
 __all__ = ["CallSignals", "compute_signals", "compute_signals_batch"]
 
@@ -248,7 +248,8 @@ def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, aud
     """Signals for many calls: words per call, timing for all calls in one polars frame."""
     parts = [_word_part(t, config) for t in transcripts]
     rows: dict[str, list[Any]] = {k: [] for k in ("call", "turn", "speaker", "start", "end", "words", "syllables",
-                                                  "backchannel")}
+                                                  "backchannel", "speech")}
+    pause_s = config.section("signals").silence.pause_in_turn_s
     for c, (tr, wp) in enumerate(zip(transcripts, parts)):
         n = len(tr.turns)
         rows["call"].extend([c] * n)
@@ -259,6 +260,7 @@ def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, aud
         rows["words"].extend(wp.words_per_turn)
         rows["syllables"].extend(wp.syllables)
         rows["backchannel"].extend(wp.backchannel)
+        rows["speech"].extend(speech_seconds(t.words, pause_s) for t in tr.turns)
     durations = [max([t.duration_s] + [x.end for x in t.turns]) for t in transcripts]
     timing = compute_timing(turns_frame(rows), durations, config.section("signals"))
     audios = audios or [None] * len(transcripts)

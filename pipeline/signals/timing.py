@@ -19,10 +19,29 @@ SPEAKERS = ("operator", "client")
 
 
 def turns_frame(rows: dict[str, list[Any]]) -> pl.DataFrame:
-    """Columns: call (int), turn (int), speaker (str), start, end (s), words, syllables (int), backchannel (bool)."""
-    return pl.DataFrame(rows, schema={"call": pl.Int32, "turn": pl.Int32, "speaker": pl.Utf8, "start": pl.Float64,
-                                      "end": pl.Float64, "words": pl.Int32, "syllables": pl.Int32,
-                                      "backchannel": pl.Boolean})
+    """Columns: call (int), turn (int), speaker (str), start, end (s), words, syllables (int), backchannel (bool),
+    speech (s, optional: word-level speaking time; null = the turn has no word times)."""
+    schema = {"call": pl.Int32, "turn": pl.Int32, "speaker": pl.Utf8, "start": pl.Float64,
+              "end": pl.Float64, "words": pl.Int32, "syllables": pl.Int32, "backchannel": pl.Boolean}
+    if "speech" in rows:
+        schema["speech"] = pl.Float64
+    return pl.DataFrame(rows, schema=schema)
+
+
+def speech_seconds(words: Sequence[Any], pause_s: float) -> float | None:
+    """Speaking time of one turn from its words' times: word spans, plus the gaps between words no longer
+    than `pause_s`; a longer pause inside the turn is not speech. None when the turn has no word times."""
+    spans = sorted((float(w.start), float(w.end)) for w in words if w.end >= w.start)
+    if not spans:
+        return None
+    total, (cur_a, cur_b) = 0.0, spans[0]
+    for a, b in spans[1:]:
+        if a - cur_b <= pause_s:
+            cur_b = max(cur_b, b)
+        else:
+            total += cur_b - cur_a
+            cur_a, cur_b = a, b
+    return total + (cur_b - cur_a)
 
 
 # --- expressions -------------------------------------------------------------------
@@ -88,9 +107,12 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
           .with_columns(silence_gap(sig.silence.min_gap_s).alias("gap"),
                         interruption(io.min_overlap_s, io.ignore_backchannels).alias("overlap")))
 
+    # talk time: word-level speech where the turn has word times, else the turn's span
+    talk = (pl.coalesce(pl.col("speech"), pl.col("dur")) if "speech" in df.columns else pl.col("dur"))
+    df = df.with_columns(talk.alias("talk"))
     agg = (df.group_by("call").agg(
-        per_speaker_sum("dur", "operator").alias("talk_op"),
-        per_speaker_sum("dur", "client").alias("talk_cl"),
+        per_speaker_sum("talk", "operator").alias("talk_op"),
+        per_speaker_sum("talk", "client").alias("talk_cl"),
         per_speaker_sum("words", "operator").alias("words_op"),
         per_speaker_sum("words", "client").alias("words_cl"),
         per_speaker_sum("syllables", "operator").alias("syl_op"),
