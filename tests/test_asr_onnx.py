@@ -149,3 +149,15 @@ def test_routing_by_language(tmp_path: Path) -> None:
     assert onnx_backend_for("en", table) is None  # English stays on faster-whisper
     with pytest.raises(ModelUnavailable, match=r"'de'.*asr\.by_language\.de"):
         onnx_backend_for("de", table)
+
+
+def test_pull_without_internet_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    from callqa.models.asr_onnx import pull_onnx_model
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelUnavailable, match=r"t-one.*t-tech/t-one"):
+        pull_onnx_model("t-one", tmp_path / "tone")
+    with pytest.raises(ModelUnavailable, match="unknown onnx ASR model kind"):
+        pull_onnx_model("gigaam-v9", tmp_path / "x")
