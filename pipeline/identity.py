@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from typing import Any
 
@@ -23,7 +24,7 @@ TRANSCRIPT_KEYS: tuple[str, ...] = ("audio", "models.asr", "models.diarization",
 ANALYSIS_KEYS: tuple[str, ...] = ("privacy", "models.sentiment", "signals", "scripts", "lexicons", "indicators",
                                   "competency_map", "flags", "grading", "roles")
 # Call metadata that changes each stage.
-TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language")
+TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language", "swap_roles")
 ANALYSIS_META: tuple[str, ...] = ("team", "role", "operator_role")
 # Packages whose version changes what the speech models produce.
 TRANSCRIPT_PACKAGES: tuple[str, ...] = ("faster-whisper", "ctranslate2", "onnx-asr", "onnxruntime",
@@ -50,9 +51,12 @@ def _sections(config: Config, keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: config.get(k, None) for k in keys}
 
 
-def _meta(meta: Mapping[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any]:
+def _meta(meta: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The fields `keys` of `meta` (a mapping or a CallMeta) that are set."""
+    if meta is not None and is_dataclass(meta):
+        meta = asdict(meta)
     meta = meta or {}
-    return {k: meta.get(k) for k in keys if meta.get(k) is not None}
+    return {k: meta.get(k) for k in keys if meta.get(k) not in (None, False)}
 
 
 def transcript_id(sha256: str, config: Config, meta: Mapping[str, Any] | None = None) -> str:

@@ -38,3 +38,10 @@ def test_metadata_channel_map_and_team():
     team = _ids(meta={"language": "ru", "team": "b"})
     assert team["transcript_id"] == base["transcript_id"] and team["analysis_id"] != base["analysis_id"]
     assert _ids(meta={"language": "ru", "team": "a", "operator": "x"}) == base
+
+
+def test_call_meta_dataclass_accepted():
+    from pipeline.types import CallMeta
+
+    assert _ids(meta=CallMeta(language="ru", team="a")) == _ids(meta={"language": "ru", "team": "a"})
+    assert _ids(meta=CallMeta(swap_roles=True))["transcript_id"] != _ids(meta=CallMeta())["transcript_id"]
