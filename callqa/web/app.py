@@ -27,7 +27,7 @@ from callqa.pipeline.config import Config, load_config
 from callqa.pipeline.errors import ConfigError
 from callqa.pipeline.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
                                      library_items)
-from callqa.pipeline.redact import public_result
+from callqa.pipeline.redact import mask_call_id, public_result
 from callqa.pipeline.store import Store, StoreError
 from callqa.pipeline.users import User, UserDB
 
@@ -111,6 +111,8 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
     ctx = WebContext(store=store, users=UserDB(store.path), config=config, options=opts,
                      limiter=LoginLimiter(opts.login_attempts, opts.login_window_s, opts.login_attempts_per_ip),
                      env=_jinja_env())
+    # A call id that looks like a phone number is shown masked (configs/privacy.yaml); links keep the key.
+    ctx.env.filters["callid"] = lambda c: mask_call_id(str(c), config)
     app = FastAPI(title="callqa", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
 
