@@ -12,6 +12,7 @@ from . import __version__ as pipeline_version
 from .audio import file_sha256
 from .config import Config
 from .errors import InputError
+from .identity import call_ids
 from .inputs import is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
 from .roles import assign_by_channel, assign_by_cues, swap_speakers
 from .types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
@@ -127,6 +128,7 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
         config_hash=config.hash,
         transcript=transcript,
         processing={"callqa_version": pipeline_version},
+        **call_ids(source.sha256, config, meta),
     )
     if audio is not None:
         result.processing.update(audio_notes=list(audio.notes), **asr_notes)

@@ -174,6 +174,8 @@ class CallResult:
     flags: list[Any] = field(default_factory=list)  # pipeline.flags.Flag
     nominations: list[Any] = field(default_factory=list)  # exemplary-call nominations
     processing: dict[str, Any] = field(default_factory=dict)  # timings, versions, warnings
+    transcript_id: str | None = None  # pipeline.identity: audio + speech settings
+    analysis_id: str | None = None  # pipeline.identity: transcript + analysis settings
 
     SCHEMA_VERSION = 1
 
@@ -195,6 +197,8 @@ class CallResult:
             "source": ser(self.source),
             "models": self.models.serialize(),
             "config_hash": self.config_hash,
+            "transcript_id": self.transcript_id,
+            "analysis_id": self.analysis_id,
             "transcript": self.transcript.serialize(),
             "signals": ser(self.signals),
             "difficult": self.difficult,

@@ -45,3 +45,16 @@ def test_call_meta_dataclass_accepted():
 
     assert _ids(meta=CallMeta(language="ru", team="a")) == _ids(meta={"language": "ru", "team": "a"})
     assert _ids(meta=CallMeta(swap_roles=True))["transcript_id"] != _ids(meta=CallMeta())["transcript_id"]
+
+
+def test_call_result_carries_both_ids():
+    from pathlib import Path
+
+    from pipeline.process import process_call
+
+    path = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts" / "en_good_inbound_tx.json"
+    cfg = load_config()
+    first = process_call(path, cfg).serialize()
+    assert first["transcript_id"].startswith("t-") and first["analysis_id"].startswith("a-")
+    again = process_call(path, load_config(overrides={"web": {"queue_limit": 3}})).serialize()
+    assert (again["transcript_id"], again["analysis_id"]) == (first["transcript_id"], first["analysis_id"])
