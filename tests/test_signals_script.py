@@ -147,3 +147,22 @@ def test_invalid_script_config_fails_at_load_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(user)
     assert "scripts.ru.inbound.stages.0.window" in str(e.value) and "within_s" in str(e.value)
+
+
+@pytest.mark.parametrize("lang, names, mangled, unrelated", [
+    ("en", ["Northwind Bank"],
+     "Good morning, North wind bank, my name is Anna, how can I help you?",
+     "Good morning, North side branch, my name is Anna, how can I help you?"),
+    ("en", ["Northwind Bank"],
+     "Good morning, Nortwind, my name is Anna, how can I help you?",
+     "Good morning, Network, my name is Anna, how can I help you?"),
+    ("ru", ["Ромашка"],
+     "Добрый день, компания Рамашка, меня зовут Анна, чем могу помочь?",
+     "Добрый день, компания Рубашка, меня зовут Анна, чем могу помочь?"),
+])
+def test_asr_mangled_company_name_still_counts_for_the_greeting(lang, names, mangled, unrelated):
+    """A company name mangled by ASR (split, a letter lost) counts; a different word does not (issue 9)."""
+    cfg = load_config(overrides={"company": {"names": names}})
+    rest = [("client", 5.0, 8.0, "Hello." if lang == "en" else "Здравствуйте.")]
+    assert stages(compute_signals(call([("operator", 0.0, 5.0, mangled)] + rest, lang), cfg))["greeting"]["found"]
+    assert not stages(compute_signals(call([("operator", 0.0, 5.0, unrelated)] + rest, lang), cfg))["greeting"]["found"]

@@ -123,12 +123,24 @@ class Matcher:
     """All patterns of one language, indexed by the words they can start with."""
 
     def __init__(self, lang: str, company_names: Iterable[str], number_words: Iterable[str],
-                 name_stopwords: Iterable[str], long_gap: int):
+                 name_stopwords: Iterable[str], long_gap: int, fuzzy_min: float = 85.0):
         self.lang = lang
         self.long_gap = long_gap
         self.number_words = frozenset(nlp.normalise(w) for w in number_words)
         self.name_stop = frozenset(nlp.normalise(w) for w in name_stopwords)
         self.companies: list[tuple[Elem, ...]] = []
+        # fuzzy forms of the names (an ASR-mangled "North wind bank", "Nortwind"): the whole name without
+        # spaces, and its longest word when distinctive (>= 5 letters); (joined form, words it may span)
+        self.fuzzy: list[tuple[str, int]] = []
+        self.fuzzy_min = fuzzy_min
+        for name in company_names:
+            ws = [nlp.normalise(w) for w in name.replace("?", " ").replace("|", " ").split()]
+            ws = [w for w in ws if w]
+            if ws:
+                self.fuzzy.append(("".join(ws), len(ws) + 1))
+                longest = max(ws, key=len)
+                if len(longest) >= 5 and len(ws) > 1:
+                    self.fuzzy.append((longest, 2))
         for name in company_names:
             try:
                 self.companies.append(compile_pattern(name.replace("?", " ").replace("|", " "), lang))
@@ -186,8 +198,28 @@ class Matcher:
                     k += 1
                 if k == len(seq):
                     return k
-            return 0
+            return self._fuzzy_company(toks, j, stop)
         return 0
+
+    def _fuzzy_company(self, toks: CallTokens, j: int, stop: int) -> int:
+        """Tokens from j that spell a company name with small ASR errors (rapidfuzz ratio >= fuzzy_min)."""
+        if not self.fuzzy or not self.fuzzy_min or not toks.norm[j][:1].isalpha():
+            return 0
+        from rapidfuzz import fuzz
+
+        best, best_len = 0.0, 0
+        for target, max_words in self.fuzzy:
+            joined = ""
+            for k in range(max_words):
+                if j + k >= stop or (k and toks.punct_before[j + k]):
+                    break
+                joined += toks.norm[j + k]
+                if len(joined) < 4:
+                    continue
+                score = fuzz.ratio(joined, target)
+                if score >= self.fuzzy_min and score > best:
+                    best, best_len = score, k + 1
+        return best_len
 
     def _from(self, p: Pattern, k: int, pos: int, stop: int, path: list[int], started: bool,
               toks: CallTokens) -> bool:
