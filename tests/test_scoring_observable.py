@@ -68,3 +68,34 @@ def test_an_operator_who_says_three_words_gets_no_score_from_absences(tmp_path, 
     assert comps["stress_resistance"]["score"] is None  # a calm client: nothing to resist
     scored = [c["score"] for c in result["competencies"] if c["score"] is not None]
     assert scored and sum(scored) / len(scored) < 50  # what is scored is the missing behaviour, seen where expected
+
+
+DONT_KNOW = {
+    "ru": ("Здравствуйте, банк Альфа, меня зовут Анна, чем могу помочь?",
+           "Подскажите, почему с карты списали комиссию за обслуживание?",
+           "Я не знаю.", "Я не знаю, сейчас уточню и вернусь к вам с ответом.", "Хорошо."),
+    "en": ("Hello, Alpha Bank, my name is Anna, how can I help you?",
+           "Could you tell me why I was charged a service fee on my card?",
+           "I don't know.", "I don't know, let me check and I will come back to you with the answer.", "Okay."),
+}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_a_bare_dont_know_lowers_scores_once_a_followed_up_one_does_not(tmp_path, config, language):
+    greet, ask, bare, follow, ok = DONT_KNOW[language]
+    res = {}
+    for name, answer in (("bare", bare), ("follow", follow)):
+        turns = [("operator", greet), ("client", ask), ("operator", answer), ("client", ok)]
+        res[name] = process_call(_write(tmp_path, f"{language}_{name}", language, turns), config).serialize()
+    ind = {k: {i["id"]: i for i in r["indicators"]} for k, r in res.items()}
+    assert ind["bare"]["no_bare_dont_know"]["value"] == 1 and ind["follow"]["no_bare_dont_know"]["value"] == 0
+    comps = {k: {c["id"]: c for c in r["competencies"]} for k, r in res.items()}
+    for cid in ("result_orientation", "responsibility", "product_knowledge"):
+        b, f = comps["bare"][cid], comps["follow"][cid]
+        assert b["score"] is not None, cid
+        assert f["score"] is None or f["score"] > b["score"], cid
+        # the bare "don't know" counts once per competency: besides no_bare_dont_know only the
+        # follow-up's own promise (a commitment, another behaviour) may score differently
+        changed = {i for i in b["indicators"] if i not in ("talk_ratio", "speech_rate")
+                   and ind["bare"][i]["score"] != ind["follow"].get(i, {}).get("score")}
+        assert "no_bare_dont_know" in changed and changed <= {"no_bare_dont_know", "commitment"}, (cid, changed)
