@@ -294,7 +294,7 @@ _DIGIT = re.compile(r"\d")
 
 def mask_call_id(call_id: str, config: Config) -> str:
     """`call_id` as shown and exported: one that holds a phone number has its digits
-    masked but the last two ("+7*********67"); the stored key does not change."""
+    masked but the last two ("+*********67"); the stored key does not change."""
     opts = _rules(config).opts
     if not opts.mask_call_ids or len(_DIGIT.findall(call_id)) < opts.call_id_min_digits:
         return call_id

@@ -82,3 +82,44 @@ def test_kinds_and_tags_are_configurable():
 
 def test_privacy_is_on_by_default(config):
     assert config.section("privacy").redact is True
+
+
+def test_call_ids_that_look_like_phones_are_masked_and_others_are_not():
+    from callqa.pipeline.redact import mask_call_id
+
+    cfg = load_config()
+    assert mask_call_id("+79031234567", cfg) == "+*********67"
+    assert mask_call_id("89031234567_en", cfg) == "*********67_en"
+    assert mask_call_id("blue-bad-en", cfg) == "blue-bad-en"
+    assert mask_call_id("call-0042", cfg) == "call-0042"
+    off = load_config(overrides={"privacy": {"mask_call_ids": False}})
+    assert mask_call_id("+79031234567", off) == "+79031234567"
+
+
+def test_dropped_asr_text_redacted_or_dropped_as_configured():
+    from callqa.pipeline.redact import redact_processing
+
+    notes = {"asr_dropped": [{"start": 1.0, "end": 2.0, "text": "мой телефон +7 916 123-45-67", "reason": "crosstalk",
+                              "channel": 1},
+                             {"start": 3.0, "end": 3.5, "text": "угу", "reason": "low_confidence", "channel": 0}]}
+    red = dict(notes)
+    spans = redact_processing(red, load_config())
+    assert red["asr_dropped"][0]["text"] == "мой телефон [PHONE]" and red["asr_dropped"][1]["text"] == "угу"
+    assert spans == [{"start": 1.0, "end": 2.0, "channel": 1, "kind": "phone"}]
+    dropped = dict(notes)
+    spans = redact_processing(dropped, load_config(overrides={"privacy": {"dropped_text": "drop"}}))
+    assert all("text" not in d for d in dropped["asr_dropped"]) and len(spans) == 2
+
+
+def test_audio_spans_muted_or_beeped():
+    import numpy as np
+
+    from callqa.pipeline.audio_redact import redact_samples
+
+    rate = 8000
+    x = np.full((rate * 2, 2), 0.5, dtype=np.float32)
+    muted = redact_samples(x, rate, [{"start": 0.5, "end": 1.0}], "mute")
+    assert np.all(muted[int(0.45 * rate):int(1.05 * rate)] == 0) and np.all(muted[: int(0.4 * rate)] == 0.5)
+    beeped = redact_samples(x, rate, [{"start": 0.5, "end": 1.0}], "beep")
+    seg = beeped[int(0.5 * rate):int(1.0 * rate), 0]
+    assert 0.05 < float(np.sqrt(np.mean(seg ** 2))) < 0.1 and not np.any(seg == 0.5)
