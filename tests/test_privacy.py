@@ -164,7 +164,7 @@ def test_api_and_pages_show_nothing_personal(world, client):
     # pages show the phone-number call id masked (links keep the stored key)
     page = client.get(f"/calls/{quote(world['ids'][0], safe='')}", headers={"accept": "text/html"}).text
     shown = "+" + "*" * (len(FILE_PHONE) - 2) + FILE_PHONE[-2:]
-    assert f"<h1>" in page and shown in page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert "<h1>" in page and shown in page.split("<h1>", 1)[1].split("</h1>", 1)[0]
 
 
 def _span_rms(samples: np.ndarray, rate: int, a: float, b: float) -> float:
