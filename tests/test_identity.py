@@ -1,7 +1,7 @@
 """transcript_id / analysis_id change only with the settings that change each stage."""
 
-from pipeline.config import load_config
-from pipeline.identity import call_ids
+from callqa.pipeline.config import load_config
+from callqa.pipeline.identity import call_ids
 
 SHA = "ab" * 32
 
@@ -41,7 +41,7 @@ def test_metadata_channel_map_and_team():
 
 
 def test_call_meta_dataclass_accepted():
-    from pipeline.types import CallMeta
+    from callqa.pipeline.types import CallMeta
 
     assert _ids(meta=CallMeta(language="ru", team="a")) == _ids(meta={"language": "ru", "team": "a"})
     assert _ids(meta=CallMeta(swap_roles=True))["transcript_id"] != _ids(meta=CallMeta())["transcript_id"]
@@ -50,7 +50,7 @@ def test_call_meta_dataclass_accepted():
 def test_call_result_carries_both_ids():
     from pathlib import Path
 
-    from pipeline.process import process_call
+    from callqa.pipeline.process import process_call
 
     path = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts" / "en_good_inbound_tx.json"
     cfg = load_config()
