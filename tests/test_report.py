@@ -37,6 +37,11 @@ def _mean(results, operator, competency, months=("2026-10", "2026-11", "2026-12"
     return sum(vals) / len(vals), len(vals)
 
 
+def _not_observable(results, call_id, competency):
+    comp = next(c for r in results if r["call_id"] == call_id for c in r["competencies"] if c["id"] == competency)
+    return comp["score"] is None and comp["level"] is None and comp["reason"] == "not observable in this call"
+
+
 def test_operator_scorecard_html_is_self_contained_with_charts(results_dir, tmp_path, config, capsys):
     rdir, results = results_dir
     target = tmp_path / "card.html"
@@ -52,10 +57,17 @@ def test_operator_scorecard_html_is_self_contained_with_charts(results_dir, tmp_
         assert comp.name.ru in html
     assert "Карта компетенций оператора" in html
     # the figures: op-1 has 6 calls in Q4 (the September one is not counted)
+    mean, n = _mean(results, "op-1", "active_listening")
+    row = re.search(r'<tr data-competency="active_listening">(.*?)</tr>', html, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[2] == f"{mean:.1f}" and cells[5] == str(n) == "6" and cells[6] == "4"  # the bad calls escalate: difficult too
+    # clear speech is not observable in the calm difficult call (no fillers, no long monologue: only absences and
+    # the speech rate), so that call is not counted for it: 5 calls, 3 of them difficult
+    assert _not_observable(results, "call-03", "clear_speech")
     mean, n = _mean(results, "op-1", "clear_speech")
     row = re.search(r'<tr data-competency="clear_speech">(.*?)</tr>', html, re.S).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-    assert cells[2] == f"{mean:.1f}" and cells[5] == str(n) == "6" and cells[6] == "4"  # the bad calls escalate: difficult too
+    assert cells[2] == f"{mean:.1f}" and cells[5] == str(n) == "5" and cells[6] == "3"
     printed = capsys.readouterr().out
     assert "6 calls" in printed and "4 difficult" in printed
 
@@ -134,6 +146,11 @@ def test_period_grades_csv(results_dir, tmp_path, config):
     assert set(grades["operator_id"].unique().to_list()) == {"op-1", "op-2"}
     row = grades.filter((pl.col("operator_id") == "op-2") & (pl.col("competency") == "clear_speech")).row(0, named=True)
     mean, n = _mean(results, "op-2", "clear_speech")
+    # op-2 has 3 calls in Q4; clear speech is not observable in the calm difficult one (call-07)
+    assert _not_observable(results, "call-07", "clear_speech")
+    assert row["mean"] == pytest.approx(mean) and row["calls"] == n == 2
+    row = grades.filter((pl.col("operator_id") == "op-2") & (pl.col("competency") == "active_listening")).row(0, named=True)
+    mean, n = _mean(results, "op-2", "active_listening")
     assert row["mean"] == pytest.approx(mean) and row["calls"] == n == 3
     assert row["level"] is None or row["enough_calls"]
 
