@@ -238,8 +238,9 @@ class SilenceOptions(_Strict):
     include_edges: bool = False  # count silence before the first and after the last turn
     min_gap_s: float = Field(0.0, ge=0)  # gaps shorter than this are not silence
     # talk time is word-level speech: a pause between two words of a turn longer than this is not speech
-    # (shorter gaps are articulation). Turns without word times count their whole span.
-    pause_in_turn_s: float = Field(0.3, ge=0)
+    # (shorter gaps are articulation and sentence rhythm; ASR word ends are often 0.1-0.3 s early, so a
+    # threshold much below 1 s removes real speech). Turns without word times count their whole span.
+    pause_in_turn_s: float = Field(1.0, ge=0)
 
 
 class MonologueOptions(_Strict):
