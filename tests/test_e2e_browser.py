@@ -96,8 +96,9 @@ def test_supervisor_flow_in_chromium(server, page):
     assert page.locator("table.queue").inner_text().count("red-") == 0  # only team blue
     shot(page, "02-queue")
 
-    # 2. open the first (most severe) flagged call
-    first = rows.first.locator("a.call-link")
+    # 2. open the most severe flagged call that has a recording (transcript imports have no player)
+    links = [rows.nth(i).locator("a.call-link") for i in range(rows.count())]
+    first = next(a for a in links if a.inner_text().strip() in server["audio"])
     call_id = first.inner_text().strip()
     first.click()
     page.wait_for_url(f"{base}/calls/{call_id}")
