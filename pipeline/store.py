@@ -181,7 +181,9 @@ def severity_rank(severity: Any) -> int:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    from .jsonable import to_plain
+
+    return None if value is None else json.dumps(to_plain(value), ensure_ascii=False, default=str)
 
 
 def _num(value: Any) -> float | None:

@@ -183,7 +183,9 @@ class CallResult:
         def ser(x: Any) -> Any:
             return x.serialize() if hasattr(x, "serialize") else x
 
-        return {
+        from .jsonable import to_plain  # numpy scalars from any stage become plain JSON types
+
+        return to_plain({
             "schema_version": self.SCHEMA_VERSION,
             "call_id": self.call_id,
             "language": self.language,
@@ -207,7 +209,7 @@ class CallResult:
             "flags": [ser(f) for f in self.flags],
             "nominations": [ser(n) for n in self.nominations],
             "processing": self.processing,
-        }
+        })
 
 
 def call_id_for(path: Path, meta: CallMeta | None) -> str:

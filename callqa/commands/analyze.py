@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
@@ -38,7 +37,9 @@ def expand_inputs(paths: list[str]) -> list[Path]:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    from callqa.pipeline.jsonable import dumps
+
+    tmp.write_text(dumps(data, indent=2), encoding="utf-8")
     os.replace(tmp, path)
 
 
