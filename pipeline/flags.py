@@ -138,6 +138,25 @@ def _interruptions(ctx: Context, r: Any) -> Hit | None:
     return Hit(evidence_list(items, ctx.transcript), {"count": n})
 
 
+@rule("role_uncertain")
+def _role_uncertain(ctx: Context, r: Any) -> Hit | None:
+    """Mono roles told apart with too little confidence (pipeline/roles.py): the first
+    turn of each side is where the assignment was made."""
+    from .roles import role_uncertainty
+
+    if role_uncertainty(ctx.transcript, ctx.config) is None:
+        return None
+    tr = ctx.transcript
+    firsts = {}
+    for i, t in enumerate(tr.turns):
+        if t.text.strip() and t.speaker not in firsts:
+            firsts[t.speaker] = i
+    evs = [Evidence(tr.turns[i].start, tr.turns[i].end, tr.turns[i].speaker, tr.turns[i].text[:240], turn=i)
+           for i in sorted(firsts.values())]
+    threshold = ctx.config.section("role_assignment").min_confidence
+    return Hit(evs, {"value": round(float(tr.role_confidence), 2), "threshold": threshold})
+
+
 RULES["processing_error"] = None  # raised by the batch layer through processing_error_flag()
 
 

@@ -461,6 +461,14 @@ def build_context(signals: Mapping[str, Any], transcript: Transcript, meta: Call
 
 def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[IndicatorScore]:
     """Every configured indicator (or those in `ids`), in configuration order."""
+    from .roles import role_uncertainty
+
     items = ctx.config.section("indicators").items
     wanted = set(ids) if ids is not None else None
+    # Every indicator measures the operator (or the client's response to them): with roles
+    # that cannot be told apart none is scored, and each says why (flag role_uncertain).
+    uncertain = role_uncertainty(ctx.transcript, ctx.config)
+    if uncertain is not None:
+        return [IndicatorScore(iid, None, None, (), spec.numeric, note=uncertain)
+                for iid, spec in items.items() if wanted is None or iid in wanted]
     return [score_indicator(iid, spec, ctx) for iid, spec in items.items() if wanted is None or iid in wanted]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -155,10 +156,18 @@ def guess_language(texts: list[str]) -> str:
     return "ru" if cyr > lat else "en"
 
 
+# A diarization label ("SPEAKER_00", "speaker 1", "spk0"): roles still to be told apart.
+DIARIZATION_LABEL = re.compile(r"^(speaker|spk)[ _-]?\d{1,3}$", re.IGNORECASE)
+UNASSIGNED = "unassigned"  # Transcript.role_method of a transcript whose turns carry diarization labels
+
+
 def _speaker(value: Any, path: Path, where: str) -> str:
     if isinstance(value, str) and value.strip().lower() in SPEAKERS:
         return value.strip().lower()
-    raise InputError(path, f"{where}.speaker must be 'operator' or 'client', got {_show(value)}")
+    if isinstance(value, str) and DIARIZATION_LABEL.match(value.strip()):
+        return value.strip().upper()
+    raise InputError(path, f"{where}.speaker must be 'operator' or 'client', got {_show(value)} "
+                           "(or, for every turn, a diarization label such as SPEAKER_00)")
 
 
 def _words(words_raw: Any, path: Path, where: str) -> list[Word]:
@@ -253,5 +262,14 @@ def transcript_from_mapping(data: Any, path: Path) -> tuple[Transcript, CallMeta
     duration = _num(duration, path, "duration_s") if duration is not None else 0.0
     duration = max([duration] + [t.end for t in turns])
     language = meta.language or guess_language([t.text for t in turns])
+    labelled = [t.speaker not in SPEAKERS for t in turns]
+    if any(labelled):
+        if not all(labelled):
+            i = labelled.index(not labelled[0])
+            raise InputError(path, f"turns[{i}].speaker: roles (operator/client) and diarization labels are mixed; "
+                                   "use one or the other for every turn")
+        # Roles are told apart by process_call (pipeline/roles.py), as on a mono recording.
+        return Transcript(turns=tuple(turns), language=language, duration_s=duration,
+                          role_confidence=None, role_method=UNASSIGNED), meta
     return Transcript(turns=tuple(turns), language=language, duration_s=duration,
                       role_confidence=1.0, role_method="import"), meta

@@ -13,7 +13,7 @@ from .audio import file_sha256
 from .config import Config
 from .errors import InputError
 from .identity import call_ids
-from .inputs import is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
+from .inputs import UNASSIGNED, is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
 from .roles import assign_by_channel, assign_by_cues, swap_speakers
 from .types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
 
@@ -104,7 +104,10 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
     if is_transcript_file(path):
         transcript, file_meta = read_transcript_json(path)
         meta = file_meta.merged(meta)
-        if meta.swap_roles:
+        if transcript.role_method == UNASSIGNED:  # diarization labels: roles from the evidence, as on mono audio
+            transcript = assign_by_cues(list(transcript.turns), meta, config, transcript.language,
+                                        transcript.duration_s)
+        elif meta.swap_roles:
             transcript = replace(transcript, turns=tuple(swap_speakers(list(transcript.turns))))
         source = AudioSource(path=str(path), sha256=file_sha256(path), sample_rate=0, channels=0,
                              duration_s=transcript.duration_s, format="transcript-json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -109,10 +109,31 @@ class AudioConfig(_Strict):
     default_channel_map: list[Literal["operator", "client"]] = ["operator", "client"]
 
 
+ROLE_EVIDENCE_KINDS = ("greeting", "offers_help", "asks_data", "self_intro", "states_problem", "names_company",
+                       "questions", "first_speaker", "first_speaker_no_direction", "speaking_share")
+
+
 class RoleAssignment(_Strict):
-    cue_window_s: float = Field(30.0, gt=0.0)  # look for greeting cues in the first seconds
-    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
-    cues: dict[str, list[str]] = Field(default_factory=dict)  # per language: operator phrases
+    """Mono calls: evidence kinds vote (log-odds) on who the operator is (pipeline/roles.py)."""
+
+    cue_window_s: float = Field(30.0, gt=0.0)  # greeting, offer of help, self-introduction, company: first seconds
+    problem_window_s: float = Field(90.0, gt=0.0)  # the client's problem statement
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)  # under it: flag role_uncertain, operator indicators null
+    # No one kind may move the log-odds further: logit(0.8) = 1.386, so one cue never gives 0.8.
+    max_single_kind: float = Field(1.3, gt=0.0, lt=1.386)
+    company_fuzzy_min: float = Field(85.0, ge=50.0, le=100.0)  # rapidfuzz ratio for an ASR-mangled company name
+    weights: dict[str, float] = Field(default_factory=dict)  # kind -> log-odds when it points fully one way
+    lexicons: dict[str, dict[str, list[str]]] = Field(default_factory=dict)  # kind -> language -> phrases
+
+    @field_validator("weights")
+    @classmethod
+    def _known_kinds(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(ROLE_EVIDENCE_KINDS))
+        if unknown:
+            raise ValueError(f"unknown evidence kinds {unknown} (known: {', '.join(ROLE_EVIDENCE_KINDS)})")
+        if any(w < 0 for w in v.values()):
+            raise ValueError("weights must not be negative")
+        return v
 
 
 CONFIG_SECTIONS = {

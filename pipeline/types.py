@@ -67,13 +67,16 @@ class Transcript:
     language: str
     duration_s: float
     role_confidence: float | None = None  # how sure the operator/client assignment is (0..1)
-    role_method: str | None = None  # channel_map | script_cue | direction | import
+    role_method: str | None = None  # channel_map | script_cue | direction | speaking_pattern | single_speaker | import
+    role_evidence: tuple[tuple[str, float], ...] = ()  # mono: (kind, log-odds for the assignment; < 0 against)
 
     def serialize(self) -> dict[str, Any]:
         d: dict[str, Any] = {"turns": [t.serialize() for t in self.turns]}
         if self.role_method is not None:
             d["role_method"] = self.role_method
             d["role_confidence"] = _r(self.role_confidence)
+        if self.role_evidence:
+            d["role_evidence"] = {k: _r(v) for k, v in self.role_evidence}
         return d
 
     def speaker_turns(self, speaker: str) -> list[Turn]:

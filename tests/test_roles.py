@@ -58,3 +58,220 @@ def test_mono_client_who_introduces_themself_is_never_a_confident_wrong_answer(c
         tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 10)
         wrong = [t.speaker for t in tr.turns] != ["operator", "client", "operator"]
         assert not (wrong and tr.role_confidence >= 0.8), (lang, tr.role_method, tr.role_confidence)
+
+
+# ---------------------------------------------------------------- evidence from several kinds, role_uncertain
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from callqa.pipeline.errors import InputError  # noqa: E402
+from callqa.pipeline.inputs import read_transcript_json  # noqa: E402
+from callqa.pipeline.process import process_call  # noqa: E402
+from callqa.pipeline.roles import role_uncertainty  # noqa: E402
+
+
+def _mono_json(tmp_path, name, lines, direction="inbound", language=None):
+    """A diarized mono transcript (speakers SPEAKER_00/01, roles unknown) as transcript JSON;
+    `lines` are (label, role, text); returns the path and the true roles."""
+    turns, start = [], 0.5
+    for label, _, text in lines:
+        end = start + 0.5 + 0.35 * len(text.split())
+        turns.append({"speaker": label, "start": round(start, 2), "end": round(end, 2), "text": text})
+        start = end + 0.6
+    doc = {"call_id": name, "turns": turns}
+    if direction:
+        doc["direction"] = direction
+    if language:
+        doc["language"] = language
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path, [role for _, role, _ in lines]
+
+
+def _check_never_confidently_wrong(result, truth):
+    tr = result["transcript"]
+    got = [t["speaker"] for t in tr["turns"]]
+    flagged = "role_uncertain" in {f["id"] for f in result["flags"]}
+    assert got == truth or flagged, (tr["role_method"], tr["role_confidence"], tr.get("role_evidence"))
+    assert not (got != truth and tr["role_confidence"] >= 0.8)
+    return got == truth, flagged
+
+
+CLIENT_FIRST = {
+    # The client speaks first, introduces themself and opens with the problem; the operator
+    # answers with a bare "hello", never greets, and then asks for account data.
+    "en": [("SPEAKER_00", "client", "Hi, this is John Smith speaking, my name is John. My card doesn't work, "
+                                    "I can't pay anywhere."),
+           ("SPEAKER_01", "operator", "Hello."),
+           ("SPEAKER_00", "client", "Yes, hello. My card, I think it was blocked this morning."),
+           ("SPEAKER_01", "operator", "Okay. Could you confirm your date of birth, please?"),
+           ("SPEAKER_00", "client", "The fifth of May, nineteen eighty two."),
+           ("SPEAKER_01", "operator", "Thank you. And what is your card number?"),
+           ("SPEAKER_00", "client", "It ends in four four one two.")],
+    "ru": [("SPEAKER_00", "client", "Здравствуйте, меня зовут Иван Петров. У меня карта не работает, "
+                                    "не могу ничего оплатить."),
+           ("SPEAKER_01", "operator", "Алло."),
+           ("SPEAKER_00", "client", "Да, алло. Моя карта, кажется, заблокирована с утра."),
+           ("SPEAKER_01", "operator", "Хорошо. Назовите, пожалуйста, дату рождения."),
+           ("SPEAKER_00", "client", "Пятое мая восемьдесят второго года."),
+           ("SPEAKER_01", "operator", "Спасибо. Продиктуйте последние четыре цифры карты."),
+           ("SPEAKER_00", "client", "Четыре четыре один два.")],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_client_first_call_whose_operator_never_greets_gets_its_roles_right(tmp_path, config, lang):
+    path, truth = _mono_json(tmp_path, f"client_first_{lang}", CLIENT_FIRST[lang])
+    result = process_call(path, config).serialize()
+    right, flagged = _check_never_confidently_wrong(result, truth)
+    # The client's problem and the operator's requests for data outweigh who spoke first
+    # and the client's self-introduction.
+    assert right and not flagged
+    ev = result["transcript"]["role_evidence"]
+    assert ev["states_problem"] > 0 and ev["asks_data"] > 0 and ev["first_speaker"] < 0
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_client_first_with_a_bare_hello_operator_is_flagged_never_confidently_wrong(tmp_path, config, lang):
+    # The same opening, but the operator says nothing that gives them away: right or flagged.
+    lines = CLIENT_FIRST[lang][:3] + [("SPEAKER_01", "operator", {"en": "Yes. One moment.", "ru": "Да. Минутку."}[lang])]
+    for direction in ("inbound", None):
+        path, truth = _mono_json(tmp_path, f"bare_{lang}_{direction}", lines, direction=direction)
+        _check_never_confidently_wrong(process_call(path, config).serialize(), truth)
+
+
+NO_GREETING = {
+    # The operator answers with a bare "hello", never greets or names the company, but offers
+    # help and asks for account data; the client introduces themself.
+    "en": [("SPEAKER_00", "operator", "Hello."),
+           ("SPEAKER_01", "client", "Hi, this is Mary Jones. My account is locked and I can't log in."),
+           ("SPEAKER_00", "operator", "Sure, how can I help? What's your account number?"),
+           ("SPEAKER_01", "client", "It's one two three four five."),
+           ("SPEAKER_00", "operator", "Let me check. Could you confirm your full name and date of birth?"),
+           ("SPEAKER_01", "client", "Mary Jones, third of March.")],
+    "ru": [("SPEAKER_00", "operator", "Алло."),
+           ("SPEAKER_01", "client", "Добрый день, меня зовут Мария. У меня заблокирован счёт, не могу войти."),
+           ("SPEAKER_00", "operator", "Чем могу помочь? Назовите номер договора."),
+           ("SPEAKER_01", "client", "Один два три четыре пять."),
+           ("SPEAKER_00", "operator", "Сейчас проверю. Подтвердите вашу фамилию и дату рождения."),
+           ("SPEAKER_01", "client", "Иванова, третье марта.")],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_operator_who_never_greets_but_offers_help_and_asks_for_data_is_the_operator(tmp_path, config, lang):
+    for direction in ("inbound", None):
+        path, truth = _mono_json(tmp_path, f"no_greeting_{lang}_{direction}", NO_GREETING[lang], direction=direction)
+        result = process_call(path, config).serialize()
+        right, flagged = _check_never_confidently_wrong(result, truth)
+        assert right and not flagged and result["transcript"]["role_confidence"] >= 0.8
+        assert result["transcript"]["role_method"] == "script_cue"
+
+
+OUTBOUND = {
+    # The client answers the phone; the operator calls on behalf of the company.
+    "en": [("SPEAKER_00", "client", "Hello?"),
+           ("SPEAKER_01", "operator", "Good afternoon, this is Tom calling from Maple Bank. Is this a good time "
+                                      "to talk?"),
+           ("SPEAKER_00", "client", "Yes, I have a minute. What is it about?"),
+           ("SPEAKER_01", "operator", "We have a special offer on savings accounts for you. Could you confirm "
+                                      "your date of birth first?"),
+           ("SPEAKER_00", "client", "Sure, the fifth of May.")],
+    "ru": [("SPEAKER_00", "client", "Алло?"),
+           ("SPEAKER_01", "operator", "Добрый день, вас беспокоит Ольга из банка. Вам удобно говорить?"),
+           ("SPEAKER_00", "client", "Да, слушаю. А что случилось?"),
+           ("SPEAKER_01", "operator", "У нас для вас специальное предложение по вкладу. Подтвердите, "
+                                      "пожалуйста, вашу дату рождения."),
+           ("SPEAKER_00", "client", "Пятое мая.")],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_outbound_call_client_answers_the_line(tmp_path, config, lang):
+    path, truth = _mono_json(tmp_path, f"outbound_{lang}", OUTBOUND[lang], direction="outbound")
+    result = process_call(path, config).serialize()
+    right, flagged = _check_never_confidently_wrong(result, truth)
+    assert right and not flagged
+    assert result["transcript"]["role_evidence"]["first_speaker"] > 0  # outbound: the second voice calls
+
+
+def test_role_uncertain_nulls_operator_indicators_with_the_reason_in_the_result(tmp_path, config):
+    # Two voices and nothing that tells them apart: the call is flagged, no operator
+    # indicator is scored, and each says why; the result still serializes.
+    lines = [("SPEAKER_00", "operator", "Hello."), ("SPEAKER_01", "client", "Hello."),
+             ("SPEAKER_00", "operator", "Okay."), ("SPEAKER_01", "client", "Fine, thanks. Goodbye."),
+             ("SPEAKER_00", "operator", "Goodbye.")]
+    path, _ = _mono_json(tmp_path, "uncertain", lines, direction=None)
+    result = process_call(path, config).serialize()
+    json.dumps(result)
+    assert result["transcript"]["role_confidence"] < config.section("role_assignment").min_confidence
+    flag = {f["id"]: f for f in result["flags"]}["role_uncertain"]
+    assert "could not be told apart" in flag["reason"] and flag["evidence"]
+    assert result["indicators"]
+    for ind in result["indicators"]:
+        assert ind["score"] is None and ind["value"] is None and "role_uncertain" in ind["note"], ind
+    assert all(c["score"] is None for c in result["competencies"]) and not result["nominations"]
+    # The same call with role_assignment.min_confidence 0 is scored: the setting is read.
+    from callqa.pipeline.config import load_config
+
+    lax = load_config(overrides={"role_assignment": {"min_confidence": 0.0}})
+    scored = process_call(path, lax).serialize()
+    assert "role_uncertain" not in {f["id"] for f in scored["flags"]}
+    assert any(i["score"] is not None for i in scored["indicators"])
+
+
+def test_roles_given_by_the_transcript_or_a_channel_map_are_never_uncertain(tmp_path, config, sample_calls_dir):
+    result = process_call(sample_calls_dir / "transcripts" / "en_good_inbound_tx.json", config).serialize()
+    assert result["transcript"]["role_method"] == "import"
+    assert "role_uncertain" not in {f["id"] for f in result["flags"]}
+    turns = [Turn("channel_0", 0, 2, "Hello", channel=0), Turn("channel_1", 3, 5, "Hello", channel=1)]
+    assert role_uncertainty(assign_by_channel(turns, CallMeta(), config, "en", 6), config) is None
+
+
+@pytest.mark.parametrize("kind", ["greeting", "offers_help", "asks_data", "self_intro", "states_problem"])
+def test_one_cue_alone_never_gives_a_confidence_of_0_8(config, kind):
+    ra = config.section("role_assignment")
+    for lang, phrases in ra.lexicons[kind].items():
+        neutral = {"en": "Okay then, right.", "ru": "Хорошо, понятно, да."}[lang]
+        for phrase in phrases:
+            text = phrase.replace("*", "")
+            for order in ((text, neutral), (neutral, text)):
+                turns = [_t("A", 0, order[0]), _t("B", 2, order[1]), _t("A", 4, neutral), _t("B", 6, neutral)]
+                tr = assign_by_cues(turns, CallMeta(), config, lang, 8)
+                assert tr.role_confidence < 0.8, (kind, lang, phrase, tr.role_evidence)
+
+
+def test_votes_that_disagree_lower_the_confidence(config):
+    # A greets for the company; B does too and offers help: less sure than when only one side does.
+    one_sided = [_t("A", 0, "Hello."), _t("B", 2, "Thank you for calling, how can I help you?"),
+                 _t("A", 4, "My card doesn't work.")]
+    contested = [_t("A", 0, "Thank you for calling."), _t("B", 2, "Thank you for calling, how can I help you?"),
+                 _t("A", 4, "My card doesn't work.")]
+    sure = assign_by_cues(one_sided, CallMeta(), config, "en", 6)
+    unsure = assign_by_cues(contested, CallMeta(), config, "en", 6)
+    assert [t.speaker for t in sure.turns] == ["client", "operator", "client"]
+    assert unsure.role_confidence < sure.role_confidence
+
+
+def test_company_name_mangled_by_asr_still_points_to_the_operator(config):
+    from callqa.pipeline.config import load_config
+
+    cfg = load_config(overrides={"company": {"names": ["Northwind Bank"]}})
+    turns = [_t("A", 0, "Hello?"), _t("B", 2, "North wind bank, good morning."), _t("A", 4, "Hi, good morning.")]
+    tr = assign_by_cues(turns, CallMeta(), cfg, "en", 6)
+    assert dict(tr.role_evidence)["names_company"] > 0
+    assert [t.speaker for t in tr.turns] == ["client", "operator", "client"]
+
+
+def test_transcript_with_diarization_labels_is_accepted_and_mixed_labels_are_an_error(tmp_path):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps({"turns": [{"speaker": "speaker_0", "start": 0, "end": 1, "text": "Hello"},
+                                          {"speaker": "SPEAKER_01", "start": 1, "end": 2, "text": "Hi"}]}))
+    tr, _ = read_transcript_json(path)
+    assert [t.speaker for t in tr.turns] == ["SPEAKER_0", "SPEAKER_01"] and tr.role_method == "unassigned"
+    path.write_text(json.dumps({"turns": [{"speaker": "operator", "start": 0, "end": 1, "text": "Hello"},
+                                          {"speaker": "SPEAKER_01", "start": 1, "end": 2, "text": "Hi"}]}))
+    with pytest.raises(InputError, match=r"turns\[1\]\.speaker: roles .* mixed"):
+        read_transcript_json(path)
