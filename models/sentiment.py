@@ -9,7 +9,9 @@
   ``configs/lexicons/<lang>.yaml`` (``sentiment``), flipped and damped after a
   negation within a few words ("не плохо" is mildly positive), scaled by an
   intensifier right before ("очень плохо"), summed per turn and squashed with
-  ``s / sqrt(s^2 + alpha)``.
+  ``s / sqrt(s^2 + alpha)``. Emotion words in a sentence ending with "!" are
+  scaled by ``exclamation``; insults and sarcasm markers ("спасибо за ничего",
+  "thanks for nothing") are negative entries; topic words (проблема, error) none.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class LexiconSentiment:
     name = "lexicon"
 
     def __init__(self, negations: Iterable[str], intensifiers: Mapping[str, float], window: int,
-                 negation_scalar: float, alpha: float, negation_bridge: Iterable[str] = ()):
+                 negation_scalar: float, alpha: float, negation_bridge: Iterable[str] = (),
+                 exclamation: float = 1.0):
         self.negations = frozenset(negations)
         # words that may stand between a negation and what it negates ("не очень плохо", "not so bad");
         # any other word ends the negation's scope ("does not work again": "not" negates "work", not
@@ -39,6 +42,9 @@ class LexiconSentiment:
         self.window = window
         self.negation_scalar = negation_scalar
         self.alpha = alpha
+        # an emotion word in a sentence that ends with "!" is said with more feeling ("Это ужасно!");
+        # an exclamation without an emotion word ("Алло!") stays neutral
+        self.exclamation = exclamation
 
     def valence(self, value: float, first: int, toks: Any) -> float:
         """`value` of a sentiment phrase starting at token `first`, after negation and intensifiers."""
@@ -59,6 +65,14 @@ class LexiconSentiment:
                 break
         return value
 
+    def exclaimed(self, first: int, toks: Any) -> bool:
+        """The sentence of token `first` ends with "!" (or "?!")."""
+        sent = toks.sentences[toks.sent[first]]
+        last = sent[1]
+        text = toks.turn_text[toks.turn[last]]
+        tail = text[toks.char[last][1]:toks.char[last][1] + 4]
+        return "!" in tail.split(" ")[0] if tail else False
+
     def squash(self, s: float) -> float:
         return s / math.sqrt(s * s + self.alpha)
 
@@ -66,7 +80,10 @@ class LexiconSentiment:
         """Per turn: hits are (first token, signed valence) of sentiment phrases, overlaps removed."""
         sums = [0.0] * n_turns
         for first, value in hits:
-            sums[toks.turn[first]] += self.valence(value, first, toks)
+            v = self.valence(value, first, toks)
+            if self.exclamation != 1.0 and self.exclaimed(first, toks):
+                v *= self.exclamation
+            sums[toks.turn[first]] += v
         return [round(self.squash(s), 4) for s in sums]
 
 

@@ -126,6 +126,7 @@ class Context:
     config: Any  # pipeline.config.Config
     difficult: bool
     pressure: Evidence | None  # the first moment the client was negative or escalated
+    difficulty: "Difficulty | None" = None  # why the call is (or is not) difficult
 
     def get(self, dotted: str | None, default: Any = None) -> Any:
         return get_path(self.signals, dotted, default)
@@ -171,12 +172,62 @@ class Context:
         return [turn_evidence(self.transcript, i)]
 
 
-def is_difficult(signals: Mapping[str, Any], rule: Any) -> bool:
-    """The client starts negative, or escalates (when `rule.on_escalation`)."""
+@dataclass(frozen=True)
+class Difficulty:
+    """Whether a call is difficult and why: each reason names the rule that fired, the count
+    it saw against its threshold, and where (CONTRACTS.md, `difficulty`)."""
+
+    difficult: bool
+    reasons: tuple[dict[str, Any], ...] = ()
+
+    def serialize(self) -> dict[str, Any]:
+        return {"difficult": self.difficult, "reasons": [dict(r) for r in self.reasons]}
+
+
+def _client_turns(signals: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [pt for pt in get_path(signals, "sentiment.per_turn", []) or []
+            if pt.get("speaker") == "client" and pt.get("score") is not None]
+
+
+def _ev_items(items: Iterable[Mapping[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
+    keep = ("start", "end", "speaker", "quote", "turn")
+    return [{k: it[k] for k in keep if it.get(k) is not None} for it in list(items)[:limit]]
+
+
+def assess_difficulty(signals: Mapping[str, Any], rule: Any) -> Difficulty:
+    """A call is difficult when the client escalates (asks for a manager, threatens a complaint),
+    shows negative emotion (starts negative, or one turn strongly negative: insults, anger),
+    raises their voice, or complains repeatedly (several negative turns). Topic words
+    ("проблема", "error") carry no valence, so naming a problem alone is routine."""
+    reasons: list[dict[str, Any]] = []
+    esc = [e for e in get_path(signals, "escalations", []) or [] if e.get("speaker", "client") == "client"]
+    if rule.on_escalation and rule.escalations_min > 0 and len(esc) >= rule.escalations_min:
+        reasons.append({"id": "escalation", "count": len(esc), "min": rule.escalations_min,
+                        "evidence": _ev_items(esc)})
+    client = _client_turns(signals)
     start = get_path(signals, "sentiment.client_start")
-    if start is not None and float(start) < rule.client_start_below:
-        return True
-    return bool(rule.on_escalation and get_path(signals, "escalations", []))
+    strong = [pt for pt in client if float(pt["score"]) < rule.emotion_below]
+    if (start is not None and float(start) < rule.client_start_below) or strong:
+        low = min(client, key=lambda pt: float(pt["score"])) if client else None
+        r: dict[str, Any] = {"id": "negative_emotion", "client_start": None if start is None else round(float(start), 3),
+                             "client_start_below": rule.client_start_below, "emotion_below": rule.emotion_below,
+                             "min_turn": None if low is None else round(float(low["score"]), 3),
+                             "evidence": _ev_items(strong or ([low] if low else []))}
+        reasons.append(r)
+    loud = [i for i in get_path(signals, "loudness.raised_voice", []) or [] if i.get("speaker") == "client"]
+    if rule.raised_voice_min > 0 and len(loud) >= rule.raised_voice_min:
+        reasons.append({"id": "raised_voice", "count": len(loud), "min": rule.raised_voice_min,
+                        "evidence": _ev_items(loud)})
+    negative = [pt for pt in client if float(pt["score"]) < rule.client_negative_below]
+    if rule.repeated_complaints_min > 0 and len(negative) >= rule.repeated_complaints_min:
+        reasons.append({"id": "repeated_complaints", "count": len(negative), "min": rule.repeated_complaints_min,
+                        "below": rule.client_negative_below, "evidence": _ev_items(negative)})
+    return Difficulty(bool(reasons), tuple(reasons))
+
+
+def is_difficult(signals: Mapping[str, Any], rule: Any) -> bool:
+    """Any reason of `assess_difficulty`."""
+    return assess_difficulty(signals, rule).difficult
 
 
 def pressure_moment(signals: Mapping[str, Any], transcript: Transcript, rule: Any) -> Evidence | None:
@@ -189,6 +240,8 @@ def pressure_moment(signals: Mapping[str, Any], transcript: Transcript, rule: An
                 cands.append(ev)
                 break
     cands.extend(evidence_list(get_path(signals, "escalations", []), transcript)[:1])
+    loud = [i for i in get_path(signals, "loudness.raised_voice", []) or [] if i.get("speaker") == "client"]
+    cands.extend(evidence_list(loud, transcript)[:1])
     if cands:
         return min(cands, key=lambda e: e.start)
     if is_difficult(signals, rule):  # started negative by the start measure: the first client turn
@@ -455,8 +508,10 @@ def score_indicator(iid: str, spec: Any, ctx: Context) -> IndicatorScore:
 def build_context(signals: Mapping[str, Any], transcript: Transcript, meta: CallMeta, language: str,
                   config: Any) -> Context:
     rule = config.section("indicators").difficult
+    difficulty = assess_difficulty(signals, rule)
     return Context(signals=signals, transcript=transcript, meta=meta, language=language, config=config,
-                   difficult=is_difficult(signals, rule), pressure=pressure_moment(signals, transcript, rule))
+                   difficult=difficulty.difficult, pressure=pressure_moment(signals, transcript, rule),
+                   difficulty=difficulty)
 
 
 def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[IndicatorScore]:

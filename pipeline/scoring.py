@@ -35,6 +35,7 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     competencies = score_competencies(indicators, config, role)
     flags = evaluate_flags(ctx)
     result.difficult = ctx.difficult
+    result.difficulty = ctx.difficulty
     result.indicators = indicators
     result.competencies = competencies
     result.flags = flags

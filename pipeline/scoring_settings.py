@@ -244,11 +244,17 @@ class IndicatorSpec(_Strict):
 
 
 class DifficultRule(_Strict):
-    """A call is `difficult` when the client starts negative or escalates."""
+    """A call is `difficult` when the client escalates, shows negative emotion, raises their voice or
+    complains repeatedly; every reason that fired is recorded (`difficulty.reasons`)."""
 
-    client_start_below: float = Field(-0.2, ge=-1.0, le=1.0)
-    client_negative_below: float = Field(-0.2, ge=-1.0, le=1.0)  # a client turn this low is a pressure moment
+    client_start_below: float = Field(-0.2, ge=-1.0, le=1.0)  # negative emotion: the client starts this low
+    emotion_below: float = Field(-0.6, ge=-1.0, le=1.0)  # ... or any one client turn this low (-1: off)
+    # a client turn this low is a complaint (repeated_complaints) and marks the pressure moment
+    client_negative_below: float = Field(-0.2, ge=-1.0, le=1.0)
     on_escalation: bool = True
+    escalations_min: int = Field(1, ge=0)  # client escalations (manager, complaint, authority); 0: off
+    raised_voice_min: int = Field(1, ge=0)  # client turns with a raised voice (loudness); 0: off
+    repeated_complaints_min: int = Field(2, ge=0)  # client turns under client_negative_below; 0: off
 
 
 class IndicatorsConfig(_Strict):

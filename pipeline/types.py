@@ -172,6 +172,7 @@ class CallResult:
     transcript: Transcript
     signals: Any = None  # pipeline.signals.CallSignals
     difficult: bool | None = None
+    difficulty: Any = None  # pipeline.indicators.Difficulty: why the call is (not) difficult
     indicators: list[Any] = field(default_factory=list)  # pipeline.indicators.IndicatorScore
     competencies: list[Any] = field(default_factory=list)  # pipeline.competency.CompetencyScore
     flags: list[Any] = field(default_factory=list)  # pipeline.flags.Flag
@@ -207,6 +208,7 @@ class CallResult:
             "transcript": self.transcript.serialize(),
             "signals": ser(self.signals),
             "difficult": self.difficult,
+            "difficulty": ser(self.difficulty),
             "indicators": [ser(i) for i in self.indicators],
             "competencies": [ser(c) for c in self.competencies],
             "flags": [ser(f) for f in self.flags],

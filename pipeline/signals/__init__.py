@@ -109,7 +109,7 @@ def _sentiment_scores(transcript: Transcript, toks: CallTokens, comp: lexical.Co
             warnings.append(f"{e}; using the lexicon sentiment")
     lex = comp.lexicon.sentiment
     scorer = LexiconSentiment(lex.negations, lex.intensifiers, lex.negation_window, lex.negation_scalar, lex.alpha,
-                             lex.negation_bridge)
+                             lex.negation_bridge, lex.exclamation)
     scores = scorer.score_turns(toks, n, lexical.sentiment_hits(found))
     return [s if has_words[i] else None for i, s in enumerate(scores)], "lexicon", "lexicon", warnings
 

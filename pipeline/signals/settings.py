@@ -121,6 +121,7 @@ class SentimentLexicon(_Strict):
     negation_bridge: list[str] = Field(default_factory=list)  # words allowed between a negation and its word
     negation_scalar: float = -0.5  # valence multiplier after a negation ("не плохо" is mildly positive)
     intensifiers: dict[str, float] = Field(default_factory=dict)  # word -> multiplier (очень: 1.5, чуть: 0.6)
+    exclamation: float = Field(1.0, ge=1.0, le=3.0)  # multiplier for emotion words in a sentence ending with "!"
     alpha: float = Field(4.0, gt=0)  # score = s / sqrt(s^2 + alpha)
 
     @model_validator(mode="after")

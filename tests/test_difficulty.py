@@ -1,0 +1,178 @@
+"""Difficult calls a QA lead agrees with (issue 10): hand-built transcripts (ru, en) through the real
+pipeline. A routine complaint is not difficult; an angry client (insults, exclamations, threats to
+complain, repeated complaints) is, and the result says why. Emotion words, insults, sarcasm and
+exclamations move the sentiment; topic words do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from callqa.pipeline.config import load_config
+from callqa.pipeline.process import process_call
+from callqa.pipeline.signals import compute_signals
+from callqa.pipeline.types import Transcript, Turn
+
+
+def write_call(tmp_path: Path, name: str, language: str, turns: list[tuple[str, str]]) -> Path:
+    """A transcript JSON input: word times proportional to word length (about 14 characters a second,
+    so Russian and English speak at a similar, ordinary rate), 0.8 s between turns."""
+    out, t = [], 0.5
+    for speaker, text in turns:
+        words, w0 = [], t
+        for w in text.split():
+            d = 0.12 + 0.055 * len(w)
+            words.append({"text": w, "start": round(w0, 3), "end": round(w0 + d, 3)})
+            w0 += d + 0.08
+        out.append({"speaker": speaker, "start": round(t, 3), "end": round(w0, 3), "text": text, "words": words})
+        t = w0 + 0.8
+    p = tmp_path / f"{name}.json"
+    p.write_text(json.dumps({"call_id": name, "language": language, "role": "inbound", "direction": "inbound",
+                             "duration_s": round(t + 0.5, 3), "turns": out}, ensure_ascii=False), encoding="utf-8")
+    return p
+
+
+def run(tmp_path: Path, name: str, language: str, turns: list[tuple[str, str]], config=None) -> dict:
+    return process_call(write_call(tmp_path, name, language, turns), config or load_config()).serialize()
+
+
+def reasons(result: dict) -> set[str]:
+    d = result["difficulty"]
+    assert d["difficult"] is result["difficult"]
+    return {r["id"] for r in d["reasons"]}
+
+
+# The same operator in both calls; only the client differs.
+ROUTINE = {
+    "ru": [("operator", "Здравствуйте, банк Альфа, меня зовут Анна, чем могу помочь?"),
+           ("client", "Здравствуйте, у меня проблема с картой, не проходит оплата в магазине."),
+           ("operator", "Подскажите, пожалуйста, какая ошибка появляется на терминале?"),
+           ("client", "Пишет, что операция отклонена, ошибка какая-то."),
+           ("operator", "Вижу, карта заблокирована после трёх неверных вводов пин-кода. Я её разблокировала."),
+           ("client", "Хорошо, спасибо."),
+           ("operator", "Могу ещё чем-то помочь?"), ("client", "Нет, спасибо, до свидания.")],
+    "en": [("operator", "Hello, Alpha Bank, my name is Anna, how can I help you?"),
+           ("client", "Hello, I have a problem with my card, the payment in the shop does not go through."),
+           ("operator", "Could you tell me what error you see on the terminal?"),
+           ("client", "It says the transaction is declined, some error."),
+           ("operator", "I see, the card was blocked after three wrong PIN entries. I have unblocked it."),
+           ("client", "Okay, thank you."),
+           ("operator", "Is there anything else I can help you with?"), ("client", "No, thanks, goodbye.")],
+}
+ANGRY_CLIENT = {
+    "ru": ["Это просто безобразие! Третий раз звоню, карта опять не работает, вы что там все идиоты?!",
+           "Да какая разница! В магазине не проходит оплата, пишет отказ. Сколько можно!",
+           "Да, вчера вечером и сегодня утром.",
+           "Я буду жаловаться в Центробанк, если это не прекратится!",
+           "Ну ладно, посмотрим."],
+    "en": ["This is ridiculous! It is the third time I am calling, my card is not working again, are you all idiots?!",
+           "Who cares! The payment in the shop does not go through, it says declined. How many times!",
+           "Yes, last night and this morning.",
+           "I will file a complaint with the ombudsman if this goes on!",
+           "Well, okay, we will see."],
+}
+
+
+def angry_call(language: str) -> list[tuple[str, str]]:
+    ops = [t for s, t in ROUTINE[language] if s == "operator"]
+    c = ANGRY_CLIENT[language]
+    return [("operator", ops[0]), ("client", c[0]), ("operator", ops[1]), ("client", c[1]),
+            ("operator", ops[2]), ("client", c[3]), ("operator", ops[3]), ("client", c[4])]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_a_routine_complaint_is_not_difficult_an_angry_client_is(tmp_path, config, language):
+    routine = run(tmp_path, "routine", language, ROUTINE[language], config)
+    angry = run(tmp_path, "angry", language, angry_call(language), config)
+    # naming a problem ("проблема с картой", "some error") is what the call is about, not how the client feels
+    assert routine["difficult"] is False and routine["difficulty"]["reasons"] == []
+    assert routine["signals"]["sentiment"]["client_start"] >= 0
+    by_id = {c["id"]: c for c in routine["competencies"]}
+    assert by_id["stress_resistance"]["score"] is None  # nothing to resist in a routine call
+    # the angry client: every reason is recorded, with where it was heard
+    assert angry["difficult"] is True
+    assert reasons(angry) >= {"escalation", "negative_emotion", "repeated_complaints"}
+    for r in angry["difficulty"]["reasons"]:
+        assert r["evidence"] and all(e["speaker"] == "client" for e in r["evidence"]), r
+    rep = next(r for r in angry["difficulty"]["reasons"] if r["id"] == "repeated_complaints")
+    assert rep["count"] >= rep["min"] == 2
+    assert {c["id"]: c for c in angry["competencies"]}["stress_resistance"]["score"] is not None
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_anger_without_a_threat_is_difficult_and_each_threshold_is_configured(tmp_path, config, language):
+    # insults and exclamations, no manager, no complaint: negative emotion and repeated complaints
+    turns = [x for x in angry_call(language) if x[1] != ANGRY_CLIENT[language][3]]
+    res = run(tmp_path, "insults", language, turns, config)
+    assert res["signals"]["escalations"] == []
+    assert res["difficult"] is True and reasons(res) == {"negative_emotion", "repeated_complaints"}
+    # each reason has its own threshold: switched off one by one, the call stops being difficult
+    off = {"emotion_below": -1.0, "client_start_below": -1.0}
+    assert reasons(run(tmp_path, "insults_a", language, turns,
+                       load_config(overrides={"indicators": {"difficult": off}}))) == {"repeated_complaints"}
+    cfg = load_config(overrides={"indicators": {"difficult": {**off, "repeated_complaints_min": 3}}})
+    calm_enough = run(tmp_path, "insults_b", language, turns, cfg)
+    assert calm_enough["difficult"] is False and reasons(calm_enough) == set()
+
+
+COMPLAINT_NEGATION = {
+    "ru": ("Ладно, не буду жаловаться, просто исправьте.", "Ладно, буду жаловаться, просто исправьте."),
+    "en": ("Fine, I won't file a complaint, just fix it.", "Fine, I will file a complaint, just fix it."),
+}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_i_will_not_complain_is_no_escalation_i_will_complain_is(tmp_path, config, language):
+    no, yes = COMPLAINT_NEGATION[language]
+    base = [t for t in ROUTINE[language][:4]]
+    calm = run(tmp_path, "wont", language, base + [("client", no)], config)
+    threat = run(tmp_path, "will", language, base + [("client", yes)], config)
+    assert calm["signals"]["escalations"] == [] and calm["difficult"] is False
+    assert [e["id"] for e in threat["signals"]["escalations"]] == ["complaint"]
+    assert threat["difficult"] is True and "escalation" in reasons(threat)
+
+
+def test_a_clients_raised_voice_makes_a_call_difficult():
+    from test_indicators import good_call, scored
+
+    cfg = load_config()
+    plain = scored(good_call(), cfg)
+    assert plain["difficult"] is False
+    loud = good_call()
+    turn = next(i for i, t in enumerate(loud.transcript.turns) if t.speaker == "client")
+    t = loud.transcript.turns[turn]
+    loud.signals["loudness"] = {"operator": 55.0, "client": 62.0, "raised_voice": [
+        {"start": t.start, "end": t.end, "speaker": "client", "quote": t.text, "turn": turn, "level": 80.0}]}
+    res = scored(loud, cfg)
+    assert res["difficult"] is True and reasons(res) == {"raised_voice"}
+    assert res["difficulty"]["reasons"][0]["evidence"][0]["turn"] == turn
+    off = load_config(overrides={"indicators": {"difficult": {"raised_voice_min": 0}}})
+    assert scored(loud, off)["difficult"] is False
+
+
+def _score(text: str, lang: str, config, speaker: str = "client") -> float:
+    tr = Transcript(turns=(Turn(speaker, 0.0, 3.0, text),), language=lang, duration_s=3.0)
+    (turn,) = compute_signals(tr, config).serialize()["sentiment"]["per_turn"]
+    return turn["score"]
+
+
+@pytest.mark.parametrize("language, topic, insult, sarcasm, plain, exclaimed", [
+    ("ru", "У меня проблема, ошибка при оплате, долг по карте.", "Вы что, идиоты?", "Ну спасибо за ничего.",
+     "Это ужасно.", "Это ужасно!"),
+    ("en", "I have a problem, an error with the payment, a debt on the card.", "Are you stupid?",
+     "Thanks for nothing.", "This is terrible.", "This is terrible!"),
+])
+def test_emotion_moves_sentiment_topic_does_not(config, language, topic, insult, sarcasm, plain, exclaimed):
+    assert _score(topic, language, config) == 0.0
+    assert _score(insult, language, config) < -0.5
+    assert _score(sarcasm, language, config) < -0.5  # thanks that are not thanks
+    assert _score(exclaimed, language, config) < _score(plain, language, config) < 0
+    hello = {"ru": "Алло! Слушаю!", "en": "Hello! Yes!"}[language]
+    assert _score(hello, language, config) == 0.0  # an exclamation alone is no emotion
+
+
+def test_cannot_help_is_negated_help(config):
+    assert _score("Ничем не могу помочь.", "ru", config, "operator") < 0 < _score("Могу помочь.", "ru", config,
+                                                                                   "operator")
