@@ -225,9 +225,11 @@ def _package_versions() -> tuple[tuple[str, str], ...]:
 
 def models_fingerprint(config: Config) -> str:
     """A short key for the models a configuration uses: names and package versions."""
+    from .transcribe import asr_fingerprint
+
     m = config.section("models")
     data = {
-        "asr": m.asr.model,
+        "asr": asr_fingerprint(config),
         "diarization": [m.diarization.backend, m.diarization.pyannote.pipeline],
         "sentiment": [m.sentiment.backend, m.sentiment.model],
         "packages": dict(_package_versions()),

@@ -55,11 +55,19 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
 
         asr = transcribe_mono(audio, config, language, hook=hook)
         hook("diarize")
-        diar = diarize(audio, config, hook=hook)
+        diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
         turns = assign_speakers(list(asr.segments), diar, config)
         transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s)
+        if diar.overlap_method is None:  # interruptions cannot be measured: null with this reason
+            transcript = replace(transcript, overlap_note=diar.overlap_note or "overlapping speech was not measured")
         diarization = diar.backend
-    notes = {"asr_notes": list(asr.notes), "asr_dropped": [d.serialize() for d in asr.dropped]}
+        speakers, overlaps = diar.speakers, diar.overlap_summary()
+    if audio.channels == 2:
+        speakers = {"count": 2, "method": "channels", "backend": "stereo-channels"}
+        overlaps = {"measured": True, "method": "channels"}
+    notes = {"speakers": speakers, "overlaps": overlaps,
+             "asr_notes": list(asr.notes), "asr_dropped": [d.serialize() for d in asr.dropped],
+             "asr": dict(asr.backend)}  # backend, model, versions, language, sample rate
     return transcript, ModelInfo(asr=asr.model, diarization=diarization), notes
 
 

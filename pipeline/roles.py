@@ -191,7 +191,7 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
     if meta.direction == "inbound":
         votes["first_speaker"] = w.get("first_speaker", 0.0) * sign
     elif meta.direction == "outbound":
-        votes["first_speaker"] = -w.get("first_speaker", 0.0) * sign
+        votes["first_speaker"] = -w.get("first_speaker_outbound", 0.0) * sign
     else:  # most contact-centre calls are inbound: a weaker vote
         votes["first_speaker"] = w.get("first_speaker_no_direction", 0.0) * sign
 
@@ -237,7 +237,8 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
     if not labels:
         method, confidence = "direction", 0.5
     elif len(labels) == 1:
-        total, votes = _combine(_votes(by_label[labels[0]], [], True, meta, config, language), ra.max_single_kind)
+        raw = _votes(by_label[labels[0]], [], True, meta, config, language)
+        total, votes = _combine({k: v * ra.single_speaker_scale for k, v in raw.items()}, ra.max_single_kind)
         operator_label = labels[0] if total >= 0 else None
         method, confidence = "single_speaker", 1.0 / (1.0 + math.exp(-abs(total)))
     else:

@@ -29,6 +29,9 @@ class HallucinationGuard(_Strict):
 
 class AsrOptions(_Strict):
     model: str = "tiny.en"  # a name (resolved / downloaded once) or a local directory
+    # per language: a Whisper name / directory, or `KIND:DIR` for onnx-asr (models/asr_backend.py);
+    # a language without an entry goes to `model` when it serves that language
+    by_language: dict[str, str] = Field(default_factory=dict)
     models_dir: str = "~/.cache/callqa/models"
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"

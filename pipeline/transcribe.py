@@ -1,5 +1,8 @@
-"""Speech to text with faster-whisper: word-timestamped segments for mono calls,
-ready speaker turns for stereo calls (one speaker per channel).
+"""Speech to text: word-timestamped segments for mono calls, ready speaker turns for
+stereo calls (one speaker per channel). The model behind it is an ASR backend
+(models/asr_backend.py: faster-whisper, or onnx-asr with GigaAM-v3 / T-one), chosen per
+language by `models.asr.by_language` (`route`); everything here after decoding (stereo,
+crosstalk, the guard, turns) needs only the backend interface.
 
 Options come from `models.asr` (configs/models.yaml). Pitfalls of the field
 handled here:
@@ -27,7 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -96,6 +99,7 @@ class AsrResult:
     model: str
     dropped: tuple[DroppedSegment, ...] = ()
     notes: tuple[str, ...] = ()  # e.g. a channel re-decoded without the prompt
+    backend: dict[str, Any] = field(default_factory=dict)  # AsrBackendInfo.serialize() + language, sample rate
 
     @property
     def text(self) -> str:
@@ -104,7 +108,8 @@ class AsrResult:
     def serialize(self) -> dict[str, Any]:
         return {"segments": [s.serialize() for s in self.segments], "turns": [t.serialize() for t in self.turns],
                 "language": self.language, "language_probability": _r(self.language_probability),
-                "model": self.model, "dropped": [d.serialize() for d in self.dropped], "notes": list(self.notes)}
+                "model": self.model, "dropped": [d.serialize() for d in self.dropped], "notes": list(self.notes),
+                "backend": dict(self.backend)}
 
 
 # --------------------------------------------------------------------------- options
@@ -232,11 +237,12 @@ def _join_words(words: Iterable[Word]) -> str:
     return " ".join(w.text for w in words if w.text).strip()
 
 
-def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard,
-                   language: str | None) -> tuple[list[AsrSegment], list[DroppedSegment]]:
+def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, language: str | None,
+                   repetition: bool = True) -> tuple[list[AsrSegment], list[DroppedSegment]]:
     """Remove invented text: phantom phrases (whole segments or the words of the phrase inside a
-    segment), segments Whisper itself scores as no-speech, degenerate repetition loops, and
-    segments of very low confidence. Returns (kept, dropped)."""
+    segment), segments Whisper itself scores as no-speech, degenerate repetition loops (only
+    for backends whose decoder can loop: `repetition`), and segments of very low confidence.
+    Returns (kept, dropped)."""
     phrases = _phrase_tokens(guard, language)
     kept: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
@@ -249,7 +255,7 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard,
             drop(seg, "no_speech")
             continue
         # Whisper's ratio covers its whole 30 s window; a segment is a loop when its own text is too.
-        if min(seg.compression_ratio, compression_ratio(seg.text)) > guard.compression_ratio_threshold:
+        if repetition and min(seg.compression_ratio, compression_ratio(seg.text)) > guard.compression_ratio_threshold:
             drop(seg, "repetitive")
             continue
         if seg.avg_logprob < guard.min_avg_logprob:
@@ -463,18 +469,156 @@ def _check_rate(audio: Any) -> None:
         raise ValueError(f"Whisper needs 16 kHz audio, got {audio.sample_rate} Hz (audio.sample_rate)")
 
 
+def _vad_speech(samples: np.ndarray, opts: AsrOptions, rate: int = 16000) -> list[tuple[float, float]] | None:
+    """Speech spans (s) by Silero VAD with `asr.vad`, as faster-whisper's `vad_filter` finds them;
+    None when `asr.vad_filter` is off. Backends that decode chunks cut them at these pauses."""
+    if not opts.vad_filter:
+        return None
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(np.ascontiguousarray(samples, dtype=np.float32),
+                                   VadOptions(**opts.vad.model_dump()), sampling_rate=rate)
+    return [(st["start"] / rate, st["end"] / rate) for st in stamps]
+
+
+def samples_at(audio: Any, rate: int) -> np.ndarray:
+    """The call's channels (channels, n) at a backend's `rate`. A recording made at that rate or
+    lower (8 kHz telephony for T-one) is decoded again at its own rate, so the model hears the
+    original samples, not an upsampled-then-downsampled copy; otherwise resampled."""
+    if rate == audio.sample_rate:
+        return audio.samples
+    src = getattr(audio, "source", None)
+    if src is not None and 0 < (src.sample_rate or 0) <= rate and Path(src.path).is_file():
+        from .audio import _channel_policy, _decode
+        from .errors import InputError
+
+        try:
+            native, _, _ = _decode(Path(src.path), rate, src.channels)
+            native, _ = _channel_policy(native)
+            if native.shape[0] == audio.channels and abs(native.shape[1] / rate - audio.duration_s) < 0.1:
+                return native
+        except InputError:
+            pass
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, audio.sample_rate)
+    return np.ascontiguousarray(resample_poly(audio.samples, rate // g, audio.sample_rate // g, axis=1),
+                                dtype=np.float32)
+
+
+def _to_segments(raw: Sequence[Any], channel: int | None) -> list[AsrSegment]:
+    return [AsrSegment(s.start, s.end, s.text, tuple(s.words), s.avg_logprob, s.no_speech_prob,
+                       compression_ratio(s.text) if s.compression_ratio is None else s.compression_ratio, channel)
+            for s in raw]
+
+
+def _decode_with(backend: Any, samples: np.ndarray, lang: str, opts: AsrOptions, channel: int | None, hook: Hook,
+                 step: str, speech16: np.ndarray | None = None) -> tuple[list[AsrSegment], list[str]]:
+    """One channel through any backend (models/asr_backend.py); `speech16` (16 kHz) gives the VAD
+    spans to backends that cut chunks at pauses."""
+    from callqa.models.asr_backend import DecodeOptions
+
+    speech = (_vad_speech(speech16, opts) if speech16 is not None and getattr(backend, "cuts_at_pauses", False)
+              else None)
+    do = DecodeOptions(asr=opts, channel=channel, hook=hook, step=step, speech=speech)
+    return _to_segments(backend.transcribe(samples, lang, do), channel), do.notes
+
+
+FIRST_PASS_S = 30.0
+
+
+def _word_confidence(segments: Sequence[Any]) -> float:
+    """Geometric mean of word probabilities (0 without words): how sure a model is of what it heard."""
+    probs = [max(1e-6, float(w.probability)) for s in segments for w in s.words]
+    return float(np.exp(np.mean(np.log(probs)))) if probs else 0.0
+
+
+def route(audio: Any, opts: AsrOptions, requested: str | None, channel: int = 0,
+          hook: Hook = _noop) -> tuple[str, float, Any, str | None]:
+    """(language, probability, backend, note): the call's language and the backend serving it.
+
+    The language is `requested` (metadata or `asr.language`); else a multilingual Whisper's
+    language ID; else, when models for several languages are configured, a first pass over the
+    first `FIRST_PASS_S` of speech with each of them: the language whose model is surest wins
+    (probability = its share of the confidences). No model for the language: a clear error
+    naming it and `models.asr.by_language.<language>`."""
+    from callqa.models.asr_backend import WhisperBackend, backend_for, configured_backends
+
+    if requested:
+        return requested, 1.0, backend_for(requested, opts), None
+    samples16 = audio.channel(channel) if audio.channels > 1 else audio.mono()
+    for key, backend in configured_backends(opts).items():  # a multilingual Whisper knows the language
+        if isinstance(backend, WhisperBackend):
+            try:
+                multilingual = backend.languages() is None
+            except ModelUnavailable:
+                multilingual = False
+            if multilingual:
+                lang, prob = backend.detect_language(samples16)
+                return lang, prob, backend_for(lang, opts), None
+    candidates: dict[str, Any] = {}
+    errors: list[str] = []
+    for lang in LANGUAGES:
+        try:
+            candidates[lang] = backend_for(lang, opts)
+        except ModelUnavailable as e:
+            errors.append(str(e))
+    if not candidates:
+        raise ModelUnavailable("no ASR model serves any language: " + "; ".join(errors))
+    if len(candidates) == 1:
+        (lang, backend), = candidates.items()
+        return lang, 1.0, backend, None
+    speech = _vad_speech(samples16, opts) or [(0.0, audio.duration_s)]
+    start = speech[0][0] if speech else 0.0
+    window = (max(0.0, start - 0.2), min(audio.duration_s, start + FIRST_PASS_S))
+    scores: dict[str, float] = {}
+    for lang, backend in candidates.items():
+        rate = backend.sample_rate
+        chans = samples_at(audio, rate)
+        x = chans[channel] if audio.channels > 1 else chans.mean(axis=0, dtype=np.float32)
+        piece = np.ascontiguousarray(x[int(window[0] * rate):int(window[1] * rate)], dtype=np.float32)
+        segs, _ = _decode_with(backend, piece, lang, opts, None, hook, f"language check ({lang})",
+                               samples16[int(window[0] * 16000):int(window[1] * 16000)])
+        scores[lang] = _word_confidence(segs)
+    best = max(scores, key=lambda k: scores[k])
+    total = sum(scores.values())
+    prob = scores[best] / total if total > 0 else 0.0
+    detail = ", ".join(f"{lang} {scores[lang]:.2f} ({candidates[lang].info().label})" for lang in scores)
+    return best, prob, candidates[best], (f"language '{best}' chosen by a first pass over {window[1] - window[0]:.0f} s "
+                                          f"of speech (mean word confidence: {detail})")
+
+
+def asr_fingerprint(config: Config) -> dict[str, Any]:
+    """What identifies the ASR models a configuration uses, from the backends' info records
+    (backend, model, versions, directory) per routed language; nothing is loaded."""
+    from callqa.models.asr_backend import configured_backends
+
+    out = {}
+    for lang, backend in configured_backends(config.section("models").asr).items():
+        info = backend.info()
+        out[lang] = {**info.serialize(), "location": info.location}
+    return out
+
+
+def _backend_record(backend: Any, lang: str) -> dict[str, Any]:
+    return {**backend.info().serialize(), "language": lang, "sample_rate": backend.sample_rate}
+
+
 def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
     """Segments with word timestamps for a one-channel recording; `turns` stay empty (the
     diarizer turns words into speaker turns)."""
     _check_rate(audio)
     opts = asr_options(config)
-    model = load_model(opts)
-    samples = audio.mono()
-    lang, prob = choose_language(model, language, samples, opts)
-    raw, note = _decode_checked(model, samples, opts, lang, None, hook, "transcribe")
-    kept, dropped = guard_segments(raw, opts.hallucination, lang)
+    lang, prob, backend, note = route(audio, opts, language, hook=hook)
+    chans = samples_at(audio, backend.sample_rate)
+    samples = chans[0] if chans.shape[0] == 1 else chans.mean(axis=0, dtype=np.float32)
+    raw, notes = _decode_with(backend, samples, lang, opts, None, hook, "transcribe", audio.mono())
+    kept, dropped = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
     return AsrResult(segments=tuple(kept), turns=(), language=lang, language_probability=prob,
-                     model=model_label(opts), dropped=tuple(dropped), notes=(note,) if note else ())
+                     model=backend.info().label, dropped=tuple(dropped), notes=tuple(([note] if note else []) + notes),
+                     backend=_backend_record(backend, lang))
 
 
 # --------------------------------------------------------------------------- stereo
@@ -625,28 +769,34 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
 
     Crosstalk is handled twice: stretches where a channel only carries the other side's
     bleed are silenced before ASR (`bleed_frames`), and words still heard on both channels
-    go to the louder one (`drop_crosstalk`)."""
+    go to the louder one (`drop_crosstalk`). Any backend (models/asr_backend.py) decodes,
+    at its own sample rate."""
     _check_rate(audio)
     opts = asr_options(config)
     margin = config.section("models").diarization.crosstalk_margin_db
-    model = load_model(opts)
     n_ch, rate = audio.channels, audio.sample_rate
     # One language for the whole call, detected on the channel with the most energy.
     loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
-    lang, prob = choose_language(model, language, audio.channel(loudest), opts)
+    lang, prob, backend, route_note = route(audio, opts, language, channel=loudest, hook=hook)
     bleed = bleed_frames(audio.samples, rate, margin)
     frame = max(1, int(BLEED_FRAME_S * rate))
+    b_rate = backend.sample_rate
+    b_frame = max(1, int(BLEED_FRAME_S * b_rate))
+    chans = samples_at(audio, b_rate)
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
-    notes: list[str] = []
+    notes: list[str] = [route_note] if route_note else []
     for c in range(n_ch):
-        samples = audio.channel(c)  # a copy: bleed is silenced in it, not in the audio
+        samples = np.array(chans[c], dtype=np.float32)  # a copy: bleed is silenced in it, not in the audio
+        at16 = audio.channel(c) if b_rate != rate else samples
         for f in np.flatnonzero(bleed[c]):
-            samples[f * frame:(f + 1) * frame] = 0.0
-        raw, note = _decode_checked(model, samples, opts, lang, c, hook, f"transcribe channel {c + 1}/{n_ch}")
-        notes.extend([note] if note else [])
-        del samples
-        kept, gone = guard_segments(raw, opts.hallucination, lang)
+            samples[f * b_frame:(f + 1) * b_frame] = 0.0
+            if at16 is not samples:
+                at16[f * frame:(f + 1) * frame] = 0.0
+        raw, got = _decode_with(backend, samples, lang, opts, c, hook, f"transcribe channel {c + 1}/{n_ch}", at16)
+        notes.extend(got)
+        del samples, at16
+        kept, gone = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
         segments.extend(kept)
         dropped.extend(gone)
     words = [_ChWord(w, s.channel or 0, s.avg_logprob)
@@ -656,8 +806,8 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
     return AsrResult(segments=tuple(segments), turns=tuple(turns), language=lang, language_probability=prob,
-                     model=model_label(opts), dropped=tuple(sorted(dropped, key=lambda d: d.start)),
-                     notes=tuple(notes))
+                     model=backend.info().label, dropped=tuple(sorted(dropped, key=lambda d: d.start)),
+                     notes=tuple(notes), backend=_backend_record(backend, lang))
 
 
 # --------------------------------------------------------------------------- evaluation

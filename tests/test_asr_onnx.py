@@ -1,4 +1,5 @@
-"""onnx-asr models (GigaAM-v3 CTC) loaded and decoded for real from a tiny random-weight directory."""
+"""onnx-asr models (GigaAM-v3 CTC and RNN-T, T-one) loaded and decoded for real from tiny random-weight
+directories (tests/asr_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -8,40 +9,12 @@ import numpy as np
 import pytest
 
 from callqa.models.asr_onnx import load_onnx_model, verify_model_dir
+
+RU_CALL = Path(__file__).resolve().parent.parent / "sample_calls" / "ru_audio" / "ru_good_inbound.flac"
 from callqa.pipeline.errors import ModelUnavailable
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-RU_LETTERS = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
-
-
-def build_gigaam_ctc(folder: Path, seed: int = 0) -> Path:
-    """A GigaAM CTC directory with onnx-asr's file names and I/O names: features [B,64,T] -> log_probs [B,T/4,V]."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tokens = ["\u2581", *RU_LETTERS, "<blk>"]
-    (folder / "v3_vocab.txt").write_text("".join(f"{t} {i}\n" for i, t in enumerate(tokens)), encoding="utf-8")
-    rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.normal(0, 0.3, (64, len(tokens))).astype(np.float32), "w")
-    consts = [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in
-              (("starts", [0]), ("ends", [2**62]), ("axes", [1]), ("steps", [4]))]
-    nodes = [
-        helper.make_node("Transpose", ["features"], ["ft"], perm=[0, 2, 1]),
-        helper.make_node("Slice", ["ft", "starts", "ends", "axes", "steps"], ["sub"]),
-        helper.make_node("MatMul", ["sub", "w"], ["logits"]),
-        helper.make_node("LogSoftmax", ["logits"], ["log_probs"], axis=-1),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny_gigaam_ctc",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["B", 64, "T"]),
-         helper.make_tensor_value_info("feature_lengths", TensorProto.INT64, ["B"])],
-        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, ["B", "T4", len(tokens)])],
-        initializer=[w, *consts])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, folder / "v3_ctc.onnx")
-    (folder / "config.json").write_text('{"model_type": "gigaam", "version": "v3"}', encoding="utf-8")
-    return folder
+from asr_fixtures import RU_LETTERS, build_gigaam_ctc, build_gigaam_rnnt, build_tone  # noqa: E402
 
 
 def test_missing_and_incomplete_dirs_name_the_path(tmp_path: Path) -> None:
@@ -94,40 +67,6 @@ def test_backend_long_audio_chunks_map_times_back(tmp_path: Path) -> None:
     assert backend.info().serialize()["backend"] == "onnx-asr"
 
 
-def build_tone(folder: Path, seed: int = 0) -> Path:
-    """A T-one directory as onnx-asr reads it: model.onnx (signal int32 [B,2400,1] + state fp16 ->
-    logprobs [B,10,V] + state_next) and config.json (vocabulary, pad id, reduction 3 = 30 ms frames)."""
-    import json
-
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = [" ", *RU_LETTERS]
-    v = len(vocab) + 1
-    rng = np.random.default_rng(seed)
-    w = numpy_helper.from_array(rng.normal(0, 3e-4, (240, v)).astype(np.float32), "w")
-    shape = numpy_helper.from_array(np.array([0, 10, 240], dtype=np.int64), "shape")
-    nodes = [
-        helper.make_node("Cast", ["signal"], ["sf"], to=TensorProto.FLOAT),
-        helper.make_node("Reshape", ["sf", "shape"], ["frames"]),
-        helper.make_node("MatMul", ["frames", "w"], ["logits"]),
-        helper.make_node("LogSoftmax", ["logits"], ["logprobs"], axis=-1),
-        helper.make_node("Identity", ["state"], ["state_next"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny_tone",
-        [helper.make_tensor_value_info("signal", TensorProto.INT32, ["B", 2400, 1]),
-         helper.make_tensor_value_info("state", TensorProto.FLOAT16, ["B", 16])],
-        [helper.make_tensor_value_info("logprobs", TensorProto.FLOAT, ["B", 10, v]),
-         helper.make_tensor_value_info("state_next", TensorProto.FLOAT16, ["B", 16])],
-        initializer=[w, shape])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, folder / "model.onnx")
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "t-one-ctc", "pad_token_id": len(vocab),
-        "decoder_params": {"vocabulary": vocab}, "encoder_params": {"reduction_kernel_size": 3}}), encoding="utf-8")
-    return folder
-
-
 def test_tiny_tone_at_8khz(tmp_path: Path) -> None:
     from callqa.models.asr_backend import OnnxAsrBackend
 
@@ -161,3 +100,24 @@ def test_pull_without_internet_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
         pull_onnx_model("t-one", tmp_path / "tone")
     with pytest.raises(ModelUnavailable, match="unknown onnx ASR model kind"):
         pull_onnx_model("gigaam-v9", tmp_path / "x")
+
+
+@pytest.mark.parametrize("kind", ["gigaam-v3-rnnt", "gigaam-v3-e2e-rnnt"])
+def test_tiny_rnnt_decodes_through_the_backend(tmp_path: Path, kind: str) -> None:
+    from callqa.models.asr_backend import OnnxAsrBackend
+
+    folder = build_gigaam_rnnt(tmp_path / kind, seed=5, e2e="e2e" in kind)
+    verify_model_dir(kind, folder)
+    backend = OnnxAsrBackend(kind, str(folder))
+    import soundfile as sf
+
+    stereo, rate = sf.read(RU_CALL, dtype="float32", frames=16_000 * 20)
+    assert rate == 16_000
+    wave = np.ascontiguousarray(stereo[:, 0])
+    seconds = wave.shape[0] / 16_000
+    words = [w for s in backend.transcribe(wave, "ru") for w in s.words]
+    assert len(words) >= 3, "speech with pauses comes out as several words"
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(0.0 <= w.start <= w.end <= seconds for w in words)
+    assert all(0.0 < w.probability <= 1.0 for w in words)
+    assert all(set(w.text) <= set(RU_LETTERS) for w in words)

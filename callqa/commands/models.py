@@ -1,5 +1,6 @@
-"""`callqa models list` and `callqa models pull NAME [--dir DIR]`: which models the
-configuration uses and whether they are on disk; download one for offline use."""
+"""`callqa models list`, `callqa models pull NAME [--dir DIR]` and `callqa models verify KIND DIR`:
+which model serves each language and whether it is on disk; download one for offline use (Whisper
+names, or the onnx-asr kinds gigaam-v3-e2e-rnnt / gigaam-v3-ctc / t-one / ...); check a directory."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     lst = sub.add_parser("list", help="configured models and the ASR models available offline")
     pull = sub.add_parser("pull", help="download an ASR model (needs internet) into the models directory")
-    for sp in (lst, pull):  # `--config` is accepted before or after the action
+    verify = sub.add_parser("verify", help="check that a local directory holds a complete onnx ASR model and loads")
+    for sp in (lst, pull, verify):  # `--config` is accepted before or after the action
         sp.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    pull.add_argument("name", metavar="NAME", help="a faster-whisper size (small, large-v3-turbo, ...) or a "
-                                                   "Hugging Face id of a CTranslate2 Whisper model")
+    pull.add_argument("name", metavar="NAME", help="a faster-whisper size (small, large-v3-turbo, ...), a "
+                                                   "Hugging Face id of a CTranslate2 Whisper model, or an onnx-asr "
+                                                   "kind: gigaam-v3-e2e-rnnt, gigaam-v3-rnnt, gigaam-v3-e2e-ctc, "
+                                                   "gigaam-v3-ctc, t-one")
     pull.add_argument("--dir", metavar="DIR", help="where to put it (default: models.asr.models_dir)")
+    verify.add_argument("kind", metavar="KIND", help="gigaam-v3-e2e-rnnt, gigaam-v3-rnnt, gigaam-v3-e2e-ctc, "
+                                                     "gigaam-v3-ctc or t-one")
+    verify.add_argument("dir", metavar="DIR", help="the model directory")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,15 +33,43 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.action == "pull":
         return _pull(args, config)
+    if args.action == "verify":
+        return _verify(args)
     if args.action in (None, "list"):
         return _list(config)
     print(f"callqa models: unknown action {args.action!r}", file=sys.stderr)
     return 2
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from callqa.models.asr_onnx import kind_of, load_onnx_model, verify_model_dir
+
+    folder = verify_model_dir(args.kind, args.dir)  # ModelUnavailable -> exit 1 naming the path
+    load_onnx_model(args.kind, str(folder))
+    print(f"{args.kind}: {folder} is complete and loads ({kind_of(args.kind).sample_rate // 1000} kHz, "
+          f"{kind_of(args.kind).licence})")
+    return 0
+
+
+def _pull_onnx(args: argparse.Namespace, config) -> int:
+    from callqa.models.asr_onnx import kind_of, pull_onnx_model
+
+    kind = kind_of(args.name)
+    target = Path(args.dir) if args.dir else Path(config.section("models").asr.models_dir).expanduser() / args.name
+    print(f"downloading {args.name} from {kind.repo_id} into {target.expanduser()} ...", file=sys.stderr)
+    path = pull_onnx_model(args.name, target)
+    print(f"{args.name}: {path}")
+    print(f"use it with:  models: {{asr: {{by_language: {{ru: \"{args.name}:{path}\"}}}}}}  in your --config file "
+          f"(licence: {kind.licence})", file=sys.stderr)
+    return 0
+
+
 def _pull(args: argparse.Namespace, config) -> int:
     from callqa.models.asr import pull_model
+    from callqa.models.asr_onnx import KINDS
 
+    if args.name in KINDS:
+        return _pull_onnx(args, config)
     target = Path(args.dir) if args.dir else Path(config.section("models").asr.models_dir)
     print(f"downloading {args.name} into {target.expanduser()} ...", file=sys.stderr)
     path = pull_model(args.name, target)  # ModelUnavailable -> exit 1 with the reason (cli.main)
@@ -65,6 +100,8 @@ def _list(config) -> int:
     except ModelUnavailable as e:
         status = f"[red]missing[/red]: {e}"
     table.add_row("asr", asr.model, status)
+    for lang, model, state in asr_per_language(asr):
+        table.add_row(f"asr ({lang})", model, state)
     diar = models.diarization
     pipeline = diar.pyannote.pipeline
     table.add_row("diarization", f"{diar.backend}" + (f" (pyannote: {pipeline})" if pipeline else ""),
@@ -81,6 +118,30 @@ def _list(config) -> int:
     for name, path in available_local(asr.models_dir):
         local.add_row(name, str(path))
     out.print(local)
-    out.print("Get another one with [bold]callqa models pull NAME[/bold] (e.g. small, large-v3-turbo) on a "
-              "machine with internet access, or set models.asr.model to a local directory.")
+    out.print("Get another one with [bold]callqa models pull NAME[/bold] (e.g. small, large-v3-turbo; for Russian "
+              "gigaam-v3-e2e-rnnt, gigaam-v3-ctc or t-one) on a machine with internet access, or set "
+              "models.asr.model / models.asr.by_language.<language> to a local directory.")
     return 0
+
+
+def asr_per_language(asr) -> list[tuple[str, str, str]]:
+    """(language, backend:model, status) for each language callqa handles or the config routes."""
+    from callqa.models.asr_backend import OnnxAsrBackend, backend_for
+    from callqa.models.asr_onnx import verify_model_dir
+    from callqa.pipeline.errors import ModelUnavailable
+    from callqa.pipeline.types import LANGUAGES
+
+    rows = []
+    for lang in dict.fromkeys([*LANGUAGES, *sorted(asr.by_language)]):
+        where = f"models.asr.by_language.{lang}" if lang in asr.by_language else "models.asr.model"
+        try:
+            backend = backend_for(lang, asr)
+            if isinstance(backend, OnnxAsrBackend):
+                verify_model_dir(backend.kind, backend.path)
+                state = f"[green]available[/green] ({backend.sample_rate // 1000} kHz) {backend.path}"
+            else:
+                state = f"[green]available[/green] {backend.model_dir()}"
+            rows.append((lang, backend.info().label, f"{state} ({where})"))
+        except ModelUnavailable as e:
+            rows.append((lang, asr.by_language.get(lang, "-"), f"[red]not served[/red]: {e}"))
+    return rows
