@@ -176,3 +176,83 @@ def test_emotion_moves_sentiment_topic_does_not(config, language, topic, insult,
 def test_cannot_help_is_negated_help(config):
     assert _score("Ничем не могу помочь.", "ru", config, "operator") < 0 < _score("Могу помочь.", "ru", config,
                                                                                    "operator")
+
+
+@pytest.mark.parametrize("language, said, denied", [
+    ("ru", ["Это не наша проблема.", "Это ваша проблема.", "Сами виноваты.", "Я же вам говорила."],
+     ["Я не говорю, что это не наша проблема, давайте разберёмся.", "Это не ваша проблема, мы всё решим.",
+      "Вы не сами виноваты.", "Я же вам не говорила такого."]),
+    ("en", ["It is not my job.", "That is your problem.", "It is your own fault.", "Calm down."],
+     ["I'm not saying it's not my job, let me check.", "That is not your problem, we will fix it.",
+      "It isn't your fault.", "I am not telling you to calm down."]),
+])
+def test_negation_scope_of_forbidden_and_conflict_phrases(config, language, said, denied):
+    def hits(text: str) -> list[str]:
+        s = compute_signals(Transcript(turns=(Turn("operator", 0.0, 3.0, text),), language=language,
+                                       duration_s=3.0), config).serialize()
+        return [e["id"] for e in s["forbidden_phrases"] + s["phrases"]["conflict"]]
+
+    for text in said:
+        assert len(hits(text)) == 1, text
+    for text in denied:  # a negation inside the phrase, or the phrase denied ("I'm not saying ...")
+        assert hits(text) == [], text
+
+
+# The same angry client, two operators: one calm and helpful, one rude.
+OPERATORS = {
+    "ru": {"calm": ["Здравствуйте, банк Альфа, меня зовут Анна, чем могу помочь?",
+                    "Понимаю вас, это действительно неприятно. Давайте разберёмся. Расскажите, пожалуйста, "
+                    "что именно происходит при оплате?",
+                    "Правильно ли я понимаю, что оплата не проходит в магазине и терминал пишет отказ? "
+                    "Когда это случилось впервые?",
+                    "Спасибо. Вижу, карта была заблокирована после трёх неверных вводов пин-кода. Я сейчас её "
+                    "разблокирую, оплата пройдёт через пять минут.",
+                    "Я понимаю ваше недовольство. Я перезвоню вам завтра до полудня, чтобы убедиться, что всё "
+                    "работает. Могу ещё чем-то помочь?",
+                    "Спасибо за терпение, всего доброго, до свидания."],
+           "rude": ["Алло, говорите.",
+                    "Успокойтесь! Не кричите на меня. Что у вас?",
+                    "Понятно.",
+                    "Я же вам уже сказала, это не наша проблема, сами виноваты, три раза неправильно ввели пин-код.",
+                    "Жалуйтесь куда хотите, ничем не могу помочь.",
+                    "Всё, до свидания."]},
+    "en": {"calm": ["Hello, Alpha Bank, my name is Anna, how can I help you?",
+                    "I understand how frustrating this is, I am sorry. Let us sort it out. Could you tell me what "
+                    "exactly happens when you pay?",
+                    "So if I understand correctly, the payment in the shop is declined? When did it first happen?",
+                    "Thank you. I see, the card was blocked after three wrong PIN entries. I have unblocked it now, "
+                    "the payment will go through in five minutes.",
+                    "I understand your frustration. I will call you back by tomorrow noon to make sure it works. "
+                    "Is there anything else I can help you with?",
+                    "Thank you for your patience, have a nice day, goodbye."],
+           "rude": ["Yeah, what.",
+                    "Calm down! Do not shout at me. What is it?",
+                    "Right.",
+                    "I already told you, it is not my problem, it is your own fault, you entered the wrong PIN "
+                    "three times.",
+                    "Complain wherever you want, there is nothing I can do.",
+                    "Bye."]},
+}
+DELIVERY_ONLY = {"clear_speech"}  # speech rate, fillers, monologue: how it sounds, not what is said
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_same_angry_client_calm_operator_outscores_rude_operator(tmp_path, config, language):
+    res = {}
+    for kind, ops in OPERATORS[language].items():
+        client = ANGRY_CLIENT[language] + [None]
+        turns = [x for o, c in zip(ops, client) for x in (("operator", o), ("client", c)) if x[1]]
+        res[kind] = run(tmp_path, f"{language}_{kind}", language, turns, config)
+    assert res["calm"]["difficult"] is True and res["rude"]["difficult"] is True
+    calm = {c["id"]: c["score"] for c in res["calm"]["competencies"]}
+    rude = {c["id"]: c["score"] for c in res["rude"]["competencies"]}
+    shared = [c for c in calm if calm[c] is not None and rude.get(c) is not None]
+    assert {"stress_resistance", "customer_orientation", "responsibility", "script_compliance"} <= set(shared)
+    for c in shared:
+        if c in DELIVERY_ONLY:  # both speak at the same rate without fillers: rudeness is not unclear speech
+            assert calm[c] >= rude[c], (c, calm[c], rude[c])
+        else:
+            assert calm[c] > rude[c], (c, calm[c], rude[c])
+    # the rude operator's phrases are what cost stress resistance, each with its evidence
+    ind = {i["id"]: i for i in res["rude"]["indicators"]}
+    assert ind["no_conflict_phrases"]["value"] >= 3 and ind["no_conflict_phrases"]["evidence"]

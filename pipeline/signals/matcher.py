@@ -315,10 +315,14 @@ class EntryRules:
     within: int
     otherwise: str | None
     after_window: int = 1
+    not_inside: frozenset[str] = frozenset()
+    preceded: tuple[Pattern, ...] = ()
+    within_before: int = 6
 
 
 def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
-    if not (entry.not_after or entry.not_before or entry.unless_followed_by):
+    if not (entry.not_after or entry.not_before or entry.unless_followed_by or entry.not_inside
+            or entry.unless_preceded_by):
         return None
 
     def words(ws: list[str]) -> frozenset[str]:
@@ -331,8 +335,10 @@ def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
 
     unless = tuple(Pattern(f"{category}:unless", entry.key, compile_pattern(u, lang), 1)
                    for u in entry.unless_followed_by)  # no quick-rejection sets: searched across sentences
+    preceded = tuple(Pattern(f"{category}:preceded", entry.key, compile_pattern(u, lang), 1)
+                     for u in entry.unless_preceded_by)
     return EntryRules(words(entry.not_after), words(entry.not_before), unless, entry.within, entry.otherwise,
-                      entry.after_window)
+                      entry.after_window, words(entry.not_inside), preceded, entry.within_before)
 
 
 def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens) -> str:
@@ -344,6 +350,17 @@ def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens)
             break
         if _neighbour_in(rules.not_after, toks, prev):
             return "drop"
+    if rules.not_inside:  # a negation filling a gap of the pattern: "это не ваша проблема"
+        used = set(m.positions)
+        if any(j not in used and _neighbour_in(rules.not_inside, toks, j) for j in range(m.first, m.last + 1)):
+            return "drop"
+    if rules.preceded:  # "я не говорю, что ...": the phrase is denied, not said
+        lo = max(toks.sentences[toks.sent[m.first]][0], m.first - rules.within_before)
+        for i in range(lo, m.first):
+            for p in rules.preceded:
+                pm = matcher.match_at(p, toks, i)
+                if pm is not None and pm.last < m.first:
+                    return "drop"
     nxt = m.last + 1
     if rules.not_before and nxt < len(toks) and toks.turn[nxt] == t and not toks.punct_after[m.last]:
         if _neighbour_in(rules.not_before, toks, nxt):

@@ -66,6 +66,12 @@ class Entry(_Strict):
     within: int = Field(8, ge=1)  # ... when they start within this many words after it (same turn)
     otherwise: str | None = None  # category that records the match when it was cancelled
     gap: int | None = Field(None, ge=0, le=10)  # overrides the category's gap for this phrase
+    # not when one of these words fills a gap inside the match: "это (не) ваша проблема" is no conflict
+    not_inside: list[str] = Field(default_factory=list)
+    # patterns that cancel this match when they end within `within_before` words before it in the same
+    # sentence (commas allowed): "я не говорю, что это не наша проблема"
+    unless_preceded_by: list[str] = Field(default_factory=list)
+    within_before: int = Field(6, ge=1, le=12)
 
     @property
     def key(self) -> str:
@@ -76,7 +82,7 @@ class Entry(_Strict):
     def _syntax(cls, v: str) -> str:
         return check_pattern(v)
 
-    @field_validator("unless_followed_by")
+    @field_validator("unless_followed_by", "unless_preceded_by")
     @classmethod
     def _syntax_all(cls, v: list[str]) -> list[str]:
         return [check_pattern(x) for x in v]
