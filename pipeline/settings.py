@@ -113,7 +113,8 @@ class AudioConfig(_Strict):
 
 
 ROLE_EVIDENCE_KINDS = ("greeting", "offers_help", "asks_data", "self_intro", "states_problem", "names_company",
-                       "questions", "first_speaker", "first_speaker_no_direction", "speaking_share")
+                       "questions", "first_speaker", "first_speaker_outbound", "first_speaker_no_direction",
+                       "speaking_share")
 
 
 class RoleAssignment(_Strict):
@@ -125,6 +126,7 @@ class RoleAssignment(_Strict):
     # No one kind may move the log-odds further: logit(0.8) = 1.386, so one cue never gives 0.8.
     max_single_kind: float = Field(1.3, gt=0.0, lt=1.386)
     company_fuzzy_min: float = Field(85.0, ge=50.0, le=100.0)  # rapidfuzz ratio for an ASR-mangled company name
+    single_speaker_scale: float = Field(0.5, ge=0.0, le=1.0)  # one voice only: votes without a contrast count less
     weights: dict[str, float] = Field(default_factory=dict)  # kind -> log-odds when it points fully one way
     lexicons: dict[str, dict[str, list[str]]] = Field(default_factory=dict)  # kind -> language -> phrases
 
