@@ -466,6 +466,9 @@ def finish_batch(plan: BatchPlan, outcomes: Iterable[CallOutcome | Mapping[str, 
 
         report_path = str(write_nightly_report(store, summary))
         summary = replace(summary, report=report_path)
+    from .alerts import run_alerts  # one digest per run; never raises (a failure is recorded here)
+
+    summary = replace(summary, extra={**summary.extra, "alerts": run_alerts(store, summary, plan.config_file)})
     store.finish_run(plan.run_id, summary.serialize(), report_path)
     store.export_parquet()
     return summary

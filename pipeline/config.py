@@ -39,6 +39,7 @@ SECTION_MODULES = (
     "callqa.pipeline.signals.settings",
     "callqa.pipeline.scoring_settings",
     "callqa.web.settings",
+    "callqa.pipeline.alerts",
 )
 
 _MISSING = object()

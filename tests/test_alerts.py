@@ -1,0 +1,290 @@
+"""Nightly alerts (pipeline/alerts.py): a batch over the sample transcripts plus a corrupt
+file sends exactly one digest per run to a local HTTP receiver and a local SMTP server
+(aiosmtpd), both started here; unreachable channels never fail the batch; a run with
+nothing new sends nothing (or a "nothing new" digest, per config)."""
+
+from __future__ import annotations
+
+import email
+import json
+import logging
+import shutil
+import socket
+import threading
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from callqa.pipeline.batch import run_batch
+from callqa.pipeline.config import load_config
+from callqa.pipeline.errors import ConfigError
+from callqa.pipeline.store import Store
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is in the test extra")
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts"
+HIGH_FLAGS = {("en_bad_inbound_tx", "forbidden_phrase"), ("ru_bad_inbound_tx", "forbidden_phrase")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    """A local webhook: records every POST body, answers `status`."""
+
+    def __init__(self, status: int = 200):
+        self.bodies: list[dict] = []
+        self.headers: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.bodies.append(json.loads(body))
+                outer.headers.append(dict(self.headers))
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/callqa"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    """A local SMTP server (aiosmtpd): records every message; with `login`, requires AUTH."""
+
+    def __init__(self, login: tuple[str, str] | None = None):
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                outer.envelopes.append(envelope)
+                outer.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+                return "250 OK"
+
+        kwargs = {}
+        if login is not None:
+            from aiosmtpd.smtp import AuthResult
+
+            def authenticator(server, session, envelope, mechanism, auth_data):
+                ok = (auth_data.login.decode(), auth_data.password.decode()) == login
+                return AuthResult(success=ok)
+
+            kwargs = {"authenticator": authenticator, "auth_require_tls": False, "auth_required": True}
+        self.port = free_port()
+        self.controller = aiosmtpd_controller.Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+
+    def close(self):
+        self.controller.stop()
+
+
+@pytest.fixture()
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def mailbox():
+    m = Mailbox()
+    yield m
+    m.close()
+
+
+def sample_inbox(box: Path) -> Path:
+    """The six sample transcripts, one corrupt recording, and an earlier week's good call of
+    op-102 (whose sample call this week is the bad one)."""
+    box.mkdir(parents=True)
+    for f in SAMPLES.glob("*.json"):
+        shutil.copy(f, box / f.name)
+    earlier = json.loads((SAMPLES / "en_good_inbound_tx.json").read_text(encoding="utf-8"))
+    earlier.update(call_id="op102_previous_week", operator_id="op-102", team="team-a",
+                   started_at="2024-05-07T10:00:00")
+    (box / "op102_previous_week.json").write_text(json.dumps(earlier, ensure_ascii=False), encoding="utf-8")
+    (box / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk, not audio")
+    return box
+
+
+def alerts_config(path: Path, *, webhook: str | None = None, smtp_port: int | None = None, **extra) -> Path:
+    alerts = {"score_drop": {"points": 10, "period": "week", "min_calls": 1}, **extra}
+    if webhook is not None:
+        alerts["webhook"] = {"url": webhook, "retries": 0, "timeout_s": 5}
+    if smtp_port is not None:
+        alerts["email"] = {"host": "127.0.0.1", "port": smtp_port, "starttls": False,
+                           "from": "callqa@example.test", "to": ["qa-lead@example.test", "ops@example.test"],
+                           "timeout_s": 5, **alerts.pop("email", {})}
+    path.write_text(yaml.safe_dump({"alerts": alerts}), encoding="utf-8")
+    return path
+
+
+def stored_alerts(store: Path, run_id: str) -> dict:
+    rows = Store(store).query("SELECT summary FROM runs WHERE run_id = ?", [run_id])
+    return json.loads(rows[0]["summary"])["extra"]["alerts"]
+
+
+@pytest.mark.parametrize("send_empty", [False, True])
+def test_each_run_sends_exactly_one_digest_by_webhook_and_email(tmp_path, receiver, mailbox, send_empty):
+    box = sample_inbox(tmp_path / "inbox")
+    cfg = alerts_config(tmp_path / "alerts.yaml", webhook=receiver.url, smtp_port=mailbox.port,
+                        send_empty=send_empty)
+    store = tmp_path / "store"
+
+    first = run_batch([box], store, cfg)
+    assert (first.processed, first.failed) == (7, 1)
+    assert len(receiver.bodies) == 1 and len(mailbox.messages) == 1
+    digest = receiver.bodies[0]
+    assert digest["kind"] == "callqa.nightly_digest" and digest["run_id"] == first.run_id and not digest["empty"]
+    assert [f["path"] for f in digest["failed_files"]["items"]] == [str(box.resolve() / "corrupt.wav")]
+    assert "not a readable audio file" in digest["failed_files"]["items"][0]["reason"]
+    flags = {(f["call_id"], f["flag_id"]) for f in digest["high_severity_flags"]["items"]}
+    assert flags == HIGH_FLAGS  # medium flags and the corrupt file's processing_error are not listed
+    assert all(f["severity"] == "high" and "quote" not in f for f in digest["high_severity_flags"]["items"])
+    # op-102: a good call in 2024-W19, the bad sample call in 2024-W20; one call each, so the
+    # period's overall score is the call's own overall score
+    overall = {r["call_id"]: r["processing"]["scoring"]["overall_score"] for r in Store(store).results()}
+    [drop] = digest["score_drops"]["items"]
+    assert (drop["operator_id"], drop["period"], drop["previous_period"]) == ("op-102", "2024-W20", "2024-W19")
+    assert drop["overall"] == pytest.approx(overall["en_bad_inbound_tx"], abs=0.06)
+    assert drop["previous_overall"] == pytest.approx(overall["op102_previous_week"], abs=0.06)
+    assert drop["drop"] >= 10
+    assert digest["category_spikes"]["available"] is False and "categories" in digest["category_spikes"]["reason"]
+
+    mail = mailbox.messages[0]
+    assert sorted(mailbox.envelopes[0].rcpt_tos) == ["ops@example.test", "qa-lead@example.test"]
+    assert mail["Subject"].startswith("[callqa] run " + first.run_id)
+    assert "2 high-severity flags" in mail["Subject"] and "1 failed file" in mail["Subject"]
+    body = mail.get_body(("plain",)).get_content()
+    assert "corrupt.wav" in body and "forbidden_phrase" in body and "op-102" in body
+    [attachment] = list(mail.iter_attachments())
+    assert json.loads(attachment.get_content()) == digest
+    recorded = stored_alerts(store, first.run_id)
+    assert recorded["status"] == "sent" and [c["channel"] for c in recorded["channels"]] == ["webhook", "email"]
+    assert json.loads(Path(recorded["file"]).read_text(encoding="utf-8")) == digest
+
+    second = run_batch([box], store, cfg)  # nothing new: every call already stored, the bad file known
+    assert (second.processed, second.skipped, second.failed) == (0, 8, 0)
+    if send_empty:
+        assert len(receiver.bodies) == 2 and len(mailbox.messages) == 2
+        quiet = receiver.bodies[1]
+        assert quiet["run_id"] == second.run_id and quiet["empty"] and quiet["headline"].endswith("nothing new")
+        assert quiet["high_severity_flags"]["total"] == quiet["failed_files"]["total"] == 0
+        assert "Nothing new" in mailbox.messages[1].get_body(("plain",)).get_content()
+        assert stored_alerts(store, second.run_id)["status"] == "sent"
+    else:
+        assert len(receiver.bodies) == 1 and len(mailbox.messages) == 1
+        recorded = stored_alerts(store, second.run_id)
+        assert recorded["status"] == "skipped" and "nothing new" in recorded["reason"]
+
+
+def test_unreachable_channels_never_fail_the_batch(tmp_path, caplog):
+    box = sample_inbox(tmp_path / "inbox")
+    closed = free_port()  # nothing listens there
+    cfg = alerts_config(tmp_path / "alerts.yaml", webhook=f"http://127.0.0.1:{closed}/hook", smtp_port=closed)
+    with caplog.at_level(logging.WARNING, logger="callqa.alerts"):
+        summary = run_batch([box], tmp_path / "store", cfg)
+    assert (summary.processed, summary.failed) == (7, 1)  # the batch itself is complete
+    assert {c["call_id"] for c in Store(tmp_path / "store").calls(status="ok")} >= {"en_bad_inbound_tx"}
+    recorded = stored_alerts(tmp_path / "store", summary.run_id)
+    assert recorded == summary.extra["alerts"]
+    assert recorded["status"] == "failed"
+    errors = {c["channel"]: c["error"] for c in recorded["channels"] if not c["ok"]}
+    assert set(errors) == {"webhook", "email"}
+    assert f"127.0.0.1:{closed}" in errors["webhook"] and f"SMTP 127.0.0.1:{closed}" in errors["email"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "callqa.alerts"]
+    assert any("webhook not sent" in m for m in logged) and any("email not sent" in m for m in logged)
+
+
+def test_a_webhook_error_answer_is_recorded_while_the_mail_goes_out(tmp_path, mailbox):
+    failing = Receiver(status=500)
+    try:
+        box = tmp_path / "inbox"
+        box.mkdir()
+        shutil.copy(SAMPLES / "en_bad_inbound_tx.json", box)
+        cfg = alerts_config(tmp_path / "alerts.yaml", webhook=failing.url, smtp_port=mailbox.port)
+        summary = run_batch([box], tmp_path / "store", cfg)
+    finally:
+        failing.close()
+    assert len(failing.bodies) == 1 and len(mailbox.messages) == 1  # retries: 0 -> one attempt
+    alerts = summary.extra["alerts"]
+    assert alerts["status"] == "partly_sent"
+    assert [(c["channel"], c["ok"]) for c in alerts["channels"]] == [("webhook", False), ("email", True)]
+    assert "HTTP 500" in alerts["channels"][0]["error"]
+    # the secret-looking path of the webhook URL never reaches the record
+    assert "/hooks/callqa" not in json.dumps(alerts)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # a local test server
+def test_smtp_login_and_webhook_header_come_from_environment_variables(tmp_path, receiver, monkeypatch):
+    box = tmp_path / "inbox"
+    box.mkdir()
+    shutil.copy(SAMPLES / "ru_bad_inbound_tx.json", box)
+    server = Mailbox(login=("alerts-bot", "s3cret-from-env"))
+    try:
+        cfg = alerts_config(tmp_path / "alerts.yaml", smtp_port=server.port,
+                            email={"user_env": "CALLQA_TEST_SMTP_USER", "password_env": "CALLQA_TEST_SMTP_PASSWORD"})
+        text = yaml.safe_load(cfg.read_text())
+        text["alerts"]["webhook"] = {"url": receiver.url, "retries": 0,
+                                     "headers_env": {"Authorization": "CALLQA_TEST_HOOK_AUTH"}}
+        cfg.write_text(yaml.safe_dump(text))
+        assert "s3cret" not in cfg.read_text()
+        monkeypatch.setenv("CALLQA_TEST_SMTP_USER", "alerts-bot")
+        monkeypatch.delenv("CALLQA_TEST_SMTP_PASSWORD", raising=False)
+        monkeypatch.setenv("CALLQA_TEST_HOOK_AUTH", "Bearer t0ken")
+        first = run_batch([box], tmp_path / "store", cfg)
+        email_record = first.extra["alerts"]["channels"][1]
+        assert not email_record["ok"] and "CALLQA_TEST_SMTP_PASSWORD is not set" in email_record["error"]
+        assert server.messages == [] and receiver.headers[0]["Authorization"] == "Bearer t0ken"
+
+        monkeypatch.setenv("CALLQA_TEST_SMTP_PASSWORD", "s3cret-from-env")
+        (box / "ru_bad_inbound_tx.json").unlink()
+        shutil.copy(SAMPLES / "en_bad_inbound_tx.json", box)  # something new for the second run
+        second = run_batch([box], tmp_path / "store", cfg)
+        assert second.extra["alerts"]["status"] == "sent" and len(server.messages) == 1
+        assert "en_bad_inbound_tx" in server.messages[0].get_body(("plain",)).get_content()
+    finally:
+        server.close()
+
+
+def test_nothing_is_built_or_sent_without_a_channel(tmp_path):
+    box = tmp_path / "inbox"
+    box.mkdir()
+    shutil.copy(SAMPLES / "en_bad_inbound_tx.json", box)
+    summary = run_batch([box], tmp_path / "store", None)  # the defaults: no webhook, no SMTP host
+    assert summary.extra["alerts"] == {"status": "not_configured"}
+    assert not list((tmp_path / "store" / "reports").glob("digest-*.json"))
+
+
+@pytest.mark.parametrize("alerts, key", [
+    ({"email": {"host": "smtp.example.test", "to": ["a@example.test"]}}, "alerts.email"),
+    ({"email": {"host": "h", "from": "a@b", "to": ["c@d"], "starttls": True, "ssl": True}}, "alerts.email"),
+    ({"email": {"user_env": "SMTP_USER"}}, "alerts.email"),
+    ({"webhook": {"url": "ftp://example.test/x"}}, "alerts.webhook.url"),
+    ({"webhook": {"url_env": "not a name"}}, "alerts.webhook.url_env"),
+    ({"min_severity": "urgent"}, "alerts.min_severity"),
+    ({"email": {"password": "inline"}}, "alerts.email.password"),  # no secrets in the config
+])
+def test_invalid_alert_settings_fail_at_load_naming_the_key(tmp_path, alerts, key):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"alerts": alerts}))
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert e.value.file == str(path) and e.value.key == key
