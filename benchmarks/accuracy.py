@@ -1,0 +1,616 @@
+"""Accuracy of the audio half on calls the project has never heard: the simulated corpus
+(`sample_calls/simulate.py`, exact truth) and the real recordings in ../shared/data/real/.
+
+Per call and in total:
+
+- WER of callqa (through `process_call`, as `callqa analyze` runs it) and of plain
+  faster-whisper (`WhisperModel.transcribe` with the same model, beam, VAD and word
+  timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls;
+- DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored);
+- role accuracy (share of speech time whose operator/client label is right), the call's
+  `role_confidence` and whether it was flagged `role_uncertain`;
+- talk-ratio error |callqa - truth| of the operator's share of talk time;
+- interruptions: precision / recall by who interrupts (matched by side and time);
+- operator filler words: precision / recall (matched by word and time);
+- one-speaker recordings: does callqa find one speaker;
+- every result serializes with plain `json.dumps`.
+
+    .venv/bin/python benchmarks/accuracy.py [--corpus DIR] [--n 60] [--seed 0] [--limit N]
+                                            [--config FILE] [--json OUT] [--no-real]
+
+The corpus is generated into `--corpus` (default sample_calls/generated/) when its
+`truth/` folder is missing. Plain faster-whisper texts are cached in
+`<corpus>/plain_whisper_cache.json` (keyed by audio hash and ASR settings), so a second
+run (e.g. on older code) does not pay for them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT.parent / "shared" / "data" / "real"
+DEFAULT_CORPUS = ROOT / "sample_calls" / "generated"
+FILLER_IDS = {"um": "um", "umm": "um", "erm": "um", "uh": "uh", "uhh": "uh", "er": "uh", "you know": "you know",
+              "i mean": "i mean", "basically": "basically"}
+INTERRUPTION_TOLERANCE_S = 1.5
+FILLER_TOLERANCE_S = 1.0
+DER_COLLAR_S = 0.25
+JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+STEREO = ("He began a confused complaint against the wizard, who had vanished behind the curtain on the left.",
+          "The horizon seems extremely distant.")
+KATIESTEVE = ("Good morning, Steve. Good morning, Katie. Have you tried the latest real time diarization in "
+              "Microsoft Speech Service which can tell you who said what in real time? Not yet. I've been using the "
+              "batch transcription with diarization functionality, but it produces diarization result until whole "
+              "audio get processed. Is the new feature can diarize in real time? Absolutely. That's exciting. "
+              "Let me try it right now.")
+
+# Targets from issue 9 (name, how to read the total, bound)
+TARGETS = (
+    ("callqa total WER <= plain faster-whisper", "wer_vs_plain"),
+    ("no call's WER worse than plain by > 0.02", "wer_worst_delta"),
+    ("no call with wrong roles at confidence >= 0.8; wrong ones flagged", "roles"),
+    ("talk-ratio error <= 0.03 (mean, two-speaker calls)", "talk_ratio"),
+    ("mono DER <= 10 %", "der"),
+    ("one-speaker recordings get one speaker in >= 95 %", "one_speaker"),
+    ("operator fillers recall >= 0.8, precision >= 0.9", "fillers"),
+    ("interruptions recall >= 0.9 stereo", "int_stereo"),
+    ("interruptions recall >= 0.7 mono", "int_mono"),
+    ("every result serializes with json.dumps", "serializes"),
+)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _norm(text: str) -> list[str]:
+    from callqa.pipeline.transcribe import wer_text
+
+    return wer_text(text, "en").split()
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(errors, reference words); an empty reference makes every hypothesis word an error."""
+    import jiwer
+
+    r, h = _norm(ref), _norm(hyp)
+    if not r:
+        return len(h), 0
+    out = jiwer.process_words(" ".join(r), " ".join(h) if h else "")
+    return out.substitutions + out.deletions + out.insertions, len(r)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return None if not den else num / den
+
+
+# --------------------------------------------------------------------------- plain faster-whisper
+
+
+class PlainWhisper:
+    """Plain `WhisperModel.transcribe` per channel, cached by audio hash and settings."""
+
+    def __init__(self, config: Any, cache_path: Path | None) -> None:
+        from callqa.pipeline.transcribe import asr_options
+
+        self.opts = asr_options(config)
+        self.model = None
+        self.cache_path = cache_path
+        self.cache: dict[str, list[str]] = {}
+        if cache_path and cache_path.is_file():
+            try:
+                self.cache = json.loads(cache_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.cache = {}
+
+    def key(self, sha: str) -> str:
+        vad = self.opts.vad.model_dump() if hasattr(self.opts.vad, "model_dump") else str(self.opts.vad)
+        return f"{sha}|{self.opts.model}|{self.opts.beam_size}|{json.dumps(vad, sort_keys=True)}"
+
+    def texts(self, audio: Any, language: str = "en") -> list[str]:
+        import numpy as np
+
+        key = self.key(audio.source.sha256)
+        if key in self.cache:
+            return self.cache[key]
+        if self.model is None:
+            from callqa.pipeline.transcribe import load_model
+
+            self.model = load_model(self.opts)
+        vad = self.opts.vad.model_dump() if hasattr(self.opts.vad, "model_dump") else None
+        out = []
+        for ch in range(audio.channels):
+            x = np.ascontiguousarray(audio.channel(ch) if audio.channels == 2 else audio.mono(), dtype=np.float32)
+            segs, _ = self.model.transcribe(x, language=language, beam_size=self.opts.beam_size,
+                                            word_timestamps=True, vad_filter=True, vad_parameters=vad)
+            out.append(" ".join(s.text.strip() for s in segs))
+        self.cache[key] = out
+        if self.cache_path:
+            tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
+            tmp.write_text(json.dumps(self.cache, indent=1), encoding="utf-8")
+            os.replace(tmp, self.cache_path)
+        return out
+
+
+# --------------------------------------------------------------------------- callqa
+
+
+def run_callqa(path: Path, config: Any) -> tuple[dict[str, Any] | None, Any, str | None, float]:
+    """(serialized result, decoded audio, error, seconds) the way `callqa analyze` runs a call."""
+    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.process import process_call
+
+    t0 = time.perf_counter()
+    audio = load_audio(path, config)
+    try:
+        result = process_call(path, config)
+        data = result.serialize()
+    except Exception as e:  # a crash is a result too
+        return None, audio, f"{type(e).__name__}: {e}", time.perf_counter() - t0
+    try:
+        data = json.loads(json.dumps(data))
+    except (TypeError, ValueError) as e:
+        return None, audio, f"not JSON-serializable: {type(e).__name__}: {e}", time.perf_counter() - t0
+    return data, audio, None, time.perf_counter() - t0
+
+
+def _turns(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in data["transcript"]["turns"] if (t.get("text") or "").strip()]
+
+
+def callqa_channel_texts(data: dict[str, Any], channels: int, channel_map: list[str]) -> list[str]:
+    turns = sorted(_turns(data), key=lambda t: t["start"])
+    if channels != 2:
+        return [" ".join(t["text"] for t in turns)]
+    out = []
+    for c in range(2):
+        out.append(" ".join(t["text"] for t in turns
+                            if (t.get("channel") == c if t.get("channel") is not None
+                                else t["speaker"] == channel_map[c])))
+    return out
+
+
+def speakers_found(data: dict[str, Any]) -> int:
+    """Distinct speakers among the turns with text."""
+    return len({t["speaker"] for t in _turns(data)})
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def role_accuracy(truth_turns: list[dict[str, Any]], hyp_turns: list[dict[str, Any]]) -> float | None:
+    """Share of the time where a callqa turn overlaps a truth turn whose role it names."""
+    right = total = 0.0
+    for h in hyp_turns:
+        for t in truth_turns:
+            ov = _overlap(h["start"], h["end"], t["start"], t["end"])
+            if ov > 0:
+                total += ov
+                right += ov if h["speaker"] == t["role"] else 0.0
+    return _ratio(right, total)
+
+
+def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]]) -> float | None:
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    r, h = Annotation(), Annotation()
+    for i, (s, e, lab) in enumerate(ref):
+        if e > s:
+            r[Segment(s, e), i] = lab
+    for i, (s, e, lab) in enumerate(hyp):
+        if e > s:
+            h[Segment(s, e), i] = lab
+    if not r.get_timeline():
+        return None
+    return float(DiarizationErrorRate(collar=DER_COLLAR_S, skip_overlap=False)(r, h))
+
+
+def _filler_id(text: str) -> str | None:
+    return FILLER_IDS.get(re.sub(r"[^\w ]", "", text.lower()).strip())
+
+
+def match_fillers(truth: list[dict[str, Any]], hyp: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """(true positives, truth count, callqa count) for operator filler words."""
+    want = [(f, _filler_id(f["text"])) for f in truth if f.get("speaker") == "operator"]
+    got = [(h, _filler_id(h.get("text", ""))) for h in hyp]
+    used: set[int] = set()
+    tp = 0
+    for f, fid in want:
+        for j, (h, hid) in enumerate(got):
+            if j in used or hid != fid:
+                continue
+            if f.get("start") is not None and abs(float(h.get("start", -1e9)) - f["start"]) > FILLER_TOLERANCE_S:
+                continue
+            used.add(j)
+            tp += 1
+            break
+    return tp, len(want), len(got)
+
+
+def match_interruptions(truth: list[dict[str, Any]], sig: dict[str, Any]) -> dict[str, list[int]]:
+    """{by_operator: [tp, truth, callqa], by_client: [...]}; matched by side and time when
+    callqa lists items, else by count."""
+    out = {}
+    items = sig.get("items")
+    for side in ("operator", "client"):
+        want = [t for t in truth if t["by"] == side]
+        if isinstance(items, list):
+            got = [i for i in items if i.get("by", i.get("speaker")) == side]
+            used: set[int] = set()
+            tp = 0
+            for w in want:
+                for j, g in enumerate(got):
+                    if j not in used and abs(float(g.get("start", -1e9)) - w["time"]) <= INTERRUPTION_TOLERANCE_S:
+                        used.add(j)
+                        tp += 1
+                        break
+            out[f"by_{side}"] = [tp, len(want), len(got)]
+        else:
+            n = int(sig.get(f"by_{side}") or 0)
+            out[f"by_{side}"] = [min(n, len(want)), len(want), n]
+    return out
+
+
+# --------------------------------------------------------------------------- one call
+
+
+def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: PlainWhisper | None) -> dict[str, Any]:
+    path = corpus / truth["source"]
+    data, audio, error, secs = run_callqa(path, config)
+    channels = truth["channels"]
+    cmap = (truth.get("meta") or {}).get("channel_map") or ["operator", "client"]
+    turns = sorted(truth["turns"], key=lambda t: t["start"])
+    refs = ([" ".join(t["text"] for t in turns)] if channels != 2 else
+            [" ".join(t["text"] for t in turns if t["role"] == cmap[c]) for c in range(2)])
+    row: dict[str, Any] = {"call_id": truth["call_id"], "channels": channels, "sample_rate": truth["sample_rate"],
+                           "codec": truth["codec"], "kind": _kind(truth), "num_speakers": truth["num_speakers"],
+                           "seconds": round(secs, 1), "error": error}
+    ref_words = sum(len(_norm(r)) for r in refs)
+    row["ref_words"] = ref_words
+    if plain is not None:
+        ptexts = plain.texts(audio)
+        perr = sum(word_errors(r, h)[0] for r, h in zip(refs, ptexts))
+        row["plain_errors"], row["wer_plain"] = perr, _ratio(perr, ref_words)
+    if data is None:
+        return row
+    htexts = callqa_channel_texts(data, channels, cmap)
+    cerr = sum(word_errors(r, h)[0] for r, h in zip(refs, htexts))
+    row["callqa_errors"], row["wer_callqa"] = cerr, _ratio(cerr, ref_words)
+    hyp = _turns(data)
+    if channels == 1:
+        row["der"] = der([(t["start"], t["end"], t["role"]) for t in turns],
+                         [(t["start"], t["end"], t["speaker"]) for t in hyp])
+    row["role_accuracy"] = role_accuracy(turns, hyp)
+    row["role_confidence"] = data["transcript"].get("role_confidence")
+    row["role_method"] = data["transcript"].get("role_method")
+    row["role_uncertain"] = any(f.get("id") == "role_uncertain" for f in data.get("flags") or [])
+    sig = data.get("signals") or {}
+    tr_truth = truth["expected"]["talk_ratio_operator"]
+    tr = sig.get("talk_ratio_operator")
+    row["talk_ratio_truth"], row["talk_ratio"] = tr_truth, tr
+    row["talk_ratio_error"] = None if tr is None or tr_truth is None else abs(tr - tr_truth)
+    row["interruptions"] = match_interruptions(truth.get("interruptions") or [], sig.get("interruptions") or {})
+    row["fillers"] = match_fillers((truth.get("planted") or {}).get("fillers") or [],
+                                   (sig.get("filler_words") or {}).get("items") or [])
+    row["speakers_found"] = speakers_found(data)
+    return row
+
+
+def _kind(truth: dict[str, Any]) -> str:
+    tags = truth.get("tags") or {}
+    if tags.get("one_sided"):
+        return tags["one_sided"]
+    if tags.get("short"):
+        return "short"
+    shape = {"operator_greets": "greet", "client_first": "client1st", "operator_bare": "bare"}.get(tags.get("shape"),
+                                                                                                     "")
+    return f"{tags.get('topic', '')}/{shape}"
+
+
+# --------------------------------------------------------------------------- totals
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if r.get("error") is None]
+    t: dict[str, Any] = {"calls": len(rows), "failed": len(rows) - len(ok)}
+    words = sum(r["ref_words"] for r in ok)
+    t["wer_callqa"] = _ratio(sum(r["callqa_errors"] for r in ok), words)
+    with_plain = [r for r in ok if "plain_errors" in r]
+    t["wer_plain"] = _ratio(sum(r["plain_errors"] for r in with_plain), sum(r["ref_words"] for r in with_plain))
+    deltas = [(r["wer_callqa"] or 0) - (r["wer_plain"] or 0) for r in with_plain if r["ref_words"]]
+    t["wer_worst_delta"] = max(deltas) if deltas else None
+    t["calls_worse_than_plain_by_0.02"] = sum(d > 0.02 for d in deltas)
+    ders = [r["der"] for r in ok if r.get("der") is not None]
+    t["der_mono_mean"] = sum(ders) / len(ders) if ders else None
+    mono = [r for r in ok if r["channels"] == 1 and r.get("der") is not None]
+    # total DER weighted by reference speech would need durations; a mean over calls is what we report
+    t["der_mono_calls"] = len(mono)
+    roles = [r for r in ok if r.get("role_accuracy") is not None]
+    wrong = [r for r in roles if r["role_accuracy"] < 0.5]
+    t["role_accuracy_mean"] = sum(r["role_accuracy"] for r in roles) / len(roles) if roles else None
+    t["roles_wrong"] = len(wrong)
+    t["roles_wrong_unflagged"] = sum(not r["role_uncertain"] for r in wrong)
+    t["roles_wrong_confident"] = sum((r["role_confidence"] or 0) >= 0.8 for r in wrong)
+    t["roles_flagged"] = sum(r["role_uncertain"] for r in roles)
+    two = [r for r in ok if r["num_speakers"] == 2 and r.get("talk_ratio_error") is not None]
+    t["talk_ratio_error_mean"] = sum(r["talk_ratio_error"] for r in two) / len(two) if two else None
+    t["talk_ratio_error_max"] = max((r["talk_ratio_error"] for r in two), default=None)
+    one = [r for r in ok if r["num_speakers"] == 1]
+    t["one_speaker_calls"] = len(one)
+    t["one_speaker_detected"] = sum(r["speakers_found"] == 1 for r in one)
+    t["one_speaker_rate"] = _ratio(t["one_speaker_detected"], len(one))
+    twos = [r for r in ok if r["num_speakers"] == 2]
+    t["two_speaker_detected_rate"] = _ratio(sum(r["speakers_found"] == 2 for r in twos), len(twos))
+    f = [sum(r["fillers"][k] for r in ok) for k in range(3)]
+    t["fillers"] = {"tp": f[0], "truth": f[1], "callqa": f[2], "recall": _ratio(f[0], f[1]),
+                    "precision": _ratio(f[0], f[2])}
+    ints: dict[str, Any] = {}
+    for layout, chans in (("stereo", 2), ("mono", 1)):
+        sel = [r for r in ok if r["channels"] == chans]
+        for side in ("by_operator", "by_client", "all"):
+            sides = ("by_operator", "by_client") if side == "all" else (side,)
+            tp = sum(r["interruptions"][s][0] for r in sel for s in sides)
+            tr = sum(r["interruptions"][s][1] for r in sel for s in sides)
+            hy = sum(r["interruptions"][s][2] for r in sel for s in sides)
+            ints[f"{layout}_{side}"] = {"tp": tp, "truth": tr, "callqa": hy, "recall": _ratio(tp, tr),
+                                        "precision": _ratio(tp, hy)}
+    t["interruptions"] = ints
+    return t
+
+
+def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
+    def pf(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("PASS" if ok else "MISS")
+
+    def f(x: Any, nd: int = 3) -> str:
+        return "-" if x is None else f"{x:.{nd}f}"
+
+    out = []
+    for name, key in TARGETS:
+        if key == "wer_vs_plain":
+            ok = None if t["wer_plain"] is None or t["wer_callqa"] is None else t["wer_callqa"] <= t["wer_plain"]
+            val = f"callqa {f(t['wer_callqa'])} vs plain {f(t['wer_plain'])}"
+        elif key == "wer_worst_delta":
+            ok = None if t["wer_worst_delta"] is None else t["wer_worst_delta"] <= 0.02
+            val = f"worst +{f(t['wer_worst_delta'])}, {t['calls_worse_than_plain_by_0.02']} calls over"
+        elif key == "roles":
+            ok = t["roles_wrong_confident"] == 0 and t["roles_wrong_unflagged"] == 0
+            val = (f"{t['roles_wrong']} wrong ({t['roles_wrong_confident']} at conf >= 0.8, "
+                   f"{t['roles_wrong_unflagged']} unflagged), {t['roles_flagged']} flagged")
+        elif key == "talk_ratio":
+            ok = None if t["talk_ratio_error_mean"] is None else t["talk_ratio_error_mean"] <= 0.03
+            val = f"mean {f(t['talk_ratio_error_mean'])}, max {f(t['talk_ratio_error_max'])}"
+        elif key == "der":
+            ok = None if t["der_mono_mean"] is None else t["der_mono_mean"] <= 0.10
+            val = f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls"
+        elif key == "one_speaker":
+            ok = None if t["one_speaker_rate"] is None else t["one_speaker_rate"] >= 0.95
+            val = f"{t['one_speaker_detected']}/{t['one_speaker_calls']}"
+        elif key == "fillers":
+            fl = t["fillers"]
+            ok = None if fl["recall"] is None or fl["precision"] is None else \
+                fl["recall"] >= 0.8 and fl["precision"] >= 0.9
+            val = f"recall {f(fl['recall'], 2)} ({fl['tp']}/{fl['truth']}), precision {f(fl['precision'], 2)} " \
+                  f"({fl['tp']}/{fl['callqa']})"
+        elif key in ("int_stereo", "int_mono"):
+            layout = key.split("_")[1]
+            a = t["interruptions"][f"{layout}_all"]
+            ok = None if a["recall"] is None else a["recall"] >= (0.9 if layout == "stereo" else 0.7)
+            parts = []
+            for side in ("by_operator", "by_client"):
+                s = t["interruptions"][f"{layout}_{side}"]
+                parts.append(f"{side} R {f(s['recall'], 2)} ({s['tp']}/{s['truth']}) P {f(s['precision'], 2)} "
+                             f"({s['tp']}/{s['callqa']})")
+            val = f"recall {f(a['recall'], 2)}; " + "; ".join(parts)
+        else:  # serializes
+            ok = t["failed"] == 0
+            val = f"{t['calls'] - t['failed']}/{t['calls']} ok"
+        out.append((pf(ok), name, val))
+    return out
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    def f(x: Any, nd: int = 2) -> str:
+        return "-" if x is None else f"{x:.{nd}f}"
+
+    hdr = (f"{'call':10s} {'audio':14s} {'kind':20s} {'WERcq':>5s} {'WERpl':>5s} {'dWER':>5s} {'DER':>5s} "
+           f"{'role':>4s} {'conf':>4s} {'flg':>3s} {'TRerr':>5s} {'int t/m/c':>9s} {'fill t/m/c':>10s} "
+           f"{'spk':>3s} {'sec':>4s}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        audio = f"{r['sample_rate'] // 1000}k {'st' if r['channels'] == 2 else 'mo'} {r['codec']}"
+        if r.get("error"):
+            print(f"{r['call_id']:10s} {audio:14s} {r['kind']:20s} FAILED: {r['error'][:80]}")
+            continue
+        it = r["interruptions"]
+        ints = f"{it['by_operator'][1] + it['by_client'][1]}/" \
+               f"{it['by_operator'][0] + it['by_client'][0]}/{it['by_operator'][2] + it['by_client'][2]}"
+        fl = r["fillers"]
+        d = None if r.get("wer_plain") is None or r.get("wer_callqa") is None else r["wer_callqa"] - r["wer_plain"]
+        print(f"{r['call_id']:10s} {audio:14s} {r['kind'][:20]:20s} {f(r.get('wer_callqa')):>5s} "
+              f"{f(r.get('wer_plain')):>5s} {('+' if d and d > 0 else '') + f(d) if d is not None else '-':>5s} "
+              f"{f(r.get('der')):>5s} {f(r.get('role_accuracy'), 1):>4s} {f(r.get('role_confidence'), 1):>4s} "
+              f"{'Y' if r.get('role_uncertain') else '-':>3s} {f(r.get('talk_ratio_error'), 3):>5s} "
+              f"{ints:>9s} {f'{fl[1]}/{fl[0]}/{fl[2]}':>10s} {r['num_speakers']}/{r['speakers_found']} "
+              f"{r['seconds']:4.0f}")
+    print("int t/m/c, fill t/m/c: truth / matched / callqa; spk: truth/found; role: share of speech time "
+          "with the right role")
+
+
+# --------------------------------------------------------------------------- real recordings
+
+
+def _rttm(path: Path) -> list[tuple[float, float, str]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        p = line.split()
+        if len(p) >= 8 and p[0] == "SPEAKER":
+            out.append((float(p[3]), float(p[3]) + float(p[4]), p[7]))
+    return out
+
+
+def _shares(segs: list[tuple[float, float, str]]) -> list[float]:
+    per: Counter = Counter()
+    for s, e, lab in segs:
+        per[lab] += e - s
+    tot = sum(per.values()) or 1.0
+    return sorted((v / tot for v in per.values()), reverse=True)
+
+
+def real_recordings(config: Any, plain: PlainWhisper | None) -> list[dict[str, Any]]:
+    if not REAL.is_dir():
+        print(f"\nreal recordings: {REAL} is absent, skipped")
+        return []
+    rows = []
+    specs = [("jfk.flac", [JFK], None), ("stereo_diarization.wav", list(STEREO), None),
+             ("katiesteve.wav", [KATIESTEVE], None), ("pyannote_sample.wav", None, "pyannote_sample.rttm"),
+             ("ami_dev00.wav", None, "ami_dev00.rttm")]
+    for name, refs, rttm in specs:
+        path = REAL / name
+        if not path.is_file():
+            continue
+        data, audio, error, secs = run_callqa(path, config)
+        row: dict[str, Any] = {"file": name, "error": error, "seconds": round(secs, 1)}
+        if data is not None:
+            hyp = _turns(data)
+            if refs:
+                htexts = callqa_channel_texts(data, audio.channels, ["operator", "client"])
+                if len(refs) == 2 and audio.channels == 2:
+                    pairs = list(zip(refs, htexts))
+                else:
+                    pairs = [(" ".join(refs), " ".join(htexts))]
+                e, n = map(sum, zip(*(word_errors(r, h) for r, h in pairs)))
+                row["wer_callqa"] = _ratio(e, n)
+                if plain is not None:
+                    pt = plain.texts(audio)
+                    ppairs = list(zip(refs, pt)) if len(pairs) == 2 else [(" ".join(refs), " ".join(pt))]
+                    pe, pn = map(sum, zip(*(word_errors(r, h) for r, h in ppairs)))
+                    row["wer_plain"] = _ratio(pe, pn)
+                row["approximate_reference"] = name == "katiesteve.wav"
+            if rttm and (REAL / rttm).is_file():
+                ref = _rttm(REAL / rttm)
+                hyp_segs = [(t["start"], t["end"], t["speaker"]) for t in hyp]
+                row["der"] = der(ref, hyp_segs)
+                rs, hs = _shares(ref), _shares(hyp_segs)
+                row["top_share_truth"], row["top_share_callqa"] = rs[0], (hs[0] if hs else None)
+                row["share_error"] = None if not hs else abs(rs[0] - hs[0])
+                row["speakers_truth"] = len({s[2] for s in ref})
+            row["speakers_found"] = speakers_found(data)
+        rows.append(row)
+    print(f"\nreal recordings ({REAL}):")
+    print(f"{'file':24s} {'WERcq':>6s} {'WERpl':>6s} {'DER':>6s} {'share t/c':>11s} {'spk':>5s}  note")
+    for r in rows:
+        if r.get("error"):
+            print(f"{r['file']:24s} FAILED: {r['error'][:90]}")
+            continue
+
+        def f(x: Any) -> str:
+            return "-" if x is None else f"{x:.3f}"
+        share = f"{f(r.get('top_share_truth'))[:4]}/{f(r.get('top_share_callqa'))[:4]}" if "share_error" in r else "-"
+        spk = f"{r.get('speakers_truth', '?')}/{r['speakers_found']}"
+        print(f"{r['file']:24s} {f(r.get('wer_callqa')):>6s} {f(r.get('wer_plain')):>6s} {f(r.get('der')):>6s} "
+              f"{share:>11s} {spk:>5s}  {'approximate reference' if r.get('approximate_reference') else ''}")
+    return rows
+
+
+# --------------------------------------------------------------------------- main
+
+
+def load_corpus(corpus: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    truth_dir = corpus / "truth"
+    if not truth_dir.is_dir() or not any(truth_dir.glob("*.json")):
+        sys.path.insert(0, str(ROOT / "sample_calls"))
+        from simulate import generate
+
+        print(f"generating {n} calls (seed {seed}) into {corpus} ...", flush=True)
+        generate(corpus, n=n, seed=seed)
+    truths = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(truth_dir.glob("*.json"))]
+    return [t for t in truths if t.get("kind") == "audio" and (corpus / t["source"]).is_file()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="simulated corpus folder")
+    ap.add_argument("--n", type=int, default=60, help="calls to generate when the corpus is missing (default 60)")
+    ap.add_argument("--seed", type=int, default=0, help="seed when generating (default 0)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N calls")
+    ap.add_argument("--calls", nargs="*", default=None, help="only these call ids")
+    ap.add_argument("--config", help="YAML deep-merged over configs/ (default: the corpus's config.yaml)")
+    ap.add_argument("--json", type=Path, dest="json_out", help="write per-call rows and totals here")
+    ap.add_argument("--no-real", action="store_true", help="skip ../shared/data/real/")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain faster-whisper baseline")
+    args = ap.parse_args(argv)
+
+    from callqa.pipeline.config import load_config
+
+    corpus = args.corpus.resolve()
+    truths = load_corpus(corpus, args.n, args.seed)
+    if args.calls:
+        truths = [t for t in truths if t["call_id"] in set(args.calls)]
+    if args.limit:
+        truths = truths[: args.limit]
+    cfg_file = args.config or (str(corpus / "config.yaml") if (corpus / "config.yaml").is_file() else None)
+    config = load_config(cfg_file)
+    plain = None if args.no_plain else PlainWhisper(config, corpus / "plain_whisper_cache.json")
+    print(f"callqa from {Path(sys.modules['callqa'].__file__).parent}; config {cfg_file or 'defaults'}; "
+          f"{len(truths)} calls from {corpus}", flush=True)
+    rows = []
+    t0 = time.perf_counter()
+    for i, truth in enumerate(truths):
+        try:
+            row = evaluate_call(truth, corpus, config, plain)
+        except Exception as e:  # the benchmark goes on; the row says what broke
+            traceback.print_exc()
+            row = {"call_id": truth["call_id"], "channels": truth["channels"], "sample_rate": truth["sample_rate"],
+                   "codec": truth["codec"], "kind": _kind(truth), "num_speakers": truth["num_speakers"],
+                   "seconds": 0.0, "error": f"benchmark: {type(e).__name__}: {e}", "ref_words": 0}
+        rows.append(row)
+        print(f"[{i + 1}/{len(truths)}] {row['call_id']} {row['seconds']:.0f}s "
+              f"WER cq {row.get('wer_callqa')} pl {row.get('wer_plain')} {row.get('error') or ''}", flush=True)
+    print()
+    print_table(rows)
+    tot = totals(rows)
+    print(f"\nTOTAL over {tot['calls']} calls ({tot['failed']} failed) in {time.perf_counter() - t0:.0f} s: "
+          f"WER callqa {tot['wer_callqa']}, plain {tot['wer_plain']}; role accuracy mean "
+          f"{tot['role_accuracy_mean']}; two-speaker calls found as two: {tot['two_speaker_detected_rate']}")
+    print("\nTargets (issue 9):")
+    verdict_rows = verdicts(tot)
+    for v, name, val in verdict_rows:
+        print(f"  {v:4s}  {name:68s} {val}")
+    real = [] if args.no_real else real_recordings(config, plain)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps({"corpus": str(corpus), "calls": rows, "totals": tot,
+                                             "targets": [{"verdict": v, "target": n, "value": val}
+                                                         for v, n, val in verdict_rows],
+                                             "real": real}, indent=1, default=_plain_json), encoding="utf-8")
+        print(f"\njson: {args.json_out}")
+    return 0
+
+
+def _plain_json(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return str(x)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

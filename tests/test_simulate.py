@@ -1,0 +1,138 @@
+"""The call simulator (sample_calls/simulate.py): reproducible, varied, truth that matches
+its audio; and the real pipeline on a few simulated calls never crashes and its results
+serialize with plain `json.dumps`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "sample_calls"))
+
+import simulate  # noqa: E402
+
+N = 12  # enough to cover every audio profile and call shape of the cycle
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus")
+    truths = simulate.generate(out, n=N, seed=3)
+    return out, truths
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_seed_gives_the_same_calls_and_a_small_corpus_is_the_start_of_a_larger_one(corpus, tmp_path):
+    out, truths = corpus
+    again = simulate.generate(tmp_path, n=3, seed=3)  # includes a Piper call (index 2)
+    assert any(t["voices"].get(r, "").startswith("piper") for t in again for r in ("operator", "client"))
+    for a, b in zip(truths[:3], again):
+        assert a == b
+        assert _sha(out / a["source"]) == _sha(tmp_path / b["source"]) == a["audio_sha256"]
+    other = simulate.generate(tmp_path / "other", n=1, seed=4)[0]
+    assert [t["text"] for t in other["turns"]] != [t["text"] for t in truths[0]["turns"]]
+
+
+def test_the_corpus_has_the_declared_variety(corpus):
+    _, truths = corpus
+    assert {t["sample_rate"] for t in truths} == {8000, 16000}
+    assert {"mulaw", "alaw", "gsm", "mp3", "pcm"} <= {t["codec"] for t in truths}
+    assert {t["channels"] for t in truths} == {1, 2}
+    assert any(t["channels"] == 1 and t["sample_rate"] == 8000 for t in truths)
+    one_sided = [t for t in truths if t["tags"].get("one_sided")]
+    assert one_sided and all(t["num_speakers"] == 1 and len({x["role"] for x in t["turns"]}) == 1
+                             for t in one_sided)
+    client_first = [t for t in truths if t["tags"].get("client_first")]
+    assert client_first and all(t["turns"][0]["role"] == "client" for t in client_first)
+    assert any(t["tags"].get("operator_greets") is False for t in truths)
+    assert {i["by"] for t in truths for i in t["interruptions"]} == {"operator", "client"}
+    assert len({v.split("@")[0] for t in truths for v in t["voices"].values()}) >= 8
+    assert sum(len(t["planted"].get("fillers", [])) for t in truths) >= 5
+
+
+def test_truth_times_match_the_audio(corpus):
+    """Speech where the truth says a turn is, near-silence in the long gaps between turns;
+    interruptions really overlap; word times lie inside their turn."""
+    out, truths = corpus
+    for t in truths:
+        from callqa.pipeline.audio import load_audio
+        from callqa.pipeline.config import load_config
+
+        audio = load_audio(out / t["source"], load_config())
+        x = np.asarray(audio.mono(), dtype=np.float64)
+        rate = audio.sample_rate
+        assert abs(len(x) / rate - t["duration_s"]) < 0.2, t["call_id"]
+        turns = t["turns"]
+        inside = np.zeros(len(x), dtype=bool)
+        for turn in turns:
+            inside[int(turn["start"] * rate):int(turn["end"] * rate)] = True
+            for w in turn["words"]:
+                if w["start"] is not None:
+                    assert turn["start"] - 1e-3 <= w["start"] <= w["end"] <= turn["end"] + 1e-3, t["call_id"]
+        gaps = np.zeros(len(x), dtype=bool)
+        speech = sorted((turn["start"], turn["end"]) for turn in turns)
+        edges = [(0.0, speech[0][0])] + [(a[1], b[0]) for a, b in zip(speech, speech[1:])] + \
+            [(max(e for _, e in speech), t["duration_s"])]
+        for s, e in edges:
+            if e - s > 0.5:
+                gaps[int((s + 0.15) * rate):int((e - 0.15) * rate)] = True
+        gaps &= ~inside
+        assert gaps.any(), t["call_id"]
+        speech_power = float(np.mean(x[inside] ** 2))
+        gap_power = float(np.mean(x[gaps] ** 2))
+        assert speech_power > 10 * gap_power, (t["call_id"], speech_power, gap_power)  # SNR is >= 15 dB
+        for i in t["interruptions"]:
+            a, b = turns[i["turn"]], [u for u in turns if u["role"] == i["interrupted"]]
+            assert any(u["start"] < a["start"] < u["end"] for u in b), t["call_id"]
+        assert t["expected"]["interruptions"]["by_operator"] + t["expected"]["interruptions"]["by_client"] == \
+            len(t["interruptions"])
+
+
+def test_planted_phrases_are_in_their_turns(corpus):
+    _, truths = corpus
+    for t in truths:
+        for kind, items in t["planted"].items():
+            if kind == "script_stages":
+                continue
+            for item in items:
+                turn = t["turns"][item["turn"]]
+                assert item["text"].lower() in turn["text"].lower(), (t["call_id"], kind, item)
+                assert item["speaker"] == turn["role"]
+
+
+@pytest.mark.slow
+def test_the_pipeline_survives_simulated_calls_and_every_result_serializes(corpus):
+    """8 kHz mono, one-sided, Piper, stereo: `process_call` as `callqa analyze` runs it; each
+    result goes through plain `json.dumps` (no numpy types, no default=)."""
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.process import process_call
+
+    out, truths = corpus
+    config = load_config(out / "config.yaml")
+    chosen = {}
+    for t in truths:
+        if t["channels"] == 1 and t["sample_rate"] == 8000 and t["num_speakers"] == 2:
+            chosen.setdefault("8k mono", t)
+        if t["num_speakers"] == 1:
+            chosen.setdefault("one-sided", t)
+        if any(v.startswith("piper") for v in t["voices"].values()):
+            chosen.setdefault("piper", t)
+        if t["channels"] == 2 and t["interruptions"]:
+            chosen.setdefault("stereo overlap", t)
+    assert set(chosen) == {"8k mono", "one-sided", "piper", "stereo overlap"}
+    for what, t in chosen.items():
+        result = process_call(out / t["source"], config)
+        text = json.dumps(result.serialize())
+        data = json.loads(text)
+        assert data["call_id"] == t["call_id"], what
+        assert data["duration_s"] == pytest.approx(t["duration_s"], abs=0.2), what
+        assert data["transcript"]["turns"], what
