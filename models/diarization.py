@@ -232,21 +232,46 @@ def pyannote_pipeline(source: str, token_env: str = "HF_TOKEN", device: str = "c
 
 
 def run_pyannote(pipeline: Any, samples: np.ndarray, num_speakers: int | None,
-                 hook: Any = None, threads: int = 0) -> list[tuple[float, float, str]]:
-    """Apply a loaded pyannote pipeline to mono 16 kHz samples; `[(start, end, label)]`
-    without overlap (the pipeline's exclusive diarization when it has one)."""
+                 hook: Any = None, threads: int = 0, max_speakers: int | None = None,
+                 ) -> tuple[list[tuple[float, float, str]], list[tuple[float, float, str, str]]]:
+    """Apply a loaded pyannote pipeline to mono 16 kHz samples.
+
+    Returns `[(start, end, label)]` without overlap (the pipeline's exclusive diarization
+    when it has one) and the overlapped speech its segmentation found,
+    `[(start, end, first, second)]`: `first` was speaking when `second` came in (for two
+    speakers at once; more at once are reported pairwise as the latest two). `num_speakers`
+    fixes the count; else `max_speakers` bounds pyannote's own estimate."""
     import torch
 
     waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).unsqueeze(0)
     kwargs: dict[str, Any] = {}
     if num_speakers is not None:
         kwargs["num_speakers"] = num_speakers
+    elif max_speakers is not None:
+        kwargs["max_speakers"] = max_speakers
     if hook is not None:
         kwargs["hook"] = hook
     with torch_threads(threads):
         output = pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **kwargs)
+    full = getattr(output, "speaker_diarization", output)
     annotation = getattr(output, "exclusive_speaker_diarization", None)
     if annotation is None:
-        annotation = getattr(output, "speaker_diarization", output)
-    return [(float(seg.start), float(seg.end), str(label))
-            for seg, _, label in annotation.itertracks(yield_label=True)]
+        annotation = full
+    segments = [(float(seg.start), float(seg.end), str(label))
+                for seg, _, label in annotation.itertracks(yield_label=True)]
+    return segments, overlap_regions(full)
+
+
+def overlap_regions(annotation: Any) -> list[tuple[float, float, str, str]]:
+    """Regions of a (non-exclusive) pyannote annotation where two speakers talk at once:
+    `(start, end, first, second)`, `second` being the one whose current turn began later."""
+    tracks = [(float(seg.start), float(seg.end), str(label)) for seg, _, label in annotation.itertracks(yield_label=True)]
+    tracks.sort()
+    out: list[tuple[float, float, str, str]] = []
+    for i, (s1, e1, l1) in enumerate(tracks):
+        for s2, e2, l2 in tracks[i + 1:]:
+            if s2 >= e1:
+                break
+            if l2 != l1 and min(e1, e2) > s2:
+                out.append((s2, min(e1, e2), l1, l2))
+    return out

@@ -53,13 +53,38 @@ class SpeakerSegment:
 
 
 @dataclass(frozen=True)
+class Overlap:
+    """Two speakers at once: `second` came in while `first` was speaking."""
+
+    start: float
+    end: float
+    first: str
+    second: str
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "first": self.first,
+                "second": self.second}
+
+
+@dataclass(frozen=True)
 class DiarizationResult:
-    """Speaker segments in time order, without overlap, and how they were made."""
+    """Speaker segments in time order, without overlap, and how they were made.
+
+    `overlaps`: where two speakers talk at once, when `overlap_method` says they were
+    measured; `overlap_method` None means they were not, and `overlap_note` says why
+    (interruption indicators are then null, never a free score)."""
 
     segments: tuple[SpeakerSegment, ...]
     backend: str  # "embedded" | "pyannote:<source>"
     num_speakers: int | None = None  # as requested (None: the config default)
     info: dict[str, Any] = field(default_factory=dict, compare=False)  # effective options, timings
+    overlaps: tuple[Overlap, ...] = ()
+    overlap_method: str | None = None  # "pyannote-segmentation" | "embedded-windows"; None: not measured
+    overlap_note: str | None = None  # why overlaps were not measured
 
     @property
     def labels(self) -> list[str]:
@@ -75,9 +100,26 @@ class DiarizationResult:
             out[s.label] = out.get(s.label, 0.0) + s.duration
         return out
 
+    @property
+    def speakers(self) -> dict[str, Any]:
+        """`processing.speakers`: how many speakers, how that was decided, and why."""
+        d = dict(self.info.get("speakers") or {"count": len(self.labels), "method": "unknown"})
+        d["count"] = len(self.labels)
+        d["backend"] = self.backend
+        return d
+
+    def overlap_summary(self) -> dict[str, Any]:
+        """`processing.overlaps`: measured or not (and why), and what was found."""
+        if self.overlap_method is None:
+            return {"measured": False, "reason": self.overlap_note or "overlapping speech was not measured"}
+        return {"measured": True, "method": self.overlap_method, "count": len(self.overlaps),
+                "seconds": round(sum(o.duration for o in self.overlaps), 3),
+                "items": [o.serialize() for o in self.overlaps]}
+
     def serialize(self) -> dict[str, Any]:
         return {"backend": self.backend, "num_speakers": self.num_speakers,
-                "segments": [s.serialize() for s in self.segments], "info": self.info}
+                "segments": [s.serialize() for s in self.segments], "info": self.info,
+                "overlaps": self.overlap_summary()}
 
 
 # --------------------------------------------------------------------------- entry point
@@ -118,17 +160,20 @@ def _mono(audio: Any) -> np.ndarray:
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
+def _label_names(raw: Iterable[tuple[float, float, Any]]) -> dict[Any, str]:
+    """Raw label -> SPEAKER_00.. by first appearance (what `_relabel` renames them to)."""
+    names: dict[Any, str] = {}
+    for start, end, lab in sorted(raw, key=lambda x: (x[0], x[1])):
+        if end > start and lab not in names:
+            names[lab] = f"SPEAKER_{len(names):02d}"
+    return names
+
+
 def _relabel(raw: Iterable[tuple[float, float, Any]]) -> list[SpeakerSegment]:
     """Segments in time order, labels renamed SPEAKER_00.. by first appearance."""
-    names: dict[Any, str] = {}
-    out = []
-    for start, end, lab in sorted(raw, key=lambda x: (x[0], x[1])):
-        if end <= start:
-            continue
-        if lab not in names:
-            names[lab] = f"SPEAKER_{len(names):02d}"
-        out.append(SpeakerSegment(float(start), float(end), names[lab]))
-    return out
+    raw = sorted(raw, key=lambda x: (x[0], x[1]))
+    names = _label_names(raw)
+    return [SpeakerSegment(float(start), float(end), names[lab]) for start, end, lab in raw if end > start]
 
 
 # --------------------------------------------------------------------------- pyannote
@@ -139,15 +184,27 @@ def _diarize_pyannote(samples: np.ndarray, opts: Any, source: str, hook: Hook,
     from callqa.models.diarization import pyannote_pipeline, run_pyannote
 
     pipeline = pyannote_pipeline(source, opts.pyannote.token_env, opts.pyannote.device)
-    n = num_speakers if num_speakers is not None else opts.num_speakers
+    exact = num_speakers is not None
+    n = num_speakers if exact else opts.num_speakers
+    estimate = not exact and opts.speaker_count.estimate
 
     def progress(step: str, artifact: Any = None, file: Any = None, completed: int | None = None,
                  total: int | None = None) -> None:
         hook(f"diarize: {step}", completed=completed, total=total)
 
-    raw = run_pyannote(pipeline, samples, n, hook=progress, threads=opts.pyannote.threads)
-    return DiarizationResult(tuple(_relabel(raw)), backend=f"pyannote:{source}", num_speakers=num_speakers,
-                             info={"requested_speakers": n})
+    raw, overlap_regions = run_pyannote(pipeline, samples, None if estimate else n, hook=progress,
+                                        threads=opts.pyannote.threads, max_speakers=n if estimate else None)
+    segs = _relabel(raw)
+    found = len({s.label for s in segs})
+    info: dict[str, Any] = {"requested_speakers": n, "_label_names": _label_names(raw), "speakers": {
+        "count": found, "method": "estimated" if estimate else ("fixed" if exact else "configured"), "max": n,
+        "reason": "pyannote's own speaker count (at most num_speakers)" if estimate else
+        ("num_speakers given for this call" if exact else "models.diarization.speaker_count.estimate is off")}}
+    result = _with_pyannote_overlaps(DiarizationResult(tuple(segs), backend=f"pyannote:{source}",
+                                                       num_speakers=num_speakers, info=info),
+                                     overlap_regions, opts.overlaps)
+    info.pop("_label_names", None)
+    return result
 
 
 # --------------------------------------------------------------------------- embedded
@@ -175,13 +232,17 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
     info["speech_s"] = round(sum(b - a for a, b in frames) * FRAME_S, 3)
     timings["vad"] = round(time.perf_counter() - t0, 3)
     if not frames:
-        return DiarizationResult((), backend="embedded", num_speakers=num_speakers, info=info)
+        info["speakers"] = {"count": 0, "method": "estimated", "max": k, "reason": "no speech found"}
+        return DiarizationResult((), backend="embedded", num_speakers=num_speakers, info=info,
+                                 **_no_overlaps(opts.overlaps))
 
     windows = _windows(frames, e.window_s, e.step_s, e.min_window_s)
     if not windows:  # only tiny bits of speech: nothing to tell voices apart by
+        info["speakers"] = {"count": 1, "method": "estimated", "max": k,
+                            "reason": "only speech shorter than an embedding window"}
         segs = [SpeakerSegment(a * FRAME_S, b * FRAME_S, "SPEAKER_00") for a, b in frames]
         return DiarizationResult(tuple(_smooth(segs, e.fill_gap_s, e.min_turn_s)), backend="embedded",
-                                 num_speakers=num_speakers, info=info)
+                                 num_speakers=num_speakers, info=info, **_no_overlaps(opts.overlaps))
 
     hook("diarize: embeddings", completed=1, total=3)
     t1 = time.perf_counter()
@@ -195,22 +256,184 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
     t1 = time.perf_counter()
 
     hook("diarize: clustering", completed=2, total=3)
-    labels, centroids = cluster_embeddings(emb, k)
-    if len(centroids) > 1:
-        info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
-        if not exact:
-            labels, centroids = merge_alike(emb, labels, centroids, e.single_speaker_similarity)
+    count = opts.speaker_count
+    estimate = not exact and count.estimate
+    if estimate and len(windows) < count.min_windows:
+        labels, centroids = cluster_embeddings(emb, 1)
+        info["speakers"] = _count_info(k, 1, "estimated", f"under {count.min_windows} embedding windows of speech: "
+                                       "too little to tell voices apart", emb, labels)
+    else:
+        labels, centroids = cluster_embeddings(emb, k)
+        if len(centroids) > 1:
+            info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
+        if estimate:
+            labels, centroids, why = merge_same_voice(emb, labels, e.same_voice_similarity, count.min_share)
+            info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
+        else:
+            info["speakers"] = _count_info(k, len(centroids), "fixed" if exact else "configured",
+                                           "num_speakers given for this call" if exact else
+                                           "models.diarization.speaker_count.estimate is off", emb, labels)
     scores = emb @ centroids.T  # (windows, speakers) cosine similarity
 
     frame_labels = _frame_labels(frames, windows, scores, n_frames)
     segs = _segments_from_frames(frame_labels)
     segs = _smooth(segs, e.fill_gap_s, e.min_turn_s)
     timings["clustering"] = round(time.perf_counter() - t1, 3)
-    timings["total"] = round(time.perf_counter() - t0, 3)
-    hook("diarize: done", completed=3, total=3)
+    names = _label_names((s.start, s.end, s.label) for s in segs)
     out = _relabel((s.start, s.end, s.label) for s in segs)
     info["speakers_found"] = len({s.label for s in out})
-    return DiarizationResult(tuple(out), backend="embedded", num_speakers=num_speakers, info=info)
+
+    t1 = time.perf_counter()
+    overlaps, method, note = detect_overlaps(mel, energy, frame_labels >= 0, segs, emb, labels, centroids,
+                                             opts.overlaps, e)
+    overlaps = [Overlap(o.start, o.end, names[o.first], names[o.second]) for o in overlaps]
+    timings["overlaps"] = round(time.perf_counter() - t1, 3)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    hook("diarize: done", completed=3, total=3)
+    return DiarizationResult(tuple(out), backend="embedded", num_speakers=num_speakers, info=info,
+                             overlaps=tuple(overlaps), overlap_method=method, overlap_note=note)
+
+
+# --------------------------------------------------------------------------- overlapped speech
+
+OVERLAPS_OFF = "overlap detection is off (models.diarization.overlaps.detect)"
+
+
+def _no_overlaps(oopts: Any) -> dict[str, Any]:
+    """A recording with at most one voice: no overlap, measured trivially (unless switched off)."""
+    return {"overlap_note": OVERLAPS_OFF} if not oopts.detect else {"overlap_method": "embedded-windows"}
+
+
+def _with_pyannote_overlaps(result: DiarizationResult, regions: Sequence[tuple[float, float, str, str]],
+                            oopts: Any) -> DiarizationResult:
+    """Overlapped speech from pyannote's segmentation (its non-exclusive diarization), with
+    the labels renamed as `result.segments` were."""
+    from dataclasses import replace
+
+    if not oopts.detect:
+        return replace(result, overlap_note=OVERLAPS_OFF)
+    # The exclusive diarization was relabelled by first appearance: the same map here.
+    names = result.info.get("_label_names") or {}
+    found = [Overlap(a, b, names.get(f, f), names.get(s, s)) for a, b, f, s in regions if b > a]
+    return replace(result, overlaps=tuple(found), overlap_method="pyannote-segmentation")
+
+
+def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs: Sequence[SpeakerSegment],
+                    emb: np.ndarray, labels: np.ndarray, centroids: np.ndarray, oopts: Any,
+                    e: Any) -> tuple[list[Overlap], str | None, str | None]:
+    """Overlapped speech at the speaker changes of the embedded diarization.
+
+    A speaker embedding of two voices at once resembles neither voice alone. Around each
+    change from X to Y inside continuous speech (a pause under `max_gap_s`), short windows
+    (`window_s` every `step_s`) are scored toward each voice: 0 at the other voice's typical
+    similarity, 1 at the voice's own. Windows where neither voice reaches `clear` are mixed;
+    a plain change makes a mixed span about `latch_s` long (windows straddle it), so the
+    mixed span around the change minus `latch_s` estimates the overlap, Y coming in while X
+    spoke. Returns the overlaps (labels as in `segs`), the method, and why they were not
+    measured (method None) when the voices are too alike to tell in a mix.
+    """
+    from callqa.models.diarization import embed_windows
+
+    if not oopts.detect:
+        return [], None, OVERLAPS_OFF
+    k = len(centroids)
+    if k < 2:
+        return [], "embedded-windows", None  # one voice: nobody to overlap with
+    cross = cross_similarity(emb, labels)
+    alike = float(np.max(cross[~np.eye(k, dtype=bool)]))
+    if alike > oopts.max_voice_similarity:
+        return [], None, (f"the voices are too alike to tell apart in overlapping speech (window similarity "
+                          f"{alike:.3f} > models.diarization.overlaps.max_voice_similarity "
+                          f"{oopts.max_voice_similarity})")
+    sims = emb @ centroids.T
+    own = np.array([np.median(sims[labels == i, i]) for i in range(k)])
+    other = np.array([np.median(sims[labels != i, i]) for i in range(k)])
+    scale = np.maximum(own - other, 1e-3)
+
+    w = max(2, int(round(oopts.window_s / FRAME_S)))
+    step = max(1, int(round(oopts.step_s / FRAME_S)))
+    search = int(round(oopts.search_s / FRAME_S))
+    changes = []  # (x, y, boundary frame, lo frame, hi frame)
+    for prev, nxt in zip(segs, segs[1:]):
+        if prev.label == nxt.label or nxt.start - prev.end > oopts.max_gap_s:
+            continue
+        t = int(round((prev.end + nxt.start) / 2 / FRAME_S))
+        lo = max(int(round(prev.start / FRAME_S)), t - search)
+        hi = min(int(round(nxt.end / FRAME_S)), t + search, len(mel))
+        changes.append((int(prev.label[1:]), int(nxt.label[1:]), t, lo, hi))
+    if not changes:
+        return [], "embedded-windows", None
+    wins: list[tuple[int, int]] = []
+    owner: list[int] = []
+    for c, (_, _, _, lo, hi) in enumerate(changes):
+        for st in range(lo, hi - w + 1, step):
+            if speech[st:st + w].mean() >= 0.8:
+                wins.append((st, w))
+                owner.append(c)
+    if not wins:
+        return [], "embedded-windows", None
+    quiet = _quiet_frames(energy, speech[:len(energy)] if len(speech) >= len(energy) else
+                          np.pad(speech, (0, len(energy) - len(speech))))
+    z = ((embed_windows(mel, energy, wins, batch_size=e.batch_size, threads=e.threads) @ centroids.T) - other) / scale
+    owner_a = np.array(owner)
+    centres = np.array([st + w / 2 for st, _ in wins]) * FRAME_S
+    found: list[Overlap] = []
+    for c, (x, y, t, lo, hi) in enumerate(changes):
+        idx = np.flatnonzero(owner_a == c)
+        if len(idx) == 0:
+            continue
+        zc = z[idx][:, [x, y]]
+        mixed = zc.max(axis=1) < oopts.clear
+        cen = centres[idx]
+        near = np.flatnonzero(mixed & (np.abs(cen - t * FRAME_S) <= oopts.window_s / 2))
+        if len(near) == 0:
+            continue
+        a = b = int(near[np.argmin(np.abs(cen[near] - t * FRAME_S))])
+        while a - 1 >= 0 and (mixed[a - 1] or (a - 2 >= 0 and mixed[a - 2])):  # one clear window is a blip
+            a -= 1 if mixed[a - 1] else 2
+        while b + 1 < len(mixed) and (mixed[b + 1] or (b + 2 < len(mixed) and mixed[b + 2])):
+            b += 1 if mixed[b + 1] else 2
+        span = cen[b] - cen[a] + oopts.step_s
+        est = span - oopts.latch_s
+        if est < oopts.min_overlap_s:
+            continue
+        mid = (cen[a] + cen[b]) / 2
+        start, end = max(lo * FRAME_S, mid - est / 2), min(hi * FRAME_S, mid + est / 2)
+        # Two voices at once leave no pause: keep the longest stretch without one.
+        start, end = _longest_sounding(quiet, start, end, oopts.max_pause_s)
+        if end - start >= oopts.min_overlap_s:
+            found.append(Overlap(start, end, f"S{x}", f"S{y}"))
+    return found, "embedded-windows", None
+
+
+def _quiet_frames(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """Frames at the noise floor: under a level 35 % of the way (in dB) from the floor
+    (10th percentile of all frames) to the speech level (median of the speech frames)."""
+    floor = float(np.percentile(energy, 10)) + 1e-12
+    level = float(np.median(energy[speech])) if speech.any() else float(np.max(energy))
+    level = max(level, floor)
+    return energy < floor * (level / floor) ** 0.35
+
+
+def _longest_sounding(quiet: np.ndarray, start: float, end: float, max_pause_s: float) -> tuple[float, float]:
+    """The longest part of [start, end] without a quiet run longer than `max_pause_s`."""
+    a, b = int(round(start / FRAME_S)), int(round(end / FRAME_S))
+    q = quiet[a:b]
+    limit = max(1, int(round(max_pause_s / FRAME_S)))
+    pieces, cur, run = [], a, 0
+    for i, v in enumerate(q):
+        run = run + 1 if v else 0
+        if run == limit:  # a pause: the piece ends where it began
+            pieces.append((cur, a + i - limit + 1))
+            cur = None
+        if not v and cur is None:
+            cur = a + i
+    if cur is not None:
+        pieces.append((cur, b))
+    if not pieces:
+        return start, start
+    pa, pb = max(pieces, key=lambda p: p[1] - p[0])
+    return pa * FRAME_S, pb * FRAME_S
 
 
 def _frame_energy(samples: np.ndarray, n: int) -> np.ndarray:
@@ -283,19 +506,73 @@ def _closest_pair(centroids: np.ndarray) -> tuple[float, int, int]:
     return float(sim[i, j]), int(min(i, j)), int(max(i, j))
 
 
-def merge_alike(emb: np.ndarray, labels: np.ndarray, centroids: np.ndarray,
-                threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Merge clusters whose centroids are at least `threshold` alike (cosine), closest
-    pair first: one voice split in two is one speaker."""
+def cross_similarity(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(k, k): mean cosine similarity between the windows of cluster i and those of
+    cluster j (the diagonal: within a cluster, pairs of distinct windows)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    sim = emb @ emb.T
+    out = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            block = sim[np.ix_(labels == i, labels == j)]
+            if i == j:
+                n = block.shape[0]
+                out[i, j] = (block.sum() - np.trace(block)) / (n * (n - 1)) if n > 1 else 1.0
+            else:
+                out[i, j] = block.mean() if block.size else 0.0
+    return out
+
+
+def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float,
+                     min_share: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """How many speakers the clusters really are: a cluster with under `min_share` of the
+    windows joins the cluster its windows are most alike; two clusters whose windows are on
+    average at least `same_voice` alike (cosine; `cross_similarity`) are one voice split in
+    two and are merged, most alike pair first. Clustering always finds the clusters it is
+    asked for, so a one-voice recording (voicemail, IVR, an operator talking into silence)
+    comes out as one speaker only through this test. Returns labels, unit centroids and why."""
     labels = labels.copy()
-    while len(centroids) > 1:
-        sim, i, j = _closest_pair(centroids)
-        if sim < threshold:
-            break
+    why: list[str] = []
+
+    def join(i: int, j: int) -> None:  # j into i
         labels[labels == j] = i
         labels[labels > j] -= 1
-        centroids = _centroids(emb, labels, len(centroids) - 1)
-    return labels, centroids
+
+    while labels.max() > 0:
+        k = int(labels.max()) + 1
+        shares = np.bincount(labels, minlength=k) / len(labels)
+        cross = cross_similarity(emb, labels)
+        small = int(np.argmin(shares))
+        if shares[small] < min_share:
+            others = [j for j in range(k) if j != small]
+            target = max(others, key=lambda j: cross[small, j])
+            why.append(f"a cluster with {shares[small]:.0%} of the speech (< {min_share:.0%}) joined its nearest")
+            join(min(small, target), max(small, target))
+            continue
+        off = cross.copy()
+        np.fill_diagonal(off, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(off)), off.shape)
+        if off[i, j] < same_voice:
+            why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
+                       f"(< {same_voice})")
+            break
+        why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice})")
+        join(min(i, j), max(i, j))
+    k = int(labels.max()) + 1
+    return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster"
+
+
+def _count_info(requested: int, found: int, method: str, why: str, emb: np.ndarray,
+                labels: np.ndarray) -> dict[str, Any]:
+    """What `processing.speakers` records: the count, how it was reached, and the evidence."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    out: dict[str, Any] = {"count": found, "method": method, "max": requested, "reason": why,
+                           "windows": int(len(labels))}
+    if k > 1:
+        cross = cross_similarity(emb, labels)
+        out["cross_similarity"] = round(float(np.max(cross[~np.eye(k, dtype=bool)])), 3)
+        out["shares"] = [round(float(x), 3) for x in np.bincount(labels, minlength=k) / len(labels)]
+    return out
 
 
 def spectral_labels(emb: np.ndarray, k: int) -> np.ndarray:
@@ -488,7 +765,26 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
             flush()
         group.append(item)
     flush()
-    return turns
+    return apply_overlaps(turns, diarization.overlaps)
+
+
+def apply_overlaps(turns: list[Turn], overlaps: Sequence[Overlap], reach_s: float = 1.0) -> list[Turn]:
+    """Mono turns never overlap (each word has one speaker); where two voices were heard at
+    once, the turn of the speaker who came in starts at the overlap and the interrupted
+    speaker's turn lasts to its end, so timing signals see the interruption. Words keep
+    their own times. `reach_s`: how far from the overlap those turns may lie."""
+    from dataclasses import replace
+
+    out = list(turns)
+    for o in overlaps:
+        came = [i for i, t in enumerate(out) if t.speaker == o.second and o.start - reach_s <= t.start <= o.end + reach_s]
+        was = [i for i, t in enumerate(out) if t.speaker == o.first and t.start < o.start and t.end >= o.start - reach_s]
+        if not came or not was:
+            continue
+        i, j = came[0], was[-1]
+        out[i] = replace(out[i], start=min(out[i].start, o.start))
+        out[j] = replace(out[j], end=max(out[j].end, o.end))
+    return out
 
 
 def _join_words(texts: list[str]) -> str:

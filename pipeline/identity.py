@@ -24,7 +24,7 @@ TRANSCRIPT_KEYS: tuple[str, ...] = ("audio", "models.asr", "models.diarization",
 ANALYSIS_KEYS: tuple[str, ...] = ("privacy", "models.sentiment", "signals", "scripts", "lexicons", "indicators",
                                   "competency_map", "flags", "grading", "roles")
 # Call metadata that changes each stage.
-TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language", "swap_roles")
+TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language", "swap_roles", "num_speakers")
 ANALYSIS_META: tuple[str, ...] = ("team", "role", "operator_role")
 # Packages whose version changes what the speech models produce.
 TRANSCRIPT_PACKAGES: tuple[str, ...] = ("faster-whisper", "ctranslate2", "onnx-asr", "onnxruntime",

@@ -388,6 +388,8 @@ def time_to_first_question(ctx: Context, spec: Any) -> Measurement:
 @indicator("operator_interruptions")
 def operator_interruptions(ctx: Context, spec: Any) -> Measurement:
     """How often the operator interrupted the client."""
+    if ctx.get("interruptions.measured") is False:  # mono without overlap detection: never a free score
+        return Measurement(None, note=f"interruptions not measured: {ctx.get('interruptions.reason')}")
     items = [i for i in ctx.get("interruptions.items", []) or [] if i.get("by") == "operator"]
     n = ctx.get("interruptions.by_operator")
     return Measurement(float(len(items) if n is None else n), evidence_list(items, ctx.transcript))
@@ -444,6 +446,8 @@ def calm_under_pressure(ctx: Context, spec: Any) -> Measurement:
 
 @indicator("interruptions_under_pressure")
 def interruptions_under_pressure(ctx: Context, spec: Any) -> Measurement:
+    if ctx.get("interruptions.measured") is False:
+        return Measurement(None, note=f"interruptions not measured: {ctx.get('interruptions.reason')}")
     items = [i for i in ctx.get("interruptions.items", []) or [] if i.get("by") == "operator"]
     ev = _after_pressure(ctx, evidence_list(items, ctx.transcript))
     return Measurement(float(len(ev)), ev)

@@ -17,7 +17,7 @@ from .types import DIRECTIONS, LANGUAGES, ROLES, SPEAKERS, CallMeta, Transcript,
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".wma")
 META_FIELDS = ("call_id", "operator_id", "team", "role", "direction", "started_at", "language",
-               "channel_map", "scenario", "swap_roles")
+               "channel_map", "scenario", "swap_roles", "num_speakers")
 
 
 def is_transcript_file(path: Path) -> bool:
@@ -69,6 +69,15 @@ def meta_from_mapping(data: Mapping[str, Any], path: Path) -> CallMeta:
     if isinstance(swap, str):
         swap = swap.strip().lower() in ("1", "true", "yes")
     vals["swap_roles"] = bool(swap)
+    n = data.get("num_speakers")
+    if n not in (None, ""):
+        try:
+            n_int = int(str(n).strip())
+        except ValueError:
+            n_int = 0
+        if isinstance(n, bool) or not 1 <= n_int <= 8 or (isinstance(n, float) and n != n_int):
+            raise InputError(path, f"field 'num_speakers' must be a whole number from 1 to 8, got {n!r}")
+        vals["num_speakers"] = n_int
     return CallMeta(**vals)
 
 

@@ -62,7 +62,8 @@ class EmbeddedDiarization(_Strict):
     window_s: float = Field(1.2, gt=0.1, le=1.6)  # embedding window (the encoder was trained on 1.6 s)
     step_s: float = Field(0.75, gt=0.05)
     min_window_s: float = Field(0.4, gt=0.0)  # shorter speech regions get no embedding of their own
-    single_speaker_similarity: float = Field(0.93, ge=0.0, le=1.0)  # merge clusters whose centroids are this close
+    # two clusters whose windows are on average this alike (cosine) are one voice (speaker_count.estimate)
+    same_voice_similarity: float = Field(0.675, ge=0.0, le=1.0)
     fill_gap_s: float = Field(1.0, ge=0.0)  # same-speaker segments closer than this are joined
     min_turn_s: float = Field(0.3, ge=0.0)  # shorter segments are absorbed by an adjacent neighbour
     batch_size: int = Field(64, ge=1)
@@ -76,9 +77,39 @@ class PyannoteOptions(_Strict):
     threads: int = Field(0, ge=0)  # torch threads while the pipeline runs (0: torch's default)
 
 
+class SpeakerCount(_Strict):
+    """How many speakers a mono call has (pipeline/diarize.py; result: `processing.speakers`)."""
+
+    estimate: bool = True  # 1..num_speakers from the voices; false: always num_speakers
+    min_share: float = Field(0.05, ge=0.0, lt=0.5)  # embedded: a smaller cluster is not a speaker of its own
+    min_windows: int = Field(4, ge=1)  # embedded: with fewer embedding windows of speech, one speaker
+
+
+class OverlapOptions(_Strict):
+    """Overlapping speech on mono calls (interruptions); result: `processing.overlaps`."""
+
+    detect: bool = True  # false: overlaps are not measured and interruption indicators are null
+    # pyannote: its segmentation's overlapped speech. embedded: around a speaker change inside
+    # continuous speech, how long short windows sound like neither voice alone
+    # (pipeline/diarize.py `detect_overlaps`).
+    window_s: float = Field(1.0, gt=0.2, le=1.6)  # embedded: short windows around each speaker change
+    step_s: float = Field(0.1, gt=0.0)
+    search_s: float = Field(3.0, gt=0.0)  # embedded: how far from a change to look
+    clear: float = Field(0.8, gt=0.0, lt=1.5)  # embedded: a window is one voice alone when it is this far
+    #   (0: the other voice's typical similarity, 1: its own) toward one voice
+    latch_s: float = Field(0.4, ge=0.0)  # embedded: the mixed span a plain change (no overlap) shows
+    min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter estimated overlaps are not reported
+    max_gap_s: float = Field(0.25, ge=0.0)  # embedded: a change after a longer pause is no overlap
+    max_pause_s: float = Field(0.15, gt=0.0)  # embedded: two voices at once leave no longer pause (noise floor)
+    max_voice_similarity: float = Field(0.62, ge=0.0, le=1.0)  # embedded: voices more alike (mean
+    #   cross-cluster window similarity) cannot be told apart in a mix: overlaps not measured
+
+
 class DiarizationOptions(_Strict):
     backend: Literal["auto", "embedded", "pyannote"] = "auto"
-    num_speakers: int = Field(2, ge=1, le=8)
+    num_speakers: int = Field(2, ge=1, le=8)  # the most speakers (exactly this many when not estimating)
+    speaker_count: SpeakerCount = SpeakerCount()
+    overlaps: OverlapOptions = OverlapOptions()
     embedded: EmbeddedDiarization = EmbeddedDiarization()
     pyannote: PyannoteOptions = PyannoteOptions()
     crosstalk_margin_db: float = 6.0  # stereo: a word is crosstalk when the other channel is this much louder

@@ -69,6 +69,7 @@ class Transcript:
     role_confidence: float | None = None  # how sure the operator/client assignment is (0..1)
     role_method: str | None = None  # channel_map | script_cue | direction | speaking_pattern | single_speaker | import
     role_evidence: tuple[tuple[str, float], ...] = ()  # mono: (kind, log-odds for the assignment; < 0 against)
+    overlap_note: str | None = None  # mono: why overlapping speech could not be measured (interruptions null)
 
     def serialize(self) -> dict[str, Any]:
         d: dict[str, Any] = {"turns": [t.serialize() for t in self.turns]}
@@ -77,6 +78,8 @@ class Transcript:
             d["role_confidence"] = _r(self.role_confidence)
         if self.role_evidence:
             d["role_evidence"] = {k: _r(v) for k, v in self.role_evidence}
+        if self.overlap_note:
+            d["overlap_note"] = self.overlap_note
         return d
 
     def speaker_turns(self, speaker: str) -> list[Turn]:
@@ -97,6 +100,7 @@ class CallMeta:
     channel_map: tuple[str, ...] | None = None  # speaker per channel, e.g. ("operator", "client")
     scenario: str | None = None
     swap_roles: bool = False  # force operator <-> client after assignment
+    num_speakers: int | None = None  # mono: exactly this many speakers (else estimated, models.diarization)
 
     def merged(self, other: CallMeta | None) -> CallMeta:
         """Fields set in `other` win over ours."""

@@ -256,8 +256,8 @@ def test_one_voice_call_is_well_formed_and_one_speaker_when_told(config):
 
 
 def test_voices_too_alike_are_merged_into_one_speaker(two_voice_call, config, monkeypatch):
-    """Two clusters whose centroids are closer than `single_speaker_similarity` are one
-    voice; an exact per-call `num_speakers` is obeyed even then."""
+    """Two clusters whose windows are on average at least `same_voice_similarity` alike are
+    one voice; an exact per-call `num_speakers` is obeyed even then."""
     import callqa.models.diarization as md
 
     rng = np.random.default_rng(3)
@@ -271,8 +271,11 @@ def test_voices_too_alike_are_merged_into_one_speaker(two_voice_call, config, mo
     audio = as_audio(two_voice_call.samples)
     merged = diarize(audio, config)
     assert merged.labels == ["SPEAKER_00"]
-    assert merged.info["centroid_similarity"] >= config.section("models").diarization.embedded.single_speaker_similarity
-    assert len(diarize(audio, config, num_speakers=2).labels) == 2
+    assert merged.speakers["count"] == 1 and merged.speakers["method"] == "estimated"
+    assert "one voice" in merged.speakers["reason"]
+    forced = diarize(audio, config, num_speakers=2)
+    assert len(forced.labels) == 2
+    assert forced.speakers["method"] == "fixed"
 
 
 def test_silence_gives_no_segments_and_words_still_get_a_speaker(config):

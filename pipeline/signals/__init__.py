@@ -199,6 +199,9 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
 
     for item in timing["interruptions"]["items"]:
         item["quote"] = quotes[item["turn"]]
+    if getattr(transcript, "overlap_note", None):  # mono, overlaps not measured: unknown, not zero
+        timing["interruptions"] = {"by_operator": None, "by_client": None, "items": [], "measured": False,
+                                   "reason": transcript.overlap_note}
     loud = None
     if audio is not None:
         from .loudness import loudness
