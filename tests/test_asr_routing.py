@@ -212,3 +212,25 @@ def test_callqa_batch_command_runs_russian_audio(tmp_path, models, monkeypatch):
     call = Store(store).get("ru_good_inbound")
     assert call["models"]["asr"] == "onnx-asr:t-one"
     assert _check_words(call, call["duration_s"])
+
+
+def test_demo_takes_russian_audio_only_when_a_model_serves_it(tmp_path, models):
+    from callqa.commands.demo import serves_russian
+
+    assert not serves_russian(load_config().section("models").asr)  # tiny.en only
+    routed = load_config(str(config_file(tmp_path, f"t-one:{models['t-one']}"))).section("models").asr
+    assert serves_russian(routed)
+    (tmp_path / "m").mkdir()
+    missing = load_config(str(config_file(tmp_path / "m", f"t-one:{tmp_path / 'nowhere'}"))).section("models").asr
+    assert not serves_russian(missing)
+
+
+def test_models_commands_list_each_language_and_verify_a_dir(tmp_path, capsys, models):
+    cfg = config_file(tmp_path, f"gigaam-v3-ctc:{models['gigaam-v3-ctc']}")
+    assert main(["models", "list", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "onnx-asr:gigaam-v3-ctc" in out and "faster-whisper:tiny.en" in out
+    assert main(["models", "verify", "t-one", str(models["t-one"])]) == 0
+    assert "8 kHz" in capsys.readouterr().out
+    assert main(["models", "verify", "t-one", str(tmp_path / "absent")]) == 1
+    assert str(tmp_path / "absent") in capsys.readouterr().err

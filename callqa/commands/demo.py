@@ -31,6 +31,21 @@ def english_only(model: str, models_dir: str) -> bool:
         return Path(model.rstrip("/")).name.lower().endswith(".en")
 
 
+def serves_russian(asr) -> bool:
+    """Whether a model on disk serves Russian: `models.asr.by_language.ru` (an onnx directory that
+    verifies, or a Whisper model) or a multilingual `models.asr.model`."""
+    try:
+        from callqa.models.asr_backend import OnnxAsrBackend, backend_for
+        from callqa.models.asr_onnx import verify_model_dir
+
+        backend = backend_for("ru", asr)
+        if isinstance(backend, OnnxAsrBackend):
+            verify_model_dir(backend.kind, backend.path)
+        return True
+    except Exception:  # not available offline: a Russian entry is missing; else judge the Whisper name
+        return "ru" not in asr.by_language and not english_only(asr.model, asr.models_dir)
+
+
 def _fresh_store(path: Path) -> None:
     """Remove an earlier demo store; refuse to delete a folder that is not a store."""
     if not path.exists():
@@ -59,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     asr = config.section("models").asr
     asr_model = asr.model
     if ru_audio.is_dir():
-        if english_only(asr_model, asr.models_dir):
-            out.print(f"Skipping {ru_audio}: the configured ASR model '{asr_model}' is English-only. "
-                      "Configure a multilingual model (models.asr.model, e.g. small or large-v3-turbo) "
-                      "to transcribe the Russian recordings; their transcripts are still analysed.")
+        if not serves_russian(asr):
+            out.print(f"Skipping {ru_audio}: the configured ASR model '{asr_model}' is English-only. To enable "
+                      "Russian audio: `callqa models pull gigaam-v3-e2e-rnnt` (once, with internet), then set "
+                      "models.asr.by_language.ru: gigaam-v3-e2e-rnnt:DIR (README \"Models offline\").",
+                      soft_wrap=True)
         else:
             inboxes.append(ru_audio)
     inboxes = [i for i in inboxes if i.is_dir()]
@@ -85,5 +101,7 @@ def run(args: argparse.Namespace) -> int:
     calls = Path(summary["store"]) / "parquet" / "calls.parquet"
     out.print(f"\nOpen the nightly report in a browser: {summary['report']}", soft_wrap=True)
     out.print(f"Query the tables: duckdb -c \"SELECT * FROM '{calls}'\"", soft_wrap=True)
-    out.print(f"Review the calls: callqa serve --store {summary['store']}", soft_wrap=True)
+    from callqa.commands.demo_access import print_web_access  # a demo user, and `callqa serve` as it works
+
+    print_web_access(out, summary["store"], config_file if config_file.is_file() else None)
     return 1 if summary["failed"] else 0
