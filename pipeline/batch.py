@@ -464,7 +464,7 @@ def finish_batch(plan: BatchPlan, outcomes: Iterable[CallOutcome | Mapping[str, 
     if report:
         from .nightly_report import write_nightly_report
 
-        report_path = str(write_nightly_report(store, summary))
+        report_path = str(write_nightly_report(store, summary, batch_config(plan.config_file)))
         summary = replace(summary, report=report_path)
     from .alerts import run_alerts  # one digest per run; never raises (a failure is recorded here)
 

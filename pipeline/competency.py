@@ -82,9 +82,61 @@ def score_competencies(indicators: Iterable[IndicatorScore], config: Any, role: 
     return out
 
 
-def overall_score(competencies: Iterable[CompetencyScore], config: Any, role: str | None) -> float | None:
-    """The role-weighted mean of a call's competency scores (None when none applies)."""
+def overall_score(competencies: Iterable[Any], config: Any, role: str | None) -> float | None:
+    """THE overall score (one definition, used by scoring, grades, validation and the
+    nightly report): the role-weighted mean of the competency scores that are not null.
+
+    `competencies` are CompetencyScore objects, dicts with `id`/`score` (a call result's
+    competencies) or `(id, score)` pairs (e.g. an operator's per-competency period means).
+    None when no competency with a positive role weight has a score."""
     weights = competency_weights(config, role or DEFAULT_ROLE)
-    pairs = [(c.score, weights.get(c.id, 0.0)) for c in competencies if c.score is not None]
+    pairs = []
+    for c in competencies:
+        if isinstance(c, CompetencyScore):
+            cid, score = c.id, c.score
+        elif isinstance(c, Mapping):
+            cid, score = c.get("id", c.get("competency")), c.get("score", c.get("mean"))
+        else:
+            cid, score = c
+        if score is not None and weights.get(cid, 0.0) > 0:
+            pairs.append((float(score), weights[cid]))
     total = sum(w for _, w in pairs)
     return None if total <= 0 else sum(s * w for s, w in pairs) / total
+
+
+def level_band(level: int, config: Any) -> tuple[float, float]:
+    """The score range [low, high) of a level in the competency map (high = 100 for the top)."""
+    levels = sorted(config.section("competency_map").levels, key=lambda lv: lv.min_score)
+    for i, lv in enumerate(levels):
+        if lv.level == level:
+            return float(lv.min_score), float(levels[i + 1].min_score) if i + 1 < len(levels) else 100.0
+    raise ValueError(f"no level {level!r} in the competency map")
+
+
+def overridden(score: float | None, level: int | None, override: Mapping[str, Any],
+               config: Any) -> tuple[float | None, int | None]:
+    """(score, level) after a person's override, consistent with the map's thresholds:
+    a score override recomputes the level from the thresholds; a level-only override
+    keeps the automatic score when it already earns that level, and otherwise counts
+    as the middle of that level's score band (so it moves period grades)."""
+    cmap = config.section("competency_map")
+    if override.get("score") is not None:
+        new_score = float(override["score"])
+        return new_score, cmap.level_for(new_score)
+    new_level = override.get("level")
+    if new_level is None:
+        return score, level
+    if score is not None and cmap.level_for(score) == new_level:
+        return score, int(new_level)
+    low, high = level_band(int(new_level), config)
+    return round((low + high) / 2.0, 2), int(new_level)
+
+
+def apply_override(comp: dict[str, Any], override: Mapping[str, Any], config: Any) -> dict[str, Any]:
+    """Apply a score override to one competency dict of a call result, in place: score and
+    level as `overridden` gives them, the automatic ones kept under `override.original`."""
+    original = {"score": comp.get("score"), "level": comp.get("level")}
+    comp["score"], comp["level"] = overridden(original["score"], original["level"], override, config)
+    comp["override"] = {**{k: override[k] for k in ("by", "at", "analysis_id") if k in override},
+                        "original": original}
+    return comp

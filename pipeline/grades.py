@@ -270,9 +270,28 @@ class OperatorGrade:
                 "competencies": [c.serialize() for c in self.competencies]}
 
 
+def main_role(frame: pl.DataFrame) -> str:
+    """The calls' most common role (inbound when none is known)."""
+    roles = frame.get_column("role").drop_nulls().mode().sort().to_list() if frame.height else []
+    return roles[0] if roles else "inbound"
+
+
+def frame_overall(frame: pl.DataFrame, config: Any) -> float | None:
+    """The overall score of a set of calls (an operator's period, a night's run): the one
+    definition, `competency.overall_score`, over each competency's mean score in `frame`,
+    weighted for the calls' most common role."""
+    from .competency import overall_score
+
+    scored = frame.filter(pl.col("score").is_not_null())
+    if not scored.height:
+        return None
+    means = scored.group_by("competency").agg(pl.col("score").mean().alias("mean"))
+    return overall_score(list(means.iter_rows()), config, main_role(frame))
+
+
 def operator_grade(frame: pl.DataFrame, operator_id: str, period: Period | str, config: Any) -> OperatorGrade:
     """One operator's grade for a period (every competency of the map, scored or not)."""
-    from .competency import competency_weights
+    from .competency import overall_score
 
     p = parse_period(period) if isinstance(period, str) else period
     mine = in_period(frame, p).filter(pl.col("operator_id") == operator_id)
@@ -286,11 +305,7 @@ def operator_grade(frame: pl.DataFrame, operator_id: str, period: Period | str, 
             grades.append(CompetencyGrade(cid, r["mean"], r["calls"], r["difficult_calls"], r["difficult_mean"],
                                           r["ci_low"], r["ci_high"], r["level"], r["base_level"], r["enough_calls"]))
     calls = mine.select("call_id", "difficult").unique()
-    roles = mine.get_column("role").drop_nulls().mode().to_list() if mine.height else []
-    weights = competency_weights(config, roles[0] if roles else "inbound")
-    pairs = [(g.mean, weights.get(g.competency, 0.0)) for g in grades if g.mean is not None]
-    total = sum(w for _, w in pairs)
-    overall = sum(m * w for m, w in pairs) / total if total > 0 else None
+    overall = overall_score([(g.competency, g.mean) for g in grades], config, main_role(mine))
     return OperatorGrade(operator_id, p.key, calls.height, int(calls.get_column("difficult").sum() or 0),
                          tuple(grades), overall)
 

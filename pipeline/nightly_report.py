@@ -33,7 +33,26 @@ def _duration(seconds: Any) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def report_context(store: Store, summary: BatchSummary) -> dict[str, Any]:
+def _operator_overall(store: Store, run: str, config: Any) -> dict[str, float | None]:
+    """Each operator's overall score over this run's calls: the one definition
+    (grades.frame_overall), computed from the competency rows."""
+    from .grades import competency_frame, frame_overall
+
+    calls: dict[str, dict[str, Any]] = {}
+    for r in store.query(
+            "SELECT c.call_id, coalesce(c.operator_id, '(unknown)') AS operator_id, c.role, p.competency_id, p.score "
+            "FROM calls c JOIN competencies p USING (call_id) WHERE c.run_id = ? AND c.status = 'ok' "
+            "ORDER BY c.call_id", [run]):
+        call = calls.setdefault(r["call_id"], {"call_id": r["call_id"], "operator_id": r["operator_id"],
+                                               "role": r["role"], "competencies": []})
+        call["competencies"].append({"id": r["competency_id"], "score": r["score"]})
+    frame = competency_frame(calls.values())
+    if not frame.height:
+        return {}
+    return {op: frame_overall(rows, config) for (op,), rows in frame.group_by("operator_id")}
+
+
+def report_context(store: Store, summary: BatchSummary, config: Any = None) -> dict[str, Any]:
     """Everything the template shows, read from the store for this run's calls."""
     run = summary.run_id
     processed = [c.call_id for c in summary.calls if c.status == "processed"]
@@ -47,10 +66,15 @@ def report_context(store: Store, summary: BatchSummary) -> dict[str, Any]:
         "ORDER BY n.competency_id, n.score DESC NULLS LAST, n.call_id", [run])
     operators = store.query(
         "SELECT coalesce(c.operator_id, '(unknown)') AS operator_id, count(*) AS calls, "
-        "sum(CASE WHEN c.n_flags > 0 THEN 1 ELSE 0 END) AS flagged, sum(c.duration_s) AS audio_s, "
-        "avg(s.mean_score) AS mean_score FROM calls c "
-        "LEFT JOIN (SELECT call_id, avg(score) AS mean_score FROM competencies GROUP BY call_id) s USING (call_id) "
-        "WHERE c.run_id = ? AND c.status = 'ok' GROUP BY 1 ORDER BY 1", [run])
+        "sum(CASE WHEN c.n_flags > 0 THEN 1 ELSE 0 END) AS flagged, sum(c.duration_s) AS audio_s "
+        "FROM calls c WHERE c.run_id = ? AND c.status = 'ok' GROUP BY 1 ORDER BY 1", [run])
+    if config is None:
+        from .config import load_config
+
+        config = load_config()
+    overall = _operator_overall(store, run, config)
+    for o in operators:
+        o["mean_score"] = overall.get(o["operator_id"])
     calls = store.query(
         "SELECT call_id, operator_id, language, duration_s, n_turns, n_flags, max_severity, n_nominations, "
         "difficult, source_path FROM calls WHERE run_id = ? AND status = 'ok' ORDER BY call_id", [run])
@@ -71,17 +95,17 @@ def report_context(store: Store, summary: BatchSummary) -> dict[str, Any]:
     }
 
 
-def render_nightly_report(store: Store, summary: BatchSummary) -> str:
+def render_nightly_report(store: Store, summary: BatchSummary, config: Any = None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATE_DIR)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("report.html.j2").render(**report_context(store, summary))
+    return env.get_template("report.html.j2").render(**report_context(store, summary, config))
 
 
-def write_nightly_report(store: Store, summary: BatchSummary) -> Path:
+def write_nightly_report(store: Store, summary: BatchSummary, config: Any = None) -> Path:
     """`STORE/reports/nightly-<run id>.html`, also copied to `STORE/reports/latest.html`."""
-    html = render_nightly_report(store, summary)
+    html = render_nightly_report(store, summary, config)
     store.reports_dir.mkdir(parents=True, exist_ok=True)
     target = store.reports_dir / f"nightly-{summary.run_id}.html"
     for path in (target, store.reports_dir / "latest.html"):

@@ -38,7 +38,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import PathError
 
-STORE_SCHEMA_VERSION = 1
+# 2: transcript_id / analysis_id on calls and results, analysis_id on reviews, one
+#    nomination per call listing its competencies (`nominations.competencies`).
+STORE_SCHEMA_VERSION = 2
 DB_FILE = "callqa.duckdb"
 PROCESSING_ERROR = "processing_error"
 
@@ -49,8 +51,13 @@ SEVERITY_RANK = {"info": 0, "low": 1, "minor": 1, "medium": 2, "major": 3, "high
 #   review          the call was looked at (status e.g. reviewed / needs_coaching), comment
 #   score_override  target = competency id, value = {"score": 0..100, "level": 1..4}
 #   flag            target = flag id, status confirmed | dismissed
-#   nomination      target = competency id of an exemplary nomination, status approved | rejected
+#   nomination      target = "call" (the call's one nomination), status approved | rejected
+#                   (stores before version 2 named a competency; any target counts for the call)
+# Every review names the `analysis_id` it judged. After reprocessing (a new analysis) it
+# is no longer applied to scores, flags or nominations; it is listed as "on an earlier
+# analysis" (`current` false in `Store.get` / `Store.reviews`).
 REVIEW_KINDS = ("review", "score_override", "flag", "nomination")
+NOMINATION_TARGET = "call"
 
 # Table columns, in order: (name, DuckDB type). Parquet files have the same columns.
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -64,8 +71,9 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("n_turns", "INTEGER"), ("n_flags", "INTEGER"), ("max_severity", "VARCHAR"), ("severity_rank", "INTEGER"),
         ("n_nominations", "INTEGER"), ("schema_version", "INTEGER"), ("run_id", "VARCHAR"),
         ("processed_at", "TIMESTAMP"), ("processing_s", "DOUBLE"),
+        ("transcript_id", "VARCHAR"), ("analysis_id", "VARCHAR"),
     ),
-    "results": (("call_id", "VARCHAR"), ("result", "JSON")),
+    "results": (("call_id", "VARCHAR"), ("result", "JSON"), ("transcript_id", "VARCHAR"), ("analysis_id", "VARCHAR")),
     "turns": (
         ("call_id", "VARCHAR"), ("turn", "INTEGER"), ("speaker", "VARCHAR"), ("start", "DOUBLE"),
         ("end", "DOUBLE"), ("text", "VARCHAR"), ("n_words", "INTEGER"), ("channel", "INTEGER"),
@@ -92,11 +100,12 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "nominations": (
         ("call_id", "VARCHAR"), ("nomination_idx", "INTEGER"), ("competency_id", "VARCHAR"),
         ("scenario", "VARCHAR"), ("score", "DOUBLE"), ("reason", "VARCHAR"), ("data", "JSON"),
+        ("competencies", "VARCHAR[]"),
     ),
     "reviews": (
         ("review_id", "VARCHAR"), ("call_id", "VARCHAR"), ("kind", "VARCHAR"), ("target", "VARCHAR"),
         ("status", "VARCHAR"), ("value", "JSON"), ("author", "VARCHAR"), ("comment", "VARCHAR"),
-        ("call_identity", "VARCHAR"), ("created_at", "TIMESTAMP"),
+        ("call_identity", "VARCHAR"), ("created_at", "TIMESTAMP"), ("analysis_id", "VARCHAR"),
     ),
     "quarantine": (
         ("path", "VARCHAR"), ("call_id", "VARCHAR"), ("identity", "VARCHAR"), ("reason", "VARCHAR"),
@@ -118,6 +127,11 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
 # Rows of these tables belong to one stored call and are replaced with it.
 CALL_TABLES = ("calls", "results", "turns", "signals", "indicators", "competencies", "flags", "nominations")
 PARQUET_TABLES = tuple(t for t in TABLES if t != "meta")
+
+# SQL: review `r` judged the analysis of call `c` that is stored now. Reviews and results
+# from before analysis ids fall back to the store identity the review was made on.
+CURRENT_REVIEW = ("(r.analysis_id IS NOT DISTINCT FROM c.analysis_id "
+                  "AND (r.analysis_id IS NOT NULL OR r.call_identity IS NOT DISTINCT FROM c.identity))")
 
 
 class StoreError(PathError):
@@ -304,10 +318,12 @@ def _call_rows(result: Mapping[str, Any], identity: CallIdentity | None, run_id:
         "severity_rank": None if top is None else severity_rank(top.get("severity")),
         "n_nominations": len(nominations), "schema_version": result.get("schema_version"),
         "run_id": run_id, "processed_at": utcnow(), "processing_s": _num(timings.get("total_s")),
+        "transcript_id": result.get("transcript_id"), "analysis_id": result.get("analysis_id"),
     }
     rows: dict[str, list[dict[str, Any]]] = {
         "calls": [call],
-        "results": [{"call_id": cid, "result": _json(dict(result))}],
+        "results": [{"call_id": cid, "result": _json(dict(result)), "transcript_id": result.get("transcript_id"),
+                     "analysis_id": result.get("analysis_id")}],
         "turns": [{"call_id": cid, "turn": i, "speaker": t.get("speaker"), "start": _num(t.get("start")),
                    "end": _num(t.get("end")), "text": t.get("text"), "n_words": len(t.get("words") or []),
                    "channel": t.get("channel"), "avg_logprob": _num(t.get("avg_logprob"))}
@@ -341,12 +357,13 @@ def _call_rows(result: Mapping[str, Any], identity: CallIdentity | None, run_id:
             "start": _num(first.get("start")), "end": _num(first.get("end")), "speaker": first.get("speaker"),
             "quote": first.get("quote"), "evidence": _json(ev)})
     for i, nom in enumerate(nominations):
+        shown = [str(c.get("id")) for c in nom.get("competencies") or [] if isinstance(c, Mapping) and c.get("id")]
+        first = nom.get("competency") or nom.get("competency_id") or nom.get("id") or (shown[0] if shown else None)
         rows["nominations"].append({
-            "call_id": cid, "nomination_idx": i,
-            "competency_id": nom.get("competency") or nom.get("competency_id") or nom.get("id"),
+            "call_id": cid, "nomination_idx": i, "competency_id": first,
             "scenario": nom.get("scenario") or result.get("scenario"), "score": _num(nom.get("score")),
             "reason": nom.get("reason") or (None if nom.get("rank_key") is None else str(nom.get("rank_key"))),
-            "data": _json(dict(nom))})
+            "data": _json(dict(nom)), "competencies": shown or ([str(first)] if first else [])})
     return rows
 
 
@@ -424,15 +441,49 @@ class Store:
             lock.release()
 
     def _create_schema(self, con: Any) -> None:
+        row = None
+        if _one(con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'meta'")):
+            row = _one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+        if row is not None and int(row[0]) > STORE_SCHEMA_VERSION:
+            raise StoreError(self.db_path, f"store schema version {row[0]} is newer than this callqa "
+                                           f"understands ({STORE_SCHEMA_VERSION}); upgrade callqa")
         for name, cols in TABLES.items():
             ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
             con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({ddl})')
-        row = _one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
         if row is None:
             con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(STORE_SCHEMA_VERSION)])
-        elif int(row[0]) > STORE_SCHEMA_VERSION:
-            raise StoreError(self.db_path, f"store schema version {row[0]} is newer than this callqa "
-                                           f"understands ({STORE_SCHEMA_VERSION}); upgrade callqa")
+        elif int(row[0]) < STORE_SCHEMA_VERSION:
+            self._migrate(con, int(row[0]))
+
+    def _migrate(self, con: Any, version: int) -> None:
+        """Bring an older store to STORE_SCHEMA_VERSION in one transaction: new columns are
+        added at the end of their tables (the order TABLES lists) and filled from what
+        the store already holds."""
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name, cols in TABLES.items():
+                have = {r[0] for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]).fetchall()}
+                for c, t in cols:
+                    if c not in have:
+                        con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{c}" {t}')
+            if version < 2:
+                # ids from the stored result documents (results made before them have none)
+                con.execute("UPDATE results SET transcript_id = json_extract_string(result, '$.transcript_id'), "
+                            "analysis_id = json_extract_string(result, '$.analysis_id')")
+                con.execute("UPDATE calls SET transcript_id = r.transcript_id, analysis_id = r.analysis_id "
+                            "FROM results r WHERE r.call_id = calls.call_id")
+                # a review made on the analysis stored now judged that analysis
+                con.execute("UPDATE reviews SET analysis_id = c.analysis_id FROM calls c "
+                            "WHERE c.call_id = reviews.call_id AND reviews.analysis_id IS NULL "
+                            "AND reviews.call_identity IS NOT DISTINCT FROM c.identity")
+                con.execute("UPDATE nominations SET competencies = [competency_id] "
+                            "WHERE competencies IS NULL AND competency_id IS NOT NULL")
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(STORE_SCHEMA_VERSION)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     @staticmethod
     def _insert(con: Any, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -573,14 +624,19 @@ class Store:
                                               "run_id": run_id, "quarantined_at": utcnow()}])
 
     def add_review(self, call_id: str, kind: str = "review", *, author: str, target: str | None = None,
-                   status: str | None = None, value: Any = None, comment: str | None = None) -> dict[str, Any]:
+                   status: str | None = None, value: Any = None, comment: str | None = None,
+                   analysis_id: str | None = None) -> dict[str, Any]:
         """Append a person's review, score override, flag decision or nomination approval
-        (REVIEW_KINDS). Reviews are never rewritten; the latest one per target wins."""
+        (REVIEW_KINDS), naming the analysis it judged: the one stored now. Given
+        `analysis_id` (the analysis the person saw), a call reprocessed since is refused.
+        Reviews are never rewritten; the latest one per target on the current analysis wins."""
         if kind not in REVIEW_KINDS:
             raise StoreError(self.path, f"review kind must be one of {', '.join(REVIEW_KINDS)}, got {kind!r}")
         if not author:
             raise StoreError(self.path, "a review needs an author")
-        if kind in ("score_override", "flag", "nomination") and not target:
+        if kind == "nomination":
+            target = target or NOMINATION_TARGET
+        if kind in ("score_override", "flag") and not target:
             raise StoreError(self.path, f"a {kind} review needs a target (competency or flag id)")
         if kind == "score_override":
             if not isinstance(value, Mapping) or not ({"score", "level"} & set(value)):
@@ -594,10 +650,13 @@ class Store:
                "status": status, "value": _json(value), "author": author, "comment": comment,
                "created_at": utcnow()}
         with self._connect(write=True) as con:
-            found = _one(con.execute("SELECT identity FROM calls WHERE call_id = ?", [call_id]))
+            found = _one(con.execute("SELECT identity, analysis_id FROM calls WHERE call_id = ?", [call_id]))
             if found is None:
                 raise StoreError(self.path, f"no call {call_id!r} in the store")
-            row["call_identity"] = found[0]
+            if analysis_id is not None and found[1] is not None and analysis_id != found[1]:
+                raise StoreError(self.path, f"call {call_id!r} was reprocessed (analysis {found[1]}); "
+                                            f"the review was made on {analysis_id}: reload the call")
+            row["call_identity"], row["analysis_id"] = found
             self._insert(con, "reviews", [row])
         self.export_parquet(("reviews",))
         return {**row, "value": value, "created_at": row["created_at"].isoformat()}
@@ -634,7 +693,8 @@ class Store:
     # ---- reads
     def get(self, call_id: str, *, with_reviews: bool = True) -> dict[str, Any] | None:
         """The stored result dict of a call (error records have status 'error'), with
-        its `reviews` (oldest first) when asked."""
+        its `reviews` (oldest first; `current` false for those on an earlier analysis)
+        when asked."""
         with self._connect() as con:
             row = _one(con.execute("SELECT result FROM results WHERE call_id = ?", [call_id]))
             if row is None:
@@ -645,10 +705,16 @@ class Store:
         return result
 
     def results(self, *, include_errors: bool = False, apply_overrides: bool = True,
-                page_size: int = 200) -> Iterator[dict[str, Any]]:
+                page_size: int = 200, config: Any = None) -> Iterator[dict[str, Any]]:
         """Every stored call result (CONTRACTS.md dicts), ordered by call id. With
-        `apply_overrides` a supervisor's latest score override replaces a competency's
-        score/level (the original is kept under `override.original`)."""
+        `apply_overrides` a supervisor's latest score override on the current analysis
+        replaces a competency's score/level (competency.apply_override, with `config`'s
+        competency map; the default configuration when None; the original is kept under
+        `override.original`)."""
+        if apply_overrides and config is None:
+            from .config import load_config
+
+            config = load_config()
         last = ""
         while True:
             with self._connect() as con:
@@ -662,28 +728,62 @@ class Store:
             for cid, text in rows:
                 result = json.loads(text)
                 if cid in overrides:
-                    _apply_overrides(result, overrides[cid])
+                    _apply_overrides(result, overrides[cid], config)
                 yield result
             last = rows[-1][0]
 
     def _reviews(self, con: Any, call_id: str) -> list[dict[str, Any]]:
         out = self._dicts(con.execute(
-            "SELECT review_id, kind, target, status, value, author, comment, call_identity, created_at "
-            "FROM reviews WHERE call_id = ? ORDER BY created_at, review_id", [call_id]))
+            "SELECT r.review_id, r.kind, r.target, r.status, r.value, r.author, r.comment, r.call_identity, "
+            f"r.created_at, r.analysis_id, coalesce({CURRENT_REVIEW}, false) AS current "
+            "FROM reviews r LEFT JOIN calls c USING (call_id) WHERE r.call_id = ? "
+            "ORDER BY r.created_at, r.review_id", [call_id]))
         for r in out:
             r["value"] = None if r["value"] is None else json.loads(r["value"])
             r["created_at"] = r["created_at"].isoformat()
         return out
 
+    @staticmethod
+    def _latest_sql(kind: str | None = None, current_only: bool = True) -> str:
+        """SQL of the latest review per call, kind and target (on the current analysis only,
+        unless asked otherwise); nomination decisions are one per call, whatever their target."""
+        target = "CASE WHEN r.kind = 'nomination' THEN '' ELSE coalesce(r.target, '') END"
+        where = ["1=1"]
+        if kind is not None:
+            where.append(f"r.kind = '{kind}'")
+        if current_only:
+            where.append(CURRENT_REVIEW)
+        return ("SELECT r.review_id, r.call_id, r.kind, r.target, r.status, r.value, r.author, r.comment, "
+                f"r.created_at, r.analysis_id, coalesce({CURRENT_REVIEW}, false) AS current "
+                "FROM reviews r LEFT JOIN calls c USING (call_id) WHERE " + " AND ".join(where) +
+                f" QUALIFY row_number() OVER (PARTITION BY r.call_id, r.kind, {target} "
+                "ORDER BY r.created_at DESC, r.review_id DESC) = 1")
+
+    def latest_reviews(self, kind: str | None = None, *, call_ids: Sequence[str] | None = None,
+                       current_only: bool = True) -> list[dict[str, Any]]:
+        """The latest review per call, kind and target (`value` decoded): by default only
+        reviews of the analysis stored now, which are the ones applied to it."""
+        if kind is not None and kind not in REVIEW_KINDS:
+            raise StoreError(self.path, f"review kind must be one of {', '.join(REVIEW_KINDS)}, got {kind!r}")
+        sql = f"SELECT * FROM ({self._latest_sql(kind, current_only)})"
+        params: list[Any] = []
+        if call_ids is not None:
+            sql += " WHERE call_id IN (SELECT unnest(?))"
+            params.append(list(call_ids))
+        with self._connect() as con:
+            out = self._dicts(con.execute(sql + " ORDER BY call_id, kind, target", params))
+        for r in out:
+            r["value"] = None if r["value"] is None else json.loads(r["value"])
+        return out
+
     def _overrides(self, con: Any, call_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         rows = con.execute(
-            "SELECT call_id, target, value, author, created_at FROM reviews "
-            "WHERE kind = 'score_override' AND call_id IN (SELECT unnest(?)) "
-            "QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1",
-            [call_ids]).fetchall()
+            f"SELECT call_id, target, value, author, created_at, analysis_id FROM ({self._latest_sql('score_override')}) "
+            "WHERE call_id IN (SELECT unnest(?))", [call_ids]).fetchall()
         out: dict[str, dict[str, dict[str, Any]]] = {}
-        for cid, target, value, author, at in rows:
-            out.setdefault(cid, {})[target] = {**json.loads(value), "by": author, "at": at.isoformat()}
+        for cid, target, value, author, at, aid in rows:
+            out.setdefault(cid, {})[target] = {**json.loads(value), "by": author, "at": at.isoformat(),
+                                               "analysis_id": aid}
         return out
 
     def calls(self, *, status: str | None = None) -> list[dict[str, Any]]:
@@ -696,11 +796,11 @@ class Store:
     def flags(self, *, min_severity: int | str | None = None, include_dismissed: bool = False,
               call_id: str | None = None) -> list[dict[str, Any]]:
         """The supervisor queue: flags sorted by severity (highest first), then time of the
-        call, each with its reason, first evidence moment and the latest flag decision."""
+        call, each with its reason, first evidence moment and the latest flag decision on
+        the current analysis (a flag dismissed on an earlier analysis is listed again)."""
         floor = None if min_severity is None else severity_rank(min_severity)
         sql = (
-            "WITH decision AS (SELECT call_id, target, status, author, created_at FROM reviews WHERE kind = 'flag' "
-            "  QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1) "
+            f"WITH decision AS ({self._latest_sql('flag')}) "
             "SELECT f.call_id, f.flag_idx, f.flag_id, f.severity, f.severity_rank, f.reason, f.start, f.\"end\", "
             "  f.speaker, f.quote, f.evidence, c.operator_id, c.team, c.started_at, c.language, c.duration_s, "
             "  d.status AS decision, d.author AS decided_by "
@@ -723,19 +823,21 @@ class Store:
         return out
 
     def nominations(self, *, competency: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """Exemplary-call nominations with their approval status (pending until a person
-        approves or rejects them with `add_review(kind='nomination')`)."""
+        """Exemplary-call nominations (one per call; stores before version 2 may hold one per
+        call and competency) with the competencies each shows and its approval status:
+        pending until a person approves or rejects it on the current analysis
+        (`add_review(kind='nomination')`)."""
         sql = (
-            "WITH decision AS (SELECT call_id, target, status, author, created_at FROM reviews WHERE kind = 'nomination' "
-            "  QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1) "
-            "SELECT n.call_id, n.nomination_idx, n.competency_id, n.scenario, n.score, n.reason, n.data, "
-            "  c.operator_id, c.team, c.language, c.started_at, c.difficult, "
-            "  coalesce(d.status, 'pending') AS status, d.author AS decided_by "
+            f"WITH decision AS ({self._latest_sql('nomination')}) "
+            "SELECT n.call_id, n.nomination_idx, n.competency_id, n.competencies, n.scenario, n.score, n.reason, "
+            "  n.data, c.operator_id, c.team, c.language, c.started_at, c.difficult, c.analysis_id, "
+            "  coalesce(d.status, 'pending') AS status, d.author AS decided_by, d.value AS decision_value, "
+            "  d.comment AS decision_comment, d.created_at AS decided_at "
             "FROM nominations n JOIN calls c USING (call_id) "
-            "LEFT JOIN decision d ON d.call_id = n.call_id AND d.target = n.competency_id WHERE 1=1")
+            "LEFT JOIN decision d ON d.call_id = n.call_id WHERE 1=1")
         params: list[Any] = []
         if competency is not None:
-            sql += " AND n.competency_id = ?"
+            sql += " AND list_contains(coalesce(n.competencies, [n.competency_id]), ?)"
             params.append(competency)
         if status is not None:
             sql += " AND coalesce(d.status, 'pending') = ?"
@@ -818,14 +920,10 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _apply_overrides(result: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> None:
+def _apply_overrides(result: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]], config: Any) -> None:
+    from .competency import apply_override
+
     for comp in result.get("competencies") or []:
         ov = overrides.get(comp.get("id"))
-        if ov is None:
-            continue
-        original = {"score": comp.get("score"), "level": comp.get("level")}
-        if "score" in ov:
-            comp["score"] = ov["score"]
-        if "level" in ov:
-            comp["level"] = ov["level"]
-        comp["override"] = {"by": ov.get("by"), "at": ov.get("at"), "original": original}
+        if ov is not None:
+            apply_override(comp, ov, config)

@@ -49,23 +49,28 @@ def read_csv(path: str | Path, required: tuple[str, ...]) -> pl.DataFrame:
 
 # ---------------------------------------------------------------- KPIs
 
-def operator_period_means(frame: pl.DataFrame, periods: list[str]) -> pl.DataFrame:
+def operator_period_means(frame: pl.DataFrame, periods: list[str], config: Any) -> pl.DataFrame:
     """operator_id, period, competency, mean: each operator's mean score per competency
     in each requested period (week / month / quarter keys mixed freely), plus
-    `overall` = the mean of the competency means."""
+    `overall`: the one overall score (grades.frame_overall: role-weighted mean of the
+    competency means)."""
+    from .grades import frame_overall
+
+    schema = {"operator_id": pl.Utf8, "period": pl.Utf8, "competency": pl.Utf8, "mean": pl.Float64}
     parts = []
+    overall_rows = []
     for text in sorted(set(periods)):
         p = parse_period(text)
-        parts.append(frame.filter((pl.col(p.kind) == p.key) & pl.col("score").is_not_null())
-                     .group_by("operator_id", "competency").agg(pl.col("score").mean().alias("mean"))
+        in_p = frame.filter((pl.col(p.kind) == p.key) & pl.col("score").is_not_null())
+        parts.append(in_p.group_by("operator_id", "competency").agg(pl.col("score").mean().alias("mean"))
                      .with_columns(pl.lit(text).alias("period")))
+        for (op,), rows in in_p.group_by("operator_id"):
+            overall_rows.append({"operator_id": op, "period": text, "competency": OVERALL,
+                                 "mean": frame_overall(rows, config)})
     if not parts:
-        return pl.DataFrame(schema={"operator_id": pl.Utf8, "period": pl.Utf8, "competency": pl.Utf8,
-                                    "mean": pl.Float64})
+        return pl.DataFrame(schema=schema)
     per = pl.concat(parts).select("operator_id", "period", "competency", "mean")
-    overall = (per.group_by("operator_id", "period").agg(pl.col("mean").mean())
-               .with_columns(pl.lit(OVERALL).alias("competency")).select(per.columns))
-    return pl.concat([per, overall])
+    return pl.concat([per, pl.DataFrame(overall_rows, schema=schema, orient="row")])
 
 
 def kpi_correlations(frame: pl.DataFrame, kpi: pl.DataFrame, config: Any) -> pl.DataFrame:
@@ -78,7 +83,7 @@ def kpi_correlations(frame: pl.DataFrame, kpi: pl.DataFrame, config: Any) -> pl.
                 and kpi.schema[c].is_numeric()]
     for text in kpi.get_column("period").drop_nulls().unique().to_list():
         parse_period(text)  # fail early on a bad period
-    means = operator_period_means(frame, kpi.get_column("period").drop_nulls().to_list())
+    means = operator_period_means(frame, kpi.get_column("period").drop_nulls().to_list(), config)
     present = set(means.get_column("competency").to_list())
     competencies = [c for c in list(config.section("competency_map").competencies) + [OVERALL] if c in present]
     rows = []

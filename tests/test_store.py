@@ -159,13 +159,19 @@ def test_score_override_applies_to_results_and_is_validated(store):
 
 
 def test_nominations_wait_for_approval(store):
-    store.save(make_result("c1", nominations=[{"competency": "active_listening", "score": 91, "reason": "x"},
-                                              {"competency": "customer_orientation", "score": 85, "reason": "y"}]),
-               identity=ident("c1"))
-    assert {n["status"] for n in store.nominations()} == {"pending"}
-    store.add_review("c1", "nomination", author="trainer", target="active_listening", status="approved")
-    assert [n["competency_id"] for n in store.nominations(status="approved")] == ["active_listening"]
-    assert [n["competency_id"] for n in store.nominations(status="pending")] == ["customer_orientation"]
+    # one nomination per call, listing the competencies it shows; one decision covers it
+    nom = {"competency": "active_listening", "score": 91, "reason": "x",
+           "competencies": [{"id": "active_listening", "score": 91}, {"id": "customer_orientation", "score": 85}]}
+    store.save(make_result("c1", nominations=[nom]), identity=ident("c1"))
+    store.save(make_result("c2", nominations=[{**nom, "competencies": nom["competencies"][:1]}]), identity=ident("c2"))
+    rows = store.nominations()
+    assert len(rows) == 2 and {n["status"] for n in rows} == {"pending"}
+    assert next(n for n in rows if n["call_id"] == "c1")["competencies"] == ["active_listening", "customer_orientation"]
+    assert [n["call_id"] for n in store.nominations(competency="customer_orientation")] == ["c1"]
+    store.add_review("c1", "nomination", author="trainer", status="approved")
+    assert [n["call_id"] for n in store.nominations(status="approved")] == ["c1"]
+    assert [n["call_id"] for n in store.nominations(status="pending")] == ["c2"]
+    assert store.reviews("c1")[-1]["target"] == "call"
 
 
 def test_run_lock_is_exclusive_and_names_the_holder(store):
