@@ -38,6 +38,7 @@ SECTION_MODULES = (
     "callqa.pipeline.settings",
     "callqa.pipeline.signals.settings",
     "callqa.pipeline.scoring_settings",
+    "callqa.pipeline.library_settings",
     "callqa.web.settings",
     "callqa.pipeline.alerts",
 )

@@ -1,14 +1,17 @@
 """The exemplary-call library and human QA, on top of the store's public API.
 
-- Nominations come from the pipeline (`pipeline/nominate.py`), one per call and
-  competency. A person approves or rejects each (`decide`), optionally with tags
-  (free words: "refund", "angry client" ...). Decisions are store reviews of kind
-  ``nomination`` (target = competency id, status = approved | rejected, value =
-  ``{"tags": [...]}``); the latest one per call and competency wins, nothing is
-  rewritten, so the history stays.
+- Nominations come from the pipeline (`pipeline/nominate.py`): one per call,
+  listing the competencies the call shows. A person approves or rejects a call's
+  nomination (`decide`), optionally with tags (free words: "refund", "angry
+  client" ...). Decisions are store reviews of kind ``nomination`` (target
+  ``call``, status = approved | rejected, value = ``{"tags": [...]}``) naming the
+  analysis they judged; the latest one on the current analysis wins (after
+  reprocessing the call is pending again), nothing is rewritten, so the history stays.
 - `library_items` searches nominations by competency, scenario, tag, status,
-  team and free text; `export_zip` writes a selection as a zip with the audio,
-  a readable transcript and the annotations.
+  team and free text, best first; pending ones are capped per competency and
+  scenario (`library.per_competency_scenario`, configs/library.yaml);
+  `export_zip` writes a selection as a zip with the audio, a readable transcript
+  and the annotations.
 - Score overrides made by supervisors are store reviews of kind
   ``score_override``; `human_qa_rows` / `write_human_qa_csv` turn the latest one
   per call and competency into the human-QA input of ``callqa validate``
@@ -21,12 +24,12 @@ import csv
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Mapping, Sequence
 
 from .errors import PathError
-from .nominate import rank_key_of
+from .nominate import rank_key_of, shown_competencies
 from .store import Store
 
 DECISIONS = ("approved", "rejected")
@@ -42,7 +45,9 @@ class LibraryError(PathError):
 
 @dataclass(frozen=True)
 class LibraryItem:
-    """One nomination of a call for a competency, with its decision."""
+    """A call's nomination, with the competencies it shows (listed: those it is among the
+    best for, best first) and its decision. `competency` / `score` are the first listed
+    (the one asked for, when filtering by competency)."""
 
     call_id: str
     competency: str
@@ -59,15 +64,18 @@ class LibraryItem:
     decided_by: str | None = None
     decided_at: str | None = None
     comment: str | None = None
+    competencies: tuple[tuple[str, float | None], ...] = ()  # (competency, score), best first
+    analysis_id: str | None = None
 
     @property
     def key(self) -> str:
-        """`call_id:competency`, how forms name an item."""
-        return f"{self.call_id}:{self.competency}"
+        """How forms name an item: the call (one nomination per call)."""
+        return self.call_id
 
     def serialize(self) -> dict[str, Any]:
         d = asdict(self)
         d["tags"] = list(self.tags)
+        d["competencies"] = [{"id": c, "score": v} for c, v in self.competencies]
         return d
 
 
@@ -80,24 +88,29 @@ def normalise_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(t for t in out if t)[:MAX_TAGS]
 
 
-def _decisions(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
-    rows = store.query(
-        "SELECT call_id, target, status, value, author, comment, created_at FROM reviews WHERE kind = 'nomination' "
-        "QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1")
-    return {(r["call_id"], r["target"]): r for r in rows}
+def _cap(config: Any) -> int:
+    if config is None:
+        from .config import load_config
+
+        config = load_config()
+    return int(config.section("library").per_competency_scenario)
 
 
 def library_items(store: Store, *, competency: str | None = None, scenario: str | None = None,
                   tag: str | None = None, status: str | None = None, text: str | None = None,
-                  teams: Sequence[str] | None = None, call_id: str | None = None) -> list[LibraryItem]:
-    """Nominations matching every filter given (`teams=None`: any team; a list:
-    only calls of those teams), best first within each competency."""
+                  teams: Sequence[str] | None = None, call_id: str | None = None,
+                  config: Any = None, cap: int | None = None) -> list[LibraryItem]:
+    """Nominated calls matching every filter given (`teams=None`: any team; a list:
+    only calls of those teams), best first. Pending calls are capped: per competency and
+    scenario only the best `cap` (default `library.per_competency_scenario` of `config`)
+    are listed, each with the competencies it made the cut for. Asked for one call
+    (`call_id`), nothing is capped."""
     if status is not None and status not in STATUSES:
         raise LibraryError(store.path, f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-    decisions = _decisions(store)
     wanted_tag = normalise_tags(tag)[0] if tag and normalise_tags(tag) else None
     needle = (text or "").strip().lower()
-    ranked: list[tuple[tuple, LibraryItem]] = []
+    # one entry per call (stores before version 2 hold a row per call and competency)
+    calls: dict[str, dict[str, Any]] = {}
     for n in store.nominations(competency=competency or None, status=status or None):
         if call_id is not None and n["call_id"] != call_id:
             continue
@@ -105,27 +118,65 @@ def library_items(store: Store, *, competency: str | None = None, scenario: str 
             continue
         if scenario and (n.get("scenario") or "") != scenario:
             continue
-        d = decisions.get((n["call_id"], n["competency_id"]))
-        value = json.loads(d["value"]) if d and d.get("value") else {}
+        entry = calls.setdefault(n["call_id"], {**n, "data": dict(n.get("data") or {}), "shown": {}})
+        shown = shown_competencies(n.get("data") or {}) or {n["competency_id"]: n.get("score")}
+        entry["shown"].update({c: v for c, v in shown.items() if c not in entry["shown"]})
+    candidates: list[tuple[dict[str, Any], LibraryItem]] = []
+    for n in calls.values():
+        value = n.get("decision_value")
+        value = json.loads(value) if isinstance(value, str) else value or {}
         tags = normalise_tags(value.get("tags") if isinstance(value, Mapping) else None)
         if wanted_tag and wanted_tag not in tags:
             continue
+        shown = sorted(n["shown"].items(), key=lambda cv: (-(cv[1] or 0.0), cv[0]))
+        if competency:
+            shown = [cv for cv in shown if cv[0] == competency] + [cv for cv in shown if cv[0] != competency]
+        at = n.get("decided_at")
         item = LibraryItem(
-            call_id=n["call_id"], competency=n["competency_id"], scenario=n.get("scenario"), score=n.get("score"),
-            reason=(n.get("data") or {}).get("reason") or n.get("reason"),
+            call_id=n["call_id"], competency=shown[0][0], scenario=n.get("scenario"), score=shown[0][1],
+            reason=n["data"].get("reason") or n.get("reason"),
             operator_id=n.get("operator_id"), team=n.get("team"), language=n.get("language"),
             started_at=n.get("started_at"), difficult=n.get("difficult"), status=n["status"], tags=tags,
-            decided_by=d["author"] if d else None,
-            decided_at=d["created_at"].isoformat() if d and d.get("created_at") is not None else None,
-            comment=d.get("comment") if d else None)
+            decided_by=n.get("decided_by"), decided_at=at.isoformat() if at is not None else None,
+            comment=n.get("decision_comment"), competencies=tuple(shown), analysis_id=n.get("analysis_id"))
         if needle and needle not in " ".join(str(x or "") for x in (
                 item.call_id, item.operator_id, item.team, item.scenario, item.comment, " ".join(item.tags))).lower():
             continue
-        # Best first: difficult calls turned positive, then difficult, then score (nominate.rank_key_of).
-        rank = rank_key_of({**(n.get("data") or {}), "score": n.get("score")})
-        ranked.append(((item.competency, tuple(-float(x) for x in rank)), item))
-    ranked.sort(key=lambda pair: pair[0])
-    return [item for _, item in ranked]
+        candidates.append((n["data"], item))
+    if call_id is None:
+        candidates = _capped(candidates, competency, cap if cap is not None else _cap(config))
+    # Best first: difficult calls turned positive, then difficult, then score (nominate.rank_key_of).
+    candidates.sort(key=lambda di: (tuple(-float(x) for x in rank_key_of({**di[0], "score": di[1].score},
+                                                                           di[1].competency)), di[1].call_id))
+    return [item for _, item in candidates]
+
+
+def _capped(candidates: list[tuple[dict[str, Any], LibraryItem]], competency: str | None,
+            cap: int) -> list[tuple[dict[str, Any], LibraryItem]]:
+    """Pending calls that are among the `cap` best for some competency (only `competency`,
+    when given) and their scenario, listing just those competencies; decided ones as they are."""
+    groups: dict[tuple[str, str], list[tuple[tuple, str]]] = {}
+    for data, item in candidates:
+        if item.status != "pending":
+            continue
+        for cid, _ in item.competencies:
+            if competency and cid != competency:
+                continue
+            rank = rank_key_of({**data, "competencies": [{"id": c, "score": v} for c, v in item.competencies]}, cid)
+            groups.setdefault((cid, item.scenario or ""), []).append((rank, item.call_id))
+    keep: dict[str, set[str]] = {}
+    for (cid, _), ranked in groups.items():
+        for _, call in sorted(ranked, key=lambda rc: (tuple(-float(x) for x in rc[0]), rc[1]))[:cap]:
+            keep.setdefault(call, set()).add(cid)
+    out = []
+    for data, item in candidates:
+        if item.status != "pending":
+            out.append((data, item))
+            continue
+        made = [cv for cv in item.competencies if cv[0] in keep.get(item.call_id, set())]
+        if made:
+            out.append((data, replace(item, competency=made[0][0], score=made[0][1], competencies=tuple(made))))
+    return out
 
 
 def facets(items: Iterable[LibraryItem]) -> dict[str, list[str]]:
@@ -136,16 +187,19 @@ def facets(items: Iterable[LibraryItem]) -> dict[str, list[str]]:
             "tag": sorted({t for i in items for t in i.tags})}
 
 
-def decide(store: Store, call_id: str, competency: str, decision: str, *, author: str,
-           tags: str | Iterable[str] | None = None, comment: str | None = None) -> LibraryItem:
-    """Approve or reject a call's nomination for a competency (tags replace earlier ones)."""
+def decide(store: Store, call_id: str, competency: str | None, decision: str, *, author: str,
+           tags: str | Iterable[str] | None = None, comment: str | None = None,
+           analysis_id: str | None = None) -> LibraryItem:
+    """Approve or reject a call's nomination, all its competencies at once (tags replace
+    earlier ones). `competency`, when given, must be one the nomination lists."""
     if decision not in DECISIONS:
         raise LibraryError(store.path, f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
-    if not library_items(store, competency=competency, call_id=call_id):
-        raise LibraryError(store.path, f"call {call_id!r} is not nominated for {competency!r}")
-    store.add_review(call_id, "nomination", author=author, target=competency, status=decision,
-                     value={"tags": list(normalise_tags(tags))}, comment=(comment or None))
-    return library_items(store, competency=competency, call_id=call_id)[0]
+    if not library_items(store, competency=competency or None, call_id=call_id):
+        what = f" for {competency!r}" if competency else ""
+        raise LibraryError(store.path, f"call {call_id!r} is not nominated{what}")
+    store.add_review(call_id, "nomination", author=author, target="call", status=decision,
+                     value={"tags": list(normalise_tags(tags))}, comment=(comment or None), analysis_id=analysis_id)
+    return library_items(store, competency=competency or None, call_id=call_id)[0]
 
 
 # ---------------------------------------------------------------- export
@@ -201,8 +255,8 @@ def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | 
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         index = io.StringIO()
         w = csv.writer(index)
-        w.writerow(["call_id", "competency", "scenario", "score", "status", "tags", "operator_id", "team",
-                     "language", "started_at", "audio"])
+        w.writerow(["call_id", "competency", "competencies", "scenario", "score", "status", "tags", "operator_id",
+                    "team", "language", "started_at", "audio"])
         for cid, its in by_call.items():
             result = store.get(cid)
             if result is None:
@@ -235,7 +289,8 @@ def export_zip(store: Store, items: Sequence[LibraryItem], target: str | Path | 
                 zf.writestr(name, text)
                 names.append(name)
             for it in its:
-                w.writerow([shown, it.competency, it.scenario or "", "" if it.score is None else it.score,
+                w.writerow([shown, it.competency, ";".join(c for c, _ in it.competencies), it.scenario or "",
+                            "" if it.score is None else it.score,
                             it.status, ";".join(it.tags), it.operator_id or "", it.team or "", it.language or "",
                             it.started_at or "", audio_name])
         zf.writestr("index.csv", index.getvalue())

@@ -15,7 +15,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
+from .competency import overall_score
 from .grades import OperatorGrade, competency_frame, in_period, operator_grade, parse_period, weekly_trend
+from .nominate import shown_competencies
 from .plans import DevelopmentPlan, development_plan
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "report"
@@ -65,9 +67,10 @@ def build_scorecard(results: Iterable[Mapping[str, Any]], operator_id: str, peri
             continue
         flags = tuple(f.get("id") for f in res.get("flags") or [])
         flag_counts.update(flags)
-        overall = (res.get("processing") or {}).get("scoring", {}).get("overall_score")
+        # the one overall score, over the call's competencies as corrected by supervisors
+        overall = overall_score(res.get("competencies") or [], config, res.get("role"))
         rows.append(CallRow(str(res["call_id"]), res.get("started_at"), bool(res.get("difficult")), overall, flags,
-                            tuple(n.get("competency") for n in res.get("nominations") or [])))
+                            tuple(c for n in res.get("nominations") or [] for c in shown_competencies(n))))
     rows.sort(key=lambda r: (r.started_at or "", r.call_id))
     return Scorecard(operator_id, p.key, grade, plan, weekly_trend(frame, operator_id, p), tuple(rows),
                      dict(flag_counts.most_common()))

@@ -119,7 +119,7 @@ def test_good_outscores_bad_and_calm_handling_of_a_difficult_call(config):
     hard = scored(difficult_calm_call(), config)
     sr = by_id(hard["competencies"])["stress_resistance"]
     assert sr["score"] >= 85 and sr["level"] == 4
-    assert "stress_resistance" in {n["competency"] for n in hard["nominations"]}
+    assert "stress_resistance" in {c["id"] for n in hard["nominations"] for c in n["competencies"]}
 
 
 def test_call_result_has_the_contract_sections(config):
@@ -247,9 +247,10 @@ def test_sample_difficult_calm_call_scores_high_on_stress_resistance_and_is_nomi
         assert res["difficult"] is True
         sr = by_id(res["competencies"])["stress_resistance"]
         assert sr["score"] is not None and sr["score"] >= 70 and sr["level"] >= 3, sr
-        noms = {n["competency"]: n for n in res["nominations"]}
-        assert "stress_resistance" in noms, (res["flags"], res["nominations"])
-        assert noms["stress_resistance"]["reason"] == "difficult_turned_positive"
+        assert len(res["nominations"]) == 1, res["nominations"]  # one nomination per call
+        nom = res["nominations"][0]
+        assert "stress_resistance" in {c["id"] for c in nom["competencies"]}, (res["flags"], nom)
+        assert nom["reason"] == "difficult_turned_positive"
 
 
 def test_sample_calls_stress_resistance_is_null_on_calm_calls(sample_results):

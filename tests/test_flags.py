@@ -104,11 +104,16 @@ def test_processing_error_flag_for_the_batch_layer(config):
 
 def test_nominations_need_stages_no_flags_and_a_positive_end(config):
     good = scored(good_call(), config)
-    noms = by_id([{**n, "id": n["competency"]} for n in good["nominations"]])
+    # one nomination for the call, listing every competency it shows, best first
+    assert len(good["nominations"]) == 1
+    nom = good["nominations"][0]
     comps = by_id(good["competencies"])
     high = {c for c, v in comps.items() if v["score"] is not None and v["score"] >= 80}
-    assert set(noms) == high and "needs_discovery" in high
-    assert all(n["reason"] == "high_score" for n in good["nominations"])
+    listed = [c["id"] for c in nom["competencies"]]
+    assert set(listed) == high and len(listed) == len(high) and "needs_discovery" in high
+    scores = [c["score"] for c in nom["competencies"]]
+    assert scores == sorted(scores, reverse=True) and nom["competency"] == listed[0] and nom["score"] == scores[0]
+    assert nom["reason"] == "high_score"
     # a missing stage, a flag or a neutral ending each take the nomination away
     missing = good_call()
     missing.signals["script"]["stages"][2]["found"] = False
@@ -138,11 +143,12 @@ def test_a_difficult_call_turned_positive_ranks_first(config):
     hard = scored(difficult_calm_call(call_id="hard"), config)
     assert hard["nominations"][0]["reason"] == "difficult_turned_positive"
     for comp in ("active_listening", "customer_orientation", "result_orientation"):
-        g = next(n for n in good["nominations"] if n["competency"] == comp)
-        h = next(n for n in hard["nominations"] if n["competency"] == comp)
+        g = next(c for c in good["nominations"][0]["competencies"] if c["id"] == comp)
+        h = next(c for c in hard["nominations"][0]["competencies"] if c["id"] == comp)
         assert g["score"] >= h["score"]  # even when the easy call scores as high or higher ...
         ranked = nominations_from_results([good, hard], comp)
         assert [r["call_id"] for r in ranked] == ["hard", "easy"]  # ... the difficult one comes first
+        assert [r["score"] for r in ranked] == [h["score"], g["score"]]  # scored by that competency
 
 
 @pytest.mark.parametrize("min_score", [80, 101])
@@ -153,4 +159,5 @@ def test_nomination_threshold_is_configurable(min_score):
         return
     cfg = load_config(overrides={"grading": {"nomination": {"min_score": 99.5}}})
     noms = scored(good_call(), cfg)["nominations"]
-    assert noms and all(n["score"] >= 99.5 for n in noms)
+    assert len(noms) == 1 and all(c["score"] >= 99.5 for c in noms[0]["competencies"])
+    assert len(noms[0]["competencies"]) < len(scored(good_call(), load_config())["nominations"][0]["competencies"])

@@ -211,7 +211,8 @@ def test_library_decide_tag_search_and_export(built, tmp_path):
     assert [i.call_id for i in library_items(store, status="approved", tag="refund")] == ["blue-good-en"]
     assert library_items(store, status="approved", scenario="billing") == []
     assert library_items(store, status="approved", teams=["red"]) == []
-    assert [i.key for i in library_items(store, text="ANGRY")] == [f"blue-good-en:{comp}"]
+    assert [i.key for i in library_items(store, text="ANGRY")] == ["blue-good-en"]  # one item per call
+    assert comp in dict(library_items(store, call_id="blue-good-en")[0].competencies)
     with pytest.raises(LibraryError, match="not nominated"):
         decide(store, "blue-bad-en", comp, "approved", author="tia")
     # a later decision wins, the earlier one stays in the history
