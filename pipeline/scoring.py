@@ -6,6 +6,7 @@ fills `result.difficult`, `indicators`, `competencies`, `flags`, `nominations`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from .competency import DEFAULT_ROLE, overall_score, score_competencies
@@ -13,6 +14,7 @@ from .config import Config
 from .flags import evaluate_flags
 from .indicators import build_context, score_indicators
 from .nominate import nominate
+from .roles import role_uncertainty
 from .scoring_settings import check_scoring_config
 from .types import CallResult
 
@@ -33,6 +35,9 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     ctx = build_context(signals_dict(result.signals), result.transcript, result.meta, result.language, config)
     indicators = score_indicators(ctx)
     competencies = score_competencies(indicators, config, role)
+    uncertain = role_uncertainty(result.transcript, config)
+    if uncertain is not None:  # mono roles not told apart: nothing is scored, and each says why
+        competencies = [replace(c, reason=uncertain) if c.score is None else c for c in competencies]
     flags = evaluate_flags(ctx)
     result.difficult = ctx.difficult
     result.difficulty = ctx.difficulty
@@ -42,4 +47,6 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     result.nominations = nominate(ctx, competencies, flags, config)
     overall = overall_score(competencies, config, role)
     result.processing["scoring"] = {"role": role, "overall_score": None if overall is None else round(overall, 2)}
+    if uncertain is not None:
+        result.processing["scoring"]["not_scored"] = uncertain
     return result

@@ -213,7 +213,8 @@ def test_role_uncertain_nulls_operator_indicators_with_the_reason_in_the_result(
     assert result["indicators"]
     for ind in result["indicators"]:
         assert ind["score"] is None and ind["value"] is None and "role_uncertain" in ind["note"], ind
-    assert all(c["score"] is None for c in result["competencies"]) and not result["nominations"]
+    assert all(c["score"] is None and "role_uncertain" in c["reason"] for c in result["competencies"])
+    assert not result["nominations"] and "role_uncertain" in result["processing"]["scoring"]["not_scored"]
     # The same call with role_assignment.min_confidence 0 is scored: the setting is read.
     from callqa.pipeline.config import load_config
 
