@@ -2,8 +2,9 @@
 
 - ``transformers``: a text-classification model by name or local directory,
   loaded once (cached), run in batches; its labels are mapped to -1..1 (the
-  configured ``label_map``, else inferred from label names such as
-  "negative" / "neutral" / "positive" or "1 star".."5 stars"), and a turn's
+  configured ``label_map``, else the label names "negative" / "neutral" /
+  "positive" in any case and order, or "1 star".."5 stars"; unnamed labels
+  such as LABEL_0 need ``label_map``, a clear error otherwise), and a turn's
   score is the probability-weighted mean of its labels' values.
 - ``lexicon`` (default; works with no model): valences from
   ``configs/lexicons/<lang>.yaml`` (``sentiment``), flipped and damped after a
@@ -22,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..pipeline.errors import ModelUnavailable
+from ..pipeline.errors import ConfigError, ModelUnavailable
 
 
 class LexiconSentiment:
@@ -87,24 +88,57 @@ class LexiconSentiment:
         return [round(self.squash(s), 4) for s in sums]
 
 
-def _infer_value(label: str, n_labels: int, index: int) -> float:
-    low = label.lower()
-    if "neg" in low:
-        return -1.0
-    if "pos" in low:
-        return 1.0
-    if "neu" in low:
-        return 0.0
-    stars = re.match(r"^\s*(\d)\s*star", low)
+# Label names a sentiment model's config may carry (id2label), lower-cased -> value. Published Russian
+# models use these, in different orders: cointegrated/rubert-tiny-sentiment-balanced
+# (negative, neutral, positive), seara/rubert-tiny2-russian-sentiment (neutral, positive, negative),
+# blanchefort/rubert-base-cased-sentiment (NEUTRAL, POSITIVE, NEGATIVE); the order never matters,
+# the names do. Models whose labels are LABEL_0..LABEL_n say nothing: they need `label_map`.
+LABEL_NAMES = {"negative": -1.0, "neg": -1.0, "neutral": 0.0, "neu": 0.0, "positive": 1.0, "pos": 1.0,
+               "very negative": -1.0, "very positive": 1.0, "mixed": 0.0}
+
+
+def _infer_value(label: str) -> float | None:
+    """The value a label's name states, or None when the name says nothing (LABEL_0)."""
+    low = label.strip().lower().replace("_", " ")
+    if low in LABEL_NAMES:
+        return LABEL_NAMES[low]
+    stars = re.match(r"^\s*([1-5])\s*stars?\s*$", low)
     if stars:
         return (int(stars.group(1)) - 3) / 2.0
-    if n_labels == 2:
-        return (-1.0, 1.0)[index]
-    if n_labels == 3:
-        return (-1.0, 0.0, 1.0)[index]
-    if n_labels > 1:
-        return -1.0 + 2.0 * index / (n_labels - 1)
-    return 0.0
+    return None
+
+
+def label_values(id2label: Mapping[int, str], label_map: Mapping[str, float], model: str,
+                 config_file: str = "configs/models.yaml") -> dict[str, float]:
+    """Model label (lower-case) -> value in -1..1: `label_map` (keys: label names, any case, or class
+    indexes "0", "1", ...) first, else the label's name. A label neither gives is an error naming
+    `models.sentiment.label_map`, as is a `label_map` key the model does not have."""
+    labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
+    wanted = {str(k).strip().lower(): float(v) for k, v in label_map.items()}
+    key = "sentiment.label_map"
+    for k, v in wanted.items():
+        if not -1.0 <= v <= 1.0:
+            raise ConfigError(config_file, key, f"{k}: {v:g} is outside -1..1")
+    known = {lab.lower() for lab in labels} | {str(i) for i in range(len(labels))}
+    unknown = sorted(str(k) for k in label_map if str(k).strip().lower() not in known)
+    if unknown:
+        raise ConfigError(config_file, key, f"{', '.join(unknown)}: not a label of {model} "
+                                            f"(its labels: {', '.join(labels)})")
+    out: dict[str, float] = {}
+    missing = []
+    for i, lab in enumerate(labels):
+        v = wanted.get(lab.lower(), wanted.get(str(i)))
+        if v is None:
+            v = _infer_value(lab)
+        if v is None:
+            missing.append(lab)
+        else:
+            out[lab.lower()] = v
+    if missing:
+        raise ConfigError(config_file, key, f"the labels {', '.join(missing)} of {model} do not say what they "
+                                            f"mean; map each to -1..1, e.g. "
+                                            f"{{{', '.join(f'{m}: ...' for m in missing)}}} (see the model card)")
+    return out
 
 
 @lru_cache(maxsize=4)
@@ -124,7 +158,8 @@ class TransformersSentiment:
     """A text-classification model; labels mapped to -1..1."""
 
     def __init__(self, model: str, device: str = "cpu", batch_size: int = 16,
-                 label_map: Mapping[str, float] | None = None, max_length: int = 256):
+                 label_map: Mapping[str, float] | None = None, max_length: int = 256,
+                 config_file: str = "configs/models.yaml"):
         if not model:
             raise ModelUnavailable("sentiment backend 'transformers' needs models.sentiment.model "
                                    "(a model name or a local directory)")
@@ -132,17 +167,13 @@ class TransformersSentiment:
         self.name = model
         self.device = device
         self.batch_size = batch_size
-        self.label_map = {k.lower(): float(v) for k, v in (label_map or {}).items()}
+        self.label_map = dict(label_map or {})
         self.max_length = max_length
+        self.config_file = config_file  # named in label-map errors
 
     def _values(self, clf: Any) -> dict[str, float]:
         id2label = getattr(clf.model.config, "id2label", {}) or {}
-        labels = [id2label[i] for i in sorted(id2label)]
-        out = {}
-        for i, lab in enumerate(labels):
-            key = str(lab).lower()
-            out[key] = self.label_map[key] if key in self.label_map else _infer_value(str(lab), len(labels), i)
-        return out
+        return label_values(id2label, self.label_map, self.model, self.config_file)
 
     def score_texts(self, texts: Sequence[str]) -> list[float | None]:
         """One score per text (None for empty text)."""

@@ -100,7 +100,7 @@ def _sentiment_scores(transcript: Transcript, toks: CallTokens, comp: lexical.Co
     if opts.backend == "transformers":
         try:
             scorer = TransformersSentiment(opts.model or "", opts.device, opts.batch_size, opts.label_map,
-                                           opts.max_length)
+                                           opts.max_length, lexical._file_for(config, "models.yaml"))
             scores = scorer.score_texts([t.text if has_words[i] else "" for i, t in enumerate(transcript.turns)])
             return scores, "transformers", scorer.name, warnings
         except ModelUnavailable as e:
