@@ -313,3 +313,16 @@ def test_simulated_corpus_roles_are_right_or_flagged(config):
             assert tr.role_confidence < 0.8 and role_uncertainty(tr, cfg) is not None, (
                 plan.call_id, tr.role_confidence, tr.role_evidence, [pt.text for pt in plan.turns[:3]])
     assert right >= 0.9 * n, right
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_unpunctuated_lower_case_asr_text_keeps_the_roles(config, lang):
+    # Some ASR models (e.g. Russian CTC models) write no punctuation or capitals.
+    import re
+
+    for lines in (CLIENT_FIRST[lang], NO_GREETING[lang]):
+        turns = [Turn(label, i * 3.0, i * 3.0 + 2.5, re.sub(r"[^\w\s-]", "", text).lower())
+                 for i, (label, _, text) in enumerate(lines)]
+        tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 3.0 * len(lines))
+        assert [t.speaker for t in tr.turns] == [role for _, role, _ in lines], tr.role_evidence
+        assert tr.role_confidence >= config.section("role_assignment").min_confidence
