@@ -5,11 +5,18 @@ Pages are server-rendered Jinja2 templates with a little vanilla JavaScript
 turn timeline). Everything a user sees is limited by their role and teams
 (pipeline/users.py); every form is CSRF-protected; audio is served by call id
 only, from the path the store recorded, with HTTP Range support.
+
+Call ids taken from file names are often phone numbers: pages and JSON show them
+masked, and links name such a call by an opaque key (`CallKeys`: an HMAC of the id
+under the store's secret); a URL with the stored id itself keeps working.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -62,6 +69,40 @@ class LoginRequired(Exception):
         self.api = api
 
 
+class CallKeys:
+    """The key a call goes by in URLs and forms: its id, unless the id would be masked
+    (a phone number, configs/privacy.yaml); then `c-` + an HMAC of the id under the
+    store's secret (24 letters), which reveals nothing and stays the same across restarts."""
+
+    PREFIX = "c-"
+
+    def __init__(self, store: Store, config: Config, secret: str):
+        self.store, self.config = store, config
+        self._secret = secret.encode("utf-8")
+        self._ids: dict[str, str] = {}  # key -> call id, for the masked ones
+        self._lock = threading.Lock()
+
+    def key(self, call_id: str) -> str:
+        call_id = str(call_id)
+        if mask_call_id(call_id, self.config) == call_id and not call_id.startswith(self.PREFIX):
+            return call_id
+        digest = hmac.new(self._secret, b"call-key\x1f" + call_id.encode("utf-8"), hashlib.sha256).digest()
+        # letters only (a..p per 4 bits): no digit run in a URL that a scanner could take for a phone number
+        return self.PREFIX + "".join(chr(97 + (b >> 4)) + chr(97 + (b & 15)) for b in digest[:12])
+
+    def call_id(self, key: str) -> str:
+        """The stored call id for a key (the key itself when it is not a masked one)."""
+        if not key.startswith(self.PREFIX):
+            return key
+        with self._lock:
+            found = self._ids.get(key)
+            if found is None:  # a call stored since: refresh the map
+                self._ids = {self.key(r["call_id"]): r["call_id"]
+                             for r in self.store.query("SELECT call_id FROM calls")}
+                found = self._ids.get(key)
+        return found if found is not None else key
+
+
 @dataclass(frozen=True)
 class WebContext:
     store: Store
@@ -70,6 +111,7 @@ class WebContext:
     options: WebOptions
     limiter: LoginLimiter
     env: Any  # jinja2.Environment
+    keys: CallKeys
 
 
 def web_options(config: Config, given: WebOptions | dict[str, Any] | None = None) -> WebOptions:
@@ -108,11 +150,14 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
     config = config or load_config()
     opts = web_options(config, options)
     store = Store(store_path)
+    secret = secret or load_or_create_secret(store.path)
     ctx = WebContext(store=store, users=UserDB(store.path), config=config, options=opts,
                      limiter=LoginLimiter(opts.login_attempts, opts.login_window_s, opts.login_attempts_per_ip),
-                     env=_jinja_env())
-    # A call id that looks like a phone number is shown masked (configs/privacy.yaml); links keep the key.
+                     env=_jinja_env(), keys=CallKeys(store, config, secret))
+    # A call id that looks like a phone number is shown masked (configs/privacy.yaml); links
+    # and forms name it by an opaque key.
     ctx.env.filters["callid"] = lambda c: mask_call_id(str(c), config)
+    ctx.env.filters["callkey"] = ctx.keys.key
     app = FastAPI(title="callqa", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
 
@@ -131,7 +176,7 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    app.add_middleware(SessionMiddleware, secret_key=secret or load_or_create_secret(store.path),
+    app.add_middleware(SessionMiddleware, secret_key=secret,
                        session_cookie=SESSION_COOKIE, max_age=opts.session_max_age_s, same_site="lax",
                        https_only=opts.secure_cookies)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
@@ -246,9 +291,10 @@ def _safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def _visible_call(ctx: WebContext, user: User, call_id: str) -> dict[str, Any]:
-    """The stored call, or 404 when it does not exist or belongs to another team."""
-    result = ctx.store.get(call_id)
+def _visible_call(ctx: WebContext, user: User, key: str) -> dict[str, Any]:
+    """The stored call named by `key` (CallKeys; the stored id works too), or 404 when
+    it does not exist or belongs to another team."""
+    result = ctx.store.get(ctx.keys.call_id(key))
     if result is None or not user.can_see_team(result.get("team")):
         raise HTTPException(status_code=404, detail="errors.not_found")
     return result
@@ -267,8 +313,21 @@ def _home(user: User) -> str:
     return "/library" if user.role == "trainer" else "/queue"
 
 
-def _call_url(call_id: str, anchor: str = "") -> str:
-    return f"/calls/{quote(call_id, safe='')}" + (f"#{anchor}" if anchor else "")
+def _call_url(ctx: WebContext, call_id: str, anchor: str = "") -> str:
+    return f"/calls/{quote(ctx.keys.key(call_id), safe='')}" + (f"#{anchor}" if anchor else "")
+
+
+def _public_call_id(ctx: WebContext, call_id: Any) -> dict[str, str]:
+    """How JSON names a call: the masked id for display and the opaque key for links."""
+    cid = str(call_id)
+    return {"call_id": mask_call_id(cid, ctx.config), "key": ctx.keys.key(cid),
+            "url": _call_url(ctx, cid)}
+
+
+def _form_analysis(form: Any) -> str | None:
+    """The analysis the person was looking at (hidden form field), if the form says."""
+    value = str(form.get("analysis_id") or "").strip()
+    return value or None
 
 
 # ---------------------------------------------------------------- routes
@@ -333,25 +392,29 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
     def queue_api(request: Request, user: User = Depends(api_user)) -> Response:
         filters, _ = views.QueueFilters.parse(request.query_params)
         queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
-        return JSONResponse(views.json_safe(queue.serialize()))
+        data = queue.serialize()
+        data["rows"] = [{**row, **_public_call_id(ctx, row["call_id"])} for row in data["rows"]]
+        return JSONResponse(views.json_safe(data))
 
     # ---- call page
     @app.get("/calls/{call_id}", response_class=HTMLResponse)
     def call_page(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
         result = _visible_call(ctx, user, call_id)
+        call_id = str(result["call_id"])
         lang = request.state.lang
         page = views.build_call_page(result, ctx.config, lang, partial(translate, lang),
                                       library_items(ctx.store, call_id=call_id))
         levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
         return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
-                      levels=levels, call_url=_call_url(call_id))
+                      levels=levels, call_url=_call_url(ctx, call_id))
 
     @app.get("/api/calls/{call_id}")
     def call_api(call_id: str, user: User = Depends(api_user)) -> Response:
         result = _visible_call(ctx, user, call_id)
         # No server path, no unredacted dropped ASR text, a phone-number call id masked
         # (configs/privacy.yaml); audio is served by id.
-        return JSONResponse(views.json_safe(public_result(result, ctx.config)))
+        return JSONResponse(views.json_safe({**public_result(result, ctx.config),
+                                             "key": ctx.keys.key(str(result["call_id"]))}))
 
     @app.get("/calls/{call_id}/audio")
     def call_audio(call_id: str, user: User = Depends(api_user)) -> Response:
@@ -372,34 +435,50 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
     @post("/calls/{call_id}/override")
     async def override(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
         result = _visible_call(ctx, user, call_id)
+        call_id = str(result["call_id"])
         _require(user, "override")
         form = await request.form()
         known = [c.get("id") for c in result.get("competencies") or []]
-        parsed = views.parse_override(form, known)
+        parsed = views.parse_override(form, known, ctx.config)
         if isinstance(parsed, str):
             flash(request, parsed, "error")
-            return RedirectResponse(_call_url(call_id, "overrides"), status_code=303)
+            return RedirectResponse(_call_url(ctx, call_id, "overrides"), status_code=303)
         cid, value, comment = parsed
-        ctx.store.add_review(call_id, "score_override", author=user.name, target=cid, value=value, comment=comment)
+        try:
+            ctx.store.add_review(call_id, "score_override", author=user.name, target=cid, value=value, comment=comment,
+                                 analysis_id=_form_analysis(form))
+        except StoreError:
+            if ctx.store.get(call_id, with_reviews=False) is None:
+                raise
+            flash(request, "errors.reprocessed", "error")  # the analysis changed under the person
+            return RedirectResponse(_call_url(ctx, call_id, "overrides"), status_code=303)
         flash(request, "messages.override_saved")
-        return RedirectResponse(_call_url(call_id, "overrides"), status_code=303)
+        return RedirectResponse(_call_url(ctx, call_id, "overrides"), status_code=303)
 
     @post("/calls/{call_id}/flags")
     async def flag_decision(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
         result = _visible_call(ctx, user, call_id)
+        call_id = str(result["call_id"])
         _require(user, "flag_decision")
         form = await request.form()
         flag_id, status = str(form.get("flag") or ""), str(form.get("decision") or "")
         if flag_id not in {f.get("id") for f in result.get("flags") or []} or status not in ("confirmed", "dismissed"):
             raise HTTPException(status_code=400, detail="errors.bad_request")
-        ctx.store.add_review(call_id, "flag", author=user.name, target=flag_id, status=status,
-                             comment=str(form.get("comment") or "").strip() or None)
+        try:
+            ctx.store.add_review(call_id, "flag", author=user.name, target=flag_id, status=status,
+                                 comment=str(form.get("comment") or "").strip() or None,
+                                 analysis_id=_form_analysis(form))
+        except StoreError:
+            if ctx.store.get(call_id, with_reviews=False) is None:
+                raise
+            flash(request, "errors.reprocessed", "error")
+            return RedirectResponse(_call_url(ctx, call_id, "flags"), status_code=303)
         flash(request, "messages.flag_saved")
-        return RedirectResponse(_call_url(call_id, "flags"), status_code=303)
+        return RedirectResponse(_call_url(ctx, call_id, "flags"), status_code=303)
 
     @post("/calls/{call_id}/review")
     async def review(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
-        _visible_call(ctx, user, call_id)
+        call_id = str(_visible_call(ctx, user, call_id)["call_id"])
         _require(user, "review")
         form = await request.form()
         status = str(form.get("status") or "")
@@ -408,25 +487,26 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         ctx.store.add_review(call_id, "review", author=user.name, status=status,
                              comment=" ".join(str(form.get("comment") or "").split())[:2000] or None)
         flash(request, "messages.review_saved")
-        return RedirectResponse(_call_url(call_id, "review"), status_code=303)
+        return RedirectResponse(_call_url(ctx, call_id, "review"), status_code=303)
 
     # ---- exemplary-call library
     def _library_query(request: Request, user: User) -> tuple[dict[str, str], list[Any]]:
         q = {k: (request.query_params.get(k) or "").strip() for k in ("status", "competency", "scenario", "tag", "q")}
         if q["status"] not in ("pending", "approved", "rejected"):
             # the library itself, or the nominations to decide while it is still empty
-            q["status"] = "approved" if library_items(ctx.store, status="approved", teams=_teams_filter(user)) \
+            q["status"] = "approved" if library_items(ctx.store, status="approved", teams=_teams_filter(user),
+                                                      config=ctx.config) \
                 else "pending"
         items = library_items(ctx.store, status=q["status"], competency=q["competency"] or None,
                               scenario=q["scenario"] or None, tag=q["tag"] or None, text=q["q"] or None,
-                              teams=_teams_filter(user))
+                              teams=_teams_filter(user), config=ctx.config)
         return q, items
 
     @app.get("/library", response_class=HTMLResponse)
     def library_page(request: Request, user: User = Depends(page_user)) -> Response:
         _require(user, "library")
         q, items = _library_query(request, user)
-        everything = library_items(ctx.store, teams=_teams_filter(user))
+        everything = library_items(ctx.store, teams=_teams_filter(user), config=ctx.config)
         counts = {s: sum(1 for i in everything if i.status == s) for s in ("pending", "approved", "rejected")}
         cmap = ctx.config.section("competency_map")
         names = {cid: c.name.get(request.state.lang) for cid, c in cmap.competencies.items()}
@@ -438,22 +518,28 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
     def library_api(request: Request, user: User = Depends(api_user)) -> Response:
         _require(user, "library")
         _, items = _library_query(request, user)
-        return JSONResponse(views.json_safe([i.serialize() for i in items]))
+        return JSONResponse(views.json_safe([{**i.serialize(), **_public_call_id(ctx, i.call_id)} for i in items]))
 
     @post("/library/decide")
     async def library_decide(request: Request, user: User = Depends(page_user)) -> Response:
         _require(user, "library")
         form = await request.form()
-        call_id, competency = str(form.get("call_id") or ""), str(form.get("competency") or "")
+        key, competency = str(form.get("call_id") or ""), str(form.get("competency") or "")
         decision = str(form.get("decision") or "")
-        _visible_call(ctx, user, call_id)
+        call_id = str(_visible_call(ctx, user, key)["call_id"])
         if decision not in DECISIONS:
             raise HTTPException(status_code=400, detail="errors.bad_request")
         try:
-            decide(ctx.store, call_id, competency, decision, author=user.name, tags=str(form.get("tags") or ""),
-                   comment=" ".join(str(form.get("comment") or "").split())[:2000] or None)
+            decide(ctx.store, call_id, competency or None, decision, author=user.name,
+                   tags=str(form.get("tags") or ""),
+                   comment=" ".join(str(form.get("comment") or "").split())[:2000] or None,
+                   analysis_id=_form_analysis(form))
         except LibraryError:
             raise HTTPException(status_code=404, detail="errors.not_found") from None
+        except StoreError:
+            flash(request, "errors.reprocessed", "error")
+            return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library?status=pending"),
+                                    status_code=303)
         flash(request, "messages.nomination_saved",
               status=translate(request.state.lang, f"library.status_{decision}"))
         return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library?status=pending"), status_code=303)
@@ -468,12 +554,15 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
             return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library"), status_code=303)
         chosen = []
         for key in dict.fromkeys(keys):
-            call_id, _, competency = key.rpartition(":")
-            found = library_items(ctx.store, call_id=call_id, competency=competency or None,
-                                  teams=_teams_filter(user))
-            if not call_id or not found:
+            # an item is a call key; `key:competency` (older pages) names the call too
+            call_id = ctx.keys.call_id(key)
+            found = library_items(ctx.store, call_id=call_id, teams=_teams_filter(user)) if key else []
+            if not found and ":" in key:
+                call_id = ctx.keys.call_id(key.rpartition(":")[0])
+                found = library_items(ctx.store, call_id=call_id, teams=_teams_filter(user)) if call_id else []
+            if not found:
                 raise HTTPException(status_code=404, detail="errors.not_found")
-            chosen.extend(found)
+            chosen.extend(f for f in found if f not in chosen)
         buf = io.BytesIO()
         export_zip(ctx.store, chosen, buf, config=ctx.config)
         return Response(buf.getvalue(), media_type="application/zip",
@@ -483,7 +572,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
     @app.get("/operators/{operator_id}", response_class=HTMLResponse)
     def operator_page(request: Request, operator_id: str, period: str = "",
                       user: User = Depends(page_user)) -> Response:
-        visible = views.visible_results(ctx.store, user)
+        visible = views.visible_results(ctx.store, user, ctx.config)
         mine = [r for r in visible if r.get("operator_id") == operator_id]
         if not mine:
             raise HTTPException(status_code=404, detail="errors.not_found")
@@ -494,7 +583,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request, team: str = "", period: str = "", user: User = Depends(page_user)) -> Response:
-        visible = views.visible_results(ctx.store, user)
+        visible = views.visible_results(ctx.store, user, ctx.config)
         teams = sorted({r.get("team") for r in visible if r.get("team")})
         if team and team not in teams:
             raise HTTPException(status_code=404, detail="errors.not_found")

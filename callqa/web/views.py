@@ -27,10 +27,11 @@ def fmt_time(seconds: Any) -> str:
 
 
 def latest(reviews: Iterable[Mapping[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    """The latest review of a kind per target (reviews come oldest first)."""
+    """The latest review of a kind per target on the current analysis (reviews come
+    oldest first; those on an earlier analysis no longer apply)."""
     out: dict[str, dict[str, Any]] = {}
     for r in reviews:
-        if r.get("kind") == kind:
+        if r.get("kind") == kind and r.get("current", True):
             out[r.get("target") or ""] = dict(r)
     return out
 
@@ -139,11 +140,7 @@ def _neg_time(started_at: str | None) -> tuple[int, str]:
 def _latest_reviews(store: Store, call_ids: list[str]) -> dict[str, str]:
     if not call_ids:
         return {}
-    rows = store.query(
-        "SELECT call_id, status FROM reviews WHERE kind = 'review' AND call_id IN (SELECT unnest(?)) "
-        "QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY created_at DESC, review_id DESC) = 1",
-        [call_ids])
-    return {r["call_id"]: r["status"] for r in rows}
+    return {r["call_id"]: r["status"] for r in store.latest_reviews("review", call_ids=call_ids)}
 
 
 # ---------------------------------------------------------------- call page
@@ -156,8 +153,9 @@ class CallPage:
     flags: list[dict[str, Any]]
     signals: list[tuple[str, str]]
     stages: list[dict[str, Any]]
-    overrides: list[dict[str, Any]]  # every score override, newest first
+    overrides: list[dict[str, Any]]  # every score override, newest first (`current` false: an earlier analysis)
     reviews: list[dict[str, Any]]  # reviews of kind "review", newest first
+    earlier: list[dict[str, Any]] = field(default_factory=list)  # flag / nomination decisions on an earlier analysis
     nominations: list[Any] = field(default_factory=list)  # LibraryItem
     duration: float = 0.0
 
@@ -267,19 +265,23 @@ def build_call_page(result: dict[str, Any], config: Any, lang: str, t: Any,
                       "decision": flag_decisions.get(f.get("id"))})
     flags.sort(key=lambda f: -f["rank"])
     sig_rows, stages = signal_rows(result.get("signals"), t)
-    overrides = [dict(r) for r in reviews if r.get("kind") == "score_override"][::-1]
+    overrides = [{"current": True, **r} for r in reviews if r.get("kind") == "score_override"][::-1]
     names = {c["id"]: c["name"] for c in competencies}
     for o in overrides:
         o["competency_name"] = names.get(o.get("target"), o.get("target"))
         o["level_name"] = levels.get((o.get("value") or {}).get("level"), "")
+    earlier = [dict(r) for r in reviews if r.get("kind") in ("flag", "nomination") and not r.get("current", True)][::-1]
     return CallPage(result=result, turns=turns, competencies=competencies, flags=flags, signals=sig_rows,
                     stages=stages, overrides=overrides,
-                    reviews=[dict(r) for r in reviews if r.get("kind") == "review"][::-1],
-                    nominations=list(nominations), duration=duration)
+                    reviews=[{"current": True, **r} for r in reviews if r.get("kind") == "review"][::-1],
+                    nominations=list(nominations), duration=duration, earlier=earlier)
 
 
-def parse_override(form: Mapping[str, Any], known: Iterable[str]) -> tuple[str, dict[str, Any], str] | str:
-    """(competency, value, comment) from the override form, or an error key."""
+def parse_override(form: Mapping[str, Any], known: Iterable[str],
+                   config: Any = None) -> tuple[str, dict[str, Any], str] | str:
+    """(competency, value, comment) from the override form, or an error key. A score
+    sets the level by the competency map's thresholds (given `config`): a level that
+    disagrees with the score is refused; with a score alone, the level is filled in."""
     cid = str(form.get("competency") or "")
     if cid not in set(known):
         return "errors.unknown_competency"
@@ -300,6 +302,11 @@ def parse_override(form: Mapping[str, Any], known: Iterable[str]) -> tuple[str, 
         value["score"] = round(score, 1)
     if not value:
         return "errors.override_empty"
+    if config is not None and "score" in value:
+        level = config.section("competency_map").level_for(value["score"])
+        if value.get("level", level) != level:
+            return "errors.override_mismatch"
+        value["level"] = level
     comment = " ".join(str(form.get("comment") or "").split())
     if not comment:
         return "errors.override_comment"
@@ -312,20 +319,24 @@ def json_safe(obj: Any) -> Any:
 
 # ---------------------------------------------------------------- scorecards and dashboard
 
-def visible_results(store: Store, user: User) -> list[dict[str, Any]]:
+def visible_results(store: Store, user: User, config: Any = None) -> list[dict[str, Any]]:
     """Call results the user may see, in the shape grades and scorecards read (call
-    fields, competencies with human overrides applied, flag ids, nominations), built
-    from the store's tables rather than the full result documents: no transcripts,
-    so a quarter of calls stays cheap."""
+    fields, competencies with the human overrides of the current analysis applied,
+    flag ids, nominations), built from the store's tables rather than the full result
+    documents: no transcripts, so a quarter of calls stays cheap."""
+    from callqa.pipeline.competency import apply_override
+
+    if config is None:
+        from callqa.pipeline.config import load_config
+
+        config = load_config()
     calls = {r["call_id"]: {**r, "competencies": [], "flags": [], "nominations": []} for r in store.query(
         "SELECT call_id, operator_id, team, role, language, started_at, difficult, scenario FROM calls "
         "WHERE status = 'ok' ORDER BY call_id")
         if user.can_see_team(r["team"])}
     if not calls:
         return []
-    overrides = {(r["call_id"], r["target"]): json.loads(r["value"]) for r in store.query(
-        "SELECT call_id, target, value FROM reviews WHERE kind = 'score_override' "
-        "QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1")}
+    overrides = {(r["call_id"], r["target"]): r["value"] for r in store.latest_reviews("score_override")}
     for r in store.query("SELECT call_id, competency_id, score, level FROM competencies ORDER BY call_id"):
         call = calls.get(r["call_id"])
         if call is None:
@@ -333,8 +344,7 @@ def visible_results(store: Store, user: User) -> list[dict[str, Any]]:
         comp = {"id": r["competency_id"], "score": r["score"], "level": r["level"]}
         ov = overrides.get((r["call_id"], r["competency_id"]))
         if ov:
-            comp["override"] = {"original": {"score": comp["score"], "level": comp["level"]}}
-            comp.update({k: ov[k] for k in ("score", "level") if k in ov})
+            apply_override(comp, ov, config)
         call["competencies"].append(comp)
     for r in store.query("SELECT call_id, flag_id, severity FROM flags ORDER BY call_id, flag_idx"):
         if r["call_id"] in calls:
