@@ -154,7 +154,7 @@ def _role_uncertain(ctx: Context, r: Any) -> Hit | None:
     evs = [Evidence(tr.turns[i].start, tr.turns[i].end, tr.turns[i].speaker, tr.turns[i].text[:240], turn=i)
            for i in sorted(firsts.values())]
     threshold = ctx.config.section("role_assignment").min_confidence
-    return Hit(evs, {"value": round(float(tr.role_confidence), 2), "threshold": threshold})
+    return Hit(evs, {"value": round(float(tr.role_confidence), 3), "threshold": threshold})
 
 
 RULES["processing_error"] = None  # raised by the batch layer through processing_error_flag()

@@ -268,8 +268,10 @@ def role_uncertainty(transcript: Transcript, config: Config) -> str | None:
     Stereo calls with a channel map and imported roles are never uncertain."""
     if transcript.role_method in GIVEN_METHODS or transcript.role_confidence is None:
         return None
+    if not any(t.text.strip() for t in transcript.turns):
+        return None  # no speech: nothing is attributed to anyone
     threshold = config.section("role_assignment").min_confidence
     if transcript.role_confidence >= threshold:
         return None
     return (f"role_uncertain: operator and client could not be told apart on this mono call "
-            f"(role confidence {transcript.role_confidence:.2f} < role_assignment.min_confidence {threshold:g})")
+            f"(role confidence {transcript.role_confidence:.3f} < role_assignment.min_confidence {threshold:g})")
