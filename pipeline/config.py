@@ -43,6 +43,10 @@ SECTION_MODULES = (
     "callqa.pipeline.alerts",
 )
 
+# Sections that change no call's result, left out of `Config.hash` (a call's identity):
+# configuring alerts must not make the next batch reprocess every stored call.
+HASH_EXCLUDED = frozenset({"alerts"})
+
 _MISSING = object()
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 
@@ -191,7 +195,8 @@ def load_config(user_file: str | Path | None = None, overrides: Mapping[str, Any
                 full = keys + sub
                 raise ConfigError(origin(full), ".".join(full), err.get("msg", "invalid value")) from None
 
-    canonical = json.dumps(tree, sort_keys=True, ensure_ascii=False, default=str)
+    hashed = {k: v for k, v in tree.items() if k not in HASH_EXCLUDED}
+    canonical = json.dumps(hashed, sort_keys=True, ensure_ascii=False, default=str)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     files = tuple(str(p) for p in default_files.values()) + ((str(user_file),) if user_file else ())
     config = Config(tree=tree, hash=digest, files=files, validated=validated)

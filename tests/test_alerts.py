@@ -264,6 +264,18 @@ def test_smtp_login_and_webhook_header_come_from_environment_variables(tmp_path,
         server.close()
 
 
+def test_changing_the_alerts_section_reprocesses_nothing(tmp_path, receiver):
+    box = tmp_path / "inbox"
+    box.mkdir()
+    shutil.copy(SAMPLES / "en_bad_inbound_tx.json", box)
+    first = run_batch([box], tmp_path / "store", alerts_config(tmp_path / "a.yaml", webhook=receiver.url))
+    assert first.processed == 1 and len(receiver.bodies) == 1
+    changed = alerts_config(tmp_path / "b.yaml", webhook=receiver.url, send_empty=True, min_severity="medium")
+    second = run_batch([box], tmp_path / "store", changed)
+    assert (second.processed, second.skipped) == (0, 1)
+    assert len(receiver.bodies) == 2 and receiver.bodies[1]["empty"]
+
+
 def test_nothing_is_built_or_sent_without_a_channel(tmp_path):
     box = tmp_path / "inbox"
     box.mkdir()
