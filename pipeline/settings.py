@@ -134,6 +134,9 @@ class ModelsConfig(_Strict):
 class CompanyConfig(_Strict):
     names: list[str] = Field(default_factory=list)
     glossary: dict[str, list[str]] = Field(default_factory=dict)  # per language: product terms
+    # rapidfuzz ratio (0..100) at which an ASR-mangled company name or glossary term still counts
+    # ("Нордвинд" for "Нортвинд", "кэшбек" for "кешбэк"); 0: exact (lemma) matches only
+    fuzzy_min: float = Field(85.0, ge=0.0, le=100.0)
 
 
 class AudioConfig(_Strict):

@@ -38,6 +38,9 @@ class Compiled:
     speakers: dict[str, str]  # category -> operator | client | any
     scripts: dict[str, Script]
     has_company: bool
+    # glossary terms matched fuzzily: (pattern, target forms joined without spaces, words it may span)
+    glossary_fuzzy: list[tuple[Pattern, tuple[str, ...], int]] = field(default_factory=list)
+    fuzzy_min: float = 0.0
     cand_cache: dict[tuple[str, str, str], tuple[Pattern, ...]] = field(default_factory=dict)
     syllable_cache: dict[str, int] = field(default_factory=dict)
 
@@ -78,7 +81,8 @@ def compile_language(config: Config, lang: str) -> Compiled:
         raise ConfigError(_file_for(config, f"lexicons/{lang}.yaml"), lex_key, "no lexicon for this language") from None
     sig: SignalsConfig = config.section("signals")
     company = config.section("company")
-    matcher = Matcher(lang, company.names, lexicon.tokens.number_words, lexicon.tokens.not_names, sig.long_gap_words)
+    matcher = Matcher(lang, company.names, lexicon.tokens.number_words, lexicon.tokens.not_names, sig.long_gap_words,
+                      company.fuzzy_min)
     rules: dict[int, EntryRules] = {}
     speakers: dict[str, str] = {}
     lex_file = _file_for(config, f"lexicons/{lang}.yaml")
@@ -108,9 +112,13 @@ def compile_language(config: Config, lang: str) -> Compiled:
                     raise ConfigError(lex_file, where + ".otherwise", f"unknown category {r.otherwise!r}")
                 rules[id(p)] = r
     speakers[GLOSSARY] = "operator"
+    glossary_fuzzy: list[tuple[Pattern, tuple[str, ...], int]] = []
     for i, term in enumerate(company.glossary.get(lang, [])):
-        add(GLOSSARY, term, term, "lemma", 0, f"company.glossary.{lang}.{i}",
-            file=_file_for(config, "company.yaml"))
+        p = add(GLOSSARY, term, term, "lemma", 0, f"company.glossary.{lang}.{i}",
+                file=_file_for(config, "company.yaml"))
+        targets = _fuzzy_targets(term, lang)
+        if targets:
+            glossary_fuzzy.append((p, targets, len(term.split()) + 1))
     sent = lexicon.sentiment
     speakers[SENTIMENT] = "any"
     for sign, table in ((1.0, sent.positive), (-1.0, sent.negative)):
@@ -127,7 +135,65 @@ def compile_language(config: Config, lang: str) -> Compiled:
             for pi, text in enumerate(stage.patterns):
                 add(cat, stage.id, text, "lemma", stage.gap, f"scripts.{lang}.{name}.stages.{si}.patterns.{pi}",
                     file=sfile)
-    return Compiled(lang, lexicon, matcher, rules, speakers, scripts, bool(company.names))
+    return Compiled(lang, lexicon, matcher, rules, speakers, scripts, bool(company.names),
+                    glossary_fuzzy if company.fuzzy_min > 0 else [], company.fuzzy_min)
+
+
+FUZZY_MIN_CHARS = 5  # shorter terms ("СБП", "PIN") match exactly only: one letter off is another word
+
+
+def _fold(s: str) -> str:
+    """Spelling variants ASR systems swap freely: ё/е, э/е ("кэшбек", "кешбэк")."""
+    return s.replace("ё", "е").replace("э", "е")
+
+
+def _fuzzy_targets(term: str, lang: str) -> tuple[str, ...]:
+    """A glossary term's words joined without spaces, as forms and as lemmas ("кредитная карта" ->
+    "кредитнаякарта", "кредитныйкарта"); empty when too short to match fuzzily."""
+    from ...models import nlp
+
+    words = [nlp.normalise(w) for w in term.split()]
+    words = [w for w in words if w and w not in ("...", "…") and not w.startswith("{")]
+    if not words or sum(len(w) for w in words) < FUZZY_MIN_CHARS:
+        return ()
+    forms = _fold("".join(words))
+    lemmas = _fold("".join(nlp.lemma(w, lang) for w in words))
+    return tuple(dict.fromkeys((forms, lemmas)))
+
+
+def fuzzy_glossary(comp: Compiled, toks: CallTokens, speakers: list[str], exact: list[Match]) -> list[Match]:
+    """Glossary terms the ASR spelled a little differently ("кэшбек", "cash back"): one to n+1 operator
+    words of one clause whose joined form or lemma has a rapidfuzz ratio >= company.fuzzy_min with the
+    term; where an exact match already is, nothing is added."""
+    if not comp.glossary_fuzzy or not len(toks):
+        return []
+    from rapidfuzz import fuzz
+
+    taken = {j for m in exact for j in range(m.first, m.last + 1)}
+    out: list[Match] = []
+    n = len(toks)
+    for i in range(n):
+        if i in taken or speakers[toks.turn[i]] != "operator" or not toks.norm[i][:1].isalpha():
+            continue
+        best: tuple[float, int, Pattern] | None = None
+        for pat, targets, max_words in comp.glossary_fuzzy:
+            forms = lemmas = ""
+            for k in range(max_words):
+                j = i + k
+                if j >= n or j in taken or toks.turn[j] != toks.turn[i] or (k and toks.punct_before[j]):
+                    break
+                forms += _fold(toks.norm[j])
+                lemmas += _fold(toks.lemma[j])
+                for target in targets:
+                    if abs(len(forms) - len(target)) > max(2, len(target) // 3):
+                        continue
+                    score = max(fuzz.ratio(forms, target), fuzz.ratio(lemmas, target))
+                    if score >= comp.fuzzy_min and (best is None or score > best[0]):
+                        best = (score, j, pat)
+        if best is not None:
+            out.append(Match(best[2], i, best[1], tuple(range(i, best[1] + 1))))
+            taken.update(range(i, best[1] + 1))
+    return out
 
 
 _CACHE: dict[tuple[str, str], Compiled] = {}
@@ -215,6 +281,9 @@ def match_call(comp: Compiled, toks: CallTokens, speakers: list[str]) -> dict[st
         out[cat] = resolve_overlaps(ms)
     for cat in [c for c in out if c.startswith("@")]:  # cancelled matches recorded elsewhere
         out[cat[1:]] = resolve_overlaps(out.get(cat[1:], []) + out.pop(cat))
+    fuzzy = fuzzy_glossary(comp, toks, speakers, out.get(GLOSSARY, []))
+    if fuzzy:
+        out[GLOSSARY] = resolve_overlaps(out.get(GLOSSARY, []) + fuzzy)
     return out
 
 
