@@ -306,3 +306,28 @@ def test_demo_runs_the_flow_into_a_fresh_store_and_skips_russian_audio_for_engli
     report = next(line.split(": ", 1)[1].strip() for line in out.splitlines() if "nightly report in a browser" in line)
     assert Path(report).is_file() and Path(report).parent.parent == store.resolve()
     assert sorted(c["call_id"] for c in Store(store).calls()) == ["call00", "call01"]
+
+
+def test_nightly_flow_sends_exactly_one_digest_per_run(prefect_api, tmp_path):
+    """The Prefect flow ends through the same `finish_batch` as `run_batch`: one digest per
+    run to the webhook, with the failed file and the high-severity flags (tests/test_alerts.py
+    covers e-mail and failures)."""
+    from test_alerts import HIGH_FLAGS, Receiver, alerts_config, sample_inbox
+
+    from callqa.flows.nightly import nightly_batch
+
+    receiver = Receiver()
+    try:
+        box = sample_inbox(tmp_path / "inbox")
+        cfg = alerts_config(tmp_path / "alerts.yaml", webhook=receiver.url, send_empty=True)
+        first = nightly_batch(inbox=str(box), store=str(tmp_path / "store"), config=str(cfg))
+        assert len(receiver.bodies) == 1 and receiver.bodies[0]["run_id"] == first["run_id"]
+        assert first["extra"]["alerts"]["status"] == "sent"
+        digest = receiver.bodies[0]
+        assert [f["path"] for f in digest["failed_files"]["items"]] == [str(box.resolve() / "corrupt.wav")]
+        assert {(f["call_id"], f["flag_id"]) for f in digest["high_severity_flags"]["items"]} == HIGH_FLAGS
+        second = nightly_batch(inbox=str(box), store=str(tmp_path / "store"), config=str(cfg))
+        assert len(receiver.bodies) == 2 and receiver.bodies[1]["run_id"] == second["run_id"]
+        assert receiver.bodies[1]["empty"]
+    finally:
+        receiver.close()
