@@ -8,7 +8,7 @@ it is not assessed for that role.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from .indicators import IndicatorScore
@@ -24,12 +24,16 @@ class CompetencyScore:
     indicators: tuple[str, ...]  # ids of the indicators that applied and were used
     block: str | None = None
     reason: str | None = None  # why score is null (CONTRACTS.md)
+    # indicator -> faults not counted again in this competency (a heavier indicator counted them)
+    counted_once: tuple[tuple[str, int], ...] = ()
 
     def serialize(self) -> dict[str, Any]:
         d = {"id": self.id, "score": None if self.score is None else round(self.score, 2),
              "level": self.level, "indicators": list(self.indicators), "block": self.block}
         if self.reason:
             d["reason"] = self.reason
+        if self.counted_once:
+            d["counted_once"] = dict(self.counted_once)
         return d
 
 
@@ -67,18 +71,65 @@ def weighted_score(indicators: Mapping[str, IndicatorScore], weights: Mapping[st
     return 100.0 * sum(indicators[iid].score * w for iid, w in used) / total, tuple(iid for iid, _ in used)
 
 
-def score_competencies(indicators: Iterable[IndicatorScore], config: Any, role: str | None) -> list[CompetencyScore]:
+# implementations whose value is the number of fault items they carry as evidence, and the signal
+# lists those items come from (None: the indicator's `source`)
+FAULT_COUNTS: dict[str, tuple[str, ...] | None] = {
+    "count": None, "said_under_pressure": None, "bare_dont_know": ("forbidden_phrases",),
+    "operator_interruptions": ("interruptions.items",), "interruptions_under_pressure": ("interruptions.items",),
+    "raised_voice_under_pressure": ("loudness.raised_voice",)}
+
+
+def _fault_sources(iid: str, spec: Any) -> tuple[str, ...]:
+    """The signal lists a lower-is-better count indicator counts items of; () for any other indicator."""
+    s, impl = spec.scale, spec.compute or iid
+    if impl not in FAULT_COUNTS or s.type != "linear" or s.zero is None or s.full is None or s.full >= s.zero:
+        return ()
+    src = FAULT_COUNTS[impl]
+    if src is None:
+        src = (spec.source,) if isinstance(spec.source, str) else tuple(spec.source or ())
+    return src
+
+
+def count_once(by_id: Mapping[str, IndicatorScore], weights: Mapping[str, float], config: Any,
+               language: str = "") -> tuple[dict[str, IndicatorScore], dict[str, int]]:
+    """One behaviour counts once per competency: a fault (a bare "не знаю", a forbidden phrase, an
+    interruption) that a heavier indicator of the same competency already counted from the same signal
+    list (ties: map order) is taken out of a lighter one's count, whose score is rescaled. Returns the
+    indicators as this competency sees them and, per indicator, how many faults it no longer counts."""
+    specs = config.section("indicators").items
+    out, dropped, seen = dict(by_id), {}, set()
+    for iid in sorted((i for i, w in weights.items() if w > 0), key=lambda i: -weights[i]):
+        ind, spec = by_id.get(iid), specs.get(iid)
+        if ind is None or spec is None or ind.score is None or ind.value is None or ind.absence:
+            continue
+        sources = _fault_sources(iid, spec)
+        if not sources:
+            continue
+        keys = [(e.speaker, round(e.start, 2), round(e.end, 2), e.quote) for e in ind.evidence]
+        dup = sum(1 for k in keys if any((src, k) in seen for src in sources))
+        seen.update((src, k) for src in sources for k in keys)
+        if dup:
+            value = max(0.0, float(ind.value) - dup)
+            out[iid] = replace(ind, value=value, score=spec.scale.score(value, language))
+            dropped[iid] = dup
+    return out, dropped
+
+
+def score_competencies(indicators: Iterable[IndicatorScore], config: Any, role: str | None,
+                       language: str = "") -> list[CompetencyScore]:
     """One CompetencyScore per competency assessed for the role, in map order."""
     cmap = config.section("competency_map")
-    by_id = {i.id: i for i in indicators}
+    all_ids = {i.id: i for i in indicators}
     out: list[CompetencyScore] = []
     for cid, weights in indicator_weights(config, role or DEFAULT_ROLE).items():
+        by_id, dropped = count_once(all_ids, weights, config, language)
         score, used = weighted_score(by_id, weights)
         if not any(by_id[iid].evidence and not by_id[iid].absence for iid in used):
             # a score is never made from absences or bare measurements alone
             out.append(CompetencyScore(cid, None, None, used, cmap.competencies[cid].block, NOT_OBSERVABLE))
             continue
-        out.append(CompetencyScore(cid, score, cmap.level_for(score), used, cmap.competencies[cid].block))
+        out.append(CompetencyScore(cid, score, cmap.level_for(score), used, cmap.competencies[cid].block,
+                                   counted_once=tuple(sorted(dropped.items()))))
     return out
 
 

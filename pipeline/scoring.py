@@ -34,7 +34,7 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     role = result.meta.role or DEFAULT_ROLE
     ctx = build_context(signals_dict(result.signals), result.transcript, result.meta, result.language, config)
     indicators = score_indicators(ctx)
-    competencies = score_competencies(indicators, config, role)
+    competencies = score_competencies(indicators, config, role, result.language)
     uncertain = role_uncertainty(result.transcript, config)
     if uncertain is not None:  # mono roles not told apart: nothing is scored, and each says why
         competencies = [replace(c, reason=uncertain) if c.score is None else c for c in competencies]
