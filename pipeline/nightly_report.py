@@ -61,9 +61,10 @@ def report_context(store: Store, summary: BatchSummary, config: Any = None) -> d
         "c.operator_id, c.team FROM flags f JOIN calls c USING (call_id) "
         "WHERE c.run_id = ? AND c.status = 'ok' ORDER BY f.severity_rank DESC, f.call_id, f.flag_idx", [run])
     nominations = store.query(
-        "SELECT n.call_id, n.competency_id, n.score, n.reason, c.operator_id, c.difficult, c.scenario "
+        "SELECT n.call_id, n.competency_id, coalesce(n.competencies, [n.competency_id]) AS competencies, n.score, "
+        "n.reason, c.operator_id, c.difficult, c.scenario "
         "FROM nominations n JOIN calls c USING (call_id) WHERE c.run_id = ? "
-        "ORDER BY n.competency_id, n.score DESC NULLS LAST, n.call_id", [run])
+        "ORDER BY n.score DESC NULLS LAST, n.call_id", [run])
     operators = store.query(
         "SELECT coalesce(c.operator_id, '(unknown)') AS operator_id, count(*) AS calls, "
         "sum(CASE WHEN c.n_flags > 0 THEN 1 ELSE 0 END) AS flagged, sum(c.duration_s) AS audio_s "

@@ -32,9 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     per.add_argument("--out", metavar="FILE.csv", help="default: grades-<period>.csv")
 
 
-def load_source(args: argparse.Namespace, apply_overrides: bool = True) -> list[dict[str, Any]] | None:
+def load_source(args: argparse.Namespace, apply_overrides: bool = True, config: Any = None) -> list[dict[str, Any]] | None:
     """Call result dicts from --results DIR or --store DIR; None (after a message) when unusable.
-    `apply_overrides=False` gives the automatic scores of stored calls, without supervisors' corrections."""
+    `apply_overrides=False` gives the automatic scores of stored calls, without supervisors' corrections;
+    with them, a corrected level follows `config`'s competency map."""
     if getattr(args, "store", None):
         try:
             from callqa.pipeline.store import Store
@@ -45,7 +46,7 @@ def load_source(args: argparse.Namespace, apply_overrides: bool = True) -> list[
         if not Path(args.store).is_dir():
             print(f"callqa: no store at {args.store}", file=sys.stderr)
             return None
-        return list(Store(args.store).results(apply_overrides=apply_overrides))
+        return list(Store(args.store).results(apply_overrides=apply_overrides, config=config))
     from callqa.pipeline.grades import load_results
 
     results = load_results(Path(args.results))
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     period = _period_or_exit(args.period)
     if period is None:
         return 2
-    results = load_source(args)
+    results = load_source(args, config=config)
     if results is None:
         return 2
     if args.report_kind == "operator":
