@@ -27,6 +27,7 @@ from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from callqa.pipeline import batch
+from callqa.pipeline.alerts import describe as describe_alerts
 
 TASK_RETRIES = 2
 TASK_RETRY_DELAYS_S = [2, 10]
@@ -116,6 +117,9 @@ def _markdown(summary: batch.BatchSummary) -> str:
         lines.append(f"Report: `{summary.report}`")
     for f in summary.failures:
         lines.append(f"- failed `{f['path']}`: {f['reason']}")
+    alerts = describe_alerts(summary.extra.get("alerts"))
+    if alerts:
+        lines.append(f"\n{alerts}")
     return "\n".join(lines)
 
 
@@ -163,4 +167,9 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
     if rows:
         create_table_artifact(rows, key="callqa-nightly-calls", description="calls of the last nightly batch")
     logger.info("run %s done: %s; report %s", summary.run_id, summary.counts(), summary.report)
+    alerts = summary.extra.get("alerts") or {}
+    line = describe_alerts(alerts)
+    if line:  # a digest that was not sent is a warning, never a failed flow
+        unsent = alerts.get("status") in ("failed", "partly_sent", "error")
+        logger.warning(line) if unsent else logger.info(line)
     return summary.serialize()

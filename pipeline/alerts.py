@@ -559,3 +559,25 @@ def deliver(digest: Digest, options: AlertsConfig, reports_dir: str | Path | Non
     record["status"] = "sent" if all(ok) else "failed" if not any(ok) else "partly_sent"
     record["sent_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+def describe(record: Mapping[str, Any] | None) -> str | None:
+    """One line on what `run_alerts` did, for the CLI and the flow's summary (None when
+    alerts are not configured)."""
+    if not record or record.get("status") in (None, "not_configured"):
+        return None
+    status = record["status"]
+    if status == "disabled":
+        return "alerts: disabled (alerts.enabled: false)"
+    if status == "error":
+        return f"alerts: the digest could not be built: {record.get('reason')}"
+    if status == "skipped":
+        return f"alerts: no digest sent: {record.get('reason')}"
+    sent = [c["channel"] for c in record.get("channels") or [] if c.get("ok")]
+    failed = [f"{c['channel']} ({c.get('error')})" for c in record.get("channels") or [] if not c.get("ok")]
+    parts = []
+    if sent:
+        parts.append(f"digest sent by {', '.join(sent)}: {record.get('headline')}")
+    if failed:
+        parts.append(f"NOT sent by {'; '.join(failed)}")
+    return "alerts: " + "; ".join(parts)

@@ -142,7 +142,7 @@ def stored_alerts(store: Path, run_id: str) -> dict:
 
 
 @pytest.mark.parametrize("send_empty", [False, True])
-def test_each_run_sends_exactly_one_digest_by_webhook_and_email(tmp_path, receiver, mailbox, send_empty):
+def test_each_run_sends_exactly_one_digest_by_webhook_and_email(tmp_path, receiver, mailbox, send_empty, capsys):
     box = sample_inbox(tmp_path / "inbox")
     cfg = alerts_config(tmp_path / "alerts.yaml", webhook=receiver.url, smtp_port=mailbox.port,
                         send_empty=send_empty)
@@ -179,6 +179,11 @@ def test_each_run_sends_exactly_one_digest_by_webhook_and_email(tmp_path, receiv
     recorded = stored_alerts(store, first.run_id)
     assert recorded["status"] == "sent" and [c["channel"] for c in recorded["channels"]] == ["webhook", "email"]
     assert json.loads(Path(recorded["file"]).read_text(encoding="utf-8")) == digest
+    from callqa.commands.batch import print_summary
+
+    capsys.readouterr()
+    print_summary(first.serialize())  # what `callqa batch` prints after the table
+    assert f"alerts: digest sent by webhook, email: run {first.run_id}: 2 high-severity flags" in capsys.readouterr().out
 
     second = run_batch([box], store, cfg)  # nothing new: every call already stored, the bad file known
     assert (second.processed, second.skipped, second.failed) == (0, 8, 0)
@@ -209,6 +214,9 @@ def test_unreachable_channels_never_fail_the_batch(tmp_path, caplog):
     errors = {c["channel"]: c["error"] for c in recorded["channels"] if not c["ok"]}
     assert set(errors) == {"webhook", "email"}
     assert f"127.0.0.1:{closed}" in errors["webhook"] and f"SMTP 127.0.0.1:{closed}" in errors["email"]
+    from callqa.pipeline.alerts import describe
+
+    assert describe(recorded).startswith("alerts: NOT sent by webhook") and "email (SMTP" in describe(recorded)
     logged = [r.getMessage() for r in caplog.records if r.name == "callqa.alerts"]
     assert any("webhook not sent" in m for m in logged) and any("email not sent" in m for m in logged)
 
@@ -300,3 +308,27 @@ def test_invalid_alert_settings_fail_at_load_naming_the_key(tmp_path, alerts, ke
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert e.value.file == str(path) and e.value.key == key
+
+
+def test_threshold_quotes_and_links_are_configurable(tmp_path, capsys):
+    from callqa.commands.batch import print_summary
+    from callqa.pipeline.alerts import AlertsConfig, build_digest
+
+    box = tmp_path / "inbox"
+    box.mkdir()
+    shutil.copy(SAMPLES / "en_bad_inbound_tx.json", box)
+    summary = run_batch([box], tmp_path / "store", None, report=False)
+    store, config = Store(tmp_path / "store"), load_config()
+    high = build_digest(store, summary, AlertsConfig(), config)
+    assert [f["flag_id"] for f in high.high_severity_flags] == ["forbidden_phrase"]
+    medium = build_digest(store, summary, AlertsConfig.model_validate(
+        {"min_severity": "medium", "include_quotes": True, "web_url": "https://qa.example.test/"}), config)
+    flags = medium.high_severity_flags
+    assert {"forbidden_phrase", "escalation"} <= {f["flag_id"] for f in flags} and len(flags) > 1
+    assert flags[0]["flag_id"] == "forbidden_phrase"  # most severe first
+    stored = {f["flag_id"]: f["quote"] for f in store.flags(call_id="en_bad_inbound_tx")}
+    assert flags[0]["quote"] == stored["forbidden_phrase"] and flags[0]["quote"] in medium.text()
+    assert flags[0]["url"] == "https://qa.example.test/calls/en_bad_inbound_tx"
+    capsys.readouterr()
+    print_summary(summary.serialize())  # `callqa batch` says nothing about alerts that are not configured
+    assert "alerts" not in capsys.readouterr().out

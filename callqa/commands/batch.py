@@ -142,6 +142,11 @@ def print_summary(summary: dict[str, Any], title: str = "callqa batch") -> None:
             ft.add_row(str(f["path"]), str(f.get("call_id") or ""), str(f["reason"]))
         out.print(ft)
     out.print(f"store: {summary['store']}", soft_wrap=True)
+    from callqa.pipeline.alerts import describe
+
+    alerts = describe((summary.get("extra") or {}).get("alerts"))
+    if alerts:
+        out.print(alerts, soft_wrap=True, markup=False)
     if summary.get("report"):
         out.print(f"nightly report: {summary['report']}", soft_wrap=True)
 
