@@ -218,10 +218,10 @@ def assess_difficulty(signals: Mapping[str, Any], rule: Any) -> Difficulty:
     if rule.raised_voice_min > 0 and len(loud) >= rule.raised_voice_min:
         reasons.append({"id": "raised_voice", "count": len(loud), "min": rule.raised_voice_min,
                         "evidence": _ev_items(loud)})
-    negative = [pt for pt in client if float(pt["score"]) < rule.client_negative_below]
+    negative = [pt for pt in client if float(pt["score"]) < rule.complaint_below]
     if rule.repeated_complaints_min > 0 and len(negative) >= rule.repeated_complaints_min:
         reasons.append({"id": "repeated_complaints", "count": len(negative), "min": rule.repeated_complaints_min,
-                        "below": rule.client_negative_below, "evidence": _ev_items(negative)})
+                        "below": rule.complaint_below, "evidence": _ev_items(negative)})
     return Difficulty(bool(reasons), tuple(reasons))
 
 

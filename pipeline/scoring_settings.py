@@ -249,12 +249,13 @@ class DifficultRule(_Strict):
 
     client_start_below: float = Field(-0.2, ge=-1.0, le=1.0)  # negative emotion: the client starts this low
     emotion_below: float = Field(-0.6, ge=-1.0, le=1.0)  # ... or any one client turn this low (-1: off)
-    # a client turn this low is a complaint (repeated_complaints) and marks the pressure moment
-    client_negative_below: float = Field(-0.2, ge=-1.0, le=1.0)
+    client_negative_below: float = Field(-0.2, ge=-1.0, le=1.0)  # a client turn this low marks the pressure moment
+    # a client turn this low is a complaint: one mild marker ("опять", "долго") is not, an emotion word is
+    complaint_below: float = Field(-0.5, ge=-1.0, le=1.0)
     on_escalation: bool = True
     escalations_min: int = Field(1, ge=0)  # client escalations (manager, complaint, authority); 0: off
     raised_voice_min: int = Field(1, ge=0)  # client turns with a raised voice (loudness); 0: off
-    repeated_complaints_min: int = Field(2, ge=0)  # client turns under client_negative_below; 0: off
+    repeated_complaints_min: int = Field(2, ge=0)  # client turns under complaint_below; 0: off
 
 
 class IndicatorsConfig(_Strict):

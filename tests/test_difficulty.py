@@ -117,6 +117,23 @@ def test_anger_without_a_threat_is_difficult_and_each_threshold_is_configured(tm
     assert calm_enough["difficult"] is False and reasons(calm_enough) == set()
 
 
+MILD = {
+    "ru": [("client", "Вас плохо слышно, повторите, пожалуйста."), ("operator", "Минуту, проверяю."),
+           ("client", "Долго ещё ждать?"), ("operator", "Уже готово."), ("client", "Опять ждать, ну ладно.")],
+    "en": [("client", "It's a bad line, could you repeat that please?"), ("operator", "One moment, I am checking."),
+           ("client", "Will it take long?"), ("operator", "It is done."), ("client", "Waiting again, oh well.")],
+}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_a_bad_line_and_mild_impatience_are_not_a_difficult_call(tmp_path, config, language):
+    res = run(tmp_path, "mild", language, ROUTINE[language][:6] + MILD[language], config)
+    client = [p["score"] for p in res["signals"]["sentiment"]["per_turn"] if p["speaker"] == "client"]
+    assert client[3] == 0.0  # "плохо слышно" / "bad line" is the connection, not the mood
+    assert min(client) > -0.5  # "долго", "опять" are mild: no complaint on their own
+    assert res["difficult"] is False and reasons(res) == set()
+
+
 COMPLAINT_NEGATION = {
     "ru": ("Ладно, не буду жаловаться, просто исправьте.", "Ладно, буду жаловаться, просто исправьте."),
     "en": ("Fine, I won't file a complaint, just fix it.", "Fine, I will file a complaint, just fix it."),

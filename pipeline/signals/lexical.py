@@ -124,6 +124,8 @@ def compile_language(config: Config, lang: str) -> Compiled:
     for sign, table in ((1.0, sent.positive), (-1.0, sent.negative)):
         for word, strength in table.items():
             add(SENTIMENT, word, word, "lemma", 0, f"{lex_key}.sentiment.{word}", value=sign * strength)
+    for i, phrase in enumerate(sent.neutral):  # the longest match wins: "плохо слышно" over "плохо"
+        add(SENTIMENT, phrase, phrase, "lemma", 0, f"{lex_key}.sentiment.neutral.{i}", value=0.0)
     scripts: dict[str, Script] = {}
     for name in (config.get(f"scripts.{lang}", {}) or {}):
         script: Script = config.section(f"scripts.{lang}.{name}")

@@ -122,6 +122,8 @@ class TokenRules(_Strict):
 class SentimentLexicon(_Strict):
     positive: dict[str, float] = Field(default_factory=dict)  # lemma or phrase -> 0..4
     negative: dict[str, float] = Field(default_factory=dict)  # lemma or phrase -> 0..4 (sign added)
+    # phrases with no valence that contain an emotion word: they win over the word ("плохо слышно" is the line)
+    neutral: list[str] = Field(default_factory=list)
     negations: list[str] = Field(default_factory=list)
     negation_window: int = Field(3, ge=1)
     negation_bridge: list[str] = Field(default_factory=list)  # words allowed between a negation and its word
