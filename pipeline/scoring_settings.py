@@ -254,7 +254,8 @@ class DifficultRule(_Strict):
     complaint_below: float = Field(-0.5, ge=-1.0, le=1.0)
     on_escalation: bool = True
     escalations_min: int = Field(1, ge=0)  # client escalations (manager, complaint, authority); 0: off
-    raised_voice_min: int = Field(1, ge=0)  # client turns with a raised voice (loudness); 0: off
+    # client turns with a raised voice (loudness; one loud turn can be the line or the handset); 0: off
+    raised_voice_min: int = Field(2, ge=0)
     repeated_complaints_min: int = Field(2, ge=0)  # client turns under complaint_below; 0: off
 
 
