@@ -519,11 +519,11 @@ def run_alerts(store: Any, summary: Any, config_file: str | Path | None = None) 
         if not options.enabled:
             return {"status": "disabled"}
         digest = build_digest(store, summary, options, config)
+        return deliver(digest, options, reports_dir=getattr(store, "reports_dir", None))
     except Exception as e:  # a digest must never fail the batch
         log.warning("alerts for run %s: the digest could not be built: %s: %s",
                     getattr(summary, "run_id", "?"), type(e).__name__, e)
         return {"status": "error", "reason": f"{type(e).__name__}: {e}"}
-    return deliver(digest, options, reports_dir=getattr(store, "reports_dir", None))
 
 
 def deliver(digest: Digest, options: AlertsConfig, reports_dir: str | Path | None = None) -> dict[str, Any]:

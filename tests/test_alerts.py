@@ -332,3 +332,20 @@ def test_threshold_quotes_and_links_are_configurable(tmp_path, capsys):
     capsys.readouterr()
     print_summary(summary.serialize())  # `callqa batch` says nothing about alerts that are not configured
     assert "alerts" not in capsys.readouterr().out
+
+
+def test_a_digest_that_cannot_be_built_is_recorded_and_the_batch_still_finishes(tmp_path, receiver, caplog):
+    box = tmp_path / "inbox"
+    box.mkdir()
+    shutil.copy(SAMPLES / "en_bad_inbound_tx.json", box)
+    cfg = alerts_config(tmp_path / "alerts.yaml", webhook=receiver.url)
+
+    def break_config(outcome):  # the config file is edited into an invalid one while the run goes on
+        cfg.write_text("alerts: {webhook: {url: ftp://nowhere}}\n", encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="callqa.alerts"):
+        summary = run_batch([box], tmp_path / "store", cfg, report=False, on_call=break_config)
+    assert summary.processed == 1 and receiver.bodies == []
+    assert summary.extra["alerts"]["status"] == "error" and "alerts.webhook.url" in summary.extra["alerts"]["reason"]
+    assert stored_alerts(tmp_path / "store", summary.run_id)["status"] == "error"
+    assert any("could not be built" in r.getMessage() for r in caplog.records)
