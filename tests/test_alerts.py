@@ -183,7 +183,8 @@ def test_each_run_sends_exactly_one_digest_by_webhook_and_email(tmp_path, receiv
 
     capsys.readouterr()
     print_summary(first.serialize())  # what `callqa batch` prints after the table
-    assert f"alerts: digest sent by webhook, email: run {first.run_id}: 2 high-severity flags" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"alerts: digest sent by webhook, email: run {first.run_id}: 2 high-severity flags" in printed
 
     second = run_batch([box], store, cfg)  # nothing new: every call already stored, the bad file known
     assert (second.processed, second.skipped, second.failed) == (0, 8, 0)
