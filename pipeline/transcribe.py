@@ -32,6 +32,7 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -535,15 +536,48 @@ def _word_confidence(segments: Sequence[Any]) -> float:
     return float(np.exp(np.mean(np.log(probs)))) if probs else 0.0
 
 
+@lru_cache(maxsize=1)
+def _en_words() -> tuple[Any, frozenset[str]]:
+    """spaCy's English lemma table (inflected forms, looked up by hash) and its lemmas + stop words."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    from callqa.models.nlp import _en_table
+
+    table = _en_table()
+    return table, frozenset(v for v in table.values() if isinstance(v, str)) | frozenset(STOP_WORDS)
+
+
+def known_word_share(segments: Sequence[Any], language: str) -> float:
+    """Share of the decoded words that are words of `language` (pymorphy3's Russian dictionary,
+    spaCy's English lemma table): a model fed another language's speech writes look-alikes."""
+    words = [normalise_text(w.text) for s in segments for w in s.words]
+    words = [w for w in words if w and not w.isdigit()]
+    if not words:
+        return 0.0
+    if language == "ru":
+        from callqa.models.nlp import load_morph
+
+        morph = load_morph()
+        known = sum(1 for w in words if morph.word_is_known(w))
+    elif language == "en":
+        table, lemmas = _en_words()
+        known = sum(1 for w in words if all(t in lemmas or t in table for t in w.split()))
+    else:
+        return 1.0  # no dictionary: confidence alone decides
+    return known / len(words)
+
+
 def route(audio: Any, opts: AsrOptions, requested: str | None, channel: int = 0,
           hook: Hook = _noop) -> tuple[str, float, Any, str | None]:
     """(language, probability, backend, note): the call's language and the backend serving it.
 
     The language is `requested` (metadata or `asr.language`); else a multilingual Whisper's
     language ID; else, when models for several languages are configured, a first pass over the
-    first `FIRST_PASS_S` of speech with each of them: the language whose model is surest wins
-    (probability = its share of the confidences). No model for the language: a clear error
-    naming it and `models.asr.by_language.<language>`."""
+    first `FIRST_PASS_S` of speech with each of them: each scores its mean word confidence times
+    the share of its words that are real words of its language (a model hearing a foreign
+    language is often confident about look-alike words); the best wins (probability = its share
+    of the scores). No model for the language: a clear error naming it and
+    `models.asr.by_language.<language>`."""
     from callqa.models.asr_backend import WhisperBackend, backend_for, configured_backends
 
     if requested:
@@ -574,6 +608,7 @@ def route(audio: Any, opts: AsrOptions, requested: str | None, channel: int = 0,
     start = speech[0][0] if speech else 0.0
     window = (max(0.0, start - 0.2), min(audio.duration_s, start + FIRST_PASS_S))
     scores: dict[str, float] = {}
+    parts: list[str] = []
     for lang, backend in candidates.items():
         rate = backend.sample_rate
         chans = samples_at(audio, rate)
@@ -581,13 +616,19 @@ def route(audio: Any, opts: AsrOptions, requested: str | None, channel: int = 0,
         piece = np.ascontiguousarray(x[int(window[0] * rate):int(window[1] * rate)], dtype=np.float32)
         segs, _ = _decode_with(backend, piece, lang, opts, None, hook, f"language check ({lang})",
                                samples16[int(window[0] * 16000):int(window[1] * 16000)])
-        scores[lang] = _word_confidence(segs)
+        conf, share = _word_confidence(segs), known_word_share(segs, lang)
+        scores[lang] = conf * share
+        parts.append(f"{lang} {conf * share:.2f} = confidence {conf:.2f} x known words {share:.2f} "
+                     f"({candidates[lang].info().label})")
     best = max(scores, key=lambda k: scores[k])
     total = sum(scores.values())
-    prob = scores[best] / total if total > 0 else 0.0
-    detail = ", ".join(f"{lang} {scores[lang]:.2f} ({candidates[lang].info().label})" for lang in scores)
-    return best, prob, candidates[best], (f"language '{best}' chosen by a first pass over {window[1] - window[0]:.0f} s "
-                                          f"of speech (mean word confidence: {detail})")
+    where = f"a first pass over {window[1] - window[0]:.0f} s of speech"
+    if scores[best] < 0.05:  # no model heard its own language: nothing to go on
+        best = next(iter(candidates))
+        return best, 0.0, candidates[best], (f"language undecided by {where} ({'; '.join(parts)}): "
+                                             f"'{best}' assumed; set the call's language in its metadata")
+    return best, scores[best] / total, candidates[best], (f"language '{best}' chosen by {where}: "
+                                                          f"{'; '.join(parts)}")
 
 
 def asr_fingerprint(config: Config) -> dict[str, Any]:

@@ -150,8 +150,25 @@ def test_language_from_a_first_pass_when_no_metadata_says_it(tmp_path, models):
     audio = load_audio(EN_CALL, cfg)
     result = transcribe_stereo(audio, cfg, None)
     assert result.language == "en" and result.model == "faster-whisper:tiny.en"
-    assert any("first pass" in n and "t-one" in n for n in result.notes)
-    assert 0.5 < result.language_probability < 1.0
+    assert any("first pass" in n and "t-one" in n and "known words" in n for n in result.notes)
+    assert 0.5 < result.language_probability <= 1.0
+
+
+def test_known_word_share_tells_a_language_from_look_alikes():
+    from types import SimpleNamespace
+
+    from callqa.pipeline.transcribe import known_word_share
+    from callqa.pipeline.types import Word
+
+    def segs(text):
+        return [SimpleNamespace(words=[Word(w, 0.0, 1.0) for w in text.split()])]
+
+    ru = "Здравствуйте, меня зовут Анна. Чем могу помочь? Ну вот, как бы, моя карта заблокирована."
+    en = "Thank you for calling, my name is Anna. How can I help you today? My card was blocked."
+    heard_as_ru = "тэнк ю фор колинг май нэйм из анна хау кэн ай хэлп"  # English speech through a Russian model
+    assert known_word_share(segs(ru), "ru") > 0.9 and known_word_share(segs(en), "en") > 0.9
+    assert known_word_share(segs(heard_as_ru), "ru") < 0.5
+    assert known_word_share(segs(ru), "en") < 0.2 and known_word_share([], "ru") == 0.0
 
 
 def test_no_model_for_the_language_names_it_and_the_key(tmp_path):
