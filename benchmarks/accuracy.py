@@ -479,15 +479,15 @@ def real_recordings(config: Any, plain: PlainWhisper | None) -> list[dict[str, A
         print(f"\nreal recordings: {REAL} is absent, skipped")
         return []
     rows = []
-    specs = [("jfk.flac", [JFK], None), ("stereo_diarization.wav", list(STEREO), None),
-             ("katiesteve.wav", [KATIESTEVE], None), ("pyannote_sample.wav", None, "pyannote_sample.rttm"),
-             ("ami_dev00.wav", None, "ami_dev00.rttm")]
-    for name, refs, rttm in specs:
+    specs = [("jfk.flac", [JFK], None, 1), ("stereo_diarization.wav", list(STEREO), None, 2),
+             ("katiesteve.wav", [KATIESTEVE], None, 2), ("pyannote_sample.wav", None, "pyannote_sample.rttm", 2),
+             ("ami_dev00.wav", None, "ami_dev00.rttm", 2)]
+    for name, refs, rttm, n_speakers in specs:
         path = REAL / name
         if not path.is_file():
             continue
         data, audio, error, secs = run_callqa(path, config)
-        row: dict[str, Any] = {"file": name, "error": error, "seconds": round(secs, 1)}
+        row: dict[str, Any] = {"file": name, "error": error, "seconds": round(secs, 1), "speakers_truth": n_speakers}
         if data is not None:
             hyp = _turns(data)
             if refs:
@@ -511,7 +511,6 @@ def real_recordings(config: Any, plain: PlainWhisper | None) -> list[dict[str, A
                 rs, hs = _shares(ref), _shares(hyp_segs)
                 row["top_share_truth"], row["top_share_callqa"] = rs[0], (hs[0] if hs else None)
                 row["share_error"] = None if not hs else abs(rs[0] - hs[0])
-                row["speakers_truth"] = len({s[2] for s in ref})
             row["speakers_found"] = speakers_found(data)
         rows.append(row)
     print(f"\nreal recordings ({REAL}):")
