@@ -267,7 +267,8 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
         if len(centroids) > 1:
             info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
         if estimate:
-            labels, centroids, why = merge_same_voice(emb, labels, e.same_voice_similarity, count.min_share)
+            labels, centroids, why = merge_same_voice(emb, labels, e.same_voice_similarity, count.min_share,
+                                                      e.same_voice_max_silhouette)
             info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
         else:
             info["speakers"] = _count_info(k, len(centroids), "fixed" if exact else "configured",
@@ -284,8 +285,9 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
     info["speakers_found"] = len({s.label for s in out})
 
     t1 = time.perf_counter()
+    info["overlap_candidates"] = []
     overlaps, method, note = detect_overlaps(mel, energy, frame_labels >= 0, segs, emb, labels, centroids,
-                                             opts.overlaps, e)
+                                             opts.overlaps, e, log=info["overlap_candidates"])
     overlaps = [Overlap(o.start, o.end, names[o.first], names[o.second]) for o in overlaps]
     timings["overlaps"] = round(time.perf_counter() - t1, 3)
     timings["total"] = round(time.perf_counter() - t0, 3)
@@ -320,18 +322,23 @@ def _with_pyannote_overlaps(result: DiarizationResult, regions: Sequence[tuple[f
 
 def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs: Sequence[SpeakerSegment],
                     emb: np.ndarray, labels: np.ndarray, centroids: np.ndarray, oopts: Any,
-                    e: Any) -> tuple[list[Overlap], str | None, str | None]:
+                    e: Any, log: list[dict[str, Any]] | None = None) -> tuple[list[Overlap], str | None, str | None]:
     """Overlapped speech at the speaker changes of the embedded diarization.
 
-    A speaker embedding of two voices at once resembles neither voice alone. Around each
-    change from X to Y inside continuous speech (a pause under `max_gap_s`), short windows
-    (`window_s` every `step_s`) are scored toward each voice: 0 at the other voice's typical
-    similarity, 1 at the voice's own. Windows where neither voice reaches `clear` are mixed;
-    a plain change makes a mixed span about `latch_s` long (windows straddle it), so the
-    mixed span around the change minus `latch_s` estimates the overlap, Y coming in while X
-    spoke. Returns the overlaps (labels as in `segs`), the method, and why they were not
-    measured (method None) when the voices are too alike to tell in a mix.
+    Two voices at once leave no pause. At each change from voice X to voice Y inside
+    continuous speech (segments under `max_gap_s` apart), a pause at the noise floor of
+    `max_pause_s` or more within `pause_reach_s` of the change makes it a plain change.
+    Without one, short windows (`window_s` every `step_s`) around the change are scored toward
+    each voice (0 at the other voice's typical similarity, 1 at the voice's own): a speaker
+    embedding of two voices at once resembles neither alone, so windows where neither voice
+    reaches `clear` are mixed. A mixed stretch of `min_mixed_s` or more around a change
+    without a pause is an overlap (its length the stretch's, without inner pauses), Y coming
+    in while X spoke. Returns the overlaps (labels as in `segs`), the method, and why they were
+    not measured (method None) when the voices are too alike to tell in a mix (mean window
+    similarity across them above `max_voice_similarity`). `log` gets one record per change
+    looked at (diagnostics: `info["overlap_candidates"]`).
     """
+    log = [] if log is None else log
     from callqa.models.diarization import embed_windows
 
     if not oopts.detect:
@@ -355,7 +362,10 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
     search = int(round(oopts.search_s / FRAME_S))
     changes = []  # (x, y, boundary frame, lo frame, hi frame)
     for prev, nxt in zip(segs, segs[1:]):
-        if prev.label == nxt.label or nxt.start - prev.end > oopts.max_gap_s:
+        if prev.label == nxt.label:
+            continue
+        if nxt.start - prev.end > oopts.max_gap_s:
+            log.append({"at": round(nxt.start, 2), "result": f"pause {nxt.start - prev.end:.2f} s"})
             continue
         t = int(round((prev.end + nxt.start) / 2 / FRAME_S))
         lo = max(int(round(prev.start / FRAME_S)), t - search)
@@ -378,30 +388,39 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
     owner_a = np.array(owner)
     centres = np.array([st + w / 2 for st, _ in wins]) * FRAME_S
     found: list[Overlap] = []
+    reach = int(round(oopts.pause_reach_s / FRAME_S))
     for c, (x, y, t, lo, hi) in enumerate(changes):
         idx = np.flatnonzero(owner_a == c)
         if len(idx) == 0:
             continue
-        zc = z[idx][:, [x, y]]
-        mixed = zc.max(axis=1) < oopts.clear
+        at = round(t * FRAME_S, 2)
+        pause = _longest_quiet(quiet, t - reach, t + reach) * FRAME_S
+        if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker
+            log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
+            continue
+        mixed = z[idx][:, [x, y]].max(axis=1) < oopts.clear
         cen = centres[idx]
         near = np.flatnonzero(mixed & (np.abs(cen - t * FRAME_S) <= oopts.window_s / 2))
         if len(near) == 0:
+            log.append({"at": at, "pause_s": round(pause, 2), "result": "no mixed window at the change"})
             continue
         a = b = int(near[np.argmin(np.abs(cen[near] - t * FRAME_S))])
         while a - 1 >= 0 and (mixed[a - 1] or (a - 2 >= 0 and mixed[a - 2])):  # one clear window is a blip
             a -= 1 if mixed[a - 1] else 2
         while b + 1 < len(mixed) and (mixed[b + 1] or (b + 2 < len(mixed) and mixed[b + 2])):
             b += 1 if mixed[b + 1] else 2
-        span = cen[b] - cen[a] + oopts.step_s
-        est = span - oopts.latch_s
-        if est < oopts.min_overlap_s:
+        span = float(cen[b] - cen[a] + oopts.step_s)
+        if span < oopts.min_mixed_s:
+            log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2), "result": "too short"})
             continue
         mid = (cen[a] + cen[b]) / 2
-        start, end = max(lo * FRAME_S, mid - est / 2), min(hi * FRAME_S, mid + est / 2)
+        start, end = max(lo * FRAME_S, mid - span / 2), min(hi * FRAME_S, mid + span / 2)
         # Two voices at once leave no pause: keep the longest stretch without one.
         start, end = _longest_sounding(quiet, start, end, oopts.max_pause_s)
-        if end - start >= oopts.min_overlap_s:
+        kept = end - start >= oopts.min_overlap_s
+        log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2),
+                    "sounding_s": round(end - start, 2), "result": "overlap" if kept else "pauses inside"})
+        if kept:
             found.append(Overlap(start, end, f"S{x}", f"S{y}"))
     return found, "embedded-windows", None
 
@@ -413,6 +432,15 @@ def _quiet_frames(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
     level = float(np.median(energy[speech])) if speech.any() else float(np.max(energy))
     level = max(level, floor)
     return energy < floor * (level / floor) ** 0.35
+
+
+def _longest_quiet(quiet: np.ndarray, a: int, b: int) -> int:
+    """The longest run of quiet frames in [a, b)."""
+    best = run = 0
+    for v in quiet[max(0, a):max(0, b)]:
+        run = run + 1 if v else 0
+        best = max(best, run)
+    return best
 
 
 def _longest_sounding(quiet: np.ndarray, start: float, end: float, max_pause_s: float) -> tuple[float, float]:
@@ -523,14 +551,30 @@ def cross_similarity(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float,
-                     min_share: float) -> tuple[np.ndarray, np.ndarray, str]:
+def silhouette(emb: np.ndarray, labels: np.ndarray, i: int, j: int) -> float:
+    """Mean silhouette (cosine distance) of the windows of clusters i and j, as a two-way split:
+    near 1 when every window is much nearer its own cluster, near 0 for an arbitrary split."""
+    m = (labels == i) | (labels == j)
+    x, lab = emb[m], labels[m]
+    if len(x) < 3 or len(np.unique(lab)) < 2:
+        return 0.0
+    d = 1.0 - x @ x.T
+    same = lab[:, None] == lab[None, :]
+    n_same = same.sum(axis=1) - 1
+    a = np.where(n_same > 0, (d * same).sum(axis=1) / np.maximum(n_same, 1), 0.0)
+    b = (d * ~same).sum(axis=1) / np.maximum((~same).sum(axis=1), 1)
+    return float(np.mean((b - a) / np.maximum(np.maximum(a, b), 1e-9)))
+
+
+def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
+                     max_silhouette: float = 1.0) -> tuple[np.ndarray, np.ndarray, str]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
     windows joins the cluster its windows are most alike; two clusters whose windows are on
-    average at least `same_voice` alike (cosine; `cross_similarity`) are one voice split in
-    two and are merged, most alike pair first. Clustering always finds the clusters it is
-    asked for, so a one-voice recording (voicemail, IVR, an operator talking into silence)
-    comes out as one speaker only through this test. Returns labels, unit centroids and why."""
+    average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
+    windows cleanly (silhouette at most `max_silhouette`) are one voice split in two and are
+    merged, most alike pair first. Clustering always finds the clusters it is asked for, so a
+    one-voice recording (voicemail, IVR, an operator talking into silence) comes out as one
+    speaker only through this test. Returns labels, unit centroids and why."""
     labels = labels.copy()
     why: list[str] = []
 
@@ -552,11 +596,14 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float,
         off = cross.copy()
         np.fill_diagonal(off, -np.inf)
         i, j = np.unravel_index(int(np.argmax(off)), off.shape)
-        if off[i, j] < same_voice:
+        sil = silhouette(emb, labels, int(i), int(j))
+        if off[i, j] < same_voice or sil > max_silhouette:
             why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
-                       f"(< {same_voice})")
+                       + (f"(< {same_voice})" if off[i, j] < same_voice else
+                          f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
             break
-        why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice})")
+        why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice}) "
+                   f"and do not split cleanly (silhouette {sil:.3f})")
         join(min(i, j), max(i, j))
     k = int(labels.max()) + 1
     return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster"
@@ -571,6 +618,7 @@ def _count_info(requested: int, found: int, method: str, why: str, emb: np.ndarr
     if k > 1:
         cross = cross_similarity(emb, labels)
         out["cross_similarity"] = round(float(np.max(cross[~np.eye(k, dtype=bool)])), 3)
+        out["silhouette"] = round(silhouette(emb, labels, 0, 1), 3)
         out["shares"] = [round(float(x), 3) for x in np.bincount(labels, minlength=k) / len(labels)]
     return out
 

@@ -64,6 +64,7 @@ class EmbeddedDiarization(_Strict):
     min_window_s: float = Field(0.4, gt=0.0)  # shorter speech regions get no embedding of their own
     # two clusters whose windows are on average this alike (cosine) are one voice (speaker_count.estimate)
     same_voice_similarity: float = Field(0.675, ge=0.0, le=1.0)
+    same_voice_max_silhouette: float = Field(0.32, ge=-1.0, le=1.0)  # ... unless they split the windows cleanly
     fill_gap_s: float = Field(1.0, ge=0.0)  # same-speaker segments closer than this are joined
     min_turn_s: float = Field(0.3, ge=0.0)  # shorter segments are absorbed by an adjacent neighbour
     batch_size: int = Field(64, ge=1)
@@ -89,18 +90,19 @@ class OverlapOptions(_Strict):
     """Overlapping speech on mono calls (interruptions); result: `processing.overlaps`."""
 
     detect: bool = True  # false: overlaps are not measured and interruption indicators are null
-    # pyannote: its segmentation's overlapped speech. embedded: around a speaker change inside
-    # continuous speech, how long short windows sound like neither voice alone
+    # pyannote: its segmentation's overlapped speech. embedded: a speaker change inside continuous
+    # speech without a pause, around which short windows sound like neither voice alone
     # (pipeline/diarize.py `detect_overlaps`).
     window_s: float = Field(1.0, gt=0.2, le=1.6)  # embedded: short windows around each speaker change
     step_s: float = Field(0.1, gt=0.0)
     search_s: float = Field(3.0, gt=0.0)  # embedded: how far from a change to look
     clear: float = Field(0.8, gt=0.0, lt=1.5)  # embedded: a window is one voice alone when it is this far
     #   (0: the other voice's typical similarity, 1: its own) toward one voice
-    latch_s: float = Field(0.4, ge=0.0)  # embedded: the mixed span a plain change (no overlap) shows
-    min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter estimated overlaps are not reported
-    max_gap_s: float = Field(0.25, ge=0.0)  # embedded: a change after a longer pause is no overlap
-    max_pause_s: float = Field(0.15, gt=0.0)  # embedded: two voices at once leave no longer pause (noise floor)
+    max_gap_s: float = Field(0.25, ge=0.0)  # embedded: segments further apart are a plain change
+    max_pause_s: float = Field(0.1, gt=0.0)  # embedded: a pause this long (noise floor) near the change: plain
+    pause_reach_s: float = Field(0.4, gt=0.0)  # embedded: how near the change a pause counts
+    min_mixed_s: float = Field(0.6, gt=0.0)  # embedded: the shortest mixed stretch that is an overlap
+    min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter overlaps (without inner pauses) are not reported
     max_voice_similarity: float = Field(0.62, ge=0.0, le=1.0)  # embedded: voices more alike (mean
     #   cross-cluster window similarity) cannot be told apart in a mix: overlaps not measured
 

