@@ -4,9 +4,15 @@ The model (built once into .model_cache/gigaam_like_ctc/, ignored by git) keeps 
 file names and I/O: 64 mel features -> stride-4 subsampling -> 16 blocks of d=768 (a 4x768^2
 projection block and two 768x3072 feed-forwards, residual) -> vocabulary log-probs: ~226M
 parameters, per-frame matmul work close to the real conformer (no attention scores or conv).
-Each measurement runs in its own process (`--one plain|callqa`) so peak RSS is its own.
+Each measurement runs in its own process (`--one plain|callqa|callqa-vad`) so peak RSS is its own;
+`plain` is onnx-asr itself on callqa's chunks, `callqa` the backend on the same chunks (the ratio is
+callqa's overhead), `callqa-vad` the backend as the pipeline runs it (chunks cut at Silero VAD pauses,
+silence skipped). `--int8` adds the same rows for the model quantized with onnxruntime's
+`quantize_dynamic` (what onnx-asr's `*.int8.onnx` files are). `--audio FILE` decodes a real
+recording's first channel (repeated to `--seconds`) instead of noise.
 
-    nice .venv/bin/python benchmarks/asr_onnx_speed.py --seconds 60 --threads 2
+    nice .venv/bin/python benchmarks/asr_onnx_speed.py --seconds 60 --threads 2 --int8 \
+        --audio sample_calls/ru_audio/ru_good_inbound.flac
 """
 
 from __future__ import annotations
@@ -77,46 +83,93 @@ def build(folder: Path) -> int:
     return n_params
 
 
-def one(mode: str, seconds: float, threads: int) -> dict:
+INT8 = CACHE.parent / "gigaam_like_ctc_int8"
+
+
+def quantize(src: Path, dst: Path) -> None:
+    if (dst / "v3_ctc.int8.onnx").is_file():
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "v3_vocab.txt").write_bytes((src / "v3_vocab.txt").read_bytes())
+    quantize_dynamic(str(src / "v3_ctc.onnx"), str(dst / "v3_ctc.int8.onnx"), weight_type=QuantType.QInt8)
+
+
+def _wave(seconds: float, audio: str | None) -> np.ndarray:
+    n = int(16_000 * seconds)
+    if not audio:
+        return (np.random.default_rng(1).normal(0, 0.1, n)).astype(np.float32)
+    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.config import load_config
+
+    x = load_audio(audio, load_config()).channel(0)
+    return np.ascontiguousarray(np.tile(x, n // x.size + 1)[:n], dtype=np.float32)
+
+
+def one(mode: str, seconds: float, threads: int, quant: str | None = None, audio: str | None = None) -> dict:
     import onnx_asr
     import onnxruntime as rt
 
-    wave = (np.random.default_rng(1).normal(0, 0.1, int(16_000 * seconds))).astype(np.float32)
+    folder = INT8 if quant else CACHE
+    wave = _wave(seconds, audio)
     if mode == "plain":
         opts = rt.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        model = onnx_asr.load_model("gigaam-v3-ctc", CACHE, sess_options=opts).with_timestamps()
+        model = onnx_asr.load_model("gigaam-v3-ctc", folder, quantization=quant, sess_options=opts).with_timestamps()
         from callqa.models.asr_backend import quiet_cuts  # same chunks as callqa: compare decoding only
+        model.recognize(wave[:16_000], sample_rate=16_000)  # warm up, as the backend's load below
         t = time.perf_counter()
         for a, b in quiet_cuts(wave, 16_000):
             model.recognize(wave[a:b], sample_rate=16_000)
     else:
-        from callqa.models.asr_backend import OnnxAsrBackend
-        backend = OnnxAsrBackend("gigaam-v3-ctc", str(CACHE), threads)
+        from callqa.models.asr_backend import DecodeOptions, OnnxAsrBackend
+        backend = OnnxAsrBackend("gigaam-v3-ctc", str(folder), threads, quant or "none")
         backend.transcribe(wave[:16_000], "ru")  # load
         t = time.perf_counter()
-        backend.transcribe(wave, "ru")
+        if mode == "callqa-vad":  # as the pipeline: VAD first (timed too), chunks cut at its pauses
+            from callqa.pipeline.config import load_config
+            from callqa.pipeline.transcribe import _vad_speech
+
+            speech = _vad_speech(wave, load_config().section("models").asr)
+            backend.transcribe(wave, "ru", DecodeOptions(speech=speech))
+        else:
+            backend.transcribe(wave, "ru")
     dt = time.perf_counter() - t
-    return {"mode": mode, "seconds": dt, "x_real_time": seconds / dt,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"mode": mode + (f"-{quant}" if quant else ""), "seconds": round(dt, 2),
+            "x_real_time": round(seconds / dt, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--one", choices=["plain", "callqa"])
+    ap.add_argument("--one", choices=["plain", "callqa", "callqa-vad"])
+    ap.add_argument("--quant", choices=["int8"], help=argparse.SUPPRESS)
+    ap.add_argument("--int8", action="store_true", help="also the int8-quantized model")
+    ap.add_argument("--audio", metavar="FILE", help="a recording to decode instead of noise")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.seconds, args.threads)))
+        print(json.dumps(one(args.one, args.seconds, args.threads, args.quant, args.audio)))
         return
     t = time.perf_counter()
     n = build(CACHE)
     print(f"model: {CACHE} ({'cached' if n < 0 else f'{n / 1e6:.0f}M params, built in {time.perf_counter() - t:.0f} s'})")
-    for mode in ("plain", "callqa"):
-        out = subprocess.run([sys.executable, __file__, "--one", mode, "--seconds", str(args.seconds),
-                              "--threads", str(args.threads)], capture_output=True, text=True, check=True)
-        print(out.stdout.strip())
+    if args.int8:
+        quantize(CACHE, INT8)
+    rows = {}
+    for quant in ([None, "int8"] if args.int8 else [None]):
+        for mode in ("plain", "callqa", "callqa-vad"):
+            cmd = [sys.executable, __file__, "--one", mode, "--seconds", str(args.seconds),
+                   "--threads", str(args.threads), *(["--quant", quant] if quant else []),
+                   *(["--audio", args.audio] if args.audio else [])]
+            out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+            rows[out["mode"]] = out
+            print(json.dumps(out))
+        suffix = f"-{quant}" if quant else ""
+        print(f"callqa / plain time ratio{suffix}: "
+              f"{rows['callqa' + suffix]['seconds'] / rows['plain' + suffix]['seconds']:.2f}")
 
 
 if __name__ == "__main__":

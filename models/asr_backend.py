@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from callqa.models.asr_onnx import KINDS, kind_of, load_onnx_model
+from callqa.models.asr_onnx import KINDS, kind_of, load_onnx_model, resolve_quantization
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.types import Word
 
@@ -172,12 +172,14 @@ class OnnxAsrBackend:
     # repetition loops, so the guard's compression-ratio check (repetitive speech is real here) is off.
     can_loop = False
 
-    def __init__(self, kind: str, path: str, threads: int = 2) -> None:
+    def __init__(self, kind: str, path: str, threads: int = 2, quantization: str = "auto") -> None:
         self.kind, self.path, self.threads = kind, str(Path(path).expanduser()), threads
         self.sample_rate = kind_of(kind).sample_rate
+        self.quantization = resolve_quantization(kind, self.path, quantization)
 
     def info(self) -> AsrBackendInfo:
-        return AsrBackendInfo(self.name, self.kind,
+        model = self.kind + (f".{self.quantization}" if self.quantization else "")
+        return AsrBackendInfo(self.name, model,
                               (("onnx-asr", _version("onnx-asr")), ("onnxruntime", _version("onnxruntime"))),
                               location=self.path)
 
@@ -185,7 +187,7 @@ class OnnxAsrBackend:
         return ("ru",)
 
     def load(self) -> Any:
-        return load_onnx_model(self.kind, self.path, self.threads)
+        return load_onnx_model(self.kind, self.path, self.threads, self.quantization)
 
     def transcribe(self, samples: np.ndarray, language: str,
                    options: DecodeOptions | None = None) -> list[BackendSegment]:
@@ -286,7 +288,7 @@ def _entry_backend(entry: str, opts: Any) -> OnnxAsrBackend | WhisperBackend:
     if sep and kind in KINDS:
         if not path.strip():
             raise ModelUnavailable(f"ASR entry {entry!r} names no directory: write {kind}:/path/to/dir")
-        return OnnxAsrBackend(kind, path.strip(), _threads(opts))
+        return OnnxAsrBackend(kind, path.strip(), _threads(opts), getattr(opts, "onnx_quantization", "auto"))
     return WhisperBackend(opts.model_copy(update={"model": entry.strip()}))
 
 

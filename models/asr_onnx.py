@@ -47,28 +47,60 @@ def kind_of(name: str) -> OnnxAsrKind:
         raise ModelUnavailable(f"unknown onnx ASR model kind {name!r}; known: {', '.join(sorted(KINDS))}") from None
 
 
-def verify_model_dir(name: str, path: str | Path) -> Path:
-    """The directory `path` if it holds every file model kind `name` needs; else a clear error naming the path."""
-    kind = kind_of(name)
+QUANTIZATIONS = ("int8",)  # onnx-asr's file variants: v3_ctc.int8.onnx beside v3_ctc.onnx
+
+
+def kind_files(name: str, quantization: str | None = None) -> tuple[str, ...]:
+    """The glob patterns of kind `name`'s files; a quantized variant's .onnx files end in `?int8.onnx`
+    (the pattern onnx-asr itself resolves: `model{?int8}.onnx`)."""
+    files = kind_of(name).files
+    if not quantization:
+        return files
+    if quantization not in QUANTIZATIONS:
+        raise ModelUnavailable(f"unknown onnx model quantization {quantization!r}; known: {', '.join(QUANTIZATIONS)}")
+    return tuple(p[: -len(".onnx")] + f"?{quantization}.onnx" if p.endswith(".onnx") else p for p in files)
+
+
+def _complete(folder: Path, patterns: tuple[str, ...]) -> bool:
+    return all(len(list(folder.glob(p))) == 1 for p in patterns)
+
+
+def resolve_quantization(name: str, path: str | Path, wanted: str = "auto") -> str | None:
+    """Which variant of kind `name` to use from `path`: `wanted` "none" -> full precision, "int8" ->
+    int8; "auto" -> int8 when the directory holds a complete int8 variant (several times faster on
+    CPU), else full precision. Never raises: a missing directory is reported by `verify_model_dir`."""
+    if wanted in (None, "none"):
+        return None
+    if wanted != "auto":
+        return wanted
     folder = Path(path).expanduser()
+    return "int8" if folder.is_dir() and _complete(folder, kind_files(name, "int8")) else None
+
+
+def verify_model_dir(name: str, path: str | Path, quantization: str | None = None) -> Path:
+    """The directory `path` if it holds every file model kind `name` needs; else a clear error naming the path."""
+    kind_of(name)
+    folder = Path(path).expanduser()
+    label = name + (f" ({quantization})" if quantization else "")
     if not folder.is_dir():
-        raise ModelUnavailable(f"ASR model directory {folder} does not exist (model {name}); "
+        raise ModelUnavailable(f"ASR model directory {folder} does not exist (model {label}); "
                                f"run `callqa models pull {name}` on a machine with internet and copy it here")
-    missing = [p for p in kind.files if len(list(folder.glob(p))) != 1]
+    patterns = kind_files(name, quantization)
+    missing = [p for p in patterns if len(list(folder.glob(p))) != 1]
     if missing:
-        raise ModelUnavailable(f"ASR model directory {folder} is not a complete {name} model: "
+        raise ModelUnavailable(f"ASR model directory {folder} is not a complete {label} model: "
                                f"no single file matching {', '.join(missing)}")
-    for p in kind.files:
+    for p in patterns:
         f = next(folder.glob(p))
         if f.stat().st_size == 0:
-            raise ModelUnavailable(f"ASR model file {f} is empty (model {name}): pull it again")
+            raise ModelUnavailable(f"ASR model file {f} is empty (model {label}): pull it again")
     return folder.resolve()
 
 
 @lru_cache(maxsize=4)
-def load_onnx_model(name: str, path: str, threads: int = 2):
+def load_onnx_model(name: str, path: str, threads: int = 2, quantization: str | None = None):
     """The onnx-asr model of kind `name` from local directory `path`, with token timestamps and log-probs."""
-    folder = verify_model_dir(name, path)
+    folder = verify_model_dir(name, path, quantization)
     import onnx_asr  # heavy: only when a Russian model is really used
     import onnxruntime as rt
 
@@ -76,19 +108,24 @@ def load_onnx_model(name: str, path: str, threads: int = 2):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     try:
-        model = onnx_asr.load_model(kind_of(name).onnx_asr_type, folder, sess_options=opts)
+        model = onnx_asr.load_model(kind_of(name).onnx_asr_type, folder, quantization=quantization,
+                                    sess_options=opts)
     except Exception as exc:  # onnxruntime / onnx-asr errors: corrupt or mismatched files
         raise ModelUnavailable(f"ASR model directory {folder} could not be loaded as {name}: {exc}") from exc
     return model.with_timestamps()
 
 
-def pull_onnx_model(name: str, target: str | Path) -> Path:
-    """Download model kind `name` into `target` (needs internet); verified before returning."""
+def pull_onnx_model(name: str, target: str | Path, quantization: str | None = None) -> Path:
+    """Download model kind `name` (its `quantization` variant, e.g. int8) into `target` (needs internet);
+    verified before returning."""
     kind = kind_of(name)
+    patterns = kind_files(name, quantization)
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot_download(kind.repo_id, local_dir=str(target), allow_patterns=[*kind.files, "config.json"])
+        snapshot_download(kind.repo_id, local_dir=str(target),
+                          allow_patterns=[*patterns, "config.json",
+                                          *(p + "?data" for p in patterns if p.endswith(".onnx"))])
     except Exception as exc:
         raise ModelUnavailable(f"could not download {name} from {kind.repo_id} into {target}: {exc}") from exc
-    return verify_model_dir(name, target)
+    return verify_model_dir(name, target, quantization)

@@ -32,6 +32,8 @@ class AsrOptions(_Strict):
     # per language: a Whisper name / directory, or `KIND:DIR` for onnx-asr (models/asr_backend.py);
     # a language without an entry goes to `model` when it serves that language
     by_language: dict[str, str] = Field(default_factory=dict)
+    # onnx models: "auto" takes a directory's int8 variant (v3_ctc.int8.onnx) when it has one, else fp32
+    onnx_quantization: Literal["auto", "none", "int8"] = "auto"
     models_dir: str = "~/.cache/callqa/models"
     device: Literal["cpu", "cuda", "auto"] = "cpu"
     compute_type: str = "int8"

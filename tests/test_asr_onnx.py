@@ -121,3 +121,26 @@ def test_tiny_rnnt_decodes_through_the_backend(tmp_path: Path, kind: str) -> Non
     assert starts == sorted(starts) and all(0.0 <= w.start <= w.end <= seconds for w in words)
     assert all(0.0 < w.probability <= 1.0 for w in words)
     assert all(set(w.text) <= set(RU_LETTERS) for w in words)
+
+
+def test_int8_variant_is_found_verified_and_decoded(tmp_path: Path) -> None:
+    """A directory with onnx-asr's int8 file (v3_ctc.int8.onnx) is used in int8 under "auto";
+    "none" keeps full precision; a missing int8 file is named."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from callqa.models.asr_backend import OnnxAsrBackend
+    from callqa.models.asr_onnx import resolve_quantization
+
+    folder = build_gigaam_ctc(tmp_path / "g8", seed=7)
+    assert resolve_quantization("gigaam-v3-ctc", folder) is None
+    with pytest.raises(ModelUnavailable, match=r"g8.*v\?_ctc\?int8\.onnx"):
+        verify_model_dir("gigaam-v3-ctc", folder, "int8")
+    quantize_dynamic(str(folder / "v3_ctc.onnx"), str(folder / "v3_ctc.int8.onnx"), weight_type=QuantType.QInt8)
+    assert resolve_quantization("gigaam-v3-ctc", folder) == "int8"
+    assert resolve_quantization("gigaam-v3-ctc", folder, "none") is None
+    backend = OnnxAsrBackend("gigaam-v3-ctc", str(folder))
+    assert backend.info().model == "gigaam-v3-ctc.int8"
+    assert OnnxAsrBackend("gigaam-v3-ctc", str(folder), quantization="none").info().model == "gigaam-v3-ctc"
+    wave = np.random.default_rng(8).normal(0, 0.1, 16_000 * 8).astype(np.float32)
+    words = [w for s in backend.transcribe(wave, "ru") for w in s.words]
+    assert words and all(0.0 <= w.start <= w.end <= 8.0 for w in words)

@@ -40,7 +40,7 @@ def serves_russian(asr) -> bool:
 
         backend = backend_for("ru", asr)
         if isinstance(backend, OnnxAsrBackend):
-            verify_model_dir(backend.kind, backend.path)
+            verify_model_dir(backend.kind, backend.path, backend.quantization)
         return True
     except Exception:  # not available offline: a Russian entry is missing; else judge the Whisper name
         return "ru" not in asr.by_language and not english_only(asr.model, asr.models_dir)
