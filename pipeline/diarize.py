@@ -365,7 +365,7 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
         if prev.label == nxt.label:
             continue
         if nxt.start - prev.end > oopts.max_gap_s:
-            log.append({"at": round(nxt.start, 2), "result": f"pause {nxt.start - prev.end:.2f} s"})
+            log.append({"at": round(float(nxt.start), 2), "result": f"pause {nxt.start - prev.end:.2f} s"})
             continue
         t = int(round((prev.end + nxt.start) / 2 / FRAME_S))
         lo = max(int(round(prev.start / FRAME_S)), t - search)
@@ -393,8 +393,8 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
         idx = np.flatnonzero(owner_a == c)
         if len(idx) == 0:
             continue
-        at = round(t * FRAME_S, 2)
-        pause = _longest_quiet(quiet, t - reach, t + reach) * FRAME_S
+        at = round(float(t * FRAME_S), 2)
+        pause = float(_longest_quiet(quiet, t - reach, t + reach) * FRAME_S)
         if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker
             log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
             continue
@@ -421,7 +421,7 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
         log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2),
                     "sounding_s": round(end - start, 2), "result": "overlap" if kept else "pauses inside"})
         if kept:
-            found.append(Overlap(start, end, f"S{x}", f"S{y}"))
+            found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
     return found, "embedded-windows", None
 
 
