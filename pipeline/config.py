@@ -41,6 +41,7 @@ SECTION_MODULES = (
     "callqa.pipeline.library_settings",
     "callqa.web.settings",
     "callqa.pipeline.alerts",
+    "callqa.pipeline.forms",
 )
 
 # Sections that change no call's result, left out of `Config.hash` (a call's identity):

@@ -92,6 +92,9 @@ def analyze_transcript(result: CallResult, config: Config, audio: Any = None, ho
         result.processing.setdefault("warnings", []).extend(result.signals.warnings)
     hook("scores")
     score_call(result, config)
+    from .forms import score_forms
+
+    result.forms = score_forms(result, config)  # evaluation forms, answered from the scores above
     return result
 
 

@@ -181,6 +181,7 @@ class CallResult:
     competencies: list[Any] = field(default_factory=list)  # pipeline.competency.CompetencyScore
     flags: list[Any] = field(default_factory=list)  # pipeline.flags.Flag
     nominations: list[Any] = field(default_factory=list)  # exemplary-call nominations
+    forms: list[Any] = field(default_factory=list)  # pipeline.forms.FormResult: evaluation forms (automatic answers)
     processing: dict[str, Any] = field(default_factory=dict)  # timings, versions, warnings
     transcript_id: str | None = None  # pipeline.identity: audio + speech settings
     analysis_id: str | None = None  # pipeline.identity: transcript + analysis settings
@@ -217,6 +218,7 @@ class CallResult:
             "competencies": [ser(c) for c in self.competencies],
             "flags": [ser(f) for f in self.flags],
             "nominations": [ser(n) for n in self.nominations],
+            "forms": [ser(f) for f in self.forms],
             "processing": self.processing,
         })
 
