@@ -8,7 +8,8 @@ Each measurement runs in its own process (`--one plain|callqa|callqa-vad`) so pe
 `plain` is onnx-asr itself on callqa's chunks, `callqa` the backend on the same chunks (the ratio is
 callqa's overhead), `callqa-vad` the backend as the pipeline runs it (chunks cut at Silero VAD pauses,
 silence skipped). `--int8` adds the same rows for the model quantized with onnxruntime's
-`quantize_dynamic` (what onnx-asr's `*.int8.onnx` files are). `--audio FILE` decodes a real
+`quantize_dynamic` (what onnx-asr's `*.int8.onnx` files are); `tiny.en` is faster-whisper on the
+same audio for comparison (English-only: its words mean nothing here). `--audio FILE` decodes a real
 recording's first channel (repeated to `--seconds`) instead of noise.
 
     nice .venv/bin/python benchmarks/asr_onnx_speed.py --seconds 60 --threads 2 --int8 \
@@ -113,7 +114,16 @@ def one(mode: str, seconds: float, threads: int, quant: str | None = None, audio
 
     folder = INT8 if quant else CACHE
     wave = _wave(seconds, audio)
-    if mode == "plain":
+    if mode == "tiny.en":  # faster-whisper tiny.en through callqa's Whisper backend, same audio and threads
+        from callqa.models.asr_backend import WhisperBackend
+        from callqa.pipeline.config import load_config
+
+        opts = load_config().section("models").asr.model_copy(update={"cpu_threads": threads})
+        backend = WhisperBackend(opts)
+        backend.transcribe(wave[:16_000 * 2], "en")  # load
+        t = time.perf_counter()
+        backend.transcribe(wave, "en")
+    elif mode == "plain":
         opts = rt.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         model = onnx_asr.load_model("gigaam-v3-ctc", folder, quantization=quant, sess_options=opts).with_timestamps()
@@ -145,7 +155,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--one", choices=["plain", "callqa", "callqa-vad"])
+    ap.add_argument("--one", choices=["plain", "callqa", "callqa-vad", "tiny.en"])
     ap.add_argument("--quant", choices=["int8"], help=argparse.SUPPRESS)
     ap.add_argument("--int8", action="store_true", help="also the int8-quantized model")
     ap.add_argument("--audio", metavar="FILE", help="a recording to decode instead of noise")
@@ -159,6 +169,9 @@ def main() -> None:
     if args.int8:
         quantize(CACHE, INT8)
     rows = {}
+    cmd = [sys.executable, __file__, "--one", "tiny.en", "--seconds", str(args.seconds), "--threads",
+           str(args.threads), *(["--audio", args.audio] if args.audio else [])]
+    print(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip())
     for quant in ([None, "int8"] if args.int8 else [None]):
         for mode in ("plain", "callqa", "callqa-vad"):
             cmd = [sys.executable, __file__, "--one", mode, "--seconds", str(args.seconds),
