@@ -251,3 +251,19 @@ def test_models_commands_list_each_language_and_verify_a_dir(tmp_path, capsys, m
     assert "8 kHz" in capsys.readouterr().out
     assert main(["models", "verify", "t-one", str(tmp_path / "absent")]) == 1
     assert str(tmp_path / "absent") in capsys.readouterr().err
+
+
+def test_fillers_as_the_russian_onnx_models_write_them_are_counted(tmp_path):
+    """GigaAM / T-one write lowercase letters without hyphens: "э-э" -> "ээ", "м-м" -> "мм"."""
+    turns = [("operator", 0.5, 6.0, "здравствуйте ну вот ээ меня зовут анна мм как бы чем могу помочь"),
+             ("client", 6.5, 9.0, "у меня карта не работает"),
+             ("operator", 9.5, 14.0, "Ну, э-э, сейчас проверю. М-м, вот ваша карта.")]  # an e2e model's spelling
+    data = {"call_id": "ru-fillers", "language": "ru", "operator_id": "op-1", "role": "inbound",
+            "turns": [{"speaker": s, "start": a, "end": b, "text": t} for s, a, b, t in turns]}
+    src = tmp_path / "ru-fillers.json"
+    src.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert main(["analyze", str(src), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    result = json.loads((tmp_path / "out" / "ru-fillers.json").read_text(encoding="utf-8"))
+    found = sorted(i["text"] for i in result["signals"]["filler_words"]["items"])
+    # first turn: ну, вот, ээ, мм, как бы; last turn: ну, э-э, м-м ("вот ваша" points: not a filler)
+    assert found == sorted(["ну", "вот", "э", "м-м", "как бы", "ну", "э", "м-м"])
