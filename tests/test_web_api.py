@@ -449,3 +449,15 @@ def test_serve_command_needs_a_store_and_users(tmp_path, capsys):
 
     assert main(["serve", "--store", str(tmp_path / "none")]) == 2
     assert "no callqa store" in capsys.readouterr().err
+
+
+def test_call_page_says_why_a_call_is_difficult(sam):
+    """The angry client asks for a manager and threatens a complaint: the page names the reason and
+    links its moment; the routine good call shows no difficulty at all (issue 10)."""
+    bad = sam.get("/calls/blue-bad-en?lang=en").text
+    assert 'id="difficult-reasons"' in bad
+    assert "the client escalated" in bad
+    ru = sam.get("/calls/blue-bad-en?lang=ru").text
+    assert "клиент эскалировал" in ru
+    good = sam.get("/calls/blue-good-en?lang=en").text
+    assert 'id="difficult-reasons"' not in good and "badge difficult" not in good
