@@ -326,3 +326,14 @@ def test_unpunctuated_lower_case_asr_text_keeps_the_roles(config, lang):
         tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 3.0 * len(lines))
         assert [t.speaker for t in tr.turns] == [role for _, role, _ in lines], tr.role_evidence
         assert tr.role_confidence >= config.section("role_assignment").min_confidence
+
+
+def test_role_settings_are_validated_naming_the_key():
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="role_assignment.*weights.*bogus"):
+        load_config(overrides={"role_assignment": {"weights": {"bogus": 1.0}}})
+    # No kind alone may reach a confidence of 0.8 (logit 0.8 = 1.386).
+    with pytest.raises(ConfigError, match="max_single_kind"):
+        load_config(overrides={"role_assignment": {"max_single_kind": 2.0}})
