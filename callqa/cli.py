@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "users": ("callqa.commands.users", "manage web app users"),
     "models": ("callqa.commands.models", "list or pull models for offline use"),
     "demo": ("callqa.commands.demo", "the whole job on sample_calls/ with the embedded defaults"),
+    "sample": ("callqa.commands.sample", "the week's review sample per operator, supervisors' lists, coverage"),
 }
 
 

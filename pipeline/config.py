@@ -42,6 +42,7 @@ SECTION_MODULES = (
     "callqa.web.settings",
     "callqa.pipeline.alerts",
     "callqa.pipeline.forms",
+    "callqa.pipeline.sampling",
 )
 
 # Sections that change no call's result, left out of `Config.hash` (a call's identity):
