@@ -168,13 +168,22 @@ def _reason(r: Any, lang: str, values: dict[str, Any]) -> str:
         return template
 
 
+# Rules that say who did what (the operator's phrase, the client's escalation): on a call whose roles could
+# not be told apart they would blame the wrong person, so only `role_uncertain` is raised instead.
+ROLE_BOUND = frozenset({"forbidden_phrase", "escalation", "negative_end", "script_missing", "raised_voice",
+                        "operator_interruptions"})
+
+
 def evaluate_flags(ctx: Context) -> list[Flag]:
     """Every enabled rule on one call, most severe first."""
+    from .roles import role_uncertainty
+
     cfg = ctx.config.section("flags")
+    uncertain = role_uncertainty(ctx.transcript, ctx.config) is not None
     out: list[Flag] = []
     for fid, fn in RULES.items():
         r = cfg.root.get(fid)
-        if fn is None or r is None or not r.enabled:
+        if fn is None or r is None or not r.enabled or (uncertain and fid in ROLE_BOUND):
             continue
         hit = fn(ctx, r)
         if hit is None:
@@ -204,4 +213,4 @@ def worst_severity(flags: list[dict[str, Any]] | list[Flag]) -> str | None:
     return min(sev, key=SEVERITY_RANK.__getitem__) if sev else None
 
 
-__all__ = ["Flag", "RULES", "evaluate_flags", "processing_error_flag", "worst_severity"]
+__all__ = ["Flag", "RULES", "ROLE_BOUND", "evaluate_flags", "processing_error_flag", "worst_severity"]

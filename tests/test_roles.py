@@ -337,3 +337,21 @@ def test_role_settings_are_validated_naming_the_key():
     # No kind alone may reach a confidence of 0.8 (logit 0.8 = 1.386).
     with pytest.raises(ConfigError, match="max_single_kind"):
         load_config(overrides={"role_assignment": {"max_single_kind": 2.0}})
+
+
+def test_role_uncertain_raises_no_flag_that_blames_one_side(tmp_path, config):
+    # Roles unknown: "that's not my problem" and "I want your manager" cannot be pinned on the operator or
+    # the client, so no forbidden-phrase or escalation flag names either; with the roles trusted they are raised.
+    lines = [("SPEAKER_00", "operator", "Hello."), ("SPEAKER_01", "client", "Hello."),
+             ("SPEAKER_00", "operator", "Well, that's not my problem."),
+             ("SPEAKER_01", "client", "I want to speak to your manager."), ("SPEAKER_00", "operator", "Bye.")]
+    path, _ = _mono_json(tmp_path, "uncertain_blame", lines, direction=None)
+    result = process_call(path, config).serialize()
+    ids = {f["id"] for f in result["flags"]}
+    assert "role_uncertain" in ids
+    assert not ids & {"forbidden_phrase", "escalation", "script_missing", "negative_end"}, ids
+    from callqa.pipeline.config import load_config
+
+    lax = load_config(overrides={"role_assignment": {"min_confidence": 0.0}})
+    trusted = {f["id"] for f in process_call(path, lax).serialize()["flags"]}
+    assert "role_uncertain" not in trusted and trusted & {"forbidden_phrase", "escalation"}, trusted
