@@ -3,9 +3,9 @@ roles assignment). Listed in `config.SECTION_MODULES`; validated at load."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -167,6 +167,14 @@ class RoleAssignment(_Strict):
     single_speaker_scale: float = Field(0.5, ge=0.0, le=1.0)  # one voice only: votes without a contrast count less
     weights: dict[str, float] = Field(default_factory=dict)  # kind -> log-odds when it points fully one way
     lexicons: dict[str, dict[str, list[str]]] = Field(default_factory=dict)  # kind -> language -> phrases
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_cue_lists(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "cues" in data:
+            raise ValueError("'cues' was replaced by 'weights' (log-odds per evidence kind) and 'lexicons' "
+                             "(kind -> language -> phrases); see configs/role_assignment.yaml")
+        return data
 
     @field_validator("weights")
     @classmethod

@@ -355,3 +355,11 @@ def test_role_uncertain_raises_no_flag_that_blames_one_side(tmp_path, config):
     lax = load_config(overrides={"role_assignment": {"min_confidence": 0.0}})
     trusted = {f["id"] for f in process_call(path, lax).serialize()["flags"]}
     assert "role_uncertain" not in trusted and trusted & {"forbidden_phrase", "escalation"}, trusted
+
+
+def test_a_config_with_the_old_cue_lists_gets_a_clear_error():
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'cues' was replaced by 'weights'"):
+        load_config(overrides={"role_assignment": {"cues": {"en": ["hello"]}}})
