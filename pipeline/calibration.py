@@ -374,7 +374,32 @@ def closed_answers(store: Any, config: "Config") -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["CalibrationError", "answers", "close_session", "closed_answers", "cohen_kappa", "count_table",
-           "create_session", "fleiss_kappa", "icc", "observed_agreement", "session", "session_report", "sessions",
+def auto_agreement(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per form and question, people's answers in closed sessions against the automatic answers
+    (`closed_answers` rows): yes/no/na questions: pairs, share equal, Cohen's kappa; score
+    questions: pairs, mean absolute difference, mean difference (people - automatic)."""
+    groups: dict[tuple[str, str], list[tuple[Any, Any]]] = {}
+    for r in rows:
+        if r.get("auto") is None or r.get("answer") is None:
+            continue
+        groups.setdefault((r["form_id"], r["question_id"]), []).append((r["answer"], r["auto"]))
+    out = []
+    for (fid, qid), pairs in sorted(groups.items()):
+        numeric = all(isinstance(h, (int, float)) and isinstance(m, (int, float)) for h, m in pairs)
+        row: dict[str, Any] = {"form": fid, "question": qid, "n": len(pairs), "agreement": None, "kappa": None,
+                               "mae": None, "bias": None}
+        if numeric:
+            row["mae"] = _r(sum(abs(float(h) - float(m)) for h, m in pairs) / len(pairs), 2)
+            row["bias"] = _r(sum(float(h) - float(m) for h, m in pairs) / len(pairs), 2)
+        else:
+            hs, ms = [str(h) for h, _ in pairs], [str(m) for _, m in pairs]
+            row["agreement"] = _r(sum(1 for h, m in zip(hs, ms) if h == m) / len(pairs))
+            row["kappa"] = _r(cohen_kappa(hs, ms))
+        out.append(row)
+    return out
+
+
+__all__ = ["auto_agreement", "CalibrationError", "answers", "close_session", "closed_answers", "cohen_kappa",
+           "count_table", "create_session", "fleiss_kappa", "icc", "observed_agreement", "session", "session_report", "sessions",
            "submit_answer"]
 

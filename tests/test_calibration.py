@@ -243,3 +243,36 @@ def test_many_raters_many_questions_stay_consistent():
     assert fleiss_kappa(count_table(flipped)[0]) == pytest.approx(k1)
     assert fleiss_kappa(count_table(shuffled)[0]) == pytest.approx(k1)
     assert list(itertools.islice(count_table(ratings)[1], 2)) in (["yes", "no"], ["no", "yes"])
+
+
+def test_closed_sessions_feed_validate(store_calls, tmp_path, capsys):
+    from callqa.cli import main
+    from callqa.pipeline.calibration import auto_agreement
+
+    store, ids, config = store_calls
+    for form_id, qid, given in (("inbound_checklist", "greeting", {"ann": ["no", "yes", "yes"],
+                                                                   "bob": ["yes", "yes", "no"]}),
+                                ("inbound_checklist", "correct_information", {"ann": ["no"] * 3, "bob": ["yes"] * 3}),
+                                ("competencies", "clear_speech", {"ann": [10, 50, 90], "bob": [20, 60, 70]})):
+        sid = create_session(store, title="validate", form_id=form_id, call_ids=ids, evaluators=list(given),
+                             created_by="lead", config=config)["session_id"]
+        for who, values in given.items():
+            for cid, v in zip(ids, values):
+                submit_answer(store, sid, evaluator=who, call_id=cid, question_id=qid, answer=v, config=config)
+        close_session(store, sid, by="lead")
+    rows = closed_answers(store, config)
+    agree = {(r["form"], r["question"]): r for r in auto_agreement(rows)}
+    g = agree[("inbound_checklist", "greeting")]
+    pairs = [(r["answer"], r["auto"]) for r in rows if r["question_id"] == "greeting" and r["auto"] is not None]
+    assert g["n"] == len(pairs) and g["agreement"] == pytest.approx(sum(h == m for h, m in pairs) / len(pairs),
+                                                                    abs=1e-3)
+    assert g["kappa"] == pytest.approx(cohen_kappa([h for h, _ in pairs], [m for _, m in pairs]), abs=1e-3)
+    assert agree[("competencies", "clear_speech")]["mae"] is not None
+    assert ("inbound_checklist", "correct_information") not in agree  # no automatic answer to compare
+    out = tmp_path / "validation"
+    assert main(["validate", "--store", str(store.path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Calibration sessions" in printed and "clear_speech" in printed
+    csv = (out / "calibration_agreement.csv").read_text(encoding="utf-8")
+    assert csv.splitlines()[0].startswith("form,question,n,agreement,kappa,mae,bias")
+    assert "inbound_checklist,greeting," in csv

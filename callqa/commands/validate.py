@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     if results is None:
         return 2
     human_qa = None
+    calibration = None
+    if getattr(args, "store", None):  # closed calibration sessions: people's form answers vs the automatic ones
+        from callqa.pipeline.calibration import auto_agreement, closed_answers
+        from callqa.pipeline.store import Store
+
+        calibration = auto_agreement(closed_answers(Store(args.store), config)) or None
     if args.qa:
         human_qa = read_csv(args.qa, ("call_id", "competency"))
     elif getattr(args, "store", None):
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         human_qa = human_qa_frame(Store(args.store))
         if human_qa.is_empty():
             human_qa = None
-            if not args.kpi:
+            if not args.kpi and calibration is None:
                 print(f"callqa validate: no score overrides in {args.store}; give --qa FILE.csv", file=sys.stderr)
                 return 2
     frame = competency_frame(results)
@@ -99,9 +105,22 @@ def run(args: argparse.Namespace) -> int:
                 conf.add_row(a.competency if h == 0 else "", str(h + 1), *(str(int(v)) for v in a.confusion[h]),
                              end_section=h == 3)
         out.print(conf)
+    if calibration is not None:
+        table = Table(title="Calibration sessions (closed): people's form answers vs the automatic answers")
+        for col in ("form", "question", "n", "agreement", "kappa", "MAE", "bias"):
+            table.add_column(col, justify="left" if col in ("form", "question") else "right")
+        fmt = (lambda v, f="{:.3f}": "—" if v is None else f.format(v))
+        for c in calibration:
+            table.add_row(c["form"], c["question"], str(c["n"]), fmt(c["agreement"], "{:.2f}"), fmt(c["kappa"]),
+                          fmt(c["mae"], "{:.1f}"), fmt(c["bias"], "{:+.1f}"))
+        out.print(table)
     if args.out:
         target = Path(args.out)
         target.mkdir(parents=True, exist_ok=True)
+        if calibration is not None:
+            import polars as pl
+
+            pl.DataFrame(calibration, infer_schema_length=None).write_csv(target / "calibration_agreement.csv")
         if correlations is not None:
             correlations.write_csv(target / "kpi_correlations.csv")
         if agreements is not None:
