@@ -46,8 +46,10 @@ SECTION_MODULES = (
 )
 
 # Sections that change no call's result, left out of `Config.hash` (a call's identity):
-# configuring alerts must not make the next batch reprocess every stored call.
-HASH_EXCLUDED = frozenset({"alerts"})
+# configuring alerts must not make the next batch reprocess every stored call. Forms are
+# versioned and re-scored from stored results (pipeline/forms.py: call_form), the review
+# sample is drawn from the store: neither needs a call processed again.
+HASH_EXCLUDED = frozenset({"alerts", "forms", "sampling"})
 
 _MISSING = object()
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster

@@ -726,6 +726,35 @@ def call_form(store: Any, call_id: str, form_id: str, config: "Config") -> FormR
 
 # ---------------------------------------------------------------- configuration checks
 
+def form_results(store: Any, config: "Config", form_id: str, *,
+                 call_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """A form on many stored calls (e.g. a scorecard over time): per analysed call, oldest first,
+    {call_id, operator_id, team, started_at, form: FormResult} with the configuration's current
+    version of the form and the people's answers given on it."""
+    from .qa_store import connect
+
+    form = get_form(config, form_id)
+    wanted = None if call_ids is None else set(call_ids)
+    with connect(store) as con:
+        rows = con.execute(
+            "SELECT call_id, question_id, answer, author, created_at, comment FROM form_answers "
+            "WHERE form_id = ? AND form_version = ? QUALIFY row_number() OVER (PARTITION BY call_id, question_id "
+            "ORDER BY created_at DESC, answer_id DESC) = 1", [form_id, form.version]).fetchall()
+    human: dict[str, dict[str, dict[str, Any]]] = {}
+    for cid, qid, a, by, at, comment in rows:
+        human.setdefault(cid, {})[qid] = {"answer": json.loads(a), "by": by, "at": at.isoformat(), "comment": comment}
+    out = []
+    for result in store.results(apply_overrides=False):
+        cid = result["call_id"]
+        if wanted is not None and cid not in wanted:
+            continue
+        scored = score_form(form, result, config, {q: h for q, h in human.get(cid, {}).items()
+                                                   if any(q == x.id for _, x in form.questions())})
+        out.append({"call_id": cid, "operator_id": result.get("operator_id"), "team": result.get("team"),
+                    "started_at": result.get("started_at"), "form": scored})
+    return sorted(out, key=lambda r: (r["started_at"] or "", r["call_id"]))
+
+
 def _origin(config: "Config", keys: tuple[str, ...]) -> str:
     """The user's file that sets `keys` (list items by index), else configs/forms.yaml."""
     import yaml

@@ -11,7 +11,8 @@ import pytest
 
 from callqa.pipeline.config import load_config
 from callqa.pipeline.errors import ConfigError
-from callqa.pipeline.forms import FormError, call_form, get_form, human_answers, rescore_form, save_human_answer
+from callqa.pipeline.forms import (FormError, call_form, form_results, get_form, human_answers, rescore_form,
+                                   save_human_answer)
 
 TX = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts"
 _RESULTS: dict[str, dict] = {}
@@ -216,3 +217,30 @@ def test_forms_are_in_the_json_result(config, tmp_path_factory):
     back = json.loads(dumps(result))
     assert [f["id"] for f in back["forms"]] == config.section("forms").score
     assert all(f["version"] for f in back["forms"])
+
+
+def test_form_results_over_many_calls(config, tmp_path, tmp_path_factory):
+    from callqa.pipeline.store import Store
+
+    store = Store(tmp_path / "store")
+    calm = _result("en_difficult_calm_tx", config, tmp_path_factory)
+    good = _result("ru_good_inbound_tx", config, tmp_path_factory)
+    store.save({**calm, "started_at": "2026-11-24T10:00:00"})
+    store.save({**good, "started_at": "2026-11-23T10:00:00"})
+    save_human_answer(store, calm["call_id"], "inbound_checklist", "correct_information", "yes", author="sam",
+                      config=config)
+    save_human_answer(store, calm["call_id"], "inbound_checklist", "escalation_handled", "no", author="sam",
+                      config=config)
+    rows = form_results(store, config, "inbound_checklist")
+    assert [r["call_id"] for r in rows] == [good["call_id"], calm["call_id"]]  # oldest first
+    assert rows[1]["form"].complete and rows[1]["form"].score == pytest.approx(100 * 15 / 17, abs=0.01)
+    assert rows[0]["form"].pending == ("correct_information",)
+    assert [r["call_id"] for r in form_results(store, config, "competencies", call_ids=[calm["call_id"]])] == \
+        [calm["call_id"]]
+
+
+def test_changing_a_form_reprocesses_no_call():
+    base = load_config()
+    changed = load_config(overrides={"forms": {"items": {"inbound_checklist": {"pass_threshold": 90}}},
+                                     "sampling": {"per_operator": 9}})
+    assert changed.hash == base.hash  # forms are versioned and re-scored from stored results
