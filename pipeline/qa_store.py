@@ -36,6 +36,7 @@ DDL: tuple[str, ...] = (
     '"call_id" VARCHAR, "stratum" VARCHAR, "seed" INTEGER, "created_at" TIMESTAMP)',
 )
 
+TABLE_NAMES = tuple(d.split(" (")[0].split()[-1] for d in DDL)
 _READY: set[str] = set()
 
 
@@ -46,8 +47,12 @@ def connect(store: Any, write: bool = False) -> Iterator[Any]:
     key = str(store.db_path.resolve()) if store.db_path.exists() else ""
     if key and key in _READY:
         with store._connect(write=write) as con:
-            yield con
-        return
+            have = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name IN "
+                               "(SELECT unnest(?))", [list(TABLE_NAMES)]).fetchall()[0][0]
+            if have == len(TABLE_NAMES):
+                yield con
+                return
+        _READY.discard(key)  # the database was replaced since: create the tables again
     with store._connect(write=True) as con:
         for ddl in DDL:
             con.execute(ddl)

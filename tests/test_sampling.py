@@ -168,3 +168,18 @@ def test_cli_sample(week_store, capsys):
     assert main(["sample", "--store", str(store.path), "--week", "2026-13"]) == 2
     assert "not an ISO week" in capsys.readouterr().err
     assert main(["sample", "--store", str(store.path / "nope"), "--week", WEEK]) == 2
+
+
+def test_qa_tables_come_back_when_the_database_is_replaced(week_store, tmp_path):
+    import shutil
+
+    from callqa.pipeline.store import Store
+
+    src, config, _ = week_store
+    store = Store(tmp_path / "store")
+    store.save(next(src.results(apply_overrides=False)))
+    assert sample_week(store, WEEK, config, save=False).week == WEEK
+    shutil.rmtree(store.path)  # a new store at the same place, without the QA tables yet
+    fresh = Store(tmp_path / "store")
+    fresh.save(next(src.results(apply_overrides=False)))
+    assert [o.sampled for o in sample_week(fresh, WEEK, config).operators] == [1]
