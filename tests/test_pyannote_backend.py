@@ -128,6 +128,30 @@ def test_pyannote_pipeline_loads_from_a_local_directory_and_diarizes(pipeline_di
     assert pyannote_pipeline(str(pipeline_dir), "HF_TOKEN", "cpu") is pyannote_pipeline(str(pipeline_dir), "HF_TOKEN", "cpu")
 
 
+def test_pyannote_counts_the_speakers_itself_and_reports_overlapped_speech(pipeline_dir):
+    """Without a count for the call, pyannote estimates it (at most num_speakers) and its
+    segmentation's overlapped speech is the call's overlaps; with detection off they are
+    'not measured' with the reason."""
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.diarize import diarize
+
+    audio = _two_tone_audio()
+    result = diarize(audio, _config(str(pipeline_dir)))
+    assert result.speakers["method"] == "estimated" and result.speakers["max"] == 2
+    assert result.speakers["count"] == len(result.labels) <= 2
+    assert result.overlap_method == "pyannote-segmentation"
+    assert result.overlap_summary()["measured"] is True
+    for o in result.overlaps:
+        assert 0.0 <= o.start < o.end <= audio.duration_s + 1e-3
+        assert o.first != o.second
+    off = load_config(overrides={"models": {"diarization": {
+        "backend": "pyannote", "pyannote": {"pipeline": str(pipeline_dir), "threads": 1},
+        "overlaps": {"detect": False}}}})
+    not_measured = diarize(audio, off, num_speakers=2)
+    assert not_measured.speakers["method"] == "fixed"
+    assert not_measured.overlap_method is None and "overlaps.detect" in not_measured.overlap_note
+
+
 def test_pyannote_pipeline_loads_from_its_config_file(pipeline_dir):
     from callqa.models.diarization import pyannote_pipeline
 

@@ -347,3 +347,26 @@ def test_a_mono_call_end_to_end_interruption_found_or_null_with_the_reason(overl
     ind = next(i for i in off["indicators"] if i["id"] == "client_not_interrupted")
     assert ind["score"] is None and ind["value"] is None
     assert ind.get("note")  # the reason: overlaps not measured (or, were roles unsure, role_uncertain)
+
+
+def test_more_than_two_speakers_as_an_option():
+    """num_speakers: 3 finds three voices when there are three, and merges the surplus
+    cluster when there are only two (synthetic embeddings: voices as directions)."""
+    from callqa.pipeline.diarize import cluster_embeddings, merge_same_voice
+
+    rng = np.random.default_rng(5)
+    voices = np.linalg.qr(rng.normal(size=(256, 3)))[0].T  # three orthogonal voices
+
+    def windows(which: list[int]) -> np.ndarray:
+        e = voices[which] * 0.8 + rng.normal(0, 0.02, (len(which), 256))  # same voice: ~0.86 alike
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+    three = windows([0] * 30 + [1] * 20 + [2] * 15)
+    labels, centroids = cluster_embeddings(three, 3)
+    _, centroids, why = merge_same_voice(three, labels, 0.675, 0.05, 0.32)
+    assert len(centroids) == 3, why
+    two = windows([0] * 30 + [1] * 25)
+    labels, centroids = cluster_embeddings(two, 3)
+    labels, centroids, why = merge_same_voice(two, labels, 0.675, 0.05, 0.32)
+    assert len(centroids) == 2, why
+    assert "one voice" in why
