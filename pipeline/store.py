@@ -40,7 +40,9 @@ from .errors import PathError
 
 # 2: transcript_id / analysis_id on calls and results, analysis_id on reviews, one
 #    nomination per call listing its competencies (`nominations.competencies`).
-STORE_SCHEMA_VERSION = 2
+# 3: `disputes` (an operator's dispute of a score or flag and the supervisor's decision,
+#    one row per step; pipeline/disputes.py). A version-2 store gains the empty table.
+STORE_SCHEMA_VERSION = 3
 DB_FILE = "callqa.duckdb"
 PROCESSING_ERROR = "processing_error"
 
@@ -106,6 +108,15 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("review_id", "VARCHAR"), ("call_id", "VARCHAR"), ("kind", "VARCHAR"), ("target", "VARCHAR"),
         ("status", "VARCHAR"), ("value", "JSON"), ("author", "VARCHAR"), ("comment", "VARCHAR"),
         ("call_identity", "VARCHAR"), ("created_at", "TIMESTAMP"), ("analysis_id", "VARCHAR"),
+    ),
+    # One row per step of a dispute (raised, then accepted or rejected), never rewritten;
+    # `analysis_id` is the analysis the dispute was raised on; an acceptance names the
+    # review it made (`review_id`: the score override or flag dismissal) and its `value`.
+    "disputes": (
+        ("dispute_id", "VARCHAR"), ("call_id", "VARCHAR"), ("step", "VARCHAR"), ("kind", "VARCHAR"),
+        ("target", "VARCHAR"), ("operator_id", "VARCHAR"), ("team", "VARCHAR"), ("analysis_id", "VARCHAR"),
+        ("author", "VARCHAR"), ("comment", "VARCHAR"), ("value", "JSON"), ("review_id", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
     ),
     "quarantine": (
         ("path", "VARCHAR"), ("call_id", "VARCHAR"), ("identity", "VARCHAR"), ("reason", "VARCHAR"),
@@ -479,6 +490,7 @@ class Store:
                             "AND reviews.call_identity IS NOT DISTINCT FROM c.identity")
                 con.execute("UPDATE nominations SET competencies = [competency_id] "
                             "WHERE competencies IS NULL AND competency_id IS NOT NULL")
+            # version 3 only adds the `disputes` table (created above, empty)
             con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(STORE_SCHEMA_VERSION)])
             con.execute("COMMIT")
         except BaseException:
@@ -630,6 +642,16 @@ class Store:
         (REVIEW_KINDS), naming the analysis it judged: the one stored now. Given
         `analysis_id` (the analysis the person saw), a call reprocessed since is refused.
         Reviews are never rewritten; the latest one per target on the current analysis wins."""
+        row = self._review_row(call_id, kind, author=author, target=target, status=status, value=value,
+                               comment=comment)
+        with self._connect(write=True) as con:
+            self._insert_review(con, row, analysis_id)
+        self.export_parquet(("reviews",))
+        return {**row, "value": value, "created_at": row["created_at"].isoformat()}
+
+    def _review_row(self, call_id: str, kind: str, *, author: str, target: str | None, status: str | None,
+                    value: Any, comment: str | None) -> dict[str, Any]:
+        """A checked review row (not yet stored; `_insert_review` names its analysis)."""
         if kind not in REVIEW_KINDS:
             raise StoreError(self.path, f"review kind must be one of {', '.join(REVIEW_KINDS)}, got {kind!r}")
         if not author:
@@ -646,20 +668,22 @@ class Store:
                 raise StoreError(self.path, f"override score must be 0..100, got {score!r}")
             if level is not None and level not in (1, 2, 3, 4):
                 raise StoreError(self.path, f"override level must be 1..4, got {level!r}")
-        row = {"review_id": uuid.uuid4().hex, "call_id": call_id, "kind": kind, "target": target,
-               "status": status, "value": _json(value), "author": author, "comment": comment,
-               "created_at": utcnow()}
-        with self._connect(write=True) as con:
-            found = _one(con.execute("SELECT identity, analysis_id FROM calls WHERE call_id = ?", [call_id]))
-            if found is None:
-                raise StoreError(self.path, f"no call {call_id!r} in the store")
-            if analysis_id is not None and found[1] is not None and analysis_id != found[1]:
-                raise StoreError(self.path, f"call {call_id!r} was reprocessed (analysis {found[1]}); "
-                                            f"the review was made on {analysis_id}: reload the call")
-            row["call_identity"], row["analysis_id"] = found
-            self._insert(con, "reviews", [row])
-        self.export_parquet(("reviews",))
-        return {**row, "value": value, "created_at": row["created_at"].isoformat()}
+        return {"review_id": uuid.uuid4().hex, "call_id": call_id, "kind": kind, "target": target,
+                "status": status, "value": _json(value), "author": author, "comment": comment,
+                "created_at": utcnow()}
+
+    def _insert_review(self, con: Any, row: dict[str, Any], analysis_id: str | None) -> None:
+        """Store a `_review_row` on the call's current analysis (refused when `analysis_id`
+        names another one: the call was reprocessed since the person looked)."""
+        call_id = row["call_id"]
+        found = _one(con.execute("SELECT identity, analysis_id FROM calls WHERE call_id = ?", [call_id]))
+        if found is None:
+            raise StoreError(self.path, f"no call {call_id!r} in the store")
+        if analysis_id is not None and found[1] is not None and analysis_id != found[1]:
+            raise StoreError(self.path, f"call {call_id!r} was reprocessed (analysis {found[1]}); "
+                                        f"the review was made on {analysis_id}: reload the call")
+        row["call_identity"], row["analysis_id"] = found
+        self._insert(con, "reviews", [row])
 
     # ---- runs
     def start_run(self, run_id: str, *, inbox: str, config_hash: str, workers: int, planned: int,

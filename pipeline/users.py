@@ -4,7 +4,7 @@ File: ``STORE/users.json`` (mode 0600), one JSON object::
 
     {"version": 1, "users": {"anna": {"name": "anna", "role": "supervisor", "teams": ["blue"],
                                        "password_hash": "$argon2id$...", "created_at": "...",
-                                       "disabled": false}}}
+                                       "disabled": false, "operator_id": null}}}
 
 Passwords are hashed with Argon2id (argon2-cffi, its default parameters); hashes
 made with older parameters are upgraded on the next successful login. Writes
@@ -17,6 +17,13 @@ Roles:
               flags, overrides scores, approves nominations of those calls
   trainer     sees every call, builds the exemplary-call library (approve,
               reject, tag, export); no score overrides
+  operator    tied to one operator id (`operator_id`): sees only the calls of that
+              operator (call page, audio, scores with evidence, flags), their own
+              scorecard and development plan, and disputes a score or a flag of
+              their call; no queue of others, no library, no team dashboard, no overrides
+
+Visibility of a call: `User.can_see_call(team, operator_id)` (supervisors by team,
+operators by operator id, admin / trainer every call).
 """
 
 from __future__ import annotations
@@ -35,12 +42,15 @@ from typing import Any, Iterator
 from .errors import PathError
 
 USERS_FILE = "users.json"
-ROLES = ("admin", "supervisor", "trainer")
+ROLES = ("admin", "supervisor", "trainer", "operator")
 # What each role may do (the web app checks these; team scoping is separate).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"view_all", "override", "flag_decision", "review", "library", "export", "manage_users"}),
-    "supervisor": frozenset({"override", "flag_decision", "review", "library", "export"}),
-    "trainer": frozenset({"view_all", "library", "export"}),
+    "admin": frozenset({"view_all", "override", "flag_decision", "review", "library", "export", "manage_users",
+                        "team_view", "dispute_decision"}),
+    "supervisor": frozenset({"override", "flag_decision", "review", "library", "export", "team_view",
+                             "dispute_decision"}),
+    "trainer": frozenset({"view_all", "library", "export", "team_view"}),
+    "operator": frozenset({"dispute"}),
 }
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD = 8
@@ -58,6 +68,7 @@ class User:
     password_hash: str = field(default="", repr=False)
     created_at: str | None = None
     disabled: bool = False
+    operator_id: str | None = None  # operators only: the operator id whose calls they see
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -67,8 +78,16 @@ class User:
         return self.can("view_all")
 
     def can_see_team(self, team: str | None) -> bool:
-        """True when the user may see calls of `team` (calls without a team: admin / trainer only)."""
-        return self.sees_all or (team is not None and team in self.teams)
+        """True when the user may see every call of `team` (calls without a team: admin / trainer
+        only; an operator sees no whole team)."""
+        return self.sees_all or (self.role != "operator" and team is not None and team in self.teams)
+
+    def can_see_call(self, team: str | None, operator_id: str | None) -> bool:
+        """True when the user may see a call of `team` made by `operator_id`: an operator
+        only their own calls, the others as `can_see_team`."""
+        if self.role == "operator":
+            return self.operator_id is not None and operator_id is not None and str(operator_id) == self.operator_id
+        return self.can_see_team(team)
 
     @property
     def stamp(self) -> str:
@@ -133,7 +152,7 @@ class UserDB:
             data = json.loads(text)
             return {name: User(name=name, role=u["role"], teams=tuple(u.get("teams") or ()),
                                password_hash=u["password_hash"], created_at=u.get("created_at"),
-                               disabled=bool(u.get("disabled", False)))
+                               disabled=bool(u.get("disabled", False)), operator_id=u.get("operator_id"))
                     for name, u in data["users"].items()}
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise UserError(self.path, f"not a valid users file ({type(e).__name__}: {e})") from None
@@ -160,8 +179,9 @@ class UserDB:
 
     # ---- writes
     def add(self, name: str, role: str, password: str, teams: tuple[str, ...] | list[str] = (),
-            *, replace_existing: bool = False) -> User:
-        """Add a user (or replace one with `replace_existing`); returns it."""
+            *, replace_existing: bool = False, operator_id: str | None = None) -> User:
+        """Add a user (or replace one with `replace_existing`); returns it. An operator
+        needs the `operator_id` whose calls they see (and no teams)."""
         if not _NAME.match(name or ""):
             raise UserError(self.path, f"user name {name!r} must be 1-64 letters, digits or . _ @ -")
         if role not in ROLES:
@@ -169,11 +189,12 @@ class UserDB:
         teams = tuple(dict.fromkeys(t.strip() for t in teams if t and t.strip()))
         if role == "supervisor" and not teams:
             raise UserError(self.path, f"supervisor {name!r} needs at least one --team")
+        operator_id = self._check_operator(name, role, teams, operator_id)
         problem = check_password_strength(password)
         if problem:
             raise UserError(self.path, problem)
         user = User(name=name, role=role, teams=teams, password_hash=hash_password(password),
-                    created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                    created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), operator_id=operator_id)
         with self._locked(write=True):
             users = self._read()
             if name in users and not replace_existing:
@@ -182,8 +203,22 @@ class UserDB:
             self._write(users)
         return user
 
+    def _check_operator(self, name: str, role: str, teams: tuple[str, ...], operator_id: str | None) -> str | None:
+        """The operator id an operator user is tied to (None for the other roles)."""
+        operator_id = (operator_id or "").strip() or None
+        if role != "operator":
+            if operator_id is not None:
+                raise UserError(self.path, f"--operator-id is for operators only ({name!r} is a {role})")
+            return None
+        if operator_id is None:
+            raise UserError(self.path, f"operator {name!r} needs --operator-id (the operator id of their calls)")
+        if teams:
+            raise UserError(self.path, f"operator {name!r} sees their own calls only; --team does not apply")
+        return operator_id
+
     def update(self, name: str, *, role: str | None = None, teams: list[str] | tuple[str, ...] | None = None,
-               password: str | None = None, disabled: bool | None = None) -> User:
+               password: str | None = None, disabled: bool | None = None,
+               operator_id: str | None = None) -> User:
         with self._locked(write=True):
             users = self._read()
             if name not in users:
@@ -197,6 +232,9 @@ class UserDB:
                 u = replace(u, teams=tuple(dict.fromkeys(t.strip() for t in teams if t.strip())))
             if u.role == "supervisor" and not u.teams:
                 raise UserError(self.path, f"supervisor {name!r} needs at least one team")
+            if operator_id is not None or role is not None:
+                wanted = operator_id if operator_id is not None else (u.operator_id if u.role == "operator" else None)
+                u = replace(u, operator_id=self._check_operator(name, u.role, u.teams, wanted))
             if password is not None:
                 problem = check_password_strength(password)
                 if problem:

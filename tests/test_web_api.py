@@ -75,7 +75,7 @@ def test_anonymous_pages_redirect_to_login(app, path):
 
 
 @pytest.mark.parametrize("path", ["/api/queue", "/api/calls/blue-bad-en", "/api/library", "/api/me",
-                                  "/calls/blue-bad-en/audio"])
+                                  "/calls/blue-bad-en/audio", "/api/disputes"])
 def test_anonymous_api_gets_401(app, path):
     r = TestClient(app).get(path)
     assert r.status_code == 401
@@ -149,19 +149,34 @@ def _post_routes(app) -> list[str]:
     return sorted({r.path for r in app.routes if "POST" in getattr(r, "methods", set())})
 
 
-def test_every_post_route_rejects_a_forged_form(app, sam):
+def test_every_post_route_rejects_a_forged_form(app, sam, built):
+    from callqa.pipeline.disputes import raise_dispute
+    from callqa.pipeline.users import UserDB
+
     paths = _post_routes(app)
     assert {"/login", "/logout", "/calls/{call_id}/override", "/calls/{call_id}/flags", "/calls/{call_id}/review",
-            "/library/decide", "/library/export"} <= set(paths)
+            "/library/decide", "/library/export", "/calls/{call_id}/disputes", "/disputes/{dispute_id}/decide"} \
+        <= set(paths)
+    store = app.state.ctx.store
+    # an operator of the call (the forged dispute below would be theirs) and an open dispute to decide
+    if UserDB(store.path).get("opal") is None:
+        UserDB(store.path).add("opal", "operator", PASSWORD, operator_id="op-b1")
+    opal = login(app, "opal")
+    comp = next(c["id"] for c in store.get("blue-bad-en")["competencies"] if c["score"] is not None)
+    open_dispute = raise_dispute(store, "blue-bad-en", "flag", "forbidden_phrase", author="opal", comment="forged?")
     form = {"competency": "active_listening", "level": "1", "comment": "forged", "flag": "forbidden_phrase",
             "decision": "dismissed", "status": "reviewed", "call_id": "blue-good-en", "item": "blue-good-en:x",
-            "username": "sam", "password": PASSWORD}
-    before = len(app.state.ctx.store.reviews())
-    for path in paths:
-        url = path.replace("{call_id}", "blue-bad-en")
-        assert sam.post(url, data=form).status_code == 403, url  # no token
-        assert sam.post(url, data={**form, "csrf_token": "not-the-token"}).status_code == 403, url
-    assert len(app.state.ctx.store.reviews()) == before  # nothing was written
+            "username": "sam", "password": PASSWORD, "target": f"score:{comp}", "score": "10"}
+    per_path = {"/disputes/{dispute_id}/decide": {"decision": "accepted"}}
+    before = (len(store.reviews()), len(store.query("SELECT * FROM disputes")))
+    for client in (sam, opal):
+        for path in paths:
+            url = path.replace("{call_id}", "blue-bad-en").replace("{dispute_id}", open_dispute["dispute_id"])
+            data = {**form, **per_path.get(path, {})}
+            assert client.post(url, data=data).status_code == 403, url  # no token
+            assert client.post(url, data={**data, "csrf_token": "not-the-token"}).status_code == 403, url
+    # nothing was written
+    assert (len(store.reviews()), len(store.query("SELECT * FROM disputes"))) == before
     assert sam.get("/api/me").status_code == 200  # and the forged logout did not end the session
 
 

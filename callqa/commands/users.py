@@ -1,4 +1,5 @@
 """`callqa users add NAME --role admin|supervisor|trainer [--team T ...] --store DIR [--password-stdin]`,
+`callqa users add NAME --role operator --operator-id ID --store DIR` (sees only that operator's calls),
 `callqa users list --store DIR`, `callqa users passwd NAME --store DIR`, `callqa users remove NAME --store DIR`,
 `callqa users disable|enable NAME --store DIR`. Users live in DIR/users.json (Argon2 hashes)."""
 
@@ -13,9 +14,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     add = sub.add_parser("add", help="add a user (password from a prompt or --password-stdin)")
     add.add_argument("name", metavar="NAME")
-    add.add_argument("--role", required=True, choices=("admin", "supervisor", "trainer"))
+    add.add_argument("--role", required=True, choices=("admin", "supervisor", "trainer", "operator"))
     add.add_argument("--team", action="append", default=[], metavar="TEAM",
                      help="a team the supervisor reviews (repeat for several)")
+    add.add_argument("--operator-id", default=None, metavar="ID",
+                     help="operators: the operator id of their calls (they see only those)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--replace", action="store_true", help="replace an existing user of that name")
     lst = sub.add_parser("list", help="list users")
@@ -58,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
         password = _password(args)
         if password is None:
             return 2
-        user = db.add(args.name, args.role, password, args.team, replace_existing=args.replace)
+        user = db.add(args.name, args.role, password, args.team, replace_existing=args.replace,
+                      operator_id=args.operator_id)
         teams = f" (teams: {', '.join(user.teams)})" if user.teams else ""
-        print(f"added {user.role} {user.name}{teams} to {db.path}")
+        own = f" (operator id: {user.operator_id})" if user.operator_id else ""
+        print(f"added {user.role} {user.name}{teams}{own} to {db.path}")
         return 0
     if args.action == "passwd":
         password = _password(args)
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"no users in {db.path}")
         for u in users:
             state = " (disabled)" if u.disabled else ""
-            print(f"{u.name}\t{u.role}\t{','.join(u.teams) or '-'}{state}")
+            scope = f"operator {u.operator_id}" if u.role == "operator" else (",".join(u.teams) or "-")
+            print(f"{u.name}\t{u.role}\t{scope}{state}")
         return 0
     return 2

@@ -31,9 +31,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from callqa.pipeline.audio_redact import redacted_file, spans_of
 from callqa.pipeline.config import Config, load_config
+from callqa.pipeline.disputes import DisputeError, decide_dispute, disputes, raise_dispute
 from callqa.pipeline.errors import ConfigError
 from callqa.pipeline.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
                                      library_items)
+from callqa.pipeline.jsonable import to_plain
 from callqa.pipeline.redact import mask_call_id, public_result
 from callqa.pipeline.store import Store, StoreError
 from callqa.pipeline.users import User, UserDB
@@ -172,7 +174,8 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
                                 secure=opts.secure_cookies)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
-        if request.url.path.startswith(("/calls", "/api", "/library", "/operators", "/dashboard", "/queue")):
+        if request.url.path.startswith(("/calls", "/api", "/library", "/operators", "/dashboard", "/queue",
+                                        "/disputes")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -293,9 +296,9 @@ def _safe_next(target: str | None, default: str = "/") -> str:
 
 def _visible_call(ctx: WebContext, user: User, key: str) -> dict[str, Any]:
     """The stored call named by `key` (CallKeys; the stored id works too), or 404 when
-    it does not exist or belongs to another team."""
+    it does not exist, belongs to another team or (for an operator) another operator."""
     result = ctx.store.get(ctx.keys.call_id(key))
-    if result is None or not user.can_see_team(result.get("team")):
+    if result is None or not user.can_see_call(result.get("team"), result.get("operator_id")):
         raise HTTPException(status_code=404, detail="errors.not_found")
     return result
 
@@ -310,7 +313,7 @@ def _teams_filter(user: User) -> list[str] | None:
 
 
 def _home(user: User) -> str:
-    return "/library" if user.role == "trainer" else "/queue"
+    return "/library" if user.role == "trainer" else "/queue"  # an operator's /queue: their own calls
 
 
 def _call_url(ctx: WebContext, call_id: str, anchor: str = "") -> str:
@@ -380,21 +383,104 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         return RedirectResponse(_home(user), status_code=303)
 
     # ---- review queue
+    def _my_calls(user: User) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """An operator's own calls and the disputes raised on them."""
+        mine = views.visible_disputes(ctx.store, user)
+        return views.my_calls(views.visible_results(ctx.store, user, ctx.config), mine, ctx.config), mine
+
+    def _dispute_json(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**d, **_public_call_id(ctx, d["call_id"])} for d in to_plain(items)]
+
     @app.get("/queue", response_class=HTMLResponse)
     def queue_page(request: Request, user: User = Depends(page_user)) -> Response:
+        lang = request.state.lang
+        if user.role == "operator":  # their own calls and disputes, nobody else's
+            rows, mine = _my_calls(user)
+            return render(request, "my_calls.html", user=user, rows=rows,
+                          disputes=views.dispute_view(mine, ctx.config, lang, partial(translate, lang)))
         filters, bad = views.QueueFilters.parse(request.query_params)
         queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
+        open_disputes = views.dispute_view(views.visible_disputes(ctx.store, user, status="open"), ctx.config, lang,
+                                           partial(translate, lang))
         return render(request, "queue.html", user=user, queue=queue, filters=filters, bad_dates=bad,
+                      open_disputes=open_disputes,
                       filter_query=lambda **kw: "?" + urlencode({k: v for k, v in {**filters.serialize(), **kw}.items()
                                                                  if v}))
 
     @app.get("/api/queue")
     def queue_api(request: Request, user: User = Depends(api_user)) -> Response:
+        if user.role == "operator":
+            rows, mine = _my_calls(user)
+            return JSONResponse(to_plain({"rows": [{**r, **_public_call_id(ctx, r["call_id"])} for r in rows],
+                                          "disputes": _dispute_json(mine)}))
         filters, _ = views.QueueFilters.parse(request.query_params)
         queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
         data = queue.serialize()
         data["rows"] = [{**row, **_public_call_id(ctx, row["call_id"])} for row in data["rows"]]
+        data["disputes"] = _dispute_json(views.visible_disputes(ctx.store, user, status="open"))
         return JSONResponse(views.json_safe(data))
+
+    # ---- disputes
+    @app.get("/api/disputes")
+    def disputes_api(request: Request, user: User = Depends(api_user)) -> Response:
+        status = request.query_params.get("status") or None
+        if status is not None and status not in ("open", "accepted", "rejected"):
+            raise HTTPException(status_code=400, detail="errors.bad_request")
+        return JSONResponse(_dispute_json(views.visible_disputes(ctx.store, user, status=status)))
+
+    @post("/calls/{call_id}/disputes")
+    async def dispute_raise(request: Request, call_id: str, user: User = Depends(page_user)) -> Response:
+        result = _visible_call(ctx, user, call_id)
+        call_id = str(result["call_id"])
+        _require(user, "dispute")
+        form = await request.form()
+        kind, _, target = str(form.get("target") or "").partition(":")
+        known = {"score": {c.get("id") for c in result.get("competencies") or []},
+                 "flag": {f.get("id") for f in result.get("flags") or []}}
+        if target not in known.get(kind, set()):
+            raise HTTPException(status_code=400, detail="errors.bad_request")
+        if not " ".join(str(form.get("comment") or "").split()):
+            flash(request, "errors.dispute_comment", "error")
+            return RedirectResponse(_call_url(ctx, call_id, "disputes"), status_code=303)
+        try:
+            raise_dispute(ctx.store, call_id, kind, target, author=user.name, comment=str(form.get("comment")),
+                          analysis_id=_form_analysis(form))
+        except DisputeError as e:
+            flash(request, "errors.reprocessed" if "reprocessed" in str(e.problem) else "errors.dispute_open", "error")
+            return RedirectResponse(_call_url(ctx, call_id, "disputes"), status_code=303)
+        flash(request, "messages.dispute_saved")
+        return RedirectResponse(_call_url(ctx, call_id, "disputes"), status_code=303)
+
+    @post("/disputes/{dispute_id}/decide")
+    async def dispute_decide(request: Request, dispute_id: str, user: User = Depends(page_user)) -> Response:
+        found = disputes(ctx.store, dispute_id=dispute_id)
+        if not found or not user.can_see_call(found[0].get("team"), found[0].get("operator_id")):
+            raise HTTPException(status_code=404, detail="errors.not_found")
+        d = found[0]
+        _require(user, "dispute_decision")
+        form = await request.form()
+        back = _safe_next(str(form.get("next") or ""), _call_url(ctx, d["call_id"], "disputes"))
+        decision = str(form.get("decision") or "")
+        if decision not in ("accepted", "rejected"):
+            raise HTTPException(status_code=400, detail="errors.bad_request")
+        comment = " ".join(str(form.get("comment") or "").split())
+        value = None
+        if decision == "rejected" and not comment:
+            flash(request, "errors.dispute_reason", "error")
+            return RedirectResponse(back, status_code=303)
+        if decision == "accepted" and d["kind"] == "score":
+            value = views.parse_score(form, ctx.config)
+            if isinstance(value, str):
+                flash(request, value, "error")
+                return RedirectResponse(back, status_code=303)
+        try:
+            decide_dispute(ctx.store, dispute_id, decision, author=user.name, comment=comment, value=value)
+        except DisputeError as e:
+            flash(request, "errors.reprocessed" if "reprocessed" in str(e.problem) else "errors.dispute_decided",
+                  "error")
+            return RedirectResponse(back, status_code=303)
+        flash(request, f"messages.dispute_{decision}")
+        return RedirectResponse(back, status_code=303)
 
     # ---- call page
     @app.get("/calls/{call_id}", response_class=HTMLResponse)
@@ -405,8 +491,11 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         page = views.build_call_page(result, ctx.config, lang, partial(translate, lang),
                                       library_items(ctx.store, call_id=call_id))
         levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
+        call_disputes = views.dispute_view(disputes(ctx.store, call_ids=[call_id]), ctx.config, lang,
+                                           partial(translate, lang))
         return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
-                      levels=levels, call_url=_call_url(ctx, call_id))
+                      levels=levels, call_url=_call_url(ctx, call_id), disputes=call_disputes,
+                      disputed={(d["kind"], d["target"]) for d in call_disputes if d["status"] == "open"})
 
     @app.get("/api/calls/{call_id}")
     def call_api(call_id: str, user: User = Depends(api_user)) -> Response:
@@ -577,19 +666,22 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         if not mine:
             raise HTTPException(status_code=404, detail="errors.not_found")
         period = _period_or_400(period) or views.default_period(mine)
-        data = views.scorecard_page(visible, operator_id, period, ctx.config, request.state.lang)
+        data = views.scorecard_page(visible, operator_id, period, ctx.config, request.state.lang,
+                                    views.visible_disputes(ctx.store, user, call_ids=[r["call_id"] for r in mine]))
         return render(request, "operator.html", user=user, operator_id=operator_id, period=period,
                       periods=views.periods_of(mine), teams=sorted({r.get("team") or "" for r in mine} - {""}), **data)
 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request, team: str = "", period: str = "", user: User = Depends(page_user)) -> Response:
+        _require(user, "team_view")
         visible = views.visible_results(ctx.store, user, ctx.config)
         teams = sorted({r.get("team") for r in visible if r.get("team")})
         if team and team not in teams:
             raise HTTPException(status_code=404, detail="errors.not_found")
         chosen = [r for r in visible if not team or r.get("team") == team]
         period = _period_or_400(period) or views.default_period(chosen)
-        data = views.dashboard_page(chosen, period, ctx.config, request.state.lang)
+        data = views.dashboard_page(chosen, period, ctx.config, request.state.lang,
+                                    views.visible_disputes(ctx.store, user))
         return render(request, "dashboard.html", user=user, team=team, teams=teams, period=period,
                       periods=views.periods_of(chosen), **data)
 

@@ -95,7 +95,7 @@ class Queue:
 
 def build_queue(store: Store, user: User, filters: QueueFilters, limit: int) -> Queue:
     """Flagged calls the user may see, most severe first, with counts per flag."""
-    flags = [f for f in store.flags() if user.can_see_team(f.get("team"))]
+    flags = [f for f in store.flags() if user.can_see_call(f.get("team"), f.get("operator_id"))]
     teams = tuple(sorted({f["team"] for f in flags if f.get("team")}))
     operators = tuple(sorted({f["operator_id"] for f in flags if f.get("operator_id")
                               and (filters.team is None or f.get("team") == filters.team)}))
@@ -285,6 +285,18 @@ def parse_override(form: Mapping[str, Any], known: Iterable[str],
     cid = str(form.get("competency") or "")
     if cid not in set(known):
         return "errors.unknown_competency"
+    value = parse_score(form, config)
+    if isinstance(value, str):
+        return value
+    comment = " ".join(str(form.get("comment") or "").split())
+    if not comment:
+        return "errors.override_comment"
+    return cid, value, comment[:2000]
+
+
+def parse_score(form: Mapping[str, Any], config: Any = None) -> dict[str, Any] | str:
+    """{'score', 'level'} from a form's `score` / `level` fields, or an error key; with
+    `config` the level follows the score (a disagreeing level is refused)."""
     value: dict[str, Any] = {}
     level_raw = str(form.get("level") or "").strip()
     score_raw = str(form.get("score") or "").strip().replace(",", ".")
@@ -307,10 +319,7 @@ def parse_override(form: Mapping[str, Any], known: Iterable[str],
         if value.get("level", level) != level:
             return "errors.override_mismatch"
         value["level"] = level
-    comment = " ".join(str(form.get("comment") or "").split())
-    if not comment:
-        return "errors.override_comment"
-    return cid, value, comment[:2000]
+    return value
 
 
 def json_safe(obj: Any) -> Any:
@@ -333,7 +342,7 @@ def visible_results(store: Store, user: User, config: Any = None) -> list[dict[s
     calls = {r["call_id"]: {**r, "competencies": [], "flags": [], "nominations": []} for r in store.query(
         "SELECT call_id, operator_id, team, role, language, started_at, difficult, scenario FROM calls "
         "WHERE status = 'ok' ORDER BY call_id")
-        if user.can_see_team(r["team"])}
+        if user.can_see_call(r["team"], r["operator_id"])}
     if not calls:
         return []
     overrides = {(r["call_id"], r["target"]): r["value"] for r in store.latest_reviews("score_override")}
@@ -383,8 +392,11 @@ def _name(cmap: Any, cid: str, lang: str) -> str:
 
 
 def scorecard_page(results: list[dict[str, Any]], operator_id: str, period: str, config: Any,
-                   lang: str) -> dict[str, Any]:
-    """An operator's scorecard (pipeline.reports.build_scorecard) with its SVG charts."""
+                   lang: str, disputes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """An operator's scorecard (pipeline.reports.build_scorecard) with its SVG charts and
+    the disputes raised on the operator's calls of the period (counts by status)."""
+    from callqa.pipeline.disputes import dispute_counts
+
     from callqa.pipeline.reports import bar_chart_svg, build_scorecard, line_chart_svg
 
     cmap = config.section("competency_map")
@@ -401,7 +413,12 @@ def scorecard_page(results: list[dict[str, Any]], operator_id: str, period: str,
     plan = [{"id": it.competency, "name": _name(cmap, it.competency, lang), "mean": it.mean, "level": it.level,
              "actions": it.actions.get(lang) or [], "exemplary": [e.serialize() for e in it.exemplary]}
             for it in card.plan.items]
+    ids = {c.call_id for c in card.calls}
+    mine = [d for d in disputes if str(d.get("call_id")) in ids and d.get("operator_id") == operator_id]
     return {"card": card, "grades": grades, "plan": plan,
+            "dispute_counts": dispute_counts(mine).get(operator_id, {"raised": 0, "open": 0, "accepted": 0,
+                                                                     "rejected": 0}),
+            "disputes": mine,
             "bars": bar_chart_svg(items, [lv.min_score for lv in cmap.levels[1:]]),
             "trend": line_chart_svg(trend) if trend else "",
             "flagged": [c for c in card.calls if c.flags],
@@ -410,9 +427,13 @@ def scorecard_page(results: list[dict[str, Any]], operator_id: str, period: str,
             "competency_names": {cid: _name(cmap, cid, lang) for cid in cmap.competencies}}
 
 
-def dashboard_page(results: list[dict[str, Any]], period: str, config: Any, lang: str) -> dict[str, Any]:
-    """Team table (operator x competency: period mean and level) and the team's weekly trend."""
+def dashboard_page(results: list[dict[str, Any]], period: str, config: Any, lang: str,
+                   disputes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Team table (operator x competency: period mean and level, disputes on the period's
+    calls), disputes per team, and the team's weekly trend."""
     import polars as pl
+
+    from callqa.pipeline.disputes import dispute_counts
 
     from callqa.pipeline.grades import competency_frame, grade_frame, in_period
     from callqa.pipeline.reports import line_chart_svg
@@ -437,7 +458,53 @@ def dashboard_page(results: list[dict[str, Any]], period: str, config: Any, lang
     for row in weekly.iter_rows(named=True):
         if row["week"]:
             trend.setdefault(_name(cmap, row["competency"], lang), []).append((row["week"], row["mean"]))
-    return {"operators": [{"id": o, "calls": calls[o], "flagged": flagged[o], "cells": cells.get(o, {})}
-                          for o in operators],
+    in_view = [d for d in disputes if str(d.get("call_id")) in ids]
+    per_operator, per_team = dispute_counts(in_view), dispute_counts(in_view, "team")
+    empty = {"raised": 0, "open": 0, "accepted": 0, "rejected": 0}
+    return {"operators": [{"id": o, "calls": calls[o], "flagged": flagged[o], "cells": cells.get(o, {}),
+                           "disputes": per_operator.get(o, empty)} for o in operators],
+            "team_disputes": sorted(per_team.items()),
             "competencies": [(cid, _name(cmap, cid, lang)) for cid in cmap.competencies],
             "trend": line_chart_svg(trend) if trend else ""}
+
+
+# ---------------------------------------------------------------- operators' own calls and disputes
+
+def visible_disputes(store: Store, user: User, *, call_ids: Sequence[str] | None = None,
+                     status: str | None = None) -> list[dict[str, Any]]:
+    """Disputes on the calls the user may see (an operator: their own calls only)."""
+    from callqa.pipeline.disputes import disputes
+
+    return [d for d in disputes(store, call_ids=call_ids, status=status)
+            if user.can_see_call(d.get("team"), d.get("operator_id"))]
+
+
+def dispute_view(items: Iterable[Mapping[str, Any]], config: Any, lang: str, t: Any) -> list[dict[str, Any]]:
+    """Disputes with what they are about in words (competency name or flag label) and level names."""
+    cmap = config.section("competency_map")
+    levels = {lv.level: lv.name.get(lang) for lv in cmap.levels}
+    out = []
+    for d in items:
+        label = _name(cmap, d["target"], lang) if d["kind"] == "score" else t("flags." + str(d["target"]))
+        new = d.get("decided_value") or {}
+        seen = d.get("disputed") or {}
+        out.append({**d, "label": label, "new_level_name": levels.get(new.get("level"), ""),
+                    "seen_level_name": levels.get(seen.get("level"), "")})
+    return out
+
+
+def my_calls(results: Iterable[Mapping[str, Any]], items: Iterable[Mapping[str, Any]],
+             config: Any) -> list[dict[str, Any]]:
+    """An operator's calls, newest first: overall score (with supervisors' corrections),
+    flags, and the status of the disputes raised on each."""
+    from callqa.pipeline.competency import overall_score
+
+    by_call: dict[str, list[str]] = {}
+    for d in items:
+        by_call.setdefault(str(d["call_id"]), []).append(str(d["status"]))
+    rows = [{"call_id": str(r["call_id"]), "started_at": r.get("started_at"), "difficult": bool(r.get("difficult")),
+             "overall": overall_score(r.get("competencies") or [], config, r.get("role")),
+             "flags": [f.get("id") for f in r.get("flags") or []],
+             "disputes": dict(Counter(by_call.get(str(r["call_id"]), [])))} for r in results]
+    rows.sort(key=lambda r: (r["started_at"] or "", r["call_id"]), reverse=True)
+    return rows
