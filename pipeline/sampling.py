@@ -344,3 +344,11 @@ def supervisor_lists(store: Any, plan: Plan) -> dict[str, list[dict[str, Any]]]:
         if u.role == "supervisor":
             out[u.name] = to_review(plan, u.teams)
     return out
+
+
+def unassigned(store: Any, plan: Plan) -> list[dict[str, Any]]:
+    """Sampled, unreviewed calls of teams no (enabled) supervisor covers: nobody's list has them."""
+    from .users import UserDB
+
+    covered = {t for u in UserDB(store.path).list() if u.role == "supervisor" and not u.disabled for t in u.teams}
+    return [r for r in to_review(plan, None) if r["team"] not in covered]

@@ -135,6 +135,16 @@ def test_a_stored_plan_stays_put_and_coverage_counts_reviews(week_store, tmp_pat
     assert (cov["op-a"]["reviewed"], cov["op-a"]["sampled"], cov["op-a"]["total"]) == (2, 4, 11)
     assert cov["op-a"]["coverage"] == 0.5 and cov["op-a"]["reviewed_any"] == 3
     assert cov["op-b"]["reviewed"] == 0
+    # a team nobody supervises: its sample is on nobody's list, and said so
+    from callqa.pipeline.sampling import unassigned
+    from callqa.pipeline.users import UserDB
+
+    UserDB(store.path).add("rex", "supervisor", PASSWORD, ["red"])
+    UserDB(store.path).add("sam", "supervisor", PASSWORD, ["blue"])
+    store.save(_clone(base["good"], "op-e-00", "op-e", "green", 3, False))
+    plan = sample_week(store, WEEK, config)
+    assert [r["call_id"] for r in unassigned(store, plan)] == ["op-e-00"]
+    assert all(r["call_id"] != "op-e-00" for rows in supervisor_lists(store, plan).values() for r in rows)
     # replace: drawn again from every call of the week
     redrawn = sample_week(store, WEEK, config, replace=True)
     assert not redrawn.stored and next(o for o in redrawn.operators if o.operator_id == "op-a").sampled == 4
@@ -151,6 +161,9 @@ def test_each_supervisor_sees_the_unreviewed_sample_of_their_teams(week_store):
     starts = [r["started_at"] for r in lists["sam"]]
     assert starts == sorted(starts)
     assert len(to_review(plan, None)) == 10
+    from callqa.pipeline.sampling import unassigned
+
+    assert unassigned(store, plan) == []
 
 
 def test_cli_sample(week_store, capsys):
@@ -161,7 +174,7 @@ def test_cli_sample(week_store, capsys):
                  "--dry-run", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["week"] == WEEK and [o["sampled"] for o in data["operators"]] == [3, 2, 3]
-    assert set(data["to_review"]) == {"sam", "rex"}
+    assert set(data["to_review"]) == {"sam", "rex"} and data["unassigned"] == []
     assert main(["sample", "--store", str(store.path), "--week", WEEK, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "op-a" in out and "sam" in out and "to review" in out

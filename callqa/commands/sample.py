@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from callqa.commands.common import console
     from callqa.pipeline.config import load_config
     from callqa.pipeline.jsonable import dumps
-    from callqa.pipeline.sampling import parse_week, sample_week, supervisor_lists
+    from callqa.pipeline.sampling import parse_week, sample_week, supervisor_lists, unassigned
     from callqa.pipeline.store import Store
 
     if not Path(args.store).is_dir():
@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     plan = sample_week(store, week, config, per_operator=args.per_operator, seed=args.seed,
                        replace=args.replace, save=not args.dry_run)
     lists = supervisor_lists(store, plan)
+    orphans = unassigned(store, plan)
     if args.json:
-        print(dumps({**plan.serialize(), "to_review": lists}, indent=2))
+        print(dumps({**plan.serialize(), "to_review": lists, "unassigned": orphans}, indent=2))
         return 0
     out = console()
     if not plan.operators:
@@ -65,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     for name, items in lists.items():
         out.print(f"[bold]{name}[/bold] to review: " + (", ".join(f"{r['call_id']} ({r['operator_id']})" for r in items)
                                                         if items else "nothing left"))
+    if orphans:
+        teams = sorted({r["team"] or "(no team)" for r in orphans})
+        out.print(f"[bold]no supervisor[/bold] for {', '.join(teams)}: "
+                  + ", ".join(f"{r['call_id']} ({r['operator_id']})" for r in orphans))
     if plan.undated:
         out.print(f"{plan.undated} calls have no start time and belong to no week")
     return 0
