@@ -159,3 +159,85 @@ def test_supervisor_flow_in_chromium(server, page):
     shot(page, "06-library")
 
     assert not page.js_errors, page.js_errors  # no script errors, no CSP violations
+
+
+@pytest.mark.slow
+def test_operator_disputes_a_score_and_sees_the_supervisor_accept_it(server, page):
+    """Issue 14: an operator disputes a score on their call, the team's supervisor accepts it
+    with a new score from the open-disputes list of the queue, the operator sees the new score."""
+    from callqa.pipeline.users import UserDB
+
+    base = server["url"]
+    store = server["app"].state.ctx.store
+    cmap = server["app"].state.ctx.config.section("competency_map")
+    if UserDB(store.path).get("olga") is None:
+        UserDB(store.path).add("olga", "operator", PASSWORD, operator_id="op-b1")
+    call_id = "blue-bad-en"  # op-b1's call with a recording
+    comp = next(c for c in store.get(call_id)["competencies"]
+                if c["score"] is not None and c["id"] != "active_listening")  # the other test overrides that one
+    browser = page.context.browser
+
+    def sign_in(name: str):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        pg = ctx.new_page()
+        pg.set_default_timeout(15000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.goto(f"{base}/queue?lang=en")
+        pg.fill("input[name=username]", name)
+        pg.fill("input[name=password]", PASSWORD)
+        pg.click("button[type=submit]")
+        pg.wait_for_url(f"{base}/queue?lang=en")
+        return ctx, pg, errors
+
+    op_ctx, op, op_errors = sign_in("olga")
+    sup_ctx, sup, sup_errors = sign_in("sam")
+    try:
+        # 1. the operator's own calls only; open the call and dispute a score
+        mine = {a.inner_text().strip() for a in op.locator("#my-calls a.call-link").all()}
+        assert mine == {"blue-bad-en", "blue-bad-ru", "blue-good-en-2"}
+        assert op.locator("nav.main-nav a[href='/library']").count() == 0
+        shot(op, "07-operator-calls")
+        op.click(f"#my-calls a.call-link:text-is('{call_id}')")
+        op.wait_for_url(f"{base}/calls/{call_id}")
+        op.select_option("#dispute-form select[name=target]", f"score:{comp['id']}")
+        op.fill("#dispute-form textarea[name=comment]", "I followed the script (e2e)")
+        op.click("#dispute-form button[type=submit]")
+        op.wait_for_selector("article.dispute[data-status=open]")
+        assert op.locator(".flash").inner_text().strip() == "Dispute sent to your supervisor."
+        op.evaluate("window.scrollTo(0, 0)")  # the player sticks to the top of the window when scrolled
+        shot(op, "08-operator-disputed")
+
+        # 2. the supervisor sees it among open disputes in the queue and accepts it with a new score
+        sup.reload()
+        row = sup.locator("#open-disputes tbody tr").filter(has_text="I followed the script (e2e)")
+        assert row.count() == 1
+        shot(sup, "09-supervisor-open-disputes")
+        row.locator("a.call-link").click()
+        sup.wait_for_url(f"{base}/calls/{call_id}#disputes")
+        form = sup.locator("form.dispute-decide")
+        form.locator("input[name=score]").fill("88")
+        form.locator("textarea[name=comment]").fill("Listened again: agreed (e2e)")
+        form.locator("button[value=accepted]").click()
+        sup.wait_for_selector("article.dispute[data-status=accepted]")
+        assert sup.locator(".flash").inner_text().strip() == "Dispute accepted."
+        sup.evaluate("window.scrollTo(0, 0)")
+        shot(sup, "10-supervisor-accepted")
+        [ov] = [r for r in store.latest_reviews("score_override", call_ids=[call_id]) if r["target"] == comp["id"]]
+        assert ov["value"] == {"score": 88.0, "level": cmap.level_for(88.0)} and ov["author"] == "sam"
+
+        # 3. the operator sees the outcome and the new score
+        op.reload()
+        card = op.locator("article.dispute[data-status=accepted]")
+        assert "Accepted by sam" in card.inner_text() and card.locator(".new-score").inner_text() == "88.0"
+        summary = op.locator(f"details.competency[data-competency={comp['id']}] summary").inner_text()
+        assert "88" in summary
+        op.evaluate("window.scrollTo(0, 0)")
+        shot(op, "11-operator-new-score")
+        op.goto(f"{base}/queue")
+        assert "Accepted by sam" in op.locator("#my-disputes").inner_text()
+        assert not op_errors and not sup_errors, op_errors + sup_errors
+    finally:
+        op_ctx.close()
+        sup_ctx.close()
