@@ -371,6 +371,16 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             ints[f"{layout}_{side}"] = {"tp": tp, "truth": tr, "callqa": hy, "recall": _ratio(tp, tr),
                                         "precision": _ratio(tp, hy)}
     t["interruptions"] = ints
+    groups: dict[str, Any] = {}
+    for r in with_plain:
+        g = f"{r['sample_rate'] // 1000} kHz {'stereo' if r['channels'] == 2 else 'mono'}"
+        e = groups.setdefault(g, {"calls": 0, "words": 0, "callqa": 0, "plain": 0})
+        e["calls"] += 1
+        e["words"] += r["ref_words"]
+        e["callqa"] += r["callqa_errors"]
+        e["plain"] += r["plain_errors"]
+    t["wer_by_profile"] = {g: {"calls": e["calls"], "wer_callqa": _ratio(e["callqa"], e["words"]),
+                               "wer_plain": _ratio(e["plain"], e["words"])} for g, e in sorted(groups.items())}
     return t
 
 
@@ -588,8 +598,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     tot = totals(rows)
     print(f"\nTOTAL over {tot['calls']} calls ({tot['failed']} failed) in {time.perf_counter() - t0:.0f} s: "
-          f"WER callqa {tot['wer_callqa']}, plain {tot['wer_plain']}; role accuracy mean "
-          f"{tot['role_accuracy_mean']}; two-speaker calls found as two: {tot['two_speaker_detected_rate']}")
+          f"WER callqa {_fmt(tot['wer_callqa'])}, plain {_fmt(tot['wer_plain'])}; role accuracy mean "
+          f"{_fmt(tot['role_accuracy_mean'])}; two-speaker calls found as two: "
+          f"{_fmt(tot['two_speaker_detected_rate'])}")
+    print("WER by audio profile: " + "; ".join(
+        f"{g} ({e['calls']}): callqa {e['wer_callqa']:.3f} / plain {e['wer_plain']:.3f}"
+        for g, e in tot["wer_by_profile"].items() if e["wer_callqa"] is not None and e["wer_plain"] is not None))
     print("\nTargets (issue 9):")
     verdict_rows = verdicts(tot)
     for v, name, val in verdict_rows:
@@ -603,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
                                              "real": real}, indent=1, default=_plain_json), encoding="utf-8")
         print(f"\njson: {args.json_out}")
     return 0
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def _plain_json(x: Any) -> Any:
