@@ -105,7 +105,7 @@ class OverlapOptions(_Strict):
     pause_reach_s: float = Field(0.4, gt=0.0)  # embedded: how near the change a pause counts
     min_mixed_s: float = Field(0.6, gt=0.0)  # embedded: the shortest mixed stretch that is an overlap
     min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter overlaps (without inner pauses) are not reported
-    max_voice_similarity: float = Field(0.62, ge=0.0, le=1.0)  # embedded: voices more alike (mean
+    max_voice_similarity: float = Field(0.64, ge=0.0, le=1.0)  # embedded: voices more alike (mean
     #   cross-cluster window similarity) cannot be told apart in a mix: overlaps not measured
 
 
