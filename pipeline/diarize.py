@@ -6,9 +6,17 @@ Two backends (`models.diarization.backend`):
   or a hub name (`models.diarization.pyannote.pipeline`);
 * ``embedded`` – needs nothing but the packages: Silero VAD (faster-whisper) finds
   speech, the resemblyzer encoder embeds ~1.5 s windows inside it, spectral
-  clustering groups the windows into `num_speakers`, and smoothing turns frame
-  labels into speaker segments;
+  clustering groups the windows into `num_speakers`, clusters that are one voice are
+  merged (`merge_same_voice`: a voicemail or an IVR prompt is one speaker), and
+  smoothing turns frame labels into speaker segments;
 * ``auto`` – pyannote when its pipeline is configured and loads, else embedded.
+
+The number of speakers is estimated (1..`num_speakers`) unless a call fixes it
+(`num_speakers` argument, from the call's metadata) or `speaker_count.estimate` is off;
+`DiarizationResult.speakers` says which and why (`processing.speakers`). Overlapped
+speech (`overlaps`: pyannote's segmentation, or `detect_overlaps` in the embedded
+path) makes the turns of a mono call overlap, so interruptions are measured; where it
+is not measured `overlap_note` says why (`processing.overlaps`, interruptions null).
 
 Labels (``SPEAKER_00``, ``SPEAKER_01``, numbered by first appearance) mean nothing
 by themselves; `pipeline/roles.py` maps them to operator / client.
