@@ -337,7 +337,8 @@ def _dialog(rng: _Rng, topic: str, shape: str, company: str, op: str, client: st
                                       if rude else ("Oh, I see. Can you remove it this time?",
                                                     "I paid on time though. Could you check again, please?"))),
                           ("operator", ("I understand. I will refund the fee as a one time exception.",
-                                        "I am sorry about that. I have removed the fee, you will see it in three days."))],
+                                        "I am sorry about that. I have removed the fee, "
+                                        "you will see it in three days."))],
             "lost_card": [("operator", ("I have blocked your card now, nobody can use it.",
                                         "Your card is blocked. I will order a new one for you.")),
                           ("client", ("Thank you. How long will the new card take?",
