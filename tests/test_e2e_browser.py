@@ -126,10 +126,10 @@ def test_supervisor_flow_in_chromium(server, page):
     shot(page, "04-seek")
 
     # 4. override a competency score and see it listed
-    page.select_option("select[name=competency]", "active_listening")
-    page.select_option("select[name=level]", "1")
-    page.fill("input[name=score]", "35")
-    page.fill("textarea[name=comment]", "Interrupted the client twice (e2e)")
+    page.select_option("#overrides select[name=competency]", "active_listening")
+    page.select_option("#overrides select[name=level]", "1")
+    page.fill("#overrides input[name=score]", "35")
+    page.fill("#overrides textarea[name=comment]", "Interrupted the client twice (e2e)")
     page.click("#overrides button[type=submit]")
     page.wait_for_selector("#override-list")
     listed = page.locator("#override-list").inner_text()
@@ -206,6 +206,8 @@ def test_operator_disputes_a_score_and_sees_the_supervisor_accept_it(server, pag
         op.click("#dispute-form button[type=submit]")
         op.wait_for_selector("article.dispute[data-status=open]")
         assert op.locator(".flash").inner_text().strip() == "Dispute sent to your supervisor."
+        mine = op.locator("article.dispute[data-status=open]").filter(has_text="I followed the script (e2e)")
+        dispute_id = mine.get_attribute("data-dispute")
         op.evaluate("window.scrollTo(0, 0)")  # the player sticks to the top of the window when scrolled
         shot(op, "08-operator-disputed")
 
@@ -216,11 +218,11 @@ def test_operator_disputes_a_score_and_sees_the_supervisor_accept_it(server, pag
         shot(sup, "09-supervisor-open-disputes")
         row.locator("a.call-link").click()
         sup.wait_for_url(f"{base}/calls/{call_id}#disputes")
-        form = sup.locator("form.dispute-decide")
+        form = sup.locator(f"form.dispute-decide[data-dispute='{dispute_id}']")
         form.locator("input[name=score]").fill("88")
         form.locator("textarea[name=comment]").fill("Listened again: agreed (e2e)")
         form.locator("button[value=accepted]").click()
-        sup.wait_for_selector("article.dispute[data-status=accepted]")
+        sup.wait_for_selector(f"article.dispute[data-dispute='{dispute_id}'][data-status=accepted]")
         assert sup.locator(".flash").inner_text().strip() == "Dispute accepted."
         sup.evaluate("window.scrollTo(0, 0)")
         shot(sup, "10-supervisor-accepted")
@@ -229,7 +231,7 @@ def test_operator_disputes_a_score_and_sees_the_supervisor_accept_it(server, pag
 
         # 3. the operator sees the outcome and the new score
         op.reload()
-        card = op.locator("article.dispute[data-status=accepted]")
+        card = op.locator(f"article.dispute[data-dispute='{dispute_id}']")
         assert "Accepted by sam" in card.inner_text() and card.locator(".new-score").inner_text() == "88.0"
         summary = op.locator(f"details.competency[data-competency={comp['id']}] summary").inner_text()
         assert "88" in summary

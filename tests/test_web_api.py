@@ -149,19 +149,24 @@ def _post_routes(app) -> list[str]:
     return sorted({r.path for r in app.routes if "POST" in getattr(r, "methods", set())})
 
 
-def test_every_post_route_rejects_a_forged_form(app, sam, built):
+def test_every_post_route_rejects_a_forged_form(built, tmp_path):
+    import shutil
+
     from callqa.pipeline.disputes import raise_dispute
     from callqa.pipeline.users import UserDB
+    from callqa.web import create_app
 
+    copy = tmp_path / "store"
+    shutil.copytree(built["store"], copy)  # an open dispute is made below: not in the shared store
+    app = create_app(copy, built["config"])
     paths = _post_routes(app)
     assert {"/login", "/logout", "/calls/{call_id}/override", "/calls/{call_id}/flags", "/calls/{call_id}/review",
             "/library/decide", "/library/export", "/calls/{call_id}/disputes", "/disputes/{dispute_id}/decide"} \
         <= set(paths)
     store = app.state.ctx.store
     # an operator of the call (the forged dispute below would be theirs) and an open dispute to decide
-    if UserDB(store.path).get("opal") is None:
-        UserDB(store.path).add("opal", "operator", PASSWORD, operator_id="op-b1")
-    opal = login(app, "opal")
+    UserDB(store.path).add("opal", "operator", PASSWORD, operator_id="op-b1")
+    sam, opal = login(app, "sam"), login(app, "opal")
     comp = next(c["id"] for c in store.get("blue-bad-en")["competencies"] if c["score"] is not None)
     open_dispute = raise_dispute(store, "blue-bad-en", "flag", "forbidden_phrase", author="opal", comment="forged?")
     form = {"competency": "active_listening", "level": "1", "comment": "forged", "flag": "forbidden_phrase",
