@@ -232,9 +232,8 @@ class UserDB:
                 u = replace(u, teams=tuple(dict.fromkeys(t.strip() for t in teams if t.strip())))
             if u.role == "supervisor" and not u.teams:
                 raise UserError(self.path, f"supervisor {name!r} needs at least one team")
-            if operator_id is not None or role is not None:
-                wanted = operator_id if operator_id is not None else (u.operator_id if u.role == "operator" else None)
-                u = replace(u, operator_id=self._check_operator(name, u.role, u.teams, wanted))
+            wanted = operator_id if operator_id is not None else (u.operator_id if u.role == "operator" else None)
+            u = replace(u, operator_id=self._check_operator(name, u.role, u.teams, wanted))
             if password is not None:
                 problem = check_password_strength(password)
                 if problem:

@@ -46,6 +46,9 @@ def test_operator_id_rules(tmp_path):
     with pytest.raises(UserError, match="needs --operator-id"):
         db.update("omar", role="operator", teams=[])
     assert db.update("omar", role="operator", teams=[], operator_id="op-b2").operator_id == "op-b2"
+    with pytest.raises(UserError, match="--team does not apply"):  # `callqa users teams omar --team blue`
+        db.update("omar", teams=["blue"])
+    assert db.get("omar").teams == ()
 
 
 def test_an_operator_sees_only_their_own_calls():
