@@ -90,6 +90,9 @@ def test_truth_times_match_the_audio(corpus):
         speech_power = float(np.mean(x[inside] ** 2))
         gap_power = float(np.mean(x[gaps] ** 2))
         assert speech_power > 10 * gap_power, (t["call_id"], speech_power, gap_power)  # SNR is >= 15 dB
+        for turn in turns:  # and each turn on its own is speech, not silence the truth mislabels
+            seg = x[int(turn["start"] * rate):int(turn["end"] * rate)]
+            assert float(np.mean(seg ** 2)) > 5 * gap_power, (t["call_id"], turn["text"])
         for i in t["interruptions"]:
             a, b = turns[i["turn"]], [u for u in turns if u["role"] == i["interrupted"]]
             assert any(u["start"] < a["start"] < u["end"] for u in b), t["call_id"]
