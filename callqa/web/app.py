@@ -40,7 +40,8 @@ from callqa.pipeline.redact import mask_call_id, public_result
 from callqa.pipeline.store import Store, StoreError
 from callqa.pipeline.users import User, UserDB
 
-from . import views
+from . import qa_views, views
+from .qa_routes import qa_routes
 from .i18n import LANGS, pick_language, translate
 from .security import (CSRF_FIELD, CSRF_HEADER, LoginLimiter, load_or_create_secret, new_csrf_token,
                        tokens_match)
@@ -175,7 +176,7 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         if request.url.path.startswith(("/calls", "/api", "/library", "/operators", "/dashboard", "/queue",
-                                        "/disputes")):
+                                        "/disputes", "/calibration", "/review-sample")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -495,7 +496,9 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
                                            partial(translate, lang))
         return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
                       levels=levels, call_url=_call_url(ctx, call_id), disputes=call_disputes,
-                      disputed={(d["kind"], d["target"]) for d in call_disputes if d["status"] == "open"})
+                      disputed={(d["kind"], d["target"]) for d in call_disputes if d["status"] == "open"},
+                      forms=qa_views.call_forms(ctx.store, call_id, ctx.config, lang),
+                      can_answer_forms=qa_views.can_answer_forms(user))
 
     @app.get("/api/calls/{call_id}")
     def call_api(call_id: str, user: User = Depends(api_user)) -> Response:
@@ -668,8 +671,11 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         period = _period_or_400(period) or views.default_period(mine)
         data = views.scorecard_page(visible, operator_id, period, ctx.config, request.state.lang,
                                     views.visible_disputes(ctx.store, user, call_ids=[r["call_id"] for r in mine]))
+        forms = qa_views.scorecard_forms(ctx.store, ctx.config, [c.call_id for c in data["card"].calls],
+                                         request.state.lang)
         return render(request, "operator.html", user=user, operator_id=operator_id, period=period,
-                      periods=views.periods_of(mine), teams=sorted({r.get("team") or "" for r in mine} - {""}), **data)
+                      periods=views.periods_of(mine), teams=sorted({r.get("team") or "" for r in mine} - {""}),
+                      forms=forms, **data)
 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request, team: str = "", period: str = "", user: User = Depends(page_user)) -> Response:
@@ -688,6 +694,8 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
     @app.get("/api/me")
     def me(user: User = Depends(api_user)) -> Response:
         return JSONResponse(user.serialize())
+
+    qa_routes(app, ctx, post)  # evaluation forms, calibration sessions, the review sample (issue 14)
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> Response:
