@@ -152,7 +152,9 @@ def _post_routes(app) -> list[str]:
 def test_every_post_route_rejects_a_forged_form(built, tmp_path):
     import shutil
 
+    from callqa.pipeline.calibration import create_session
     from callqa.pipeline.disputes import raise_dispute
+    from callqa.pipeline.qa_store import TABLE_NAMES, connect
     from callqa.pipeline.users import UserDB
     from callqa.web import create_app
 
@@ -161,27 +163,41 @@ def test_every_post_route_rejects_a_forged_form(built, tmp_path):
     app = create_app(copy, built["config"])
     paths = _post_routes(app)
     assert {"/login", "/logout", "/calls/{call_id}/override", "/calls/{call_id}/flags", "/calls/{call_id}/review",
-            "/library/decide", "/library/export", "/calls/{call_id}/disputes", "/disputes/{dispute_id}/decide"} \
-        <= set(paths)
+            "/library/decide", "/library/export", "/calls/{call_id}/disputes", "/disputes/{dispute_id}/decide",
+            "/calls/{call_id}/forms/{form_id}", "/calibration", "/calibration/{session_id}/answers",
+            "/calibration/{session_id}/close", "/review-sample"} <= set(paths)
+    # every placeholder is one the loop below fills in: a new kind of route must be added there
+    assert all(re.fullmatch(r"[^{}]*(\{(call_id|dispute_id|form_id|session_id)\}[^{}]*)*", p) for p in paths), paths
     store = app.state.ctx.store
     # an operator of the call (the forged dispute below would be theirs) and an open dispute to decide
     UserDB(store.path).add("opal", "operator", PASSWORD, operator_id="op-b1")
     sam, opal = login(app, "sam"), login(app, "opal")
     comp = next(c["id"] for c in store.get("blue-bad-en")["competencies"] if c["score"] is not None)
     open_dispute = raise_dispute(store, "blue-bad-en", "flag", "forbidden_phrase", author="opal", comment="forged?")
+    session = create_session(store, title="forged", form_id="inbound_checklist", call_ids=["blue-bad-en"],
+                             evaluators=["sam", "ada"], created_by="sam", config=built["config"])
     form = {"competency": "active_listening", "level": "1", "comment": "forged", "flag": "forbidden_phrase",
             "decision": "dismissed", "status": "reviewed", "call_id": "blue-good-en", "item": "blue-good-en:x",
-            "username": "sam", "password": PASSWORD, "target": f"score:{comp}", "score": "10"}
+            "username": "sam", "password": PASSWORD, "target": f"score:{comp}", "score": "10",
+            "question": "correct_information", "answer": "no", "form_id": "inbound_checklist", "title": "forged",
+            "evaluator": ["sam", "ada"], "q.greeting": "no", "week": "2026-W45"}
     per_path = {"/disputes/{dispute_id}/decide": {"decision": "accepted"}}
-    before = (len(store.reviews()), len(store.query("SELECT * FROM disputes")))
+    def written() -> tuple:
+        with connect(store) as con:
+            qa = tuple(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in TABLE_NAMES)
+            closed = con.execute("SELECT count(*) FROM calibration_sessions WHERE closed_at IS NOT NULL").fetchall()
+        return len(store.reviews()), len(store.query("SELECT * FROM disputes")), qa, closed
+
+    before = written()
     for client in (sam, opal):
         for path in paths:
-            url = path.replace("{call_id}", "blue-bad-en").replace("{dispute_id}", open_dispute["dispute_id"])
+            url = (path.replace("{call_id}", "blue-bad-en").replace("{dispute_id}", open_dispute["dispute_id"])
+                   .replace("{form_id}", "inbound_checklist").replace("{session_id}", session["session_id"]))
             data = {**form, **per_path.get(path, {})}
             assert client.post(url, data=data).status_code == 403, url  # no token
             assert client.post(url, data={**data, "csrf_token": "not-the-token"}).status_code == 403, url
     # nothing was written
-    assert (len(store.reviews()), len(store.query("SELECT * FROM disputes"))) == before
+    assert written() == before
     assert sam.get("/api/me").status_code == 200  # and the forged logout did not end the session
 
 
