@@ -243,3 +243,56 @@ def test_operator_disputes_a_score_and_sees_the_supervisor_accept_it(server, pag
     finally:
         op_ctx.close()
         sup_ctx.close()
+
+
+@pytest.mark.slow
+def test_a_person_answers_a_form_question_and_the_form_score_changes(server, page):
+    """Issue 14: on the call page a supervisor answers the evaluation-form question left for a
+    person; the form is scored again and the new score is shown there and on the scorecard."""
+    base = server["url"]
+    store = server["app"].state.ctx.store
+    call_id, form_id = "blue-good-en", "inbound_checklist"
+    ctx = page.context.browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+    pg = ctx.new_page()
+    pg.set_default_timeout(15000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        pg.goto(f"{base}/calls/{call_id}?lang=en")
+        pg.fill("input[name=username]", "sam")
+        pg.fill("input[name=password]", PASSWORD)
+        pg.click("button[type=submit]")
+        pg.wait_for_url(f"{base}/calls/{call_id}?lang=en")
+        section = pg.locator(f"#form-{form_id}")
+        before = section.locator("h2 .form-score").inner_text().strip()
+        row = section.locator("tr[data-question=correct_information]")
+        assert "for a person" in row.inner_text()
+        # an automatic answer's evidence seeks the audio like any other evidence
+        ev = section.locator("tr[data-question=greeting] a.ts.ev").first
+        ev_t = float(ev.get_attribute("data-seek"))
+        ev.click()
+        pg.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {ev_t}) < 1.0")
+        section.screenshot(path=str(ARTIFACTS / "12-form-before.png"))  # the player sticks to the top when scrolled
+        row.locator("select[name=answer]").select_option("no")
+        row.locator("input[name=comment]").fill("Quoted the wrong fee (e2e)")
+        row.locator("button[type=submit]").click()
+        pg.wait_for_selector(".flash")
+        assert pg.locator(".flash").inner_text().strip() == "Answer saved; the form was scored again."
+        after = pg.locator(f"#form-{form_id} h2 .form-score").inner_text().strip()
+        assert float(after) < float(before)
+        answered = pg.locator(f"#form-{form_id} tr[data-question=correct_information]").inner_text()
+        assert "sam" in answered and "Quoted the wrong fee (e2e)" in answered
+        pg.locator(f"#form-{form_id}").screenshot(path=str(ARTIFACTS / "13-form-answered.png"))
+        from callqa.pipeline.forms import call_form
+
+        stored = call_form(store, call_id, form_id, server["app"].state.ctx.config)
+        assert f"{stored.score:.1f}" == after and stored.complete
+        # the scorecard's form results show the new score
+        pg.goto(f"{base}/operators/op-b2?lang=en")
+        cell = pg.locator(f"#forms article[data-form={form_id}] tr[data-call={call_id}] td.form-score")
+        assert cell.inner_text().strip() == after
+        shot(pg, "14-scorecard-forms")
+        assert not errors, errors
+    finally:
+        ctx.close()
