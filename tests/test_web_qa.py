@@ -229,6 +229,11 @@ def test_calibration_session_is_blind_until_closed(app, clients):
     assert ada_view["answers"] == [] and ada_view["session"]["progress"] == {n: 12 for n in given}
     page = sue.get(f"/calibration/{sid}", headers=EN).text
     assert 'class="all-answers"' not in page and 'id="report"' not in page
+    assert f'href="/calls/blue-good-en?calibration={sid}"' in page
+    # the call page opened from the session hides the forms (automatic and other people's answers)
+    blind = sue.get(f"/calls/blue-good-en?calibration={sid}", headers=EN).text
+    assert 'id="forms-blind"' in blind and f'id="form-{FORM}"' not in blind
+    assert f'id="form-{FORM}"' in clients["ada"].get(f"/calls/blue-good-en?calibration={sid}", headers=EN).text
     # a wrong answer stores nothing; a non-evaluator cannot answer; only the lead or an admin closes
     assert "takes yes, no" in sam.get(_submit(sam, sid, calls[0], {"greeting": "perhaps"}).headers["location"],
                                       headers=EN).text
@@ -254,6 +259,7 @@ def test_calibration_session_is_blind_until_closed(app, clients):
     assert report["correct_information"]["auto_note"] == "answered by people only"
     page = tia.get(f"/calibration/{sid}", headers=EN).text
     assert 'id="report"' in page and 'class="all-answers"' in page and "κ = 1.00" in page
+    assert f'id="form-{FORM}"' in sue.get(f"/calls/blue-good-en?calibration={sid}", headers=EN).text
     r = _submit(sam, sid, calls[0], {"greeting": "no"})  # closed: no more answers
     assert "is closed" in sam.get(r.headers["location"], headers=EN).text
 

@@ -494,11 +494,13 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
         call_disputes = views.dispute_view(disputes(ctx.store, call_ids=[call_id]), ctx.config, lang,
                                            partial(translate, lang))
+        # opened from an open calibration session the user evaluates: the forms stay hidden (blind)
+        blind = qa_views.blind_session(ctx.store, user, call_id, request.query_params.get("calibration"))
         return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
                       levels=levels, call_url=_call_url(ctx, call_id), disputes=call_disputes,
                       disputed={(d["kind"], d["target"]) for d in call_disputes if d["status"] == "open"},
-                      forms=qa_views.call_forms(ctx.store, call_id, ctx.config, lang),
-                      can_answer_forms=qa_views.can_answer_forms(user))
+                      forms=[] if blind else qa_views.call_forms(ctx.store, call_id, ctx.config, lang),
+                      can_answer_forms=qa_views.can_answer_forms(user), blind=blind)
 
     @app.get("/api/calls/{call_id}")
     def call_api(call_id: str, user: User = Depends(api_user)) -> Response:

@@ -3,7 +3,6 @@ sessions, the weekly review sample. Registered by `app._routes`; permissions in 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -18,7 +17,6 @@ from callqa.pipeline.users import User
 
 from . import qa_views as qv
 from . import views
-from .i18n import translate
 
 
 def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - one place for these routes
@@ -243,8 +241,7 @@ def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - o
         if not user.can("review"):
             raise HTTPException(status_code=403, detail="errors.forbidden")
         week, weeks = _week(request, user)
-        return render(request, "review_sample.html", user=user, week=week, weeks=weeks, plan=_plan(week, user),
-                      t_stratum=partial(translate, request.state.lang))
+        return render(request, "review_sample.html", user=user, week=week, weeks=weeks, plan=_plan(week, user))
 
     @app.get("/api/review-sample")
     def sample_api(request: Request, user: User = Depends(api_user)) -> Response:

@@ -103,6 +103,22 @@ def scorecard_forms(store: Any, config: Any, call_ids: Sequence[str], lang: str)
 
 # ---------------------------------------------------------------- calibration
 
+def blind_session(store: Any, user: User, call_id: str, session_id: str | None) -> dict[str, Any] | None:
+    """The open calibration session the user evaluates this call in, when the call page was opened
+    from it (`?calibration=ID`): the page then hides the forms (automatic and other people's answers)."""
+    from callqa.pipeline.calibration import CalibrationError, session
+
+    if not session_id:
+        return None
+    try:
+        info = session(store, session_id)
+    except CalibrationError:
+        return None
+    if info["closed"] or user.name not in info["evaluators"] or call_id not in info["calls"]:
+        return None
+    return info
+
+
 def session_visible(user: User, info: Mapping[str, Any]) -> bool:
     """Only the lead who created it, its evaluators and admins see a session."""
     return user.role == "admin" or user.name == info.get("created_by") or user.name in (info.get("evaluators") or [])
