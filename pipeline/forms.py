@@ -744,7 +744,10 @@ def form_results(store: Any, config: "Config", form_id: str, *,
     for cid, qid, a, by, at, comment in rows:
         human.setdefault(cid, {})[qid] = {"answer": json.loads(a), "by": by, "at": at.isoformat(), "comment": comment}
     out = []
-    for result in store.results(apply_overrides=False):
+    # given the calls (a scorecard's period), read only those instead of every stored result
+    source = store.results(apply_overrides=False) if wanted is None else (
+        r for r in (store.get(c, with_reviews=False) for c in sorted(wanted)) if r and r.get("status", "ok") == "ok")
+    for result in source:
         cid = result["call_id"]
         if wanted is not None and cid not in wanted:
             continue
