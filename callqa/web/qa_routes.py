@@ -134,9 +134,13 @@ def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - o
         if refused:  # an evaluator of another team would see calls they may not see
             flash(request, "errors.calibration_evaluators", "error", names=", ".join(refused))
             return RedirectResponse("/calibration", status_code=303)
-        info = cal.create_session(ctx.store, title=title, form_id=form_id,
-                                  call_ids=[str(r["call_id"]) for r in results], evaluators=names,
-                                  created_by=user.name, config=ctx.config)
+        try:
+            info = cal.create_session(ctx.store, title=title, form_id=form_id,
+                                      call_ids=[str(r["call_id"]) for r in results], evaluators=names,
+                                      created_by=user.name, config=ctx.config)
+        except (cal.CalibrationError, FormError):  # e.g. a call that failed processing (no analysis)
+            flash(request, "errors.calibration_pick", "error")
+            return RedirectResponse("/calibration", status_code=303)
         flash(request, "messages.calibration_created")
         return RedirectResponse(f"/calibration/{info['session_id']}", status_code=303)
 
