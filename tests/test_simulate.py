@@ -144,3 +144,12 @@ def test_the_pipeline_survives_simulated_calls_and_every_result_serializes(corpu
         assert data["call_id"] == t["call_id"], what
         assert data["duration_s"] == pytest.approx(t["duration_s"], abs=0.2), what
         assert data["transcript"]["turns"], what
+        # Issue 10: on calls nobody here wrote, no indicator is scored without evidence (talk ratio and
+        # speech rate excepted) and no competency is scored from absences alone.
+        ind = {i["id"]: i for i in data["indicators"]}
+        bare = [i for i, d in ind.items() if d["score"] is not None and not d["evidence"]
+                and i not in ("talk_ratio", "speech_rate")]
+        assert bare == [], (what, bare)
+        for c in data["competencies"]:
+            if c["score"] is not None:
+                assert any(ind[i]["evidence"] and not ind[i].get("absence") for i in c["indicators"]), (what, c)
