@@ -158,3 +158,38 @@ def test_talk_time_is_word_level_speech_not_the_turn_span(config):
     assert talk["operator"] == pytest.approx(3.0, abs=0.01)  # 0..1.5 and 5.5..7.0, not 7.0
     assert talk["client"] == pytest.approx(2.0, abs=0.01)
     assert out["speech_rate_wpm"]["operator"] == pytest.approx(5 * 60 / 3.0, rel=0.02)
+
+
+def test_a_turn_cut_where_the_other_speaker_came_in_is_not_an_interruption(config):
+    # stereo transcripts cut a channel's turn wherever the other side starts a word: the operator's
+    # "your card?" goes on without a pause; the client came in over the operator, not the other way round
+    tr = call([("operator", 10.0, 17.4, "No problem. May I have the last four digits of"),
+               ("client", 17.0, 20.9, "It is Michael Green, born on the fourteenth of October."),
+               ("operator", 17.4, 18.0, "your card?")])
+    ints = compute_signals(tr, config).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (0, 1)
+    assert ints["items"][0]["start"] == 17.0 and ints["items"][0]["overlap_s"] == pytest.approx(1.0)
+
+
+def test_taking_the_floor_back_is_an_interruption_of_its_own(config):
+    # the client cuts in, the operator stops, then talks over the client again before the client is done
+    tr = call([("operator", 0.0, 6.0, "Let me explain the whole tariff to you in detail now, it has three parts."),
+               ("client", 5.0, 11.0, "No, wait, I asked about my bill, not the tariff, can you listen to me?"),
+               ("operator", 6.7, 12.0, "Sir, please let me finish, this is important for your bill.")])
+    ints = compute_signals(tr, config).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (1, 1)
+    assert [i["by"] for i in ints["items"]] == ["client", "operator"]
+    # the operator pausing inside their own speech, nobody else talking, does not start anything new
+    calm = call([("operator", 0.0, 6.0, "Let me explain the tariff."), ("operator", 6.7, 9.0, "It has three parts."),
+                 ("client", 9.5, 11.0, "I see.")])
+    assert compute_signals(calm, config).serialize()["interruptions"]["items"] == []
+
+
+def test_a_short_overlap_counts_with_the_default_threshold(config):
+    # 0.4 s of measured overlap (ASR word ends come early: the real overlap was longer)
+    tr = call([("client", 15.9, 18.3, "Mary Jones, the third of June nineteen seventy two."),
+               ("operator", 17.9, 22.7, "Okay, I can see your account. The balance is one hundred dollars.")])
+    assert compute_signals(tr, config).serialize()["interruptions"]["by_operator"] == 1
+    tr = call([("client", 15.9, 18.3, "Mary Jones, the third of June nineteen seventy two."),
+               ("operator", 18.2, 22.7, "Okay, I can see your account. The balance is one hundred dollars.")])
+    assert compute_signals(tr, config).serialize()["interruptions"]["by_operator"] == 0

@@ -265,11 +265,63 @@ def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, aud
         rows["backchannel"].extend(wp.backchannel)
         rows["speech"].extend(speech_seconds(t.words, pause_s) for t in tr.turns)
     durations = [max([t.duration_s] + [x.end for x in t.turns]) for t in transcripts]
-    timing = compute_timing(turns_frame(rows), durations, config.section("signals"))
     audios = audios or [None] * len(transcripts)
     metas = metas or [None] * len(transcripts)
+    activity = _activity_frame(transcripts, audios, metas, config.section("signals"))
+    timing = compute_timing(turns_frame(rows), durations, config.section("signals"), activity)
     return [_assemble(tr, wp, tm, config, au, me)
             for tr, wp, tm, au, me in zip(transcripts, parts, timing, audios, metas)]
+
+
+def _channel_speakers(transcript: Transcript, meta: CallMeta | None) -> dict[int, str]:
+    """Stereo: the speaker on each channel, from the transcript's turns (after role assignment), else
+    the call's channel map; a channel without either takes the speaker the other channel does not have."""
+    votes: dict[int, dict[str, float]] = {}
+    for t in transcript.turns:
+        if t.channel is not None and t.speaker in ("operator", "client"):
+            v = votes.setdefault(t.channel, {})
+            v[t.speaker] = v.get(t.speaker, 0.0) + t.duration
+    out = {c: max(v, key=v.__getitem__) for c, v in votes.items()}
+    cmap = meta.channel_map if meta is not None else None
+    for c in (0, 1):
+        if c not in out and cmap and c < len(cmap) and cmap[c] in ("operator", "client"):
+            out[c] = cmap[c]
+    if len(out) == 1:
+        (c, who), = out.items()
+        out[1 - c] = "client" if who == "operator" else "operator"
+    if len(set(out.values())) != len(out):
+        return {}  # both channels one speaker: not a two-sided recording to read from the audio
+    return out
+
+
+def _activity_frame(transcripts: Sequence[Transcript], audios: Sequence[Any], metas: Sequence[CallMeta | None],
+                    sig: SignalsConfig) -> Any:
+    """Audio speech (call, speaker, start, end) of the stereo calls whose turns come from the channels
+    (a call where the audio shows no speech at all keeps its word times)."""
+    import polars as pl
+
+    from .activity import stereo_activity
+
+    opts = sig.channel_activity
+    rows: dict[str, list[Any]] = {"call": [], "speaker": [], "start": [], "end": []}
+    if not opts.enabled:
+        return None
+    for c, (tr, au, me) in enumerate(zip(transcripts, audios, metas)):
+        if au is None or getattr(au, "channels", 1) != 2 or not any(t.channel is not None for t in tr.turns):
+            continue
+        who = _channel_speakers(tr, me)
+        if not who:
+            continue
+        spans = stereo_activity(au, who, opts.bleed_db, opts.vad_threshold) or {}
+        for speaker, ss in spans.items():
+            for a, b in ss:
+                rows["call"].append(c)
+                rows["speaker"].append(speaker)
+                rows["start"].append(a)
+                rows["end"].append(b)
+    if not rows["call"]:
+        return None
+    return pl.DataFrame(rows, schema={"call": pl.Int32, "speaker": pl.Utf8, "start": pl.Float64, "end": pl.Float64})
 
 
 def compute_signals(transcript: Transcript, config: Config, audio: Any = None,

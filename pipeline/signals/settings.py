@@ -239,8 +239,19 @@ class Script(_Strict):
 # --- signal thresholds ----------------------------------------------------------
 
 class InterruptionOptions(_Strict):
-    min_overlap_s: float = Field(0.5, ge=0)  # overlap needed before a start counts as interrupting
+    # overlap needed before a start counts as interrupting (measured onsets under the other side's speech
+    # come up to ~0.15 s late and ASR word ends 0.1-0.3 s early, so 0.5 s of real overlap can measure 0.35 s)
+    min_overlap_s: float = Field(0.3, ge=0)
     ignore_backchannels: bool = True  # "угу", "mm-hmm" inside the other's turn is listening, not interrupting
+
+
+class ChannelActivityOptions(_Strict):
+    """Stereo calls: talk time and interruptions from each channel's audio (Silero VAD, less the other
+    side's bleed) rather than from ASR word times, which lose speech the ASR missed and end early."""
+
+    enabled: bool = True
+    bleed_db: float = Field(12.0, gt=0)  # a channel this much quieter than the other carries only bleed there
+    vad_threshold: float = Field(0.5, gt=0, lt=1)  # Silero speech probability
 
 
 class SilenceOptions(_Strict):
@@ -286,6 +297,7 @@ class SentimentTrajectory(_Strict):
 
 class SignalsConfig(_Strict):
     interruptions: InterruptionOptions = InterruptionOptions()
+    channel_activity: ChannelActivityOptions = ChannelActivityOptions()
     silence: SilenceOptions = SilenceOptions()
     monologue: MonologueOptions = MonologueOptions()
     scripts: ScriptChoice = ScriptChoice()

@@ -55,27 +55,97 @@ def prev_end_any() -> pl.Expr:
     return pl.col("end").cum_max().shift(1).over("call")
 
 
-def other_end_before(speaker: str) -> pl.Expr:
-    """Latest end of `speaker`'s earlier turns in the call."""
-    return (pl.when(pl.col("speaker") == speaker).then(pl.col("end")).otherwise(None)
-            .cum_max().forward_fill().shift(1).over("call"))
+YIELD_GAP_S = 0.3  # between turns: a speaker who stops this long while the other talks has handed over the floor
 
 
-def other_start_before(speaker: str) -> pl.Expr:
-    return (pl.when(pl.col("speaker") == speaker).then(pl.col("start")).otherwise(None)
-            .forward_fill().shift(1).over("call"))
+def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None) -> pl.DataFrame:
+    """Each speaker's continuous speech: `spans` (call, speaker, start, end[, turn]) joined while the
+    speaker's own pause is at most `join_s`. The other side's speech does not cut a run where it starts
+    while the speaker is still talking (a stereo transcript cuts a channel's turn wherever the other
+    speaker starts a word). With `yield_s` (spans that are turns), a gap of `yield_s` or more between two
+    turns of the speaker, made after the other side came in and while it is still talking, ends the run:
+    the floor was handed over (a mono turn ends where the other voice takes over), and taking it back is
+    a new start. Audio speech is not cut that way: a sentence pause under the other's speech is not a
+    hand-over. Columns: call, speaker, start, end, and with turns the run's first turn and its end
+    (turn, turn_end)."""
+    with_turn = "turn" in spans.columns
+    cols = ["call", "speaker", "start", "end"] + (["turn"] if with_turn else [])
+    out: dict[str, list[Any]] = {k: [] for k in ("call", "speaker", "start", "end", "turn", "turn_end")}
+
+    def close(call: int, speaker: str, r: list[Any]) -> None:
+        for k, v in zip(("call", "speaker", "start", "end", "turn", "turn_end"), (call, speaker, *r)):
+            out[k].append(v)
+
+    cur: dict[str, list[Any]] = {}  # speaker -> [start, end, turn, turn_end] of the open run
+    call_now = None
+    for row in spans.sort("call", "start", "end").select(cols).iter_rows():
+        call, speaker, a, b = row[:4]
+        turn = row[4] if with_turn else None
+        if call != call_now:
+            for sp, r in cur.items():
+                close(call_now, sp, r)
+            cur, call_now = {}, call
+        r = cur.get(speaker)
+        if r is not None:
+            gap = a - r[1]
+            others = [o for sp, o in cur.items() if sp != speaker]
+            yielded = yield_s is not None and gap >= yield_s and any(r[0] < o[0] < r[1] < o[1] for o in others)
+            if gap > join_s or yielded:
+                close(call, speaker, r)
+                r = None
+        if r is None:
+            cur[speaker] = [a, b, turn, b]
+        else:
+            r[1] = max(r[1], b)
+    for sp, r in cur.items():
+        close(call_now, sp, r)
+    frame = pl.DataFrame(out, schema={"call": pl.Int32, "speaker": pl.Utf8, "start": pl.Float64, "end": pl.Float64,
+                                      "turn": pl.Int32, "turn_end": pl.Float64})
+    return frame if with_turn else frame.drop("turn", "turn_end")
 
 
-def interruption(min_overlap: float, ignore_backchannels: bool) -> pl.Expr:
-    """This turn starts while the other speaker is mid-turn and overlaps them at least `min_overlap` s."""
-    other_end = pl.when(pl.col("speaker") == "operator").then(pl.col("_client_end")).otherwise(pl.col("_op_end"))
-    other_start = pl.when(pl.col("speaker") == "operator").then(pl.col("_client_start")).otherwise(pl.col("_op_start"))
-    overlap = pl.min_horizontal(other_end, pl.col("end")) - pl.col("start")
-    cond = ((other_end > pl.col("start")) & (pl.col("start") > other_start) & (overlap >= min_overlap)
-            & pl.col("speaker").is_in(SPEAKERS))
+def _talking_turns(frame: pl.DataFrame, ignore_backchannels: bool) -> pl.DataFrame:
+    f = frame.filter(pl.col("speaker").is_in(SPEAKERS))
     if ignore_backchannels:
-        cond = cond & ~pl.col("backchannel")
-    return pl.when(cond).then(overlap).otherwise(None)
+        f = f.filter(~pl.col("backchannel"))
+    return f.select("call", "speaker", "start", "end", "turn")
+
+
+def activity_runs(activity: pl.DataFrame, turns: pl.DataFrame, join_s: float) -> pl.DataFrame:
+    """Runs of audio speech activity (`speech_runs` of `activity`: call, speaker, start, end), each with
+    the first of the speaker's `turns` it holds (turn, turn_end; null when no turn falls in the run:
+    speech heard but not transcribed, which can be interrupted but is not itself an interruption)."""
+    runs = speech_runs(activity.select("call", "speaker", "start", "end"), join_s)
+    held = (runs.join(turns.rename({"start": "_t_start", "end": "_t_end"}), on=["call", "speaker"])
+            .filter((pl.col("_t_start") < pl.col("end")) & (pl.col("_t_end") > pl.col("start")))
+            .sort("_t_start")
+            .group_by("call", "speaker", "start", "end")
+            .agg(pl.col("turn").first(), pl.col("_t_end").first().alias("turn_end")))
+    return runs.join(held, on=["call", "speaker", "start", "end"], how="left")
+
+
+def interruptions(frame: pl.DataFrame, min_overlap: float, join_s: float, ignore_backchannels: bool,
+                  activity: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per interruption: a speaker's run of speech (`speech_runs`) that starts while the other
+    speaker's run is under way and overlaps it at least `min_overlap` s. Runs come from the turns, or
+    for the calls in `activity` (stereo: call, speaker, start, end of audio speech) from the audio, an
+    interrupting run then holding a turn of its speaker. Columns: call, speaker, turn, start, end
+    (of the interrupting turn), overlap."""
+    turns = _talking_turns(frame, ignore_backchannels)
+    runs = speech_runs(turns, join_s, YIELD_GAP_S)
+    if activity is not None and activity.height:
+        runs = pl.concat([runs.filter(~pl.col("call").is_in(activity["call"].unique().implode())),
+                          activity_runs(activity, turns, join_s).select(runs.columns)], how="vertical_relaxed")
+    other = runs.select("call", pl.col("speaker").alias("_o_speaker"), pl.col("start").alias("_o_start"),
+                        pl.col("end").alias("_o_end"))
+    pairs = (runs.filter(pl.col("turn").is_not_null()).join(other, on="call")
+             .filter((pl.col("speaker") != pl.col("_o_speaker")) & (pl.col("_o_start") < pl.col("start"))
+                     & (pl.col("start") < pl.col("_o_end")))
+             .with_columns((pl.min_horizontal("_o_end", "end") - pl.col("start")).alias("overlap"))
+             .filter(pl.col("overlap") >= min_overlap))
+    return (pairs.group_by("call", "speaker", "turn")
+            .agg(pl.col("start").first(), pl.col("turn_end").first().alias("end"), pl.col("overlap").max())
+            .sort("call", "start"))
 
 
 def silence_gap(min_gap: float) -> pl.Expr:
@@ -90,8 +160,11 @@ def per_speaker_sum(col: str | pl.Expr, speaker: str) -> pl.Expr:
 
 # --- computation --------------------------------------------------------------------
 
-def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: SignalsConfig) -> list[dict[str, Any]]:
-    """Timing signals for every call in `frame` (calls numbered 0..len(durations)-1)."""
+def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: SignalsConfig,
+                   activity: pl.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Timing signals for every call in `frame` (calls numbered 0..len(durations)-1). `activity`
+    (call, speaker, start, end): audio speech of the calls that have it (stereo); for those calls
+    talk time and interruptions come from it rather than from word times."""
     n_calls = len(durations)
     out: list[dict[str, Any]] = [_empty() for _ in range(n_calls)]
     if frame.height == 0:
@@ -99,13 +172,9 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
         return out
     io = sig.interruptions
     df = (frame.sort("call", "start", "end")
-          .with_columns(duration().alias("dur"), prev_end_any().alias("_prev_end"),
-                        other_end_before("operator").alias("_op_end"),
-                        other_end_before("client").alias("_client_end"),
-                        other_start_before("operator").alias("_op_start"),
-                        other_start_before("client").alias("_client_start"))
-          .with_columns(silence_gap(sig.silence.min_gap_s).alias("gap"),
-                        interruption(io.min_overlap_s, io.ignore_backchannels).alias("overlap")))
+          .with_columns(duration().alias("dur"), prev_end_any().alias("_prev_end"))
+          .with_columns(silence_gap(sig.silence.min_gap_s).alias("gap")))
+    found = interruptions(df, io.min_overlap_s, sig.silence.pause_in_turn_s, io.ignore_backchannels, activity)
 
     # talk time: word-level speech where the turn has word times, else the turn's span
     talk = (pl.coalesce(pl.col("speech"), pl.col("dur")) if "speech" in df.columns else pl.col("dur"))
@@ -123,15 +192,22 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
         pl.col("start").sort_by("gap").last().alias("longest_gap_end"),
         pl.col("start").min().alias("first_start"),
         pl.col("end").max().alias("last_end"),
-        (pl.col("overlap").is_not_null() & (pl.col("speaker") == "operator")).sum().alias("int_op"),
-        (pl.col("overlap").is_not_null() & (pl.col("speaker") == "client")).sum().alias("int_cl"),
     ))
+    heard: dict[int, dict[str, float]] = {}  # audio talk time (stereo): the speakers' runs of speech
+    if activity is not None and activity.height:
+        runs = speech_runs(activity.select("call", "speaker", "start", "end"), sig.silence.pause_in_turn_s)
+        for r in (runs.group_by("call", "speaker").agg((pl.col("end") - pl.col("start")).sum().alias("s"))
+                  .iter_rows(named=True)):
+            heard.setdefault(r["call"], {})[r["speaker"]] = r["s"]
+        for c in activity["call"].unique().to_list():
+            heard.setdefault(c, {})
     for r in agg.iter_rows(named=True):
         c = r["call"]
         d = out[c]
-        d["talk_time_s"] = {"operator": r["talk_op"], "client": r["talk_cl"]}
-        total = r["talk_op"] + r["talk_cl"]
-        d["talk_ratio_operator"] = r["talk_op"] / total if total > 0 else None
+        op, cl = ((heard[c].get("operator", 0.0), heard[c].get("client", 0.0)) if c in heard
+                  else (r["talk_op"], r["talk_cl"]))
+        d["talk_time_s"] = {"operator": op, "client": cl}
+        d["talk_ratio_operator"] = op / (op + cl) if op + cl > 0 else None
         d["words"] = {"operator": int(r["words_op"]), "client": int(r["words_cl"])}
         d["speech_rate_wpm"] = {"operator": _rate(r["words_op"] * 60.0, r["talk_op"]),
                                 "client": _rate(r["words_cl"] * 60.0, r["talk_cl"])}
@@ -150,14 +226,12 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
         d["longest_silence_s"] = longest
         d["longest_silence"] = ({"start": where[0], "end": where[1], "speaker": None, "quote": ""}
                                 if where else None)
-        d["interruptions"] = {"by_operator": int(r["int_op"]), "by_client": int(r["int_cl"]), "items": []}
 
-    items = (df.filter(pl.col("overlap").is_not_null())
-             .select("call", "turn", "speaker", "start", "end", "overlap"))
-    for r in items.iter_rows(named=True):
-        out[r["call"]]["interruptions"]["items"].append(
-            {"start": r["start"], "end": r["end"], "speaker": r["speaker"], "turn": r["turn"],
-             "by": r["speaker"], "overlap_s": r["overlap"]})
+    for r in found.iter_rows(named=True):
+        ints = out[r["call"]]["interruptions"]
+        ints["by_" + r["speaker"]] += 1
+        ints["items"].append({"start": r["start"], "end": r["end"], "speaker": r["speaker"], "turn": r["turn"],
+                              "by": r["speaker"], "overlap_s": r["overlap"]})
 
     # Monologues and response latency: backchannels ("угу") neither break a monologue nor count as a turn.
     talk = df.filter(~pl.col("backchannel") & pl.col("speaker").is_in(SPEAKERS))

@@ -1,0 +1,99 @@
+"""Stereo talk time and interruptions from each channel's audio (pipeline/signals/activity.py): two real
+voices from a sample call placed on two channels with bleed and noise; the transcript alone would lose
+speech the ASR missed, the audio does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from callqa.pipeline.audio import Audio, load_audio
+from callqa.pipeline.config import load_config
+from callqa.pipeline.signals import compute_signals
+from callqa.pipeline.signals.activity import channel_speech
+from callqa.pipeline.types import AudioSource, CallMeta, Transcript, Turn, Word
+
+SR = 16000
+OP_AT, CL_AT = 1.0, 4.0  # the client comes in 3 s into the operator's turn
+
+
+@pytest.fixture(scope="module")
+def stereo(sample_calls_dir, config):
+    """(samples, operator span, client span): the operator's first turn of en_mono_inbound on channel 0,
+    the client's first turn on channel 1 starting while the operator talks, each bleeding into the
+    other channel at -26 dB, pink-ish noise 35 dB under the speech."""
+    import json
+
+    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
+    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
+    op_t, cl_t = truth["turns"][0], truth["turns"][1]
+    assert (op_t["speaker"], cl_t["speaker"]) == ("operator", "client")
+    x = mono.mono()
+    op = x[int(op_t["start"] * mono.rate):int(op_t["end"] * mono.rate)]
+    cl = x[int(cl_t["start"] * mono.rate):int(cl_t["end"] * mono.rate)]
+    n = int((CL_AT + len(cl) / SR + 1.5) * SR)
+    own = np.zeros((2, n), dtype=np.float32)
+    own[0, int(OP_AT * SR):int(OP_AT * SR) + len(op)] = op
+    own[1, int(CL_AT * SR):int(CL_AT * SR) + len(cl)] = cl
+    g = 10 ** (-26 / 20)
+    mix = own + g * own[::-1]
+    rng = np.random.default_rng(0)
+    level = float(np.sqrt(np.mean(op ** 2)))
+    mix += (rng.standard_normal(mix.shape) * level * 10 ** (-35 / 20)).astype(np.float32)
+    return mix.astype(np.float32), (OP_AT, OP_AT + len(op) / SR), (CL_AT, CL_AT + len(cl) / SR)
+
+
+def _covered(spans, a, b):
+    """Seconds of [a, b] the spans cover."""
+    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in spans)
+
+
+def test_each_channel_hears_its_own_speaker_not_the_bleed(stereo):
+    samples, (oa, ob), (ca, cb) = stereo
+    op, cl = channel_speech(samples, SR)
+    # the client's channel carries only the operator's bleed before the client speaks: not speech
+    assert _covered(cl, 0.0, ca - 0.3) < 0.2
+    assert _covered(op, ob + 0.3, samples.shape[1] / SR) < 0.2
+    # each speaker's own stretch is heard nearly whole (voices pause between words)
+    assert _covered(op, oa, ob) > 0.7 * (ob - oa)
+    assert _covered(cl, ca, cb) > 0.7 * (cb - ca)
+    assert min(a for a, _ in cl) == pytest.approx(ca, abs=0.3)
+
+
+def _transcript(op_span, cl_words_from):
+    """What an ASR might return: the operator's turn, and the client's words only from
+    `cl_words_from` on (the client's first words, said over the operator, were missed)."""
+    oa, ob = op_span
+    op_words = tuple(Word(f"w{i}", oa + i * 0.5, oa + i * 0.5 + 0.4) for i in range(int((ob - oa) / 0.5)))
+    cl_words = tuple(Word(f"c{i}", cl_words_from + i * 0.5, cl_words_from + i * 0.5 + 0.4) for i in range(4))
+    return Transcript(turns=(
+        Turn("operator", op_words[0].start, op_words[-1].end, "operator words " * 3, op_words, channel=0),
+        Turn("client", cl_words[0].start, cl_words[-1].end, "but I asked about something else", cl_words, channel=1),
+    ), language="en", duration_s=12.0)
+
+
+def test_stereo_interruption_and_talk_time_come_from_the_audio(stereo, config):
+    samples, op_span, cl_span = stereo
+    audio = Audio(samples, AudioSource("x.wav", "0", SR, 2, samples.shape[1] / SR, "wav"), SR)
+    # the ASR missed the client's first words: by the words the client started after the operator stopped
+    tr = _transcript(op_span, cl_words_from=op_span[1] + 0.2)
+    words_only = compute_signals(tr, config).serialize()
+    assert words_only["interruptions"]["by_client"] == 0
+    s = compute_signals(tr, config, audio=audio, meta=CallMeta(channel_map=("operator", "client"))).serialize()
+    ints = s["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (0, 1)
+    assert ints["items"][0]["start"] == pytest.approx(cl_span[0], abs=0.3)
+    assert ints["items"][0]["overlap_s"] > 1.0
+    # talk time: what each channel's speaker said, not just the words the ASR kept
+    assert s["talk_time_s"]["client"] > 0.8 * (cl_span[1] - cl_span[0])
+    assert s["talk_time_s"]["client"] > 2 * words_only["talk_time_s"]["client"]
+    assert s["talk_time_s"]["operator"] == pytest.approx(op_span[1] - op_span[0], rel=0.2)
+    off = load_config(overrides={"signals": {"channel_activity": {"enabled": False}}})
+    assert compute_signals(tr, off, audio=audio).serialize()["talk_time_s"] == words_only["talk_time_s"]
+
+
+def test_channels_map_to_speakers_from_the_turns_when_the_meta_has_none(stereo, config):
+    samples, op_span, cl_span = stereo
+    audio = Audio(samples, AudioSource("x.wav", "0", SR, 2, samples.shape[1] / SR, "wav"), SR)
+    s = compute_signals(_transcript(op_span, op_span[1] + 0.2), config, audio=audio).serialize()
+    assert s["interruptions"]["by_client"] == 1
