@@ -5,7 +5,8 @@ Per call and in total:
 
 - WER of callqa (through `process_call`, as `callqa analyze` runs it) and of plain
   faster-whisper (`WhisperModel.transcribe` with the same model, beam, VAD and word
-  timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls;
+  timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls; both
+  decode from the same random state of Whisper's sampling fallback (`reseed_sampling`);
 - DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored);
 - role accuracy (share of speech time whose operator/client label is right), the call's
   `role_confidence` and whether it was flagged `role_uncertain`;
@@ -119,7 +120,9 @@ class PlainWhisper:
 
     def key(self, sha: str) -> str:
         vad = self.opts.vad.model_dump() if hasattr(self.opts.vad, "model_dump") else str(self.opts.vad)
-        return f"{sha}|{self.opts.model}|{self.opts.beam_size}|{json.dumps(vad, sort_keys=True)}"
+        # "reseeded": decoded from the same random state as callqa decodes (reseed_sampling); older
+        # entries were one draw of Whisper's sampling fallback that depended on the calls before.
+        return f"{sha}|{self.opts.model}|{self.opts.beam_size}|{json.dumps(vad, sort_keys=True)}|reseeded"
 
     def texts(self, audio: Any, language: str = "en") -> list[str]:
         import numpy as np
@@ -131,12 +134,19 @@ class PlainWhisper:
             from callqa.pipeline.transcribe import load_model
 
             self.model = load_model(self.opts)
+        from callqa.models.asr import mark_sampled, reseed_sampling
+
         vad = self.opts.vad.model_dump() if hasattr(self.opts.vad, "model_dump") else None
         out = []
         for ch in range(audio.channels):
             x = np.ascontiguousarray(audio.channel(ch) if audio.channels == 2 else audio.mono(), dtype=np.float32)
+            # The same random state for Whisper's sampling fallback as callqa's decodings start from:
+            # otherwise a hard call's baseline WER is one draw that depends on the calls decoded before.
+            reseed_sampling(self.model)
             segs, _ = self.model.transcribe(x, language=language, beam_size=self.opts.beam_size,
                                             word_timestamps=True, vad_filter=True, vad_parameters=vad)
+            segs = list(segs)
+            mark_sampled(self.model, segs)
             out.append(" ".join(s.text.strip() for s in segs))
         self.cache[key] = out
         if self.cache_path:

@@ -90,10 +90,45 @@ def load_whisper(path: str | Path, device: str = "cpu", compute_type: str = "int
     from faster_whisper import WhisperModel
 
     try:
-        return WhisperModel(str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads,
-                            local_files_only=True)
+        model = WhisperModel(str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                             local_files_only=True)
     except (RuntimeError, ValueError, OSError) as e:
         raise ModelUnavailable(f"ASR model {path} cannot be loaded on {device} ({compute_type}): {e}") from None
+    model._callqa_ct2 = dict(model_path=str(path), device=device, compute_type=compute_type,  # for reseed_sampling
+                             intra_threads=cpu_threads)
+    model._callqa_sampled = False
+    return model
+
+
+def reseed_sampling(model: Any, seed: int = 0) -> None:
+    """Make the next decoding start from the same random state, so a recording always gives
+    the same transcript whatever was decoded before it.
+
+    Whisper's temperature fallback (hard windows) samples with CTranslate2's random generator,
+    which lives in the model's worker thread: it is seeded once, when that thread first samples,
+    and then runs on from decoding to decoding; `ctranslate2.set_random_seed` alone does not
+    reset it. So once a model has sampled (`mark_sampled`), its CTranslate2 model is loaded
+    again (the weights are memory-mapped; tiny.en takes ~0.2 s) with the seed set. A model that
+    only decoded greedily (temperature 0 uses no random numbers) is kept as it is."""
+    try:
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed)
+    except (ImportError, AttributeError):  # pragma: no cover - older CTranslate2
+        return
+    args = getattr(model, "_callqa_ct2", None)
+    if args is None or not getattr(model, "_callqa_sampled", False):
+        return
+    model.model = ctranslate2.models.Whisper(args["model_path"], device=args["device"],
+                                             compute_type=args["compute_type"], intra_threads=args["intra_threads"])
+    model._callqa_sampled = False
+
+
+def mark_sampled(model: Any, segments: Any) -> None:
+    """Note on `model` whether any of the faster-whisper `segments` it just decoded was sampled
+    (temperature > 0): the next `reseed_sampling` then reloads it."""
+    if any(float(getattr(s, "temperature", 1.0) or 0.0) > 0.0 for s in segments):
+        model._callqa_sampled = True
 
 
 def known_names() -> list[str]:

@@ -51,7 +51,7 @@ class AsrOptions(_Strict):
     max_piece_s: float = Field(600.0, ge=60.0)  # longer recordings are decoded in pieces (bounds memory)
     hallucination: HallucinationGuard = HallucinationGuard()
     low_confidence_logprob: float = -1.0  # mean avg_logprob under this -> low_asr_confidence flag
-    use_hotwords: bool = True  # company.names + company.glossary[language] biased into the decoder
+    use_hotwords: bool = False  # company.names + company.glossary[language] biased into the decoder
     hotwords: dict[str, str] = Field(default_factory=dict)  # per language; filled from `company` at run time
 
 

@@ -16,13 +16,14 @@ handled here:
   phrases (matched ignoring case and punctuation) and segments that Whisper's
   own scores mark as no-speech, degenerate or hopeless, before anything reaches
   signals.
-- Stereo: each channel is transcribed on its own; stretches where a channel only
-  carries the other side's bleed are silenced first, words still heard on both
+- Stereo: each channel is transcribed on its own, as recorded; words decoded where a
+  channel only carries the other side's bleed are dropped, words still heard on both
   channels go to the louder one (`crosstalk_margin_db`), and the words are cut
   into turns at pauses and wherever the other speaker talks in between.
 
-Sampling (Whisper's temperature fallback) is seeded: a recording always gives
-the same transcript.
+Sampling (Whisper's temperature fallback) is seeded, and the decoder's random state
+is reset after it sampled (`models.asr.reseed_sampling`): a recording always gives the
+same transcript, whatever was decoded before it in the same process.
 """
 
 from __future__ import annotations
@@ -338,15 +339,13 @@ def pieces(samples: np.ndarray, max_piece_s: float, rate: int = 16000) -> list[t
     return out
 
 
-def _seed_sampling(seed: int = 0) -> None:
+def _seed_sampling(model: Any = None, seed: int = 0) -> None:
     """Whisper falls back to sampling (temperature > 0) on hard windows: seed it so the same
-    recording always gives the same transcript."""
-    try:
-        import ctranslate2
+    recording always gives the same transcript, whatever was decoded before it
+    (`models.asr.reseed_sampling`)."""
+    from callqa.models.asr import reseed_sampling
 
-        ctranslate2.set_random_seed(seed)
-    except (ImportError, AttributeError):  # pragma: no cover - older CTranslate2
-        pass
+    reseed_sampling(model, seed)
 
 
 def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], channel: int | None,
@@ -354,16 +353,22 @@ def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], cha
     duration = samples.shape[0] / 16000.0
     total = max(1, int(round(duration)))
     hook(step, completed=0, total=total)
-    _seed_sampling()
+    from callqa.models.asr import mark_sampled
+
     out: list[AsrSegment] = []
     for a, b in pieces(samples, max_piece_s):
+        _seed_sampling(model)
+        got: list[Any] = []
         try:
             gen, _info = model.transcribe(np.ascontiguousarray(samples[a:b], dtype=np.float32), **kwargs)
             for seg in gen:
+                got.append(seg)
                 out.append(_convert(seg, channel, duration, offset=a / 16000.0))
                 hook(step, completed=min(total, int(round(out[-1].end))), total=total)
         except ValueError:  # VAD found no speech (some faster-whisper versions)
             continue
+        finally:
+            mark_sampled(model, got)
     hook(step, completed=total, total=total)
     return out
 
@@ -782,11 +787,31 @@ def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(out, 1e-12))
 
 
+BLEED_ONLY_CORRELATION = 0.8
+
+
+def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float) -> bool:
+    """True when a channel carries nothing but the other side's bleed (a one-sided call: an
+    IVR or voicemail with the other leg silent): its level follows the other channel's, frame
+    by frame (correlation >= BLEED_ONLY_CORRELATION over the audible frames), far (2 x
+    `margin_db`) under it. Two people talking in turns never correlate like that."""
+    active = np.maximum(own, other) > -60.0
+    if active.sum() < 10 or float(np.std(own[active])) == 0.0 or float(np.std(other[active])) == 0.0:
+        return False
+    if float(np.corrcoef(own[active], other[active])[0, 1]) < BLEED_ONLY_CORRELATION:
+        return False
+    loud = own[own > -60.0]
+    if loud.size == 0:
+        return False
+    return float(np.percentile(other[other > -60.0], 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
+
+
 def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray:
     """(channels, frames) True where a channel only carries the other side's bleed: another
     channel is `margin_db` louder and this one is far (2 x `margin_db`) under its own speech
-    level (its loud frames). Such frames are silenced before ASR, so bleed is neither decoded
-    nor duplicated; real overlapping speech, loud on its own channel, is untouched."""
+    level (its loud frames); every frame when the whole channel is bleed (`_bleed_only`). Words decoded
+    there are dropped (`drop_bleed_words`), so bleed is neither transcribed nor duplicated;
+    real overlapping speech, loud on its own channel, is untouched."""
     frame = max(1, int(BLEED_FRAME_S * rate))
     levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
     mask = np.zeros(levels.shape, dtype=bool)
@@ -797,6 +822,9 @@ def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray
         if audible.size == 0:
             continue
         typical = float(np.percentile(audible, 90))
+        if _bleed_only(own, other, margin_db):  # nothing of its own: every word on it is the other side's
+            mask[c] = True
+            continue
         m = (other - own >= margin_db) & (own <= typical - 2 * margin_db)
         # Only runs of bleed (3 frames or more), not single frames inside speech.
         run = m.astype(np.int8)
@@ -804,14 +832,34 @@ def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray
     return mask
 
 
+BLEED_WORD_SHARE = 0.5
+
+
+def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
+                     min_share: float = BLEED_WORD_SHARE) -> tuple[list[_ChWord], list[_ChWord]]:
+    """Split words into (kept, bleed): a word is the other side's bleed when at least
+    `min_share` of its frames are `bleed_frames` of its own channel (the channel only carries
+    the other side there). Done on decoded words rather than by silencing the audio, which
+    changes what Whisper hears around the silenced stretches."""
+    kept: list[_ChWord] = []
+    gone: list[_ChWord] = []
+    for cw in words:
+        f0 = int(cw.word.start / BLEED_FRAME_S)
+        f1 = max(f0 + 1, int(np.ceil(cw.word.end / BLEED_FRAME_S)))
+        span = bleed[cw.channel, f0:f1]
+        (gone if span.size and float(span.mean()) >= min_share else kept).append(cw)
+    return kept, gone
+
+
 def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
     """Each channel transcribed on its own, crosstalk removed, merged into turns labelled
     `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map).
 
-    Crosstalk is handled twice: stretches where a channel only carries the other side's
-    bleed are silenced before ASR (`bleed_frames`), and words still heard on both channels
-    go to the louder one (`drop_crosstalk`). Any backend (models/asr_backend.py) decodes,
-    at its own sample rate."""
+    Crosstalk is handled after decoding, on words: words decoded where a channel only carries
+    the other side's bleed (`bleed_frames`) are dropped (`drop_bleed_words`), and words still
+    heard on both channels go to the louder one (`drop_crosstalk`). Each channel is decoded
+    as recorded (the same audio plain faster-whisper would get): silencing bleed before
+    ASR cost words. Any backend (models/asr_backend.py) decodes, at its own sample rate."""
     _check_rate(audio)
     opts = asr_options(config)
     margin = config.section("models").diarization.crosstalk_margin_db
@@ -820,29 +868,26 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
     lang, prob, backend, route_note = route(audio, opts, language, channel=loudest, hook=hook)
     bleed = bleed_frames(audio.samples, rate, margin)
-    frame = max(1, int(BLEED_FRAME_S * rate))
-    b_rate = backend.sample_rate
-    b_frame = max(1, int(BLEED_FRAME_S * b_rate))
-    chans = samples_at(audio, b_rate)
+    chans = samples_at(audio, backend.sample_rate)
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
     notes: list[str] = [route_note] if route_note else []
     for c in range(n_ch):
-        samples = np.array(chans[c], dtype=np.float32)  # a copy: bleed is silenced in it, not in the audio
-        at16 = audio.channel(c) if b_rate != rate else samples
-        for f in np.flatnonzero(bleed[c]):
-            samples[f * b_frame:(f + 1) * b_frame] = 0.0
-            if at16 is not samples:
-                at16[f * frame:(f + 1) * frame] = 0.0
-        raw, got = _decode_with(backend, samples, lang, opts, c, hook, f"transcribe channel {c + 1}/{n_ch}", at16)
+        # The channel as recorded: silencing its bleed before decoding (digital silence in the
+        # middle of a call) made Whisper stop early or skip whole turns; bleed words go afterwards.
+        samples = np.ascontiguousarray(chans[c], dtype=np.float32)
+        raw, got = _decode_with(backend, samples, lang, opts, c, hook, f"transcribe channel {c + 1}/{n_ch}",
+                                audio.channel(c))
         notes.extend(got)
-        del samples, at16
+        del samples
         kept, gone = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
         segments.extend(kept)
         dropped.extend(gone)
     words = [_ChWord(w, s.channel or 0, s.avg_logprob)
              for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
+    words, in_bleed = drop_bleed_words(words, bleed)
     kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin)
+    cross = in_bleed + cross
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
