@@ -402,12 +402,25 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
         if len(idx) == 0:
             continue
         at = round(float(t * FRAME_S), 2)
-        pause = float(_longest_quiet(quiet, t - reach, t + reach) * FRAME_S)
-        if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker
-            log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
-            continue
+        run, run_at = _longest_quiet_at(quiet, t - reach, t + reach)
+        pause = float(run * FRAME_S)
         mixed = z[idx][:, [x, y]].max(axis=1) < oopts.clear
         cen = centres[idx]
+        if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker ...
+            # ... unless the voices were mixed up to it: in an interruption the voice that was speaking
+            # dominates the mix, the change is placed late, and the pause near it is the newcomer's own
+            ov = _mixed_before(mixed, cen, [st + w for st, _ in (wins[i] for i in idx)], run_at, oopts)
+            if ov is None:
+                log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
+                continue
+            start, end = _longest_sounding(quiet, max(lo * FRAME_S, ov[0]), ov[1], oopts.max_pause_s)
+            kept = end - start >= oopts.min_overlap_s
+            log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(ov[1] - ov[0], 2),
+                        "sounding_s": round(end - start, 2),
+                        "result": "overlap before the pause" if kept else "pause at the change"})
+            if kept:
+                found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
+            continue
         near = np.flatnonzero(mixed & (np.abs(cen - t * FRAME_S) <= oopts.window_s / 2))
         if len(near) == 0:
             log.append({"at": at, "pause_s": round(pause, 2), "result": "no mixed window at the change"})
@@ -440,6 +453,32 @@ def _quiet_frames(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
     level = float(np.median(energy[speech])) if speech.any() else float(np.max(energy))
     level = max(level, floor)
     return energy < floor * (level / floor) ** 0.35
+
+
+def _longest_quiet_at(quiet: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """The longest run of quiet frames in [a, b): (length, first frame)."""
+    best, at, run = 0, max(0, a), 0
+    for i in range(max(0, a), max(0, b)):
+        run = run + 1 if i < len(quiet) and quiet[i] else 0
+        if run > best:
+            best, at = run, i - run + 1
+    return best, at
+
+
+def _mixed_before(mixed: np.ndarray, cen: np.ndarray, ends: Sequence[int], pause_at: int,
+                  oopts: Any) -> tuple[float, float] | None:
+    """A stretch of mixed windows (`min_mixed_s` or more) running up to the pause that starts at frame
+    `pause_at`, the windows ending before it: (start, end) s, else None."""
+    before = [i for i in np.argsort(cen) if ends[i] <= pause_at]
+    if not before or not mixed[before[-1]]:
+        return None
+    k = len(before) - 1
+    while k - 1 >= 0 and (mixed[before[k - 1]] or (k - 2 >= 0 and mixed[before[k - 2]])):
+        k -= 1 if mixed[before[k - 1]] else 2
+    span = float(cen[before[-1]] - cen[before[k]] + oopts.step_s)
+    if span < oopts.min_mixed_s:
+        return None
+    return float(cen[before[k]] - oopts.step_s / 2), pause_at * FRAME_S
 
 
 def _longest_quiet(quiet: np.ndarray, a: int, b: int) -> int:

@@ -370,3 +370,22 @@ def test_more_than_two_speakers_as_an_option():
     labels, centroids, why = merge_same_voice(two, labels, 0.675, 0.05, 0.32)
     assert len(centroids) == 2, why
     assert "one voice" in why
+
+
+def test_mixed_windows_up_to_a_pause_near_a_late_change_are_an_overlap():
+    """In an interruption the voice that was speaking dominates the mix, so the change is placed late
+    and the pause near it can be the newcomer's own: windows mixed up to that pause are the overlap;
+    clear windows before it leave a plain change."""
+    from callqa.pipeline.diarize import FRAME_S, _mixed_before
+
+    opts = SimpleNamespace(step_s=0.1, min_mixed_s=0.6)
+    cen = np.arange(10.0, 13.0, 0.1)  # window centres (s); 1 s windows end 0.5 s after them
+    ends = [int(round((c + 0.5) / FRAME_S)) for c in cen]
+    pause_at = int(round(13.0 / FRAME_S))
+    mixed = (cen > 11.55) & (cen < 12.55)  # mixed from 11.6 s up to the last window before the pause (12.5)
+    mixed[[7, 20]] = True, False  # a mixed blip long before; one clear window inside the stretch
+    ov = _mixed_before(mixed, cen, ends, pause_at, opts)
+    assert ov is not None and ov[0] == pytest.approx(11.55, abs=0.1) and ov[1] == pytest.approx(13.0)
+    assert _mixed_before(np.zeros(len(cen), dtype=bool), cen, ends, pause_at, opts) is None
+    short = (cen > 12.25) & (cen < 12.55)  # 0.3 s of mixed windows: too short
+    assert _mixed_before(short, cen, ends, pause_at, opts) is None
