@@ -46,6 +46,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .grades import parse_date
+
 log = logging.getLogger("callqa.alerts")
 
 DIGEST_KIND = "callqa.nightly_digest"
@@ -300,23 +302,6 @@ def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str |
     return out
 
 
-def _day(value: Any) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip().replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text).date()
-    except ValueError:
-        try:
-            return date.fromisoformat(text[:10])
-        except ValueError:
-            return None
-
-
 def period_of(d: date, kind: str) -> tuple[str, date]:
     """(key, first day) of the ISO week (`2026-W49`) or month (`2026-12`) holding `d`."""
     if kind == "week":
@@ -359,7 +344,7 @@ def score_drops(store: Any, operators: Sequence[str], new_days: Mapping[str, set
         "WHERE c.status = 'ok' AND k.score IS NOT NULL AND c.operator_id IN (SELECT unnest(?))", [list(operators)])
     by_period: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        d = _day(r["started_at"]) or _day(r["processed_at"])
+        d = parse_date(r["started_at"]) or parse_date(r["processed_at"])
         if d is None:
             continue
         by_period[(r["operator_id"], period_of(d, options.period)[0])].append(r)
@@ -402,7 +387,7 @@ def build_digest(store: Any, summary: Any, options: AlertsConfig, config: Any) -
         for r in store.query("SELECT operator_id, started_at, processed_at FROM calls "
                              "WHERE call_id IN (SELECT unnest(?)) AND status = 'ok' AND operator_id IS NOT NULL",
                              [ids]):
-            d = _day(r["started_at"]) or _day(r["processed_at"])
+            d = parse_date(r["started_at"]) or parse_date(r["processed_at"])
             if d is not None:
                 new_days[r["operator_id"]].add(d)
     failed = [{"path": str(f["path"]), "call_id": f.get("call_id"), "reason": f.get("reason")}

@@ -96,7 +96,8 @@ def parse_period(text: str) -> Period:
     return Period("month", f"{year}-{month:02d}", date(year, month, 1), date.fromordinal(end.toordinal() - 1))
 
 
-def _parse_date(value: Any) -> date | None:
+def parse_date(value: Any) -> date | None:
+    """A date from an ISO date/datetime string, a date or a datetime; None when there is none."""
     if not value:
         return None
     text = str(value).strip().replace("Z", "+00:00")
@@ -123,7 +124,7 @@ def competency_frame(results: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     started_at, date, week, month, quarter, difficult, competency, score, level."""
     rows: list[dict[str, Any]] = []
     for res in results:
-        d = _parse_date(res.get("started_at"))
+        d = parse_date(res.get("started_at"))
         base = {"call_id": str(res.get("call_id")), "operator_id": res.get("operator_id"), "team": res.get("team"),
                 "role": res.get("role") or "inbound", "language": res.get("language"),
                 "started_at": res.get("started_at"), "date": d, **period_keys(d),

@@ -367,11 +367,11 @@ def visible_results(store: Store, user: User, config: Any = None) -> list[dict[s
 
 def periods_of(results: Iterable[Mapping[str, Any]]) -> list[str]:
     """Quarters, months and weeks that have calls, newest first within each kind."""
-    from callqa.pipeline.grades import _parse_date, period_keys
+    from callqa.pipeline.grades import parse_date, period_keys
 
     keys: dict[str, set[str]] = {"quarter": set(), "month": set(), "week": set()}
     for r in results:
-        for kind, key in period_keys(_parse_date(r.get("started_at"))).items():
+        for kind, key in period_keys(parse_date(r.get("started_at"))).items():
             if key:
                 keys[kind].add(key)
     return [k for kind in ("quarter", "month", "week") for k in sorted(keys[kind], reverse=True)]
@@ -381,9 +381,9 @@ def default_period(results: Sequence[Mapping[str, Any]]) -> str:
     """The quarter of the newest call (the current quarter when no call has a date)."""
     from datetime import date
 
-    from callqa.pipeline.grades import _parse_date, period_keys
+    from callqa.pipeline.grades import parse_date, period_keys
 
-    days = [d for d in (_parse_date(r.get("started_at")) for r in results) if d is not None]
+    days = [d for d in (parse_date(r.get("started_at")) for r in results) if d is not None]
     return str(period_keys(max(days) if days else date.today())["quarter"])
 
 
