@@ -7,6 +7,7 @@ Per call and in total:
   faster-whisper (`WhisperModel.transcribe` with the same model, beam, VAD and word
   timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls; both
   decode from the same random state of Whisper's sampling fallback (`reseed_sampling`);
+  callqa runs with `privacy.redact` off (`--redact` keeps it: tags then count as errors);
 - DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored);
 - role accuracy (share of speech time whose operator/client label is right), the call's
   `role_confidence` and whether it was flagged `role_uncertain`;
@@ -17,7 +18,7 @@ Per call and in total:
 - every result serializes with plain `json.dumps`.
 
     .venv/bin/python benchmarks/accuracy.py [--corpus DIR] [--n 60] [--seed 0] [--limit N]
-                                            [--config FILE] [--json OUT] [--no-real]
+                                            [--config FILE] [--json OUT] [--no-real] [--redact]
 
 The corpus is generated into `--corpus` (default sample_calls/generated/) when its
 `truth/` folder is missing. Plain faster-whisper texts are cached in
@@ -576,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, dest="json_out", help="write per-call rows and totals here")
     ap.add_argument("--no-real", action="store_true", help="skip ../shared/data/real/")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain faster-whisper baseline")
+    ap.add_argument("--redact", action="store_true",
+                    help="keep privacy.redact on: personal data in callqa's transcript becomes tags such as "
+                         "[NUMBER], which count as word errors against the baseline's text (default: off)")
     args = ap.parse_args(argv)
 
     from callqa.pipeline.config import load_config
@@ -587,7 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         truths = truths[: args.limit]
     cfg_file = args.config or (str(corpus / "config.yaml") if (corpus / "config.yaml").is_file() else None)
-    config = load_config(cfg_file)
+    # Redaction replaces spoken account numbers etc. by a tag on purpose: scored against plain
+    # faster-whisper's unredacted text that would be counted as lost words, so it is off here.
+    config = load_config(cfg_file, overrides=None if args.redact else {"privacy": {"redact": False}})
     plain = None if args.no_plain else PlainWhisper(config, corpus / "plain_whisper_cache.json")
     print(f"callqa from {Path(sys.modules['callqa'].__file__).parent}; config {cfg_file or 'defaults'}; "
           f"{len(truths)} calls from {corpus}", flush=True)
