@@ -32,7 +32,29 @@ def expand_inputs(paths: list[str]) -> list[Path]:
                               and not c.name.endswith(".truth.json")))
         else:
             out.append(p)  # missing files are reported per call
-    return out
+    # A sidecar named beside its recording (`callqa analyze calls/*`) is that call's metadata, read with it,
+    # not a call of its own; a sidecar given without its recording still fails, naming the file.
+    stems = {_stem(p) for p in out if not _is_sidecar(p)}
+    return [p for p in out if not (_is_sidecar(p) and _sidecar_stem(p) in stems)]
+
+
+SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
+
+
+def _is_sidecar(path: Path) -> bool:
+    return path.name.lower().endswith(SIDECAR_SUFFIXES)
+
+
+def _sidecar_stem(path: Path) -> Path:
+    name = path.name
+    for suffix in SIDECAR_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return path.with_name(name[: -len(suffix)])
+    return path
+
+
+def _stem(path: Path) -> Path:
+    return path.with_name(path.name[: -len(path.suffix)] if path.suffix else path.name)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -65,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     with ProgressHook(total=len(files), enabled=not args.no_progress) as progress:
         for path in files:
             progress.start_call(path.name)
+            if _is_sidecar(path):
+                rows.append((path.name, "failed", None, f"{path}: metadata sidecar, not a call: give the recording "
+                                                        f"beside it ({_sidecar_stem(path).name}.*) or use --meta"))
+                progress.finish_call()
+                continue
             try:
                 result = process_call(path, config, meta=meta, hook=progress.hook)
                 data = result.serialize()
