@@ -387,11 +387,15 @@ def test_a_recording_gives_the_same_transcript_whatever_was_decoded_before(tmp_p
     speech = load_audio(_espeak(tmp_path / "s.wav", "I am calling about your payment of seventy five dollars, "
                                 "which is due on Friday, could you confirm your address please", "en-us", 190),
                         cfg).samples[0]
-    rng = np.random.default_rng(3)
-    noisy = speech + rng.standard_normal(speech.size).astype(np.float32) * 2.0 * float(np.std(speech))
-    audio = Audio(samples=noisy[None, :].astype(np.float32), source=load_audio(tmp_path / "s.wav", cfg).source)
-    first = transcribe_mono(audio, cfg, "en").text
+    source = load_audio(tmp_path / "s.wav", cfg).source
     model = load_model(asr_options(cfg))
+    noise = np.random.default_rng(3).standard_normal(speech.size).astype(np.float32) * float(np.std(speech))
+    for level in (1.5, 1.2, 1.8, 1.0, 2.2):  # noise enough for Whisper to fall back to sampling
+        audio = Audio(samples=(speech + level * noise)[None, :].astype(np.float32), source=source)
+        model._callqa_sampled = False
+        first = transcribe_mono(audio, cfg, "en").text
+        if model._callqa_sampled:
+            break
     assert model._callqa_sampled, "the noisy recording must make Whisper sample, else this test proves nothing"
     for _ in range(2):  # other decodings move the generator on
         transcribe_mono(audio, cfg, "en")
