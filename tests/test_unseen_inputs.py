@@ -32,3 +32,22 @@ def test_sidecar_alone_fails_with_a_clear_message(tmp_path, capsys):
     assert main(["analyze", str(side), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert str(side) in err and "sidecar" in err and "not a readable audio" not in err
+
+
+def test_batch_users_and_serve_share_one_default_store(tmp_path, monkeypatch, capsys):
+    """`callqa batch INBOX`, `callqa users add ...`, `callqa serve` without --store must meet in one store
+    (users and serve used ./store while batch used data/store: serve found 'no callqa store here')."""
+    import io
+
+    from callqa.commands.batch import default_store
+
+    monkeypatch.setenv("CALLQA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    assert default_store() == tmp_path / "data" / "store"
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-enough-password-42\n"))
+    assert main(["users", "add", "anna", "--role", "admin", "--password-stdin"]) == 0
+    assert (tmp_path / "data" / "store" / "users.json").is_file()
+    assert not (tmp_path / "store").exists()
+    capsys.readouterr()
+    assert main(["serve"]) == 2  # no batch has run: the message names the default store batch would fill
+    assert str(tmp_path / "data" / "store") in capsys.readouterr().err

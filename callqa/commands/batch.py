@@ -35,6 +35,11 @@ def data_dir() -> Path:
     return (root if root is not None else Path.cwd()) / "data"
 
 
+def default_store() -> Path:
+    """The store `batch`, `users` and `serve` use without --store (one default for all three)."""
+    return data_dir() / "store"
+
+
 def prepare_prefect_env(verbose: bool = False) -> None:
     """Prefect's home and database in the data directory, analytics and telemetry off.
     Must run before Prefect is imported; values the user set win."""
@@ -165,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     from callqa.pipeline.batch import new_run_id
 
-    store_path = Path(args.store) if args.store else data_dir() / "store"
+    store_path = Path(args.store) if args.store else default_store()
     progress = not args.no_progress and sys.stderr.isatty()
     summary = run_flow(args, [str(Path(i).resolve()) for i in args.inbox], store_path.resolve(),
                        None if args.config is None else str(Path(args.config).resolve()), new_run_id(),

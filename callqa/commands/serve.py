@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default="store", metavar="DIR", help="the callqa store (default: ./store)")
+    p.add_argument("--store", metavar="DIR",
+                   help="the callqa store (default: callqa batch's, data/store or $CALLQA_DATA_DIR/store)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--config", metavar="FILE", help="YAML deep-merged over the defaults in configs/")
@@ -24,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from callqa.pipeline.users import UserDB
     from callqa.web.app import create_app
 
-    store_dir = Path(args.store)
+    from callqa.commands.batch import default_store
+
+    store_dir = Path(args.store) if args.store else default_store()
     if not (store_dir / "callqa.duckdb").is_file():
         print(f"callqa serve: {store_dir}: no callqa store here (run `callqa batch INBOX --store {store_dir}` first)",
               file=sys.stderr)

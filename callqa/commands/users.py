@@ -35,8 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ena = sub.add_parser("enable", help="enable a disabled user")
     ena.add_argument("name", metavar="NAME")
     for sp in (p, add, lst, pw, rm, teams, dis, ena):
-        sp.add_argument("--store", default=argparse.SUPPRESS if sp is not p else "store", metavar="DIR",
-                        help="the callqa store (default: ./store)")
+        sp.add_argument("--store", default=argparse.SUPPRESS if sp is not p else None, metavar="DIR",
+                        help="the callqa store (default: callqa batch's, data/store or $CALLQA_DATA_DIR/store)")
 
 
 def _password(args: argparse.Namespace) -> str | None:
@@ -56,7 +56,9 @@ def _password(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from callqa.pipeline.users import UserDB
 
-    db = UserDB(args.store)
+    from callqa.commands.batch import default_store
+
+    db = UserDB(args.store if args.store else default_store())
     if args.action == "add":
         password = _password(args)
         if password is None:
