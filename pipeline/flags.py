@@ -157,6 +157,15 @@ def _role_uncertain(ctx: Context, r: Any) -> Hit | None:
     return Hit(evs, {"value": round(float(tr.role_confidence), 3), "threshold": threshold})
 
 
+@rule("no_speech")
+def _no_speech(ctx: Context, r: Any) -> Hit | None:
+    """A recording without a word (silence, noise, a dead line): worth a look, never a script failure."""
+    if any(t.text.strip() for t in ctx.transcript.turns):
+        return None
+    return Hit([Evidence(0.0, float(ctx.transcript.duration_s), None, "")],
+               {"value": round(float(ctx.transcript.duration_s), 1)})
+
+
 RULES["processing_error"] = None  # raised by the batch layer through processing_error_flag()
 
 
@@ -180,11 +189,14 @@ def evaluate_flags(ctx: Context) -> list[Flag]:
 
     cfg = ctx.config.section("flags")
     uncertain = role_uncertainty(ctx.transcript, ctx.config) is not None
+    speech = any(t.text.strip() for t in ctx.transcript.turns)
     out: list[Flag] = []
     for fid, fn in RULES.items():
         r = cfg.root.get(fid)
         if fn is None or r is None or not r.enabled or (uncertain and fid in ROLE_BOUND):
             continue
+        if not speech and fid != "no_speech":
+            continue  # without speech only no_speech is said (no "every script stage missing")
         hit = fn(ctx, r)
         if hit is None:
             continue

@@ -51,3 +51,40 @@ def test_batch_users_and_serve_share_one_default_store(tmp_path, monkeypatch, ca
     capsys.readouterr()
     assert main(["serve"]) == 2  # no batch has run: the message names the default store batch would fill
     assert str(tmp_path / "data" / "store") in capsys.readouterr().err
+
+
+def _silent_wav(path, seconds=6.0, rate=8000):
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x00" * int(seconds * rate))
+    return path
+
+
+def test_a_recording_without_speech_is_flagged_no_speech_not_scored_as_missing_script(tmp_path, capsys):
+    """Silence (a dead line, a recording that failed) said 'every script stage missing' and scored
+    script_compliance 0.0: a confident verdict on an operator who never spoke."""
+    wav = _silent_wav(tmp_path / "dead_line.wav")
+    out = tmp_path / "out"
+    assert main(["analyze", str(wav), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    data = json.loads((out / "dead_line.json").read_text(encoding="utf-8"))
+    assert data["transcript"]["turns"] == []
+    assert [f["id"] for f in data["flags"]] == ["no_speech"]
+    assert data["flags"][0]["reason"].startswith("No speech found")
+    assert all(i["score"] is None for i in data["indicators"])
+    assert all(c["score"] is None for c in data["competencies"])
+
+
+def test_imported_transcript_with_only_empty_turns_is_no_speech(tmp_path, capsys):
+    doc = {"language": "ru", "turns": [{"speaker": "operator", "start": 0.0, "end": 5.0, "text": ""},
+                                       {"speaker": "client", "start": 5.0, "end": 9.0, "text": "  "}]}
+    (tmp_path / "empty_turns.json").write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "empty_turns.json"), "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "empty_turns.json").read_text(encoding="utf-8"))
+    assert [f["id"] for f in data["flags"]] == ["no_speech"]
+    assert "речи" in data["flags"][0]["reason"]
+    assert all(i["score"] is None for i in data["indicators"])
