@@ -88,3 +88,26 @@ def test_imported_transcript_with_only_empty_turns_is_no_speech(tmp_path, capsys
     assert [f["id"] for f in data["flags"]] == ["no_speech"]
     assert "речи" in data["flags"][0]["reason"]
     assert all(i["score"] is None for i in data["indicators"])
+
+
+def test_the_page_of_a_call_that_failed_shows_why(tmp_path):
+    """A failed file sits in the review queue (processing_error); its call page answered 503
+    'no analysed call' (the evaluation forms needed an analysis) instead of showing the error."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.store import Store
+    from callqa.pipeline.users import UserDB
+    from callqa.web.app import create_app
+
+    store = Store(tmp_path / "store")
+    store.save_error("notes", tmp_path / "notes.wav", "not a readable audio file (Invalid data found)")
+    UserDB(store.path).add("ada", "admin", "a-long-enough-password-42", [])
+    client = TestClient(create_app(store.path, load_config()))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "ada", "password": "a-long-enough-password-42", "csrf_token": token})
+    r = client.get("/calls/notes", headers={"accept": "text/html"})
+    assert r.status_code == 200
+    assert "not a readable audio file" in r.text

@@ -499,7 +499,8 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
                       levels=levels, call_url=_call_url(ctx, call_id), disputes=call_disputes,
                       disputed={(d["kind"], d["target"]) for d in call_disputes if d["status"] == "open"},
-                      forms=[] if blind else qa_views.call_forms(ctx.store, call_id, ctx.config, lang),
+                      forms=[] if blind or result.get("status", "ok") != "ok"  # a failed call has no forms
+                      else qa_views.call_forms(ctx.store, call_id, ctx.config, lang),
                       can_answer_forms=qa_views.can_answer_forms(user), blind=blind)
 
     @app.get("/api/calls/{call_id}")
