@@ -7,7 +7,10 @@ mp3, ogg/opus, m4a and telephony codecs). Channel policy:
 - mono stays mono;
 - stereo stays stereo (one speaker per channel), unless the two channels carry
   the same signal (mono saved as stereo, e.g. jfk.flac): then they are averaged
-  into one channel and the call is treated as mono (diarized);
+  into one channel and the call is treated as mono (diarized); the same when one of
+  the two channels is digital silence (a mono call saved as stereo with an empty
+  side: both voices are on the live channel, so a channel map would give the whole
+  conversation to one side);
 - more than two channels: channels that are digital silence are dropped; if two
   remain they are the call's two sides, otherwise all are mixed down to mono
   (we cannot know which channel is which speaker).
@@ -190,6 +193,12 @@ def _channel_policy(samples: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     if samples.shape[0] == 2 and channels_identical(samples[0], samples[1]):
         notes.append("stereo with identical channels: treated as mono")
         samples = ((samples[0] + samples[1]) * np.float32(0.5)).reshape(1, -1)
+    elif samples.shape[0] == 2:
+        live = [i for i in (0, 1) if _db(_rms(samples[i])) > SILENT_CHANNEL_DBFS]
+        if len(live) == 1:
+            silent = "right" if live[0] == 0 else "left"
+            notes.append(f"stereo with a silent {silent} channel: the other channel treated as mono (diarized)")
+            samples = np.ascontiguousarray(samples[live[0]]).reshape(1, -1)
     return samples, tuple(notes)
 
 

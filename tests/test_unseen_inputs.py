@@ -111,3 +111,25 @@ def test_the_page_of_a_call_that_failed_shows_why(tmp_path):
     r = client.get("/calls/notes", headers={"accept": "text/html"})
     assert r.status_code == 200
     assert "not a readable audio file" in r.text
+
+
+def test_stereo_with_one_silent_channel_is_treated_as_mono(tmp_path):
+    """A mono call exported as stereo with an empty right channel: by the channel map the whole
+    conversation (operator and client) was the operator's, with role confidence 1.0."""
+    import numpy as np
+    import soundfile as sf
+
+    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.config import load_config
+
+    t = np.arange(32000) / 16000.0
+    voice = 0.3 * np.sin(2 * np.pi * 440 * t)
+    for name, stack in (("right_silent.wav", [voice, np.zeros_like(t)]), ("left_silent.wav", [np.zeros_like(t), voice])):
+        sf.write(tmp_path / name, np.stack(stack, axis=1), 16000)
+        audio = load_audio(tmp_path / name, load_config())
+        assert audio.channels == 1 and audio.source.channels == 2
+        assert any("silent" in n and "mono" in n for n in audio.notes)
+        assert float(np.abs(audio.samples[0]).max()) > 0.2  # the live channel, not a mix halved with silence
+    # Two live channels stay a stereo call (one side each).
+    sf.write(tmp_path / "both.wav", np.stack([voice, 0.3 * np.sin(2 * np.pi * 900 * t)], axis=1), 16000)
+    assert load_audio(tmp_path / "both.wav", load_config()).channels == 2
