@@ -133,3 +133,19 @@ def test_stereo_with_one_silent_channel_is_treated_as_mono(tmp_path):
     # Two live channels stay a stereo call (one side each).
     sf.write(tmp_path / "both.wav", np.stack([voice, 0.3 * np.sin(2 * np.pi * 900 * t)], axis=1), 16000)
     assert load_audio(tmp_path / "both.wav", load_config()).channels == 2
+
+
+def test_russian_further_help_in_the_order_operators_say_it(tmp_path):
+    """'Могу ещё чем-нибудь помочь?' (verb first) was no further_help stage: script_missing blamed the operator."""
+    doc = {"language": "ru", "turns": [
+        {"speaker": "operator", "start": 0.3, "end": 3.5, "text": "Здравствуйте, меня зовут Ольга, чем могу помочь?"},
+        {"speaker": "client", "start": 4.0, "end": 8.0, "text": "У меня заблокировали карту."},
+        {"speaker": "operator", "start": 8.5, "end": 14.0,
+         "text": "Я разблокировала карту, она снова работает. Могу ещё чем-нибудь помочь?"},
+        {"speaker": "client", "start": 14.5, "end": 15.5, "text": "Нет, спасибо."},
+        {"speaker": "operator", "start": 16.0, "end": 17.5, "text": "Всего доброго, до свидания!"}]}
+    (tmp_path / "ru_help.json").write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "ru_help.json"), "--out", str(out), "--no-progress"]) == 0
+    stages = {s["id"]: s for s in json.loads((out / "ru_help.json").read_text(encoding="utf-8"))["signals"]["script"]["stages"]}
+    assert stages["further_help"]["found"] and "помочь" in stages["further_help"]["quote"]
