@@ -149,3 +149,15 @@ def test_russian_further_help_in_the_order_operators_say_it(tmp_path):
     assert main(["analyze", str(tmp_path / "ru_help.json"), "--out", str(out), "--no-progress"]) == 0
     stages = {s["id"]: s for s in json.loads((out / "ru_help.json").read_text(encoding="utf-8"))["signals"]["script"]["stages"]}
     assert stages["further_help"]["found"] and "помочь" in stages["further_help"]["quote"]
+
+
+def test_batch_with_a_bad_manifest_row_says_which_row_without_a_traceback(tmp_path, capsys):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "c1.json").write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
+    (inbox / "manifest.csv").write_text("file,operator_id,direction\nc1.json,op-9,sideways\n", encoding="utf-8")
+    assert main(["batch", str(inbox), "--store", str(tmp_path / "store"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert str(inbox / "manifest.csv") in err and "row 2" in err and "direction" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "store" / "callqa.duckdb").exists()  # nothing processed without the promised metadata

@@ -168,7 +168,17 @@ def run(args: argparse.Namespace) -> int:
         if not Path(inbox).is_dir():
             print(f"callqa batch: {inbox}: inbox is not a directory", file=sys.stderr)
             return 2
-    from callqa.pipeline.batch import new_run_id
+    from callqa.pipeline.batch import MANIFEST, new_run_id
+    from callqa.pipeline.errors import InputError
+    from callqa.pipeline.inputs import read_manifest
+
+    for inbox in args.inbox:  # a bad manifest stops the run (its metadata is promised): say so before the flow starts
+        if (Path(inbox) / MANIFEST).is_file():
+            try:
+                read_manifest(Path(inbox) / MANIFEST)
+            except InputError as e:
+                print(f"callqa batch: error: {e}; nothing was processed", file=sys.stderr)
+                return 1
 
     store_path = Path(args.store) if args.store else default_store()
     progress = not args.no_progress and sys.stderr.isatty()
