@@ -400,7 +400,9 @@ def process_and_store(item: BatchItem | Mapping[str, Any], store: str | Path, *,
     try:
         result = process_call(path, config, meta=item.call_meta(), hook=hook)
     except InputError as e:  # the file's fault: not retried until it changes
-        return _record_failure(db, item, identity, e.problem, "input", run_id, quarantine_dir, t0)
+        # A problem in another file (the call's .meta.json sidecar) names that file.
+        reason = e.problem if Path(e.path).resolve() == path.resolve() else f"{Path(e.path).name}: {e.problem}"
+        return _record_failure(db, item, identity, reason, "input", run_id, quarantine_dir, t0)
     except CallqaError as e:  # set-up (a model not installed...): retrying now won't help; the next run will
         return _record_failure(db, item, identity, str(e), "setup", run_id, quarantine_dir, t0)
     except Exception as e:

@@ -161,3 +161,20 @@ def test_batch_with_a_bad_manifest_row_says_which_row_without_a_traceback(tmp_pa
     assert str(inbox / "manifest.csv") in err and "row 2" in err and "direction" in err
     assert "Traceback" not in err
     assert not (tmp_path / "store" / "callqa.duckdb").exists()  # nothing processed without the promised metadata
+
+
+def test_batch_failure_from_a_bad_sidecar_names_the_sidecar(tmp_path):
+    """A call failing on its `.meta.json` was listed under the recording with only "field 'num_speakers' ...":
+    the user looked for the problem in the recording."""
+    from callqa.pipeline.batch import run_batch
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.json").write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
+    (inbox / "bad.json").write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
+    (inbox / "bad.meta.json").write_text(json.dumps({"num_speakers": 0}), encoding="utf-8")
+    summary = run_batch([inbox], tmp_path / "store")
+    assert (summary.processed, summary.failed) == (1, 1)
+    failure = summary.failures[0]
+    assert failure["path"].endswith("bad.json")
+    assert failure["reason"].startswith("bad.meta.json: ") and "num_speakers" in failure["reason"]
