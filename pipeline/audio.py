@@ -87,9 +87,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _last_line(stderr: bytes) -> str:
+def _last_line(stderr: bytes, path: Path | None = None) -> str:
     lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else "unknown decoder error"
+    line = lines[-1] if lines else "unknown decoder error"
+    prefix = f"{path}: "
+    return line[len(prefix):] if path is not None and line.startswith(prefix) else line  # the error names it once
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def _probe(path: Path) -> _Probe:
            "-of", "json", str(path)]
     proc = subprocess.run(cmd, capture_output=True, timeout=120)
     if proc.returncode != 0:
-        raise InputError(path, f"not a readable audio file ({_last_line(proc.stderr)})")
+        raise InputError(path, f"not a readable audio file ({_last_line(proc.stderr, path)})")
     try:
         info = json.loads(proc.stdout.decode("utf-8", "replace") or "{}")
     except json.JSONDecodeError:

@@ -178,3 +178,11 @@ def test_batch_failure_from_a_bad_sidecar_names_the_sidecar(tmp_path):
     failure = summary.failures[0]
     assert failure["path"].endswith("bad.json")
     assert failure["reason"].startswith("bad.meta.json: ") and "num_speakers" in failure["reason"]
+
+
+def test_a_text_file_named_wav_is_named_once_in_the_error(tmp_path, capsys):
+    notes = tmp_path / "notes.wav"
+    notes.write_text("hello, this is not audio\n", encoding="utf-8")
+    assert main(["analyze", str(notes), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
+    line = [ln for ln in capsys.readouterr().err.splitlines() if "notes.wav" in ln][0]
+    assert line.count(str(notes)) == 1 and "not a readable audio file" in line
