@@ -43,6 +43,11 @@ def meta_from_mapping(data: Mapping[str, Any], path: Path) -> CallMeta:
     vals: dict[str, Any] = {}
     for key in ("call_id", "operator_id", "team", "started_at", "scenario"):
         vals[key] = _str_or_none(data.get(key), path, key)
+    cid = vals["call_id"]
+    if cid is not None and (cid.strip() in (".", "..") or any(c in cid for c in "/\\") or not cid.isprintable()):
+        # The call id names the result file (`<call_id>.json`): a path in it would write elsewhere.
+        raise InputError(path, f"field 'call_id' must not contain '/', '\\' or control characters, "
+                               f"nor be '.' or '..', got {_show(cid)}")
     for key, allowed in (("role", ROLES), ("direction", DIRECTIONS), ("language", LANGUAGES)):
         v = _str_or_none(data.get(key), path, key)
         if v is not None:

@@ -186,3 +186,19 @@ def test_a_text_file_named_wav_is_named_once_in_the_error(tmp_path, capsys):
     assert main(["analyze", str(notes), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     line = [ln for ln in capsys.readouterr().err.splitlines() if "notes.wav" in ln][0]
     assert line.count(str(notes)) == 1 and "not a readable audio file" in line
+
+
+def test_a_call_id_that_is_a_path_is_refused_not_written_outside_out(tmp_path, capsys):
+    """call_id '../escaped' in a transcript wrote `../escaped.json` beside --out; 'a/b' crashed (FileNotFoundError)."""
+    out = tmp_path / "runs" / "out"
+    paths = []
+    for name, cid in (("up.json", "../escaped"), ("slash.json", "a/b"), ("back.json", "a\\b"), ("dot.json", "..")):
+        (tmp_path / name).write_text(json.dumps({**TRANSCRIPT, "call_id": cid}), encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    (tmp_path / "ok.json").write_text(json.dumps({**TRANSCRIPT, "call_id": "+7 916 123-45-67 звонок"}), encoding="utf-8")
+    assert main(["analyze", *paths, str(tmp_path / "ok.json"), "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*.json") if p.parent != tmp_path) == ["+7 916 123-45-67 звонок.json"]
+    for p in paths:
+        assert f"{p}: field 'call_id' must not contain" in err
+    assert "unexpected error" not in err
