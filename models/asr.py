@@ -8,8 +8,11 @@ downloaded except by `pull_model`. Loading is lazy and cached.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import threading
 import warnings
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,12 @@ def resolve_model(name_or_dir: str | Path, models_dir: str | Path) -> Path:
         f"on a machine with internet access, or set models.asr.model to a local model directory")
 
 
+@lru_cache(maxsize=16)
+def _vocabulary_size(path: str) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh)
+
+
 def is_multilingual(model_dir: Path) -> bool:
     """Whether a Whisper model directory holds a multilingual model (not an `.en` one).
 
@@ -79,9 +88,66 @@ def is_multilingual(model_dir: Path) -> bool:
     """
     vocab = Path(model_dir) / "vocabulary.txt"
     if vocab.is_file():
-        with vocab.open("rb") as fh:
-            return sum(1 for _ in fh) >= 51865
+        return _vocabulary_size(str(vocab.resolve())) >= 51865
     return not Path(model_dir).name.endswith(".en")
+
+
+class _SharedVad:
+    """faster-whisper's Silero VAD model, remembering its speech probabilities for the last few
+    recordings (keyed by the samples' digest). The probabilities depend on the samples alone, not
+    on the thresholds, so faster-whisper's `vad_filter` and the diarizer's speech regions (other
+    thresholds, same recording) need one pass of the model, not two (~0.1 s per audio minute)."""
+
+    def __init__(self, model: Any, keep: int = 4) -> None:
+        self.model, self.keep = model, keep
+        self.memo: OrderedDict[tuple, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __call__(self, audio: Any, *args: Any, **kwargs: Any) -> Any:
+        import numpy as np
+
+        audio = np.ascontiguousarray(audio)
+        # Digest before the call: the model writes into its input (zeroed context).
+        key = (audio.shape, audio.dtype.str, args, tuple(sorted(kwargs.items())),
+               hashlib.blake2b(audio.view(np.uint8), digest_size=20).digest())
+        with self.lock:
+            hit = self.memo.get(key)
+            if hit is not None:
+                self.memo.move_to_end(key)
+                return hit.copy()
+        probs = self.model(audio, *args, **kwargs)
+        with self.lock:
+            self.memo[key] = np.array(probs, copy=True)
+            while len(self.memo) > self.keep:
+                self.memo.popitem(last=False)
+        return probs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+_VAD_LOCK = threading.Lock()
+
+
+def share_vad() -> None:
+    """Make every `faster_whisper.vad.get_speech_timestamps` (faster-whisper's own `vad_filter`,
+    the diarizer's speech regions, the uncovered-speech check) share one Silero VAD that runs
+    once per recording (`_SharedVad`). Idempotent; results are those of the plain model."""
+    try:
+        import faster_whisper.vad as fw_vad
+    except ImportError:  # pragma: no cover - faster-whisper is a dependency
+        return
+    with _VAD_LOCK:
+        if getattr(fw_vad.get_vad_model, "_callqa_shared", False):
+            return
+        original = fw_vad.get_vad_model
+
+        @lru_cache(maxsize=1)
+        def get_vad_model() -> Any:
+            return _SharedVad(original())
+
+        get_vad_model._callqa_shared = True  # type: ignore[attr-defined]
+        fw_vad.get_vad_model = get_vad_model
 
 
 @lru_cache(maxsize=2)
@@ -89,6 +155,7 @@ def load_whisper(path: str | Path, device: str = "cpu", compute_type: str = "int
     """A `faster_whisper.WhisperModel` for a local model directory, loaded once per arguments."""
     from faster_whisper import WhisperModel
 
+    share_vad()
     try:
         model = WhisperModel(str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads,
                              local_files_only=True)

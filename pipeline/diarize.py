@@ -221,8 +221,10 @@ def _diarize_pyannote(samples: np.ndarray, opts: Any, source: str, hook: Hook,
 def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
                      num_speakers: int | None = None) -> DiarizationResult:
     """The embedded diarizer on mono 16 kHz samples. `opts` is `DiarizationOptions`."""
+    from callqa.models.asr import share_vad
     from callqa.models.diarization import embed_windows, mel_frames, speech_regions
 
+    share_vad()  # one Silero pass per recording, shared with faster-whisper's vad_filter
     e = opts.embedded
     exact = num_speakers is not None
     k = num_speakers if exact else opts.num_speakers

@@ -482,6 +482,9 @@ def _vad_speech(samples: np.ndarray, opts: AsrOptions, rate: int = 16000) -> lis
         return None
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+    from callqa.models.asr import share_vad
+
+    share_vad()  # the diarizer then reuses these speech probabilities
     stamps = get_speech_timestamps(np.ascontiguousarray(samples, dtype=np.float32),
                                    VadOptions(**opts.vad.model_dump()), sampling_rate=rate)
     return [(st["start"] / rate, st["end"] / rate) for st in stamps]
