@@ -159,7 +159,8 @@ def _role_uncertain(ctx: Context, r: Any) -> Hit | None:
 
 @rule("no_speech")
 def _no_speech(ctx: Context, r: Any) -> Hit | None:
-    """A recording without a word (silence, noise, a dead line): worth a look, never a script failure."""
+    """A recording without a transcribed word (silence, noise, a dead line, a language no model serves):
+    worth a look, never a script failure."""
     if any(t.text.strip() for t in ctx.transcript.turns):
         return None
     return Hit([Evidence(0.0, float(ctx.transcript.duration_s), None, "")],

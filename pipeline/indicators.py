@@ -529,7 +529,7 @@ def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[Ind
     uncertain = role_uncertainty(ctx.transcript, ctx.config)
     if not any(t.text.strip() for t in ctx.transcript.turns):
         # Silence, noise, a dead line: there is no operator to score (not a script score of 0; flag no_speech).
-        uncertain = "no_speech: no speech was found in this recording, so there is nothing to score"
+        uncertain = "no_speech: no speech was transcribed in this recording, so there is nothing to score"
     if uncertain is not None:
         return [IndicatorScore(iid, None, None, (), spec.numeric, note=uncertain)
                 for iid, spec in items.items() if wanted is None or iid in wanted]

@@ -73,7 +73,7 @@ def test_a_recording_without_speech_is_flagged_no_speech_not_scored_as_missing_s
     data = json.loads((out / "dead_line.json").read_text(encoding="utf-8"))
     assert data["transcript"]["turns"] == []
     assert [f["id"] for f in data["flags"]] == ["no_speech"]
-    assert data["flags"][0]["reason"].startswith("No speech found")
+    assert data["flags"][0]["reason"].startswith("No speech transcribed")
     assert all(i["score"] is None for i in data["indicators"])
     assert all(c["score"] is None for c in data["competencies"])
 
@@ -86,7 +86,7 @@ def test_imported_transcript_with_only_empty_turns_is_no_speech(tmp_path, capsys
     assert main(["analyze", str(tmp_path / "empty_turns.json"), "--out", str(out), "--no-progress"]) == 0
     data = json.loads((out / "empty_turns.json").read_text(encoding="utf-8"))
     assert [f["id"] for f in data["flags"]] == ["no_speech"]
-    assert "речи" in data["flags"][0]["reason"]
+    assert data["flags"][0]["reason"].startswith("Речь не распознана")
     assert all(i["score"] is None for i in data["indicators"])
 
 
