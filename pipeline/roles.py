@@ -241,6 +241,11 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         total, votes = _combine({k: v * ra.single_speaker_scale for k, v in raw.items()}, ra.max_single_kind)
         operator_label = labels[0] if total >= 0 else None
         method, confidence = "single_speaker", 1.0 / (1.0 + math.exp(-abs(total)))
+        lexical = set(OPERATOR_KINDS) | set(CLIENT_KINDS) | {"names_company"}
+        if any(k in lexical and v and (v > 0) != (total >= 0) for k, v in votes.items()):
+            # One voice that also speaks as the other side (the client's problem in the operator's voice):
+            # likely two people merged, so who is who is not known (role_uncertain), not a confident guess.
+            confidence = min(confidence, 0.5)
     else:
         # The two labels that speak most decide; any further label is a client.
         a, b = sorted(labels[:], key=lambda lab: (-sum(t.duration for t in by_label[lab]), labels.index(lab)))[:2]

@@ -202,3 +202,26 @@ def test_a_call_id_that_is_a_path_is_refused_not_written_outside_out(tmp_path, c
     for p in paths:
         assert f"{p}: field 'call_id' must not contain" in err
     assert "unexpected error" not in err
+
+
+def test_one_label_holding_both_sides_is_role_uncertain(tmp_path):
+    """A transcript whose diarizer gave every turn SPEAKER_00 (both people in one label): the whole dialogue,
+    the client's complaint included, was the operator's with role confidence 0.62 and was scored."""
+    turns = [
+        {"speaker": "SPEAKER_00", "start": 0.3, "end": 3.5, "text": "Здравствуйте, Мейпл Банк, меня зовут Ольга, чем могу помочь?"},
+        {"speaker": "SPEAKER_00", "start": 4.0, "end": 8.0,
+         "text": "У меня опять заблокировали карту, это уже третий раз, безобразие!"},
+        {"speaker": "SPEAKER_00", "start": 8.5, "end": 13.0,
+         "text": "Понимаю ваше беспокойство. Назовите, пожалуйста, дату рождения."},
+        {"speaker": "SPEAKER_00", "start": 13.5, "end": 15.0, "text": "Пятое мая восьмидесятого."},
+        {"speaker": "SPEAKER_00", "start": 15.5, "end": 21.0,
+         "text": "Спасибо. Я разблокировала карту, она снова работает. Могу ещё чем-нибудь помочь?"},
+        {"speaker": "SPEAKER_00", "start": 21.5, "end": 22.5, "text": "Нет, спасибо."}]
+    (tmp_path / "one_label.json").write_text(json.dumps({"language": "ru", "turns": turns}, ensure_ascii=False),
+                                             encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "one_label.json"), "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "one_label.json").read_text(encoding="utf-8"))
+    assert data["transcript"]["role_method"] == "single_speaker"
+    assert [f["id"] for f in data["flags"]] == ["role_uncertain"]
+    assert all(c["score"] is None for c in data["competencies"])
