@@ -225,3 +225,18 @@ def test_one_label_holding_both_sides_is_role_uncertain(tmp_path):
     assert data["transcript"]["role_method"] == "single_speaker"
     assert [f["id"] for f in data["flags"]] == ["role_uncertain"]
     assert all(c["score"] is None for c in data["competencies"])
+
+
+def test_a_wrong_number_call_does_not_end_negative(tmp_path):
+    """'Oh, sorry, wrong number.' (simulated wrong-number call) raised negative_end (-0.6): the number was wrong,
+    not the client's mood."""
+    doc = {"language": "en", "turns": [
+        {"speaker": "operator", "start": 0.3, "end": 2.5, "text": "Riverside Insurance, good morning."},
+        {"speaker": "client", "start": 3.0, "end": 4.8, "text": "Oh, sorry, wrong number."},
+        {"speaker": "operator", "start": 5.2, "end": 6.5, "text": "That is okay, bye."}]}
+    (tmp_path / "wrong.json").write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "wrong.json"), "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "wrong.json").read_text(encoding="utf-8"))
+    assert "negative_end" not in [f["id"] for f in data["flags"]]
+    assert data["signals"]["sentiment"]["client_end"] >= 0
