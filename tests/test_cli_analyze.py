@@ -92,3 +92,21 @@ def test_personal_data_never_reaches_the_result(tmp_path):
     cfg.write_text("privacy:\n  redact: false\n", encoding="utf-8")
     assert main(["analyze", str(tmp_path / "t.json"), "--out", str(out), "--config", str(cfg), "--no-progress"]) == 0
     assert "ivan.petrov@mail.ru" in (out / "pii.json").read_text(encoding="utf-8")
+
+
+def test_the_table_shows_no_talk_share_or_script_for_a_call_whose_roles_are_unknown(tmp_path, capsys):
+    """Two voices and nothing that tells operator from client: the table does not print a talk share
+    or script compliance that would belong to a guessed operator."""
+    turns, start = [], 0.5
+    for label, text in [("SPEAKER_00", "Hello."), ("SPEAKER_01", "Hello."), ("SPEAKER_00", "Okay."),
+                        ("SPEAKER_01", "Fine, thanks. Goodbye."), ("SPEAKER_00", "Goodbye.")]:
+        turns.append({"speaker": label, "start": start, "end": start + 1.2, "text": text})
+        start += 2.0
+    path = tmp_path / "unclear.json"
+    path.write_text(json.dumps({"call_id": "unclear", "turns": turns}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(path), "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "unclear.json").read_text(encoding="utf-8"))
+    assert "role_uncertain" in {f["id"] for f in data["flags"]}
+    row = next(line for line in capsys.readouterr().out.splitlines() if "unclear" in line)
+    assert "%" not in row and "role_uncertain" in row

@@ -126,6 +126,8 @@ def _print_table(rows: list[tuple[str, str, dict | None, str]]) -> None:
         sig = data.get("signals") or {}
         ratio = sig.get("talk_ratio_operator")
         compliance = (sig.get("script") or {}).get("compliance")
+        if any(f["id"] == "role_uncertain" for f in data.get("flags") or []):
+            ratio = compliance = None  # whose talk and whose script is unknown: show nothing, not a guess
         table.add_row(name, "[green]ok[/green]", data["call_id"], data["language"], f"{data['duration_s']:.0f}s",
                       str(len(data["transcript"]["turns"])), "" if ratio is None else f"{ratio:.0%}",
                       "" if compliance is None else f"{compliance:.0%}",
