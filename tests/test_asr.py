@@ -647,3 +647,45 @@ def test_long_hold_gets_no_invented_text(sample_results):
         assert inside == [], f"{cid}: text invented in the {end - start:.0f} s hold: {inside}"
     if not checked:
         pytest.skip("no sample call with a long hold among those transcribed")
+
+
+def test_asr_and_diarizer_share_one_vad_pass_with_the_plain_models_speech():
+    """faster-whisper's vad_filter and the diarizer's speech regions (other thresholds) run
+    Silero once per recording (`share_vad`), and find what the plain model finds."""
+    import faster_whisper.vad as fw_vad
+
+    from callqa.models.asr import _SharedVad, share_vad
+    from callqa.models.diarization import speech_regions
+    from callqa.pipeline.audio import load_audio
+
+    share_vad()
+    shared = fw_vad.get_vad_model()
+    assert isinstance(shared, _SharedVad)
+    plain = shared.model
+    samples = load_audio(Path(__file__).resolve().parents[1] / "sample_calls" / "audio" / "en_mono_inbound.wav",
+                         load_config()).mono()[: 16000 * 20]
+    samples = samples + np.float32(1e-6) * np.random.default_rng(7).standard_normal(samples.size, np.float32)
+
+    def plain_stamps(opts):  # the same post-processing on the plain model's probabilities
+        fw_vad.get_vad_model = lambda: plain
+        try:
+            return fw_vad.get_speech_timestamps(samples, opts)
+        finally:
+            fw_vad.get_vad_model = shared_getter
+
+    shared_getter = fw_vad.get_vad_model
+    calls = []
+    real_call = type(plain).__call__
+    type(plain).__call__ = lambda self, *a, **k: calls.append(1) or real_call(self, *a, **k)
+    try:
+        asr = fw_vad.get_speech_timestamps(samples, fw_vad.VadOptions(min_silence_duration_ms=500))
+        regions = speech_regions(samples, 0.5, 200, 30)
+        again = fw_vad.get_speech_timestamps(samples, fw_vad.VadOptions(min_silence_duration_ms=500))
+        assert len(calls) == 1, "the recording went through Silero more than once"
+        assert asr and asr == again
+        assert asr == plain_stamps(fw_vad.VadOptions(min_silence_duration_ms=500))
+        want = plain_stamps(fw_vad.VadOptions(threshold=0.5, min_silence_duration_ms=200, speech_pad_ms=30))
+        assert regions == [(int(s["start"]), int(s["end"])) for s in want]
+        assert len(calls) == 3  # the plain model's own passes above
+    finally:
+        type(plain).__call__ = real_call
