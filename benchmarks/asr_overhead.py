@@ -60,6 +60,7 @@ def _default(channels: int) -> Path:
 def measure_ratio(path: Path, config, repeat: int) -> dict:
     import ctranslate2
 
+    from callqa.models.asr import forget_vad
     from callqa.pipeline.audio import load_audio
     from callqa.pipeline.process import transcribe_audio
     from callqa.pipeline.transcribe import asr_options, choose_language, load_model, whisper_kwargs
@@ -74,6 +75,7 @@ def measure_ratio(path: Path, config, repeat: int) -> dict:
     def timed(fn) -> tuple[float, float]:
         """(wall s, CPU s of this process and its children, e.g. ffmpeg)."""
         ctranslate2.set_random_seed(0)  # temperature fallback samples: same draws on both sides
+        forget_vad()  # no speech probabilities remembered from an earlier run of the same file
         c0 = time.process_time() + _children_cpu()
         t0 = time.perf_counter()
         fn()

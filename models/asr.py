@@ -150,6 +150,18 @@ def share_vad() -> None:
         fw_vad.get_vad_model = get_vad_model
 
 
+def forget_vad() -> None:
+    """Drop the remembered speech probabilities (benchmarks: each run pays its own VAD pass)."""
+    try:
+        import faster_whisper.vad as fw_vad
+    except ImportError:  # pragma: no cover
+        return
+    model = fw_vad.get_vad_model() if getattr(fw_vad.get_vad_model, "_callqa_shared", False) else None
+    if isinstance(model, _SharedVad):
+        with model.lock:
+            model.memo.clear()
+
+
 @lru_cache(maxsize=2)
 def load_whisper(path: str | Path, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 0) -> Any:
     """A `faster_whisper.WhisperModel` for a local model directory, loaded once per arguments."""
