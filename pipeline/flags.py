@@ -161,10 +161,22 @@ def _role_uncertain(ctx: Context, r: Any) -> Hit | None:
 def _no_speech(ctx: Context, r: Any) -> Hit | None:
     """A recording without a transcribed word (silence, noise, a dead line, a language no model serves):
     worth a look, never a script failure."""
-    if any(t.text.strip() for t in ctx.transcript.turns):
-        return None
+    if ctx.asr_no_words or any(t.text.strip() for t in ctx.transcript.turns):
+        return None  # speech the model wrote no words for is asr_no_words
     return Hit([Evidence(0.0, float(ctx.transcript.duration_s), None, "")],
                {"value": round(float(ctx.transcript.duration_s), 1)})
+
+
+@rule("asr_no_words")
+def _asr_no_words(ctx: Context, r: Any) -> Hit | None:
+    """The VAD found speech but the ASR wrote (almost) no words (pipeline/transcribe.py
+    `speech_without_words`): most likely a language the configured model does not serve."""
+    n = ctx.asr_no_words
+    if not n:
+        return None
+    return Hit([Evidence(0.0, float(ctx.transcript.duration_s), None, str(n.get("text") or "")[:240])],
+               {"value": n.get("speech_s"), "model": n.get("model"), "language": n.get("language"),
+                "words": n.get("words")})
 
 
 RULES["processing_error"] = None  # raised by the batch layer through processing_error_flag()
@@ -196,8 +208,8 @@ def evaluate_flags(ctx: Context) -> list[Flag]:
         r = cfg.root.get(fid)
         if fn is None or r is None or not r.enabled or (uncertain and fid in ROLE_BOUND):
             continue
-        if not speech and fid != "no_speech":
-            continue  # without speech only no_speech is said (no "every script stage missing")
+        if not speech and fid not in ("no_speech", "asr_no_words"):
+            continue  # without speech only no_speech / asr_no_words is said (no "every script stage missing")
         hit = fn(ctx, r)
         if hit is None:
             continue

@@ -127,6 +127,7 @@ class Context:
     difficult: bool
     pressure: Evidence | None  # the first moment the client was negative or escalated
     difficulty: "Difficulty | None" = None  # why the call is (or is not) difficult
+    asr_no_words: Mapping[str, Any] | None = None  # speech the ASR wrote no words for (processing.asr_no_words)
 
     def get(self, dotted: str | None, default: Any = None) -> Any:
         return get_path(self.signals, dotted, default)
@@ -510,12 +511,12 @@ def score_indicator(iid: str, spec: Any, ctx: Context) -> IndicatorScore:
 
 
 def build_context(signals: Mapping[str, Any], transcript: Transcript, meta: CallMeta, language: str,
-                  config: Any) -> Context:
+                  config: Any, asr_no_words: Mapping[str, Any] | None = None) -> Context:
     rule = config.section("indicators").difficult
     difficulty = assess_difficulty(signals, rule)
     return Context(signals=signals, transcript=transcript, meta=meta, language=language, config=config,
                    difficult=difficulty.difficult, pressure=pressure_moment(signals, transcript, rule),
-                   difficulty=difficulty)
+                   difficulty=difficulty, asr_no_words=asr_no_words)
 
 
 def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[IndicatorScore]:
@@ -530,6 +531,8 @@ def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[Ind
     if not any(t.text.strip() for t in ctx.transcript.turns):
         # Silence, noise, a dead line: there is no operator to score (not a script score of 0; flag no_speech).
         uncertain = "no_speech: no speech was transcribed in this recording, so there is nothing to score"
+        if ctx.asr_no_words:  # speech was there, the model wrote nothing: say that, not "no speech"
+            uncertain = f"asr_no_words: {ctx.asr_no_words.get('note')}; nothing to score"
     if uncertain is not None:
         return [IndicatorScore(iid, None, None, (), spec.numeric, note=uncertain)
                 for iid, spec in items.items() if wanted is None or iid in wanted]

@@ -43,17 +43,23 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
                      hook: Hook = _noop) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
     """Decoded audio -> transcript with operator/client turns, the models used, and what
     the ASR noted (speech re-decoded, phantom text and crosstalk removed) for `processing`."""
-    from .transcribe import transcribe_mono, transcribe_stereo
+    from .transcribe import speech_without_words, transcribe_mono, transcribe_stereo
 
     language = _language(meta, config)
     if audio.channels == 2:
         asr = transcribe_stereo(audio, config, language, hook=hook)
+        no_words = speech_without_words(audio, config, asr)
+        if no_words:  # stray words from a model that did not understand the call are not a transcript
+            asr = replace(asr, segments=(), turns=(), notes=asr.notes + (no_words["note"],))
         transcript = assign_by_channel(list(asr.turns), meta, config, asr.language, audio.duration_s)
         diarization = "stereo-channels"
     else:
         from .diarize import assign_speakers, diarize
 
         asr = transcribe_mono(audio, config, language, hook=hook)
+        no_words = speech_without_words(audio, config, asr)
+        if no_words:  # stray words from a model that did not understand the call are not a transcript
+            asr = replace(asr, segments=(), turns=(), notes=asr.notes + (no_words["note"],))
         hook("diarize")
         diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
         turns = assign_speakers(list(asr.segments), diar, config)
@@ -68,6 +74,8 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
     notes = {"speakers": speakers, "overlaps": overlaps,
              "asr_notes": list(asr.notes), "asr_dropped": [d.serialize() for d in asr.dropped],
              "asr": dict(asr.backend)}  # backend, model, versions, language, sample rate
+    if no_words:  # speech the ASR wrote no words for: flag asr_no_words, nothing scored
+        notes["asr_no_words"] = no_words
     return transcript, ModelInfo(asr=asr.model, diarization=diarization), notes
 
 

@@ -32,7 +32,8 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     """Fill the scoring sections of `result` (in place) and return it."""
     check_scoring_config(config)
     role = result.meta.role or DEFAULT_ROLE
-    ctx = build_context(signals_dict(result.signals), result.transcript, result.meta, result.language, config)
+    ctx = build_context(signals_dict(result.signals), result.transcript, result.meta, result.language, config,
+                        asr_no_words=(result.processing or {}).get("asr_no_words"))
     indicators = score_indicators(ctx)
     competencies = score_competencies(indicators, config, role, result.language)
     uncertain = role_uncertainty(result.transcript, config)
@@ -49,4 +50,6 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     result.processing["scoring"] = {"role": role, "overall_score": None if overall is None else round(overall, 2)}
     if uncertain is not None:
         result.processing["scoring"]["not_scored"] = uncertain
+    elif ctx.asr_no_words:
+        result.processing["scoring"]["not_scored"] = f"asr_no_words: {ctx.asr_no_words.get('note')}"
     return result

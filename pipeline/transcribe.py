@@ -490,6 +490,42 @@ def _vad_speech(samples: np.ndarray, opts: AsrOptions, rate: int = 16000) -> lis
     return [(st["start"] / rate, st["end"] / rate) for st in stamps]
 
 
+# A call whose VAD found this much speech but whose ASR wrote (almost) no words -- at most
+# ASR_NO_WORDS_PER_S words per second of speech -- was most likely spoken in a language the model
+# does not serve (a Russian call through the English tiny.en): flag `asr_no_words`, not `no_speech`.
+ASR_NO_WORDS_MIN_SPEECH_S = 3.0
+ASR_NO_WORDS_PER_S = 0.1
+
+
+def asr_word_count(asr: "AsrResult") -> int:
+    """Words the ASR wrote for a call (segments, or stereo turns)."""
+    parts = asr.segments or asr.turns
+    return sum(len(p.words) or len(p.text.split()) for p in parts)
+
+
+def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[str, Any] | None:
+    """`{"speech_s", "words", "model", "language", "note"}` when Silero VAD finds at least
+    `ASR_NO_WORDS_MIN_SPEECH_S` of speech in the call but the ASR wrote (almost) no words; else None.
+    The VAD runs only when the word count is already that low (cheap on every ordinary call)."""
+    words = asr_word_count(asr)
+    if words > ASR_NO_WORDS_PER_S * float(audio.duration_s) or audio.duration_s < ASR_NO_WORDS_MIN_SPEECH_S:
+        return None
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    opts = asr_options(config)
+    rate = int(getattr(audio, "sample_rate", 16000))
+    stamps = get_speech_timestamps(np.ascontiguousarray(audio.mono(), dtype=np.float32),
+                                   VadOptions(**opts.vad.model_dump()), sampling_rate=rate)
+    speech_s = sum(st["end"] - st["start"] for st in stamps) / rate
+    if speech_s < ASR_NO_WORDS_MIN_SPEECH_S or words > ASR_NO_WORDS_PER_S * speech_s:
+        return None
+    note = (f"speech found ({speech_s:.1f} s) but the model produced {'no' if not words else words} "
+            f"word{'' if words == 1 else 's'}: the spoken language may not be served by {asr.model} "
+            f"(language '{asr.language}') -- set `language` in metadata or route it with models.asr.by_language")
+    return {"speech_s": round(speech_s, 1), "words": words, "model": asr.model, "language": asr.language,
+            "text": asr.text[:240], "note": note}
+
+
 def samples_at(audio: Any, rate: int) -> np.ndarray:
     """The call's channels (channels, n) at a backend's `rate`. A recording made at that rate or
     lower (8 kHz telephony for T-one) is decoded again at its own rate, so the model hears the

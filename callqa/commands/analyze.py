@@ -128,6 +128,8 @@ def _print_table(rows: list[tuple[str, str, dict | None, str]]) -> None:
         compliance = (sig.get("script") or {}).get("compliance")
         if any(f["id"] == "role_uncertain" for f in data.get("flags") or []):
             ratio = compliance = None  # whose talk and whose script is unknown: show nothing, not a guess
+        if any(f["id"] in ("no_speech", "asr_no_words") for f in data.get("flags") or []):
+            compliance = None  # nothing was transcribed: no script was checked (not "0%")
         table.add_row(name, "[green]ok[/green]", data["call_id"], data["language"], f"{data['duration_s']:.0f}s",
                       str(len(data["transcript"]["turns"])), "" if ratio is None else f"{ratio:.0%}",
                       "" if compliance is None else f"{compliance:.0%}",
