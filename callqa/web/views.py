@@ -174,42 +174,52 @@ def _pair(d: Any, fmt: str = "{:.1f}") -> str:
     return f"{_num(d.get('operator'), fmt)} / {_num(d.get('client'), fmt)}"
 
 
-def signal_rows(signals: Mapping[str, Any] | None, t: Any) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
-    """(label, value) rows of the headline signals, and the script stages."""
+def signal_rows(signals: Mapping[str, Any] | None, t: Any,
+                roles_unknown: bool = False) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """(label, value) rows of the headline signals, and the script stages. With `roles_unknown`
+    (flag role_uncertain) a row that says who did what (operator / client) reads "unknown" and
+    why, not numbers under guessed labels (the stored signals keep the raw values)."""
     s = signals or {}
     rows: list[tuple[str, str]] = []
     if not s:
         return rows, []
+    unknown = t("signals.roles_unknown")
     sec = (lambda v: t("common.seconds", value=_num(v)))
     tt = s.get("talk_time_s") or {}
-    rows.append((t("signals.talk_time"), f"{sec(tt.get('operator'))} / {sec(tt.get('client'))}"))
+    rows.append((t("signals.talk_time"), unknown if roles_unknown else
+                 f"{sec(tt.get('operator'))} / {sec(tt.get('client'))}"))
     ratio = s.get("talk_ratio_operator")
-    rows.append((t("signals.talk_ratio"), "—" if ratio is None else f"{float(ratio):.0%}"))
+    rows.append((t("signals.talk_ratio"), unknown if roles_unknown else
+                 "—" if ratio is None else f"{float(ratio):.0%}"))
     rows.append((t("signals.silence"), f"{sec(s.get('silence_s'))} / {sec(s.get('longest_silence_s'))}"))
     inter = s.get("interruptions") or {}
-    rows.append((t("signals.interruptions"), f"{_num(inter.get('by_operator'), '{:.0f}')} / "
-                                             f"{_num(inter.get('by_client'), '{:.0f}')}"))
-    rows.append((t("signals.speech_rate"), _pair(s.get("speech_rate_wpm"), "{:.0f}")))
-    fill = s.get("filler_words") or {}
-    rows.append((t("signals.fillers"), f"{_num(fill.get('count'), '{:.0f}')} / {_num(fill.get('per_100_words'))}"))
+    rows.append((t("signals.interruptions"), unknown if roles_unknown else
+                 f"{_num(inter.get('by_operator'), '{:.0f}')} / {_num(inter.get('by_client'), '{:.0f}')}"))
+    rows.append((t("signals.speech_rate"), unknown if roles_unknown else _pair(s.get("speech_rate_wpm"), "{:.0f}")))
+    fill = s.get("filler_words") or {}  # per 100 of the operator's words
+    rows.append((t("signals.fillers"), f"{_num(fill.get('count'), '{:.0f}')} / "
+                                       f"{unknown if roles_unknown else _num(fill.get('per_100_words'))}"))
     script = s.get("script") or {}
     if script:
         comp = script.get("compliance")
-        rows.append((t("signals.script"), "—" if comp is None else f"{float(comp):.0%}"))
+        rows.append((t("signals.script"), unknown if roles_unknown else
+                     "—" if comp is None else f"{float(comp):.0%}"))
     rows.append((t("signals.forbidden"), str(len(s.get("forbidden_phrases") or []))))
     rows.append((t("signals.escalations"), str(len(s.get("escalations") or []))))
     sent = s.get("sentiment") or {}
     if sent:
-        rows.append((t("signals.sentiment"), f"{_num(sent.get('client_start'), '{:+.2f}')} → "
-                                             f"{_num(sent.get('client_end'), '{:+.2f}')}"))
-        rows.append((t("signals.operator_sentiment"), _num(sent.get("operator_mean"), "{:+.2f}")))
+        rows.append((t("signals.sentiment"), unknown if roles_unknown else
+                     f"{_num(sent.get('client_start'), '{:+.2f}')} → {_num(sent.get('client_end'), '{:+.2f}')}"))
+        rows.append((t("signals.operator_sentiment"), unknown if roles_unknown else
+                     _num(sent.get("operator_mean"), "{:+.2f}")))
     loud = s.get("loudness")
     if isinstance(loud, Mapping) and loud:
         def db(v: Any) -> str:
             if isinstance(v, Mapping):
                 v = v.get("mean_db", v.get("rms_db", v.get("mean")))
             return _num(v)
-        rows.append((t("signals.loudness"), f"{db(loud.get('operator'))} / {db(loud.get('client'))}"))
+        rows.append((t("signals.loudness"), unknown if roles_unknown else
+                     f"{db(loud.get('operator'))} / {db(loud.get('client'))}"))
     stages = [dict(st) for st in script.get("stages") or [] if isinstance(st, Mapping)]
     return rows, stages
 
@@ -264,7 +274,8 @@ def build_call_page(result: dict[str, Any], config: Any, lang: str, t: Any,
                       "evidence": [e for e in f.get("evidence") or [] if isinstance(e, Mapping)],
                       "decision": flag_decisions.get(f.get("id"))})
     flags.sort(key=lambda f: -f["rank"])
-    sig_rows, stages = signal_rows(result.get("signals"), t)
+    roles_unknown = any(f.get("id") == "role_uncertain" for f in flags)
+    sig_rows, stages = signal_rows(result.get("signals"), t, roles_unknown=roles_unknown)
     overrides = [{"current": True, **r} for r in reviews if r.get("kind") == "score_override"][::-1]
     names = {c["id"]: c["name"] for c in competencies}
     for o in overrides:
