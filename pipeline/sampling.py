@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .grades import parse_date, period_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -182,18 +183,7 @@ def _order(p: Picked) -> tuple[int, str]:
 # ---------------------------------------------------------------- the store
 
 def _week_of(started_at: Any) -> str | None:
-    if not started_at:
-        return None
-    text = str(started_at).strip().replace("Z", "+00:00")
-    try:
-        d = datetime.fromisoformat(text).date()
-    except ValueError:
-        try:
-            d = date.fromisoformat(text[:10])
-        except ValueError:
-            return None
-    y, w, _ = d.isocalendar()
-    return f"{y}-W{w:02d}"
+    return period_keys(parse_date(started_at))["week"]
 
 
 def parse_week(text: str) -> str:
