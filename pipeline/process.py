@@ -39,27 +39,36 @@ def _language(meta: CallMeta, config: Config) -> str | None:
     return None if lang == "auto" else lang
 
 
+def _drop_stray_words(audio: Any, config: Config, asr: Any) -> tuple[Any, dict[str, Any] | None]:
+    """Speech the VAD found but the ASR wrote (almost) no words for (`asr_no_words`): the stray
+    words of a model that did not understand the call are not a transcript."""
+    from .transcribe import speech_without_words
+
+    no_words = speech_without_words(audio, config, asr)
+    if no_words:
+        asr = replace(asr, segments=(), turns=(), notes=asr.notes + (no_words["note"],))
+    return asr, no_words
+
+
 def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
                      hook: Hook = _noop) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
     """Decoded audio -> transcript with operator/client turns, the models used, and what
     the ASR noted (speech re-decoded, phantom text and crosstalk removed) for `processing`."""
-    from .transcribe import speech_without_words, transcribe_mono, transcribe_stereo
+    from .transcribe import transcribe_mono, transcribe_stereo
 
     language = _language(meta, config)
     if audio.channels == 2:
         asr = transcribe_stereo(audio, config, language, hook=hook)
-        no_words = speech_without_words(audio, config, asr)
-        if no_words:  # stray words from a model that did not understand the call are not a transcript
-            asr = replace(asr, segments=(), turns=(), notes=asr.notes + (no_words["note"],))
+        asr, no_words = _drop_stray_words(audio, config, asr)
         transcript = assign_by_channel(list(asr.turns), meta, config, asr.language, audio.duration_s)
         diarization = "stereo-channels"
+        speakers = {"count": 2, "method": "channels", "backend": "stereo-channels"}
+        overlaps = {"measured": True, "method": "channels"}
     else:
         from .diarize import assign_speakers, diarize
 
         asr = transcribe_mono(audio, config, language, hook=hook)
-        no_words = speech_without_words(audio, config, asr)
-        if no_words:  # stray words from a model that did not understand the call are not a transcript
-            asr = replace(asr, segments=(), turns=(), notes=asr.notes + (no_words["note"],))
+        asr, no_words = _drop_stray_words(audio, config, asr)
         hook("diarize")
         diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
         turns = assign_speakers(list(asr.segments), diar, config)
@@ -68,9 +77,6 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
             transcript = replace(transcript, overlap_note=diar.overlap_note or "overlapping speech was not measured")
         diarization = diar.backend
         speakers, overlaps = diar.speakers, diar.overlap_summary()
-    if audio.channels == 2:
-        speakers = {"count": 2, "method": "channels", "backend": "stereo-channels"}
-        overlaps = {"measured": True, "method": "channels"}
     notes = {"speakers": speakers, "overlaps": overlaps,
              "asr_notes": list(asr.notes), "asr_dropped": [d.serialize() for d in asr.dropped],
              "asr": dict(asr.backend)}  # backend, model, versions, language, sample rate
