@@ -325,10 +325,8 @@ def _overall(rows: list[dict[str, Any]], config: Any) -> float | None:
     means = [(cid, sum(v) / len(v)) for cid, v in by_comp.items()]
     roles = Counter(r["role"] for r in rows if r.get("role"))
     role = sorted(roles.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if roles else None
-    try:
-        from .competency import overall_score
-    except ImportError:  # an older tree without the shared definition: the plain mean
-        return sum(m for _, m in means) / len(means) if means else None
+    from .competency import overall_score
+
     return overall_score(means, config, role)
 
 
