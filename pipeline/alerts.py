@@ -42,7 +42,7 @@ from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -297,7 +297,7 @@ def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str |
         if include_quotes and r.get("quote"):
             item["quote"] = r["quote"]
         if web_url:
-            item["url"] = f"{web_url.rstrip('/')}/calls/{r['call_id']}"
+            item["url"] = f"{web_url.rstrip('/')}/calls/{quote(str(r['call_id']), safe='')}"
         out.append(item)
     return out
 

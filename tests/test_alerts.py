@@ -330,6 +330,13 @@ def test_threshold_quotes_and_links_are_configurable(tmp_path, capsys):
     stored = {f["flag_id"]: f["quote"] for f in store.flags(call_id="en_bad_inbound_tx")}
     assert flags[0]["quote"] == stored["forbidden_phrase"] and flags[0]["quote"] in medium.text()
     assert flags[0]["url"] == "https://qa.example.test/calls/en_bad_inbound_tx"
+    odd = json.loads((SAMPLES / "en_bad_inbound_tx.json").read_text(encoding="utf-8"))
+    odd["call_id"] = "case #7?x"  # '#' and '?' would cut the link at the call id
+    (box / "odd.json").write_text(json.dumps(odd), encoding="utf-8")
+    again = run_batch([box], tmp_path / "store", None, report=False)
+    odd_flags = build_digest(store, again, AlertsConfig.model_validate({"web_url": "https://qa.example.test"}),
+                             config).high_severity_flags
+    assert [f["url"] for f in odd_flags] == ["https://qa.example.test/calls/case%20%237%3Fx"]
     capsys.readouterr()
     print_summary(summary.serialize())  # `callqa batch` says nothing about alerts that are not configured
     assert "alerts" not in capsys.readouterr().out
