@@ -483,15 +483,6 @@ def _mixed_before(mixed: np.ndarray, cen: np.ndarray, ends: Sequence[int], pause
     return float(cen[before[k]] - oopts.step_s / 2), pause_at * FRAME_S
 
 
-def _longest_quiet(quiet: np.ndarray, a: int, b: int) -> int:
-    """The longest run of quiet frames in [a, b)."""
-    best = run = 0
-    for v in quiet[max(0, a):max(0, b)]:
-        run = run + 1 if v else 0
-        best = max(best, run)
-    return best
-
-
 def _longest_sounding(quiet: np.ndarray, start: float, end: float, max_pause_s: float) -> tuple[float, float]:
     """The longest part of [start, end] without a quiet run longer than `max_pause_s`."""
     a, b = int(round(start / FRAME_S)), int(round(end / FRAME_S))
