@@ -182,7 +182,8 @@ def _order(p: Picked) -> tuple[int, str]:
 
 # ---------------------------------------------------------------- the store
 
-def _week_of(started_at: Any) -> str | None:
+def week_of(started_at: Any) -> str | None:
+    """The ISO week (`2026-W49`) of a call's start time; None without a readable one."""
     return period_keys(parse_date(started_at))["week"]
 
 
@@ -222,7 +223,7 @@ def week_calls(store: Any, week: str, config: "Config") -> tuple[dict[str, list[
     out: dict[str, list[CallInfo]] = {}
     undated = 0
     for c in calls:
-        wk = _week_of(c["started_at"])
+        wk = week_of(c["started_at"])
         if wk is None:
             undated += 1
             continue

@@ -71,7 +71,7 @@ def scorecard_forms(store: Any, config: Any, call_ids: Sequence[str], lang: str)
     the pass rate and the weekly means (for a chart)."""
     from callqa.pipeline.forms import form_results, scored_forms
     from callqa.pipeline.reports import line_chart_svg
-    from callqa.pipeline.sampling import _week_of
+    from callqa.pipeline.sampling import week_of
 
     if not call_ids:
         return []
@@ -83,7 +83,7 @@ def scorecard_forms(store: Any, config: Any, call_ids: Sequence[str], lang: str)
         decided = [r["form"].passed for r in rows if r["form"].passed is not None]
         by_week: dict[str, list[float]] = {}
         for r in rows:
-            wk = _week_of(r["started_at"])
+            wk = week_of(r["started_at"])
             if wk and r["form"].score is not None:
                 by_week.setdefault(wk, []).append(r["form"].score)
         name = form_name(form, lang)
@@ -156,9 +156,9 @@ def evaluator_candidates(users: Iterable[User], visible_to: Any) -> list[User]:
 def sample_weeks(store: Any, results: Iterable[Mapping[str, Any]]) -> list[str]:
     """Weeks with a stored sample or with calls, newest first."""
     from callqa.pipeline.qa_store import connect
-    from callqa.pipeline.sampling import _week_of
+    from callqa.pipeline.sampling import week_of
 
-    weeks = {w for w in (_week_of(r.get("started_at")) for r in results) if w}
+    weeks = {w for w in (week_of(r.get("started_at")) for r in results) if w}
     with connect(store) as con:
         weeks |= {r[0] for r in con.execute("SELECT DISTINCT week FROM review_samples").fetchall()}
     return sorted(weeks, reverse=True)
