@@ -270,9 +270,9 @@ def test_closed_sessions_feed_validate(store_calls, tmp_path, capsys):
     scored = [(float(r["answer"]), float(r["auto"])) for r in rows
               if r["question_id"] == "clear_speech" and r["auto"] is not None]
     cs = agree[("competencies", "clear_speech")]
-    assert cs["n"] == len(scored) == 6 and cs["kappa"] is None
-    assert cs["mae"] == pytest.approx(sum(abs(h - m) for h, m in scored) / 6, abs=0.01)
-    assert cs["bias"] == pytest.approx(sum(h - m for h, m in scored) / 6, abs=0.01)
+    assert cs["n"] == len(scored) >= 6 and cs["kappa"] is None  # this session's 6, and any closed before
+    assert cs["mae"] == pytest.approx(sum(abs(h - m) for h, m in scored) / len(scored), abs=0.01)
+    assert cs["bias"] == pytest.approx(sum(h - m for h, m in scored) / len(scored), abs=0.01)
     assert ("inbound_checklist", "correct_information") not in agree  # no automatic answer to compare
     out = tmp_path / "validation"
     assert main(["validate", "--store", str(store.path), "--out", str(out)]) == 0
