@@ -264,6 +264,49 @@ def test_calibration_session_is_blind_until_closed(app, clients):
     assert "is closed" in sam.get(r.headers["location"], headers=EN).text
 
 
+def test_an_evaluator_cannot_see_the_forms_of_a_call_under_calibration_however_opened(clients):
+    """Issue 14 item 3: blindness follows the evaluator, not the link. Opened directly
+    (`/calls/ID`, no `?calibration=`) or through the API, a call an evaluator evaluates in an open
+    session shows no form (no automatic answers, no other people's answers, no scores) until the
+    session closes; the lead who does not evaluate, and admins, see the forms as before."""
+    sam, sue, tia = clients["sam"], clients["sue"], clients["tia"]
+    call = "blue-good-en"
+    assert f'id="form-{FORM}"' in sue.get(f"/calls/{call}", headers=EN).text  # before the session: visible
+    r = _create(sam, [call], ["sue", "tia"], title="Direct-link check")
+    assert r.status_code == 303 and r.headers["location"].startswith("/calibration/cal-")
+    sid = r.headers["location"].rsplit("/", 1)[1]
+    assert _answer(sam, call, "correct_information", "no").status_code == 303  # someone else's answer
+
+    for name in ("sue", "tia"):  # the evaluators: a supervisor of the team and a trainer
+        page = clients[name].get(f"/calls/{call}", headers=EN).text
+        assert 'id="forms-blind"' in page and f'href="/calibration/{sid}' in page, name
+        assert 'class="form-result"' not in page and "form-score" not in page, name
+        assert 'data-question="correct_information"' not in page, name
+        api = clients[name].get(f"/api/calls/{call}/forms")
+        assert api.status_code == 403, name
+        body = api.json()
+        assert body["blind"] is True and body["session_id"] == sid and "until session" in body["message"]
+        assert "score" not in body and "answers" not in api.text, name
+    # a call outside the session is not affected
+    assert f'id="form-{FORM}"' in sue.get("/calls/blue-bad-en", headers=EN).text
+    assert FORM in _forms(sue, "blue-bad-en")
+    # the lead (a supervisor who does not evaluate) and an admin see the forms and the answers
+    for name in ("sam", "ada"):
+        page = clients[name].get(f"/calls/{call}", headers=EN).text
+        assert f'id="form-{FORM}"' in page and 'id="forms-blind"' not in page, name
+        answers = {a["id"]: a for a in _forms(clients[name], call)[FORM]["answers"]}
+        assert answers["correct_information"]["source"] == "human", name
+
+    assert sam.post(f"/calibration/{sid}/close", data={"csrf_token": token(sam, f"/calibration/{sid}")},
+                    follow_redirects=False).status_code == 303
+    # closed: the evaluators see the forms again, on the page and through the API
+    for name in ("sue", "tia"):
+        page = clients[name].get(f"/calls/{call}", headers=EN).text
+        assert f'id="form-{FORM}"' in page and 'id="forms-blind"' not in page, name
+        answers = {a["id"]: a for a in _forms(clients[name], call)[FORM]["answers"]}
+        assert answers["correct_information"]["answer"] == "no", name
+
+
 # ---------------------------------------------------------------- the weekly review sample
 
 def test_review_sample_lists_and_coverage_per_team(app, clients):

@@ -494,7 +494,8 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
         call_disputes = views.dispute_view(disputes(ctx.store, call_ids=[call_id]), ctx.config, lang,
                                            partial(translate, lang))
-        # opened from an open calibration session the user evaluates: the forms stay hidden (blind)
+        # the user evaluates this call in an open calibration session (opened from it or not):
+        # the forms stay hidden (blind) until the session closes
         blind = qa_views.blind_session(ctx.store, user, call_id, request.query_params.get("calibration"))
         return render(request, "call.html", user=user, page=page, call=result, has_audio=audio_path(result) is not None,
                       levels=levels, call_url=_call_url(ctx, call_id), disputes=call_disputes,

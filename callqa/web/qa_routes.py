@@ -31,6 +31,12 @@ def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - o
         from callqa.pipeline.forms import call_form
 
         cid = str(_visible_call(ctx, user, call_id)["call_id"])
+        blind = qv.blind_session(ctx.store, user, cid)
+        if blind is not None:  # an evaluator of an open calibration session: no answers, no scores
+            return JSONResponse(to_plain({"detail": "errors.calibration_blind", "blind": True,
+                                 "session_id": blind["session_id"], "title": blind["title"],
+                                 "message": f"the call is under blind calibration until session "
+                                            f"{blind['session_id']} ({blind['title']}) closes"}), status_code=403)
         return JSONResponse(to_plain([call_form(ctx.store, cid, f.id, ctx.config).serialize()
                                       for f in scored_forms(ctx.config)]))
 

@@ -103,20 +103,23 @@ def scorecard_forms(store: Any, config: Any, call_ids: Sequence[str], lang: str)
 
 # ---------------------------------------------------------------- calibration
 
-def blind_session(store: Any, user: User, call_id: str, session_id: str | None) -> dict[str, Any] | None:
-    """The open calibration session the user evaluates this call in, when the call page was opened
-    from it (`?calibration=ID`): the page then hides the forms (automatic and other people's answers)."""
-    from callqa.pipeline.calibration import CalibrationError, session
+def blind_session(store: Any, user: User, call_id: str, session_id: str | None = None) -> dict[str, Any] | None:
+    """The open calibration session in which the user evaluates this call, however the call is
+    reached (the call page, `?calibration=ID` or not, `/api/calls/ID/forms`): the call's forms
+    (automatic answers and other people's answers, the scores) stay hidden until it closes.
 
-    if not session_id:
-        return None
-    try:
-        info = session(store, session_id)
-    except CalibrationError:
-        return None
-    if info["closed"] or user.name not in info["evaluators"] or call_id not in info["calls"]:
-        return None
-    return info
+    Blindness follows the evaluator list, not the role: a lead who listed themselves as an
+    evaluator is blind too; a lead who does not evaluate, and admins who are not evaluators, see
+    the forms (they need them to prepare and run the session). `session_id` (from
+    `?calibration=`) picks that session when the call is in several open ones."""
+    from callqa.pipeline.calibration import sessions
+
+    found = [s for s in sessions(store, evaluator=user.name)
+             if not s["closed"] and user.name in s["evaluators"] and call_id in s["calls"]]
+    for info in found:
+        if info["session_id"] == session_id:
+            return info
+    return found[0] if found else None
 
 
 def session_visible(user: User, info: Mapping[str, Any]) -> bool:
