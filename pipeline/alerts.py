@@ -14,6 +14,11 @@ The digest lists what needs a person's attention after a run:
   category_spikes      not available yet: calls have no categories in the store. The hook is
                        `category_spikes`; it reports `available: false` with the reason.
 
+Privacy (issue 10): call ids and failed files' stems that look like phone numbers are shown
+masked (`redact.mask_call_id`, configs/privacy.yaml) in the JSON, the e-mail and the stored
+`STORE/reports/digest-<run>.json`; links name such a call by the web app's opaque key
+(`call_key`, the same as `callqa.web.app.CallKeys.key`, under `STORE/.web_secret`).
+
 Overall score of an operator's period: the mean score of each competency over the period's
 calls, combined by `competency.overall_score` (the one definition, role-weighted for the
 operator's most common role in the period). Automatic scores from the store's
@@ -29,6 +34,8 @@ password and the webhook's URL or headers may be read from environment variables
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import smtplib
@@ -53,6 +60,7 @@ log = logging.getLogger("callqa.alerts")
 DIGEST_KIND = "callqa.nightly_digest"
 DIGEST_VERSION = 1
 PROCESSING_ERROR = "processing_error"
+CALL_KEY_PREFIX = "c-"  # callqa.web.app.CallKeys.PREFIX
 CATEGORIES_MISSING = ("calls have no categories in the store yet; category spikes will be reported once "
                       "categories are stored per call")
 
@@ -277,10 +285,52 @@ def _processed_calls(summary: Any) -> list[Any]:
     return [c for c in summary.calls if c.status == "processed"]
 
 
+def call_key(call_id: str, config: Any, secret: str | None) -> str:
+    """The key a call goes by in the web app's URLs (`callqa.web.app.CallKeys.key`, same
+    algorithm): the id itself, unless it would be masked (a phone number, configs/privacy.yaml);
+    then `c-` + 24 letters of an HMAC of the id under the store's web secret."""
+    from .redact import mask_call_id
+
+    call_id = str(call_id)
+    if mask_call_id(call_id, config) == call_id and not call_id.startswith(CALL_KEY_PREFIX):
+        return call_id
+    if not secret:
+        raise ValueError("a masked call id needs the store's web secret for its link")
+    digest = hmac.new(secret.encode("utf-8"), b"call-key\x1f" + call_id.encode("utf-8"), hashlib.sha256).digest()
+    return CALL_KEY_PREFIX + "".join(chr(97 + (b >> 4)) + chr(97 + (b & 15)) for b in digest[:12])
+
+
+def _web_secret(store: Any) -> str | None:
+    """The store's web secret (`STORE/.web_secret`, created when missing, as the web app does)."""
+    path = getattr(store, "path", None)
+    if path is None:
+        return None
+    from callqa.web.security import load_or_create_secret
+
+    return load_or_create_secret(path)
+
+
+def _mask_path(path: str, config: Any) -> str:
+    """A file path as it may leave the machine: a phone-like file stem is masked."""
+    from .redact import mask_call_id
+
+    p = Path(path)
+    stem = mask_call_id(p.stem, config)
+    return path if stem == p.stem else str(p.with_name(stem + p.suffix))
+
+
 def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str | int, *,
-                        include_quotes: bool = False, web_url: str | None = None) -> list[dict[str, Any]]:
-    """Flags at or above `min_severity` on these calls (processing errors excluded), most severe first."""
+                        include_quotes: bool = False, web_url: str | None = None,
+                        config: Any = None) -> list[dict[str, Any]]:
+    """Flags at or above `min_severity` on these calls (processing errors excluded), most severe first.
+    Call ids are shown masked (`redact.mask_call_id`) and linked by the web app's key (`call_key`)."""
+    from .redact import mask_call_id
     from .store import severity_rank
+
+    if config is None:
+        from .config import load_config
+
+        config = load_config()
 
     if not call_ids:
         return []
@@ -291,13 +341,22 @@ def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str |
         "ORDER BY f.severity_rank DESC, f.call_id, f.flag_idx",
         [list(call_ids), severity_rank(min_severity), PROCESSING_ERROR])
     out = []
+    secret: list[str | None] = []  # read once, only when a masked id needs a link
     for r in rows:
         item = {k: r[k] for k in ("call_id", "flag_id", "severity", "reason", "start", "operator_id", "team",
                                   "started_at")}
+        raw = str(r["call_id"])
+        item["call_id"] = mask_call_id(raw, config)
         if include_quotes and r.get("quote"):
             item["quote"] = r["quote"]
         if web_url:
-            item["url"] = f"{web_url.rstrip('/')}/calls/{quote(str(r['call_id']), safe='')}"
+            if item["call_id"] != raw or raw.startswith(CALL_KEY_PREFIX):
+                if not secret:
+                    secret.append(_web_secret(store))
+                key = call_key(raw, config, secret[0])
+            else:
+                key = raw
+            item["url"] = f"{web_url.rstrip('/')}/calls/{quote(key, safe='')}"
         out.append(item)
     return out
 
@@ -376,6 +435,23 @@ def category_spikes(store: Any, call_ids: Sequence[str], config: Any) -> dict[st
     return {"available": False, "reason": CATEGORIES_MISSING, "items": []}
 
 
+def _failed_file(failure: Mapping[str, Any], config: Any) -> dict[str, Any]:
+    """A failed file as the digest shows it: phone-like call ids and file stems masked,
+    also where the reason names them."""
+    from .redact import mask_call_id
+
+    path, call_id, reason = str(failure["path"]), failure.get("call_id"), failure.get("reason")
+    shown_path = _mask_path(path, config)
+    shown_id = None if call_id is None else mask_call_id(str(call_id), config)
+    if isinstance(reason, str):
+        stem = Path(path).stem
+        for raw, shown in ((path, shown_path), (Path(path).name, Path(shown_path).name),
+                           (stem, mask_call_id(stem, config)), (str(call_id or ""), shown_id or "")):
+            if raw and raw != shown:
+                reason = reason.replace(raw, shown)
+    return {"path": shown_path, "call_id": shown_id, "reason": reason}
+
+
 def build_digest(store: Any, summary: Any, options: AlertsConfig, config: Any) -> Digest:
     """The digest of one finished run (`batch.BatchSummary`) over the store it wrote."""
     processed = _processed_calls(summary)
@@ -388,13 +464,13 @@ def build_digest(store: Any, summary: Any, options: AlertsConfig, config: Any) -
             d = parse_date(r["started_at"]) or parse_date(r["processed_at"])
             if d is not None:
                 new_days[r["operator_id"]].add(d)
-    failed = [{"path": str(f["path"]), "call_id": f.get("call_id"), "reason": f.get("reason")}
-              for f in summary.failures]
+    failed = [_failed_file(f, config) for f in summary.failures]
     return Digest(
         run_id=summary.run_id, store=str(summary.store), started_at=summary.started_at,
         finished_at=summary.finished_at, report=summary.report, counts=summary.counts(),
         high_severity_flags=high_severity_flags(store, ids, options.min_severity,
-                                                include_quotes=options.include_quotes, web_url=options.web_url),
+                                                include_quotes=options.include_quotes, web_url=options.web_url,
+                                                config=config),
         failed_files=failed,
         score_drops=score_drops(store, sorted(new_days), new_days, options.score_drop, config),
         category_spikes=category_spikes(store, ids, config),

@@ -357,3 +357,46 @@ def test_a_digest_that_cannot_be_built_is_recorded_and_the_batch_still_finishes(
     assert summary.extra["alerts"]["status"] == "error" and "alerts.webhook.url" in summary.extra["alerts"]["reason"]
     assert stored_alerts(tmp_path / "store", summary.run_id)["status"] == "error"
     assert any("could not be built" in r.getMessage() for r in caplog.records)
+
+
+def test_phone_like_call_ids_and_file_names_never_leave_in_the_digest(tmp_path, receiver, mailbox):
+    """Issue 10: a call id that is a phone number is masked in the webhook JSON, the e-mail and
+    the stored digest, and its link uses the web app's opaque key (not the number)."""
+    phone = "79161234567"
+    box = tmp_path / "inbox"
+    box.mkdir()
+    call = json.loads((SAMPLES / "en_bad_inbound_tx.json").read_text(encoding="utf-8"))
+    call["call_id"] = phone
+    (box / f"{phone}.json").write_text(json.dumps(call, ensure_ascii=False), encoding="utf-8")
+    (box / "+79169876543.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk, not audio")
+    cfg = alerts_config(tmp_path / "alerts.yaml", webhook=receiver.url, smtp_port=mailbox.port,
+                        web_url="https://qa.example.test")
+    store = tmp_path / "store"
+
+    run = run_batch([box], store, cfg)
+    assert (run.processed, run.failed) == (1, 1)
+    assert len(receiver.bodies) == 1 and len(mailbox.messages) == 1
+    digest = receiver.bodies[0]
+    [flag] = [f for f in digest["high_severity_flags"]["items"] if f["flag_id"] == "forbidden_phrase"]
+    assert flag["call_id"] == "*********67"
+    [failed] = digest["failed_files"]["items"]
+    assert Path(failed["path"]).name == "+*********43.wav" and "not a readable audio file" in failed["reason"]
+
+    mail = mailbox.messages[0]
+    stored = Path(stored_alerts(store, run.run_id)["file"]).read_text(encoding="utf-8")
+    assert json.loads(stored) == digest
+    for text in (json.dumps(digest), mail.as_string(), stored):
+        for digits in ("9161234", "9169876"):
+            assert digits not in text
+    body = mail.get_body(("plain",)).get_content()
+    assert "*********67" in body and "+*********43.wav" in body and flag["url"] in body
+
+    # the link names the call by the web app's key, which opens that call
+    key = flag["url"].rsplit("/", 1)[1]
+    assert flag["url"].startswith("https://qa.example.test/calls/c-") and len(key) == 26 and key.isascii()
+    pytest.importorskip("fastapi", reason="the web app is in the web extra")
+    from callqa.web.app import CallKeys
+    from callqa.web.security import load_or_create_secret
+
+    keys = CallKeys(Store(store), load_config(), load_or_create_secret(store))
+    assert keys.key(phone) == key and keys.call_id(key) == phone
