@@ -17,7 +17,7 @@ The digest lists what needs a person's attention after a run:
 Privacy (issue 10): call ids and failed files' stems that look like phone numbers are shown
 masked (`redact.mask_call_id`, configs/privacy.yaml) in the JSON, the e-mail and the stored
 `STORE/reports/digest-<run>.json`; links name such a call by the web app's opaque key
-(`call_key`, the same as `callqa.web.app.CallKeys.key`, under `STORE/.web_secret`).
+(`redact.call_key`, as the web app's links, under `STORE/.web_secret`).
 
 Overall score of an operator's period: the mean score of each competency over the period's
 calls, combined by `competency.overall_score` (the one definition, role-weighted for the
@@ -34,8 +34,6 @@ password and the webhook's URL or headers may be read from environment variables
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import smtplib
@@ -54,13 +52,13 @@ from urllib.parse import quote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .grades import parse_date
+from .redact import CALL_KEY_PREFIX, call_key
 
 log = logging.getLogger("callqa.alerts")
 
 DIGEST_KIND = "callqa.nightly_digest"
 DIGEST_VERSION = 1
 PROCESSING_ERROR = "processing_error"
-CALL_KEY_PREFIX = "c-"  # callqa.web.app.CallKeys.PREFIX
 CATEGORIES_MISSING = ("calls have no categories in the store yet; category spikes will be reported once "
                       "categories are stored per call")
 
@@ -283,21 +281,6 @@ class Digest:
 
 def _processed_calls(summary: Any) -> list[Any]:
     return [c for c in summary.calls if c.status == "processed"]
-
-
-def call_key(call_id: str, config: Any, secret: str | None) -> str:
-    """The key a call goes by in the web app's URLs (`callqa.web.app.CallKeys.key`, same
-    algorithm): the id itself, unless it would be masked (a phone number, configs/privacy.yaml);
-    then `c-` + 24 letters of an HMAC of the id under the store's web secret."""
-    from .redact import mask_call_id
-
-    call_id = str(call_id)
-    if mask_call_id(call_id, config) == call_id and not call_id.startswith(CALL_KEY_PREFIX):
-        return call_id
-    if not secret:
-        raise ValueError("a masked call id needs the store's web secret for its link")
-    digest = hmac.new(secret.encode("utf-8"), b"call-key\x1f" + call_id.encode("utf-8"), hashlib.sha256).digest()
-    return CALL_KEY_PREFIX + "".join(chr(97 + (b >> 4)) + chr(97 + (b & 15)) for b in digest[:12])
 
 
 def _web_secret(store: Any) -> str | None:

@@ -10,6 +10,8 @@ lexicon patterns still see a number where one was said ("номер заявки
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -324,3 +326,20 @@ def public_result(result: dict, config: Config) -> dict:
         redact_processing(processing, config)
         result["processing"] = processing
     return result
+
+
+CALL_KEY_PREFIX = "c-"
+
+
+def call_key(call_id: str, config: Config, secret: str | None) -> str:
+    """The key a call goes by in URLs, forms and digest links: the id itself, unless it would be
+    masked (a phone number, configs/privacy.yaml); then `c-` + 24 letters of an HMAC of the id under
+    the store's web secret, which reveals nothing and stays the same across restarts."""
+    call_id = str(call_id)
+    if mask_call_id(call_id, config) == call_id and not call_id.startswith(CALL_KEY_PREFIX):
+        return call_id
+    if not secret:
+        raise ValueError("a masked call id needs the store's web secret for its key")
+    digest = hmac.new(secret.encode("utf-8"), b"call-key\x1f" + call_id.encode("utf-8"), hashlib.sha256).digest()
+    # letters only (a..p per 4 bits): no digit run in a URL that a scanner could take for a phone number
+    return CALL_KEY_PREFIX + "".join(chr(97 + (b >> 4)) + chr(97 + (b & 15)) for b in digest[:12])

@@ -13,8 +13,6 @@ under the store's secret); a URL with the stored id itself keeps working.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import threading
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ from callqa.pipeline.errors import ConfigError
 from callqa.pipeline.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
                                      library_items)
 from callqa.pipeline.jsonable import to_plain
-from callqa.pipeline.redact import mask_call_id, public_result
+from callqa.pipeline.redact import call_key, mask_call_id, public_result
 from callqa.pipeline.store import Store, StoreError
 from callqa.pipeline.users import User, UserDB
 
@@ -81,17 +79,12 @@ class CallKeys:
 
     def __init__(self, store: Store, config: Config, secret: str):
         self.store, self.config = store, config
-        self._secret = secret.encode("utf-8")
+        self._secret = secret
         self._ids: dict[str, str] = {}  # key -> call id, for the masked ones
         self._lock = threading.Lock()
 
     def key(self, call_id: str) -> str:
-        call_id = str(call_id)
-        if mask_call_id(call_id, self.config) == call_id and not call_id.startswith(self.PREFIX):
-            return call_id
-        digest = hmac.new(self._secret, b"call-key\x1f" + call_id.encode("utf-8"), hashlib.sha256).digest()
-        # letters only (a..p per 4 bits): no digit run in a URL that a scanner could take for a phone number
-        return self.PREFIX + "".join(chr(97 + (b >> 4)) + chr(97 + (b & 15)) for b in digest[:12])
+        return call_key(call_id, self.config, self._secret)
 
     def call_id(self, key: str) -> str:
         """The stored call id for a key (the key itself when it is not a masked one)."""
