@@ -28,11 +28,9 @@ start error and who came in.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -186,16 +184,10 @@ PAIRS = (("en-us+f3", "en-gb+m3"), ("en-gb+f2", "en-us+m1"), ("en-us+m7", "en+f4
 
 
 def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
-    import soundfile as sf
-    from scipy.signal import resample_poly
+    sys.path.insert(0, str(ROOT / "sample_calls"))
+    from synthesize import espeak_clip
 
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], capture_output=True,
-                         check=True).stdout
-    x, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    g = math.gcd(SR, rate)
-    x = resample_poly(x, SR // g, rate // g).astype(np.float32)
-    loud = np.flatnonzero(np.abs(x) > 10 ** (-45 / 20))
-    return x[loud[0]:loud[-1] + 1] / np.abs(x).max()
+    return espeak_clip(text, voice, speed, SR)
 
 
 def interruption_call(a: str, b: str, overlap: float, seed: int = 0) -> tuple[np.ndarray, float, float]:

@@ -322,6 +322,25 @@ def _trim(x: Any, threshold: float = SPEECH_THRESHOLD) -> tuple[int, int]:
     return int(idx[0]), int(idx[-1]) + 1
 
 
+def espeak_clip(text: str, voice: str, speed: int = 165, rate: int = 16000) -> Any:
+    """One espeak-ng utterance as float32 at `rate`, trimmed to its first and last sample above
+    SPEECH_THRESHOLD, peak 1 (test and benchmark speech outside a scenario)."""
+    import io
+    import math
+
+    import numpy as np
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], capture_output=True,
+                         check=True).stdout
+    x, src = sf.read(io.BytesIO(wav), dtype="float32")
+    g = math.gcd(rate, src)
+    x = resample_poly(x, rate // g, src // g).astype(np.float32)
+    loud = np.flatnonzero(np.abs(x) > SPEECH_THRESHOLD)
+    return x[loud[0]:loud[-1] + 1] / np.abs(x).max()
+
+
 def _band_limit(x: Any, rate: int) -> Any:
     """Telephone channel: 300-3400 Hz, zero phase."""
     from scipy.signal import butter, sosfiltfilt

@@ -10,11 +10,10 @@ Audio is synthesized here (espeak-ng, the Piper voice) - deterministic, a few se
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import shutil
-import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,18 +49,12 @@ def as_audio(samples: np.ndarray) -> SimpleNamespace:
 
 def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
     """espeak-ng speech at 16 kHz, trimmed to its first and last sample above -45 dBFS, peak 1."""
-    import soundfile as sf
-    from scipy.signal import resample_poly
-
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text], capture_output=True,
-                         check=True).stdout
-    x, rate = sf.read(io.BytesIO(wav), dtype="float32")
-    g = math.gcd(SR, rate)
-    x = resample_poly(x, SR // g, rate // g).astype(np.float32)
-    loud = np.flatnonzero(np.abs(x) > 10 ** (-45 / 20))
-    return x[loud[0]:loud[-1] + 1] / np.abs(x).max()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_calls"))
+    from synthesize import espeak_clip
+
+    return espeak_clip(text, voice, speed, SR)
 
 
 def noise(n: int, seed: int = 0) -> np.ndarray:
