@@ -80,7 +80,7 @@ TARGETS = (
 
 
 def _norm(text: str) -> list[str]:
-    from callqa.pipeline.transcribe import wer_text
+    from callqa.pipeline.speech.transcribe import wer_text
 
     return wer_text(text, "en").split()
 
@@ -107,7 +107,7 @@ class PlainWhisper:
     """Plain `WhisperModel.transcribe` per channel, cached by audio hash and settings."""
 
     def __init__(self, config: Any, cache_path: Path | None) -> None:
-        from callqa.pipeline.transcribe import asr_options
+        from callqa.pipeline.speech.transcribe import asr_options
 
         self.opts = asr_options(config)
         self.model = None
@@ -132,10 +132,10 @@ class PlainWhisper:
         if key in self.cache:
             return self.cache[key]
         if self.model is None:
-            from callqa.pipeline.transcribe import load_model
+            from callqa.pipeline.speech.transcribe import load_model
 
             self.model = load_model(self.opts)
-        from callqa.models.asr import mark_sampled, reseed_sampling
+        from callqa.pipeline.speech.asr import mark_sampled, reseed_sampling
 
         vad = self.opts.vad.model_dump() if hasattr(self.opts.vad, "model_dump") else None
         out = []
@@ -162,7 +162,7 @@ class PlainWhisper:
 
 def run_callqa(path: Path, config: Any) -> tuple[dict[str, Any] | None, Any, str | None, float]:
     """(serialized result, decoded audio, error, seconds) the way `callqa analyze` runs a call."""
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.process import process_call
 
     t0 = time.perf_counter()

@@ -101,7 +101,7 @@ def _wave(seconds: float, audio: str | None) -> np.ndarray:
     n = int(16_000 * seconds)
     if not audio:
         return (np.random.default_rng(1).normal(0, 0.1, n)).astype(np.float32)
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.config import load_config
 
     x = load_audio(audio, load_config()).channel(0)
@@ -115,7 +115,7 @@ def one(mode: str, seconds: float, threads: int, quant: str | None = None, audio
     folder = INT8 if quant else CACHE
     wave = _wave(seconds, audio)
     if mode == "tiny.en":  # faster-whisper tiny.en through callqa's Whisper backend, same audio and threads
-        from callqa.models.asr_backend import WhisperBackend
+        from callqa.pipeline.speech.asr_backend import WhisperBackend
         from callqa.pipeline.config import load_config
 
         opts = load_config().section("models").asr.model_copy(update={"cpu_threads": threads})
@@ -127,19 +127,19 @@ def one(mode: str, seconds: float, threads: int, quant: str | None = None, audio
         opts = rt.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         model = onnx_asr.load_model("gigaam-v3-ctc", folder, quantization=quant, sess_options=opts).with_timestamps()
-        from callqa.models.asr_backend import quiet_cuts  # same chunks as callqa: compare decoding only
+        from callqa.pipeline.speech.asr_backend import quiet_cuts  # same chunks as callqa: compare decoding only
         model.recognize(wave[:16_000], sample_rate=16_000)  # warm up, as the backend's load below
         t = time.perf_counter()
         for a, b in quiet_cuts(wave, 16_000):
             model.recognize(wave[a:b], sample_rate=16_000)
     else:
-        from callqa.models.asr_backend import DecodeOptions, OnnxAsrBackend
+        from callqa.pipeline.speech.asr_backend import DecodeOptions, OnnxAsrBackend
         backend = OnnxAsrBackend("gigaam-v3-ctc", str(folder), threads, quant or "none")
         backend.transcribe(wave[:16_000], "ru")  # load
         t = time.perf_counter()
         if mode == "callqa-vad":  # as the pipeline: VAD first (timed too), chunks cut at its pauses
             from callqa.pipeline.config import load_config
-            from callqa.pipeline.transcribe import _vad_speech
+            from callqa.pipeline.speech.transcribe import _vad_speech
 
             speech = _vad_speech(wave, load_config().section("models").asr)
             backend.transcribe(wave, "ru", DecodeOptions(speech=speech))

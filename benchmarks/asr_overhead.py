@@ -60,10 +60,10 @@ def _default(channels: int) -> Path:
 def measure_ratio(path: Path, config, repeat: int) -> dict:
     import ctranslate2
 
-    from callqa.models.asr import forget_vad
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.asr import forget_vad
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.process import transcribe_audio
-    from callqa.pipeline.transcribe import asr_options, choose_language, load_model, whisper_kwargs
+    from callqa.pipeline.speech.transcribe import asr_options, choose_language, load_model, whisper_kwargs
     from callqa.pipeline.types import CallMeta
 
     opts = asr_options(config)
@@ -118,7 +118,7 @@ def build_long_call(source: Path, minutes: float, out: Path) -> Path:
 
 def _child(path: str, config_file: str | None) -> None:
     """Runs in a subprocess: the callqa path on one file; prints a JSON line."""
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.config import load_config
     from callqa.pipeline.process import transcribe_audio
     from callqa.pipeline.types import CallMeta

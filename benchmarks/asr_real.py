@@ -31,13 +31,13 @@ FILLERS = ("um", "uh", "er", "erm", "hm", "you know", "i mean", "basically")
 def wer(ref: str, hyp: str, language: str = "en") -> float:
     import jiwer
 
-    from callqa.pipeline.transcribe import wer_text
+    from callqa.pipeline.speech.transcribe import wer_text
 
     return jiwer.wer(wer_text(ref, language), wer_text(hyp, language))
 
 
 def filler_counts(text: str) -> Counter:
-    from callqa.pipeline.transcribe import wer_text
+    from callqa.pipeline.speech.transcribe import wer_text
 
     padded = f" {wer_text(text)} "
     return Counter({f: padded.count(f" {f} ") for f in FILLERS if padded.count(f" {f} ")})
@@ -45,8 +45,8 @@ def filler_counts(text: str) -> Counter:
 
 def transcribe_file(path: Path, config) -> tuple[str, list[str], float]:
     """(whole text, text per channel, seconds)."""
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import transcribe_mono, transcribe_stereo
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import transcribe_mono, transcribe_stereo
 
     t0 = time.perf_counter()
     audio = load_audio(path, config)

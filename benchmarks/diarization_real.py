@@ -114,7 +114,7 @@ def katiesteve_reference(path: Path) -> list[tuple[float, float, str]]:
 def accuracy(config) -> None:
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from callqa.pipeline.diarize import diarize
+    from callqa.pipeline.speech.diarize import diarize
 
     print(f"{'file':26s} {'spk':>3s} {'DER@0.25':>9s} {'DER@0.5':>8s} {'miss':>6s} {'FA':>6s} {'conf':>6s} "
           f"{'op share ref/hyp':>17s} {'err':>6s} {'time':>6s}")
@@ -177,7 +177,7 @@ def asr():
 t = time.perf_counter(); asr(); asr_first = time.perf_counter() - t
 t = time.perf_counter()
 from callqa.pipeline.config import load_config
-from callqa.pipeline.diarize import diarize
+from callqa.pipeline.speech.diarize import diarize
 config = load_config()
 t1 = time.perf_counter(); diarize(b._audio(x), config); diar_first = time.perf_counter() - t1
 diar_cold = time.perf_counter() - t  # + imports (torch), config, encoder load
@@ -213,7 +213,7 @@ def long_call(config, minutes: float) -> None:
         f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
         "import diarization_real as b\n"
         "from callqa.pipeline.config import load_config\n"
-        "from callqa.pipeline.diarize import diarize\n"
+        "from callqa.pipeline.speech.diarize import diarize\n"
         "one = b._speed_call()\n"
         f"x = np.tile(one, int(np.ceil({minutes} * 60 * b.SR / len(one))))[: int({minutes} * 60 * b.SR)]\n"
         "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"

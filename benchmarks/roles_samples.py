@@ -2,7 +2,7 @@
 
 Each truth transcript (sample_calls/truth/*.json) is turned into a diarized mono
 transcript (speakers SPEAKER_00/01 by first appearance) and its roles are told
-apart again by pipeline/roles.py, as is and in harder variants made from it:
+apart again by pipeline/speech/roles.py, as is and in harder variants made from it:
 no call direction, the operator's greeting turn gone (the client speaks first and
 the operator never greets), the greeting replaced by a bare "Hello." / "Алло.".
 Per variant: calls right, wrong, wrong with confidence >= 0.8, flagged
@@ -40,7 +40,7 @@ def variants(turns: list[dict], language: str, direction: str | None) -> dict[st
 
 
 def run(config, files: list[Path]) -> dict:
-    from callqa.pipeline.roles import assign_by_cues, role_uncertainty
+    from callqa.pipeline.speech.roles import assign_by_cues, role_uncertainty
     from callqa.pipeline.types import CallMeta, Turn
 
     rows, summary = [], {}

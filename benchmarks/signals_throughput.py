@@ -152,7 +152,7 @@ def _audio_minute(path: Path | None):
     """60 s of 16 kHz mono float32 audio: the given file, else the longest sample call, else a real file."""
     import numpy as np
 
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.config import load_config
 
     cands = [path] if path else []
@@ -171,7 +171,7 @@ def _audio_minute(path: Path | None):
 
 
 def bench_transcription(path: Path | None, repeat: int) -> dict | None:
-    from callqa.models.asr import bundled_model_dir, load_whisper
+    from callqa.pipeline.speech.asr import bundled_model_dir, load_whisper
     from callqa.pipeline.config import load_config
 
     model_dir = bundled_model_dir()

@@ -51,7 +51,7 @@ def _read(path: Path) -> np.ndarray:
     try:
         x, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception:  # noqa: BLE001 - mp3/ogg through the project's decoder
-        from callqa.pipeline.audio import load_audio
+        from callqa.pipeline.speech.decode import load_audio
         from callqa.pipeline.config import load_config
 
         a = load_audio(path, load_config())
@@ -127,7 +127,7 @@ def cases() -> list[tuple[str, np.ndarray, int, str]]:
 
 
 def speaker_count(config) -> None:
-    from callqa.pipeline.diarize import diarize_embedded
+    from callqa.pipeline.speech.diarize import diarize_embedded
 
     opts = config.section("models").diarization
     thr = opts.embedded.same_voice_similarity
@@ -156,8 +156,8 @@ def speaker_count(config) -> None:
 
 def _two_cluster_cross(result, x, opts) -> float | None:
     """The mean cross-cluster window similarity of the two-cluster split (recomputed)."""
-    from callqa.models.diarization import embed_windows, mel_frames, speech_regions
-    from callqa.pipeline.diarize import FRAME_S, _frame_energy, _windows, cluster_embeddings, cross_similarity
+    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions
+    from callqa.pipeline.speech.diarize import FRAME_S, _frame_energy, _windows, cluster_embeddings, cross_similarity
 
     e = opts.embedded
     regions = speech_regions(x, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
@@ -211,7 +211,7 @@ def interruption_call(a: str, b: str, overlap: float, seed: int = 0) -> tuple[np
 
 
 def overlaps(config) -> None:
-    from callqa.pipeline.diarize import diarize_embedded
+    from callqa.pipeline.speech.diarize import diarize_embedded
 
     if shutil.which("espeak-ng") is None:
         print("espeak-ng is not installed: no overlap table")

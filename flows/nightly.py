@@ -27,16 +27,16 @@ from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from callqa.pipeline import batch
-from callqa.pipeline.alerts import describe as describe_alerts
+from callqa.pipeline.qa.alerts import describe as describe_alerts
 
 TASK_RETRIES = 2
 TASK_RETRY_DELAYS_S = [2, 10]
 # Imported once by the fork server that local Dask workers are forked from, instead of
 # by every spawned worker (seconds each, and their pages are shared). Missing ones are skipped.
-WORKER_PRELOAD = ("prefect", "callqa.flows.nightly", "callqa.pipeline.process", "callqa.pipeline.audio",
-                  "callqa.pipeline.transcribe", "callqa.pipeline.diarize", "callqa.pipeline.signals",
-                  "callqa.pipeline.scoring", "callqa.models.asr", "callqa.models.diarization",
-                  "callqa.models.sentiment", "callqa.models.nlp", "spacy", "faster_whisper", "resemblyzer")
+WORKER_PRELOAD = ("prefect", "callqa.flows.nightly", "callqa.pipeline.process", "callqa.pipeline.speech.decode",
+                  "callqa.pipeline.speech.transcribe", "callqa.pipeline.speech.diarize", "callqa.pipeline.signals",
+                  "callqa.pipeline.scoring.score", "callqa.pipeline.speech.asr", "callqa.pipeline.speech.diarize_models",
+                  "callqa.pipeline.signals.sentiment", "callqa.pipeline.signals.nlp", "spacy", "faster_whisper", "resemblyzer")
 
 
 def task_runner_for(workers: int = 1, dask_address: str | None = None) -> Any:

@@ -22,13 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .audio import file_sha256
-from .config import Config, load_config
-from .errors import CallqaError, InputError
-from .inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
-from .process import process_call
-from .store import CallIdentity, Store
-from .types import CallMeta, call_id_for
+from callqa.pipeline.speech.decode import file_sha256
+from callqa.pipeline.config import Config, load_config
+from callqa.pipeline.errors import CallqaError, InputError
+from callqa.pipeline.inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
+from callqa.pipeline.process import process_call
+from callqa.pipeline.store.db import CallIdentity, Store
+from callqa.pipeline.types import CallMeta, call_id_for
 
 MANIFEST = "manifest.csv"
 # Packages whose version changes what the models produce (part of a call's identity).
@@ -225,7 +225,7 @@ def _package_versions() -> tuple[tuple[str, str], ...]:
 
 def models_fingerprint(config: Config) -> str:
     """A short key for the models a configuration uses: names and package versions."""
-    from .transcribe import asr_fingerprint
+    from callqa.pipeline.speech.transcribe import asr_fingerprint
 
     m = config.section("models")
     data = {
@@ -464,11 +464,11 @@ def finish_batch(plan: BatchPlan, outcomes: Iterable[CallOutcome | Mapping[str, 
         problems=plan.problems, extra=dict(extra or {}))
     report_path = None
     if report:
-        from .nightly_report import write_nightly_report
+        from callqa.pipeline.people.nightly_report import write_nightly_report
 
         report_path = str(write_nightly_report(store, summary, batch_config(plan.config_file)))
         summary = replace(summary, report=report_path)
-    from .alerts import run_alerts  # one digest per run; never raises (a failure is recorded here)
+    from callqa.pipeline.qa.alerts import run_alerts  # one digest per run; never raises (a failure is recorded here)
 
     summary = replace(summary, extra={**summary.extra, "alerts": run_alerts(store, summary, plan.config_file)})
     store.finish_run(plan.run_id, summary.serialize(), report_path)

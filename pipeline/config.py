@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError
+from callqa.pipeline.errors import ConfigError
 
 # Modules that declare `CONFIG_SECTIONS: dict[str, type[BaseModel]]`, keyed by a
 # dotted key path in the tree (`*` matches any one key, e.g. "lexicons.*"), and
@@ -37,17 +37,17 @@ from .errors import ConfigError
 SECTION_MODULES = (
     "callqa.pipeline.settings",
     "callqa.pipeline.signals.settings",
-    "callqa.pipeline.scoring_settings",
-    "callqa.pipeline.library_settings",
+    "callqa.pipeline.scoring.settings",
+    "callqa.pipeline.people.library_settings",
     "callqa.web.settings",
-    "callqa.pipeline.alerts",
-    "callqa.pipeline.forms",
-    "callqa.pipeline.sampling",
+    "callqa.pipeline.qa.alerts",
+    "callqa.pipeline.qa.forms",
+    "callqa.pipeline.qa.sampling",
 )
 
 # Sections that change no call's result, left out of `Config.hash` (a call's identity):
 # configuring alerts must not make the next batch reprocess every stored call. Forms are
-# versioned and re-scored from stored results (pipeline/forms.py: call_form), the review
+# versioned and re-scored from stored results (pipeline/qa/forms.py: call_form), the review
 # sample is drawn from the store: neither needs a call processed again.
 HASH_EXCLUDED = frozenset({"alerts", "forms", "sampling"})
 

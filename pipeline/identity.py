@@ -16,7 +16,7 @@ from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from typing import Any
 
-from .config import Config
+from callqa.pipeline.config import Config
 
 # Config keys (dotted) whose values change the transcript.
 TRANSCRIPT_KEYS: tuple[str, ...] = ("audio", "models.asr", "models.diarization", "company", "role_assignment")

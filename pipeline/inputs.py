@@ -12,8 +12,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import InputError
-from .types import DIRECTIONS, LANGUAGES, ROLES, SPEAKERS, CallMeta, Transcript, Turn, Word
+from callqa.pipeline.errors import InputError
+from callqa.pipeline.types import DIRECTIONS, LANGUAGES, ROLES, SPEAKERS, CallMeta, Transcript, Turn, Word
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".wma")
 META_FIELDS = ("call_id", "operator_id", "team", "role", "direction", "started_at", "language",
@@ -282,7 +282,7 @@ def transcript_from_mapping(data: Any, path: Path) -> tuple[Transcript, CallMeta
             i = labelled.index(not labelled[0])
             raise InputError(path, f"turns[{i}].speaker: roles (operator/client) and diarization labels are mixed; "
                                    "use one or the other for every turn")
-        # Roles are told apart by process_call (pipeline/roles.py), as on a mono recording.
+        # Roles are told apart by process_call (pipeline/speech/roles.py), as on a mono recording.
         return Transcript(turns=tuple(turns), language=language, duration_s=duration,
                           role_confidence=None, role_method=UNASSIGNED), meta
     return Transcript(turns=tuple(turns), language=language, duration_s=duration,

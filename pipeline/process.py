@@ -8,14 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__ as pipeline_version
-from .audio import file_sha256
-from .config import Config
-from .errors import InputError
-from .identity import call_ids
-from .inputs import UNASSIGNED, is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
-from .roles import assign_by_channel, assign_by_cues, swap_speakers
-from .types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
+from callqa.pipeline import __version__ as pipeline_version
+from callqa.pipeline.speech.decode import file_sha256
+from callqa.pipeline.config import Config
+from callqa.pipeline.errors import InputError
+from callqa.pipeline.identity import call_ids
+from callqa.pipeline.inputs import UNASSIGNED, is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
+from callqa.pipeline.speech.roles import assign_by_channel, assign_by_cues, swap_speakers
+from callqa.pipeline.types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
 
 # hook(step, completed=None, total=None): progress reporting (CLI bar, flow logs).
 Hook = Callable[..., None]
@@ -42,7 +42,7 @@ def _language(meta: CallMeta, config: Config) -> str | None:
 def _drop_stray_words(audio: Any, config: Config, asr: Any) -> tuple[Any, dict[str, Any] | None]:
     """Speech the VAD found but the ASR wrote (almost) no words for (`asr_no_words`): the stray
     words of a model that did not understand the call are not a transcript."""
-    from .transcribe import speech_without_words
+    from callqa.pipeline.speech.transcribe import speech_without_words
 
     no_words = speech_without_words(audio, config, asr)
     if no_words:
@@ -54,7 +54,7 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
                      hook: Hook = _noop) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
     """Decoded audio -> transcript with operator/client turns, the models used, and what
     the ASR noted (speech re-decoded, phantom text and crosstalk removed) for `processing`."""
-    from .transcribe import transcribe_mono, transcribe_stereo
+    from callqa.pipeline.speech.transcribe import transcribe_mono, transcribe_stereo
 
     language = _language(meta, config)
     if audio.channels == 2:
@@ -65,7 +65,7 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         speakers = {"count": 2, "method": "channels", "backend": "stereo-channels"}
         overlaps = {"measured": True, "method": "channels"}
     else:
-        from .diarize import assign_speakers, diarize
+        from callqa.pipeline.speech.diarize import assign_speakers, diarize
 
         asr = transcribe_mono(audio, config, language, hook=hook)
         asr, no_words = _drop_stray_words(audio, config, asr)
@@ -88,9 +88,9 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
 def analyze_transcript(result: CallResult, config: Config, audio: Any = None, hook: Hook = _noop) -> CallResult:
     """Redaction, signals and scores for a call whose transcript is known; fills the
     empty sections of `result` and returns it."""
-    from .redact import redact_processing, redact_transcript, redaction_spans
-    from .scoring import score_call
-    from .signals import compute_signals
+    from callqa.pipeline.privacy.redact import redact_processing, redact_transcript, redaction_spans
+    from callqa.pipeline.scoring.score import score_call
+    from callqa.pipeline.signals import compute_signals
 
     if config.section("privacy").redact:
         # Before signals: no evidence quote, stored text or page can carry personal data.
@@ -106,7 +106,7 @@ def analyze_transcript(result: CallResult, config: Config, audio: Any = None, ho
         result.processing.setdefault("warnings", []).extend(result.signals.warnings)
     hook("scores")
     score_call(result, config)
-    from .forms import score_forms
+    from callqa.pipeline.qa.forms import score_forms
 
     result.forms = score_forms(result, config)  # evaluation forms, answered from the scores above
     return result
@@ -138,7 +138,7 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
                              duration_s=transcript.duration_s, format="transcript-json")
         models = ModelInfo(asr="import", diarization="import")
     else:
-        from .audio import load_audio
+        from callqa.pipeline.speech.decode import load_audio
 
         hook("decode")
         audio = load_audio(path, config)

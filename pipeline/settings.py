@@ -29,7 +29,7 @@ class HallucinationGuard(_Strict):
 
 class AsrOptions(_Strict):
     model: str = "tiny.en"  # a name (resolved / downloaded once) or a local directory
-    # per language: a Whisper name / directory, or `KIND:DIR` for onnx-asr (models/asr_backend.py);
+    # per language: a Whisper name / directory, or `KIND:DIR` for onnx-asr (pipeline/speech/asr_backend.py);
     # a language without an entry goes to `model` when it serves that language
     by_language: dict[str, str] = Field(default_factory=dict)
     # onnx models: "auto" takes a directory's int8 variant (v3_ctc.int8.onnx) when it has one, else fp32
@@ -56,7 +56,7 @@ class AsrOptions(_Strict):
 
 
 class EmbeddedDiarization(_Strict):
-    """Silero VAD + resemblyzer window embeddings + spectral clustering (pipeline/diarize.py)."""
+    """Silero VAD + resemblyzer window embeddings + spectral clustering (pipeline/speech/diarize.py)."""
 
     vad_threshold: float = Field(0.35, ge=0.0, le=1.0)  # lower than ASR's: telephone audio is quiet
     min_silence_duration_ms: int = Field(300, ge=0)
@@ -81,7 +81,7 @@ class PyannoteOptions(_Strict):
 
 
 class SpeakerCount(_Strict):
-    """How many speakers a mono call has (pipeline/diarize.py; result: `processing.speakers`)."""
+    """How many speakers a mono call has (pipeline/speech/diarize.py; result: `processing.speakers`)."""
 
     estimate: bool = True  # 1..num_speakers from the voices; false: always num_speakers
     min_share: float = Field(0.05, ge=0.0, lt=0.5)  # embedded: a smaller cluster is not a speaker of its own
@@ -94,7 +94,7 @@ class OverlapOptions(_Strict):
     detect: bool = True  # false: overlaps are not measured and interruption indicators are null
     # pyannote: its segmentation's overlapped speech. embedded: a speaker change inside continuous
     # speech without a pause, around which short windows sound like neither voice alone
-    # (pipeline/diarize.py `detect_overlaps`).
+    # (pipeline/speech/diarize.py `detect_overlaps`).
     window_s: float = Field(1.0, gt=0.2, le=1.6)  # embedded: short windows around each speaker change
     step_s: float = Field(0.1, gt=0.0)
     search_s: float = Field(3.0, gt=0.0)  # embedded: how far from a change to look
@@ -156,7 +156,7 @@ ROLE_EVIDENCE_KINDS = ("greeting", "offers_help", "asks_data", "self_intro", "st
 
 
 class RoleAssignment(_Strict):
-    """Mono calls: evidence kinds vote (log-odds) on who the operator is (pipeline/roles.py)."""
+    """Mono calls: evidence kinds vote (log-odds) on who the operator is (pipeline/speech/roles.py)."""
 
     cue_window_s: float = Field(30.0, gt=0.0)  # greeting, offer of help, self-introduction, company: first seconds
     problem_window_s: float = Field(90.0, gt=0.0)  # the client's problem statement

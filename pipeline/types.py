@@ -192,7 +192,7 @@ class CallResult:
         def ser(x: Any) -> Any:
             return x.serialize() if hasattr(x, "serialize") else x
 
-        from .jsonable import to_plain  # numpy scalars from any stage become plain JSON types
+        from callqa.pipeline.jsonable import to_plain  # numpy scalars from any stage become plain JSON types
 
         return to_plain({
             "schema_version": self.SCHEMA_VERSION,

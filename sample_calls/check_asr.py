@@ -29,9 +29,9 @@ def _count(text: str, phrase: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     import jiwer
 
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.transcribe import transcribe_mono, transcribe_stereo, wer_text
+    from callqa.pipeline.speech.transcribe import transcribe_mono, transcribe_stereo, wer_text
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("ids", nargs="*")

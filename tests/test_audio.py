@@ -1,4 +1,4 @@
-"""Decoding recordings (pipeline/audio.py): formats, sample rates, channels kept apart,
+"""Decoding recordings (pipeline/speech/decode.py): formats, sample rates, channels kept apart,
 and clear errors for input that cannot be used."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callqa.pipeline.audio import load_audio
+from callqa.pipeline.speech.decode import load_audio
 from callqa.pipeline.config import load_config
 from callqa.pipeline.errors import InputError
 
@@ -159,7 +159,7 @@ def test_silence_only_is_valid_audio(tmp_path, config):
 
 @pytest.mark.slow
 def test_silence_only_yields_empty_transcript(tmp_path, config):
-    from callqa.pipeline.transcribe import transcribe_mono, transcribe_stereo
+    from callqa.pipeline.speech.transcribe import transcribe_mono, transcribe_stereo
 
     _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "4", str(tmp_path / "silence.wav"))
     audio = load_audio(tmp_path / "silence.wav", config)

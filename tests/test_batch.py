@@ -12,7 +12,7 @@ import pytest
 from callqa.pipeline import batch
 from callqa.pipeline.batch import discover, plan_batch, run_batch
 from callqa.pipeline.errors import InputError
-from callqa.pipeline.store import Store
+from callqa.pipeline.store.db import Store
 
 EN_TURNS = [
     ("operator", 0.4, 3.9, "Thank you for calling, my name is Anna. How can I help you today?"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from callqa.pipeline.calibration import (CalibrationError, answers, close_session, closed_answers, cohen_kappa,
+from callqa.pipeline.qa.calibration import (CalibrationError, answers, close_session, closed_answers, cohen_kappa,
                                          count_table, create_session, fleiss_kappa, icc, observed_agreement,
                                          session, session_report, sessions, submit_answer)
 
@@ -123,7 +123,7 @@ def test_undefined_statistics_are_none():
 def store_calls(tmp_path_factory):
     from callqa.pipeline.config import load_config
     from callqa.pipeline.process import process_call
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     config = load_config()
     store = Store(tmp_path_factory.mktemp("cal") / "store")
@@ -247,7 +247,7 @@ def test_many_raters_many_questions_stay_consistent():
 
 def test_closed_sessions_feed_validate(store_calls, tmp_path, capsys):
     from callqa.cli import main
-    from callqa.pipeline.calibration import auto_agreement
+    from callqa.pipeline.qa.calibration import auto_agreement
 
     store, ids, config = store_calls
     for form_id, qid, given in (("inbound_checklist", "greeting", {"ann": ["no", "yes", "yes"],

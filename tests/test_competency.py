@@ -157,7 +157,7 @@ def test_call_result_has_the_contract_sections(config):
     ({"flags": {"negative_end": {"severity": "huge"}}}, "flags.negative_end.severity", "high"),
 ])
 def test_invalid_configs_fail_with_the_key_named(overrides, key, words):
-    from callqa.pipeline.scoring_settings import check_scoring_config
+    from callqa.pipeline.scoring.settings import check_scoring_config
 
     with pytest.raises(ConfigError) as e:
         check_scoring_config(load_config(overrides=overrides))
@@ -167,7 +167,7 @@ def test_invalid_configs_fail_with_the_key_named(overrides, key, words):
 
 
 def test_config_errors_from_a_user_file_name_that_file(tmp_path):
-    from callqa.pipeline.scoring_settings import check_scoring_config
+    from callqa.pipeline.scoring.settings import check_scoring_config
 
     user = tmp_path / "customer.yaml"
     user.write_text("roles:\n  support:\n    indicators:\n      product_knowledge: {glossary_uses: 2}\n",

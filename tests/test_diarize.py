@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from callqa.pipeline.diarize import (
+from callqa.pipeline.speech.diarize import (
     DiarizationResult,
     SpeakerSegment,
     _smooth,
@@ -162,7 +162,7 @@ def _mono_english_sample_calls(sample_calls_dir: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_mono_english_sample_calls_within_target(sample_calls_dir, config):
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
 
     truths = _mono_english_sample_calls(sample_calls_dir)
     if not truths:
@@ -185,8 +185,8 @@ def test_mono_english_sample_calls_within_target(sample_calls_dir, config):
 @pytest.mark.slow
 def test_transcribed_words_get_the_right_speaker_on_a_mono_sample_call(sample_calls_dir, config):
     """The mono path as process_call runs it: ASR words -> diarization -> turns."""
-    from callqa.pipeline.audio import load_audio
-    from callqa.pipeline.transcribe import transcribe_mono
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import transcribe_mono
 
     truth_file = sample_calls_dir / "truth" / "en_mono_inbound.json"
     if not truth_file.is_file():
@@ -258,7 +258,7 @@ def test_one_voice_call_is_well_formed_and_one_speaker_when_told(config):
 def test_voices_too_alike_are_merged_into_one_speaker(two_voice_call, config, monkeypatch):
     """Two clusters whose windows are on average at least `same_voice_similarity` alike are
     one voice; an exact per-call `num_speakers` is obeyed even then."""
-    import callqa.models.diarization as md
+    import callqa.pipeline.speech.diarize_models as md
 
     rng = np.random.default_rng(3)
     base = np.abs(rng.normal(size=256))
@@ -313,7 +313,7 @@ def test_pyannote_backend_without_a_pipeline_is_a_clear_error():
 def test_mel_features_match_the_encoders_own():
     from resemblyzer.audio import wav_to_mel_spectrogram
 
-    from callqa.models.diarization import mel_frames
+    from callqa.pipeline.speech.diarize_models import mel_frames
 
     rng = np.random.default_rng(1)
     for n in (100, 12345, 3 * SR):
@@ -328,8 +328,8 @@ def test_windows_of_any_length_embed_as_resemblyzer_does(two_voice_call):
     import torch
     from resemblyzer import VoiceEncoder
 
-    from callqa.models.diarization import embed_windows, mel_frames
-    from callqa.pipeline.diarize import _frame_energy
+    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames
+    from callqa.pipeline.speech.diarize import _frame_energy
 
     x = two_voice_call.samples[: 8 * SR]
     mel = mel_frames(x)

@@ -1,4 +1,4 @@
-"""Disputes in the store (pipeline/disputes.py, store schema 3): steps stored with who and
+"""Disputes in the store (pipeline/qa/disputes.py, store schema 3): steps stored with who and
 when, acceptance overrides through the reviews on the dispute's analysis, counts, the
 Parquet copy, and the migration of a version-2 store."""
 
@@ -17,7 +17,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture()
 def store(built, tmp_path):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     src = Store(built["store"])
     own = Store(tmp_path / "store")
@@ -27,7 +27,7 @@ def store(built, tmp_path):
 
 
 def test_raise_and_accept_a_score_dispute(store, built):
-    from callqa.pipeline.disputes import DisputeError, decide_dispute, dispute_counts, disputes, raise_dispute
+    from callqa.pipeline.qa.disputes import DisputeError, decide_dispute, dispute_counts, disputes, raise_dispute
 
     comp = next(c for c in store.get("blue-bad-en")["competencies"] if c["score"] is not None)
     d = raise_dispute(store, "blue-bad-en", "score", comp["id"], author="olga", comment="  I did   listen ")
@@ -62,7 +62,7 @@ def test_raise_and_accept_a_score_dispute(store, built):
 
 
 def test_flag_dispute_and_bad_requests(store):
-    from callqa.pipeline.disputes import DisputeError, decide_dispute, disputes, raise_dispute
+    from callqa.pipeline.qa.disputes import DisputeError, decide_dispute, disputes, raise_dispute
 
     flag = store.get("red-bad-en")["flags"][0]["id"]
     with pytest.raises(DisputeError, match="no flag"):
@@ -83,7 +83,7 @@ def test_flag_dispute_and_bad_requests(store):
 
 
 def test_reprocessing_leaves_the_dispute_on_an_earlier_analysis(store):
-    from callqa.pipeline.disputes import DisputeError, decide_dispute, disputes, raise_dispute
+    from callqa.pipeline.qa.disputes import DisputeError, decide_dispute, disputes, raise_dispute
 
     comp = next(c for c in store.get("blue-good-en")["competencies"] if c["score"] is not None)
     d = raise_dispute(store, "blue-good-en", "score", comp["id"], author="omar", comment="x")
@@ -98,8 +98,8 @@ def test_reprocessing_leaves_the_dispute_on_an_earlier_analysis(store):
 
 
 def test_a_version_2_store_gains_the_disputes_table(tmp_path, built):
-    from callqa.pipeline.disputes import disputes, raise_dispute
-    from callqa.pipeline.store import STORE_SCHEMA_VERSION, TABLES, Store
+    from callqa.pipeline.qa.disputes import disputes, raise_dispute
+    from callqa.pipeline.store.db import STORE_SCHEMA_VERSION, TABLES, Store
 
     assert STORE_SCHEMA_VERSION == 3
     result = Store(built["store"]).get("blue-bad-en", with_reviews=False)

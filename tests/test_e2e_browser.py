@@ -165,7 +165,7 @@ def test_supervisor_flow_in_chromium(server, page):
 def test_operator_disputes_a_score_and_sees_the_supervisor_accept_it(server, page):
     """Issue 14: an operator disputes a score on their call, the team's supervisor accepts it
     with a new score from the open-disputes list of the queue, the operator sees the new score."""
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
 
     base = server["url"]
     store = server["app"].state.ctx.store
@@ -284,7 +284,7 @@ def test_a_person_answers_a_form_question_and_the_form_score_changes(server, pag
         answered = pg.locator(f"#form-{form_id} tr[data-question=correct_information]").inner_text()
         assert "sam" in answered and "Quoted the wrong fee (e2e)" in answered
         pg.locator(f"#form-{form_id}").screenshot(path=str(ARTIFACTS / "13-form-answered.png"))
-        from callqa.pipeline.forms import call_form
+        from callqa.pipeline.qa.forms import call_form
 
         stored = call_form(store, call_id, form_id, server["app"].state.ctx.config)
         assert f"{stored.score:.1f}" == after and stored.complete

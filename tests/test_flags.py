@@ -88,7 +88,7 @@ def result_turns(result):
 
 
 def test_processing_error_flag_for_the_batch_layer(config):
-    from callqa.pipeline.flags import processing_error_flag
+    from callqa.pipeline.scoring.flags import processing_error_flag
 
     f = processing_error_flag("inbox/broken.wav", "not an audio file", config).serialize()
     assert f["id"] == "processing_error" and f["severity"] == "high"
@@ -137,7 +137,7 @@ def test_escalation_does_not_block_but_ignore_list_is_configurable(config):
 
 
 def test_a_difficult_call_turned_positive_ranks_first(config):
-    from callqa.pipeline.nominate import nominations_from_results
+    from callqa.pipeline.scoring.nominate import nominations_from_results
 
     good = scored(good_call(call_id="easy"), config)
     hard = scored(difficult_calm_call(call_id="hard"), config)

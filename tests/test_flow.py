@@ -22,7 +22,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from callqa.pipeline.store import Store  # noqa: E402
+from callqa.pipeline.store.db import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EN_TURNS = [

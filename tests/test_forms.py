@@ -11,7 +11,7 @@ import pytest
 
 from callqa.pipeline.config import load_config
 from callqa.pipeline.errors import ConfigError
-from callqa.pipeline.forms import (FormError, call_form, form_results, get_form, human_answers, rescore_form,
+from callqa.pipeline.qa.forms import (FormError, call_form, form_results, get_form, human_answers, rescore_form,
                                    save_human_answer)
 
 TX = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts"
@@ -177,7 +177,7 @@ def test_scored_forms_must_exist(tmp_path):
 
 
 def test_human_answers_in_the_store(config, tmp_path, tmp_path_factory):
-    from callqa.pipeline.store import Store, StoreError
+    from callqa.pipeline.store.db import Store, StoreError
 
     store = Store(tmp_path / "store")
     result = _result("en_difficult_calm_tx", config, tmp_path_factory)
@@ -220,7 +220,7 @@ def test_forms_are_in_the_json_result(config, tmp_path_factory):
 
 
 def test_form_results_over_many_calls(config, tmp_path, tmp_path_factory):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     store = Store(tmp_path / "store")
     calm = _result("en_difficult_calm_tx", config, tmp_path_factory)

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from callqa.pipeline.config import load_config
-from callqa.pipeline.grades import (competency_frame, grade_frame, load_results, mean_ci, operator_grade,
+from callqa.pipeline.people.grades import (competency_frame, grade_frame, load_results, mean_ci, operator_grade,
                                     parse_period, period_keys)
 
 
@@ -216,7 +216,7 @@ def test_grade_frame_matches_per_operator_grades_on_random_data(config):
 
 
 def test_development_plan_picks_the_weakest_with_actions_and_exemplary_calls(config):
-    from callqa.pipeline.plans import development_plan
+    from callqa.pipeline.people.plans import development_plan
 
     mine = [result(f"m{i}", "op1", f"2026-11-{2 + i:02d}T10:00:00",
                    {"needs_discovery": 30 + i, "active_listening": 55.0, "clear_speech": 90.0,

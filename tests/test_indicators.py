@@ -203,7 +203,7 @@ def difficult_calm_call(**kw: Any) -> CallResult:
 
 
 def scored(result: CallResult, config) -> dict[str, Any]:
-    from callqa.pipeline.scoring import score_call
+    from callqa.pipeline.scoring.score import score_call
 
     return score_call(result, config).serialize()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callqa.models import nlp
+from callqa.pipeline.signals import nlp
 
 
 @pytest.mark.parametrize("word, lemma", [

@@ -43,7 +43,7 @@ def _words(text: str, start: float, end: float, prob: float = 0.9):
 def _fake_transcribe(audio, config, meta, hook=None):
     """What transcribe_audio returns (transcript, models, notes), with the notes built by
     the real DroppedSegment code: crosstalk and low-confidence speech full of personal data."""
-    from callqa.pipeline.transcribe import DroppedSegment
+    from callqa.pipeline.speech.transcribe import DroppedSegment
     from callqa.pipeline.types import ModelInfo, Transcript, Turn
 
     lang = meta.language or "ru"
@@ -72,8 +72,8 @@ def world(tmp_path_factory):
         pytest.skip("espeak-ng is not installed")
     from callqa.pipeline import process as process_mod
     from callqa.pipeline.batch import run_batch
-    from callqa.pipeline.store import Store
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.store.db import Store
+    from callqa.users import UserDB
 
     root = tmp_path_factory.mktemp("privacy")
     inbox = root / "inbox"
@@ -112,7 +112,7 @@ def _leaks(text: str, secrets=SECRETS) -> list[str]:
 
 
 def test_nothing_personal_in_stored_tables(world):
-    from callqa.pipeline.store import PARQUET_TABLES
+    from callqa.pipeline.store.db import PARQUET_TABLES
 
     store = world["store"]
     for table in PARQUET_TABLES:
@@ -202,7 +202,7 @@ def test_library_export_holds_nothing_personal(world):
     import soundfile as sf
 
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.library import LibraryItem, export_zip
+    from callqa.pipeline.people.library import LibraryItem, export_zip
 
     store = world["store"]
     items = [LibraryItem(call_id=cid, competency="communication", scenario=None, score=None, reason=None,

@@ -4,7 +4,7 @@ Pretrained pyannote weights cannot be downloaded here, so the test builds a
 pipeline directory in the layout of `pyannote/speaker-diarization-community-1`
 (config.yaml + segmentation/ + embedding/ + plda/) with tiny random weights of
 the real architectures (PyanNet powerset segmentation, WeSpeaker ResNet34
-embedding, VBx PLDA), then loads it with `models/diarization.py` and runs
+embedding, VBx PLDA), then loads it with `pipeline/speech/diarize_models.py` and runs
 `diarize()` with the `pyannote` backend.
 """
 
@@ -109,8 +109,8 @@ def _config(pipeline: str, backend: str = "pyannote"):
 
 
 def test_pyannote_pipeline_loads_from_a_local_directory_and_diarizes(pipeline_dir):
-    from callqa.models.diarization import pyannote_pipeline
-    from callqa.pipeline.diarize import diarize
+    from callqa.pipeline.speech.diarize_models import pyannote_pipeline
+    from callqa.pipeline.speech.diarize import diarize
 
     audio = _two_tone_audio()
     result = diarize(audio, _config(str(pipeline_dir)), num_speakers=2)
@@ -133,7 +133,7 @@ def test_pyannote_counts_the_speakers_itself_and_reports_overlapped_speech(pipel
     segmentation's overlapped speech is the call's overlaps; with detection off they are
     'not measured' with the reason."""
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.diarize import diarize
+    from callqa.pipeline.speech.diarize import diarize
 
     audio = _two_tone_audio()
     result = diarize(audio, _config(str(pipeline_dir)))
@@ -153,14 +153,14 @@ def test_pyannote_counts_the_speakers_itself_and_reports_overlapped_speech(pipel
 
 
 def test_pyannote_pipeline_loads_from_its_config_file(pipeline_dir):
-    from callqa.models.diarization import pyannote_pipeline
+    from callqa.pipeline.speech.diarize_models import pyannote_pipeline
 
     pipe = pyannote_pipeline(str(pipeline_dir / "config.yaml"))
     assert type(pipe).__name__ == "SpeakerDiarization"
 
 
 def test_missing_pipeline_is_a_clear_error_or_a_fallback(tmp_path):
-    from callqa.pipeline.diarize import diarize
+    from callqa.pipeline.speech.diarize import diarize
     from callqa.pipeline.errors import ModelUnavailable
 
     audio = _two_tone_audio(4.0)

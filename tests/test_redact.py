@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from callqa.pipeline.config import load_config
-from callqa.pipeline.redact import luhn_ok, redact_text, redact_transcript
+from callqa.pipeline.privacy.redact import luhn_ok, redact_text, redact_transcript
 from callqa.pipeline.signals import compute_signals
 from callqa.pipeline.types import Transcript, Turn, Word
 
@@ -85,7 +85,7 @@ def test_privacy_is_on_by_default(config):
 
 
 def test_call_ids_that_look_like_phones_are_masked_and_others_are_not():
-    from callqa.pipeline.redact import mask_call_id
+    from callqa.pipeline.privacy.redact import mask_call_id
 
     cfg = load_config()
     assert mask_call_id("+79031234567", cfg) == "+*********67"
@@ -97,7 +97,7 @@ def test_call_ids_that_look_like_phones_are_masked_and_others_are_not():
 
 
 def test_dropped_asr_text_redacted_or_dropped_as_configured():
-    from callqa.pipeline.redact import redact_processing
+    from callqa.pipeline.privacy.redact import redact_processing
 
     notes = {"asr_dropped": [{"start": 1.0, "end": 2.0, "text": "мой телефон +7 916 123-45-67", "reason": "crosstalk",
                               "channel": 1},
@@ -114,7 +114,7 @@ def test_dropped_asr_text_redacted_or_dropped_as_configured():
 def test_audio_spans_muted_or_beeped():
     import numpy as np
 
-    from callqa.pipeline.audio_redact import redact_samples
+    from callqa.pipeline.privacy.audio_redact import redact_samples
 
     rate = 8000
     x = np.full((rate * 2, 2), 0.5, dtype=np.float32)

@@ -132,7 +132,7 @@ def test_report_errors(results_dir, tmp_path, capsys, monkeypatch):
     empty.mkdir()
     assert main(["report", "operator", "op-1", "--period", "2026-Q4", "--results", str(empty)]) == 2
     assert "no call results" in capsys.readouterr().err
-    monkeypatch.setitem(sys.modules, "callqa.pipeline.store", None)  # a version without the store
+    monkeypatch.setitem(sys.modules, "callqa.pipeline.store.db", None)  # a version without the store
     assert main(["report", "operator", "op-1", "--period", "2026-Q4", "--store", str(tmp_path)]) == 2
     assert "--store is not available" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
@@ -157,10 +157,10 @@ def test_period_grades_csv(results_dir, tmp_path, config):
 
 def test_scorecard_from_a_store_matches_the_json_results(results_dir, tmp_path, config):
     try:
-        from callqa.pipeline.store import Store
+        from callqa.pipeline.store.db import Store
     except ImportError:
         pytest.skip("no store in this version")
-    from callqa.pipeline.reports import build_scorecard
+    from callqa.pipeline.people.reports import build_scorecard
 
     rdir, results = results_dir
     store = Store(tmp_path / "store")

@@ -31,7 +31,7 @@ def _process(tmp: Path, call_id: str, turns, config, *, team="blue", operator="o
 
 
 def _client(store_path: Path, config, role="admin", teams=()) -> TestClient:
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
     from callqa.web import create_app
 
     users = UserDB(store_path)
@@ -61,7 +61,7 @@ def configs():
 # ---------------------------------------------------------------- reviews and analyses
 
 def test_review_on_an_earlier_analysis_is_kept_but_no_longer_applied(tmp_path, configs):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     config_a, config_b = configs
     store = Store(tmp_path / "store")
@@ -119,7 +119,7 @@ def test_review_on_an_earlier_analysis_is_kept_but_no_longer_applied(tmp_path, c
 def test_old_store_is_migrated_and_its_reviews_keep_applying(tmp_path, configs):
     """A version-1 store (no analysis ids anywhere) opens as version 2: the columns are
     added and filled from the stored results; reviews of the stored analysis still apply."""
-    from callqa.pipeline.store import TABLES, Store
+    from callqa.pipeline.store.db import TABLES, Store
 
     config_a, config_b = configs
     result = _process(tmp_path, "c-1", BAD_EN, config_a)
@@ -160,7 +160,7 @@ def test_old_store_is_migrated_and_its_reviews_keep_applying(tmp_path, configs):
 
 
 def test_a_newer_store_is_refused(tmp_path):
-    from callqa.pipeline.store import Store, StoreError
+    from callqa.pipeline.store.db import Store, StoreError
 
     Store(tmp_path).calls()
     con = duckdb.connect(str(tmp_path / "callqa.duckdb"))
@@ -173,8 +173,8 @@ def test_a_newer_store_is_refused(tmp_path):
 # ---------------------------------------------------------------- overrides in grades
 
 def test_level_only_override_moves_the_period_grade_and_a_score_sets_the_level(tmp_path, configs):
-    from callqa.pipeline.grades import competency_frame, grade_frame
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.people.grades import competency_frame, grade_frame
+    from callqa.pipeline.store.db import Store
 
     config, _ = configs
     cmap = config.section("competency_map")
@@ -203,7 +203,7 @@ def test_level_only_override_moves_the_period_grade_and_a_score_sets_the_level(t
 
 
 def test_override_form_takes_the_level_from_the_score(tmp_path, configs):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     config, _ = configs
     store = Store(tmp_path / "store")
@@ -225,9 +225,9 @@ def test_override_form_takes_the_level_from_the_score(tmp_path, configs):
 def test_one_overall_score_everywhere(configs):
     from test_grades import result
 
-    from callqa.pipeline.competency import overall_score
-    from callqa.pipeline.grades import competency_frame, frame_overall, operator_grade
-    from callqa.pipeline.validate import operator_period_means
+    from callqa.pipeline.scoring.competency import overall_score
+    from callqa.pipeline.people.grades import competency_frame, frame_overall, operator_grade
+    from callqa.pipeline.people.validate import operator_period_means
 
     config, _ = configs
     calls = [result("a", "op", "2026-11-02T10:00:00", {"needs_discovery": 40.0, "clear_speech": 90.0}),
@@ -248,8 +248,8 @@ def test_one_overall_score_everywhere(configs):
 # ---------------------------------------------------------------- curated library
 
 def test_one_nomination_per_call_and_the_library_is_capped(tmp_path, configs):
-    from callqa.pipeline.library import decide, library_items
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.people.library import decide, library_items
+    from callqa.pipeline.store.db import Store
 
     config, _ = configs
     store = Store(tmp_path / "store")
@@ -279,8 +279,8 @@ def test_one_nomination_per_call_and_the_library_is_capped(tmp_path, configs):
 
 
 def test_library_ranks_best_first_within_the_cap(tmp_path):
-    from callqa.pipeline.library import library_items
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.people.library import library_items
+    from callqa.pipeline.store.db import Store
 
     store = Store(tmp_path)
 
@@ -301,7 +301,7 @@ def test_library_ranks_best_first_within_the_cap(tmp_path):
 # ---------------------------------------------------------------- privacy of call ids
 
 def test_api_and_links_carry_no_phone_number(tmp_path, configs):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     config, _ = configs
     store = Store(tmp_path / "store")

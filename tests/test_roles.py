@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callqa.pipeline.roles import assign_by_channel, assign_by_cues
+from callqa.pipeline.speech.roles import assign_by_channel, assign_by_cues
 from callqa.pipeline.types import CallMeta, Turn
 
 
@@ -70,7 +70,7 @@ import pytest  # noqa: E402
 from callqa.pipeline.errors import InputError  # noqa: E402
 from callqa.pipeline.inputs import read_transcript_json  # noqa: E402
 from callqa.pipeline.process import process_call  # noqa: E402
-from callqa.pipeline.roles import role_uncertainty  # noqa: E402
+from callqa.pipeline.speech.roles import role_uncertainty  # noqa: E402
 
 
 def _mono_json(tmp_path, name, lines, direction="inbound", language=None):

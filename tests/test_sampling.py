@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from callqa.pipeline.sampling import CallInfo, draw, quotas, sample_week, supervisor_lists, to_review
+from callqa.pipeline.qa.sampling import CallInfo, draw, quotas, sample_week, supervisor_lists, to_review
 
 TX = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts"
 WEEK = "2026-W48"
@@ -43,8 +43,8 @@ def _clone(base: dict, cid: str, op: str, team: str, day: int | None, low: bool,
 def week_store(tmp_path_factory):
     from callqa.pipeline.config import load_config
     from callqa.pipeline.process import process_call
-    from callqa.pipeline.store import Store
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.store.db import Store
+    from callqa.users import UserDB
 
     config = load_config()
     base = {k: process_call(TX / f"en_{name}_tx.json", config).serialize()
@@ -107,8 +107,8 @@ def test_the_draw_is_reproducible_and_seeded(week_store):
 
 
 def test_a_stored_plan_stays_put_and_coverage_counts_reviews(week_store, tmp_path):
-    from callqa.pipeline.forms import save_human_answer
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.qa.forms import save_human_answer
+    from callqa.pipeline.store.db import Store
 
     src, config, base = week_store
     store = Store(tmp_path / "store")  # a copy of the store: this test adds calls and reviews
@@ -136,8 +136,8 @@ def test_a_stored_plan_stays_put_and_coverage_counts_reviews(week_store, tmp_pat
     assert cov["op-a"]["coverage"] == 0.5 and cov["op-a"]["reviewed_any"] == 3
     assert cov["op-b"]["reviewed"] == 0
     # a team nobody supervises: its sample is on nobody's list, and said so
-    from callqa.pipeline.sampling import unassigned
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.qa.sampling import unassigned
+    from callqa.users import UserDB
 
     UserDB(store.path).add("rex", "supervisor", PASSWORD, ["red"])
     UserDB(store.path).add("sam", "supervisor", PASSWORD, ["blue"])
@@ -161,7 +161,7 @@ def test_each_supervisor_sees_the_unreviewed_sample_of_their_teams(week_store):
     starts = [r["started_at"] for r in lists["sam"]]
     assert starts == sorted(starts)
     assert len(to_review(plan, None)) == 10
-    from callqa.pipeline.sampling import unassigned
+    from callqa.pipeline.qa.sampling import unassigned
 
     assert unassigned(store, plan) == []
 
@@ -186,7 +186,7 @@ def test_cli_sample(week_store, capsys):
 def test_qa_tables_come_back_when_the_database_is_replaced(week_store, tmp_path):
     import shutil
 
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     src, config, _ = week_store
     store = Store(tmp_path / "store")

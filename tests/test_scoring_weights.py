@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_indicators import by_id, good_call, scored
 
-from callqa.pipeline.competency import indicator_weights
+from callqa.pipeline.scoring.competency import indicator_weights
 from callqa.pipeline.config import load_config
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from callqa.pipeline.audio import Audio, load_audio
+from callqa.pipeline.speech.decode import Audio, load_audio
 from callqa.pipeline.config import load_config
 from callqa.pipeline.signals import compute_signals
 from callqa.pipeline.signals.activity import channel_speech

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from callqa.pipeline.audio import Audio
+from callqa.pipeline.speech.decode import Audio
 from callqa.pipeline.signals import compute_signals
 from callqa.pipeline.types import AudioSource, Transcript, Turn
 

@@ -16,7 +16,7 @@ import pytest
 
 from callqa.pipeline.config import load_config
 from callqa.pipeline.inputs import read_transcript_json
-from callqa.pipeline.redact import redact_transcript
+from callqa.pipeline.privacy.redact import redact_transcript
 from callqa.pipeline.signals import compute_signals
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_calls"

@@ -64,7 +64,7 @@ def test_truth_times_match_the_audio(corpus):
     interruptions really overlap; word times lie inside their turn."""
     out, truths = corpus
     for t in truths:
-        from callqa.pipeline.audio import load_audio
+        from callqa.pipeline.speech.decode import load_audio
         from callqa.pipeline.config import load_config
 
         audio = load_audio(out / t["source"], load_config())

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from callqa.pipeline.diarize import DiarizationResult, Overlap, SpeakerSegment, assign_speakers, diarize
+from callqa.pipeline.speech.diarize import DiarizationResult, Overlap, SpeakerSegment, assign_speakers, diarize
 from callqa.pipeline.types import CallMeta, Transcript, Word
 
 SR = 16000
@@ -197,7 +197,7 @@ def _transcript(result: DiarizationResult, spans: dict[str, tuple[float, float]]
 
 
 def _interruption_indicator(transcript: Transcript, config):
-    from callqa.pipeline.indicators import build_context, score_indicators
+    from callqa.pipeline.scoring.indicators import build_context, score_indicators
     from callqa.pipeline.signals import compute_signals
 
     signals = compute_signals(transcript, config).serialize()
@@ -283,8 +283,8 @@ def test_overlaps_reach_the_turns_of_a_mono_transcript(config):
 def test_pyannote_overlapped_speech_is_read_from_its_annotation():
     from pyannote.core import Annotation, Segment
 
-    from callqa.models.diarization import overlap_regions
-    from callqa.pipeline.diarize import _with_pyannote_overlaps
+    from callqa.pipeline.speech.diarize_models import overlap_regions
+    from callqa.pipeline.speech.diarize import _with_pyannote_overlaps
     from callqa.pipeline.settings import OverlapOptions
 
     ann = Annotation()
@@ -345,7 +345,7 @@ def test_a_mono_call_end_to_end_interruption_found_or_null_with_the_reason(overl
 def test_more_than_two_speakers_as_an_option():
     """num_speakers: 3 finds three voices when there are three, and merges the surplus
     cluster when there are only two (synthetic embeddings: voices as directions)."""
-    from callqa.pipeline.diarize import cluster_embeddings, merge_same_voice
+    from callqa.pipeline.speech.diarize import cluster_embeddings, merge_same_voice
 
     rng = np.random.default_rng(5)
     voices = np.linalg.qr(rng.normal(size=(256, 3)))[0].T  # three orthogonal voices
@@ -369,7 +369,7 @@ def test_mixed_windows_up_to_a_pause_near_a_late_change_are_an_overlap():
     """In an interruption the voice that was speaking dominates the mix, so the change is placed late
     and the pause near it can be the newcomer's own: windows mixed up to that pause are the overlap;
     clear windows before it leave a plain change."""
-    from callqa.pipeline.diarize import FRAME_S, _mixed_before
+    from callqa.pipeline.speech.diarize import FRAME_S, _mixed_before
 
     opts = SimpleNamespace(step_s=0.1, min_mixed_s=0.6)
     cen = np.arange(10.0, 13.0, 0.1)  # window centres (s); 1 s windows end 0.5 s after them

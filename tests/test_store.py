@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from callqa.pipeline.store import CallIdentity, Store, StoreError, StoreLocked
+from callqa.pipeline.store.db import CallIdentity, Store, StoreError, StoreLocked
 
 
 def make_result(call_id: str, *, n_turns: int = 3, flags=None, nominations=None, operator="op-1",
@@ -191,7 +191,7 @@ def test_run_lock_is_exclusive_and_names_the_holder(store):
 
 WRITER = textwrap.dedent("""
     import sys
-    from callqa.pipeline.store import Store, CallIdentity
+    from callqa.pipeline.store.db import Store, CallIdentity
     store, prefix, n = Store(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     for i in range(n):
         cid = f"{prefix}{i:03d}"

@@ -98,8 +98,8 @@ def test_the_page_of_a_call_that_failed_shows_why(tmp_path):
     from fastapi.testclient import TestClient
 
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.store import Store
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.store.db import Store
+    from callqa.users import UserDB
     from callqa.web.app import create_app
 
     store = Store(tmp_path / "store")
@@ -119,7 +119,7 @@ def test_stereo_with_one_silent_channel_is_treated_as_mono(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from callqa.pipeline.audio import load_audio
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.config import load_config
 
     t = np.arange(32000) / 16000.0

@@ -11,7 +11,7 @@ import pytest
 
 def test_users_cli_adds_an_operator_tied_to_an_operator_id(tmp_path, monkeypatch, capsys):
     from callqa.cli import main
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
 
     monkeypatch.setattr("sys.stdin", io.StringIO("operator-pass-1\n"))
     assert main(["users", "add", "olga", "--role", "operator", "--operator-id", "op-b1",
@@ -31,7 +31,7 @@ def test_users_cli_adds_an_operator_tied_to_an_operator_id(tmp_path, monkeypatch
 
 
 def test_operator_id_rules(tmp_path):
-    from callqa.pipeline.users import UserDB, UserError
+    from callqa.users import UserDB, UserError
 
     db = UserDB(tmp_path)
     with pytest.raises(UserError, match="--team does not apply"):
@@ -52,7 +52,7 @@ def test_operator_id_rules(tmp_path):
 
 
 def test_an_operator_sees_only_their_own_calls():
-    from callqa.pipeline.users import User
+    from callqa.users import User
 
     olga = User("olga", "operator", operator_id="op-b1")
     assert olga.can_see_call("blue", "op-b1") and olga.can_see_call(None, "op-b1")

@@ -12,8 +12,8 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 from test_grades import result
 
-from callqa.pipeline.grades import competency_frame
-from callqa.pipeline.validate import kpi_correlations, qa_agreement, weighted_kappa
+from callqa.pipeline.people.grades import competency_frame
+from callqa.pipeline.people.validate import kpi_correlations, qa_agreement, weighted_kappa
 
 COMPS = ("needs_discovery", "clear_speech", "stress_resistance")
 

@@ -131,7 +131,7 @@ def test_wrong_password_and_rate_limit(built):
 def test_password_change_ends_sessions(built, tmp_path):
     import shutil
 
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
     from callqa.web import create_app
 
     store = tmp_path / "store"
@@ -152,10 +152,10 @@ def _post_routes(app) -> list[str]:
 def test_every_post_route_rejects_a_forged_form(built, tmp_path):
     import shutil
 
-    from callqa.pipeline.calibration import create_session
-    from callqa.pipeline.disputes import raise_dispute
-    from callqa.pipeline.qa_store import TABLE_NAMES, connect
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.qa.calibration import create_session
+    from callqa.pipeline.qa.disputes import raise_dispute
+    from callqa.pipeline.store.qa_tables import TABLE_NAMES, connect
+    from callqa.users import UserDB
     from callqa.web import create_app
 
     copy = tmp_path / "store"
@@ -237,7 +237,7 @@ def test_queue_filters(ada):
 # ---------------------------------------------------------------- call page and audio
 
 def test_call_page_shows_audio_transcript_evidence_and_flags(sam, built):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     result = Store(built["store"]).get("blue-bad-en")
     page = sam.get("/calls/blue-bad-en?lang=en", headers=HTML).text
@@ -315,7 +315,7 @@ def test_api_call_hides_the_server_path(sam):
 # ---------------------------------------------------------------- overrides (human QA)
 
 def test_override_is_stored_as_human_qa_without_erasing_the_automatic_score(app, ada, built):
-    from callqa.pipeline.library import human_qa_rows
+    from callqa.pipeline.people.library import human_qa_rows
 
     store = app.state.ctx.store
     auto = {c["id"]: c for c in store.get("blue-good-en-2")["competencies"]}
@@ -336,8 +336,8 @@ def test_override_is_stored_as_human_qa_without_erasing_the_automatic_score(app,
     comp = next(c for c in applied["competencies"] if c["id"] == target)
     assert comp["level"] == new_level and comp["override"]["original"]["score"] == auto[target]["score"]
     # scorecards and the dashboard read the same corrected scores, for the calls the user may see
-    from callqa.pipeline.grades import competency_frame
-    from callqa.pipeline.users import User
+    from callqa.pipeline.people.grades import competency_frame
+    from callqa.users import User
     from callqa.web.views import visible_results
 
     light = visible_results(store, User("x", "admin"))

@@ -28,7 +28,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(built, tmp_path_factory):
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
     from callqa.web import create_app
 
     from test_web_store import PASSWORD
@@ -119,7 +119,7 @@ def test_operator_has_no_library_dashboard_overrides_or_reviews(clients):
 # ---------------------------------------------------------------- a score dispute, accepted
 
 def test_score_dispute_accepted_overrides_the_score_and_the_operator_sees_it(app, clients, built):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     store: Store = app.state.ctx.store
     cmap = built["config"].section("competency_map")

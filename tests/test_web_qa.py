@@ -27,7 +27,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(built, tmp_path_factory):
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
     from callqa.web import create_app
 
     store = tmp_path_factory.mktemp("qa") / "store"
@@ -107,7 +107,7 @@ def test_a_persons_answer_rescores_the_form(app, clients):
 
 
 def test_form_answers_are_checked_and_refused_on_a_reprocessed_call(app, clients):
-    from callqa.pipeline.qa_store import connect
+    from callqa.pipeline.store.qa_tables import connect
 
     sam = clients["sam"]
     store = app.state.ctx.store
@@ -138,7 +138,7 @@ def test_form_answers_are_checked_and_refused_on_a_reprocessed_call(app, clients
     ("tia", "blue-bad-en", 403),    # trainers do not evaluate calls
 ])
 def test_who_may_answer_a_form(app, clients, name, call_id, status):
-    from callqa.pipeline.qa_store import connect
+    from callqa.pipeline.store.qa_tables import connect
 
     client = clients[name]
     r = client.post(f"/calls/{call_id}/forms/{FORM}",
@@ -184,7 +184,7 @@ def _submit(client, sid, call_id, answers):
 
 
 def test_calibration_session_is_blind_until_closed(app, clients):
-    from callqa.pipeline.calibration import count_table, fleiss_kappa
+    from callqa.pipeline.qa.calibration import count_table, fleiss_kappa
 
     sam, sue, tia = clients["sam"], clients["sue"], clients["tia"]
     calls = ["blue-bad-en", "blue-good-en", "blue-bad-ru"]

@@ -36,8 +36,8 @@ def _call(tmp_path, config, cid, lines):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.store import Store
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.store.db import Store
+    from callqa.users import UserDB
     from callqa.web import create_app
 
     root = tmp_path_factory.mktemp("web_roles")

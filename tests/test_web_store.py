@@ -92,8 +92,8 @@ def build_web_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         return _BUILT
     from callqa.pipeline.config import load_config
     from callqa.pipeline.process import process_call
-    from callqa.pipeline.store import Store
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.store.db import Store
+    from callqa.users import UserDB
 
     root = tmp_path_factory.mktemp("web")
     config = load_config()
@@ -127,7 +127,7 @@ def built(tmp_path_factory):
 # ---------------------------------------------------------------- the data the app relies on
 
 def test_store_has_what_the_pages_need(built):
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.store.db import Store
 
     store = Store(built["store"])
     flags = store.flags()
@@ -141,7 +141,7 @@ def test_store_has_what_the_pages_need(built):
 # ---------------------------------------------------------------- users
 
 def test_users_file_hashes_and_authenticates(tmp_path):
-    from callqa.pipeline.users import UserDB, UserError
+    from callqa.users import UserDB, UserError
 
     db = UserDB(tmp_path)
     db.add("anna", "supervisor", "s3cret-pass", ["blue", "green"])
@@ -166,7 +166,7 @@ def test_users_file_hashes_and_authenticates(tmp_path):
 
 
 def test_user_permissions_and_team_scope():
-    from callqa.pipeline.users import User
+    from callqa.users import User
 
     sup, trainer, admin = User("s", "supervisor", ("blue",)), User("t", "trainer"), User("a", "admin")
     assert sup.can_see_team("blue") and not sup.can_see_team("red") and not sup.can_see_team(None)
@@ -178,7 +178,7 @@ def test_users_cli_add_list_remove(tmp_path, monkeypatch, capsys):
     import io
 
     from callqa.cli import main
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
 
     monkeypatch.setattr("sys.stdin", io.StringIO("cli-password-1\n"))
     assert main(["users", "add", "kate", "--role", "supervisor", "--team", "blue", "--team", "red",
@@ -196,8 +196,8 @@ def test_users_cli_add_list_remove(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------- library and human QA
 
 def test_library_decide_tag_search_and_export(built, tmp_path):
-    from callqa.pipeline.library import LibraryError, decide, export_zip, library_items
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.people.library import LibraryError, decide, export_zip, library_items
+    from callqa.pipeline.store.db import Store
 
     store = Store(tmp_path / "copy")
     src = Store(built["store"])
@@ -235,8 +235,8 @@ def test_library_decide_tag_search_and_export(built, tmp_path):
 
 
 def test_human_qa_rows_take_the_latest_override(built, tmp_path):
-    from callqa.pipeline.library import human_qa_rows, write_human_qa_csv
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.people.library import human_qa_rows, write_human_qa_csv
+    from callqa.pipeline.store.db import Store
 
     store = Store(tmp_path / "qa")
     store.save(Store(built["store"]).get("blue-bad-en", with_reviews=False))

@@ -76,7 +76,7 @@ def _progress_thread(store_path: Path, run_id: str, stop: threading.Event) -> th
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from callqa.pipeline.store import Store, StoreError
+    from callqa.pipeline.store.db import Store, StoreError
 
     def loop() -> None:
         store = Store(store_path, busy_timeout_s=5)
@@ -99,7 +99,7 @@ def _progress_thread(store_path: Path, run_id: str, stop: threading.Event) -> th
 def run_flow(args: argparse.Namespace, inboxes: list[str], store_path: Path, config_file: str | None,
              run_id: str, *, progress: bool, quarantine_dir: str | None = None) -> dict[str, Any] | int:
     """Run the nightly flow; the summary dict, or EXIT_LOCKED when the store is busy."""
-    from callqa.pipeline.store import Store, StoreLocked
+    from callqa.pipeline.store.db import Store, StoreLocked
 
     try:  # fail fast, before a Prefect run is created, when another run holds the store
         with Store(store_path).lock(wait=bool(getattr(args, "wait", False))):
@@ -147,7 +147,7 @@ def print_summary(summary: dict[str, Any], title: str = "callqa batch") -> None:
             ft.add_row(str(f["path"]), str(f.get("call_id") or ""), str(f["reason"]))
         out.print(ft)
     out.print(f"store: {summary['store']}", soft_wrap=True)
-    from callqa.pipeline.alerts import describe
+    from callqa.pipeline.qa.alerts import describe
 
     alerts = describe((summary.get("extra") or {}).get("alerts"))
     if alerts:

@@ -24,7 +24,7 @@ def english_only(model: str, models_dir: str) -> bool:
     """Whether the configured Whisper model transcribes English only (e.g. tiny.en):
     from its vocabulary when the model is on disk, else from its `.en` name."""
     try:
-        from callqa.models.asr import is_multilingual, resolve_model
+        from callqa.pipeline.speech.asr import is_multilingual, resolve_model
 
         return not is_multilingual(resolve_model(model, models_dir))
     except Exception:  # not available offline: the name is all we know
@@ -35,8 +35,8 @@ def serves_russian(asr) -> bool:
     """Whether a model on disk serves Russian: `models.asr.by_language.ru` (an onnx directory that
     verifies, or a Whisper model) or a multilingual `models.asr.model`."""
     try:
-        from callqa.models.asr_backend import OnnxAsrBackend, backend_for
-        from callqa.models.asr_onnx import verify_model_dir
+        from callqa.pipeline.speech.asr_backend import OnnxAsrBackend, backend_for
+        from callqa.pipeline.speech.asr_onnx import verify_model_dir
 
         backend = backend_for("ru", asr)
         if isinstance(backend, OnnxAsrBackend):

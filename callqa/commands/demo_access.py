@@ -48,7 +48,7 @@ def callqa_command() -> str:
 
 def create_demo_login(store: str | Path, config_file: str | Path | None = None) -> DemoLogin:
     """Add (or replace) the demo user in `store` with a new password; write and return how to log in."""
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
 
     store = Path(store).resolve()
     password = secrets.token_urlsafe(12)  # 16 characters of [A-Za-z0-9_-]

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from callqa.models.asr_onnx import kind_of, load_onnx_model, verify_model_dir
+    from callqa.pipeline.speech.asr_onnx import kind_of, load_onnx_model, verify_model_dir
 
     quant = "int8" if args.int8 else None
     folder = verify_model_dir(args.kind, args.dir, quant)  # ModelUnavailable -> exit 1 naming the path
@@ -56,7 +56,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _pull_onnx(args: argparse.Namespace, config) -> int:
-    from callqa.models.asr_onnx import kind_of, pull_onnx_model
+    from callqa.pipeline.speech.asr_onnx import kind_of, pull_onnx_model
 
     kind = kind_of(args.name)
     target = Path(args.dir) if args.dir else Path(config.section("models").asr.models_dir).expanduser() / args.name
@@ -69,8 +69,8 @@ def _pull_onnx(args: argparse.Namespace, config) -> int:
 
 
 def _pull(args: argparse.Namespace, config) -> int:
-    from callqa.models.asr import pull_model
-    from callqa.models.asr_onnx import KINDS
+    from callqa.pipeline.speech.asr import pull_model
+    from callqa.pipeline.speech.asr_onnx import KINDS
 
     if args.name in KINDS:
         return _pull_onnx(args, config)
@@ -92,7 +92,7 @@ def _list(config) -> int:
     from rich.table import Table
 
     from callqa.commands.common import console
-    from callqa.models.asr import available_local, is_multilingual, resolve_model
+    from callqa.pipeline.speech.asr import available_local, is_multilingual, resolve_model
     from callqa.pipeline.errors import ModelUnavailable
 
     models = config.section("models")
@@ -133,8 +133,8 @@ def _list(config) -> int:
 
 def asr_per_language(asr) -> list[tuple[str, str, str]]:
     """(language, backend:model, status) for each language callqa handles or the config routes."""
-    from callqa.models.asr_backend import OnnxAsrBackend, backend_for
-    from callqa.models.asr_onnx import verify_model_dir
+    from callqa.pipeline.speech.asr_backend import OnnxAsrBackend, backend_for
+    from callqa.pipeline.speech.asr_onnx import verify_model_dir
     from callqa.pipeline.errors import ModelUnavailable
     from callqa.pipeline.types import LANGUAGES
 

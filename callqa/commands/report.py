@@ -38,16 +38,16 @@ def load_source(args: argparse.Namespace, apply_overrides: bool = True, config: 
     with them, a corrected level follows `config`'s competency map."""
     if getattr(args, "store", None):
         try:
-            from callqa.pipeline.store import Store
+            from callqa.pipeline.store.db import Store
         except ImportError:
-            print("callqa: --store is not available in this version (no callqa.pipeline.store); "
+            print("callqa: --store is not available in this version (no callqa.pipeline.store.db); "
                   "use --results DIR with the JSON files of `callqa analyze`", file=sys.stderr)
             return None
         if not Path(args.store).is_dir():
             print(f"callqa: no store at {args.store}", file=sys.stderr)
             return None
         return list(Store(args.store).results(apply_overrides=apply_overrides, config=config))
-    from callqa.pipeline.grades import load_results
+    from callqa.pipeline.people.grades import load_results
 
     results = load_results(Path(args.results))
     if not results:
@@ -57,7 +57,7 @@ def load_source(args: argparse.Namespace, apply_overrides: bool = True, config: 
 
 
 def _period_or_exit(text: str):
-    from callqa.pipeline.grades import parse_period
+    from callqa.pipeline.people.grades import parse_period
 
     try:
         return parse_period(text)
@@ -69,7 +69,7 @@ def _period_or_exit(text: str):
 def run(args: argparse.Namespace) -> int:
     from callqa.commands.common import console
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.scoring_settings import check_scoring_config
+    from callqa.pipeline.scoring.settings import check_scoring_config
 
     config = load_config(args.config)
     check_scoring_config(config)
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 def _operator(args, config, period, results, out) -> int:
     from rich.table import Table
 
-    from callqa.pipeline.reports import build_scorecard, render_scorecard_html
+    from callqa.pipeline.people.reports import build_scorecard, render_scorecard_html
 
     card = build_scorecard(results, args.operator_id, period.key, config)
     if card.grade.calls == 0:
@@ -118,7 +118,7 @@ def _operator(args, config, period, results, out) -> int:
 
 
 def _period(args, config, period, results, out) -> int:
-    from callqa.pipeline.grades import competency_frame, grade_frame
+    from callqa.pipeline.people.grades import competency_frame, grade_frame
 
     grades = grade_frame(competency_frame(results), config, period)
     target = Path(args.out or f"grades-{period.key}.csv")

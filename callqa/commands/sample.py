@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from callqa.commands.common import console
     from callqa.pipeline.config import load_config
     from callqa.pipeline.jsonable import dumps
-    from callqa.pipeline.sampling import parse_week, sample_week, supervisor_lists, unassigned
-    from callqa.pipeline.store import Store
+    from callqa.pipeline.qa.sampling import parse_week, sample_week, supervisor_lists, unassigned
+    from callqa.pipeline.store.db import Store
 
     if not Path(args.store).is_dir():
         print(f"callqa sample: no store at {args.store}", file=sys.stderr)

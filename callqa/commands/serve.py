@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from callqa.pipeline.config import load_config
-    from callqa.pipeline.store import Store
-    from callqa.pipeline.users import UserDB
+    from callqa.pipeline.store.db import Store
+    from callqa.users import UserDB
     from callqa.web.app import create_app
 
     from callqa.commands.batch import default_store

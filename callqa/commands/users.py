@@ -54,7 +54,7 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callqa.pipeline.users import UserDB
+    from callqa.users import UserDB
 
     from callqa.commands.batch import default_store
 

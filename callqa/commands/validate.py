@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from callqa.commands.common import console
     from callqa.pipeline.config import load_config
     from callqa.pipeline.errors import InputError
-    from callqa.pipeline.grades import competency_frame
-    from callqa.pipeline.reports import render_validation_html
-    from callqa.pipeline.scoring_settings import check_scoring_config
-    from callqa.pipeline.validate import (agreement_frame, confusion_frame, kpi_correlations, qa_agreement,
+    from callqa.pipeline.people.grades import competency_frame
+    from callqa.pipeline.people.reports import render_validation_html
+    from callqa.pipeline.scoring.settings import check_scoring_config
+    from callqa.pipeline.people.validate import (agreement_frame, confusion_frame, kpi_correlations, qa_agreement,
                                           read_csv)
 
     if not args.kpi and not args.qa and not getattr(args, "store", None):
@@ -46,15 +46,15 @@ def run(args: argparse.Namespace) -> int:
     human_qa = None
     calibration = None
     if getattr(args, "store", None):  # closed calibration sessions: people's form answers vs the automatic ones
-        from callqa.pipeline.calibration import auto_agreement, closed_answers
-        from callqa.pipeline.store import Store
+        from callqa.pipeline.qa.calibration import auto_agreement, closed_answers
+        from callqa.pipeline.store.db import Store
 
         calibration = auto_agreement(closed_answers(Store(args.store), config)) or None
     if args.qa:
         human_qa = read_csv(args.qa, ("call_id", "competency"))
     elif getattr(args, "store", None):
-        from callqa.pipeline.library import human_qa_frame
-        from callqa.pipeline.store import Store
+        from callqa.pipeline.people.library import human_qa_frame
+        from callqa.pipeline.store.db import Store
 
         human_qa = human_qa_frame(Store(args.store))
         if human_qa.is_empty():

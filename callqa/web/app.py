@@ -3,7 +3,7 @@
 Pages are server-rendered Jinja2 templates with a little vanilla JavaScript
 (`static/app.js`: the audio player, seek on timestamp and evidence clicks, the
 turn timeline). Everything a user sees is limited by their role and teams
-(pipeline/users.py); every form is CSRF-protected; audio is served by call id
+(callqa/users.py); every form is CSRF-protected; audio is served by call id
 only, from the path the store recorded, with HTTP Range support.
 
 Call ids taken from file names are often phone numbers: pages and JSON show them
@@ -27,16 +27,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from callqa.pipeline.audio_redact import redacted_file, spans_of
+from callqa.pipeline.privacy.audio_redact import redacted_file, spans_of
 from callqa.pipeline.config import Config, load_config
-from callqa.pipeline.disputes import DisputeError, decide_dispute, disputes, raise_dispute
+from callqa.pipeline.qa.disputes import DisputeError, decide_dispute, disputes, raise_dispute
 from callqa.pipeline.errors import ConfigError
-from callqa.pipeline.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
+from callqa.pipeline.people.library import (DECISIONS, LibraryError, audio_path, decide, export_zip, facets,
                                      library_items)
 from callqa.pipeline.jsonable import to_plain
-from callqa.pipeline.redact import call_key, mask_call_id, public_result
-from callqa.pipeline.store import Store, StoreError
-from callqa.pipeline.users import User, UserDB
+from callqa.pipeline.privacy.redact import call_key, mask_call_id, public_result
+from callqa.pipeline.store.db import Store, StoreError
+from callqa.users import User, UserDB
 
 from . import qa_views, views
 from .qa_routes import qa_routes
@@ -700,7 +700,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
 
 
 def _period_or_400(text: str) -> str | None:
-    from callqa.pipeline.grades import parse_period
+    from callqa.pipeline.people.grades import parse_period
 
     if not text.strip():
         return None

@@ -8,12 +8,12 @@ from typing import Any, Callable
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from callqa.pipeline import calibration as cal
-from callqa.pipeline.forms import FormError, get_form, scored_forms
+from callqa.pipeline.qa import calibration as cal
+from callqa.pipeline.qa.forms import FormError, get_form, scored_forms
 from callqa.pipeline.jsonable import to_plain
-from callqa.pipeline.sampling import parse_week, sample_week
-from callqa.pipeline.store import StoreError
-from callqa.pipeline.users import User
+from callqa.pipeline.qa.sampling import parse_week, sample_week
+from callqa.pipeline.store.db import StoreError
+from callqa.users import User
 
 from . import qa_views as qv
 from . import views
@@ -28,7 +28,7 @@ def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - o
     # ---- evaluation forms on the call page
     @app.get("/api/calls/{call_id}/forms")
     def call_forms_api(call_id: str, user: User = Depends(api_user)) -> Response:
-        from callqa.pipeline.forms import call_form
+        from callqa.pipeline.qa.forms import call_form
 
         cid = str(_visible_call(ctx, user, call_id)["call_id"])
         blind = qv.blind_session(ctx.store, user, cid)
@@ -42,7 +42,7 @@ def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - o
 
     @post("/calls/{call_id}/forms/{form_id}")
     async def form_answer(request: Request, call_id: str, form_id: str, user: User = Depends(page_user)) -> Response:
-        from callqa.pipeline.forms import save_human_answer
+        from callqa.pipeline.qa.forms import save_human_answer
 
         result = _visible_call(ctx, user, call_id)
         cid = str(result["call_id"])
@@ -202,7 +202,7 @@ def qa_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901 - o
         fdef = get_form(ctx.config, info["form_id"])
         try:
             for qid, value in given.items():  # checked first: nothing is stored when one answer is wrong
-                from callqa.pipeline.forms import normalize_answer
+                from callqa.pipeline.qa.forms import normalize_answer
 
                 normalize_answer(fdef.question(qid), value)
             for qid, value in given.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
-from callqa.pipeline.users import User
+from callqa.users import User
 
 LEAD_ROLES = ("admin", "supervisor")
 EVALUATOR_ROLES = ("admin", "supervisor", "trainer")
@@ -61,7 +61,7 @@ def form_view(form: Any, result: Any, lang: str) -> dict[str, Any]:
 
 def call_forms(store: Any, call_id: str, config: Any, lang: str) -> list[dict[str, Any]]:
     """Every form of `forms.score` on a stored call, with the people's answers (current version)."""
-    from callqa.pipeline.forms import call_form, scored_forms
+    from callqa.pipeline.qa.forms import call_form, scored_forms
 
     return [form_view(f, call_form(store, call_id, f.id, config), lang) for f in scored_forms(config)]
 
@@ -69,9 +69,9 @@ def call_forms(store: Any, call_id: str, config: Any, lang: str) -> list[dict[st
 def scorecard_forms(store: Any, config: Any, call_ids: Sequence[str], lang: str) -> list[dict[str, Any]]:
     """Per form of `forms.score`: its result on each of the given calls, oldest first, the mean,
     the pass rate and the weekly means (for a chart)."""
-    from callqa.pipeline.forms import form_results, scored_forms
-    from callqa.pipeline.reports import line_chart_svg
-    from callqa.pipeline.sampling import week_of
+    from callqa.pipeline.qa.forms import form_results, scored_forms
+    from callqa.pipeline.people.reports import line_chart_svg
+    from callqa.pipeline.qa.sampling import week_of
 
     if not call_ids:
         return []
@@ -112,7 +112,7 @@ def blind_session(store: Any, user: User, call_id: str, session_id: str | None =
     evaluator is blind too; a lead who does not evaluate, and admins who are not evaluators, see
     the forms (they need them to prepare and run the session). `session_id` (from
     `?calibration=`) picks that session when the call is in several open ones."""
-    from callqa.pipeline.calibration import sessions
+    from callqa.pipeline.qa.calibration import sessions
 
     found = [s for s in sessions(store, evaluator=user.name)
              if not s["closed"] and user.name in s["evaluators"] and call_id in s["calls"]]
@@ -158,8 +158,8 @@ def evaluator_candidates(users: Iterable[User], visible_to: Any) -> list[User]:
 
 def sample_weeks(store: Any, results: Iterable[Mapping[str, Any]]) -> list[str]:
     """Weeks with a stored sample or with calls, newest first."""
-    from callqa.pipeline.qa_store import connect
-    from callqa.pipeline.sampling import week_of
+    from callqa.pipeline.store.qa_tables import connect
+    from callqa.pipeline.qa.sampling import week_of
 
     weeks = {w for w in (week_of(r.get("started_at")) for r in results) if w}
     with connect(store) as con:
@@ -168,7 +168,7 @@ def sample_weeks(store: Any, results: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def stored_weeks(store: Any) -> set[str]:
-    from callqa.pipeline.qa_store import connect
+    from callqa.pipeline.store.qa_tables import connect
 
     with connect(store) as con:
         return {r[0] for r in con.execute("SELECT DISTINCT week FROM review_samples").fetchall()}
@@ -177,7 +177,7 @@ def stored_weeks(store: Any) -> set[str]:
 def sample_view(plan: Any, user: User) -> dict[str, Any]:
     """The user's part of a week's plan: their "to review" list (sampled, not yet reviewed) and
     coverage per operator of the teams they see (reviewed / sampled / calls of the week)."""
-    from callqa.pipeline.sampling import to_review
+    from callqa.pipeline.qa.sampling import to_review
 
     teams = None if user.sees_all else list(user.teams)
     operators = [o.serialize() for o in plan.operators if teams is None or o.team in teams]

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from callqa.pipeline.store import Store, severity_rank
-from callqa.pipeline.users import User
+from callqa.pipeline.store.db import Store, severity_rank
+from callqa.users import User
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SPEAKERS = ("operator", "client")
@@ -344,7 +344,7 @@ def visible_results(store: Store, user: User, config: Any = None) -> list[dict[s
     fields, competencies with the human overrides of the current analysis applied,
     flag ids, nominations), built from the store's tables rather than the full result
     documents: no transcripts, so a quarter of calls stays cheap."""
-    from callqa.pipeline.competency import apply_override
+    from callqa.pipeline.scoring.competency import apply_override
 
     if config is None:
         from callqa.pipeline.config import load_config
@@ -378,7 +378,7 @@ def visible_results(store: Store, user: User, config: Any = None) -> list[dict[s
 
 def periods_of(results: Iterable[Mapping[str, Any]]) -> list[str]:
     """Quarters, months and weeks that have calls, newest first within each kind."""
-    from callqa.pipeline.grades import parse_date, period_keys
+    from callqa.pipeline.people.grades import parse_date, period_keys
 
     keys: dict[str, set[str]] = {"quarter": set(), "month": set(), "week": set()}
     for r in results:
@@ -392,7 +392,7 @@ def default_period(results: Sequence[Mapping[str, Any]]) -> str:
     """The quarter of the newest call (the current quarter when no call has a date)."""
     from datetime import date
 
-    from callqa.pipeline.grades import parse_date, period_keys
+    from callqa.pipeline.people.grades import parse_date, period_keys
 
     days = [d for d in (parse_date(r.get("started_at")) for r in results) if d is not None]
     return str(period_keys(max(days) if days else date.today())["quarter"])
@@ -406,9 +406,9 @@ def scorecard_page(results: list[dict[str, Any]], operator_id: str, period: str,
                    lang: str, disputes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """An operator's scorecard (pipeline.reports.build_scorecard) with its SVG charts and
     the disputes raised on the operator's calls of the period (counts by status)."""
-    from callqa.pipeline.disputes import dispute_counts
+    from callqa.pipeline.qa.disputes import dispute_counts
 
-    from callqa.pipeline.reports import bar_chart_svg, build_scorecard, line_chart_svg
+    from callqa.pipeline.people.reports import bar_chart_svg, build_scorecard, line_chart_svg
 
     cmap = config.section("competency_map")
     card = build_scorecard(results, operator_id, period, config)
@@ -444,10 +444,10 @@ def dashboard_page(results: list[dict[str, Any]], period: str, config: Any, lang
     calls), disputes per team, and the team's weekly trend."""
     import polars as pl
 
-    from callqa.pipeline.disputes import dispute_counts
+    from callqa.pipeline.qa.disputes import dispute_counts
 
-    from callqa.pipeline.grades import competency_frame, grade_frame, in_period
-    from callqa.pipeline.reports import line_chart_svg
+    from callqa.pipeline.people.grades import competency_frame, grade_frame, in_period
+    from callqa.pipeline.people.reports import line_chart_svg
 
     cmap = config.section("competency_map")
     frame = in_period(competency_frame(results), period)
@@ -484,7 +484,7 @@ def dashboard_page(results: list[dict[str, Any]], period: str, config: Any, lang
 def visible_disputes(store: Store, user: User, *, call_ids: Sequence[str] | None = None,
                      status: str | None = None) -> list[dict[str, Any]]:
     """Disputes on the calls the user may see (an operator: their own calls only)."""
-    from callqa.pipeline.disputes import disputes
+    from callqa.pipeline.qa.disputes import disputes
 
     return [d for d in disputes(store, call_ids=call_ids, status=status)
             if user.can_see_call(d.get("team"), d.get("operator_id"))]
@@ -508,7 +508,7 @@ def my_calls(results: Iterable[Mapping[str, Any]], items: Iterable[Mapping[str, 
              config: Any) -> list[dict[str, Any]]:
     """An operator's calls, newest first: overall score (with supervisors' corrections),
     flags, and the status of the disputes raised on each."""
-    from callqa.pipeline.competency import overall_score
+    from callqa.pipeline.scoring.competency import overall_score
 
     by_call: dict[str, list[str]] = {}
     for d in items:

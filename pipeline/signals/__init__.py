@@ -14,12 +14,12 @@ import copy
 from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 
-from ..config import Config
-from ..types import CallMeta, Transcript
-from . import lexical
-from .settings import CONFIG_SECTIONS, SignalsConfig  # noqa: F401  (schemas live beside the code)
-from .text import CallTokens, tokenize_transcript
-from .timing import compute_timing, speech_seconds, turns_frame
+from callqa.pipeline.config import Config
+from callqa.pipeline.types import CallMeta, Transcript
+from callqa.pipeline.signals import lexical
+from callqa.pipeline.signals.settings import CONFIG_SECTIONS, SignalsConfig  # noqa: F401  (schemas live beside the code)
+from callqa.pipeline.signals.text import CallTokens, tokenize_transcript
+from callqa.pipeline.signals.timing import compute_timing, speech_seconds, turns_frame
 
 __all__ = ["CallSignals", "compute_signals", "compute_signals_batch"]
 
@@ -88,8 +88,8 @@ def _language(transcript: Transcript, config: Config) -> str:
 def _sentiment_scores(transcript: Transcript, toks: CallTokens, comp: lexical.Compiled,
                       found: dict, config: Config) -> tuple[list[float | None], str, str, list[str]]:
     """Per-turn scores, backend, model name, warnings."""
-    from ...models.sentiment import LexiconSentiment, TransformersSentiment
-    from ..errors import ModelUnavailable
+    from callqa.pipeline.signals.sentiment import LexiconSentiment, TransformersSentiment
+    from callqa.pipeline.errors import ModelUnavailable
 
     opts = config.section("models").sentiment
     warnings: list[str] = []
@@ -204,7 +204,7 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
                                    "reason": transcript.overlap_note}
     loud = None
     if audio is not None:
-        from .loudness import loudness
+        from callqa.pipeline.signals.loudness import loudness
 
         loud = loudness(audio, transcript, sig.loudness, quotes,
                         meta.channel_map if meta is not None else None)
@@ -239,7 +239,7 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
 
 
 def _nlp_name(lang: str) -> str:
-    from ...models import nlp
+    from callqa.pipeline.signals import nlp
 
     return nlp.describe(lang)
 
@@ -300,7 +300,7 @@ def _activity_frame(transcripts: Sequence[Transcript], audios: Sequence[Any], me
     (a call where the audio shows no speech at all keeps its word times)."""
     import polars as pl
 
-    from .activity import stereo_activity
+    from callqa.pipeline.signals.activity import stereo_activity
 
     opts = sig.channel_activity
     rows: dict[str, list[Any]] = {"call": [], "speaker": [], "start": [], "end": []}

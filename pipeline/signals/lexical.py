@@ -14,13 +14,13 @@ from pathlib import Path
 import yaml
 from typing import Any
 
-from ..config import Config, default_config_dir
-from ..errors import ConfigError
-from ..types import CallMeta
-from .matcher import (EntryRules, Match, Matcher, Pattern, PatternError, apply_rules, compile_pattern,
+from callqa.pipeline.config import Config, default_config_dir
+from callqa.pipeline.errors import ConfigError
+from callqa.pipeline.types import CallMeta
+from callqa.pipeline.signals.matcher import (EntryRules, Match, Matcher, Pattern, PatternError, apply_rules, compile_pattern,
                       compile_rules, resolve_overlaps)
-from .settings import PHRASE_KINDS, Category, Lexicon, Script, SignalsConfig
-from .text import CallTokens
+from callqa.pipeline.signals.settings import PHRASE_KINDS, Category, Lexicon, Script, SignalsConfig
+from callqa.pipeline.signals.text import CallTokens
 
 LEXICON_CATEGORIES = tuple(k for k in Lexicon.model_fields if k not in ("tokens", "sentiment"))
 SENTIMENT = "_sentiment"
@@ -152,7 +152,7 @@ def _fold(s: str) -> str:
 def _fuzzy_targets(term: str, lang: str) -> tuple[str, ...]:
     """A glossary term's words joined without spaces, as forms and as lemmas ("кредитная карта" ->
     "кредитнаякарта", "кредитныйкарта"); empty when too short to match fuzzily."""
-    from ...models import nlp
+    from callqa.pipeline.signals import nlp
 
     words = [nlp.normalise(w) for w in term.split()]
     words = [w for w in words if w and w not in ("...", "…") and not w.startswith("{")]

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..types import Transcript
-from .settings import LoudnessOptions
+from callqa.pipeline.types import Transcript
+from callqa.pipeline.signals.settings import LoudnessOptions
 
 
 def _samples(audio: Any) -> tuple[np.ndarray, int]:

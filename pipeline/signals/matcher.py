@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable
 
-from ...models import nlp
-from .settings import PATTERN_CLASSES as CLASSES
-from .settings import Entry
-from .text import CallTokens
+from callqa.pipeline.signals import nlp
+from callqa.pipeline.signals.settings import PATTERN_CLASSES as CLASSES
+from callqa.pipeline.signals.settings import Entry
+from callqa.pipeline.signals.text import CallTokens
 
 
 class PatternError(ValueError):

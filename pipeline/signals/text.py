@@ -10,8 +10,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from ...models import nlp
-from ..types import Transcript
+from callqa.pipeline.signals import nlp
+from callqa.pipeline.types import Transcript
 
 _SENT_END = frozenset(".?!…")
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from .settings import SignalsConfig
+from callqa.pipeline.signals.settings import SignalsConfig
 
 SPEAKERS = ("operator", "client")
 

@@ -1,0 +1,1 @@
+"""People: grades, development plans, validation against human QA, reports, exemplary-call library."""

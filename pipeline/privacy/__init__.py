@@ -1,0 +1,1 @@
+"""Redaction of transcripts and audio (personal data never reaches scores or reports)."""

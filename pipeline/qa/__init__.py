@@ -1,0 +1,1 @@
+"""The human QA loop: evaluation forms, calibration, review sampling, disputes, alerts."""

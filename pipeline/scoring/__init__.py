@@ -1,0 +1,1 @@
+"""Scoring: indicators -> competencies -> flags -> nominations."""

@@ -1,0 +1,1 @@
+"""Audio and speech: decode, speech recognition backends, diarization, roles."""

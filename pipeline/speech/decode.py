@@ -1,0 +1,248 @@
+"""Decoding recordings: any common format and sample rate -> float32 samples at the
+configured rate (16 kHz), channels kept apart.
+
+Decoding goes through the `ffmpeg` / `ffprobe` programs (robust across wav, flac,
+mp3, ogg/opus, m4a and telephony codecs). Channel policy:
+
+- mono stays mono;
+- stereo stays stereo (one speaker per channel), unless the two channels carry
+  the same signal (mono saved as stereo, e.g. jfk.flac): then they are averaged
+  into one channel and the call is treated as mono (diarized); the same when one of
+  the two channels is digital silence (a mono call saved as stereo with an empty
+  side: both voices are on the live channel, so a channel map would give the whole
+  conversation to one side);
+- more than two channels: channels that are digital silence are dropped; if two
+  remain they are the call's two sides, otherwise all are mixed down to mono
+  (we cannot know which channel is which speaker).
+
+What was decided is recorded in `Audio.notes`. Every problem is an
+`InputError(path, problem)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from callqa.pipeline.config import Config
+from callqa.pipeline.errors import InputError
+from callqa.pipeline.types import AudioSource
+
+# Two channels are "the same signal" when their difference is this far (dB) under their level.
+IDENTICAL_CHANNELS_DB = -30.0
+# A channel is "digital silence" when its RMS is under this (dBFS).
+SILENT_CHANNEL_DBFS = -80.0
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Decoded audio: `samples` is float32, shape (channels, n), at `sample_rate`."""
+
+    samples: np.ndarray
+    source: AudioSource
+    rate: int = 16000
+    notes: tuple[str, ...] = ()  # decisions taken while decoding (channel policy)
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def sample_rate(self) -> int:
+        return self.rate
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / float(self.rate)
+
+    def channel(self, index: int) -> np.ndarray:
+        """One channel as a contiguous 1-D float32 array."""
+        return np.ascontiguousarray(self.samples[index])
+
+    def mono(self) -> np.ndarray:
+        """All channels mixed into one (a view when already mono)."""
+        if self.channels == 1:
+            return self.samples[0]
+        return self.samples.mean(axis=0, dtype=np.float32)
+
+
+def _require_tools() -> None:
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"'{tool}' is not installed; run scripts/setup.sh (it installs ffmpeg)")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _last_line(stderr: bytes, path: Path | None = None) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    line = lines[-1] if lines else "unknown decoder error"
+    prefix = f"{path}: "
+    return line[len(prefix):] if path is not None and line.startswith(prefix) else line  # the error names it once
+
+
+@dataclass(frozen=True)
+class _Probe:
+    sample_rate: int
+    channels: int
+    duration_s: float | None
+    format: str | None
+    codec: str | None
+
+
+def _probe(path: Path) -> _Probe:
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=codec_name,sample_rate,channels,duration:format=format_name,duration",
+           "-of", "json", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        raise InputError(path, f"not a readable audio file ({_last_line(proc.stderr, path)})")
+    try:
+        info = json.loads(proc.stdout.decode("utf-8", "replace") or "{}")
+    except json.JSONDecodeError:
+        raise InputError(path, "not a readable audio file (ffprobe gave no information)") from None
+    streams = info.get("streams") or []
+    if not streams:
+        raise InputError(path, "not an audio file: it has no audio stream")
+    st, fmt = streams[0], info.get("format") or {}
+
+    def num(x: object) -> float | None:
+        try:
+            v = float(x)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        return v if np.isfinite(v) and v >= 0 else None
+
+    rate = int(num(st.get("sample_rate")) or 0)
+    channels = int(st.get("channels") or 0)
+    if rate <= 0 or channels <= 0:
+        raise InputError(path, "corrupt audio: no valid sample rate or channel count in its header")
+    duration = num(st.get("duration")) or num(fmt.get("duration"))
+    fmt_name = str(fmt.get("format_name") or "").split(",")[0] or None
+    return _Probe(rate, channels, duration, fmt_name, st.get("codec_name"))
+
+
+def _decode(path: Path, rate: int, channels: int) -> tuple[np.ndarray, int, str]:
+    """All channels, float32, shape (channels, n), resampled to `rate`; with the number
+    of decoding errors ffmpeg reported and the last one."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(rate), "pipe:1"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise InputError(path, f"corrupt or unsupported audio: ffmpeg failed ({_last_line(proc.stderr)})")
+    data = np.frombuffer(proc.stdout, dtype=np.float32)
+    n = data.size // channels
+    if n == 0:
+        raise InputError(path, "corrupt audio: no samples could be decoded")
+    data = data[: n * channels]
+    err_lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines()
+                 if "rror" in ln or "nvalid data" in ln]
+    last = err_lines[-1].strip() if err_lines else ""
+    if channels == 1:
+        return data.reshape(1, n), len(err_lines), last
+    return np.ascontiguousarray(data.reshape(n, channels).T), len(err_lines), last
+
+
+def _rms(x: np.ndarray) -> float:
+    acc = 0.0
+    for i in range(0, x.size, _CHUNK):
+        c = x[i:i + _CHUNK].astype(np.float64)
+        acc += float(np.dot(c, c))
+    return (acc / max(1, x.size)) ** 0.5
+
+
+def _db(x: float) -> float:
+    return 20.0 * np.log10(max(x, 1e-12))
+
+
+def channels_identical(a: np.ndarray, b: np.ndarray, threshold_db: float = IDENTICAL_CHANNELS_DB) -> bool:
+    """True when `a` and `b` carry the same signal (their difference is `threshold_db` under them)."""
+    level = max(_rms(a), _rms(b))
+    if level < 10 ** (SILENT_CHANNEL_DBFS / 20):
+        return True  # both silent
+    acc = 0.0
+    for i in range(0, a.size, _CHUNK):
+        d = a[i:i + _CHUNK].astype(np.float64) - b[i:i + _CHUNK]
+        acc += float(np.dot(d, d))
+    diff = (acc / max(1, a.size)) ** 0.5
+    return _db(diff) - _db(level) <= threshold_db
+
+
+def _channel_policy(samples: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    notes: list[str] = []
+    if samples.shape[0] > 2:
+        n = samples.shape[0]
+        live = [i for i in range(n) if _db(_rms(samples[i])) > SILENT_CHANNEL_DBFS]
+        if len(live) == 2:
+            notes.append(f"{n} channels: kept the two non-silent channels {live[0]} and {live[1]}")
+            samples = np.ascontiguousarray(samples[live])
+        else:
+            notes.append(f"{n} channels ({len(live)} non-silent): mixed down to mono")
+            samples = samples.mean(axis=0, dtype=np.float32).reshape(1, -1)
+    if samples.shape[0] == 2 and channels_identical(samples[0], samples[1]):
+        notes.append("stereo with identical channels: treated as mono")
+        samples = ((samples[0] + samples[1]) * np.float32(0.5)).reshape(1, -1)
+    elif samples.shape[0] == 2:
+        live = [i for i in (0, 1) if _db(_rms(samples[i])) > SILENT_CHANNEL_DBFS]
+        if len(live) == 1:
+            silent = "right" if live[0] == 0 else "left"
+            notes.append(f"stereo with a silent {silent} channel: the other channel treated as mono (diarized)")
+            samples = np.ascontiguousarray(samples[live[0]]).reshape(1, -1)
+    return samples, tuple(notes)
+
+
+def load_audio(path: str | Path, config: Config) -> Audio:
+    """Decode `path` to float32 at `audio.sample_rate`; see the module doc for the channel policy.
+
+    Raises `InputError` for a missing, empty, non-audio, corrupt, too short or too long file.
+    A silence-only file is valid.
+    """
+    path = Path(path)
+    cfg = config.section("audio")
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if not path.is_file():
+        raise InputError(path, "not a file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    _require_tools()
+    probe = _probe(path)
+    if probe.duration_s is not None and probe.duration_s > cfg.max_duration_s * 1.01:
+        raise InputError(path, f"too long: {probe.duration_s:.0f} s, the limit is audio.max_duration_s = "
+                               f"{cfg.max_duration_s:g} s")
+    samples, n_errors, last_error = _decode(path, cfg.sample_rate, probe.channels)
+    duration = samples.shape[1] / float(cfg.sample_rate)
+    decode_notes: tuple[str, ...] = ()
+    if n_errors:
+        if probe.duration_s and duration < 0.9 * probe.duration_s:
+            raise InputError(path, f"corrupt audio: only {duration:.1f} s of {probe.duration_s:.1f} s could be "
+                                   f"decoded ({last_error})")
+        decode_notes = (f"{n_errors} decoding errors skipped ({last_error})",)
+    if duration < cfg.min_duration_s:
+        raise InputError(path, f"too short: {duration:.2f} s of audio, the minimum is audio.min_duration_s = "
+                               f"{cfg.min_duration_s:g} s")
+    if duration > cfg.max_duration_s * 1.01:
+        raise InputError(path, f"too long: {duration:.0f} s, the limit is audio.max_duration_s = "
+                               f"{cfg.max_duration_s:g} s")
+    if not np.isfinite(samples).all():
+        raise InputError(path, "corrupt audio: decoded samples are not finite numbers")
+    samples, notes = _channel_policy(samples)
+    fmt = probe.format if probe.format not in (None, "") else path.suffix.lstrip(".").lower() or None
+    if probe.codec and fmt and probe.codec not in fmt:
+        fmt = f"{fmt}/{probe.codec}"
+    source = AudioSource(path=str(path), sha256=file_sha256(path), sample_rate=probe.sample_rate,
+                         channels=probe.channels, duration_s=round(duration, 3), format=fmt)
+    return Audio(samples=samples, source=source, rate=cfg.sample_rate, notes=decode_notes + notes)

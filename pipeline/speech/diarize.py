@@ -1,0 +1,882 @@
+"""Who spoke when in a mono recording, and which words each speaker said.
+
+Two backends (`models.diarization.backend`):
+
+* ``pyannote`` – a pyannote.audio pipeline from a local directory, a config.yaml
+  or a hub name (`models.diarization.pyannote.pipeline`);
+* ``embedded`` – needs nothing but the packages: Silero VAD (faster-whisper) finds
+  speech, the resemblyzer encoder embeds ~1.5 s windows inside it, spectral
+  clustering groups the windows into `num_speakers`, clusters that are one voice are
+  merged (`merge_same_voice`: a voicemail or an IVR prompt is one speaker), and
+  smoothing turns frame labels into speaker segments;
+* ``auto`` – pyannote when its pipeline is configured and loads, else embedded.
+
+The number of speakers is estimated (1..`num_speakers`) unless a call fixes it
+(`num_speakers` argument, from the call's metadata) or `speaker_count.estimate` is off;
+`DiarizationResult.speakers` says which and why (`processing.speakers`). Overlapped
+speech (`overlaps`: pyannote's segmentation, or `detect_overlaps` in the embedded
+path) makes the turns of a mono call overlap, so interruptions are measured; where it
+is not measured `overlap_note` says why (`processing.overlaps`, interruptions null).
+
+Labels (``SPEAKER_00``, ``SPEAKER_01``, numbered by first appearance) mean nothing
+by themselves; `pipeline/speech/roles.py` maps them to operator / client.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from callqa.pipeline.config import Config
+from callqa.pipeline.errors import ModelUnavailable
+from callqa.pipeline.types import Turn, Word
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[..., None]
+SAMPLE_RATE = 16000
+FRAME_S = 0.01  # label resolution (the encoder's mel hop)
+
+
+def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class SpeakerSegment:
+    start: float
+    end: float
+    label: str
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label}
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Two speakers at once: `second` came in while `first` was speaking."""
+
+    start: float
+    end: float
+    first: str
+    second: str
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "first": self.first,
+                "second": self.second}
+
+
+@dataclass(frozen=True)
+class DiarizationResult:
+    """Speaker segments in time order, without overlap, and how they were made.
+
+    `overlaps`: where two speakers talk at once, when `overlap_method` says they were
+    measured; `overlap_method` None means they were not, and `overlap_note` says why
+    (interruption indicators are then null, never a free score)."""
+
+    segments: tuple[SpeakerSegment, ...]
+    backend: str  # "embedded" | "pyannote:<source>"
+    num_speakers: int | None = None  # as requested (None: the config default)
+    info: dict[str, Any] = field(default_factory=dict, compare=False)  # effective options, timings
+    overlaps: tuple[Overlap, ...] = ()
+    overlap_method: str | None = None  # "pyannote-segmentation" | "embedded-windows"; None: not measured
+    overlap_note: str | None = None  # why overlaps were not measured
+
+    @property
+    def labels(self) -> list[str]:
+        out: list[str] = []
+        for s in self.segments:
+            if s.label not in out:
+                out.append(s.label)
+        return out
+
+    def talk_time(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for s in self.segments:
+            out[s.label] = out.get(s.label, 0.0) + s.duration
+        return out
+
+    @property
+    def speakers(self) -> dict[str, Any]:
+        """`processing.speakers`: how many speakers, how that was decided, and why."""
+        d = dict(self.info.get("speakers") or {"count": len(self.labels), "method": "unknown"})
+        d["count"] = len(self.labels)
+        d["backend"] = self.backend
+        return d
+
+    def overlap_summary(self) -> dict[str, Any]:
+        """`processing.overlaps`: measured or not (and why), and what was found."""
+        if self.overlap_method is None:
+            return {"measured": False, "reason": self.overlap_note or "overlapping speech was not measured"}
+        return {"measured": True, "method": self.overlap_method, "count": len(self.overlaps),
+                "seconds": round(sum(o.duration for o in self.overlaps), 3),
+                "items": [o.serialize() for o in self.overlaps]}
+
+    def serialize(self) -> dict[str, Any]:
+        return {"backend": self.backend, "num_speakers": self.num_speakers,
+                "segments": [s.serialize() for s in self.segments], "info": self.info,
+                "overlaps": self.overlap_summary()}
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def diarize(audio: Any, config: Config, hook: Hook = _noop, num_speakers: int | None = None) -> DiarizationResult:
+    """Diarize a decoded recording (`pipeline.audio.Audio`; channels are mixed down).
+
+    `num_speakers` given here is exact (a per-call limit); otherwise the configured
+    number is the expected one, and the embedded backend may still find a single
+    speaker when the voices are indistinguishable.
+    """
+    opts = config.section("models").diarization
+    samples = _mono(audio)
+    backend = opts.backend
+    if backend in ("auto", "pyannote"):
+        source = opts.pyannote.pipeline
+        if source:
+            try:
+                return _diarize_pyannote(samples, opts, source, hook, num_speakers)
+            except ModelUnavailable as e:
+                if backend == "pyannote":
+                    raise
+                log.warning("pyannote diarization unavailable, using the embedded diarizer: %s", e)
+        elif backend == "pyannote":
+            raise ModelUnavailable("models.diarization.backend is 'pyannote' but "
+                                   "models.diarization.pyannote.pipeline is not set")
+    return diarize_embedded(samples, opts, hook=hook, num_speakers=num_speakers)
+
+
+def _mono(audio: Any) -> np.ndarray:
+    samples = np.asarray(audio.samples if hasattr(audio, "samples") else audio, dtype=np.float32)
+    rate = getattr(audio, "sample_rate", SAMPLE_RATE)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"diarization expects {SAMPLE_RATE} Hz audio, got {rate} Hz")
+    if samples.ndim == 2:
+        samples = samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _label_names(raw: Iterable[tuple[float, float, Any]]) -> dict[Any, str]:
+    """Raw label -> SPEAKER_00.. by first appearance (what `_relabel` renames them to)."""
+    names: dict[Any, str] = {}
+    for start, end, lab in sorted(raw, key=lambda x: (x[0], x[1])):
+        if end > start and lab not in names:
+            names[lab] = f"SPEAKER_{len(names):02d}"
+    return names
+
+
+def _relabel(raw: Iterable[tuple[float, float, Any]]) -> list[SpeakerSegment]:
+    """Segments in time order, labels renamed SPEAKER_00.. by first appearance."""
+    raw = sorted(raw, key=lambda x: (x[0], x[1]))
+    names = _label_names(raw)
+    return [SpeakerSegment(float(start), float(end), names[lab]) for start, end, lab in raw if end > start]
+
+
+# --------------------------------------------------------------------------- pyannote
+
+
+def _diarize_pyannote(samples: np.ndarray, opts: Any, source: str, hook: Hook,
+                      num_speakers: int | None) -> DiarizationResult:
+    from callqa.pipeline.speech.diarize_models import pyannote_pipeline, run_pyannote
+
+    pipeline = pyannote_pipeline(source, opts.pyannote.token_env, opts.pyannote.device)
+    exact = num_speakers is not None
+    n = num_speakers if exact else opts.num_speakers
+    estimate = not exact and opts.speaker_count.estimate
+
+    def progress(step: str, artifact: Any = None, file: Any = None, completed: int | None = None,
+                 total: int | None = None) -> None:
+        hook(f"diarize: {step}", completed=completed, total=total)
+
+    raw, overlap_regions = run_pyannote(pipeline, samples, None if estimate else n, hook=progress,
+                                        threads=opts.pyannote.threads, max_speakers=n if estimate else None)
+    segs = _relabel(raw)
+    found = len({s.label for s in segs})
+    info: dict[str, Any] = {"requested_speakers": n, "_label_names": _label_names(raw), "speakers": {
+        "count": found, "method": "estimated" if estimate else ("fixed" if exact else "configured"), "max": n,
+        "reason": "pyannote's own speaker count (at most num_speakers)" if estimate else
+        ("num_speakers given for this call" if exact else "models.diarization.speaker_count.estimate is off")}}
+    result = _with_pyannote_overlaps(DiarizationResult(tuple(segs), backend=f"pyannote:{source}",
+                                                       num_speakers=num_speakers, info=info),
+                                     overlap_regions, opts.overlaps)
+    info.pop("_label_names", None)
+    return result
+
+
+# --------------------------------------------------------------------------- embedded
+
+
+def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
+                     num_speakers: int | None = None) -> DiarizationResult:
+    """The embedded diarizer on mono 16 kHz samples. `opts` is `DiarizationOptions`."""
+    from callqa.pipeline.speech.asr import share_vad
+    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions
+
+    share_vad()  # one Silero pass per recording, shared with faster-whisper's vad_filter
+    e = opts.embedded
+    exact = num_speakers is not None
+    k = num_speakers if exact else opts.num_speakers
+    duration = len(samples) / SAMPLE_RATE
+    info: dict[str, Any] = {"requested_speakers": k}
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    info["timings_s"] = timings
+    hook("diarize: speech", completed=0, total=3)
+    regions = speech_regions(samples, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
+    frames = [(int(round(s / SAMPLE_RATE / FRAME_S)), int(round(en / SAMPLE_RATE / FRAME_S))) for s, en in regions]
+    n_frames = int(np.ceil(duration / FRAME_S))
+    frames = [(max(0, a), min(n_frames, b)) for a, b in frames if min(n_frames, b) > max(0, a)]
+    info["speech_s"] = round(sum(b - a for a, b in frames) * FRAME_S, 3)
+    timings["vad"] = round(time.perf_counter() - t0, 3)
+    if not frames:
+        info["speakers"] = {"count": 0, "method": "estimated", "max": k, "reason": "no speech found"}
+        return DiarizationResult((), backend="embedded", num_speakers=num_speakers, info=info,
+                                 **_no_overlaps(opts.overlaps))
+
+    windows = _windows(frames, e.window_s, e.step_s, e.min_window_s)
+    if not windows:  # only tiny bits of speech: nothing to tell voices apart by
+        info["speakers"] = {"count": 1, "method": "estimated", "max": k,
+                            "reason": "only speech shorter than an embedding window"}
+        segs = [SpeakerSegment(a * FRAME_S, b * FRAME_S, "SPEAKER_00") for a, b in frames]
+        return DiarizationResult(tuple(_smooth(segs, e.fill_gap_s, e.min_turn_s)), backend="embedded",
+                                 num_speakers=num_speakers, info=info, **_no_overlaps(opts.overlaps))
+
+    hook("diarize: embeddings", completed=1, total=3)
+    t1 = time.perf_counter()
+    mel = mel_frames(samples)
+    energy = _frame_energy(samples, len(mel))
+    timings["features"] = round(time.perf_counter() - t1, 3)
+    t1 = time.perf_counter()
+    emb = embed_windows(mel, energy, windows, batch_size=e.batch_size, threads=e.threads)
+    timings["embeddings"] = round(time.perf_counter() - t1, 3)
+    info["windows"] = len(windows)
+    t1 = time.perf_counter()
+
+    hook("diarize: clustering", completed=2, total=3)
+    count = opts.speaker_count
+    estimate = not exact and count.estimate
+    if estimate and len(windows) < count.min_windows:
+        labels, centroids = cluster_embeddings(emb, 1)
+        info["speakers"] = _count_info(k, 1, "estimated", f"under {count.min_windows} embedding windows of speech: "
+                                       "too little to tell voices apart", emb, labels)
+    else:
+        labels, centroids = cluster_embeddings(emb, k)
+        if len(centroids) > 1:
+            info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
+        if estimate:
+            labels, centroids, why = merge_same_voice(emb, labels, e.same_voice_similarity, count.min_share,
+                                                      e.same_voice_max_silhouette)
+            info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
+        else:
+            info["speakers"] = _count_info(k, len(centroids), "fixed" if exact else "configured",
+                                           "num_speakers given for this call" if exact else
+                                           "models.diarization.speaker_count.estimate is off", emb, labels)
+    scores = emb @ centroids.T  # (windows, speakers) cosine similarity
+
+    frame_labels = _frame_labels(frames, windows, scores, n_frames)
+    segs = _segments_from_frames(frame_labels)
+    segs = _smooth(segs, e.fill_gap_s, e.min_turn_s)
+    timings["clustering"] = round(time.perf_counter() - t1, 3)
+    names = _label_names((s.start, s.end, s.label) for s in segs)
+    out = _relabel((s.start, s.end, s.label) for s in segs)
+    info["speakers_found"] = len({s.label for s in out})
+
+    t1 = time.perf_counter()
+    info["overlap_candidates"] = []
+    overlaps, method, note = detect_overlaps(mel, energy, frame_labels >= 0, segs, emb, labels, centroids,
+                                             opts.overlaps, e, log=info["overlap_candidates"])
+    overlaps = [Overlap(o.start, o.end, names[o.first], names[o.second]) for o in overlaps]
+    timings["overlaps"] = round(time.perf_counter() - t1, 3)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    hook("diarize: done", completed=3, total=3)
+    return DiarizationResult(tuple(out), backend="embedded", num_speakers=num_speakers, info=info,
+                             overlaps=tuple(overlaps), overlap_method=method, overlap_note=note)
+
+
+# --------------------------------------------------------------------------- overlapped speech
+
+OVERLAPS_OFF = "overlap detection is off (models.diarization.overlaps.detect)"
+
+
+def _no_overlaps(oopts: Any) -> dict[str, Any]:
+    """A recording with at most one voice: no overlap, measured trivially (unless switched off)."""
+    return {"overlap_note": OVERLAPS_OFF} if not oopts.detect else {"overlap_method": "embedded-windows"}
+
+
+def _with_pyannote_overlaps(result: DiarizationResult, regions: Sequence[tuple[float, float, str, str]],
+                            oopts: Any) -> DiarizationResult:
+    """Overlapped speech from pyannote's segmentation (its non-exclusive diarization), with
+    the labels renamed as `result.segments` were."""
+    from dataclasses import replace
+
+    if not oopts.detect:
+        return replace(result, overlap_note=OVERLAPS_OFF)
+    # The exclusive diarization was relabelled by first appearance: the same map here.
+    names = result.info.get("_label_names") or {}
+    found = [Overlap(a, b, names.get(f, f), names.get(s, s)) for a, b, f, s in regions if b > a]
+    return replace(result, overlaps=tuple(found), overlap_method="pyannote-segmentation")
+
+
+def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs: Sequence[SpeakerSegment],
+                    emb: np.ndarray, labels: np.ndarray, centroids: np.ndarray, oopts: Any,
+                    e: Any, log: list[dict[str, Any]] | None = None) -> tuple[list[Overlap], str | None, str | None]:
+    """Overlapped speech at the speaker changes of the embedded diarization.
+
+    Two voices at once leave no pause. At each change from voice X to voice Y inside
+    continuous speech (segments under `max_gap_s` apart), a pause at the noise floor of
+    `max_pause_s` or more within `pause_reach_s` of the change makes it a plain change.
+    Without one, short windows (`window_s` every `step_s`) around the change are scored toward
+    each voice (0 at the other voice's typical similarity, 1 at the voice's own): a speaker
+    embedding of two voices at once resembles neither alone, so windows where neither voice
+    reaches `clear` are mixed. A mixed stretch of `min_mixed_s` or more around a change
+    without a pause is an overlap (its length the stretch's, without inner pauses), Y coming
+    in while X spoke. Returns the overlaps (labels as in `segs`), the method, and why they were
+    not measured (method None) when the voices are too alike to tell in a mix (mean window
+    similarity across them above `max_voice_similarity`). `log` gets one record per change
+    looked at (diagnostics: `info["overlap_candidates"]`).
+    """
+    log = [] if log is None else log
+    from callqa.pipeline.speech.diarize_models import embed_windows
+
+    if not oopts.detect:
+        return [], None, OVERLAPS_OFF
+    k = len(centroids)
+    if k < 2:
+        return [], "embedded-windows", None  # one voice: nobody to overlap with
+    cross = cross_similarity(emb, labels)
+    alike = float(np.max(cross[~np.eye(k, dtype=bool)]))
+    if alike > oopts.max_voice_similarity:
+        return [], None, (f"the voices are too alike to tell apart in overlapping speech (window similarity "
+                          f"{alike:.3f} > models.diarization.overlaps.max_voice_similarity "
+                          f"{oopts.max_voice_similarity})")
+    sims = emb @ centroids.T
+    own = np.array([np.median(sims[labels == i, i]) for i in range(k)])
+    other = np.array([np.median(sims[labels != i, i]) for i in range(k)])
+    scale = np.maximum(own - other, 1e-3)
+
+    w = max(2, int(round(oopts.window_s / FRAME_S)))
+    step = max(1, int(round(oopts.step_s / FRAME_S)))
+    search = int(round(oopts.search_s / FRAME_S))
+    changes = []  # (x, y, boundary frame, lo frame, hi frame)
+    for prev, nxt in zip(segs, segs[1:]):
+        if prev.label == nxt.label:
+            continue
+        if nxt.start - prev.end > oopts.max_gap_s:
+            log.append({"at": round(float(nxt.start), 2), "result": f"pause {nxt.start - prev.end:.2f} s"})
+            continue
+        t = int(round((prev.end + nxt.start) / 2 / FRAME_S))
+        lo = max(int(round(prev.start / FRAME_S)), t - search)
+        hi = min(int(round(nxt.end / FRAME_S)), t + search, len(mel))
+        changes.append((int(prev.label[1:]), int(nxt.label[1:]), t, lo, hi))
+    if not changes:
+        return [], "embedded-windows", None
+    wins: list[tuple[int, int]] = []
+    owner: list[int] = []
+    for c, (_, _, _, lo, hi) in enumerate(changes):
+        for st in range(lo, hi - w + 1, step):
+            if speech[st:st + w].mean() >= 0.8:
+                wins.append((st, w))
+                owner.append(c)
+    if not wins:
+        return [], "embedded-windows", None
+    quiet = _quiet_frames(energy, speech[:len(energy)] if len(speech) >= len(energy) else
+                          np.pad(speech, (0, len(energy) - len(speech))))
+    z = ((embed_windows(mel, energy, wins, batch_size=e.batch_size, threads=e.threads) @ centroids.T) - other) / scale
+    owner_a = np.array(owner)
+    centres = np.array([st + w / 2 for st, _ in wins]) * FRAME_S
+    found: list[Overlap] = []
+    reach = int(round(oopts.pause_reach_s / FRAME_S))
+    for c, (x, y, t, lo, hi) in enumerate(changes):
+        idx = np.flatnonzero(owner_a == c)
+        if len(idx) == 0:
+            continue
+        at = round(float(t * FRAME_S), 2)
+        run, run_at = _longest_quiet_at(quiet, t - reach, t + reach)
+        pause = float(run * FRAME_S)
+        mixed = z[idx][:, [x, y]].max(axis=1) < oopts.clear
+        cen = centres[idx]
+        if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker ...
+            # ... unless the voices were mixed up to it: in an interruption the voice that was speaking
+            # dominates the mix, the change is placed late, and the pause near it is the newcomer's own
+            ov = _mixed_before(mixed, cen, [st + w for st, _ in (wins[i] for i in idx)], run_at, oopts)
+            if ov is None:
+                log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
+                continue
+            start, end = _longest_sounding(quiet, max(lo * FRAME_S, ov[0]), ov[1], oopts.max_pause_s)
+            kept = end - start >= oopts.min_overlap_s
+            log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(ov[1] - ov[0], 2),
+                        "sounding_s": round(end - start, 2),
+                        "result": "overlap before the pause" if kept else "pause at the change"})
+            if kept:
+                found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
+            continue
+        near = np.flatnonzero(mixed & (np.abs(cen - t * FRAME_S) <= oopts.window_s / 2))
+        if len(near) == 0:
+            log.append({"at": at, "pause_s": round(pause, 2), "result": "no mixed window at the change"})
+            continue
+        a = b = int(near[np.argmin(np.abs(cen[near] - t * FRAME_S))])
+        while a - 1 >= 0 and (mixed[a - 1] or (a - 2 >= 0 and mixed[a - 2])):  # one clear window is a blip
+            a -= 1 if mixed[a - 1] else 2
+        while b + 1 < len(mixed) and (mixed[b + 1] or (b + 2 < len(mixed) and mixed[b + 2])):
+            b += 1 if mixed[b + 1] else 2
+        span = float(cen[b] - cen[a] + oopts.step_s)
+        if span < oopts.min_mixed_s:
+            log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2), "result": "too short"})
+            continue
+        mid = (cen[a] + cen[b]) / 2
+        start, end = max(lo * FRAME_S, mid - span / 2), min(hi * FRAME_S, mid + span / 2)
+        # Two voices at once leave no pause: keep the longest stretch without one.
+        start, end = _longest_sounding(quiet, start, end, oopts.max_pause_s)
+        kept = end - start >= oopts.min_overlap_s
+        log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2),
+                    "sounding_s": round(end - start, 2), "result": "overlap" if kept else "pauses inside"})
+        if kept:
+            found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
+    return found, "embedded-windows", None
+
+
+def _quiet_frames(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """Frames at the noise floor: under a level 35 % of the way (in dB) from the floor
+    (10th percentile of all frames) to the speech level (median of the speech frames)."""
+    floor = float(np.percentile(energy, 10)) + 1e-12
+    level = float(np.median(energy[speech])) if speech.any() else float(np.max(energy))
+    level = max(level, floor)
+    return energy < floor * (level / floor) ** 0.35
+
+
+def _longest_quiet_at(quiet: np.ndarray, a: int, b: int) -> tuple[int, int]:
+    """The longest run of quiet frames in [a, b): (length, first frame)."""
+    best, at, run = 0, max(0, a), 0
+    for i in range(max(0, a), max(0, b)):
+        run = run + 1 if i < len(quiet) and quiet[i] else 0
+        if run > best:
+            best, at = run, i - run + 1
+    return best, at
+
+
+def _mixed_before(mixed: np.ndarray, cen: np.ndarray, ends: Sequence[int], pause_at: int,
+                  oopts: Any) -> tuple[float, float] | None:
+    """A stretch of mixed windows (`min_mixed_s` or more) running up to the pause that starts at frame
+    `pause_at`, the windows ending before it: (start, end) s, else None."""
+    before = [i for i in np.argsort(cen) if ends[i] <= pause_at]
+    if not before or not mixed[before[-1]]:
+        return None
+    k = len(before) - 1
+    while k - 1 >= 0 and (mixed[before[k - 1]] or (k - 2 >= 0 and mixed[before[k - 2]])):
+        k -= 1 if mixed[before[k - 1]] else 2
+    span = float(cen[before[-1]] - cen[before[k]] + oopts.step_s)
+    if span < oopts.min_mixed_s:
+        return None
+    return float(cen[before[k]] - oopts.step_s / 2), pause_at * FRAME_S
+
+
+def _longest_sounding(quiet: np.ndarray, start: float, end: float, max_pause_s: float) -> tuple[float, float]:
+    """The longest part of [start, end] without a quiet run longer than `max_pause_s`."""
+    a, b = int(round(start / FRAME_S)), int(round(end / FRAME_S))
+    q = quiet[a:b]
+    limit = max(1, int(round(max_pause_s / FRAME_S)))
+    pieces, cur, run = [], a, 0
+    for i, v in enumerate(q):
+        run = run + 1 if v else 0
+        if run == limit:  # a pause: the piece ends where it began
+            pieces.append((cur, a + i - limit + 1))
+            cur = None
+        if not v and cur is None:
+            cur = a + i
+    if cur is not None:
+        pieces.append((cur, b))
+    if not pieces:
+        return start, start
+    pa, pb = max(pieces, key=lambda p: p[1] - p[0])
+    return pa * FRAME_S, pb * FRAME_S
+
+
+def _frame_energy(samples: np.ndarray, n: int) -> np.ndarray:
+    """Mean square of the samples around each mel frame (frame i centred on sample 160 i)."""
+    hop = int(SAMPLE_RATE * FRAME_S)
+    padded = np.pad(samples.astype(np.float32), (hop // 2, n * hop))
+    sq = padded[: n * hop].reshape(n, hop) ** 2
+    return sq.mean(axis=1)
+
+
+def _windows(frames: Sequence[tuple[int, int]], window_s: float, step_s: float,
+             min_window_s: float) -> list[tuple[int, int]]:
+    """Embedding windows `(start_frame, n_frames)` inside speech regions: a region up
+    to one window long is one window; a longer one is covered with overlapping windows."""
+    w = max(1, int(round(window_s / FRAME_S)))
+    step = max(1, int(round(step_s / FRAME_S)))
+    wmin = max(1, int(round(min_window_s / FRAME_S)))
+    out: list[tuple[int, int]] = []
+    for a, b in frames:
+        n = b - a
+        if n < wmin:
+            continue
+        if n <= w:
+            out.append((a, n))
+            continue
+        starts = list(range(a, b - w + 1, step))
+        if starts[-1] + w < b:
+            starts.append(b - w)
+        out.extend((s, w) for s in starts)
+    return out
+
+
+def _centroids(emb: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    c = np.stack([emb[labels == i].mean(axis=0) if np.any(labels == i) else np.zeros(emb.shape[1]) for i in range(k)])
+    return c / (np.linalg.norm(c, axis=1, keepdims=True) + 1e-8)
+
+
+def cluster_embeddings(emb: np.ndarray, k: int, max_points: int = 1500) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (n,) and unit centroids (k', d) of L2-normed embeddings.
+
+    Spectral clustering (Ng, Jordan & Weiss) on a sharpened cosine affinity, then
+    nearest-centroid refinement in the embedding space. Long calls cluster an evenly
+    spaced subset of at most `max_points` windows; the refinement labels all of them.
+    """
+    n = len(emb)
+    if k <= 1 or n < max(3, k):
+        labels = np.zeros(n, dtype=int)
+        return labels, _centroids(emb, labels, 1)
+    sub = np.linspace(0, n - 1, max_points).round().astype(int) if n > max_points else np.arange(n)
+    sub_labels = spectral_labels(emb[sub], k)
+    centroids = _centroids(emb[sub], sub_labels, k)
+    labels = np.argmax(emb @ centroids.T, axis=1)
+    for _ in range(10):
+        if len(np.unique(labels)) < k:
+            break
+        centroids = _centroids(emb, labels, k)
+        new = np.argmax(emb @ centroids.T, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    used = np.unique(labels)
+    labels = np.searchsorted(used, labels)
+    return labels, _centroids(emb, labels, len(used))
+
+
+def _closest_pair(centroids: np.ndarray) -> tuple[float, int, int]:
+    sim = centroids @ centroids.T
+    np.fill_diagonal(sim, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+    return float(sim[i, j]), int(min(i, j)), int(max(i, j))
+
+
+def cross_similarity(emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(k, k): mean cosine similarity between the windows of cluster i and those of
+    cluster j (the diagonal: within a cluster, pairs of distinct windows)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    sim = emb @ emb.T
+    out = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            block = sim[np.ix_(labels == i, labels == j)]
+            if i == j:
+                n = block.shape[0]
+                out[i, j] = (block.sum() - np.trace(block)) / (n * (n - 1)) if n > 1 else 1.0
+            else:
+                out[i, j] = block.mean() if block.size else 0.0
+    return out
+
+
+def silhouette(emb: np.ndarray, labels: np.ndarray, i: int, j: int) -> float:
+    """Mean silhouette (cosine distance) of the windows of clusters i and j, as a two-way split:
+    near 1 when every window is much nearer its own cluster, near 0 for an arbitrary split."""
+    m = (labels == i) | (labels == j)
+    x, lab = emb[m], labels[m]
+    if len(x) < 3 or len(np.unique(lab)) < 2:
+        return 0.0
+    d = 1.0 - x @ x.T
+    same = lab[:, None] == lab[None, :]
+    n_same = same.sum(axis=1) - 1
+    a = np.where(n_same > 0, (d * same).sum(axis=1) / np.maximum(n_same, 1), 0.0)
+    b = (d * ~same).sum(axis=1) / np.maximum((~same).sum(axis=1), 1)
+    return float(np.mean((b - a) / np.maximum(np.maximum(a, b), 1e-9)))
+
+
+def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
+                     max_silhouette: float = 1.0) -> tuple[np.ndarray, np.ndarray, str]:
+    """How many speakers the clusters really are: a cluster with under `min_share` of the
+    windows joins the cluster its windows are most alike; two clusters whose windows are on
+    average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
+    windows cleanly (silhouette at most `max_silhouette`) are one voice split in two and are
+    merged, most alike pair first. Clustering always finds the clusters it is asked for, so a
+    one-voice recording (voicemail, IVR, an operator talking into silence) comes out as one
+    speaker only through this test. Returns labels, unit centroids and why."""
+    labels = labels.copy()
+    why: list[str] = []
+
+    def join(i: int, j: int) -> None:  # j into i
+        labels[labels == j] = i
+        labels[labels > j] -= 1
+
+    while labels.max() > 0:
+        k = int(labels.max()) + 1
+        shares = np.bincount(labels, minlength=k) / len(labels)
+        cross = cross_similarity(emb, labels)
+        small = int(np.argmin(shares))
+        if shares[small] < min_share:
+            others = [j for j in range(k) if j != small]
+            target = max(others, key=lambda j: cross[small, j])
+            why.append(f"a cluster with {shares[small]:.0%} of the speech (< {min_share:.0%}) joined its nearest")
+            join(min(small, target), max(small, target))
+            continue
+        off = cross.copy()
+        np.fill_diagonal(off, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(off)), off.shape)
+        sil = silhouette(emb, labels, int(i), int(j))
+        if off[i, j] < same_voice or sil > max_silhouette:
+            why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
+                       + (f"(< {same_voice})" if off[i, j] < same_voice else
+                          f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
+            break
+        why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice}) "
+                   f"and do not split cleanly (silhouette {sil:.3f})")
+        join(min(i, j), max(i, j))
+    k = int(labels.max()) + 1
+    return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster"
+
+
+def _count_info(requested: int, found: int, method: str, why: str, emb: np.ndarray,
+                labels: np.ndarray) -> dict[str, Any]:
+    """What `processing.speakers` records: the count, how it was reached, and the evidence."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    out: dict[str, Any] = {"count": found, "method": method, "max": requested, "reason": why,
+                           "windows": int(len(labels))}
+    if k > 1:
+        cross = cross_similarity(emb, labels)
+        out["cross_similarity"] = round(float(np.max(cross[~np.eye(k, dtype=bool)])), 3)
+        out["silhouette"] = round(silhouette(emb, labels, 0, 1), 3)
+        out["shares"] = [round(float(x), 3) for x in np.bincount(labels, minlength=k) / len(labels)]
+    return out
+
+
+def spectral_labels(emb: np.ndarray, k: int) -> np.ndarray:
+    """Spectral clustering of unit vectors into `k` groups (deterministic)."""
+    from scipy.linalg import eigh
+
+    n = len(emb)
+    affinity = np.clip(emb @ emb.T, 0.0, 1.0).astype(np.float64)
+    # Sharpen (Wang et al., 2018): keep each row's strongest neighbours, symmetrise.
+    if n > 10:
+        keep = max(2, int(np.ceil(0.2 * n)))
+        thresh = -np.partition(-affinity, keep - 1, axis=1)[:, keep - 1:keep]
+        affinity = np.where(affinity >= thresh, affinity, 0.01 * affinity)
+        affinity = np.maximum(affinity, affinity.T)
+    d = 1.0 / np.sqrt(affinity.sum(axis=1) + 1e-10)
+    m = affinity * d[:, None] * d[None, :]
+    _, vecs = eigh(m, subset_by_index=[n - k, n - 1])
+    u = vecs / (np.linalg.norm(vecs, axis=1, keepdims=True) + 1e-10)
+    return _kmeans(u, k)
+
+
+def _kmeans(x: np.ndarray, k: int, iters: int = 50) -> np.ndarray:
+    """Lloyd's k-means with a deterministic farthest-point start."""
+    centres = [x[np.argmax(np.linalg.norm(x - x.mean(axis=0), axis=1))]]
+    for _ in range(1, k):
+        dist = np.min([np.linalg.norm(x - c, axis=1) for c in centres], axis=0)
+        centres.append(x[np.argmax(dist)])
+    c = np.stack(centres)
+    labels = np.zeros(len(x), dtype=int)
+    for it in range(iters):
+        new = np.argmin(((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=2), axis=1)
+        if it and np.array_equal(new, labels):
+            break
+        labels = new
+        c = np.stack([x[labels == j].mean(axis=0) if np.any(labels == j) else c[j] for j in range(k)])
+    return labels
+
+
+def _frame_labels(frames: Sequence[tuple[int, int]], windows: Sequence[tuple[int, int]], scores: np.ndarray,
+                  n_frames: int) -> np.ndarray:
+    """Speaker index per 10 ms frame (-1: no speech). A speech frame takes the speaker
+    whose summed similarity over the windows covering it is highest; frames no window
+    covers take the nearest window's speaker."""
+    k = scores.shape[1]
+    acc = np.zeros((n_frames, k), dtype=np.float32)
+    cover = np.zeros(n_frames, dtype=np.int32)
+    # Centre-weighted votes: a window speaks most reliably about its middle.
+    for (s, n), sc in zip(windows, scores):
+        wgt = np.hanning(n + 2)[1:-1].astype(np.float32)[:, None]
+        acc[s:s + n] += wgt * sc[None, :]
+        cover[s:s + n] += 1
+    centres = np.array([s + n / 2 for s, n in windows])
+    labels = np.full(n_frames, -1, dtype=np.int64)
+    for a, b in frames:
+        idx = np.arange(a, b)
+        lab = np.argmax(acc[a:b], axis=1)
+        missing = cover[a:b] == 0
+        if missing.any():
+            nearest = np.abs(centres[None, :] - idx[missing][:, None]).argmin(axis=1)
+            lab[missing] = np.argmax(scores[nearest], axis=1)
+        labels[a:b] = lab
+    return labels
+
+
+def _segments_from_frames(labels: np.ndarray) -> list[SpeakerSegment]:
+    out: list[SpeakerSegment] = []
+    if len(labels) == 0:
+        return out
+    change = np.flatnonzero(np.diff(labels)) + 1
+    bounds = np.concatenate([[0], change, [len(labels)]])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if labels[a] >= 0:
+            out.append(SpeakerSegment(a * FRAME_S, b * FRAME_S, f"S{int(labels[a])}"))
+    return out
+
+
+def _smooth(segs: list[SpeakerSegment], fill_gap_s: float, min_turn_s: float) -> list[SpeakerSegment]:
+    """Join same-speaker segments across short gaps; let tiny segments be absorbed by
+    an adjacent neighbour (the nearer one) when one is within `fill_gap_s`."""
+    segs = sorted(segs, key=lambda s: s.start)
+
+    def join(xs: list[SpeakerSegment]) -> list[SpeakerSegment]:
+        out: list[SpeakerSegment] = []
+        for s in xs:
+            if out and out[-1].label == s.label and s.start - out[-1].end <= fill_gap_s:
+                out[-1] = SpeakerSegment(out[-1].start, max(out[-1].end, s.end), s.label)
+            else:
+                out.append(s)
+        return out
+
+    segs = join(segs)
+    changed = True
+    while changed and len(segs) > 1:
+        changed = False
+        # The shortest tiny segment first, so a run of tiny ones collapses sensibly.
+        order = sorted(range(len(segs)), key=lambda i: segs[i].duration)
+        for i in order:
+            s = segs[i]
+            if s.duration >= min_turn_s:
+                break
+            gaps = []
+            if i > 0:
+                gaps.append((s.start - segs[i - 1].end, i - 1))
+            if i + 1 < len(segs):
+                gaps.append((segs[i + 1].start - s.end, i + 1))
+            gaps = [g for g in gaps if g[0] <= fill_gap_s and segs[g[1]].label != s.label]
+            if not gaps:
+                continue
+            _, j = min(gaps)
+            segs[i] = SpeakerSegment(s.start, s.end, segs[j].label)
+            segs = join(segs)
+            changed = True
+            break
+    return segs
+
+
+# --------------------------------------------------------------------------- words -> turns
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def speaker_at(start: float, end: float, segments: Sequence[SpeakerSegment], starts: np.ndarray) -> str | None:
+    """The label overlapping [start, end] most; else the nearest segment's label."""
+    if not segments:
+        return None
+    i = int(np.searchsorted(starts, end, side="left"))
+    best, best_ov = None, 0.0
+    j = i - 1
+    while j >= 0:
+        s = segments[j]
+        ov = _overlap(start, end, s.start, s.end)
+        if ov > best_ov:
+            best, best_ov = s.label, ov
+        if s.end <= start:  # segments do not overlap: earlier ones end earlier still
+            break
+        j -= 1
+    if best is not None:
+        return best
+    mid = (start + end) / 2
+    cands = [segments[x] for x in (i - 1, i) if 0 <= x < len(segments)]
+    # A zero-length word (or one in a gap): the nearest segment in time.
+    return min(cands, key=lambda s: 0.0 if s.start <= mid <= s.end else min(abs(mid - s.start), abs(mid - s.end))).label
+
+
+def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult, config: Config) -> list[Turn]:
+    """Turns from ASR segments (duck-typed: `.words`, `.avg_logprob`, `.start`, `.end`,
+    `.text`) and speaker segments: each word takes the speaker it overlaps most (the
+    nearest segment when none overlaps); consecutive words of one speaker form a turn,
+    split where the pause between words exceeds `models.asr.turn_pause_s` (as stereo turns are).
+    A segment without word timings is assigned as a whole."""
+    max_pause = config.section("models").asr.turn_pause_s
+    segs = sorted(diarization.segments, key=lambda s: s.start)
+    starts = np.array([s.start for s in segs], dtype=float)
+    fallback = segs[0].label if segs else "SPEAKER_00"
+
+    # (speaker, word, avg_logprob) in time order
+    items: list[tuple[str, Word, float | None]] = []
+    for seg in asr_segments:
+        lp = getattr(seg, "avg_logprob", None)
+        words = tuple(getattr(seg, "words", ()) or ())
+        if not words:
+            text = (getattr(seg, "text", "") or "").strip()
+            if not text:
+                continue
+            words = (Word(text, float(seg.start), float(seg.end), 1.0),)
+        for w in words:
+            if not w.text.strip():
+                continue
+            spk = speaker_at(float(w.start), float(w.end), segs, starts) or fallback
+            items.append((spk, w, lp))
+    items.sort(key=lambda x: (x[1].start, x[1].end))
+
+    turns: list[Turn] = []
+    group: list[tuple[str, Word, float | None]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        words = tuple(w for _, w, _ in group)
+        lps = [lp for _, _, lp in group if lp is not None]
+        text = _join_words([w.text for w in words])
+        turns.append(Turn(speaker=group[0][0], start=words[0].start, end=max(w.end for w in words), text=text,
+                          words=words, avg_logprob=float(np.mean(lps)) if lps else None))
+        group.clear()
+
+    for item in items:
+        if group and (item[0] != group[-1][0] or item[1].start - group[-1][1].end > max_pause):
+            flush()
+        group.append(item)
+    flush()
+    return apply_overlaps(turns, diarization.overlaps)
+
+
+def apply_overlaps(turns: list[Turn], overlaps: Sequence[Overlap], reach_s: float = 1.0) -> list[Turn]:
+    """Mono turns never overlap (each word has one speaker); where two voices were heard at
+    once, the turn of the speaker who came in starts at the overlap and the interrupted
+    speaker's turn lasts to its end, so timing signals see the interruption. Words keep
+    their own times. `reach_s`: how far from the overlap those turns may lie."""
+    from dataclasses import replace
+
+    out = list(turns)
+    for o in overlaps:
+        came = [i for i, t in enumerate(out) if t.speaker == o.second and o.start - reach_s <= t.start <= o.end + reach_s]
+        was = [i for i, t in enumerate(out) if t.speaker == o.first and t.start < o.start and t.end >= o.start - reach_s]
+        if not came or not was:
+            continue
+        i, j = came[0], was[-1]
+        out[i] = replace(out[i], start=min(out[i].start, o.start))
+        out[j] = replace(out[j], end=max(out[j].end, o.end))
+    return out
+
+
+def _join_words(texts: list[str]) -> str:
+    """faster-whisper words carry their leading space; plain words get one."""
+    if any(t[:1].isspace() for t in texts[1:]):
+        return "".join(texts).strip()
+    return " ".join(t.strip() for t in texts).strip()

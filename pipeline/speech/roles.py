@@ -1,0 +1,282 @@
+"""Who is the operator? Diarization labels (channel 0/1, SPEAKER_00/01) mean
+nothing by themselves: roles come from the channel map (stereo) or, on mono
+calls, from several kinds of evidence weighed together.
+
+Mono: each kind of evidence (configs/role_assignment.yaml `weights`) votes, in
+log-odds, that the first speaker is the operator (positive) or the client
+(negative): who greets on behalf of the company, offers help or asks for account
+data, who states a problem, who names the company, who asks the questions the
+other answers, who answers the line given the call direction, who talks more.
+No kind alone may move the odds past `max_single_kind`, so one cue, which the
+other party may say too ("my name is", "this is", "меня зовут"), never gives a
+confidence of 0.8; the confidence is the logistic of the summed votes and falls
+when kinds disagree. Below `min_confidence` the call is `role_uncertain`
+(`role_uncertainty`): operator-attributed indicators are null with that reason.
+
+Every assignment records its method, confidence and (mono) the votes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, Iterable
+
+from callqa.pipeline.config import Config
+from callqa.pipeline.types import CallMeta, Transcript, Turn
+
+OPERATOR, CLIENT = "operator", "client"
+# Kinds whose phrases point to the operator (+) or to the client (-).
+OPERATOR_KINDS = ("greeting", "offers_help", "asks_data", "self_intro")
+CLIENT_KINDS = ("states_problem",)
+# Methods whose roles are given, not inferred: never uncertain.
+GIVEN_METHODS = ("channel_map", "import")
+
+
+def swap_speakers(turns: list[Turn]) -> list[Turn]:
+    """Operator <-> client (metadata `swap_roles`)."""
+    other = {OPERATOR: CLIENT, CLIENT: OPERATOR}
+    return [replace(t, speaker=other.get(t.speaker, t.speaker)) for t in turns]
+
+
+def assign_by_channel(turns: list[Turn], meta: CallMeta, config: Config, language: str,
+                      duration_s: float) -> Transcript:
+    """Stereo: each turn's `channel` indexes the channel map (default left = operator)."""
+    cmap = meta.channel_map or tuple(config.section("audio").default_channel_map)
+    out = [replace(t, speaker=cmap[t.channel] if t.channel is not None and t.channel < len(cmap) else t.speaker)
+           for t in turns]
+    if meta.swap_roles:
+        out = swap_speakers(out)
+    return Transcript(turns=tuple(out), language=language, duration_s=duration_s,
+                      role_confidence=1.0, role_method="channel_map")
+
+
+# ---------------------------------------------------------------- text
+
+def _normalise(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower().replace("ё", "е")))
+
+
+@lru_cache(maxsize=4096)
+def _phrase_re(phrase: str) -> re.Pattern[str] | None:
+    """A lexicon phrase -> a regex on normalised text; a word ending in `*` matches any ending."""
+    # Tokenised as `_normalise` does ("doesn't" -> "doesn t", "чем-то" -> "чем то").
+    words = [re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else "")
+             for w in re.findall(r"\w+\*?", phrase.lower().replace("ё", "е"))]
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)" + " ".join(words) + r"(?!\w)")
+
+
+def _count(text: str, phrases: Iterable[str]) -> int:
+    n = 0
+    for p in phrases:
+        rx = _phrase_re(p)
+        if rx is not None:
+            n += len(rx.findall(text))
+    return n
+
+
+def _company_hits(text: str, names: Iterable[str], fuzzy_min: float) -> int:
+    """Company names in normalised text, tolerant of ASR splits and small errors
+    ("North wind bank", "Nortwind"): rapidfuzz ratio on the name without spaces."""
+    toks = text.split()
+    targets: list[tuple[str, int]] = []
+    for name in names:
+        ws = _normalise(name).split()
+        if ws:
+            targets.append(("".join(ws), len(ws) + 1))
+            longest = max(ws, key=len)
+            if len(longest) >= 5 and len(ws) > 1:
+                targets.append((longest, 2))
+    if not targets or not toks:
+        return 0
+    from rapidfuzz import fuzz
+
+    hits, j = 0, 0
+    while j < len(toks):
+        best_len = 0
+        for target, max_words in targets:
+            joined = ""
+            for k in range(max_words):
+                if j + k >= len(toks):
+                    break
+                joined += toks[j + k]
+                if len(joined) >= 4 and fuzz.ratio(joined, target) >= fuzzy_min:
+                    best_len = max(best_len, k + 1)
+        if best_len:
+            hits += 1
+            j += best_len
+        else:
+            j += 1
+    return hits
+
+
+def _questions(turn: Turn, interrogatives: list[str]) -> int:
+    """Questions in a turn: sentences ending in "?" or, in unpunctuated ASR text, opening with an
+    interrogative. A phatic "Hello?" / "Алло?" (under three words) is not a question."""
+    punctuated = "?" in turn.text
+    n = 0
+    for sentence in re.findall(r"[^.!?;]+[.!?;]*", turn.text):
+        norm = _normalise(sentence)
+        if len(norm.split()) < 3:
+            continue
+        if sentence.rstrip().endswith("?") if punctuated else any(
+                rx is not None and rx.match(norm) for rx in map(_phrase_re, interrogatives)):
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------- votes
+
+def _lean(a: float, b: float) -> float:
+    """-1..1: how much the counts point to a rather than b; one hit on one side leans 0.5,
+    more hits and agreement lean further, hits on both sides cancel."""
+    total = a + b
+    if total <= 0:
+        return 0.0
+    return (a - b) / total * (1.0 - 0.5 ** total)
+
+
+def _lexicon(ra: Any, kind: str, language: str) -> list[str]:
+    """The kind's phrases in the call's language first, then the other languages'."""
+    lex = ra.lexicons.get(kind, {})
+    return list(lex.get(language, [])) + [p for lang, ps in lex.items() if lang != language for p in ps]
+
+
+def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, config: Config,
+           language: str) -> dict[str, float]:
+    """Per kind, the log-odds (before the per-kind cap) that speaker `a` is the operator.
+    `b` empty: a one-speaker recording (only what `a` says counts)."""
+    ra = config.section("role_assignment")
+    w = ra.weights
+    t0 = min((t.start for t in a + b), default=0.0)
+
+    def text(turns: list[Turn], window: float | None) -> str:
+        return " " + " ".join(_normalise(t.text) for t in turns
+                              if window is None or t.start - t0 <= window) + " "
+
+    early_a, early_b = text(a, ra.cue_window_s), text(b, ra.cue_window_s)
+    mid_a, mid_b = text(a, ra.problem_window_s), text(b, ra.problem_window_s)
+    all_a, all_b = text(a, None), text(b, None)
+    votes: dict[str, float] = {}
+    for kind, (ta, tb) in (("greeting", (early_a, early_b)), ("offers_help", (early_a, early_b)),
+                           ("self_intro", (early_a, early_b)), ("asks_data", (all_a, all_b)),
+                           ("states_problem", (mid_a, mid_b))):
+        phrases = _lexicon(ra, kind, language)
+        lean = _lean(_count(ta, phrases), _count(tb, phrases))
+        if kind in CLIENT_KINDS:
+            lean = -lean
+        votes[kind] = w.get(kind, 0.0) * lean
+    names = config.section("company").names
+    if names:
+        votes["names_company"] = w.get("names_company", 0.0) * _lean(
+            _company_hits(early_a, names, ra.company_fuzzy_min), _company_hits(early_b, names, ra.company_fuzzy_min))
+    if not b:
+        return {k: v for k, v in votes.items() if v}
+
+    # Question-answer structure: who asks the questions the other one answers.
+    inter = _lexicon(ra, "interrogatives", language)
+    seq = sorted([(t, True) for t in a] + [(t, False) for t in b], key=lambda p: p[0].start)
+    asked = {True: 0, False: 0}
+    for (t, is_a), (_, next_is_a) in zip(seq, seq[1:]):
+        if next_is_a != is_a:
+            asked[is_a] += min(1, _questions(t, inter))
+    votes["questions"] = w.get("questions", 0.0) * _lean(asked[True], asked[False])
+
+    # Who answers the line: inbound, the operator; outbound, the client.
+    sign = 1.0 if first_is_a else -1.0
+    if meta.direction == "inbound":
+        votes["first_speaker"] = w.get("first_speaker", 0.0) * sign
+    elif meta.direction == "outbound":
+        votes["first_speaker"] = -w.get("first_speaker_outbound", 0.0) * sign
+    else:  # most contact-centre calls are inbound: a weaker vote
+        votes["first_speaker"] = w.get("first_speaker_no_direction", 0.0) * sign
+
+    # Speaking share: the operator usually leads; a weak vote.
+    talk_a, talk_b = sum(t.duration for t in a), sum(t.duration for t in b)
+    if talk_a + talk_b > 0:
+        share = talk_a / (talk_a + talk_b)
+        votes["speaking_share"] = w.get("speaking_share", 0.0) * max(-1.0, min(1.0, (share - 0.5) * 4))
+    return {k: v for k, v in votes.items() if v}
+
+
+def _combine(votes: dict[str, float], cap: float) -> tuple[float, dict[str, float]]:
+    capped = {k: max(-cap, min(cap, v)) for k, v in votes.items()}
+    return sum(capped.values()), capped
+
+
+def _method(capped: dict[str, float], positive: bool) -> str:
+    """The kind of evidence the assignment rests on."""
+    support = {k: v for k, v in capped.items() if (v > 0) == positive and v != 0}
+    lexical = set(OPERATOR_KINDS) | set(CLIENT_KINDS) | {"names_company"}
+    if any(k in lexical for k in support):
+        return "script_cue"
+    if "first_speaker" in support:
+        return "direction"
+    return "speaking_pattern" if support else "direction"
+
+
+def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: str,
+                   duration_s: float) -> Transcript:
+    """Mono: `turns` carry diarization labels; map them to operator / client."""
+    labels: list[str] = []
+    for t in sorted(turns, key=lambda t: t.start):
+        if t.speaker not in labels and t.text.strip():
+            labels.append(t.speaker)
+    for t in sorted(turns, key=lambda t: t.start):
+        if t.speaker not in labels:
+            labels.append(t.speaker)
+    ra = config.section("role_assignment")
+    by_label = {lab: [t for t in turns if t.speaker == lab] for lab in labels}
+    votes: dict[str, float] = {}
+    total = 0.0
+    operator_label: str | None = None
+    if not labels:
+        method, confidence = "direction", 0.5
+    elif len(labels) == 1:
+        raw = _votes(by_label[labels[0]], [], True, meta, config, language)
+        total, votes = _combine({k: v * ra.single_speaker_scale for k, v in raw.items()}, ra.max_single_kind)
+        operator_label = labels[0] if total >= 0 else None
+        method, confidence = "single_speaker", 1.0 / (1.0 + math.exp(-abs(total)))
+        lexical = set(OPERATOR_KINDS) | set(CLIENT_KINDS) | {"names_company"}
+        if any(k in lexical and v and (v > 0) != (total >= 0) for k, v in votes.items()):
+            # One voice that also speaks as the other side (the client's problem in the operator's voice):
+            # likely two people merged, so who is who is not known (role_uncertain), not a confident guess.
+            confidence = min(confidence, 0.5)
+    else:
+        # The two labels that speak most decide; any further label is a client.
+        a, b = sorted(labels[:], key=lambda lab: (-sum(t.duration for t in by_label[lab]), labels.index(lab)))[:2]
+        a, b = sorted((a, b), key=labels.index)
+        total, votes = _combine(_votes(by_label[a], by_label[b], True, meta, config, language), ra.max_single_kind)
+        operator_label = a if total >= 0 else b
+        method = _method(votes, total >= 0)
+        confidence = 1.0 / (1.0 + math.exp(-abs(total)))
+    out = [replace(t, speaker=OPERATOR if t.speaker == operator_label else CLIENT) for t in turns]
+    if meta.swap_roles:
+        out = swap_speakers(out)
+    return Transcript(turns=tuple(out), language=language, duration_s=duration_s,
+                      role_confidence=confidence, role_method=method,
+                      role_evidence=_evidence(votes, total >= 0 if labels else True))
+
+
+def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, float], ...]:
+    """Votes as log-odds for the assignment made (negative: a kind that argued against it)."""
+    sign = 1.0 if for_first else -1.0
+    return tuple(sorted(((k, round(sign * v, 3)) for k, v in votes.items()), key=lambda kv: -abs(kv[1])))
+
+
+def role_uncertainty(transcript: Transcript, config: Config) -> str | None:
+    """Why the roles of this call cannot be trusted (`role_uncertain`), or None.
+    Stereo calls with a channel map and imported roles are never uncertain."""
+    if transcript.role_method in GIVEN_METHODS or transcript.role_confidence is None:
+        return None
+    if not any(t.text.strip() for t in transcript.turns):
+        return None  # no speech: nothing is attributed to anyone
+    threshold = config.section("role_assignment").min_confidence
+    if transcript.role_confidence >= threshold:
+        return None
+    return (f"role_uncertain: operator and client could not be told apart on this mono call "
+            f"(role confidence {transcript.role_confidence:.3f} < role_assignment.min_confidence {threshold:g})")

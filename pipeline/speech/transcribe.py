@@ -1,0 +1,997 @@
+"""Speech to text: word-timestamped segments for mono calls, ready speaker turns for
+stereo calls (one speaker per channel). The model behind it is an ASR backend
+(pipeline/speech/asr_backend.py: faster-whisper, or onnx-asr with GigaAM-v3 / T-one), chosen per
+language by `models.asr.by_language` (`route`); everything here after decoding (stereo,
+crosstalk, the guard, turns) needs only the backend interface.
+
+Options come from `models.asr` (configs/models.yaml). Pitfalls of the field
+handled here:
+
+- Whisper drops disfluencies ("um", "ну") unless prompted: a per-language
+  `initial_prompt` full of fillers keeps them.
+- With a prompt Whisper sometimes jumps ahead and skips speech: speech that got
+  no words (`uncovered_speech`) is decoded again without the prompt.
+- Whisper invents text on silence and music-on-hold ("Продолжение следует...",
+  "Thank you for watching."): `guard_segments` removes configured phantom
+  phrases (matched ignoring case and punctuation) and segments that Whisper's
+  own scores mark as no-speech, degenerate or hopeless, before anything reaches
+  signals.
+- Stereo: each channel is transcribed on its own, as recorded; words decoded where a
+  channel only carries the other side's bleed are dropped, words still heard on both
+  channels go to the louder one (`crosstalk_margin_db`), and the words are cut
+  into turns at pauses and wherever the other speaker talks in between.
+
+Sampling (Whisper's temperature fallback) is seeded, and the decoder's random state
+is reset after it sampled (`models.asr.reseed_sampling`): a recording always gives the
+same transcript, whatever was decoded before it in the same process.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from callqa.pipeline.config import Config
+from callqa.pipeline.errors import ModelUnavailable
+from callqa.pipeline.settings import AsrOptions, HallucinationGuard
+from callqa.pipeline.types import LANGUAGES, Turn, Word
+
+Hook = Callable[..., None]
+
+
+def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
+    return None
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 3)
+
+
+@dataclass(frozen=True)
+class AsrSegment:
+    """One Whisper segment, times on the recording's timeline."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+    channel: int | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": _r(self.start), "end": _r(self.end), "text": self.text,
+                "words": [w.serialize() for w in self.words], "avg_logprob": _r(self.avg_logprob),
+                "no_speech_prob": _r(self.no_speech_prob), "compression_ratio": _r(self.compression_ratio),
+                "channel": self.channel}
+
+
+@dataclass(frozen=True)
+class DroppedSegment:
+    """A segment (or part of one) that the hallucination guard removed, and why."""
+
+    start: float
+    end: float
+    text: str
+    reason: str  # phantom_phrase | no_speech | repetitive | low_confidence | empty | crosstalk
+    channel: int | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": _r(self.start), "end": _r(self.end), "text": self.text, "reason": self.reason,
+                "channel": self.channel}
+
+
+@dataclass(frozen=True)
+class AsrResult:
+    """What ASR produced for one call and how (model, language)."""
+
+    segments: tuple[AsrSegment, ...]
+    turns: tuple[Turn, ...]
+    language: str
+    language_probability: float
+    model: str
+    dropped: tuple[DroppedSegment, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. a channel re-decoded without the prompt
+    backend: dict[str, Any] = field(default_factory=dict)  # AsrBackendInfo.serialize() + language, sample rate
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments if s.text)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"segments": [s.serialize() for s in self.segments], "turns": [t.serialize() for t in self.turns],
+                "language": self.language, "language_probability": _r(self.language_probability),
+                "model": self.model, "dropped": [d.serialize() for d in self.dropped], "notes": list(self.notes),
+                "backend": dict(self.backend)}
+
+
+# --------------------------------------------------------------------------- options
+
+
+def asr_options(config: Config) -> AsrOptions:
+    """The `asr` options with `hotwords` per language from `company.names` and `company.glossary`."""
+    opts = config.section("models").asr
+    if not opts.use_hotwords:
+        return opts
+    company = config.section("company")
+    langs = set(company.glossary) | set(opts.initial_prompt) | {"en", "ru"}
+    hot = {lang: ", ".join(dict.fromkeys(t.strip() for t in [*company.names, *company.glossary.get(lang, [])]
+                                         if t.strip())) for lang in sorted(langs)}
+    return opts.model_copy(update={"hotwords": {**{k: v for k, v in hot.items() if v}, **opts.hotwords}})
+
+
+def model_label(opts: AsrOptions) -> str:
+    """How the model is named in results: the configured name, or a directory's name."""
+    name = opts.model.strip()
+    if "/" in name and Path(name).expanduser().exists():
+        name = Path(name).expanduser().resolve().name
+    return f"faster-whisper:{name}"
+
+
+def load_model(opts: AsrOptions) -> Any:
+    """The configured WhisperModel, resolved offline and loaded once."""
+    from callqa.pipeline.speech.asr import load_whisper, resolve_model
+
+    path = resolve_model(opts.model, opts.models_dir)
+    return load_whisper(str(path), opts.device, opts.compute_type, opts.cpu_threads)
+
+
+def whisper_kwargs(opts: AsrOptions, language: str) -> dict[str, Any]:
+    """Keyword arguments for `WhisperModel.transcribe` from our options (also used by the benchmark)."""
+    guard = opts.hallucination
+    prompt = opts.initial_prompt.get(language) if opts.use_initial_prompt else None
+    return dict(
+        language=language, task="transcribe", beam_size=opts.beam_size, word_timestamps=opts.word_timestamps,
+        vad_filter=opts.vad_filter, vad_parameters=opts.vad.model_dump(), initial_prompt=prompt or None,
+        condition_on_previous_text=opts.condition_on_previous_text,
+        no_speech_threshold=guard.no_speech_threshold, log_prob_threshold=guard.log_prob_threshold,
+        compression_ratio_threshold=guard.compression_ratio_threshold,
+        hotwords=(opts.hotwords.get(language) or None) if opts.use_hotwords else None,
+    )
+
+
+def choose_language(model: Any, requested: str | None, samples: np.ndarray, opts: AsrOptions) -> tuple[str, float]:
+    """The language to decode in. An English-only model decodes English; `requested` (metadata or
+    config) wins otherwise; else Whisper detects it among the supported languages (ru, en)."""
+    if not model.model.is_multilingual:
+        if requested not in (None, "en"):
+            raise ModelUnavailable(
+                f"ASR model '{opts.model}' is English-only but the call's language is '{requested}': "
+                "configure a multilingual model in models.asr.model (e.g. small or large-v3-turbo, "
+                "`callqa models pull NAME`)")
+        return "en", 1.0
+    if requested:
+        return requested, 1.0
+    try:
+        _, _, probs = model.detect_language(audio=samples, vad_filter=opts.vad_filter,
+                                            vad_parameters=opts.vad.model_dump())
+    except ValueError:  # no speech at all: nothing to detect on
+        return LANGUAGES[0], 0.0
+    ours = {lang: p for lang, p in probs if lang in LANGUAGES}
+    if not ours:
+        return LANGUAGES[0], 0.0
+    best = max(ours, key=lambda k: ours[k])
+    return best, float(ours[best])
+
+
+# --------------------------------------------------------------------------- hallucination guard
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, ё -> е, punctuation and extra spaces removed: how phantom phrases are compared."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    return " ".join(_WORD_RE.findall(text))
+
+
+def _phrase_tokens(guard: HallucinationGuard, language: str | None) -> list[tuple[str, ...]]:
+    """Phantom phrases of the call's language first, then every other language's (Whisper may
+    switch language on silence)."""
+    langs = [language] if language in guard.phrases else []
+    langs += [lang for lang in guard.phrases if lang != language]
+    out: list[tuple[str, ...]] = []
+    for lang in langs:
+        for phrase in guard.phrases[lang]:
+            toks = tuple(normalise_text(phrase).split())
+            if toks and toks not in out:
+                out.append(toks)
+    return sorted(out, key=len, reverse=True)
+
+
+def _phantom_word_mask(words: Sequence[Word], phrases: list[tuple[str, ...]]) -> list[bool]:
+    """True for each word that belongs to a phantom phrase."""
+    tokens: list[str] = []
+    owner: list[int] = []
+    for i, w in enumerate(words):
+        for tok in normalise_text(w.text).split():
+            tokens.append(tok)
+            owner.append(i)
+    hit = [False] * len(words)
+    taken = [False] * len(tokens)
+    for ph in phrases:
+        n = len(ph)
+        for s in range(0, len(tokens) - n + 1):
+            if not any(taken[s:s + n]) and tuple(tokens[s:s + n]) == ph:
+                for k in range(s, s + n):
+                    taken[k] = True
+                    hit[owner[k]] = True
+    return hit
+
+
+def _strip_phrases(norm: str, phrases: list[tuple[str, ...]]) -> str:
+    padded = f" {norm} "
+    for ph in phrases:
+        padded = padded.replace(f" {' '.join(ph)} ", " ")
+    return " ".join(padded.split())
+
+
+def _join_words(words: Iterable[Word]) -> str:
+    return " ".join(w.text for w in words if w.text).strip()
+
+
+def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, language: str | None,
+                   repetition: bool = True) -> tuple[list[AsrSegment], list[DroppedSegment]]:
+    """Remove invented text: phantom phrases (whole segments or the words of the phrase inside a
+    segment), segments Whisper itself scores as no-speech, degenerate repetition loops (only
+    for backends whose decoder can loop: `repetition`), and segments of very low confidence.
+    Returns (kept, dropped)."""
+    phrases = _phrase_tokens(guard, language)
+    kept: list[AsrSegment] = []
+    dropped: list[DroppedSegment] = []
+
+    def drop(seg: AsrSegment, reason: str, text: str | None = None) -> None:
+        dropped.append(DroppedSegment(seg.start, seg.end, seg.text if text is None else text, reason, seg.channel))
+
+    for seg in segments:
+        if seg.no_speech_prob > guard.no_speech_threshold and seg.avg_logprob < guard.log_prob_threshold:
+            drop(seg, "no_speech")
+            continue
+        # Whisper's ratio covers its whole 30 s window; a segment is a loop when its own text is too.
+        if repetition and min(seg.compression_ratio, compression_ratio(seg.text)) > guard.compression_ratio_threshold:
+            drop(seg, "repetitive")
+            continue
+        if seg.avg_logprob < guard.min_avg_logprob:
+            drop(seg, "low_confidence")
+            continue
+        if seg.words:
+            mask = _phantom_word_mask(seg.words, phrases)
+            if any(mask):
+                bad = [w for w, m in zip(seg.words, mask) if m]
+                good = tuple(w for w, m in zip(seg.words, mask) if not m)
+                dropped.append(DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), "phantom_phrase",
+                                              seg.channel))
+                if not any(normalise_text(w.text) for w in good):
+                    continue
+                seg = AsrSegment(good[0].start, good[-1].end, _join_words(good), good, seg.avg_logprob,
+                                 seg.no_speech_prob, seg.compression_ratio, seg.channel)
+        else:
+            norm = normalise_text(seg.text)
+            rest = _strip_phrases(norm, phrases)
+            if norm and not rest:
+                drop(seg, "phantom_phrase")
+                continue
+            if rest != norm:  # a phrase inside a longer segment: keep the rest of the text
+                dropped.append(DroppedSegment(seg.start, seg.end, seg.text, "phantom_phrase", seg.channel))
+                seg = AsrSegment(seg.start, seg.end, rest, (), seg.avg_logprob, seg.no_speech_prob,
+                                 seg.compression_ratio, seg.channel)
+        if not normalise_text(seg.text):
+            drop(seg, "empty")
+            continue
+        kept.append(seg)
+    return kept, dropped
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _convert(seg: Any, channel: int | None, duration_s: float, offset: float = 0.0) -> AsrSegment:
+    """A faster-whisper segment -> ours; times shifted by `offset` and kept within the recording."""
+    def clip(t: float) -> float:
+        return min(max(0.0, float(t) + offset), duration_s)
+
+    words: list[Word] = []
+    for w in seg.words or ():
+        text = w.word.strip()
+        if not text:
+            continue
+        start = clip(w.start)
+        end = max(start, clip(w.end))
+        if words and not w.word[:1].isspace():  # "real" + "-time": one word, as written
+            prev = words[-1]
+            words[-1] = Word(prev.text + text, prev.start, max(prev.end, end),
+                             min(prev.probability, float(w.probability)))
+            continue
+        words.append(Word(text=text, start=start, end=end, probability=float(w.probability)))
+    return AsrSegment(start=clip(seg.start), end=clip(seg.end), text=seg.text.strip(), words=tuple(words),
+                      avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
+                      compression_ratio=float(seg.compression_ratio), channel=channel)
+
+
+def pieces(samples: np.ndarray, max_piece_s: float, rate: int = 16000) -> list[tuple[int, int]]:
+    """`[(start, end), ...]` sample ranges of at most `max_piece_s`, cut at the quietest moment
+    near each boundary, so long recordings are decoded piece by piece (Whisper's features for
+    a whole hour would need gigabytes)."""
+    n = samples.shape[0]
+    if not np.isfinite(max_piece_s) or n <= max_piece_s * rate:
+        return [(0, n)]
+    limit = int(max_piece_s * rate)
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = _frame_levels(samples, frame)
+    search = int(min(30.0, max_piece_s / 4) * rate) // frame
+    out, start = [], 0
+    while n - start > limit:
+        target = (start + limit) // frame
+        lo = max(start // frame + 1, target - search)
+        cut = (lo + int(np.argmin(levels[lo:target + 1]))) * frame if target >= lo else start + limit
+        out.append((start, cut))
+        start = cut
+    out.append((start, n))
+    return out
+
+
+def _seed_sampling(model: Any = None, seed: int = 0) -> None:
+    """Whisper falls back to sampling (temperature > 0) on hard windows: seed it so the same
+    recording always gives the same transcript, whatever was decoded before it
+    (`models.asr.reseed_sampling`)."""
+    from callqa.pipeline.speech.asr import reseed_sampling
+
+    reseed_sampling(model, seed)
+
+
+def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], channel: int | None,
+                    hook: Hook, step: str, max_piece_s: float = float("inf")) -> list[AsrSegment]:
+    duration = samples.shape[0] / 16000.0
+    total = max(1, int(round(duration)))
+    hook(step, completed=0, total=total)
+    from callqa.pipeline.speech.asr import mark_sampled
+
+    out: list[AsrSegment] = []
+    for a, b in pieces(samples, max_piece_s):
+        _seed_sampling(model)
+        got: list[Any] = []
+        try:
+            gen, _info = model.transcribe(np.ascontiguousarray(samples[a:b], dtype=np.float32), **kwargs)
+            for seg in gen:
+                got.append(seg)
+                out.append(_convert(seg, channel, duration, offset=a / 16000.0))
+                hook(step, completed=min(total, int(round(out[-1].end))), total=total)
+        except ValueError:  # VAD found no speech (some faster-whisper versions)
+            continue
+        finally:
+            mark_sampled(model, got)
+    hook(step, completed=total, total=total)
+    return out
+
+
+def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any,
+                     rate: int = 16000) -> list[tuple[float, float, float]]:
+    """Stretches `(start_s, end_s, speech_s)` holding speech (Silero VAD) that no transcribed
+    word covers.
+
+    Whisper sometimes jumps ahead and skips speech (its timestamps leap over it), more
+    often with a prompt. Cheap first: loud frames far from every word; only those
+    stretches go through the VAD, so holds with music cost little."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = _frame_levels(samples, frame)
+    audible = levels[levels > -60.0]
+    if audible.size == 0:
+        return []
+    active = levels > float(np.percentile(audible, 90)) - 25.0
+    covered = np.zeros(levels.size, dtype=bool)
+    reach = int(0.3 / BLEED_FRAME_S)
+    for seg in segments:
+        spans = [(w.start, w.end) for w in seg.words] or [(seg.start, seg.end)]
+        for start, end in spans:
+            covered[max(0, int(start / BLEED_FRAME_S) - reach):int(end / BLEED_FRAME_S) + reach + 1] = True
+    loose = active & ~covered
+    if loose.sum() * BLEED_FRAME_S < 1.0:
+        return []
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    out = []
+    idx = np.flatnonzero(loose)
+    for run in np.split(idx, np.flatnonzero(np.diff(idx) > int(0.5 / BLEED_FRAME_S)) + 1):
+        if run.size * BLEED_FRAME_S < 0.5:
+            continue
+        chunk = np.ascontiguousarray(samples[run[0] * frame:(run[-1] + 1) * frame], dtype=np.float32)
+        stamps = get_speech_timestamps(chunk, VadOptions(**vad.model_dump()), sampling_rate=rate)
+        speech = sum(st["end"] - st["start"] for st in stamps) / rate
+        if speech > 0:
+            out.append((run[0] * BLEED_FRAME_S, (run[-1] + 1) * BLEED_FRAME_S, speech))
+    return out
+
+
+def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000) -> float:
+    """Seconds of speech that no transcribed word covers (see `uncovered_speech`)."""
+    return sum(sp for _, _, sp in uncovered_speech(samples, segments, vad, rate))
+
+
+def _channel_of(t: float, starts: Sequence[float]) -> int:
+    """Index of the piece (of consecutive pieces starting at `starts`) that holds time `t`."""
+    return max(0, int(np.searchsorted(np.asarray(starts), t, side="right")) - 1)
+
+
+def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
+                    hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
+    """Decode; when the prompted decoding left `retry_without_prompt_s` of speech without
+    words, decode those stretches again without the prompt and add what they hold."""
+    kwargs = whisper_kwargs(opts, lang)
+    raw = _decode_channel(model, samples, kwargs, channel, hook, step, opts.max_piece_s)
+    if not kwargs.get("initial_prompt") or opts.retry_without_prompt_s <= 0:
+        return raw, None
+    gaps = uncovered_speech(samples, raw, opts.vad)
+    missed = sum(sp for _, _, sp in gaps)
+    if missed < opts.retry_without_prompt_s:
+        return raw, None
+    # The skipped stretches, one after another with a little silence between, in one decoding.
+    rate, pad, sep = 16000, 0.3, 0.5
+    spans = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0, _ in gaps]
+    parts, where_in = [], []
+    pos = 0.0
+    for a, b in spans:
+        piece = samples[int(a * rate):int(b * rate)]
+        parts += [piece, np.zeros(int(sep * rate), np.float32)]
+        where_in.append(pos)
+        pos += piece.size / rate + sep
+    redo = _decode_channel(model, np.concatenate(parts), {**kwargs, "initial_prompt": None}, channel, hook,
+                           step + " (retry)", opts.max_piece_s)
+
+    def back(t: float, i: int) -> float:
+        return t - where_in[i] + spans[i][0]
+
+    keep = []
+    for seg in redo:
+        for i in sorted({_channel_of((w.start + w.end) / 2, where_in) for w in seg.words}
+                        or {_channel_of((seg.start + seg.end) / 2, where_in)}):
+            ws = tuple(Word(w.text, back(w.start, i), back(w.end, i), w.probability) for w in seg.words
+                       if _channel_of((w.start + w.end) / 2, where_in) == i)
+            # Only what lies in the skipped stretch (the stretch's edges may repeat known words).
+            ws = tuple(w for w in ws if gaps[i][0] - pad <= (w.start + w.end) / 2 <= gaps[i][1] + pad)
+            if ws:
+                keep.append(AsrSegment(ws[0].start, ws[-1].end, _join_words(ws), ws, seg.avg_logprob,
+                                       seg.no_speech_prob, seg.compression_ratio, seg.channel))
+            elif not seg.words:
+                keep.append(AsrSegment(back(seg.start, i), back(seg.end, i), seg.text, (), seg.avg_logprob,
+                                       seg.no_speech_prob, seg.compression_ratio, seg.channel))
+    merged = sorted(raw + keep, key=lambda sg: sg.start)
+    left = uncovered_speech_s(samples, merged, opts.vad)
+    where = "" if channel is None else f"channel {channel}: "
+    return merged, (f"{where}{missed:.1f} s of speech had no words with the prompt; re-decoded "
+                    f"{len(gaps)} stretch(es) without it ({left:.1f} s left)")
+
+
+def _check_rate(audio: Any) -> None:
+    if getattr(audio, "sample_rate", 16000) != 16000:
+        raise ValueError(f"Whisper needs 16 kHz audio, got {audio.sample_rate} Hz (audio.sample_rate)")
+
+
+def _vad_speech(samples: np.ndarray, opts: AsrOptions, rate: int = 16000) -> list[tuple[float, float]] | None:
+    """Speech spans (s) by Silero VAD with `asr.vad`, as faster-whisper's `vad_filter` finds them;
+    None when `asr.vad_filter` is off. Backends that decode chunks cut them at these pauses."""
+    if not opts.vad_filter:
+        return None
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from callqa.pipeline.speech.asr import share_vad
+
+    share_vad()  # the diarizer then reuses these speech probabilities
+    stamps = get_speech_timestamps(np.ascontiguousarray(samples, dtype=np.float32),
+                                   VadOptions(**opts.vad.model_dump()), sampling_rate=rate)
+    return [(st["start"] / rate, st["end"] / rate) for st in stamps]
+
+
+# A call whose VAD found this much speech but whose ASR wrote (almost) no words -- at most
+# ASR_NO_WORDS_PER_S words per second of speech -- was most likely spoken in a language the model
+# does not serve (a Russian call through the English tiny.en): flag `asr_no_words`, not `no_speech`.
+ASR_NO_WORDS_MIN_SPEECH_S = 3.0
+ASR_NO_WORDS_PER_S = 0.1
+
+
+def asr_word_count(asr: "AsrResult") -> int:
+    """Words the ASR wrote for a call (segments, or stereo turns)."""
+    parts = asr.segments or asr.turns
+    return sum(len(p.words) or len(p.text.split()) for p in parts)
+
+
+def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[str, Any] | None:
+    """`{"speech_s", "words", "model", "language", "note"}` when Silero VAD finds at least
+    `ASR_NO_WORDS_MIN_SPEECH_S` of speech in the call but the ASR wrote (almost) no words; else None.
+    The VAD runs only when the word count is already that low (cheap on every ordinary call)."""
+    words = asr_word_count(asr)
+    if words > ASR_NO_WORDS_PER_S * float(audio.duration_s) or audio.duration_s < ASR_NO_WORDS_MIN_SPEECH_S:
+        return None
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    opts = asr_options(config)
+    rate = int(getattr(audio, "sample_rate", 16000))
+    stamps = get_speech_timestamps(np.ascontiguousarray(audio.mono(), dtype=np.float32),
+                                   VadOptions(**opts.vad.model_dump()), sampling_rate=rate)
+    speech_s = sum(st["end"] - st["start"] for st in stamps) / rate
+    if speech_s < ASR_NO_WORDS_MIN_SPEECH_S or words > ASR_NO_WORDS_PER_S * speech_s:
+        return None
+    note = (f"speech found ({speech_s:.1f} s) but the model produced {'no' if not words else words} "
+            f"word{'' if words == 1 else 's'}: the spoken language may not be served by {asr.model} "
+            f"(language '{asr.language}') -- set `language` in metadata or route it with models.asr.by_language")
+    return {"speech_s": round(speech_s, 1), "words": words, "model": asr.model, "language": asr.language,
+            "text": asr.text[:240], "note": note}
+
+
+def samples_at(audio: Any, rate: int) -> np.ndarray:
+    """The call's channels (channels, n) at a backend's `rate`. A recording made at that rate or
+    lower (8 kHz telephony for T-one) is decoded again at its own rate, so the model hears the
+    original samples, not an upsampled-then-downsampled copy; otherwise resampled."""
+    if rate == audio.sample_rate:
+        return audio.samples
+    src = getattr(audio, "source", None)
+    if src is not None and 0 < (src.sample_rate or 0) <= rate and Path(src.path).is_file():
+        from callqa.pipeline.speech.decode import _channel_policy, _decode
+        from callqa.pipeline.errors import InputError
+
+        try:
+            native, _, _ = _decode(Path(src.path), rate, src.channels)
+            native, _ = _channel_policy(native)
+            if native.shape[0] == audio.channels and abs(native.shape[1] / rate - audio.duration_s) < 0.1:
+                return native
+        except InputError:
+            pass
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, audio.sample_rate)
+    return np.ascontiguousarray(resample_poly(audio.samples, rate // g, audio.sample_rate // g, axis=1),
+                                dtype=np.float32)
+
+
+def _to_segments(raw: Sequence[Any], channel: int | None) -> list[AsrSegment]:
+    return [AsrSegment(s.start, s.end, s.text, tuple(s.words), s.avg_logprob, s.no_speech_prob,
+                       compression_ratio(s.text) if s.compression_ratio is None else s.compression_ratio, channel)
+            for s in raw]
+
+
+def _decode_with(backend: Any, samples: np.ndarray, lang: str, opts: AsrOptions, channel: int | None, hook: Hook,
+                 step: str, speech16: np.ndarray | None = None) -> tuple[list[AsrSegment], list[str]]:
+    """One channel through any backend (pipeline/speech/asr_backend.py); `speech16` (16 kHz) gives the VAD
+    spans to backends that cut chunks at pauses."""
+    from callqa.pipeline.speech.asr_backend import DecodeOptions
+
+    speech = (_vad_speech(speech16, opts) if speech16 is not None and getattr(backend, "cuts_at_pauses", False)
+              else None)
+    do = DecodeOptions(asr=opts, channel=channel, hook=hook, step=step, speech=speech)
+    return _to_segments(backend.transcribe(samples, lang, do), channel), do.notes
+
+
+FIRST_PASS_S = 30.0
+
+
+def _word_confidence(segments: Sequence[Any]) -> float:
+    """Geometric mean of word probabilities (0 without words): how sure a model is of what it heard."""
+    probs = [max(1e-6, float(w.probability)) for s in segments for w in s.words]
+    return float(np.exp(np.mean(np.log(probs)))) if probs else 0.0
+
+
+@lru_cache(maxsize=1)
+def _en_words() -> tuple[Any, frozenset[str]]:
+    """spaCy's English lemma table (inflected forms, looked up by hash) and its lemmas + stop words."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    from callqa.pipeline.signals.nlp import _en_table
+
+    table = _en_table()
+    return table, frozenset(v for v in table.values() if isinstance(v, str)) | frozenset(STOP_WORDS)
+
+
+def known_word_share(segments: Sequence[Any], language: str) -> float:
+    """Share of the decoded words that are words of `language` (pymorphy3's Russian dictionary,
+    spaCy's English lemma table): a model fed another language's speech writes look-alikes."""
+    words = [normalise_text(w.text) for s in segments for w in s.words]
+    words = [w for w in words if w and not w.isdigit()]
+    if not words:
+        return 0.0
+    if language == "ru":
+        from callqa.pipeline.signals.nlp import load_morph
+
+        morph = load_morph()
+        known = sum(1 for w in words if morph.word_is_known(w))
+    elif language == "en":
+        table, lemmas = _en_words()
+        known = sum(1 for w in words if all(t in lemmas or t in table for t in w.split()))
+    else:
+        return 1.0  # no dictionary: confidence alone decides
+    return known / len(words)
+
+
+def route(audio: Any, opts: AsrOptions, requested: str | None, channel: int = 0,
+          hook: Hook = _noop) -> tuple[str, float, Any, str | None]:
+    """(language, probability, backend, note): the call's language and the backend serving it.
+
+    The language is `requested` (metadata or `asr.language`); else a multilingual Whisper's
+    language ID; else, when models for several languages are configured, a first pass over the
+    first `FIRST_PASS_S` of speech with each of them: each scores its mean word confidence times
+    the share of its words that are real words of its language (a model hearing a foreign
+    language is often confident about look-alike words); the best wins (probability = its share
+    of the scores). No model for the language: a clear error naming it and
+    `models.asr.by_language.<language>`."""
+    from callqa.pipeline.speech.asr_backend import WhisperBackend, backend_for, configured_backends
+
+    if requested:
+        return requested, 1.0, backend_for(requested, opts), None
+    samples16 = audio.channel(channel) if audio.channels > 1 else audio.mono()
+    for key, backend in configured_backends(opts).items():  # a multilingual Whisper knows the language
+        if isinstance(backend, WhisperBackend):
+            try:
+                multilingual = backend.languages() is None
+            except ModelUnavailable:
+                multilingual = False
+            if multilingual:
+                lang, prob = backend.detect_language(samples16)
+                return lang, prob, backend_for(lang, opts), None
+    candidates: dict[str, Any] = {}
+    errors: list[str] = []
+    for lang in LANGUAGES:
+        try:
+            candidates[lang] = backend_for(lang, opts)
+        except ModelUnavailable as e:
+            errors.append(str(e))
+    if not candidates:
+        raise ModelUnavailable("no ASR model serves any language: " + "; ".join(errors))
+    if len(candidates) == 1:
+        (lang, backend), = candidates.items()
+        return lang, 1.0, backend, None
+    speech = _vad_speech(samples16, opts) or [(0.0, audio.duration_s)]
+    start = speech[0][0] if speech else 0.0
+    window = (max(0.0, start - 0.2), min(audio.duration_s, start + FIRST_PASS_S))
+    scores: dict[str, float] = {}
+    parts: list[str] = []
+    for lang, backend in candidates.items():
+        rate = backend.sample_rate
+        chans = samples_at(audio, rate)
+        x = chans[channel] if audio.channels > 1 else chans.mean(axis=0, dtype=np.float32)
+        piece = np.ascontiguousarray(x[int(window[0] * rate):int(window[1] * rate)], dtype=np.float32)
+        segs, _ = _decode_with(backend, piece, lang, opts, None, hook, f"language check ({lang})",
+                               samples16[int(window[0] * 16000):int(window[1] * 16000)])
+        conf, share = _word_confidence(segs), known_word_share(segs, lang)
+        scores[lang] = conf * share
+        parts.append(f"{lang} {conf * share:.2f} = confidence {conf:.2f} x known words {share:.2f} "
+                     f"({candidates[lang].info().label})")
+    best = max(scores, key=lambda k: scores[k])
+    total = sum(scores.values())
+    where = f"a first pass over {window[1] - window[0]:.0f} s of speech"
+    if scores[best] < 0.05:  # no model heard its own language: nothing to go on
+        best = next(iter(candidates))
+        return best, 0.0, candidates[best], (f"language undecided by {where} ({'; '.join(parts)}): "
+                                             f"'{best}' assumed; set the call's language in its metadata")
+    return best, scores[best] / total, candidates[best], (f"language '{best}' chosen by {where}: "
+                                                          f"{'; '.join(parts)}")
+
+
+def asr_fingerprint(config: Config) -> dict[str, Any]:
+    """What identifies the ASR models a configuration uses, from the backends' info records
+    (backend, model, versions, directory) per routed language; nothing is loaded."""
+    from callqa.pipeline.speech.asr_backend import configured_backends
+
+    out = {}
+    for lang, backend in configured_backends(config.section("models").asr).items():
+        info = backend.info()
+        out[lang] = {**info.serialize(), "location": info.location}
+    return out
+
+
+def _backend_record(backend: Any, lang: str) -> dict[str, Any]:
+    return {**backend.info().serialize(), "language": lang, "sample_rate": backend.sample_rate}
+
+
+def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
+    """Segments with word timestamps for a one-channel recording; `turns` stay empty (the
+    diarizer turns words into speaker turns)."""
+    _check_rate(audio)
+    opts = asr_options(config)
+    lang, prob, backend, note = route(audio, opts, language, hook=hook)
+    chans = samples_at(audio, backend.sample_rate)
+    samples = chans[0] if chans.shape[0] == 1 else chans.mean(axis=0, dtype=np.float32)
+    raw, notes = _decode_with(backend, samples, lang, opts, None, hook, "transcribe", audio.mono())
+    kept, dropped = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
+    return AsrResult(segments=tuple(kept), turns=(), language=lang, language_probability=prob,
+                     model=backend.info().label, dropped=tuple(dropped), notes=tuple(([note] if note else []) + notes),
+                     backend=_backend_record(backend, lang))
+
+
+# --------------------------------------------------------------------------- stereo
+
+
+@dataclass(frozen=True)
+class _ChWord:
+    word: Word
+    channel: int
+    logprob: float
+
+
+def _level_db(x: np.ndarray) -> float:
+    if x.size == 0:
+        return -120.0
+    x64 = x.astype(np.float64)
+    return 10.0 * np.log10(max(float(np.dot(x64, x64)) / x.size, 1e-12))
+
+
+def _similar(a: str, b: str) -> bool:
+    a, b = normalise_text(a), normalise_text(b)
+    if not a or not b:
+        return False
+    return a == b or SequenceMatcher(None, a, b).ratio() >= 0.6
+
+
+MIN_LEVEL_SPAN_S = 0.25
+
+
+def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
+                   margin_db: float) -> tuple[list[_ChWord], list[_ChWord]]:
+    """Split words into (kept, crosstalk). A word on channel c is the other channel's
+    crosstalk (bleed) when the other channel is at least `margin_db` louder over the word and
+    either the other channel has the same word at that moment (the louder one wins), or the
+    word is far (2 x `margin_db`) quieter than channel c's own speech (its loudest words). Real overlapping speech,
+    loud on its own channel, is kept."""
+    n = samples.shape[1]
+    levels: list[tuple[float, float]] = []  # (own dB, loudest other dB) per word
+    half = int(MIN_LEVEL_SPAN_S * rate / 2)
+    for cw in words:
+        s = min(n, max(0, int(cw.word.start * rate)))
+        e = min(n, max(s + 1, int(np.ceil(cw.word.end * rate))))
+        if e - s < 2 * half:  # word times are approximate: judge at least MIN_LEVEL_SPAN_S around the word
+            mid = (s + e) // 2
+            s, e = max(0, mid - half), min(n, mid + half)
+        own = _level_db(samples[cw.channel, s:e])
+        other = max((_level_db(samples[c, s:e]) for c in range(samples.shape[0]) if c != cw.channel),
+                    default=-120.0)
+        levels.append((own, other))
+    typical: dict[int, float] = {}
+    for ch in {cw.channel for cw in words}:
+        # The channel's own speech level: its louder words (bleed words are the quiet ones).
+        typical[ch] = float(np.percentile([lv[0] for cw, lv in zip(words, levels) if cw.channel == ch], 90))
+    by_channel: dict[int, list[_ChWord]] = {}
+    for cw in words:
+        by_channel.setdefault(cw.channel, []).append(cw)
+    kept: list[_ChWord] = []
+    cross: list[_ChWord] = []
+    for cw, (own, other) in zip(words, levels):
+        is_cross = False
+        if other - own >= margin_db:
+            w = cw.word
+            tol = 0.3
+            duplicate = any(o.word.start < w.end + tol and o.word.end > w.start - tol and _similar(o.word.text, w.text)
+                            for ch, ws in by_channel.items() if ch != cw.channel for o in ws)
+            is_cross = duplicate or typical[cw.channel] - own >= 2 * margin_db
+        (cross if is_cross else kept).append(cw)
+    return kept, cross
+
+
+def words_to_turns(words: Sequence[_ChWord], pause_s: float) -> list[Turn]:
+    """Merge both channels' words by time into turns: a channel's words are cut into a new
+    turn at a pause longer than `pause_s` or when the other speaker started a word in between."""
+    ordered = sorted(words, key=lambda cw: (cw.word.start, cw.word.end, cw.channel))
+    open_turns: dict[int, list[_ChWord]] = {}
+    last_start: dict[int, float] = {}  # latest word start seen per channel
+    done: list[list[_ChWord]] = []
+    for cw in ordered:
+        cur = open_turns.get(cw.channel)
+        if cur is not None:
+            prev_end = cur[-1].word.end
+            others = [t for c, t in last_start.items() if c != cw.channel]
+            interrupted = any(t >= prev_end for t in others)
+            if cw.word.start - prev_end > pause_s or interrupted:
+                done.append(cur)
+                cur = None
+        if cur is None:
+            cur = []
+            open_turns[cw.channel] = cur
+        cur.append(cw)
+        last_start[cw.channel] = cw.word.start
+    done.extend(t for t in open_turns.values() if t)
+    turns = []
+    for group in done:
+        ws = tuple(cw.word for cw in group)
+        turns.append(Turn(speaker=f"channel_{group[0].channel}", start=ws[0].start, end=ws[-1].end,
+                          text=_join_words(ws), words=ws, channel=group[0].channel,
+                          avg_logprob=float(np.mean([cw.logprob for cw in group]))))
+    turns.sort(key=lambda t: (t.start, t.end))
+    return turns
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's repetition measure: how well the text compresses."""
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data))) if data else 0.0
+
+
+BLEED_FRAME_S = 0.05
+
+
+def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
+    """Mean-square level (dB) of consecutive frames of `x`."""
+    n = x.size // frame
+    out = np.empty(n, dtype=np.float64)
+    block = 4096
+    for i in range(0, n, block):
+        seg = x[i * frame:min(n, i + block) * frame].astype(np.float64).reshape(-1, frame)
+        out[i:i + seg.shape[0]] = np.einsum("ij,ij->i", seg, seg) / frame
+    return 10.0 * np.log10(np.maximum(out, 1e-12))
+
+
+BLEED_ONLY_CORRELATION = 0.8
+
+
+def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float) -> bool:
+    """True when a channel carries nothing but the other side's bleed (a one-sided call: an
+    IVR or voicemail with the other leg silent): its level follows the other channel's, frame
+    by frame (correlation >= BLEED_ONLY_CORRELATION over the audible frames), far (2 x
+    `margin_db`) under it. Two people talking in turns never correlate like that."""
+    active = np.maximum(own, other) > -60.0
+    if active.sum() < 10 or float(np.std(own[active])) == 0.0 or float(np.std(other[active])) == 0.0:
+        return False
+    if float(np.corrcoef(own[active], other[active])[0, 1]) < BLEED_ONLY_CORRELATION:
+        return False
+    loud = own[own > -60.0]
+    if loud.size == 0:
+        return False
+    return float(np.percentile(other[other > -60.0], 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
+
+
+def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray:
+    """(channels, frames) True where a channel only carries the other side's bleed: another
+    channel is `margin_db` louder and this one is far (2 x `margin_db`) under its own speech
+    level (its loud frames); every frame when the whole channel is bleed (`_bleed_only`). Words decoded
+    there are dropped (`drop_bleed_words`), so bleed is neither transcribed nor duplicated;
+    real overlapping speech, loud on its own channel, is untouched."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
+    mask = np.zeros(levels.shape, dtype=bool)
+    for c in range(levels.shape[0]):
+        own = levels[c]
+        other = np.max(np.delete(levels, c, axis=0), axis=0)
+        audible = own[own > -60.0]
+        if audible.size == 0:
+            continue
+        typical = float(np.percentile(audible, 90))
+        if _bleed_only(own, other, margin_db):  # nothing of its own: every word on it is the other side's
+            mask[c] = True
+            continue
+        m = (other - own >= margin_db) & (own <= typical - 2 * margin_db)
+        # Only runs of bleed (3 frames or more), not single frames inside speech.
+        run = m.astype(np.int8)
+        mask[c] = m & (np.convolve(run, np.ones(3, dtype=np.int8), mode="same") >= 2)
+    return mask
+
+
+BLEED_WORD_SHARE = 0.5
+
+
+def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
+                     min_share: float = BLEED_WORD_SHARE) -> tuple[list[_ChWord], list[_ChWord]]:
+    """Split words into (kept, bleed): a word is the other side's bleed when at least
+    `min_share` of its frames are `bleed_frames` of its own channel (the channel only carries
+    the other side there). Done on decoded words rather than by silencing the audio, which
+    changes what Whisper hears around the silenced stretches."""
+    kept: list[_ChWord] = []
+    gone: list[_ChWord] = []
+    for cw in words:
+        f0 = int(cw.word.start / BLEED_FRAME_S)
+        f1 = max(f0 + 1, int(np.ceil(cw.word.end / BLEED_FRAME_S)))
+        span = bleed[cw.channel, f0:f1]
+        (gone if span.size and float(span.mean()) >= min_share else kept).append(cw)
+    return kept, gone
+
+
+def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
+    """Each channel transcribed on its own, crosstalk removed, merged into turns labelled
+    `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map).
+
+    Crosstalk is handled after decoding, on words: words decoded where a channel only carries
+    the other side's bleed (`bleed_frames`) are dropped (`drop_bleed_words`), and words still
+    heard on both channels go to the louder one (`drop_crosstalk`). Each channel is decoded
+    as recorded (the same audio plain faster-whisper would get): silencing bleed before
+    ASR cost words. Any backend (pipeline/speech/asr_backend.py) decodes, at its own sample rate."""
+    _check_rate(audio)
+    opts = asr_options(config)
+    margin = config.section("models").diarization.crosstalk_margin_db
+    n_ch, rate = audio.channels, audio.sample_rate
+    # One language for the whole call, detected on the channel with the most energy.
+    loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
+    lang, prob, backend, route_note = route(audio, opts, language, channel=loudest, hook=hook)
+    bleed = bleed_frames(audio.samples, rate, margin)
+    chans = samples_at(audio, backend.sample_rate)
+    segments: list[AsrSegment] = []
+    dropped: list[DroppedSegment] = []
+    notes: list[str] = [route_note] if route_note else []
+    for c in range(n_ch):
+        # The channel as recorded: silencing its bleed before decoding (digital silence in the
+        # middle of a call) made Whisper stop early or skip whole turns; bleed words go afterwards.
+        samples = np.ascontiguousarray(chans[c], dtype=np.float32)
+        raw, got = _decode_with(backend, samples, lang, opts, c, hook, f"transcribe channel {c + 1}/{n_ch}",
+                                audio.channel(c))
+        notes.extend(got)
+        del samples
+        kept, gone = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
+        segments.extend(kept)
+        dropped.extend(gone)
+    words = [_ChWord(w, s.channel or 0, s.avg_logprob)
+             for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
+    words, in_bleed = drop_bleed_words(words, bleed)
+    kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin)
+    cross = in_bleed + cross
+    dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
+    turns = words_to_turns(kept_words, opts.turn_pause_s)
+    segments.sort(key=lambda s: (s.start, s.channel or 0))
+    return AsrResult(segments=tuple(segments), turns=tuple(turns), language=lang, language_probability=prob,
+                     model=backend.info().label, dropped=tuple(sorted(dropped, key=lambda d: d.start)),
+                     notes=tuple(notes), backend=_backend_record(backend, lang))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}
+
+
+def _say_en(n: int) -> str:
+    """English words for 0 <= n < 10**12."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + _say_en(n % 100))
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= size:
+            return _say_en(n // size) + " " + name + ("" if n % size == 0 else " " + _say_en(n % size))
+    return str(n)
+
+
+def _ordinal_en(words: str) -> str:
+    head, _, last = words.rpartition(" ")
+    if last in _ORDINAL:
+        last = _ORDINAL[last]
+    elif last.endswith("y"):
+        last = last[:-1] + "ieth"
+    else:
+        last += "th"
+    return (head + " " + last).strip()
+
+
+def _numbers_en(text: str) -> str:
+    # Codes (ticket, card, phone numbers) are said digit by digit: "4729", "4 7 2 9", "4-7-2-9".
+    text = re.sub(r"\b\d(?:[ -]?\d){3,}\b(?![.,]\d)",
+                  lambda m: " ".join(_ONES[int(d)] for d in re.sub(r"\D", "", m.group(0))), text)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,250 -> 1250
+    text = re.sub(r"\$(\d+)", r"\1 dollars", text)
+    text = re.sub(r"(\d+)%", r"\1 percent", text)
+    text = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: _ordinal_en(_say_en(int(m.group(1)))), text)
+    text = re.sub(r"\b(\d+)\.(\d+)\b",
+                  lambda m: _say_en(int(m.group(1))) + " point " + " ".join(_ONES[int(d)] for d in m.group(2)), text)
+    return re.sub(r"\d+", lambda m: _say_en(int(m.group(0))) if len(m.group(0)) < 12 else m.group(0), text)
+
+
+_FILLER_VARIANTS = {"umm": "um", "ummm": "um", "hmm": "hm", "uhh": "uh", "uhm": "um", "mhm": "mm hmm",
+                    "okay": "ok", "э": "э", "ээ": "э", "эээ": "э", "мм": "м", "ммм": "м"}
+
+
+def wer_text(text: str, language: str = "en") -> str:
+    """Text normalised for word error rate: lower case, no punctuation, hyphens as spaces,
+    English numbers as spoken words, filler spelling variants unified."""
+    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    text = re.sub(r"(?<=\w)['’](?=\w)", "", text)  # don't -> dont, on both sides alike
+    if language == "en":
+        text = _numbers_en(text)
+    words = _WORD_RE.findall(text.replace("_", " "))
+    return " ".join(_FILLER_VARIANTS.get(w, w) for w in words)
