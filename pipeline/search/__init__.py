@@ -1,0 +1,1 @@
+"""Transcript search: the query language (`query`) and the index over stored calls (`index`)."""
