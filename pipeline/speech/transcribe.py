@@ -497,22 +497,34 @@ ASR_NO_WORDS_MIN_SPEECH_S = 3.0
 ASR_NO_WORDS_PER_S = 0.1
 
 
-def asr_word_count(asr: "AsrResult") -> int:
-    """Words the ASR wrote for a call (segments, or stereo turns)."""
-    parts = asr.segments or asr.turns
-    return sum(len(p.words) or len(p.text.split()) for p in parts)
+def credible_word_count(asr: "AsrResult", guard: HallucinationGuard) -> int:
+    """Words of the call that the model itself believes: a segment under the guard's
+    `log_prob_threshold` whose words are mostly guesses (mean probability < 0.5) or that repeats
+    the previous segment's text word for word (a decoder loop over speech it cannot read, e.g.
+    Russian through tiny.en) does not count."""
+    count, previous = 0, None
+    for part in asr.segments or asr.turns:
+        norm = normalise_text(part.text)
+        probs = [w.probability for w in part.words if getattr(w, "probability", None) is not None]
+        unsure = getattr(part, "avg_logprob", 0.0) < guard.log_prob_threshold
+        guessed = bool(probs) and sum(probs) / len(probs) < 0.5
+        if not (unsure and (guessed or norm == previous)):
+            count += len(part.words) or len(part.text.split())
+        previous = norm
+    return count
 
 
 def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[str, Any] | None:
     """`{"speech_s", "words", "model", "language", "note"}` when Silero VAD finds at least
-    `ASR_NO_WORDS_MIN_SPEECH_S` of speech in the call but the ASR wrote (almost) no words; else None.
-    The VAD runs only when the word count is already that low (cheap on every ordinary call)."""
-    words = asr_word_count(asr)
+    `ASR_NO_WORDS_MIN_SPEECH_S` of speech in the call but the ASR wrote (almost) no credible words
+    (`credible_word_count`); else None. The VAD runs only when the word count is already that low
+    (cheap on every ordinary call)."""
+    opts = asr_options(config)
+    words = credible_word_count(asr, opts.hallucination)
     if words > ASR_NO_WORDS_PER_S * float(audio.duration_s) or audio.duration_s < ASR_NO_WORDS_MIN_SPEECH_S:
         return None
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    opts = asr_options(config)
     rate = int(getattr(audio, "sample_rate", 16000))
     stamps = get_speech_timestamps(np.ascontiguousarray(audio.mono(), dtype=np.float32),
                                    VadOptions(**opts.vad.model_dump()), sampling_rate=rate)
@@ -520,7 +532,7 @@ def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[s
     if speech_s < ASR_NO_WORDS_MIN_SPEECH_S or words > ASR_NO_WORDS_PER_S * speech_s:
         return None
     note = (f"speech found ({speech_s:.1f} s) but the model produced {'no' if not words else words} "
-            f"word{'' if words == 1 else 's'}: the spoken language may not be served by {asr.model} "
+            f"credible word{'' if words == 1 else 's'}: the spoken language may not be served by {asr.model} "
             f"(language '{asr.language}') -- set `language` in metadata or route it with models.asr.by_language")
     return {"speech_s": round(speech_s, 1), "words": words, "model": asr.model, "language": asr.language,
             "text": asr.text[:240], "note": note}
