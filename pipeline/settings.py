@@ -1,5 +1,5 @@
 """Schemas of the foundation's configuration sections (models, company, audio,
-roles assignment). Listed in `config.SECTION_MODULES`; validated at load."""
+roles assignment, languages). Listed in `config.SECTION_MODULES`; validated at load."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class AsrOptions(_Strict):
     compute_type: str = "int8"
     cpu_threads: int = Field(0, ge=0)
     beam_size: int = Field(1, ge=1, le=10)
-    language: Literal["ru", "en", "auto"] = "auto"
+    language: str = "auto"  # a code of languages.known, or auto (the model detects it)
     word_timestamps: bool = True
     vad_filter: bool = True
     vad: VadOptions = VadOptions()
@@ -187,9 +187,76 @@ class RoleAssignment(_Strict):
         return v
 
 
+LANGUAGE_CODE = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"  # "ru", "en", "uk", "pt-br"
+
+
+class LanguageDef(_Strict):
+    """One language of configs/languages.yaml: how its words are split and lemmatised."""
+
+    name: str = Field(min_length=1)  # its own name, for people
+    # spaCy language whose blank tokenizer splits words and punctuation ("xx": spaCy's multi-language rules)
+    tokenizer: str = Field("xx", pattern=r"^[a-z]{2,3}$")
+    # pymorphy3: normal form of the top parse (dictionaries: pymorphy3-dicts-<code>); spacy_lookup: spaCy's
+    # lookup lemmatizer (spacy-lookups-data); lowercase: the lower-cased word itself
+    lemmas: Literal["pymorphy3", "spacy_lookup", "lowercase"] = "lowercase"
+    lemma_overrides: dict[str, str] = Field(default_factory=dict)  # word -> lemma, ahead of `lemmas`
+    # the alphabet (lower case): guessing a call's language; pymorphy3 lemmatises only words with these letters
+    letters: str = ""
+
+
+class LanguagesConfig(_Strict):
+    """configs/languages.yaml: the languages the pipeline knows (pipeline/signals/nlp.py, signals, web)."""
+
+    unknown: Literal["guess", "error"] = "guess"  # a call in a language not listed: see languages.yaml
+    known: dict[str, LanguageDef] = Field(min_length=1)
+
+    @field_validator("known")
+    @classmethod
+    def _codes(cls, v: dict[str, LanguageDef]) -> dict[str, LanguageDef]:
+        import re
+
+        bad = [c for c in v if not re.fullmatch(LANGUAGE_CODE, c)]
+        if bad:
+            raise ValueError(f"language codes are lower-case ISO 639 codes (ru, en, uk, pt-br), got {bad}")
+        return v
+
+
+def _check_languages(config: Any) -> None:
+    """Every language with a lexicon, scripts, role cues or UI strings is listed in languages.known,
+    and every listed language has a lexicon (signals need one)."""
+    from callqa.pipeline.errors import ConfigError
+
+    known = config.section("languages").known
+
+    def where(tail: str) -> str:
+        return next((f for f in reversed(config.files) if f.replace("\\", "/").endswith(tail)), tail)
+
+    for section in ("lexicons", "scripts", "ui"):
+        for code in config.get(section, {}) or {}:
+            if code not in known:
+                raise ConfigError(where("languages.yaml"), f"{section}.{code}",
+                                  f"language {code!r} is not in languages.known ({', '.join(known)}); add it there")
+    for kind, by_lang in config.section("role_assignment").lexicons.items():
+        for code in by_lang:
+            if code not in known:
+                raise ConfigError(where("role_assignment.yaml"), f"role_assignment.lexicons.{kind}.{code}",
+                                  f"language {code!r} is not in languages.known ({', '.join(known)})")
+    asr_lang = config.section("models").asr.language
+    if asr_lang != "auto" and asr_lang not in known:
+        raise ConfigError(where("models.yaml"), "models.asr.language",
+                          f"{asr_lang!r} is not in languages.known ({', '.join(known)}) nor 'auto'")
+    lexicons = config.get("lexicons", {}) or {}
+    for code in known:
+        if code not in lexicons:
+            raise ConfigError(where("languages.yaml"), f"languages.known.{code}",
+                              f"no lexicon for {code!r}: add lexicons/{code}.yaml (same schema as lexicons/en.yaml)")
+
+
 CONFIG_SECTIONS = {
+    "languages": LanguagesConfig,
     "models": ModelsConfig,
     "company": CompanyConfig,
     "audio": AudioConfig,
     "role_assignment": RoleAssignment,
 }
+CONFIG_CHECKS = (_check_languages,)

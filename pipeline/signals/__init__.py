@@ -74,15 +74,28 @@ class CallSignals:
 
 # --- one call's word-based part ---------------------------------------------------------
 
-def _language(transcript: Transcript, config: Config) -> str:
-    langs = config.get("lexicons", {}) or {}
-    if transcript.language in langs:
-        return transcript.language
-    text = " ".join(t.text for t in transcript.turns[:20])
-    cyr = sum(1 for c in text if "а" <= c.lower() <= "я" or c in "ёЁ")
-    lat = sum(1 for c in text if "a" <= c.lower() <= "z")
-    guess = "ru" if cyr > lat else "en"
-    return guess if guess in langs else next(iter(langs))
+def _language(transcript: Transcript, config: Config, meta: CallMeta | None = None) -> tuple[str, str | None]:
+    """The language a call is analysed in (a code of `languages.known`) and, when the call's own
+    language is not listed, a warning naming both (`languages.unknown: guess`: the listed language
+    whose letters its text has most of, the first listed on a tie) or an InputError (`error`)."""
+    from callqa.pipeline.errors import InputError
+
+    langs = config.section("languages")
+    known = list(langs.known)
+    if transcript.language in langs.known:
+        return transcript.language, None
+    text = " ".join(t.text for t in transcript.turns[:20]).lower()
+    alphabets = [frozenset(langs.known[k].letters.lower()) for k in known]
+    counts = [sum(1 for c in text if c in letters) for letters in alphabets]
+    guess = known[counts.index(max(counts))]
+    if not transcript.language:
+        return guess, None
+    call = (meta.call_id if meta is not None and meta.call_id else None) or "this call"
+    problem = (f"language {transcript.language!r} is not configured (languages.known: {', '.join(known)}; "
+               "a language is added with configs/languages.yaml and its lexicon, scripts and UI strings)")
+    if langs.unknown == "error":
+        raise InputError(call, problem)
+    return guess, f"{call}: {problem}; analysed as {guess!r} (the most letters of its alphabet)"
 
 
 def _sentiment_scores(transcript: Transcript, toks: CallTokens, comp: lexical.Compiled,
@@ -153,17 +166,19 @@ class _WordPart:
     words_per_turn: list[int]
     syllables: list[int]
     backchannel: list[bool]
+    warnings: list[str] = field(default_factory=list)
 
 
-def _word_part(transcript: Transcript, config: Config) -> _WordPart:
-    lang = _language(transcript, config)
+def _word_part(transcript: Transcript, config: Config, meta: CallMeta | None = None) -> _WordPart:
+    lang, warning = _language(transcript, config, meta)
     comp = lexical.compiled_for(config, lang)
-    toks = tokenize_transcript(transcript, lang)
+    toks = tokenize_transcript(transcript, comp.nlp)
     speakers = [t.speaker for t in transcript.turns]
     found = lexical.match_call(comp, toks, speakers)
     n = len(transcript.turns)
     return _WordPart(lang, toks, comp, speakers, found, lexical.words_per_turn(toks, n),
-                     lexical.syllables(toks, comp, n), lexical.backchannel_turns(toks, comp, n))
+                     lexical.syllables(toks, comp, n), lexical.backchannel_turns(toks, comp, n),
+                     [warning] if warning else [])
 
 
 def _quote_turn(text: str, max_words: int) -> str:
@@ -185,6 +200,7 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
     first_sol = lexical.first_solution(found, toks)
     all_q = sorted([q["start"] for q in open_q + closed_q])
     scores, backend, model, warnings = _sentiment_scores(transcript, toks, comp, found, config)
+    warnings = wp.warnings + warnings
     quotes = [_quote_turn(t.text, sig.quote_max_words) for t in transcript.turns]
 
     def turn_quote(d: dict | None) -> dict | None:
@@ -233,12 +249,12 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
         phrases=phrases,
         sentiment_model=model,
         language=wp.lang,
-        nlp=_nlp_name(wp.lang),
+        nlp=_nlp_name(comp.nlp),
         warnings=tuple(warnings),
     )
 
 
-def _nlp_name(lang: str) -> str:
+def _nlp_name(lang: Any) -> str:
     from callqa.pipeline.signals import nlp
 
     return nlp.describe(lang)
@@ -249,7 +265,8 @@ def _nlp_name(lang: str) -> str:
 def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, audios: Sequence[Any] | None = None,
                           metas: Sequence[CallMeta | None] | None = None) -> list[CallSignals]:
     """Signals for many calls: words per call, timing for all calls in one polars frame."""
-    parts = [_word_part(t, config) for t in transcripts]
+    metas = metas or [None] * len(transcripts)
+    parts = [_word_part(t, config, m) for t, m in zip(transcripts, metas)]
     rows: dict[str, list[Any]] = {k: [] for k in ("call", "turn", "speaker", "start", "end", "words", "syllables",
                                                   "backchannel", "speech")}
     pause_s = config.section("signals").silence.pause_in_turn_s
@@ -266,7 +283,6 @@ def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, aud
         rows["speech"].extend(speech_seconds(t.words, pause_s) for t in tr.turns)
     durations = [max([t.duration_s] + [x.end for x in t.turns]) for t in transcripts]
     audios = audios or [None] * len(transcripts)
-    metas = metas or [None] * len(transcripts)
     activity = _activity_frame(transcripts, audios, metas, config.section("signals"))
     timing = compute_timing(turns_frame(rows), durations, config.section("signals"), activity)
     return [_assemble(tr, wp, tm, config, au, me)

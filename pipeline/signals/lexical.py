@@ -43,6 +43,7 @@ class Compiled:
     fuzzy_min: float = 0.0
     cand_cache: dict[tuple[str, str, str], tuple[Pattern, ...]] = field(default_factory=dict)
     syllable_cache: dict[str, int] = field(default_factory=dict)
+    nlp: Any = None  # nlp.LangNLP: how this language's words are split and lemmatised (configs/languages.yaml)
 
 
 def _file_for(config: Config, tail: str, key: str | None = None) -> str:
@@ -73,19 +74,25 @@ def _file_for(config: Config, tail: str, key: str | None = None) -> str:
 
 
 def compile_language(config: Config, lang: str) -> Compiled:
-    """Compile the lexicon, glossary, sentiment phrases and scripts of `lang`."""
+    """Compile the lexicon, glossary, sentiment phrases and scripts of `lang` (a code of languages.known)."""
+    from callqa.pipeline.signals import nlp
+
     lex_key = f"lexicons.{lang}"
     try:
         lexicon: Lexicon = config.section(lex_key)
     except KeyError:
         raise ConfigError(_file_for(config, f"lexicons/{lang}.yaml"), lex_key, "no lexicon for this language") from None
+    try:
+        code, lang = lang, nlp.for_config(config, lang)  # patterns are analysed as the calls will be
+    except ValueError as e:
+        raise ConfigError(_file_for(config, "languages.yaml"), f"languages.known.{lang}", str(e)) from None
     sig: SignalsConfig = config.section("signals")
     company = config.section("company")
     matcher = Matcher(lang, company.names, lexicon.tokens.number_words, lexicon.tokens.not_names, sig.long_gap_words,
                       company.fuzzy_min)
     rules: dict[int, EntryRules] = {}
     speakers: dict[str, str] = {}
-    lex_file = _file_for(config, f"lexicons/{lang}.yaml")
+    lex_file = _file_for(config, f"lexicons/{code}.yaml")
 
     def add(category: str, key: str, text: str, mode: str, gap: int, where: str, entry: Any = None,
             value: float | None = None, file: str = lex_file) -> Pattern:
@@ -113,8 +120,8 @@ def compile_language(config: Config, lang: str) -> Compiled:
                 rules[id(p)] = r
     speakers[GLOSSARY] = "operator"
     glossary_fuzzy: list[tuple[Pattern, tuple[str, ...], int]] = []
-    for i, term in enumerate(company.glossary.get(lang, [])):
-        p = add(GLOSSARY, term, term, "lemma", 0, f"company.glossary.{lang}.{i}",
+    for i, term in enumerate(company.glossary.get(code, [])):
+        p = add(GLOSSARY, term, term, "lemma", 0, f"company.glossary.{code}.{i}",
                 file=_file_for(config, "company.yaml"))
         targets = _fuzzy_targets(term, lang)
         if targets:
@@ -127,18 +134,18 @@ def compile_language(config: Config, lang: str) -> Compiled:
     for i, phrase in enumerate(sent.neutral):  # the longest match wins: "плохо слышно" over "плохо"
         add(SENTIMENT, phrase, phrase, "lemma", 0, f"{lex_key}.sentiment.neutral.{i}", value=0.0)
     scripts: dict[str, Script] = {}
-    for name in (config.get(f"scripts.{lang}", {}) or {}):
-        script: Script = config.section(f"scripts.{lang}.{name}")
+    for name in (config.get(f"scripts.{code}", {}) or {}):
+        script: Script = config.section(f"scripts.{code}.{name}")
         scripts[name] = script
-        sfile = _file_for(config, f"scripts/{lang}/{name}.yaml")
+        sfile = _file_for(config, f"scripts/{code}/{name}.yaml")
         for si, stage in enumerate(script.stages):
             cat = f"stage:{name}:{stage.id}"
             speakers[cat] = stage.speaker
             for pi, text in enumerate(stage.patterns):
-                add(cat, stage.id, text, "lemma", stage.gap, f"scripts.{lang}.{name}.stages.{si}.patterns.{pi}",
+                add(cat, stage.id, text, "lemma", stage.gap, f"scripts.{code}.{name}.stages.{si}.patterns.{pi}",
                     file=sfile)
-    return Compiled(lang, lexicon, matcher, rules, speakers, scripts, bool(company.names),
-                    glossary_fuzzy if company.fuzzy_min > 0 else [], company.fuzzy_min)
+    return Compiled(code, lexicon, matcher, rules, speakers, scripts, bool(company.names),
+                    glossary_fuzzy if company.fuzzy_min > 0 else [], company.fuzzy_min, nlp=lang)
 
 
 FUZZY_MIN_CHARS = 5  # shorter terms ("СБП", "PIN") match exactly only: one letter off is another word
@@ -149,7 +156,7 @@ def _fold(s: str) -> str:
     return s.replace("ё", "е").replace("э", "е")
 
 
-def _fuzzy_targets(term: str, lang: str) -> tuple[str, ...]:
+def _fuzzy_targets(term: str, lang: Any) -> tuple[str, ...]:
     """A glossary term's words joined without spaces, as forms and as lemmas ("кредитная карта" ->
     "кредитнаякарта", "кредитныйкарта"); empty when too short to match fuzzily."""
     from callqa.pipeline.signals import nlp
@@ -415,7 +422,7 @@ def company_mentions(comp: Compiled, found: dict[str, list[Match]], toks: CallTo
     if not comp.has_company:
         return found.get("company_generic", [])
     out = []
-    pat = _company_pattern(comp.lang)
+    pat = _company_pattern(comp.nlp)
     for i in range(len(toks)):
         m = comp.matcher.match_at(pat, toks, i)
         if m is not None:
@@ -424,7 +431,7 @@ def company_mentions(comp: Compiled, found: dict[str, list[Match]], toks: CallTo
 
 
 @lru_cache(maxsize=None)
-def _company_pattern(lang: str) -> Pattern:
+def _company_pattern(lang: Any) -> Pattern:
     return Pattern("_company", "company", compile_pattern("{company}", lang), 0)
 
 

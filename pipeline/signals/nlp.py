@@ -1,12 +1,21 @@
-"""Tokenisation and lemmatisation for Russian and English, loaded once and cached.
+"""Tokenisation and lemmatisation per language, loaded once and cached.
 
-- ``ru``: spaCy's Russian tokenizer (``spacy.blank("ru")``) and, as lemma, the
-  normal form of pymorphy3's top parse of the lower-cased word (spaCy's own
-  pymorphy3 mode without a tagger leaves many words unchanged).
-- ``en``: ``spacy.blank("en")`` with the lookup lemmatizer whose table ships in
-  ``spacy-lookups-data``.
+What a language uses is data (``configs/languages.yaml``, `LangNLP`):
 
-Both are loaded on first use, never at import. Lemmas are cached per word.
+- ``tokenizer``: the spaCy language whose blank pipeline splits words and
+  punctuation (``spacy.blank("ru")``; ``xx`` is spaCy's multi-language rules);
+- ``lemmas``: ``pymorphy3`` (the normal form of pymorphy3's top parse of the
+  lower-cased word; spaCy's own pymorphy3 mode without a tagger leaves many words
+  unchanged), ``spacy_lookup`` (spaCy's lookup lemmatizer, tables from
+  ``spacy-lookups-data``) or ``lowercase`` (the lower-cased word: a language with
+  neither);
+- ``lemma_overrides``: words whose lemma is given ("you're" -> you 're -> be).
+
+Russian is spaCy ``ru`` + pymorphy3, English spaCy ``en`` + the lookup table. A
+plain code (``"ru"``) means that language as ``configs/languages.yaml`` defines it;
+the signals pass the `LangNLP` of the configuration they run under.
+
+Everything is loaded on first use, never at import. Lemmas are cached per word.
 Hyphenated words ("по-моему", "э-э", "e-mail") and redaction tags ("[PHONE]")
 are kept as one token.
 """
@@ -18,12 +27,76 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-SUPPORTED = ("ru", "en")
-# English clitics the lookup table leaves alone ("you're" -> you 're): their lemmas.
-_EN_CLITICS = {"'re": "be", "'m": "be", "'s": "be", "’s": "be", "’re": "be", "’m": "be", "ca": "can", "wo": "will", "sha": "shall",
-               "’ll": "will", "’ve": "have", "’d": "would", "n’t": "not"}
-_CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 _TAG = re.compile(r"^[A-Z_]+$")
+LEMMA_BACKENDS = ("pymorphy3", "spacy_lookup", "lowercase")
+
+
+@dataclass(frozen=True, eq=False)
+class LangNLP:
+    """How one language is tokenised and lemmatised. Made by `lang_nlp` (one object per distinct
+    definition, so it hashes and compares by identity: cheap as a cache key)."""
+
+    code: str
+    tokenizer: str
+    lemmas: str
+    overrides: tuple[tuple[str, str], ...] = ()
+    letters: str = ""
+
+    def __repr__(self) -> str:
+        return f"LangNLP({self.code!r}, {self.tokenizer!r}+{self.lemmas})"
+
+
+@lru_cache(maxsize=None)
+def lang_nlp(code: str, tokenizer: str, lemmas: str, overrides: tuple[tuple[str, str], ...] = (),
+             letters: str = "") -> LangNLP:
+    """The one `LangNLP` for this definition."""
+    if lemmas not in LEMMA_BACKENDS:
+        raise ValueError(f"{code}: lemmas must be one of {', '.join(LEMMA_BACKENDS)}, got {lemmas!r}")
+    return LangNLP(code, tokenizer, lemmas, tuple(overrides), letters)
+
+
+def from_definition(code: str, d: Any) -> LangNLP:
+    """`LangNLP` of a `languages.known` entry (pipeline/settings.py `LanguageDef`)."""
+    return lang_nlp(code, d.tokenizer, d.lemmas, tuple(sorted((normalise(k), normalise(v))
+                                                               for k, v in d.lemma_overrides.items())),
+                    normalise(d.letters))
+
+
+def for_config(config: Any, code: str) -> LangNLP:
+    """The language `code` as `config` defines it (ValueError when it does not)."""
+    known = config.section("languages").known
+    if code not in known:
+        raise ValueError(f"no language {code!r} in languages.known (known: {', '.join(known)})")
+    return from_definition(code, known[code])
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> dict[str, LangNLP]:
+    """The languages of the project's own configs/languages.yaml (for a plain code)."""
+    import yaml
+
+    from callqa.pipeline.config import default_config_dir
+    from callqa.pipeline.settings import LanguagesConfig
+
+    data = yaml.safe_load((default_config_dir() / "languages.yaml").read_text(encoding="utf-8")) or {}
+    langs = LanguagesConfig.model_validate(data)
+    return {code: from_definition(code, d) for code, d in langs.known.items()}
+
+
+def resolve(lang: "str | LangNLP") -> LangNLP:
+    """A `LangNLP` as is; a plain code as configs/languages.yaml defines it."""
+    if isinstance(lang, LangNLP):
+        return lang
+    spec = _defaults().get(lang)
+    if spec is None:
+        raise ValueError(f"no language pipeline for {lang!r} (supported: {', '.join(_defaults())}; "
+                         "add it to configs/languages.yaml)")
+    return spec
+
+
+# kept for callers that ask which codes the project's own configuration knows
+def supported() -> tuple[str, ...]:
+    return tuple(_defaults())
 
 
 @dataclass(frozen=True)
@@ -38,35 +111,40 @@ class Token:
     space_after: bool
 
 
-def _check(lang: str) -> str:
-    if lang not in SUPPORTED:
-        raise ValueError(f"no language pipeline for {lang!r} (supported: {', '.join(SUPPORTED)})")
-    return lang
-
-
 @lru_cache(maxsize=None)
-def load_spacy(lang: str) -> Any:
-    """spaCy's blank pipeline for `lang` (the English one with the lookup lemmatizer)."""
+def _blank(tokenizer: str, lookup: bool) -> Any:
     import spacy
 
-    nlp = spacy.blank(_check(lang))
-    if lang == "en":
+    nlp = spacy.blank(tokenizer)
+    if lookup:
         nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
         nlp.initialize()
     return nlp
 
 
-@lru_cache(maxsize=1)
-def load_morph() -> Any:
-    """pymorphy3's Russian analyser (dictionaries from pymorphy3-dicts-ru)."""
+def load_spacy(lang: "str | LangNLP") -> Any:
+    """spaCy's blank pipeline for `lang` (with the lookup lemmatizer when the language lemmatises
+    by lookup); one per (tokenizer, lemmatizer)."""
+    spec = resolve(lang)
+    return _blank(spec.tokenizer, spec.lemmas == "spacy_lookup")
+
+
+@lru_cache(maxsize=None)
+def load_morph(code: str = "ru") -> Any:
+    """pymorphy3's analyser for `code` (dictionaries from pymorphy3-dicts-<code>)."""
     import pymorphy3
 
-    return pymorphy3.MorphAnalyzer(lang="ru")
+    return pymorphy3.MorphAnalyzer(lang=code)
 
 
-@lru_cache(maxsize=1)
-def _en_table() -> Any:
-    return load_spacy("en").get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+@lru_cache(maxsize=None)
+def _lookup_table(spec: LangNLP) -> Any:
+    return load_spacy(spec).get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+
+
+@lru_cache(maxsize=None)
+def _letters_re(letters: str) -> Any:
+    return re.compile("[" + re.escape(letters) + "]") if letters else None
 
 
 @lru_cache(maxsize=200_000)
@@ -76,19 +154,25 @@ def normalise(word: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def lemma(word: str, lang: str) -> str:
+def lemma(word: str, lang: "str | LangNLP") -> str:
     """Lemma of one word (any case); cached per word."""
     norm = normalise(word)
     if not norm or not any(c.isalpha() for c in norm):
         return norm
-    if lang == "ru":
-        if not _CYRILLIC.search(norm):
-            return norm
-        parses = load_morph().parse(norm)
+    spec = resolve(lang)
+    if spec.overrides:
+        over = dict(spec.overrides).get(norm)
+        if over:
+            return over
+    if spec.lemmas == "pymorphy3":
+        rx = _letters_re(spec.letters)
+        if rx is not None and not rx.search(norm):
+            return norm  # a word in another alphabet ("email" in Russian text) stays as written
+        parses = load_morph(spec.code).parse(norm)
         return normalise(parses[0].normal_form) if parses else norm
-    if lang == "en":
-        return _EN_CLITICS.get(norm) or _en_table().get(norm, norm)
-    raise ValueError(f"no lemmatizer for {lang!r}")
+    if spec.lemmas == "spacy_lookup":
+        return _lookup_table(spec).get(norm, norm)
+    return norm
 
 
 def _merge(raw: list[tuple[str, int, bool]]) -> list[tuple[str, int, bool]]:
@@ -117,14 +201,14 @@ CHUNK = re.compile(r"\S+")  # spaCy splits on whitespace first
 
 
 @lru_cache(maxsize=400_000)
-def analyze_chunk(chunk: str, lang: str) -> tuple[Token, ...]:
+def analyze_chunk(chunk: str, lang: "str | LangNLP") -> tuple[Token, ...]:
     """Tokens of one whitespace-free chunk (offsets within it); cached per chunk.
 
     spaCy's tokenizer splits on whitespace first and treats each chunk on its own
     (and caches per chunk itself), so analysing chunk by chunk gives the same tokens
     without building a Doc for every text.
     """
-    doc = load_spacy(_check(lang)).tokenizer(chunk)
+    doc = load_spacy(lang).tokenizer(chunk)
     raw = [(t.text, t.idx, bool(t.whitespace_)) for t in doc]
     if any(t[0] in ("-", "‐", "‑", "[") for t in raw):
         raw = _merge(raw)
@@ -138,7 +222,7 @@ def analyze_chunk(chunk: str, lang: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
-def iter_tokens(text: str, lang: str):
+def iter_tokens(text: str, lang: "str | LangNLP"):
     """(token, character offset in `text`) for every token of `text`."""
     for m in CHUNK.finditer(text):
         base = m.start()
@@ -146,7 +230,7 @@ def iter_tokens(text: str, lang: str):
             yield tok, base + tok.idx
 
 
-def tokenize(text: str, lang: str) -> list[tuple[str, int, bool]]:
+def tokenize(text: str, lang: "str | LangNLP") -> list[tuple[str, int, bool]]:
     """(surface, character offset, followed by whitespace) for each token of `text`."""
     out = []
     for tok, idx in iter_tokens(text, lang):
@@ -154,27 +238,28 @@ def tokenize(text: str, lang: str) -> list[tuple[str, int, bool]]:
     return out
 
 
-def tokenize_many(texts: list[str], lang: str) -> list[list[tuple[str, int, bool]]]:
+def tokenize_many(texts: list[str], lang: "str | LangNLP") -> list[list[tuple[str, int, bool]]]:
     """`tokenize` for each of `texts`."""
     return [tokenize(t, lang) for t in texts]
 
 
-def analyze(text: str, lang: str) -> list[Token]:
+def analyze(text: str, lang: "str | LangNLP") -> list[Token]:
     """Tokens of `text` with normalised forms and lemmas (offsets into `text`)."""
     return [Token(t.text, t.norm, t.lemma, idx, t.is_word, t.space_after) for t, idx in iter_tokens(text, lang)]
 
 
-def lemmatize_phrase(text: str, lang: str) -> list[str]:
+def lemmatize_phrase(text: str, lang: "str | LangNLP") -> list[str]:
     """Lemmas of the word tokens of a phrase (for comparing phrases across word forms)."""
     return [t.lemma for t in analyze(text, lang) if t.is_word]
 
 
-def describe(lang: str) -> str:
+def describe(lang: "str | LangNLP") -> str:
     """Which pipeline analyses `lang` (recorded in results)."""
     import spacy
 
-    if lang == "ru":
+    spec = resolve(lang)
+    if spec.lemmas == "pymorphy3":
         import pymorphy3
 
-        return f"spacy-{spacy.__version__}-ru+pymorphy3-{getattr(pymorphy3, '__version__', '?')}"
-    return f"spacy-{spacy.__version__}-en+lookup"
+        return f"spacy-{spacy.__version__}-{spec.tokenizer}+pymorphy3-{getattr(pymorphy3, '__version__', '?')}"
+    return f"spacy-{spacy.__version__}-{spec.tokenizer}+{'lookup' if spec.lemmas == 'spacy_lookup' else 'lowercase'}"

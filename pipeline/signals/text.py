@@ -63,9 +63,10 @@ class CallTokens:
         return self.turn_text[t][self.char[first][0]:self.char[last][1]]
 
 
-def tokenize_transcript(transcript: Transcript, lang: str) -> CallTokens:
-    """Tokenise every turn of `transcript` with the language's pipeline."""
-    out = CallTokens(language=lang)
+def tokenize_transcript(transcript: Transcript, lang: "str | nlp.LangNLP") -> CallTokens:
+    """Tokenise every turn of `transcript` with the language's pipeline (a `nlp.LangNLP` from the
+    configuration, or a code of configs/languages.yaml)."""
+    out = CallTokens(language=lang if isinstance(lang, str) else lang.code)
     texts: list[str] = []
     word_spans: list[tuple[list, list[int]]] = []
     for turn in transcript.turns:
