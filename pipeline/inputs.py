@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import yaml
 
 from callqa.pipeline.errors import InputError
+from callqa.pipeline.settings import LANGUAGE_CODE
 from callqa.pipeline.types import DIRECTIONS, LANGUAGES, ROLES, SPEAKERS, CallMeta, Transcript, Turn, Word
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".wma")
@@ -48,12 +49,18 @@ def meta_from_mapping(data: Mapping[str, Any], path: Path) -> CallMeta:
         # The call id names the result file (`<call_id>.json`): a path in it would write elsewhere.
         raise InputError(path, f"field 'call_id' must not contain '/', '\\' or control characters, "
                                f"nor be '.' or '..', got {_show(cid)}")
-    for key, allowed in (("role", ROLES), ("direction", DIRECTIONS), ("language", LANGUAGES)):
+    for key, allowed in (("role", ROLES), ("direction", DIRECTIONS), ("language", None)):
         v = _str_or_none(data.get(key), path, key)
         if v is not None:
             v = v.strip().lower()
             if key == "language" and v == "auto":
                 v = None
+            elif allowed is None:
+                # Which languages exist is configuration (configs/languages.yaml), checked when the call is
+                # analysed; here only the form of a code.
+                if not re.fullmatch(LANGUAGE_CODE, v):
+                    raise InputError(path, f"field 'language' must be a language code like {', '.join(LANGUAGES)} "
+                                           f"(configs/languages.yaml), got {v!r}")
             elif v not in allowed:
                 raise InputError(path, f"field '{key}' must be one of {', '.join(allowed)}, got {v!r}")
         vals[key] = v

@@ -58,7 +58,7 @@ def turns(**over):
     (turns(words=[{"text": 5, "start": 0, "end": 1}]), "turns[0].words[0].text must be a string"),
     (turns(channel="left"), "turns[0].channel"),
     ({"turns": [{"speaker": "client", "end": 1, "text": "x"}]}, "turns[0]: missing field 'start'"),
-    ({"language": "fr", **turns()}, "field 'language' must be one of"),
+    ({"language": "français", **turns()}, "field 'language' must be a language code"),
     ({"role": 7.5, **turns()}, "field 'role' must be a string"),
     ({"duration_s": "long", **turns()}, "duration_s must be a number"),
 ])
