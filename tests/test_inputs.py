@@ -67,7 +67,7 @@ def test_manifest_rows(tmp_path):
     rows = read_manifest(m)
     assert rows["a.wav"].call_id == "A1" and rows["a.wav"].language == "ru"
     assert rows["b.wav"].direction == "outbound" and rows["b.wav"].call_id is None
-    m.write_text("file,language\nc.wav,fr\n", encoding="utf-8")
+    m.write_text("file,language\nc.wav,french?\n", encoding="utf-8")
     with pytest.raises(InputError, match="row 2"):
         read_manifest(m)
 
