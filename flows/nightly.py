@@ -1,9 +1,11 @@
 """The nightly batch as a Prefect flow: one task per call, each calling the same
-`process_call` the CLI uses (through `callqa.pipeline.batch.process_and_store`).
+`process_call` the CLI uses (through `callqa.pipeline.batch.compute_call`).
 
 Thin on purpose: discovery, identity, storage and the report are library functions;
 this module adds retries, a concurrency limit (the task runner's workers), logs and
-artifacts. Tasks receive ids and paths, never audio or models.
+artifacts. Tasks receive ids and paths, never audio, models or the store; they return
+each call's result, and the flow (one process) writes it into the store as it arrives,
+so Dask workers on other machines need the recordings only.
 
     from callqa.flows.nightly import nightly_batch
     nightly_batch(inbox="/data/inbox", store="/data/store")                     # one worker, in-process
@@ -23,6 +25,7 @@ from typing import Any, Iterator
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -89,21 +92,44 @@ def running(runner: Any, workers: int = 1) -> Iterator[Any]:
 
 @task(name="process-call", task_run_name="call-{item[call_id]}", retries=TASK_RETRIES,
       retry_delay_seconds=TASK_RETRY_DELAYS_S, cache_policy=NO_CACHE)
-def process_call_task(item: dict[str, Any], store: str, config_file: str | None, run_id: str,
-                      reprocess: bool = False, quarantine_dir: str | None = None) -> dict[str, Any]:
-    """One call: process and store it. Bad input is recorded, not raised; an unexpected
-    error is retried, and recorded as a processing error on the last attempt."""
+def process_call_task(item: dict[str, Any], config_file: str | None,
+                      quarantine_dir: str | None = None) -> dict[str, Any]:
+    """One call, computed on a worker: its result or its failure (`batch.CallWork`),
+    returned to the flow, which stores it. No store here: a worker needs the recordings
+    only. Bad input is returned, not raised; an unexpected error is retried, and
+    returned as a failure of kind `unexpected` on the last attempt."""
     logger = get_run_logger()
 
     def hook(step: str, completed: int | None = None, total: int | None = None) -> None:
         logger.debug("%s: %s%s", item["call_id"], step, f" {completed}/{total}" if total else "")
 
     last_attempt = task_run.run_count > TASK_RETRIES
-    outcome = batch.process_and_store(item, store, config_file=config_file, run_id=run_id, reprocess=reprocess,
-                                      quarantine_dir=quarantine_dir, record_unexpected=last_attempt, hook=hook)
-    if outcome.status == "failed":
-        logger.warning("%s failed: %s", outcome.call_id, outcome.reason)
-    return outcome.serialize()
+    work = batch.compute_call(item, config_file=config_file, quarantine_dir=quarantine_dir,
+                              record_unexpected=last_attempt, hook=hook)
+    if work.status == "failed":
+        logger.warning("%s failed: %s", item["call_id"], work.reason)
+    return work.serialize()
+
+
+def store_as_completed(runner: Any, plan: batch.BatchPlan, writer: batch.RunWriter, config: str | None,
+                       quarantine_dir: str | None) -> None:
+    """Submit every call of the plan and store each result as it arrives, in this one
+    process. A worker that dies mid-call has its call run again elsewhere (Dask); a call
+    that never comes back (it killed every worker it ran on) is stored as failed with
+    the reason. What was stored before a crash stays stored."""
+    logger = get_run_logger()
+    futures = {runner.submit(process_call_task, parameters={
+        "item": item.serialize(), "config_file": config, "quarantine_dir": quarantine_dir}, wait_for=None): item
+        for item in plan.todo}
+    for fut in as_completed(list(futures)):
+        item = futures[fut]
+        try:
+            work = fut.result()
+        except Exception as e:  # the worker itself died, beyond Dask's and the task's retries
+            logger.error("%s: worker failed: %s", item.call_id, e)
+            writer.crash(item, f"the worker running this call failed: {type(e).__name__}: {e}")
+            continue
+        writer.write(work)
 
 
 def _markdown(summary: batch.BatchSummary) -> str:
@@ -144,22 +170,13 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
         logger.info("run %s: %d calls to process, %d already stored, %d problem files",
                     plan.run_id, len(plan.todo), len(plan.skipped), len(plan.problems))
         batch.open_run(plan, workers=workers)
-        runner = task_runner_for(workers, dask_address)
-        outcomes: list[dict[str, Any]] = []
+        writer = batch.RunWriter(plan, db)
         if plan.todo:
-            with running(runner, workers) as tr:  # chosen per run, so a deployment's parameters can pick it
-                futures = [(item, tr.submit(process_call_task, parameters={
-                    "item": item.serialize(), "store": str(db.path), "config_file": config, "run_id": plan.run_id,
-                    "reprocess": reprocess, "quarantine_dir": quarantine_dir}, wait_for=None))
-                    for item in plan.todo]
-                for item, fut in futures:
-                    try:
-                        outcomes.append(fut.result())
-                    except Exception as e:  # the worker itself died, beyond the task's retries
-                        logger.error("%s: worker failed: %s", item.call_id, e)
-                        outcomes.append(batch.record_crash(plan, item, e).serialize())
-        summary = batch.finish_batch(plan, outcomes, started=started, started_at=started_at, workers=workers,
-                                     report=report)
+            # chosen per run, so a deployment's parameters can pick it
+            with running(task_runner_for(workers, dask_address), workers) as runner:
+                store_as_completed(runner, plan, writer, config, quarantine_dir)
+        summary = batch.finish_batch(plan, writer.outcomes, started=started, started_at=started_at,
+                                     workers=workers, report=report)
     create_markdown_artifact(_markdown(summary), key="callqa-nightly-summary",
                              description=f"callqa nightly batch {summary.run_id}")
     rows = [{k: v for k, v in c.serialize().items() if k in ("call_id", "status", "reason", "audio_s", "flags")}

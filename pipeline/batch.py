@@ -1,17 +1,18 @@
 """The nightly batch in plain Python: find the calls in an inbox, decide which are new,
-process and store each one, sum up. `flows/nightly.py` runs these same functions as
-Prefect tasks; `run_batch` runs them in a plain loop (no Prefect needed).
+process each one (`compute_call`: what a worker runs; it reads the recording, never the
+store), store every result from one process (`RunWriter`), sum up. `flows/nightly.py`
+runs `compute_call` as Prefect tasks; `run_batch` runs it in a plain loop (no Prefect
+needed); both store through `RunWriter`.
 
 Everything a task receives is small and picklable: a `BatchItem` (call id, path,
-hash, manifest metadata, identity), the store's path and the config file's path.
-Configuration is loaded once per worker process; models are loaded once per process
-by their cached loaders.
+hash, manifest metadata, identity) and the config file's path; it returns a `CallWork`
+(the call result, or the failure's kind and reason). Configuration is loaded once per
+worker process; models are loaded once per process by their cached loaders.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -27,7 +28,7 @@ from callqa.pipeline.config import Config, load_config
 from callqa.pipeline.errors import CallqaError, InputError
 from callqa.pipeline.inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
 from callqa.pipeline.process import process_call
-from callqa.pipeline.store.db import CallIdentity, Store
+from callqa.pipeline.store.db import CallIdentity, Store, worker_name
 from callqa.pipeline.types import CallMeta, call_id_for
 
 MANIFEST = "manifest.csv"
@@ -374,74 +375,130 @@ def _quarantine_move(path: Path, target_dir: Path) -> Path | None:
         return None
 
 
-def process_and_store(item: BatchItem | Mapping[str, Any], store: str | Path, *, config_file: str | Path | None,
-                      run_id: str, reprocess: bool = False, quarantine_dir: str | Path | None = None,
-                      record_unexpected: bool = True, hook: Hook = _noop) -> CallOutcome:
-    """Process one call with `process_call` and store the result atomically.
+@dataclass(frozen=True)
+class CallWork:
+    """One call as a worker computed it, for the run's single writer: the call result,
+    or why there is none (`kind`: input / setup / unexpected) and where a bad file was
+    moved. Small and picklable; it never names the store."""
 
-    Bad input (`InputError`) becomes a `processing_error` record and a quarantine entry
-    (the file is moved to `quarantine_dir` when given); the next run skips it unless the
-    file changes. A set-up problem (another `CallqaError`, e.g. a model not installed)
-    is recorded and tried again next run. Unexpected errors are recorded the same way
+    item: BatchItem
+    identity: CallIdentity
+    status: str  # processed | failed
+    result: Mapping[str, Any] | None = None
+    reason: str | None = None
+    kind: str | None = None
+    moved_to: str | None = None
+    wall_s: float = 0.0
+    worker: str | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"item": self.item.serialize(), "identity": asdict(self.identity), "status": self.status,
+                "result": None if self.result is None else dict(self.result), "reason": self.reason,
+                "kind": self.kind, "moved_to": self.moved_to, "wall_s": self.wall_s, "worker": self.worker}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | CallWork) -> CallWork:
+        if isinstance(data, CallWork):
+            return data
+        return cls(**{**data, "item": BatchItem.from_dict(data["item"]), "identity": CallIdentity(**data["identity"])})
+
+
+def compute_call(item: BatchItem | Mapping[str, Any], *, config_file: str | Path | None,
+                 quarantine_dir: str | Path | None = None, record_unexpected: bool = True,
+                 hook: Hook = _noop) -> CallWork:
+    """Process one call with `process_call`; what a worker runs. It reads the recording
+    (and moves a bad one to `quarantine_dir`), never the store: `RunWriter` stores the work.
+
+    Bad input (`InputError`) is failed work of kind `input` (not retried until the file
+    changes); a set-up problem (another `CallqaError`, e.g. a model not installed) of kind
+    `setup` (tried again next run). Unexpected errors are failed work of kind `unexpected`
     when `record_unexpected`, else re-raised so the caller can retry.
     """
     item = BatchItem.from_dict(item)
-    db = Store(store)
     t0 = time.perf_counter()
+
+    def failed(identity: CallIdentity, reason: str, kind: str) -> CallWork:
+        moved = None
+        if quarantine_dir is not None and kind == "input":
+            moved = _quarantine_move(Path(item.path), Path(quarantine_dir))
+        return CallWork(item, identity, "failed", None, reason, kind, None if moved is None else str(moved),
+                        time.perf_counter() - t0, worker_name())
+
     try:
         config = batch_config(config_file)
     except CallqaError as e:  # e.g. the config file was changed into an invalid one mid-run
-        identity = item.identity or CallIdentity(item.call_id, item.sha256, "", "")
-        return _record_failure(db, item, identity, str(e), "setup", run_id, None, t0)
+        return failed(item.identity or CallIdentity(item.call_id, item.sha256, "", ""), str(e), "setup")
     identity = item.identity or identity_for(item, config)
-    if not reprocess and db.has(identity):
-        return CallOutcome(item.call_id, item.path, "skipped", "already in the store")
     path = Path(item.path)
     try:
         result = process_call(path, config, meta=item.call_meta(), hook=hook)
     except InputError as e:  # the file's fault: not retried until it changes
         # A problem in another file (the call's .meta.json sidecar) names that file.
         reason = e.problem if Path(e.path).resolve() == path.resolve() else f"{Path(e.path).name}: {e.problem}"
-        return _record_failure(db, item, identity, reason, "input", run_id, quarantine_dir, t0)
+        return failed(identity, reason, "input")
     except CallqaError as e:  # set-up (a model not installed...): retrying now won't help; the next run will
-        return _record_failure(db, item, identity, str(e), "setup", run_id, quarantine_dir, t0)
+        return failed(identity, str(e), "setup")
     except Exception as e:
         if not record_unexpected:
             raise
-        return _record_failure(db, item, identity, f"{type(e).__name__}: {e}", "unexpected", run_id,
-                               quarantine_dir, t0)
+        return failed(identity, f"{type(e).__name__}: {e}", "unexpected")
     data = result.serialize()
     sha = (data.get("source") or {}).get("sha256") or item.sha256
     identity = CallIdentity(data["call_id"], sha, data.get("config_hash") or config.hash, identity.models_key)
-    wall = time.perf_counter() - t0
-    db.save(data, identity=identity, run_id=run_id, wall_s=wall)
-    return CallOutcome(data["call_id"], item.path, "processed", None, float(data.get("duration_s") or 0.0), wall,
-                       data.get("language"), data.get("operator_id"),
-                       tuple(str(f.get("id")) for f in data.get("flags") or []), len(data.get("nominations") or []),
-                       f"{os.uname().nodename}:{os.getpid()}")
+    return CallWork(item, identity, "processed", data, wall_s=time.perf_counter() - t0, worker=worker_name())
 
 
-def _record_failure(db: Store, item: BatchItem, identity: CallIdentity, reason: str, kind: str, run_id: str,
-                    quarantine_dir: str | Path | None, t0: float) -> CallOutcome:
-    moved = None
-    if quarantine_dir is not None and kind == "input":
-        moved = _quarantine_move(Path(item.path), Path(quarantine_dir))
-    wall = time.perf_counter() - t0
-    db.save_error(item.call_id, item.path, reason, identity=identity, kind=kind, run_id=run_id, moved_to=moved,
-                  wall_s=wall)
-    return CallOutcome(item.call_id, item.path, "failed", reason, 0.0, wall, flags=("processing_error",),
-                       worker=f"{os.uname().nodename}:{os.getpid()}")
+class RunWriter:
+    """The one writer of a run: stores each call's work as it arrives (each call in one
+    transaction), so workers never open the store. Idempotent: work for a call and
+    identity already written in this run is not written again (same outcome back)."""
+
+    def __init__(self, plan: BatchPlan, store: Store | None = None):
+        self.plan = plan
+        self.store = store if store is not None else Store(plan.store)
+        self._written: dict[tuple[str, str], CallOutcome] = {}
+        self.outcomes: list[CallOutcome] = []
+
+    def write(self, work: CallWork | Mapping[str, Any]) -> CallOutcome:
+        work = CallWork.from_dict(work)
+        key = (work.item.call_id, work.identity.key)
+        if key in self._written:
+            return self._written[key]
+        item, run_id = work.item, self.plan.run_id
+        if work.status == "processed" and work.result is not None:
+            data = work.result
+            self.store.save(data, identity=work.identity, run_id=run_id, wall_s=work.wall_s, worker=work.worker)
+            outcome = CallOutcome(data["call_id"], item.path, "processed", None, float(data.get("duration_s") or 0.0),
+                                  work.wall_s, data.get("language"), data.get("operator_id"),
+                                  tuple(str(f.get("id")) for f in data.get("flags") or []),
+                                  len(data.get("nominations") or []), work.worker)
+        else:
+            reason = work.reason or "no result"
+            self.store.save_error(item.call_id, item.path, reason, identity=work.identity,
+                                  kind=work.kind or "unexpected", run_id=run_id, moved_to=work.moved_to,
+                                  wall_s=work.wall_s, worker=work.worker)
+            outcome = CallOutcome(item.call_id, item.path, "failed", reason, 0.0, work.wall_s,
+                                  flags=("processing_error",), worker=work.worker)
+        self._written[key] = outcome
+        self.outcomes.append(outcome)
+        return outcome
+
+    def crash(self, item: BatchItem | Mapping[str, Any], error: BaseException | str) -> CallOutcome:
+        """A call whose worker failed outside `compute_call` (e.g. a worker that died every
+        time it ran the call): stored as an unexpected processing error, so the next run
+        tries it again."""
+        item = BatchItem.from_dict(item)
+        reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        identity = item.identity or CallIdentity(item.call_id, item.sha256, self.plan.config_hash,
+                                                 self.plan.models_key)
+        return self.write(CallWork(item, identity, "failed", reason=reason, kind="unexpected"))
 
 
-def record_crash(plan: BatchPlan, item: BatchItem | Mapping[str, Any], error: BaseException | str) -> CallOutcome:
-    """A call whose worker failed outside `process_and_store` (e.g. a worker that died):
-    recorded as an unexpected processing error, so the next run tries it again."""
-    item = BatchItem.from_dict(item)
-    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    identity = item.identity or CallIdentity(item.call_id, item.sha256, plan.config_hash, plan.models_key)
-    Store(plan.store).save_error(item.call_id, item.path, reason, identity=identity, kind="unexpected",
-                                 run_id=plan.run_id)
-    return CallOutcome(item.call_id, item.path, "failed", reason, flags=("processing_error",))
+def process_and_store(item: BatchItem | Mapping[str, Any], writer: RunWriter, *,
+                      config_file: str | Path | None, quarantine_dir: str | Path | None = None,
+                      hook: Hook = _noop) -> CallOutcome:
+    """One call in this process: `compute_call`, then `writer` stores it."""
+    return writer.write(compute_call(item, config_file=config_file, quarantine_dir=quarantine_dir, hook=hook))
 
 
 def finish_batch(plan: BatchPlan, outcomes: Iterable[CallOutcome | Mapping[str, Any]], *, started: float,
@@ -486,11 +543,10 @@ def run_batch(inboxes: Sequence[str | Path], store: str | Path, config_file: str
     with db.lock(wait=wait, owner="run_batch"):
         plan = plan_batch(inboxes, db, config_file, reprocess=reprocess, run_id=run_id)
         open_run(plan, workers=1)
-        outcomes = []
+        writer = RunWriter(plan, db)
         for item in plan.todo:
-            outcome = process_and_store(item, db.path, config_file=config_file, run_id=plan.run_id,
-                                        reprocess=reprocess, quarantine_dir=quarantine_dir)
-            outcomes.append(outcome)
+            outcome = process_and_store(item, writer, config_file=config_file, quarantine_dir=quarantine_dir)
             if on_call is not None:
                 on_call(outcome)
-        return finish_batch(plan, outcomes, started=started, started_at=started_at, workers=1, report=report)
+        return finish_batch(plan, writer.outcomes, started=started, started_at=started_at, workers=1,
+                            report=report)

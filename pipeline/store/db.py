@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from callqa.pipeline.errors import PathError
+from callqa.pipeline.severity import RANK, rank
 
 # 2: transcript_id / analysis_id on calls and results, analysis_id on reviews, one
 #    nomination per call listing its competencies (`nominations.competencies`).
@@ -46,8 +47,8 @@ STORE_SCHEMA_VERSION = 3
 DB_FILE = "callqa.duckdb"
 PROCESSING_ERROR = "processing_error"
 
-# Flag severities as words rank in this order; numeric severities rank as themselves.
-SEVERITY_RANK = {"info": 0, "low": 1, "minor": 1, "medium": 2, "major": 3, "high": 3, "critical": 4}
+# Flag severities rank on the one scale of pipeline/severity.py (the `severity_rank` column).
+SEVERITY_RANK = RANK
 
 # What a person can record about a call (`Store.add_review`):
 #   review          the call was looked at (status e.g. reviewed / needs_coaching), comment
@@ -196,13 +197,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def severity_rank(severity: Any) -> int:
-    """Numbers rank as themselves; words by SEVERITY_RANK (unknown words rank as medium)."""
-    if isinstance(severity, bool) or severity is None:
-        return 0
-    if isinstance(severity, (int, float)):
-        return int(severity)
-    return SEVERITY_RANK.get(str(severity).strip().lower(), 2)
+severity_rank = rank  # pipeline/severity.py: numbers as themselves, words by the scale, unknown words as medium
 
 
 def _json(value: Any) -> str | None:
@@ -571,9 +566,10 @@ class Store:
 
     # ---- writes
     def save(self, result: Mapping[str, Any], *, identity: CallIdentity | None = None, run_id: str | None = None,
-             wall_s: float | None = None) -> None:
+             wall_s: float | None = None, worker: str | None = None) -> None:
         """Store one call result (CONTRACTS.md dict) atomically, replacing any earlier
-        analysis of the same call id. Reviews of the call are kept."""
+        analysis of the same call id. Reviews of the call are kept. `worker`: the
+        host:pid that computed it (default: this process)."""
         if not isinstance(result, Mapping) or not result.get("call_id"):
             raise StoreError(self.path, "a call result needs a 'call_id'")
         rows = _call_rows(result, identity, run_id, identity.models_key if identity else None)
@@ -586,7 +582,8 @@ class Store:
                     self._insert(con, table, rows[table])
                 self._insert(con, "processing_log", [{
                     "run_id": run_id, "call_id": cid, "identity": identity.key if identity else None,
-                    "outcome": "processed", "worker": worker_name(), "wall_s": wall_s, "logged_at": utcnow()}])
+                    "outcome": "processed", "worker": worker or worker_name(), "wall_s": wall_s,
+                    "logged_at": utcnow()}])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -594,7 +591,7 @@ class Store:
 
     def save_error(self, call_id: str, path: str | Path, reason: str, *, identity: CallIdentity | None = None,
                    kind: str = "input", run_id: str | None = None, moved_to: str | Path | None = None,
-                   wall_s: float | None = None) -> dict[str, Any]:
+                   wall_s: float | None = None, worker: str | None = None) -> dict[str, Any]:
         """Record a call that could not be processed: a `processing_error` flag with the
         reason, and a quarantine entry for the file. A good earlier analysis of the same
         call id is kept (a corrupt re-delivery does not erase it). Returns the record."""
@@ -620,7 +617,7 @@ class Store:
                     "run_id": run_id, "quarantined_at": utcnow()}])
                 self._insert(con, "processing_log", [{
                     "run_id": run_id, "call_id": call_id, "identity": identity.key if identity else None,
-                    "outcome": "failed", "worker": worker_name(), "wall_s": wall_s, "logged_at": utcnow()}])
+                    "outcome": "failed", "worker": worker or worker_name(), "wall_s": wall_s, "logged_at": utcnow()}])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
