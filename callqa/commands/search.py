@@ -1,0 +1,77 @@
+"""`callqa search QUERY [--store DIR] [--json] [--limit N] [--sort date|relevance] [--all-moments]`:
+find moments in every stored transcript (README "Search" has the query language).
+
+Exit status: 0 (with or without hits), 2 on a syntax error (the message shows the position)
+or a missing store. The index (STORE/search) is brought up to date first when the store
+holds analyses it lacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", metavar="QUERY", help='e.g. \'client:(пожаловаться OR "позовите руководителя") '
+                                                  'team:blue from:2026-11-01\'')
+    p.add_argument("--store", metavar="DIR", help="the store directory (default: data/store)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list of hits {call_id, start, end, speaker, quote, ...}")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N moments (default: 20)")
+    p.add_argument("--sort", choices=("date", "relevance"), default="date",
+                   help="newest calls first (default) or best-matching calls first")
+    p.add_argument("--all-moments", action="store_true", help="every moment of a call (default: up to 3 per call)")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from callqa.pipeline.search.query import QuerySyntaxError, parse
+
+    try:
+        query = parse(args.query)
+    except QuerySyntaxError as e:
+        print(f"callqa search: {e}", file=sys.stderr)
+        return 2
+    if args.limit < 1:
+        print("callqa search: --limit must be at least 1", file=sys.stderr)
+        return 2
+    from callqa.commands.batch import default_store
+
+    store = Path(args.store) if args.store else default_store()
+    if not (store / "callqa.duckdb").is_file():
+        print(f"callqa search: no store at {store} (run `callqa batch --store {store}` first)", file=sys.stderr)
+        return 2
+    from callqa.pipeline.search.index import search
+
+    result = search(store, query, limit=args.limit, sort=args.sort, per_call=None if args.all_moments else 3)
+    if args.json:
+        print(json.dumps([h.serialize() for h in result.hits], ensure_ascii=False, indent=1))
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    from callqa.commands.common import console
+
+    con = console()
+    if not result.hits:
+        con.print(f"no moments match {args.query!r}")
+        return 0
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("date", "call", "moment", "speaker", "quote"):
+        table.add_column(col, no_wrap=col != "quote")
+    for h in result.hits:
+        quote = Text(h.quote)
+        for a, b in h.highlights:
+            quote.stylize("bold reverse", a, b)
+        started = str(h.meta.get("started_at") or "")[:16].replace("T", " ")
+        table.add_row(started or "-", h.call_id, _clock(h.start), h.speaker, quote)
+    con.print(table)
+    more = " (more: raise --limit)" if result.more else ""
+    con.print(f"{len(result.hits)} moments in {len({h.call_id for h in result.hits})} calls{more}")
+    return 0
