@@ -8,7 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from callqa.pipeline.store.db import Store, severity_rank
+from callqa.pipeline.severity import rank as severity_rank
+from callqa.pipeline.store.db import Store
 from callqa.users import User
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -51,8 +51,10 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callqa.pipeline import severity
 from callqa.pipeline.people.grades import parse_date
 from callqa.pipeline.privacy.redact import CALL_KEY_PREFIX, call_key
+from callqa.pipeline.severity import SeverityFloor
 
 log = logging.getLogger("callqa.alerts")
 
@@ -150,7 +152,7 @@ class ScoreDropOptions(_Strict):
 
 class AlertsConfig(_Strict):
     enabled: bool = True  # false: nothing is sent even when channels are configured
-    min_severity: str | int = "high"  # flags at or above this severity (store.SEVERITY_RANK words or a number)
+    min_severity: SeverityFloor = "high"  # flags at or above this severity (pipeline/severity.py word or a rank number)
     send_empty: bool = False  # send a "nothing new" digest when a run found nothing to report
     include_quotes: bool = False  # put the flag's evidence quote in the digest (it leaves the machine)
     web_url: str | None = None  # the web app's address, for links to calls (e.g. https://qa.example.com)
@@ -158,17 +160,6 @@ class AlertsConfig(_Strict):
     score_drop: ScoreDropOptions = ScoreDropOptions()
     webhook: WebhookOptions = WebhookOptions()
     email: EmailOptions = EmailOptions()
-
-    @field_validator("min_severity")
-    @classmethod
-    def _severity(cls, v: str | int) -> str | int:
-        try:
-            from callqa.pipeline.store.db import SEVERITY_RANK
-        except ImportError:  # a build without the store: nothing is stored, so nothing alerts
-            return v
-        if isinstance(v, str) and v.strip().lower() not in SEVERITY_RANK:
-            raise ValueError(f"unknown severity {v!r} (known: {', '.join(SEVERITY_RANK)}, or a number)")
-        return v
 
     @property
     def configured(self) -> bool:
@@ -308,7 +299,6 @@ def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str |
     """Flags at or above `min_severity` on these calls (processing errors excluded), most severe first.
     Call ids are shown masked (`redact.mask_call_id`) and linked by the web app's key (`call_key`)."""
     from callqa.pipeline.privacy.redact import mask_call_id
-    from callqa.pipeline.store.db import severity_rank
 
     if config is None:
         from callqa.pipeline.config import load_config
@@ -322,7 +312,7 @@ def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str |
         "c.operator_id, c.team, c.started_at FROM flags f JOIN calls c USING (call_id) "
         "WHERE f.call_id IN (SELECT unnest(?)) AND c.status = 'ok' AND f.severity_rank >= ? AND f.flag_id <> ? "
         "ORDER BY f.severity_rank DESC, f.call_id, f.flag_idx",
-        [list(call_ids), severity_rank(min_severity), PROCESSING_ERROR])
+        [list(call_ids), severity.rank(min_severity), PROCESSING_ERROR])
     out = []
     secret: list[str | None] = []  # read once, only when a masked id needs a link
     for r in rows:

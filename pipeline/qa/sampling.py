@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from callqa.pipeline import severity
 from callqa.pipeline.people.grades import parse_date, period_keys
+from callqa.pipeline.severity import Severity
 
 if TYPE_CHECKING:  # pragma: no cover
     from callqa.pipeline.config import Config
@@ -38,7 +40,7 @@ class SamplingConfig(BaseModel):
     # share of each stratum in an operator's sample (normalised to sum 1); order = priority
     shares: dict[str, float] = Field(default_factory=lambda: {"flagged": 0.4, "nominated": 0.1,
                                                                "low_confidence": 0.2, "random": 0.3})
-    flagged_min_severity: str = "medium"  # flags at least this severe make a call "flagged"
+    flagged_min_severity: Severity = "medium"  # flags at least this severe make a call "flagged" (pipeline/severity.py)
     # mean ASR log-probability under this makes a call low-confidence (also: the low_asr_confidence
     # flag); null: models.asr.low_confidence_logprob
     low_confidence_logprob: float | None = None
@@ -53,13 +55,6 @@ class SamplingConfig(BaseModel):
                 raise ValueError(f"share of {k!r} must not be negative, got {s}")
         if sum(v.values()) <= 0:
             raise ValueError("at least one stratum needs a positive share")
-        return v
-
-    @field_validator("flagged_min_severity")
-    @classmethod
-    def _sev(cls, v: str) -> str:
-        if v not in ("low", "medium", "high"):
-            raise ValueError(f"must be low, medium or high, got {v!r}")
         return v
 
 
@@ -203,10 +198,8 @@ def parse_week(text: str) -> str:
 def week_calls(store: Any, week: str, config: "Config") -> tuple[dict[str, list[CallInfo]], int]:
     """The analysed calls of an ISO week by operator, with their strata; and how many calls
     have no start time (in no week)."""
-    from callqa.pipeline.store.db import severity_rank
-
     opts: SamplingConfig = config.section("sampling")
-    floor = severity_rank(opts.flagged_min_severity)
+    floor = severity.rank(opts.flagged_min_severity)
     threshold = opts.low_confidence_logprob
     if threshold is None:
         threshold = config.section("models").asr.low_confidence_logprob

@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from callqa.pipeline import severity as sev
 from callqa.pipeline.scoring.indicators import Context, evidence_list, to_evidence
 from callqa.pipeline.types import Evidence
-
-SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
 
 
 @dataclass(frozen=True)
 class Flag:
     id: str
-    severity: str  # high | medium | low
+    severity: str  # a word of the one scale (pipeline/severity.py): info | low | medium | high | critical
     reason: str
     evidence: tuple[Evidence, ...] = ()
 
@@ -214,7 +213,7 @@ def evaluate_flags(ctx: Context) -> list[Flag]:
         if hit is None:
             continue
         out.append(Flag(fid, r.severity, _reason(r, ctx.language, hit.values), tuple(hit.evidence[: r.max_evidence])))
-    return sorted(out, key=lambda f: (SEVERITY_RANK[f.severity], f.evidence[0].start if f.evidence else 0.0))
+    return sorted(out, key=lambda f: (-sev.rank(f.severity), f.evidence[0].start if f.evidence else 0.0))
 
 
 def processing_error_flag(path: str, reason: str, config: Any = None, lang: str = "en") -> Flag:
@@ -233,9 +232,8 @@ def processing_error_flag(path: str, reason: str, config: Any = None, lang: str 
 
 
 def worst_severity(flags: list[dict[str, Any]] | list[Flag]) -> str | None:
-    sev = [f.severity if isinstance(f, Flag) else f.get("severity") for f in flags]
-    sev = [s for s in sev if s in SEVERITY_RANK]
-    return min(sev, key=SEVERITY_RANK.__getitem__) if sev else None
+    """The most severe flag's severity (pipeline/severity.py scale); None without flags."""
+    return sev.worst(f.severity if isinstance(f, Flag) else f.get("severity") for f in flags)
 
 
 __all__ = ["Flag", "RULES", "ROLE_BOUND", "evaluate_flags", "processing_error_flag", "worst_severity"]

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 from callqa.pipeline.errors import ConfigError
+from callqa.pipeline.severity import Severity
 from callqa.pipeline.types import ROLES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -279,7 +280,7 @@ class IndicatorsConfig(_Strict):
 
 class FlagRule(_Strict):
     enabled: bool = True
-    severity: Literal["high", "medium", "low"]
+    severity: Severity  # pipeline/severity.py: info | low | medium | high | critical (minor = low, major = high)
     reason: Text  # may use {placeholders} the rule fills in (see pipeline/scoring/flags.py)
     threshold: float | None = None
     max_evidence: int = Field(5, ge=1)

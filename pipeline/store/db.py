@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from callqa.pipeline.errors import PathError
+from callqa.pipeline.severity import RANK, rank
 
 # 2: transcript_id / analysis_id on calls and results, analysis_id on reviews, one
 #    nomination per call listing its competencies (`nominations.competencies`).
@@ -46,8 +47,8 @@ STORE_SCHEMA_VERSION = 3
 DB_FILE = "callqa.duckdb"
 PROCESSING_ERROR = "processing_error"
 
-# Flag severities as words rank in this order; numeric severities rank as themselves.
-SEVERITY_RANK = {"info": 0, "low": 1, "minor": 1, "medium": 2, "major": 3, "high": 3, "critical": 4}
+# Flag severities rank on the one scale of pipeline/severity.py (the `severity_rank` column).
+SEVERITY_RANK = RANK
 
 # What a person can record about a call (`Store.add_review`):
 #   review          the call was looked at (status e.g. reviewed / needs_coaching), comment
@@ -196,13 +197,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def severity_rank(severity: Any) -> int:
-    """Numbers rank as themselves; words by SEVERITY_RANK (unknown words rank as medium)."""
-    if isinstance(severity, bool) or severity is None:
-        return 0
-    if isinstance(severity, (int, float)):
-        return int(severity)
-    return SEVERITY_RANK.get(str(severity).strip().lower(), 2)
+severity_rank = rank  # pipeline/severity.py: numbers as themselves, words by the scale, unknown words as medium
 
 
 def _json(value: Any) -> str | None:
