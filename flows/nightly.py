@@ -31,6 +31,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from callqa.pipeline import batch
 from callqa.pipeline.qa.alerts import describe as describe_alerts
+from callqa.pipeline.search import index as search_index
 
 TASK_RETRIES = 2
 TASK_RETRY_DELAYS_S = [2, 10]
@@ -177,6 +178,7 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
                 store_as_completed(runner, plan, writer, config, quarantine_dir)
         summary = batch.finish_batch(plan, writer.outcomes, started=started, started_at=started_at,
                                      workers=workers, report=report)
+    logger.info(search_index.refresh(db.path))  # the search index (STORE/search) follows the store
     create_markdown_artifact(_markdown(summary), key="callqa-nightly-summary",
                              description=f"callqa nightly batch {summary.run_id}")
     rows = [{k: v for k, v in c.serialize().items() if k in ("call_id", "status", "reason", "audio_s", "flags")}

@@ -573,3 +573,15 @@ def search(store_path: str | Path, query: str | Query, *, limit: int = 20, sort:
         update_index(store_path)
     return SearchIndex(index_dir(store_path)).search(q, limit=limit, sort=sort, per_call=per_call,
                                                      restrict=restrict)
+
+
+def refresh(store_path: str | Path) -> str:
+    """`update_index` for the end of a batch: returns a log line; never raises (a search index
+    that cannot be updated now is brought up to date by the next search or batch)."""
+    try:
+        s = update_index(store_path)
+    except Exception as e:  # noqa: BLE001 - the batch's calls are stored; the index can wait
+        return f"search index not updated: {type(e).__name__}: {e}"
+    failed = f", {len(s.failed)} failed ({s.failed[0][0]}: {s.failed[0][1]})" if s.failed else ""
+    return (f"search index: {s.added} added, {s.replaced} replaced, {s.removed} removed{failed} "
+            f"in {s.seconds:.1f} s")
