@@ -3,7 +3,7 @@
 transcript identity = audio sha256 + audio/ASR/diarization/role-assignment settings + model
 package versions + the metadata that changes the transcript (channel map, direction, language).
 analysis identity = transcript identity + redaction, signals, scripts, lexicons, indicators,
-competency map, flags, grading and sentiment settings + team/role metadata.
+competency map, flags, categories, grading and sentiment settings + team/role metadata.
 Sections that change no result (web, development plans) are part of neither.
 """
 
@@ -22,7 +22,7 @@ from callqa.pipeline.config import Config
 TRANSCRIPT_KEYS: tuple[str, ...] = ("audio", "models.asr", "models.diarization", "company", "role_assignment")
 # Config keys whose values change the analysis of a given transcript.
 ANALYSIS_KEYS: tuple[str, ...] = ("privacy", "models.sentiment", "signals", "scripts", "lexicons", "indicators",
-                                  "competency_map", "flags", "grading", "roles")
+                                  "competency_map", "flags", "grading", "roles", "categories")
 # Call metadata that changes each stage.
 TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language", "swap_roles", "num_speakers")
 ANALYSIS_META: tuple[str, ...] = ("team", "role", "operator_role")
