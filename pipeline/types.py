@@ -182,6 +182,7 @@ class CallResult:
     flags: list[Any] = field(default_factory=list)  # pipeline.flags.Flag
     nominations: list[Any] = field(default_factory=list)  # exemplary-call nominations
     forms: list[Any] = field(default_factory=list)  # pipeline.forms.FormResult: evaluation forms (automatic answers)
+    categories: list[Any] = field(default_factory=list)  # pipeline.scoring.categories.CategoryMatch: saved searches found
     processing: dict[str, Any] = field(default_factory=dict)  # timings, versions, warnings
     transcript_id: str | None = None  # pipeline.identity: audio + speech settings
     analysis_id: str | None = None  # pipeline.identity: transcript + analysis settings
@@ -219,6 +220,7 @@ class CallResult:
             "flags": [ser(f) for f in self.flags],
             "nominations": [ser(n) for n in self.nominations],
             "forms": [ser(f) for f in self.forms],
+            "categories": [ser(c) for c in self.categories],
             "processing": self.processing,
         })
 
