@@ -40,7 +40,7 @@ from callqa.users import User, UserDB
 
 from . import qa_views, views
 from .qa_routes import qa_routes
-from .i18n import LANGS, pick_language, translate
+from .i18n import UiStrings
 from .security import (CSRF_FIELD, CSRF_HEADER, LoginLimiter, load_or_create_secret, new_csrf_token,
                        tokens_match)
 from .settings import WebOptions
@@ -108,6 +108,7 @@ class WebContext:
     limiter: LoginLimiter
     env: Any  # jinja2.Environment
     keys: CallKeys
+    ui: UiStrings  # UI strings per language (configs/ui/<lang>.yaml)
 
 
 def web_options(config: Config, given: WebOptions | dict[str, Any] | None = None) -> WebOptions:
@@ -149,7 +150,7 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
     secret = secret or load_or_create_secret(store.path)
     ctx = WebContext(store=store, users=UserDB(store.path), config=config, options=opts,
                      limiter=LoginLimiter(opts.login_attempts, opts.login_window_s, opts.login_attempts_per_ip),
-                     env=_jinja_env(), keys=CallKeys(store, config, secret))
+                     env=_jinja_env(), keys=CallKeys(store, config, secret), ui=UiStrings(config))
     # A call id that looks like a phone number is shown masked (configs/privacy.yaml); links
     # and forms name it by an opaque key.
     ctx.env.filters["callid"] = lambda c: mask_call_id(str(c), config)
@@ -160,10 +161,10 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
     @app.middleware("http")
     async def language_and_headers(request: Request, call_next: Callable) -> Response:
         asked = request.query_params.get("lang")
-        request.state.lang = pick_language(asked, request.cookies.get(LANG_COOKIE),
-                                           request.headers.get("accept-language"), opts.default_language)
+        request.state.lang = ctx.ui.pick(asked, request.cookies.get(LANG_COOKIE),
+                                         request.headers.get("accept-language"), opts.default_language)
         response = await call_next(request)
-        if asked in LANGS:
+        if asked in ctx.ui.languages:
             response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, httponly=True, samesite="lax",
                                 secure=opts.secure_cookies)
         for k, v in SECURITY_HEADERS.items():
@@ -192,7 +193,7 @@ def create_app(store_path: str | Path, config: Config | None = None, *,
                 or "text/html" not in request.headers.get("accept", "text/html"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         key = {404: "errors.not_found", 403: "errors.forbidden", 400: "errors.bad_request"}.get(exc.status_code)
-        message = translate(request.state.lang, exc.detail if str(exc.detail).startswith("errors.") else
+        message = ctx.ui.translate(request.state.lang, exc.detail if str(exc.detail).startswith("errors.") else
                             key or "errors.bad_request")
         return render(request, "error.html", status=exc.status_code, message=message,
                       user=_session_user(request))
@@ -221,13 +222,14 @@ def flash(request: Request, key: str, kind: str = "ok", **values: Any) -> None:
 
 def render(request: Request, template: str, status: int = 200, **data: Any) -> HTMLResponse:
     lang = request.state.lang
-    t = partial(translate, lang)
+    ui = _ctx(request).ui
+    t = partial(ui.translate, lang)
     message = request.session.pop("flash", None)
     if message:
         message = {"kind": message.get("kind"), "text": t(message["key"], **(message.get("values") or {}))}
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     query = {k: v for k, v in request.query_params.items() if k != "lang"}
-    lang_links = {code: request.url.path + "?" + urlencode({**query, "lang": code}) for code in LANGS}
+    lang_links = {code: request.url.path + "?" + urlencode({**query, "lang": code}) for code in ui.languages}
     html = _ctx(request).env.get_template(template).render(
         lang=lang, t=t, csrf=csrf_token(request), flash=message, here=here, lang_links=lang_links,
         path=request.url.path, **data)
@@ -350,14 +352,14 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         wait = ctx.limiter.retry_after(name, ip)
         if wait is not None:
             resp = render(request, "login.html", status=429, user=None, next=target, name=name,
-                          error=translate(request.state.lang, "login.too_many", seconds=wait))
+                          error=ctx.ui.translate(request.state.lang, "login.too_many", seconds=wait))
             resp.headers["Retry-After"] = str(wait)
             return resp
         user = ctx.users.authenticate(name, password) if name and password else None
         if user is None:
             ctx.limiter.failed(name, ip)
             return render(request, "login.html", status=401, user=None, next=target, name=name,
-                          error=translate(request.state.lang, "login.failed"))
+                          error=ctx.ui.translate(request.state.lang, "login.failed"))
         ctx.limiter.succeeded(name, ip)
         request.session.clear()
         request.session.update({"user": user.name, "stamp": user.stamp, "csrf": new_csrf_token()})
@@ -391,11 +393,11 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         if user.role == "operator":  # their own calls and disputes, nobody else's
             rows, mine = _my_calls(user)
             return render(request, "my_calls.html", user=user, rows=rows,
-                          disputes=views.dispute_view(mine, ctx.config, lang, partial(translate, lang)))
+                          disputes=views.dispute_view(mine, ctx.config, lang, partial(ctx.ui.translate, lang)))
         filters, bad = views.QueueFilters.parse(request.query_params)
         queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
         open_disputes = views.dispute_view(views.visible_disputes(ctx.store, user, status="open"), ctx.config, lang,
-                                           partial(translate, lang))
+                                           partial(ctx.ui.translate, lang))
         return render(request, "queue.html", user=user, queue=queue, filters=filters, bad_dates=bad,
                       open_disputes=open_disputes,
                       filter_query=lambda **kw: "?" + urlencode({k: v for k, v in {**filters.serialize(), **kw}.items()
@@ -482,11 +484,11 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         result = _visible_call(ctx, user, call_id)
         call_id = str(result["call_id"])
         lang = request.state.lang
-        page = views.build_call_page(result, ctx.config, lang, partial(translate, lang),
+        page = views.build_call_page(result, ctx.config, lang, partial(ctx.ui.translate, lang),
                                       library_items(ctx.store, call_id=call_id))
         levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
         call_disputes = views.dispute_view(disputes(ctx.store, call_ids=[call_id]), ctx.config, lang,
-                                           partial(translate, lang))
+                                           partial(ctx.ui.translate, lang))
         # the user evaluates this call in an open calibration session (opened from it or not):
         # the forms stay hidden (blind) until the session closes
         blind = qa_views.blind_session(ctx.store, user, call_id, request.query_params.get("calibration"))
@@ -630,7 +632,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
             return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library?status=pending"),
                                     status_code=303)
         flash(request, "messages.nomination_saved",
-              status=translate(request.state.lang, f"library.status_{decision}"))
+              status=ctx.ui.translate(request.state.lang, f"library.status_{decision}"))
         return RedirectResponse(_safe_next(str(form.get("next") or ""), "/library?status=pending"), status_code=303)
 
     @post("/library/export")

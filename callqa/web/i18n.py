@@ -1,43 +1,20 @@
-"""UI strings in Russian and English: `i18n/<lang>.yaml`, same keys in each."""
+"""UI strings of the web app: `configs/ui/<lang>.yaml` (key `ui.<lang>` of the configuration), the
+same keys in each; the languages offered are those of `configs/languages.yaml` that have UI strings.
+A string a language lacks is shown in English (pipeline/languages.py `FALLBACK`)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-import yaml
-
-LANGS = ("ru", "en")
-I18N_DIR = Path(__file__).resolve().parent / "i18n"
+from callqa.pipeline.languages import FALLBACK, default_ui, ui_catalogs
 
 
-def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in node.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = str(v)
-    return out
-
-
-@lru_cache(maxsize=None)
 def catalog(lang: str) -> dict[str, str]:
-    """Every string of a language, keyed `section.name`."""
-    if lang not in LANGS:
-        raise ValueError(f"language must be one of {', '.join(LANGS)}, got {lang!r}")
-    path = I18N_DIR / f"{lang}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return _flatten(data)
+    """Every string of a language in the project's own configs/ui/, keyed `section.name`."""
+    return default_ui(lang)
 
 
-def translate(lang: str, key: str, **values: Any) -> str:
-    """The string for `key` with {placeholders} filled in; the key itself when missing."""
-    text = catalog(lang).get(key)
-    if text is None:
-        text = catalog("en").get(key, key)
+def _fill(text: str, values: dict[str, Any]) -> str:
     if values:
         try:
             return text.format(**values)
@@ -46,13 +23,43 @@ def translate(lang: str, key: str, **values: Any) -> str:
     return text
 
 
-def pick_language(query: str | None, cookie: str | None, accept: str | None, default: str) -> str:
-    """?lang= first, then the language cookie, then the browser's Accept-Language."""
-    for candidate in (query, cookie):
-        if candidate in LANGS:
-            return candidate  # type: ignore[return-value]
-    for part in (accept or "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGS:
-            return code
-    return default
+class UiStrings:
+    """The UI strings of one configuration: `translate`, the languages offered, `pick`."""
+
+    def __init__(self, config: Any):
+        self.catalogs = ui_catalogs(config)
+        if not self.catalogs:
+            from callqa.pipeline.errors import ConfigError
+
+            raise ConfigError("configs/ui", "ui", "no UI strings for any language of languages.known")
+        self.languages: tuple[str, ...] = tuple(self.catalogs)
+        known = config.section("languages").known
+        self.names = {code: known[code].name for code in self.languages}
+
+    def translate(self, lang: str, key: str, **values: Any) -> str:
+        """The string for `key` with {placeholders} filled in; the key itself when missing."""
+        cat = self.catalogs.get(lang) or self.catalogs.get(FALLBACK) or next(iter(self.catalogs.values()))
+        return _fill(cat.get(key, key), values)
+
+    def pick(self, query: str | None, cookie: str | None, accept: str | None, default: str) -> str:
+        """?lang= first, then the language cookie, then the browser's Accept-Language."""
+        for candidate in (query, cookie):
+            if candidate in self.catalogs:
+                return candidate  # type: ignore[return-value]
+        for part in (accept or "").split(","):
+            code = part.split(";")[0].strip().lower()
+            for c in (code, code.split("-")[0]):
+                if c in self.catalogs:
+                    return c
+        return default if default in self.catalogs else self.languages[0]
+
+
+def translate(lang: str, key: str, **values: Any) -> str:
+    """`UiStrings.translate` over the project's own UI strings (no configuration at hand)."""
+    try:
+        text = catalog(lang).get(key)
+    except ValueError:
+        text = None
+    if text is None:
+        text = catalog(FALLBACK).get(key, key)
+    return _fill(text, values)
