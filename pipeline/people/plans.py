@@ -1,5 +1,6 @@
 """Development plan per operator: the weakest competencies of a period, the
-recommended actions from `configs/development.yaml` (Russian and English) and
+recommended actions from `configs/development.yaml` (per language of
+`configs/languages.yaml`) and
 links to exemplary calls nominated for that competency."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from callqa.pipeline.languages import known
 from callqa.pipeline.people.grades import OperatorGrade
 from callqa.pipeline.scoring.nominate import nominations_from_results
 
@@ -51,13 +53,14 @@ def development_plan(grade: OperatorGrade, results: Iterable[Mapping[str, Any]],
     """The weakest competencies (mean under `development.below_score`, lowest first,
     at most `development.weakest`) with actions and other operators' exemplary calls."""
     dev = config.section("development")
+    langs = known(config)  # every language of configs/languages.yaml (English actions where one has none)
     weak = sorted((g for g in grade.competencies if g.mean is not None and g.mean < dev.below_score),
                   key=lambda g: (g.mean, g.competency))[: dev.weakest]
     results = list(results)
     items: list[PlanItem] = []
     for g in weak:
         acts = dev.actions.get(g.competency)
-        actions = {"ru": list(acts.ru), "en": list(acts.en)} if acts else {"ru": [], "en": []}
+        actions = {code: list(acts.get(code)) if acts else [] for code in langs}
         noms = [n for n in nominations_from_results(results, g.competency) if n.get("operator_id") != grade.operator_id]
         links = tuple(ExemplaryLink(str(n["call_id"]), n.get("operator_id"), n.get("score"), n.get("reason"),
                                     dev.exemplary_link.format(call_id=n["call_id"]))

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
+from callqa.pipeline.languages import label_language, ui_strings
 from callqa.pipeline.scoring.competency import overall_score
 from callqa.pipeline.people.grades import OperatorGrade, competency_frame, in_period, operator_grade, parse_period, weekly_trend
 from callqa.pipeline.scoring.nominate import shown_competencies
@@ -160,8 +161,10 @@ def _env() -> Any:
 
 
 def render_scorecard_html(card: Scorecard, config: Any, lang: str = "ru") -> str:
+    """The scorecard in `lang` (a language of languages.known, else English); its words are
+    configs/ui/<lang>.yaml `report.scorecard`."""
     cmap = config.section("competency_map")
-    lang = "ru" if lang == "ru" else "en"
+    lang = label_language(config, lang)
     name = (lambda cid: cmap.competencies[cid].name.get(lang) if cid in cmap.competencies else cid)
     items = [{"label": name(g.competency), "value": g.mean, "low": g.ci_low, "high": g.ci_high,
               "level": g.level, "note": "" if g.enough_calls else " *"} for g in card.grade.competencies]
@@ -170,7 +173,7 @@ def render_scorecard_html(card: Scorecard, config: Any, lang: str = "ru") -> str
     for row in card.trend.iter_rows(named=True):
         trend.setdefault(name(row["competency"]), []).append((row["week"], row["mean"]))
     return _env().get_template("scorecard.html").render(
-        card=card, lang=lang, cmap=cmap, name=name, min_calls=config.section("grading").min_calls,
+        card=card, lang=lang, T=ui_strings(config, lang, "report.scorecard"), cmap=cmap, name=name, min_calls=config.section("grading").min_calls,
         bars=bar_chart_svg(items, thresholds), trend=line_chart_svg(trend) if trend else "",
         level_colours=LEVEL_COLOURS)
 
@@ -178,8 +181,8 @@ def render_scorecard_html(card: Scorecard, config: Any, lang: str = "ru") -> str
 def render_validation_html(correlations: pl.DataFrame | None, agreements: list[Any] | None, config: Any,
                            lang: str = "en") -> str:
     cmap = config.section("competency_map")
-    lang = "ru" if lang == "ru" else "en"
+    lang = label_language(config, lang)
     name = (lambda cid: cmap.competencies[cid].name.get(lang) if cid in cmap.competencies else cid)
     return _env().get_template("validation.html").render(
-        lang=lang, name=name, correlations=list(correlations.iter_rows(named=True)) if correlations is not None else None,
+        lang=lang, T=ui_strings(config, lang, "report.validation"), name=name, correlations=list(correlations.iter_rows(named=True)) if correlations is not None else None,
         agreements=agreements, weights=config.section("grading").validation.kappa_weights)

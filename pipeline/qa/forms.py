@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from callqa.pipeline.errors import CallqaError, ConfigError
 from callqa.pipeline.types import ROLES
+from callqa.pipeline.scoring.settings import Text
 
 if TYPE_CHECKING:  # pragma: no cover
     from callqa.pipeline.config import Config
@@ -53,12 +54,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Label(_Strict):
-    ru: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-
-    def get(self, lang: str) -> str:
-        return self.ru if lang == "ru" else self.en
+class Label(Text):
+    """A form's label per language (ru, en, and any language of configs/languages.yaml; English
+    when a language has none of its own): the competency map's `Text`."""
 
 
 def _ids(v: str | list[str] | None) -> tuple[str, ...] | None:
@@ -269,13 +267,13 @@ def _mirror(fdef: FormDef, config: "Config") -> FormDef:
         for cid, comp in cmap.competencies.items():
             if comp.block != bid:
                 continue
-            qs.append(Question(id=cid, text=Label(ru=comp.name.ru, en=comp.name.en),
-                               help=Label(ru=comp.description.ru, en=comp.description.en), type="score",
+            qs.append(Question(id=cid, text=Label(**comp.name.model_dump()),
+                               help=Label(**comp.description.model_dump()), type="score",
                                weight=1.0,
                                role_weights={r: float(rd.competencies.get(cid, 1.0)) for r, rd in roles.items()},
                                auto=AutoSource(competency=cid, unknown="na")))
         if qs:
-            sections.append(Section(id=bid, name=Label(ru=block.name.ru, en=block.name.en), questions=qs))
+            sections.append(Section(id=bid, name=Label(**block.name.model_dump()), questions=qs))
     return fdef.model_copy(update={"sections": sections, "mirror": None})
 
 

@@ -34,14 +34,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Text(_Strict):
-    """A label in both languages of the product."""
+def _language_keys(extra: dict[str, Any] | None) -> None:
+    import re
+
+    from callqa.pipeline.settings import LANGUAGE_CODE
+
+    bad = [k for k in (extra or {}) if not re.fullmatch(LANGUAGE_CODE, k)]
+    if bad:
+        raise ValueError(f"unknown keys {bad}: a label is given per language code (ru, en, ...)")
+
+
+class Text(BaseModel):
+    """A label per language: ru and en always (the product's languages), any language of
+    configs/languages.yaml beside them (`xx: ...`); a language without its own shows the English one."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, str]
 
     ru: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _codes(self) -> "Text":
+        _language_keys(self.__pydantic_extra__)
+        return self
+
     def get(self, lang: str) -> str:
-        return self.ru if lang == "ru" else self.en
+        if lang == "ru":
+            return self.ru
+        return (self.__pydantic_extra__ or {}).get(lang) or self.en
 
 
 # ---------------------------------------------------------------- competency_map.yaml
@@ -354,12 +375,25 @@ class GradingConfig(_Strict):
 
 # ---------------------------------------------------------------- development.yaml
 
-class Actions(_Strict):
+class Actions(BaseModel):
+    """Recommended actions per language: ru and en always, other languages of configs/languages.yaml
+    optional (a language without its own gets the English ones)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, list[str]]
+
     ru: list[str] = Field(min_length=1)
     en: list[str] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _codes(self) -> "Actions":
+        _language_keys(self.__pydantic_extra__)
+        return self
+
     def get(self, lang: str) -> list[str]:
-        return self.ru if lang == "ru" else self.en
+        if lang == "ru":
+            return self.ru
+        return (self.__pydantic_extra__ or {}).get(lang) or self.en
 
 
 class DevelopmentConfig(_Strict):
