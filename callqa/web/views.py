@@ -28,13 +28,9 @@ def fmt_time(seconds: Any) -> str:
 
 
 def latest(reviews: Iterable[Mapping[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    """The latest review of a kind per target on the current analysis (reviews come
-    oldest first; those on an earlier analysis no longer apply)."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in reviews:
-        if r.get("kind") == kind and r.get("current", True):
-            out[r.get("target") or ""] = dict(r)
-    return out
+    """The review of a kind that applies, per target: those the store marked `latest`
+    (`Store.latest_reviews_sql`: the latest on the current analysis)."""
+    return {r.get("target") or "": dict(r) for r in reviews if r.get("kind") == kind and r.get("latest")}
 
 
 # ---------------------------------------------------------------- queue

@@ -307,17 +307,14 @@ def _safe_name(call_id: str) -> str:
 # ---------------------------------------------------------------- human QA
 
 def human_qa_rows(store: Store) -> list[dict[str, Any]]:
-    """The latest score override per call and competency: call_id, competency, level,
-    score, author, comment, created_at (the `callqa validate` human-QA input)."""
-    rows = store.query(
-        "SELECT call_id, target AS competency, value, author, comment, created_at FROM reviews "
-        "WHERE kind = 'score_override' "
-        "QUALIFY row_number() OVER (PARTITION BY call_id, target ORDER BY created_at DESC, review_id DESC) = 1 "
-        "ORDER BY call_id, competency")
+    """The score override that applies per call and competency (the latest on the call's
+    current analysis, `Store.latest_reviews`): call_id, competency, level, score, author,
+    comment, created_at (the `callqa validate` human-QA input). An override made on an
+    earlier analysis judged other scores and is left out."""
     out = []
-    for r in rows:
-        value = json.loads(r["value"]) if r.get("value") else {}
-        out.append({"call_id": r["call_id"], "competency": r["competency"], "level": value.get("level"),
+    for r in store.latest_reviews("score_override"):
+        value = r.get("value") or {}
+        out.append({"call_id": r["call_id"], "competency": r["target"], "level": value.get("level"),
                     "score": value.get("score"), "author": r["author"], "comment": r["comment"],
                     "created_at": r["created_at"].isoformat() if r["created_at"] is not None else None})
     return out

@@ -63,7 +63,7 @@ def raise_dispute(store: Store, call_id: str, kind: str, target: str, *, author:
                 raise DisputeError(store.path, f"call {call_id!r} has no competency {target!r}")
             seen: dict[str, Any] = {"score": found[0], "level": found[1]}
             override = _one(con.execute(
-                f"SELECT value FROM ({store._latest_sql('score_override')}) WHERE call_id = ? AND target = ?",
+                f"SELECT value FROM ({store.latest_reviews_sql('score_override')}) WHERE call_id = ? AND target = ?",
                 [call_id, target]))
             if override is not None:  # what the operator saw: the corrected score
                 seen = {**seen, **json.loads(override[0]), "overridden": True}

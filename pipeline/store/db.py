@@ -754,10 +754,14 @@ class Store:
             last = rows[-1][0]
 
     def _reviews(self, con: Any, call_id: str) -> list[dict[str, Any]]:
+        """Every review of a call, oldest first; `current`: on the analysis stored now; `latest`:
+        the one `latest_reviews` returns for its kind and target (what is applied to the call)."""
         out = self._dicts(con.execute(
             "SELECT r.review_id, r.kind, r.target, r.status, r.value, r.author, r.comment, r.call_identity, "
-            f"r.created_at, r.analysis_id, coalesce({CURRENT_REVIEW}, false) AS current "
-            "FROM reviews r LEFT JOIN calls c USING (call_id) WHERE r.call_id = ? "
+            f"r.created_at, r.analysis_id, coalesce({CURRENT_REVIEW}, false) AS current, "
+            "l.review_id IS NOT NULL AS latest "
+            "FROM reviews r LEFT JOIN calls c USING (call_id) "
+            f"LEFT JOIN ({self.latest_reviews_sql()}) l ON l.review_id = r.review_id WHERE r.call_id = ? "
             "ORDER BY r.created_at, r.review_id", [call_id]))
         for r in out:
             r["value"] = None if r["value"] is None else json.loads(r["value"])
@@ -765,9 +769,15 @@ class Store:
         return out
 
     @staticmethod
-    def _latest_sql(kind: str | None = None, current_only: bool = True) -> str:
+    def latest_reviews_sql(kind: str | None = None, current_only: bool = True) -> str:
         """SQL of the latest review per call, kind and target (on the current analysis only,
-        unless asked otherwise); nomination decisions are one per call, whatever their target."""
+        unless asked otherwise); nomination decisions are one per call, whatever their target.
+        The one definition of "the review that applies": `latest_reviews`, the flag queue,
+        nominations, score overrides, disputes, the call page (`latest` on `get`'s reviews) and
+        the human-QA export all read it. Columns: review_id, call_id, kind, target, status,
+        value (JSON text), author, comment, created_at, analysis_id, current."""
+        if kind is not None and kind not in REVIEW_KINDS:
+            raise ValueError(f"review kind must be one of {', '.join(REVIEW_KINDS)}, got {kind!r}")
         target = "CASE WHEN r.kind = 'nomination' THEN '' ELSE coalesce(r.target, '') END"
         where = ["1=1"]
         if kind is not None:
@@ -786,7 +796,7 @@ class Store:
         reviews of the analysis stored now, which are the ones applied to it."""
         if kind is not None and kind not in REVIEW_KINDS:
             raise StoreError(self.path, f"review kind must be one of {', '.join(REVIEW_KINDS)}, got {kind!r}")
-        sql = f"SELECT * FROM ({self._latest_sql(kind, current_only)})"
+        sql = f"SELECT * FROM ({self.latest_reviews_sql(kind, current_only)})"
         params: list[Any] = []
         if call_ids is not None:
             sql += " WHERE call_id IN (SELECT unnest(?))"
@@ -799,7 +809,7 @@ class Store:
 
     def _overrides(self, con: Any, call_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         rows = con.execute(
-            f"SELECT call_id, target, value, author, created_at, analysis_id FROM ({self._latest_sql('score_override')}) "
+            f"SELECT call_id, target, value, author, created_at, analysis_id FROM ({self.latest_reviews_sql('score_override')}) "
             "WHERE call_id IN (SELECT unnest(?))", [call_ids]).fetchall()
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for cid, target, value, author, at, aid in rows:
@@ -821,7 +831,7 @@ class Store:
         the current analysis (a flag dismissed on an earlier analysis is listed again)."""
         floor = None if min_severity is None else severity_rank(min_severity)
         sql = (
-            f"WITH decision AS ({self._latest_sql('flag')}) "
+            f"WITH decision AS ({self.latest_reviews_sql('flag')}) "
             "SELECT f.call_id, f.flag_idx, f.flag_id, f.severity, f.severity_rank, f.reason, f.start, f.\"end\", "
             "  f.speaker, f.quote, f.evidence, c.operator_id, c.team, c.started_at, c.language, c.duration_s, "
             "  d.status AS decision, d.author AS decided_by "
@@ -849,7 +859,7 @@ class Store:
         pending until a person approves or rejects it on the current analysis
         (`add_review(kind='nomination')`)."""
         sql = (
-            f"WITH decision AS ({self._latest_sql('nomination')}) "
+            f"WITH decision AS ({self.latest_reviews_sql('nomination')}) "
             "SELECT n.call_id, n.nomination_idx, n.competency_id, n.competencies, n.scenario, n.score, n.reason, "
             "  n.data, c.operator_id, c.team, c.language, c.started_at, c.difficult, c.analysis_id, "
             "  coalesce(d.status, 'pending') AS status, d.author AS decided_by, d.value AS decision_value, "
