@@ -38,6 +38,7 @@ SECTION_MODULES = (
     "callqa.pipeline.settings",
     "callqa.pipeline.signals.settings",
     "callqa.pipeline.scoring.settings",
+    "callqa.pipeline.scoring.categories",
     "callqa.pipeline.people.library_settings",
     "callqa.web.settings",
     "callqa.pipeline.qa.alerts",

@@ -1,7 +1,7 @@
 """Scores for one call: indicators -> competencies -> flags -> nominations.
 
 `score_call(result, config)` runs after the signals (pipeline/process.py) and
-fills `result.difficult`, `indicators`, `competencies`, `flags`, `nominations`.
+fills `result.difficult`, `indicators`, `competencies`, `flags`, `categories`, `nominations`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping
 
+from callqa.pipeline.scoring.categories import apply_categories
 from callqa.pipeline.scoring.competency import DEFAULT_ROLE, overall_score, score_competencies
 from callqa.pipeline.config import Config
 from callqa.pipeline.scoring.flags import evaluate_flags
@@ -45,6 +46,7 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     result.indicators = indicators
     result.competencies = competencies
     result.flags = flags
+    apply_categories(result, config)  # saved searches (configs/categories.yaml): categories, their flags
     result.nominations = nominate(ctx, competencies, flags, config)
     overall = overall_score(competencies, config, role)
     result.processing["scoring"] = {"role": role, "overall_score": None if overall is None else round(overall, 2)}

@@ -12,6 +12,9 @@ Tables (all additive; nothing here touches the store's own tables):
   calibration_evaluators session_id, evaluator
   calibration_answers   session_id, call_id, evaluator, question_id, answer (JSON), comment, answered_at
   review_samples        week, operator_id, team, call_id, stratum, seed, created_at
+  saved_categories      category_id, names (JSON), query, severity, saved_by, saved_at, first_saved_at,
+                        deleted: categories saved from the web app (pipeline/scoring/categories.py;
+                        latest row per id wins, history kept)
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ DDL: tuple[str, ...] = (
     '"question_id" VARCHAR, "answer" JSON, "comment" VARCHAR, "answered_at" TIMESTAMP)',
     'CREATE TABLE IF NOT EXISTS review_samples ("week" VARCHAR, "operator_id" VARCHAR, "team" VARCHAR, '
     '"call_id" VARCHAR, "stratum" VARCHAR, "seed" INTEGER, "created_at" TIMESTAMP)',
+    'CREATE TABLE IF NOT EXISTS saved_categories ("category_id" VARCHAR, "names" JSON, "query" VARCHAR, '
+    '"severity" VARCHAR, "saved_by" VARCHAR, "saved_at" TIMESTAMP, "first_saved_at" TIMESTAMP, "deleted" BOOLEAN)',
 )
 
 TABLE_NAMES = tuple(d.split(" (")[0].split()[-1] for d in DDL)
