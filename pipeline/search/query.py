@@ -231,12 +231,14 @@ class Window:
 
 @dataclass(frozen=True)
 class Filter:
+    """A call filter as written (parse() gathers them into Query.filters)."""
+
     key: str  # canonical: team, operator_id, language, flag, category, from, to
     values: tuple[str, ...]
     pos: int
 
 
-Node = Union[Word, Phrase, Near, And, Or, Not, Speaker, Window, Filter]
+Node = Union[Word, Phrase, Near, And, Or, Not, Speaker, Window]
 
 
 @dataclass(frozen=True)
@@ -357,10 +359,43 @@ def _lex_chunk(q: str, chunk: str, pos: int, toks: list[_Tok]) -> None:
 # ---------------------------------------------------------------- parser
 
 
+def _split_filters(q: str, toks: list[_Tok]) -> tuple[list[_Tok], list[_Tok]]:
+    """Take the filters out of the token stream: written anywhere at the top level, they apply
+    to the whole call ("lang:en thank OR спасибо" is lang:en AND (thank OR спасибо)); inside
+    (...), after NOT, a scope, NEAR, AND or OR, or before AND/OR/NEAR they are an error."""
+    out: list[_Tok] = []
+    filters: list[_Tok] = []
+    depth = 0
+    skip = False
+    for i, t in enumerate(toks):
+        if skip:
+            skip = False
+            continue
+        if (t.kind == "filter" and not t.value[1] and toks[i + 1].kind == "phrase"
+                and toks[i + 1].pos == t.pos + len(t.text)):  # team:"Team A"
+            t = _Tok("filter", t.pos, t.text, (t.value[0], toks[i + 1].text))
+            skip = True
+        if t.kind == "lpar":
+            depth += 1
+        elif t.kind == "rpar":
+            depth -= 1
+        if t.kind != "filter":
+            out.append(t)
+            continue
+        prev = out[-1].kind if out else None
+        nxt = toks[i + 1].kind
+        if depth > 0 or prev in ("and", "or", "not", "near", "scope") or nxt in ("and", "or", "near"):
+            raise QuerySyntaxError(f"filters apply to the whole call: write {t.text} beside the search "
+                                   f"(not inside (...), after NOT, a scope, AND, OR or NEAR, or before AND, OR "
+                                   f"or NEAR)", q, t.pos)
+        filters.append(t)
+    return out, filters
+
+
 class _Parser:
     def __init__(self, q: str):
         self.q = q
-        self.toks = _lex(q)
+        self.toks, self.filters = _split_filters(q, _lex(q))
         self.i = 0
         self.depth = 0
 
@@ -395,7 +430,7 @@ class _Parser:
         return parts[0] if len(parts) == 1 else Or(tuple(parts), pos)
 
     def _starts_unary(self) -> bool:
-        return self.cur.kind in ("word", "phrase", "lpar", "not", "scope", "filter")
+        return self.cur.kind in ("word", "phrase", "lpar", "not", "scope")
 
     def and_expr(self, ctx: str, after: bool = False) -> Node:
         pos = self.cur.pos
@@ -470,19 +505,13 @@ class _Parser:
             return node
         if t.kind == "scope":
             self.take()
-            if not self._starts_unary() or self.cur.kind in ("filter", "not"):
+            if not self._starts_unary() or self.cur.kind == "not":
                 raise QuerySyntaxError(f"{t.text} needs a word, phrase or (group) right after it, e.g. "
                                        f"{t.text}(...)", self.q, t.pos)
             child = self.primary()
             if t.value[0] == "speaker":
                 return Speaker(t.value[1], child, t.pos)
             return Window(t.value[1], float(t.value[2]), child, t.pos)
-        if t.kind == "filter":
-            self.take()
-            key, raw = t.value
-            if not raw and self.cur.kind == "phrase" and self.cur.pos == t.pos + len(t.text):
-                raw = self.take().text
-            return _filter_node(key, raw, t, self.q)
         raise self._missing(None)
 
 
@@ -558,20 +587,6 @@ def _positive(node: Node) -> bool:
     return False
 
 
-def _check_filters(node: Node, q: str, top: bool) -> None:
-    if isinstance(node, Filter):
-        if not top:
-            raise QuerySyntaxError(f"filters apply to the whole call: put {node.key}: at the top level, "
-                                   f"not inside (...), OR, NOT or a scope", q, node.pos)
-        return
-    if isinstance(node, And):
-        for c in node.children:
-            _check_filters(c, q, top)
-        return
-    for c in _children(node):
-        _check_filters(c, q, False)
-
-
 def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, (And, Or)):
         return node.children
@@ -587,28 +602,15 @@ def parse(text: str) -> Query:
     text = text or ""
     p = _Parser(text)
     root = p.parse()
-    if root is None:
-        raise QuerySyntaxError("empty query: type a word or a \"phrase\"", text, 0)
-    top_and = isinstance(root, And)
-    _check_filters(root, text, True)
-    if not top_and and isinstance(root, Filter):
-        pass
     filters: dict[str, tuple[str, ...]] = {}
-    if isinstance(root, Filter):
-        parts: list[Node] = [root]
-    elif isinstance(root, And):
-        parts = list(root.children)
-    else:
-        parts = [root]
-    rest: list[Node] = []
-    for part in parts:
-        if isinstance(part, Filter):
-            if part.key in ("from", "to") and part.key in filters:
-                raise QuerySyntaxError(f"{part.key}: is given twice", text, part.pos)
-            filters[part.key] = filters.get(part.key, ()) + part.values
-        else:
-            rest.append(part)
-    search = _drop_empty(rest[0] if len(rest) == 1 else And(tuple(rest), root.pos)) if rest else None
+    for t in p.filters:
+        f = _filter_node(t.value[0], t.value[1], t, text)
+        if f.key in ("from", "to") and f.key in filters:
+            raise QuerySyntaxError(f"{t.text} is given twice", text, t.pos)
+        filters[f.key] = filters.get(f.key, ()) + f.values
+    if root is None and not filters:
+        raise QuerySyntaxError("empty query: type a word or a \"phrase\"", text, 0)
+    search = None if root is None else _drop_empty(root)
     if search is None or not _positive(search):
         raise QuerySyntaxError("nothing to find: add a word or \"phrase\" that is not under NOT "
                                "(NOT and filters only narrow a search, and each side of OR needs one)",
