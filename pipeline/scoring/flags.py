@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from callqa.pipeline import severity as sev
-from callqa.pipeline.scoring.indicators import Context, evidence_list, to_evidence
+from callqa.pipeline.scoring.indicators import Context, to_evidence
 from callqa.pipeline.types import Evidence
 
 
@@ -51,40 +51,40 @@ def _quotes(evs: list[Evidence], n: int = 3) -> str:
 
 @rule("forbidden_phrase")
 def _forbidden(ctx: Context, r: Any) -> Hit | None:
-    evs = evidence_list(ctx.get("forbidden_phrases", []), ctx.transcript)
+    evs = ctx.evidence(ctx.signals.forbidden_phrases)
     return Hit(evs, {"count": len(evs), "quotes": _quotes(evs)}) if evs else None
 
 
 @rule("escalation")
 def _escalation(ctx: Context, r: Any) -> Hit | None:
-    evs = evidence_list(ctx.get("escalations", []), ctx.transcript)
+    evs = ctx.evidence(ctx.signals.escalations)
     return Hit(evs, {"count": len(evs), "quotes": _quotes(evs)}) if evs else None
 
 
 @rule("negative_end")
 def _negative_end(ctx: Context, r: Any) -> Hit | None:
-    end = ctx.get("sentiment.client_end")
+    end = ctx.signals.sentiment.client_end
     threshold = r.threshold if r.threshold is not None else -0.3
-    if end is None or float(end) >= threshold:
+    if end is None or end >= threshold:
         return None
-    client = [pt for pt in ctx.get("sentiment.per_turn", []) or [] if pt.get("speaker") == "client"]
-    evs = evidence_list(client[-1:], ctx.transcript) or ctx.expected_at("longest_client_turn")
-    return Hit(evs, {"value": round(float(end), 2), "quotes": _quotes(evs)})
+    client = ctx.signals.sentiment.turns("client", scored=False)
+    evs = ctx.evidence(client[-1:]) or ctx.expected_at("longest_client_turn")
+    return Hit(evs, {"value": round(end, 2), "quotes": _quotes(evs)})
 
 
 @rule("long_silence")
 def _long_silence(ctx: Context, r: Any) -> Hit | None:
-    longest = ctx.get("longest_silence_s")
+    longest = ctx.signals.longest_silence_s
     threshold = r.threshold if r.threshold is not None else 20.0
-    if longest is None or float(longest) < threshold:
+    if longest is None or longest < threshold:
         return None
-    ev = to_evidence(ctx.get("longest_silence"), ctx.transcript)
-    return Hit([ev] if ev else [], {"value": round(float(longest), 1)})
+    ev = to_evidence(ctx.signals.longest_silence, ctx.transcript)
+    return Hit([ev] if ev else [], {"value": round(longest, 1)})
 
 
 @rule("script_missing")
 def _script_missing(ctx: Context, r: Any) -> Hit | None:
-    stages = ctx.get("script.stages", []) or []
+    stages = ctx.signals.script.stages
     missing = [i for i, s in enumerate(stages) if s.get("required", True) and not s.get("found")]
     if not missing:
         return None
@@ -121,20 +121,19 @@ def _low_asr(ctx: Context, r: Any) -> Hit | None:
 
 @rule("raised_voice")
 def _raised_voice(ctx: Context, r: Any) -> Hit | None:
-    items = [i for i in ctx.get("loudness.raised_voice", []) or [] if i.get("speaker") == "operator"]
-    evs = evidence_list(items, ctx.transcript)
+    evs = ctx.evidence(ctx.signals.loudness.raised("operator"))
     return Hit(evs, {"count": len(evs)}) if evs else None
 
 
 @rule("operator_interruptions")
 def _interruptions(ctx: Context, r: Any) -> Hit | None:
-    items = [i for i in ctx.get("interruptions.items", []) or [] if i.get("by") == "operator"]
-    n = ctx.get("interruptions.by_operator")
+    items = ctx.signals.interruptions.by("operator")
+    n = ctx.signals.interruptions.by_operator
     n = len(items) if n is None else int(n)
     threshold = r.threshold if r.threshold is not None else 3
     if n < threshold:
         return None
-    return Hit(evidence_list(items, ctx.transcript), {"count": n})
+    return Hit(ctx.evidence(items), {"count": n})
 
 
 @rule("role_uncertain")
@@ -179,6 +178,7 @@ def _asr_no_words(ctx: Context, r: Any) -> Hit | None:
 
 
 RULES["processing_error"] = None  # raised by the batch layer through processing_error_flag()
+RULES["category"] = None  # `category:ID`, raised per category with a severity by pipeline/scoring/categories.py
 
 
 def _reason(r: Any, lang: str, values: dict[str, Any]) -> str:
