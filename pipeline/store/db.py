@@ -725,6 +725,17 @@ class Store:
                 result["reviews"] = self._reviews(con, call_id)
         return result
 
+    def get_many(self, call_ids: Iterable[str], *, page_size: int = 200) -> Iterator[dict[str, Any]]:
+        """The stored result dicts of the given calls (no reviews, no overrides; unknown ids
+        skipped), a page of calls per connection: for readers of many calls (the search index)."""
+        ids = sorted(set(call_ids))
+        for i in range(0, len(ids), page_size):
+            with self._connect() as con:
+                rows = con.execute("SELECT result FROM results WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id",
+                                   [ids[i:i + page_size]]).fetchall()
+            for (text,) in rows:
+                yield json.loads(text)
+
     def results(self, *, include_errors: bool = False, apply_overrides: bool = True,
                 page_size: int = 200, config: Any = None) -> Iterator[dict[str, Any]]:
         """Every stored call result (CONTRACTS.md dicts), ordered by call id. With
