@@ -17,9 +17,7 @@ naming the file it came from and the key.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,11 +44,8 @@ SECTION_MODULES = (
     "callqa.pipeline.qa.sampling",
 )
 
-# Sections that change no call's result, left out of `Config.hash` (a call's identity):
-# configuring alerts must not make the next batch reprocess every stored call. Forms are
-# versioned and re-scored from stored results (pipeline/qa/forms.py: call_form), the review
-# sample is drawn from the store: neither needs a call processed again.
-HASH_EXCLUDED = frozenset({"alerts", "forms", "sampling"})
+# What a call's identity is made of (and which sections change no result) is defined in one
+# place: pipeline/identity.py. `Config.hash` is its `config_hash`.
 
 _MISSING = object()
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
@@ -200,9 +195,9 @@ def load_config(user_file: str | Path | None = None, overrides: Mapping[str, Any
                 full = keys + sub
                 raise ConfigError(origin(full), ".".join(full), err.get("msg", "invalid value")) from None
 
-    hashed = {k: v for k, v in tree.items() if k not in HASH_EXCLUDED}
-    canonical = json.dumps(hashed, sort_keys=True, ensure_ascii=False, default=str)
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    from callqa.pipeline.identity import config_hash
+
+    digest = config_hash(tree)  # the sections that change a result (pipeline/identity.py)
     files = tuple(str(p) for p in default_files.values()) + ((str(user_file),) if user_file else ())
     config = Config(tree=tree, hash=digest, files=files, validated=validated)
     for check in checks:
