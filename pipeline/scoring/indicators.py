@@ -8,8 +8,11 @@ language if needed), when it applies (`applies`: registered conditions; it is
 null otherwise) and where its evidence comes from (`evidence_from`, or
 `expected_at` for a behaviour that did not happen: the moment it was expected).
 
-Indicators read the serialized signals (a plain dict, see CONTRACTS.md), the
-transcript and the call metadata; they never run a model.
+Indicators read the call's signals through their typed view
+(`pipeline.signals.view.SignalsView`: `ctx.signals.sentiment.client_end`), the
+transcript and the call metadata; they never run a model. The signal names a
+configuration gives (`source`, `evidence_from`) are checked when it is loaded
+against the view's tables of named signals (`NUMBERS`, `LISTS`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from callqa.pipeline.signals.view import Item, SignalsView
 from callqa.pipeline.types import CallMeta, Evidence, Transcript
 
 MAX_QUOTE = 240
@@ -64,19 +68,6 @@ class Measurement:
     note: str | None = None
 
 
-def get_path(data: Any, dotted: str | None, default: Any = None) -> Any:
-    """`a.b.c` looked up in nested mappings; `default` when any step is missing or None."""
-    if not dotted:
-        return default
-    node = data
-    for part in dotted.split("."):
-        if isinstance(node, Mapping) and node.get(part) is not None:
-            node = node[part]
-        else:
-            return default
-    return node
-
-
 def _clip_quote(text: str) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 1].rstrip() + "…"
@@ -102,7 +93,7 @@ def to_evidence(item: Any, transcript: Transcript | None = None) -> Evidence | N
 def evidence_list(items: Any, transcript: Transcript | None = None) -> list[Evidence]:
     if isinstance(items, Mapping):
         items = [items]
-    if not isinstance(items, list):
+    if not isinstance(items, (list, tuple)):
         return []
     out = [to_evidence(i, transcript) for i in items]
     return sorted((e for e in out if e is not None), key=lambda e: (e.start, e.end))
@@ -119,7 +110,7 @@ def turn_evidence(transcript: Transcript, index: int) -> Evidence:
 class Context:
     """Everything an indicator may read about one call."""
 
-    signals: Mapping[str, Any]
+    signals: SignalsView
     transcript: Transcript
     meta: CallMeta
     language: str
@@ -129,11 +120,13 @@ class Context:
     difficulty: "Difficulty | None" = None  # why the call is (or is not) difficult
     asr_no_words: Mapping[str, Any] | None = None  # speech the ASR wrote no words for (processing.asr_no_words)
 
-    def get(self, dotted: str | None, default: Any = None) -> Any:
-        return get_path(self.signals, dotted, default)
+    def evidence(self, items: Iterable[Item] | Item | None) -> list[Evidence]:
+        """Evidence items of the signals as Evidence, in time order."""
+        return evidence_list(items, self.transcript)
 
-    def evidence(self, dotted: str | None) -> list[Evidence]:
-        return evidence_list(self.get(dotted), self.transcript)
+    def evidence_from(self, name: str | None) -> list[Evidence]:
+        """The evidence items of the list a configuration names (`evidence_from`)."""
+        return self.evidence(self.signals.items(name)) if name else []
 
     def _indices(self, speaker: str) -> list[int]:
         return [i for i, t in enumerate(self.transcript.turns) if t.speaker == speaker and t.text.strip()]
@@ -185,28 +178,24 @@ class Difficulty:
         return {"difficult": self.difficult, "reasons": [dict(r) for r in self.reasons]}
 
 
-def _client_turns(signals: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [pt for pt in get_path(signals, "sentiment.per_turn", []) or []
-            if pt.get("speaker") == "client" and pt.get("score") is not None]
-
-
 def _ev_items(items: Iterable[Mapping[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
     keep = ("start", "end", "speaker", "quote", "turn")
     return [{k: it[k] for k in keep if it.get(k) is not None} for it in list(items)[:limit]]
 
 
-def assess_difficulty(signals: Mapping[str, Any], rule: Any) -> Difficulty:
+def assess_difficulty(signals: SignalsView | Mapping[str, Any], rule: Any) -> Difficulty:
     """A call is difficult when the client escalates (asks for a manager, threatens a complaint),
     shows negative emotion (starts negative, or one turn strongly negative: insults, anger),
     raises their voice, or complains repeatedly (several negative turns). Topic words
     ("проблема", "error") carry no valence, so naming a problem alone is routine."""
+    signals = SignalsView.of(signals)
     reasons: list[dict[str, Any]] = []
-    esc = [e for e in get_path(signals, "escalations", []) or [] if e.get("speaker", "client") == "client"]
+    esc = [e for e in signals.escalations if e.get("speaker", "client") == "client"]
     if rule.on_escalation and rule.escalations_min > 0 and len(esc) >= rule.escalations_min:
         reasons.append({"id": "escalation", "count": len(esc), "min": rule.escalations_min,
                         "evidence": _ev_items(esc)})
-    client = _client_turns(signals)
-    start = get_path(signals, "sentiment.client_start")
+    client = signals.sentiment.turns("client")
+    start = signals.sentiment.client_start
     strong = [pt for pt in client if float(pt["score"]) < rule.emotion_below]
     if (start is not None and float(start) < rule.client_start_below) or strong:
         low = min(client, key=lambda pt: float(pt["score"])) if client else None
@@ -215,7 +204,7 @@ def assess_difficulty(signals: Mapping[str, Any], rule: Any) -> Difficulty:
                              "min_turn": None if low is None else round(float(low["score"]), 3),
                              "evidence": _ev_items(strong or ([low] if low else []))}
         reasons.append(r)
-    loud = [i for i in get_path(signals, "loudness.raised_voice", []) or [] if i.get("speaker") == "client"]
+    loud = signals.loudness.raised("client")
     if rule.raised_voice_min > 0 and len(loud) >= rule.raised_voice_min:
         reasons.append({"id": "raised_voice", "count": len(loud), "min": rule.raised_voice_min,
                         "evidence": _ev_items(loud)})
@@ -226,23 +215,23 @@ def assess_difficulty(signals: Mapping[str, Any], rule: Any) -> Difficulty:
     return Difficulty(bool(reasons), tuple(reasons))
 
 
-def is_difficult(signals: Mapping[str, Any], rule: Any) -> bool:
+def is_difficult(signals: SignalsView | Mapping[str, Any], rule: Any) -> bool:
     """Any reason of `assess_difficulty`."""
     return assess_difficulty(signals, rule).difficult
 
 
-def pressure_moment(signals: Mapping[str, Any], transcript: Transcript, rule: Any) -> Evidence | None:
+def pressure_moment(signals: SignalsView | Mapping[str, Any], transcript: Transcript, rule: Any) -> Evidence | None:
     """The first client turn under `client_negative_below`, or the first escalation."""
+    signals = SignalsView.of(signals)
     cands: list[Evidence] = []
-    for pt in get_path(signals, "sentiment.per_turn", []) or []:
-        if pt.get("speaker") == "client" and pt.get("score") is not None and pt["score"] < rule.client_negative_below:
+    for pt in signals.sentiment.turns("client"):
+        if pt["score"] < rule.client_negative_below:
             ev = to_evidence(pt, transcript)
             if ev is not None:
                 cands.append(ev)
                 break
-    cands.extend(evidence_list(get_path(signals, "escalations", []), transcript)[:1])
-    loud = [i for i in get_path(signals, "loudness.raised_voice", []) or [] if i.get("speaker") == "client"]
-    cands.extend(evidence_list(loud, transcript)[:1])
+    cands.extend(evidence_list(signals.escalations, transcript)[:1])
+    cands.extend(evidence_list(signals.loudness.raised("client"), transcript)[:1])
     if cands:
         return min(cands, key=lambda e: e.start)
     if is_difficult(signals, rule):  # started negative by the start measure: the first client turn
@@ -256,16 +245,20 @@ def pressure_moment(signals: Mapping[str, Any], transcript: Transcript, rule: An
 
 Impl = Callable[[Context, Any], Measurement]
 REGISTRY: dict[str, Impl] = {}
+READS: dict[str, str] = {}  # implementation -> the kind of signal its `source` names: "number" | "list"
 CONDITIONS: dict[str, Callable[[Context], bool]] = {}
 
 
-def indicator(name: str) -> Callable[[Impl], Impl]:
-    """Register an indicator implementation under `name`."""
+def indicator(name: str, reads: str | None = None) -> Callable[[Impl], Impl]:
+    """Register an indicator implementation under `name`; `reads`: it computes from the
+    signal(s) a configuration names in `source`, of that kind ("number" or "list")."""
 
     def deco(fn: Impl) -> Impl:
         if name in REGISTRY:
             raise ValueError(f"indicator {name!r} registered twice")
         REGISTRY[name] = fn
+        if reads is not None:
+            READS[name] = reads
         return fn
 
     return deco
@@ -300,17 +293,17 @@ def _difficult(ctx: Context) -> bool:
 
 @condition("sentiment_available")
 def _sentiment(ctx: Context) -> bool:
-    return ctx.get("sentiment.client_start") is not None and ctx.get("sentiment.client_end") is not None
+    return ctx.signals.sentiment.client_start is not None and ctx.signals.sentiment.client_end is not None
 
 
 @condition("loudness_available")
 def _loudness(ctx: Context) -> bool:
-    return ctx.get("loudness.operator") is not None
+    return ctx.signals.loudness.operator is not None
 
 
 @condition("script_defined")
 def _script(ctx: Context) -> bool:
-    return bool(ctx.get("script.stages"))
+    return bool(ctx.signals.script.stages)
 
 
 @condition("glossary_defined")
@@ -321,64 +314,63 @@ def _glossary(ctx: Context) -> bool:
 
 @condition("has_questions")
 def _has_questions(ctx: Context) -> bool:
-    return bool(ctx.get("questions.open", []) or ctx.get("questions.closed", []))
+    return bool(ctx.signals.questions.open or ctx.signals.questions.closed)
 
 
 # ---------------------------------------------------------------- generic implementations
 
-def _items(ctx: Context, source: str | list[str] | None) -> list[Any]:
-    """The items of the list(s) at `source`, once each (the same moment in two lists counts once)."""
-    paths = [source] if isinstance(source, str) else list(source or [])
-    out: list[Any] = []
+def _items(ctx: Context, source: str | list[str] | None) -> list[Item]:
+    """The items of the list(s) named by `source`, once each (the same moment in two lists counts once)."""
+    names = [source] if isinstance(source, str) else list(source or [])
+    out: list[Item] = []
     seen: set[tuple[Any, Any]] = set()
-    for path in paths:
-        items = ctx.get(path, [])
-        for it in items if isinstance(items, list) else []:
-            key = (it.get("start"), it.get("quote")) if isinstance(it, Mapping) else (id(it), None)
+    for name in names:
+        for it in ctx.signals.items(name):
+            key = (it.get("start"), it.get("quote"))
             if key not in seen:
                 seen.add(key)
                 out.append(it)
     return out
 
 
-@indicator("count")
+@indicator("count", reads="list")
 def count(ctx: Context, spec: Any) -> Measurement:
-    """Number of items in the list(s) at `source`; the items are the evidence."""
+    """Number of items in the list(s) named by `source`; the items are the evidence."""
     items = _items(ctx, spec.source)
     return Measurement(float(len(items)), evidence_list(items, ctx.transcript))
 
 
-@indicator("number")
+@indicator("number", reads="number")
 def number(ctx: Context, spec: Any) -> Measurement:
-    """The number at `source` (or the language's `source_by_language`; null when absent);
-    evidence from `evidence_from`."""
+    """The number signal named by `source` (or the language's `source_by_language`; null when
+    absent); evidence from `evidence_from`."""
     source = spec.source_by_language.get(ctx.language, spec.source)
-    v = ctx.get(source)
+    v = ctx.signals.number(source)
     if v is None:
         return Measurement(None, note=f"no signal {source}")
-    return Measurement(float(v), ctx.evidence(spec.evidence_from))
+    return Measurement(v, ctx.evidence_from(spec.evidence_from))
 
 
 # ---------------------------------------------------------------- specific implementations
 
 def _questions(ctx: Context) -> list[Evidence]:
-    return sorted(evidence_list(ctx.get("questions.open", []), ctx.transcript)
-                  + evidence_list(ctx.get("questions.closed", []), ctx.transcript), key=lambda e: e.start)
+    q = ctx.signals.questions
+    return sorted(ctx.evidence(q.open) + ctx.evidence(q.closed), key=lambda e: e.start)
 
 
 @indicator("questions_before_solution")
 def questions_before_solution(ctx: Context, spec: Any) -> Measurement:
     """Open and clarifying questions asked before the first solution phrase."""
-    solution = ctx.get("first_solution_s")
-    qs = [q for q in _questions(ctx) if solution is None or q.start < float(solution)]
-    n = ctx.get("questions.before_solution")
+    solution = ctx.signals.first_solution_s
+    qs = [q for q in _questions(ctx) if solution is None or q.start < solution]
+    n = ctx.signals.questions.before_solution
     return Measurement(float(len(qs) if n is None else n), qs)
 
 
 @indicator("time_to_first_question")
 def time_to_first_question(ctx: Context, spec: Any) -> Measurement:
     qs = _questions(ctx)
-    first = ctx.get("questions.first_question_s")
+    first = ctx.signals.questions.first_question_s
     if first is None and qs:
         first = qs[0].start
     if first is None:
@@ -389,26 +381,27 @@ def time_to_first_question(ctx: Context, spec: Any) -> Measurement:
 @indicator("operator_interruptions")
 def operator_interruptions(ctx: Context, spec: Any) -> Measurement:
     """How often the operator interrupted the client."""
-    if ctx.get("interruptions.measured") is False:  # mono without overlap detection: never a free score
-        return Measurement(None, note=f"interruptions not measured: {ctx.get('interruptions.reason')}")
-    items = [i for i in ctx.get("interruptions.items", []) or [] if i.get("by") == "operator"]
-    n = ctx.get("interruptions.by_operator")
-    return Measurement(float(len(items) if n is None else n), evidence_list(items, ctx.transcript))
+    inter = ctx.signals.interruptions
+    if not inter.measured:  # mono without overlap detection: never a free score
+        return Measurement(None, note=f"interruptions not measured: {inter.reason}")
+    items = inter.by("operator")
+    n = inter.by_operator
+    return Measurement(float(len(items) if n is None else n), ctx.evidence(items))
 
 
 @indicator("sentiment_improvement")
 def sentiment_improvement(ctx: Context, spec: Any) -> Measurement:
     """Client sentiment end minus start; a call that ends positive scores high even
     when it started positive (params end_zero / end_full scale the end value)."""
-    start, end = ctx.get("sentiment.client_start"), ctx.get("sentiment.client_end")
+    start, end = ctx.signals.sentiment.client_start, ctx.signals.sentiment.client_end
     if start is None or end is None:
         return Measurement(None, note="no client sentiment")
-    delta = float(end) - float(start)
+    delta = end - start
     by_delta = spec.scale.score(delta, ctx.language)
     ez, ef = spec.params.get("end_zero", 0.0), spec.params.get("end_full", 0.5)
-    by_end = min(1.0, max(0.0, (float(end) - ez) / (ef - ez))) if ef != ez else 0.0
-    client = [pt for pt in ctx.get("sentiment.per_turn", []) or [] if pt.get("speaker") == "client"]
-    ev = evidence_list([client[0], client[-1]] if len(client) > 1 else client, ctx.transcript)
+    by_end = min(1.0, max(0.0, (end - ez) / (ef - ez))) if ef != ez else 0.0
+    client = ctx.signals.sentiment.turns("client", scored=False)
+    ev = ctx.evidence([client[0], client[-1]] if len(client) > 1 else client)
     return Measurement(delta, ev, score=max(by_delta, by_end))
 
 
@@ -424,60 +417,58 @@ def calm_under_pressure(ctx: Context, spec: Any) -> Measurement:
     Turns with an empathy phrase are left out when `params.skip_empathy` is set:
     acknowledging the client's feelings ("I understand how frustrating this is")
     echoes negative words by design, and is the calm response."""
-    ops = [pt for pt in ctx.get("sentiment.per_turn", []) or []
-           if pt.get("speaker") == "operator" and pt.get("score") is not None]
+    ops = ctx.signals.sentiment.turns("operator")
     t0 = ctx.pressure.start if ctx.pressure else 0.0
     after = [pt for pt in ops if float(pt.get("end", pt.get("start", 0))) >= t0] or ops
     if spec.params.get("skip_empathy", 0):
-        emp = evidence_list(ctx.get("phrases.empathy", []), ctx.transcript)
+        emp = ctx.evidence(ctx.signals.phrases.get("empathy", ()))
         empathic = {e.turn for e in emp if e.turn is not None}
         empathic |= {i for i, t in enumerate(ctx.transcript.turns)
                      if t.speaker == "operator" and any(t.start <= e.start < t.end for e in emp)}
         after = [pt for pt in after if pt.get("turn") not in empathic]
     if not after:
-        mean = ctx.get("sentiment.operator_mean")
+        mean = ctx.signals.sentiment.operator_mean
         if mean is None:
             return Measurement(None, note="no operator sentiment")
-        return Measurement(float(mean), ctx.expected_at("pressure_moment"))
+        return Measurement(mean, ctx.expected_at("pressure_moment"))
     value = sum(float(pt["score"]) for pt in after) / len(after)
     low = min(after, key=lambda pt: pt["score"])
-    ev = ctx.expected_at("pressure_moment") + evidence_list([low], ctx.transcript)
+    ev = ctx.expected_at("pressure_moment") + ctx.evidence([low])
     return Measurement(value, ev)
 
 
 @indicator("interruptions_under_pressure")
 def interruptions_under_pressure(ctx: Context, spec: Any) -> Measurement:
-    if ctx.get("interruptions.measured") is False:
-        return Measurement(None, note=f"interruptions not measured: {ctx.get('interruptions.reason')}")
-    items = [i for i in ctx.get("interruptions.items", []) or [] if i.get("by") == "operator"]
-    ev = _after_pressure(ctx, evidence_list(items, ctx.transcript))
+    inter = ctx.signals.interruptions
+    if not inter.measured:
+        return Measurement(None, note=f"interruptions not measured: {inter.reason}")
+    ev = _after_pressure(ctx, ctx.evidence(inter.by("operator")))
     return Measurement(float(len(ev)), ev)
 
 
 @indicator("raised_voice_under_pressure")
 def raised_voice_under_pressure(ctx: Context, spec: Any) -> Measurement:
-    items = [i for i in ctx.get("loudness.raised_voice", []) or [] if i.get("speaker") == "operator"]
-    ev = _after_pressure(ctx, evidence_list(items, ctx.transcript))
+    ev = _after_pressure(ctx, ctx.evidence(ctx.signals.loudness.raised("operator")))
     return Measurement(float(len(ev)), ev)
 
 
-@indicator("said_under_pressure")
+@indicator("said_under_pressure", reads="list")
 def said_under_pressure(ctx: Context, spec: Any) -> Measurement:
-    """Items of the list(s) at `source` (e.g. conflict and forbidden phrases) said
+    """Items of the list(s) named by `source` (e.g. conflict and forbidden phrases) said
     from the moment of pressure on."""
-    ev = _after_pressure(ctx, evidence_list(_items(ctx, spec.source), ctx.transcript))
+    ev = _after_pressure(ctx, ctx.evidence(_items(ctx, spec.source)))
     return Measurement(float(len(ev)), ev)
 
 
 @indicator("script_order")
 def script_order(ctx: Context, spec: Any) -> Measurement:
     """Share of the found script stages that came in order and in their time window."""
-    found = [s for s in ctx.get("script.stages", []) or [] if s.get("found")]
+    found = [s for s in ctx.signals.script.stages if s.get("found")]
     if not found:
         return Measurement(None, note="no script stage found")
     good = [s for s in found if s.get("in_order", True) and s.get("in_window", True)]
     bad = [s for s in found if s not in good]
-    return Measurement(len(good) / len(found), evidence_list(bad or good, ctx.transcript))
+    return Measurement(len(good) / len(found), ctx.evidence(bad or good))
 
 
 @indicator("bare_dont_know")
@@ -485,9 +476,9 @@ def bare_dont_know(ctx: Context, spec: Any) -> Measurement:
     """Forbidden-phrase hits that are a bare "don't know" (ids listed in `match`),
     i.e. not followed by a promise to find out (those are `phrases.dont_know_followed`)."""
     wanted = set(spec.match)
-    items = [i for i in ctx.get("forbidden_phrases", []) or []
+    items = [i for i in ctx.signals.forbidden_phrases
              if i.get("id") in wanted or any(m in (i.get("quote") or "").lower() for m in wanted)]
-    return Measurement(float(len(items)), evidence_list(items, ctx.transcript))
+    return Measurement(float(len(items)), ctx.evidence(items))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -510,8 +501,10 @@ def score_indicator(iid: str, spec: Any, ctx: Context) -> IndicatorScore:
     return IndicatorScore(iid, m.value, score, tuple(ev), spec.numeric, note=m.note, absence=absence)
 
 
-def build_context(signals: Mapping[str, Any], transcript: Transcript, meta: CallMeta, language: str,
+def build_context(signals: Any, transcript: Transcript, meta: CallMeta, language: str,
                   config: Any, asr_no_words: Mapping[str, Any] | None = None) -> Context:
+    """`signals`: a CallSignals, its serialized dict (CONTRACTS.md) or a SignalsView."""
+    signals = SignalsView.of(signals)
     rule = config.section("indicators").difficult
     difficulty = assess_difficulty(signals, rule)
     return Context(signals=signals, transcript=transcript, meta=meta, language=language, config=config,

@@ -66,7 +66,7 @@ def blocking_problems(ctx: Context, flags: Iterable[Flag], config: Any) -> list[
     """Why a call cannot be exemplary (empty when it can)."""
     rule = config.section("grading").nomination
     problems: list[str] = []
-    stages = ctx.get("script.stages", []) or []
+    stages = ctx.signals.script.stages
     if rule.require_script and not stages:
         problems.append("no script")
     missing = [s.get("id") for s in stages if s.get("required", True) and not s.get("found")]
@@ -75,8 +75,8 @@ def blocking_problems(ctx: Context, flags: Iterable[Flag], config: Any) -> list[
     blocking = [f.id for f in flags if f.id not in rule.ignore_flags]
     if blocking:
         problems.append("flags: " + ", ".join(blocking))
-    end = ctx.get("sentiment.client_end")
-    if end is None or float(end) < rule.client_end_min:
+    end = ctx.signals.sentiment.client_end
+    if end is None or end < rule.client_end_min:
         problems.append("client does not end positive")
     return problems
 
@@ -93,7 +93,7 @@ def nominate(ctx: Context, competencies: Iterable[CompetencyScore], flags: Itera
                    key=lambda cs: (-cs[1], cs[0]))
     if not shown:
         return []
-    start, end = ctx.get("sentiment.client_start"), ctx.get("sentiment.client_end")
+    start, end = ctx.signals.sentiment.client_start, ctx.signals.sentiment.client_end
     turned = bool(ctx.difficult and start is not None and end is not None
                   and float(end) - float(start) >= rule.turned_positive_delta)
     reason = REASON_TURNED_POSITIVE if turned else REASON_DIFFICULT if ctx.difficult else REASON_HIGH_SCORE

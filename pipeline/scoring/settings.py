@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
 from callqa.pipeline.errors import ConfigError
 from callqa.pipeline.severity import Severity
+from callqa.pipeline.signals.view import check_signal_name
 from callqa.pipeline.types import ROLES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -243,9 +244,10 @@ class Scale(_Strict):
 
 class IndicatorSpec(_Strict):
     compute: str | None = None  # registered implementation; default: the indicator's own id
-    source: str | list[str] | None = None  # dotted path(s) into the serialized signals
+    # named signals (pipeline/signals/view.py NUMBERS / LISTS: their path in the serialized section)
+    source: str | list[str] | None = None  # the signal(s) the implementation reads
     source_by_language: dict[str, str] = Field(default_factory=dict)  # e.g. {ru: syllables_per_s.operator}
-    evidence_from: str | None = None  # dotted path of a list of evidence items in the signals
+    evidence_from: str | None = None  # a list of evidence items in the signals
     scale: Scale
     applies: list[str] = Field(default_factory=list)  # registered conditions; all must hold
     numeric: bool = False  # a measurement: its evidence may be empty (CONTRACTS.md)
@@ -254,6 +256,31 @@ class IndicatorSpec(_Strict):
     params: dict[str, float] = Field(default_factory=dict)
     match: list[str] = Field(default_factory=list)  # item ids / lower-case phrases an implementation filters on
     name: Text | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str | list[str] | None, info: ValidationInfo) -> str | list[str] | None:
+        from callqa.pipeline.scoring.indicators import READS
+
+        kind = READS.get(info.data.get("compute") or "")  # what the implementation reads, when it says
+        names = [v] if isinstance(v, str) else v or []
+        if kind == "number" and len(names) > 1:
+            raise ValueError(f"'compute: {info.data.get('compute')}' reads one number signal, got {len(names)}")
+        for name in names:
+            check_signal_name(name, kind)
+        return v
+
+    @field_validator("source_by_language")
+    @classmethod
+    def _source_by_language(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v.values():
+            check_signal_name(name, "number")
+        return v
+
+    @field_validator("evidence_from")
+    @classmethod
+    def _evidence_from(cls, v: str | None) -> str | None:
+        return None if v is None else check_signal_name(v, "list")
 
     @model_validator(mode="after")
     def _registered(self) -> "IndicatorSpec":
@@ -287,13 +314,25 @@ class IndicatorsConfig(_Strict):
 
     @model_validator(mode="after")
     def _implementations(self) -> "IndicatorsConfig":
-        from callqa.pipeline.scoring.indicators import REGISTRY
+        from callqa.pipeline.scoring.indicators import READS, REGISTRY
 
         for iid, spec in self.items.items():
             impl = spec.compute or iid
             if impl not in REGISTRY:
                 raise ValueError(f"indicator {iid!r}: no implementation {impl!r} "
                                  f"(set 'compute' to one of: {', '.join(sorted(REGISTRY))})")
+            kind = READS.get(impl)
+            if kind is None:
+                continue
+            names = [spec.source] if isinstance(spec.source, str) else list(spec.source or [])
+            if not names or (kind == "number" and len(names) > 1):
+                raise ValueError(f"indicator {iid!r}: 'compute: {impl}' needs 'source': "
+                                 f"{'one number signal' if kind == 'number' else 'one or more lists of evidence items'}")
+            for name in names:
+                try:
+                    check_signal_name(name, kind)
+                except ValueError as e:
+                    raise ValueError(f"indicator {iid!r}, 'source' of 'compute: {impl}': {e}") from None
         return self
 
 
