@@ -46,12 +46,11 @@ from callqa.pipeline.search.query import (
     family, filters_pass, prepare_call,
 )
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 SEARCH_DIR = "search"
 TURN_BREAK = "¶"
 SORTS = ("date", "relevance")
 _SPEAKER_FIELD = {None: "k", "operator": "k_op", "client": "k_cl"}
-_BULK = 200  # more changed calls than this: read them with Store.results() instead of one by one
 
 
 class SearchIndexError(PathError):
@@ -75,7 +74,7 @@ def _schema() -> Any:
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
     for name in ("k_op", "k_cl"):
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
-    sb.add_text_field("data", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_bytes_field("data", stored=True, indexed=False)
     return sb.build()
 
 
@@ -126,7 +125,7 @@ def call_document(prep: PreparedCall, analysis_id: str | None) -> dict[str, Any]
     doc: dict[str, Any] = {
         "call_id": prep.call_id, "analysis_id": analysis_id or "", "ts": _ts(meta.get("started_at")),
         "k": " ".join(k), "l": " ".join(l), "k_op": " ".join(k_op), "k_cl": " ".join(k_cl),
-        "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
     }
     for name in ("team", "language"):
         if meta.get(name):
@@ -328,9 +327,18 @@ class SearchIndex:
             return {}
         return dict(data.get("calls") or {})
 
-    def _write_state(self, calls: Mapping[str, str]) -> None:
+    def stamp(self) -> str:
+        """The store stamp (`store_stamp`) the index was last brought up to date with ('' if none)."""
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return ""
+        return str(data.get("store_stamp") or "") if data.get("version") == INDEX_VERSION else ""
+
+    def _write_state(self, calls: Mapping[str, str], stamp: str = "") -> None:
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": INDEX_VERSION, "calls": dict(calls)}), encoding="utf-8")
+        tmp.write_text(json.dumps({"version": INDEX_VERSION, "store_stamp": stamp, "calls": dict(calls)}),
+                       encoding="utf-8")
         os.replace(tmp, self.state_path)
 
     @contextlib.contextmanager
@@ -397,7 +405,7 @@ class SearchIndex:
                 if ok:
                     w.commit()
                     w.wait_merging_threads()
-                    self._write_state(iw.state)
+                    self._write_state(iw.state, iw.stamp)
                 else:
                     w.rollback()
                 del w
@@ -436,7 +444,7 @@ class SearchIndex:
                 break
             for _, addr in res.hits:
                 doc = searcher.doc(addr)
-                prep = prepared_from_data(doc["call_id"][0], json.loads(doc["data"][0]))
+                prep = prepared_from_data(doc["call_id"][0], json.loads(bytes(doc["data"][0])))
                 checked += 1
                 if restrict and not filters_pass(restrict, prep.meta):
                     continue
@@ -470,6 +478,7 @@ class IndexWriter:
         self.index = index
         self.w = writer
         self.state = state
+        self.stamp = ""  # set by update_index when the whole store was compared
 
     def remove(self, call_id: str) -> None:
         self.w.delete_documents_by_term("call_id", call_id)
@@ -501,26 +510,38 @@ def _stored_analyses(store: Any, call_ids: Iterable[str] | None) -> dict[str, st
 
 
 def _read_results(store: Any, ids: set[str]) -> Iterator[tuple[str, Mapping[str, Any] | None]]:
-    if len(ids) > _BULK:
-        seen = set()
-        for result in store.results(apply_overrides=False):
-            cid = str(result.get("call_id"))
-            if cid in ids:
-                seen.add(cid)
-                yield cid, result
-        for cid in ids - seen:
-            yield cid, None
-        return
-    for cid in sorted(ids):
-        yield cid, store.get(cid, with_reviews=False)
+    seen = set()
+    for result in store.get_many(ids):
+        cid = str(result.get("call_id"))
+        seen.add(cid)
+        yield cid, result
+    for cid in sorted(ids - seen):
+        yield cid, None
+
+
+def store_stamp(store_path: str | Path) -> str:
+    """Modification times and sizes of the store's database files: unchanged stamp, unchanged
+    calls (a cheap first check before comparing analysis ids)."""
+    from callqa.pipeline.store.db import DB_FILE
+
+    parts = []
+    for name in (DB_FILE, DB_FILE + ".wal"):
+        try:
+            st = (Path(store_path).expanduser() / name).stat()
+        except FileNotFoundError:
+            continue
+        parts.append(f"{name}:{st.st_mtime_ns}:{st.st_size}")
+    return "|".join(parts)
 
 
 def stale(store_path: str | Path) -> bool:
     """Whether the store holds analyses the index does not (or the index holds removed calls)."""
     from callqa.pipeline.store.db import Store
 
-    store = Store(store_path)
-    return _stored_analyses(store, None) != SearchIndex(index_dir(store_path)).state()
+    sindex = SearchIndex(index_dir(store_path))
+    if sindex.stamp() and sindex.stamp() == store_stamp(store_path):
+        return False
+    return _stored_analyses(Store(store_path), None) != sindex.state()
 
 
 def update_index(store_path: str | Path, call_ids: Iterable[str] | None = None, *,
@@ -535,6 +556,7 @@ def update_index(store_path: str | Path, call_ids: Iterable[str] | None = None, 
     store = Store(store_path)
     sindex = SearchIndex(index_dir(store_path))
     stats = UpdateStats()
+    stamp = store_stamp(store_path)  # before reading: a call stored meanwhile makes the index stale
     wanted = None if call_ids is None else set(call_ids)
     stored = _stored_analyses(store, wanted)
     with sindex.writer() as w:
@@ -560,6 +582,7 @@ def update_index(store_path: str | Path, call_ids: Iterable[str] | None = None, 
                 stats.added += 1
             if progress:
                 progress(n, len(todo))
+        w.stamp = stamp if wanted is None and not stats.failed else ""
     stats.seconds = time.perf_counter() - t0
     return stats
 
