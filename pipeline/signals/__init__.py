@@ -222,8 +222,7 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
     if audio is not None:
         from callqa.pipeline.signals.loudness import loudness
 
-        loud = loudness(audio, transcript, sig.loudness, quotes,
-                        meta.channel_map if meta is not None else None)
+        loud = loudness(audio.turn_levels_db, transcript, sig.loudness, quotes)  # audio: AudioMeasures
     return CallSignals(
         talk_time_s=timing["talk_time_s"],
         talk_ratio_operator=timing["talk_ratio_operator"],
@@ -282,8 +281,13 @@ def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, aud
         rows["backchannel"].extend(wp.backchannel)
         rows["speech"].extend(speech_seconds(t.words, pause_s) for t in tr.turns)
     durations = [max([t.duration_s] + [x.end for x in t.turns]) for t in transcripts]
-    audios = audios or [None] * len(transcripts)
-    activity = _activity_frame(transcripts, audios, metas, config.section("signals"))
+    from callqa.pipeline.signals.measures import AudioMeasures, measure_audio
+
+    # Decoded audio is measured first (levels per turn, channel activity); stored measures
+    # (pipeline/signals/measures.py) are used as they are: rescoring decodes nothing.
+    audios = [a if a is None or isinstance(a, AudioMeasures) else measure_audio(a, t, m, config)
+              for a, t, m in zip(audios or [None] * len(transcripts), transcripts, metas)]
+    activity = _activity_frame(audios)
     timing = compute_timing(turns_frame(rows), durations, config.section("signals"), activity)
     return [_assemble(tr, wp, tm, config, au, me)
             for tr, wp, tm, au, me in zip(transcripts, parts, timing, audios, metas)]
@@ -310,26 +314,16 @@ def _channel_speakers(transcript: Transcript, meta: CallMeta | None) -> dict[int
     return out
 
 
-def _activity_frame(transcripts: Sequence[Transcript], audios: Sequence[Any], metas: Sequence[CallMeta | None],
-                    sig: SignalsConfig) -> Any:
-    """Audio speech (call, speaker, start, end) of the stereo calls whose turns come from the channels
-    (a call where the audio shows no speech at all keeps its word times)."""
+def _activity_frame(measures: Sequence[Any]) -> Any:
+    """Audio speech (call, speaker, start, end) of the stereo calls whose measures hold channel
+    activity (a call where the audio shows no speech at all keeps its word times)."""
     import polars as pl
 
-    from callqa.pipeline.signals.activity import stereo_activity
-
-    opts = sig.channel_activity
     rows: dict[str, list[Any]] = {"call": [], "speaker": [], "start": [], "end": []}
-    if not opts.enabled:
-        return None
-    for c, (tr, au, me) in enumerate(zip(transcripts, audios, metas)):
-        if au is None or getattr(au, "channels", 1) != 2 or not any(t.channel is not None for t in tr.turns):
+    for c, m in enumerate(measures):
+        if m is None or not m.activity:
             continue
-        who = _channel_speakers(tr, me)
-        if not who:
-            continue
-        spans = stereo_activity(au, who, opts.bleed_db, opts.vad_threshold) or {}
-        for speaker, ss in spans.items():
+        for speaker, ss in m.activity.items():
             for a, b in ss:
                 rows["call"].append(c)
                 rows["speaker"].append(speaker)
@@ -342,5 +336,6 @@ def _activity_frame(transcripts: Sequence[Transcript], audios: Sequence[Any], me
 
 def compute_signals(transcript: Transcript, config: Config, audio: Any = None,
                     meta: CallMeta | None = None) -> CallSignals:
-    """Every signal of one call. `audio` (pipeline.audio.Audio) adds loudness; None for transcript imports."""
+    """Every signal of one call. `audio` (decoded audio, or its stored AudioMeasures) adds loudness and
+    stereo channel activity; None for transcript imports."""
     return compute_signals_batch([transcript], config, [audio], [meta])[0]

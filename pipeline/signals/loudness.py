@@ -11,7 +11,7 @@ A raised voice is a turn `raised_db` or more above its speaker's median turn.
 from __future__ import annotations
 
 from statistics import median
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -63,10 +63,10 @@ def to_level(db: float, opts: LoudnessOptions) -> float:
     return float(min(100.0, max(0.0, (db - opts.floor_dbfs) / (-opts.floor_dbfs) * 100.0)))
 
 
-def loudness(audio: Any, transcript: Transcript, opts: LoudnessOptions, quotes: list[str],
-             channel_map: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """{operator, client, raised_voice: [ev + level]}: speaker levels are medians of their turns."""
-    levels = turn_levels_db(audio, transcript, opts, channel_map)
+def loudness(levels: Sequence[float | None], transcript: Transcript, opts: LoudnessOptions,
+             quotes: list[str]) -> dict[str, Any]:
+    """{operator, client, raised_voice: [ev + level]} from the turns' levels (`turn_levels_db`, measured
+    once with the transcript: pipeline/signals/measures.py): speaker levels are medians of their turns."""
     out: dict[str, Any] = {"operator": None, "client": None, "raised_voice": []}
     medians: dict[str, float] = {}
     for spk in ("operator", "client"):
