@@ -186,6 +186,8 @@ class CallResult:
     processing: dict[str, Any] = field(default_factory=dict)  # timings, versions, warnings
     transcript_id: str | None = None  # pipeline.identity: audio + speech settings
     analysis_id: str | None = None  # pipeline.identity: transcript + analysis settings
+    # pipeline.process.TranscriptRecord this analysis was made from (stored by the batch; not serialized)
+    transcript_record: Any = field(default=None, repr=False, compare=False)
 
     SCHEMA_VERSION = 1
 
