@@ -9,8 +9,8 @@ Layout::
 
 One document per call, with the words of every turn as tantivy terms (positions kept):
 ``k`` (word-family keys, see query.family), ``l`` (lemmas), ``k_op`` / ``k_cl`` (family keys
-of the operator's / client's words), a "¶" token between turns so a phrase never spans two
-turns; the call's filters as terms (team, operator_id, language, flags, categories) and its
+of the operator's / client's words), ``k_first`` / ``k_last`` (of the turns in the first / last
+minute), a "¶" token between turns so a phrase never spans two turns; the call's filters as terms (team, operator_id, language, flags, categories) and its
 start time ``ts`` (fast field: sort and date range). A stored field keeps each turn's
 text, times, speaker and per-word lemmas, keys and character spans (already lemmatised).
 
@@ -18,7 +18,7 @@ A query runs in two steps. The engine finds the calls that can match: words, phr
 (tantivy phrase queries), NEAR (a phrase query with slop), AND / OR / NOT and the
 filters are tantivy queries, a speaker scope picks the speaker's field; what the engine
 cannot decide exactly (time scopes, NEAR distances, a phrase said by one speaker) it
-over-approximates. Then the single-call evaluator (`query.evaluate`, the same code as
+over-approximates (a time scope of up to a minute through the first/last-minute fields). Then the single-call evaluator (`query.evaluate`, the same code as
 `match_call`) runs on the candidates' stored turns, in the order asked (date or
 relevance), until `limit` moments are found; it decides the moments and the scopes.
 
@@ -46,11 +46,13 @@ from callqa.pipeline.search.query import (
     family, filters_pass, prepare_call,
 )
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 SEARCH_DIR = "search"
 TURN_BREAK = "¶"
 SORTS = ("date", "relevance")
 _SPEAKER_FIELD = {None: "k", "operator": "k_op", "client": "k_cl"}
+WINDOW_FIELD_S = 60.0  # k_first / k_last: family keys of the turns in the first / last minute
+_WINDOW_FIELD = {"first": "k_first", "last": "k_last"}
 
 
 class SearchIndexError(PathError):
@@ -72,7 +74,7 @@ def _schema() -> Any:
         sb.add_text_field(name, stored=True, tokenizer_name="raw", index_option="basic")
     for name in ("k", "l"):
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
-    for name in ("k_op", "k_cl"):
+    for name in ("k_op", "k_cl", "k_first", "k_last"):
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
     sb.add_bytes_field("data", stored=True, indexed=False)
     return sb.build()
@@ -104,8 +106,12 @@ def _day_ts(day: str, end: bool = False) -> int:
 
 def call_document(prep: PreparedCall, analysis_id: str | None) -> dict[str, Any]:
     """The index document of one prepared call (field -> value or list of values)."""
-    k, l, k_op, k_cl, turns = [], [], [], [], []
+    k, l, k_op, k_cl, k_first, k_last, turns = [], [], [], [], [], [], []
     for t in prep.turns:
+        if t.start < WINDOW_FIELD_S:
+            k_first.extend(t.keys)
+        if t.end > prep.duration - WINDOW_FIELD_S:
+            k_last.extend(t.keys)
         if k:
             k.append(TURN_BREAK)
             l.append(TURN_BREAK)
@@ -125,6 +131,7 @@ def call_document(prep: PreparedCall, analysis_id: str | None) -> dict[str, Any]
     doc: dict[str, Any] = {
         "call_id": prep.call_id, "analysis_id": analysis_id or "", "ts": _ts(meta.get("started_at")),
         "k": " ".join(k), "l": " ".join(l), "k_op": " ".join(k_op), "k_cl": " ".join(k_cl),
+        "k_first": " ".join(k_first), "k_last": " ".join(k_last),
         "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
     }
     for name in ("team", "language"):
@@ -185,49 +192,74 @@ class _Engine:
     def term(self, field_: str, value: str) -> Any:
         return self.t.Query.term_query(self.schema, field_, value)
 
-    def leaf(self, node: Any, speaker: str | None) -> Any:
-        Q = self.t.Query
+    def leaf(self, node: Any, speaker: str | None, window: tuple[str, float] | None = None) -> Any:
+        Q, Occur = self.t.Query, self.t.Occur
         if isinstance(node, Word):
             if _quoted_with_family(node):
-                return self.term("l", node.lemma)
-            return self.term(_SPEAKER_FIELD[speaker], node.key)
-        if isinstance(node, Phrase):
+                base, keys = self.term("l", node.lemma), [family(node.lemma)]
+            else:
+                base, keys = self.term(_SPEAKER_FIELD[speaker], node.key), []
+                if window is not None:
+                    keys = [node.key]
+        elif isinstance(node, Phrase):
             if len(node.lemmas) == 1:
-                return self.term("l", node.lemmas[0])
-            return Q.phrase_query(self.schema, "l", list(node.lemmas))
-        raise TypeError(node)  # pragma: no cover
+                base = self.term("l", node.lemmas[0])
+            else:
+                base = Q.phrase_query(self.schema, "l", list(node.lemmas))
+            keys = [family(lem) for lem in node.lemmas]
+        else:  # pragma: no cover
+            raise TypeError(node)
+        return self._narrow(base, keys, speaker, window)
 
-    def near(self, node: Near, speaker: str | None) -> Any:
+    def _narrow(self, base: Any, keys: list[str], speaker: str | None, window: tuple[str, float] | None) -> Any:
+        """`base` AND each key in the speaker's field and in the first/last-minute field (both
+        hold every word the speaker said / said in that minute, so the result still covers
+        every call the evaluator could accept)."""
+        Occur = self.t.Occur
+        fields = []
+        if speaker is not None:
+            fields.append(_SPEAKER_FIELD[speaker])
+        if window is not None and window[1] <= WINDOW_FIELD_S:
+            fields.append(_WINDOW_FIELD[window[0]])
+        clauses = [(Occur.Must, self.term(f, k)) for f in fields for k in dict.fromkeys(keys)]
+        if not clauses:
+            return base
+        return self.t.Query.boolean_query([(Occur.Must, base)] + clauses)
+
+    def near(self, node: Near, speaker: str | None, window: tuple[str, float] | None = None) -> Any:
         Q, Occur = self.t.Query, self.t.Occur
         a, b = node.left, node.right
         if all(isinstance(x, Word) and not _quoted_with_family(x) for x in (a, b)) and a.key != b.key:
             # tantivy's slop lets words swap places at a cost of 2: slop n+2 covers either order
-            return Q.phrase_query(self.schema, "k", [a.key, b.key], node.distance + 2)
-        return Q.boolean_query([(Occur.Must, self.leaf(a, speaker)), (Occur.Must, self.leaf(b, speaker))])
+            base = Q.phrase_query(self.schema, "k", [a.key, b.key], node.distance + 2)
+            return self._narrow(base, [a.key, b.key], speaker, window)
+        return Q.boolean_query([(Occur.Must, self.leaf(a, speaker, window)),
+                                (Occur.Must, self.leaf(b, speaker, window))])
 
-    def build(self, node: Any, speaker: str | None = None) -> tuple[str, Any]:
+    def build(self, node: Any, speaker: str | None = None,
+              window: tuple[str, float] | None = None) -> tuple[str, Any]:
         """("pos", query) | ("neg", query to exclude) | ("all", None)."""
         Q, Occur = self.t.Query, self.t.Occur
         if isinstance(node, (Word, Phrase)):
-            return "pos", self.leaf(node, speaker)
+            return "pos", self.leaf(node, speaker, window)
         if isinstance(node, Near):
-            return "pos", self.near(node, speaker)
+            return "pos", self.near(node, speaker, window)
         if isinstance(node, Speaker):
-            return self.build(node.child, node.role)
+            return self.build(node.child, node.role, window)
         if isinstance(node, Window):
-            kind, q = self.build(node.child, speaker)
+            kind, q = self.build(node.child, speaker, (node.side, node.seconds))
             return ("pos", q) if kind == "pos" else ("all", None)
         if isinstance(node, Not):
             if not _exact(node.child, speaker):
                 return "all", None
-            kind, q = self.build(node.child, speaker)
+            kind, q = self.build(node.child, speaker, window)
             if kind == "pos":
                 return "neg", q
             if kind == "neg":
                 return "pos", q
             return "all", None
         if isinstance(node, And):
-            parts = [self.build(c, speaker) for c in node.children]
+            parts = [self.build(c, speaker, window) for c in node.children]
             clauses = [(Occur.Must, q) for k, q in parts if k == "pos"]
             clauses += [(Occur.MustNot, q) for k, q in parts if k == "neg"]
             if not clauses:
@@ -236,7 +268,7 @@ class _Engine:
                 clauses.append((Occur.Must, Q.all_query()))
             return "pos", Q.boolean_query(clauses)
         if isinstance(node, Or):
-            parts = [self.build(c, speaker) for c in node.children]
+            parts = [self.build(c, speaker, window) for c in node.children]
             if any(k != "pos" for k, _ in parts):
                 return "all", None
             return "pos", Q.boolean_query([(Occur.Should, q) for _, q in parts])
