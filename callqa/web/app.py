@@ -38,8 +38,9 @@ from callqa.pipeline.privacy.redact import call_key, mask_call_id, public_result
 from callqa.pipeline.store.db import Store, StoreError
 from callqa.users import User, UserDB
 
-from . import qa_views, views
+from . import qa_views, search_views, views
 from .qa_routes import qa_routes
+from .search_routes import search_routes
 from .i18n import UiStrings
 from .security import (CSRF_FIELD, CSRF_HEADER, LoginLimiter, load_or_create_secret, new_csrf_token,
                        tokens_match)
@@ -223,7 +224,7 @@ def flash(request: Request, key: str, kind: str = "ok", **values: Any) -> None:
 def render(request: Request, template: str, status: int = 200, **data: Any) -> HTMLResponse:
     lang = request.state.lang
     ui = _ctx(request).ui
-    t = partial(ui.translate, lang)
+    t = search_views.with_category_labels(partial(ui.translate, lang), _ctx(request).config, _ctx(request).store, lang)
     message = request.session.pop("flash", None)
     if message:
         message = {"kind": message.get("kind"), "text": t(message["key"], **(message.get("values") or {}))}
@@ -695,6 +696,7 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         return JSONResponse(user.serialize())
 
     qa_routes(app, ctx, post)  # evaluation forms, calibration sessions, the review sample (issue 14)
+    search_routes(app, ctx, post)  # search, trends, categories (issue 13)
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> Response:

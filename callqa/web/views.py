@@ -42,13 +42,14 @@ class QueueFilters:
     date_from: str | None = None
     date_to: str | None = None
     flag: str | None = None
+    category: str | None = None  # configs/categories.yaml or saved in the web app (issue 13)
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> tuple["QueueFilters", list[str]]:
         """Filters from query parameters; also the date values that were ignored."""
         bad: list[str] = []
         vals: dict[str, str | None] = {}
-        for k in ("team", "operator", "date_from", "date_to", "flag"):
+        for k in ("team", "operator", "date_from", "date_to", "flag", "category"):
             v = (params.get(k) or "").strip() or None
             if v is not None and k.startswith("date_") and not _DATE.match(v):
                 bad.append(v)
@@ -85,9 +86,11 @@ class Queue:
     all_calls: int  # flagged calls within the other filters (any flag)
     teams: tuple[str, ...]
     operators: tuple[str, ...]
+    categories: dict[str, int] = field(default_factory=dict)  # category id -> queued calls in it
 
     def serialize(self) -> dict[str, Any]:
-        return {"total": self.total, "all_calls": self.all_calls, "counts": self.counts, "rows": [r.serialize() for r in self.rows]}
+        return {"total": self.total, "all_calls": self.all_calls, "counts": self.counts,
+                "categories": self.categories, "rows": [r.serialize() for r in self.rows]}
 
 
 def build_queue(store: Store, user: User, filters: QueueFilters, limit: int) -> Queue:
@@ -112,6 +115,12 @@ def build_queue(store: Store, user: User, filters: QueueFilters, limit: int) -> 
     all_calls = len(by_call)
     if filters.flag is not None:
         by_call = {cid: fs for cid, fs in by_call.items() if any(f["flag_id"] == filters.flag for f in fs)}
+    from callqa.pipeline.scoring.categories import categories_by_call
+
+    in_cats = categories_by_call(store, list(by_call))
+    cat_counts = Counter(c for ids in in_cats.values() for c in set(ids))
+    if filters.category is not None:
+        by_call = {cid: fs for cid, fs in by_call.items() if filters.category in in_cats.get(cid, ())}
     reviews = _latest_reviews(store, list(by_call))
     rows = []
     for cid, fs in by_call.items():
@@ -125,7 +134,8 @@ def build_queue(store: Store, user: User, filters: QueueFilters, limit: int) -> 
                         for f in fs),
             review=reviews.get(cid)))
     rows.sort(key=lambda r: (-r.severity_rank, -len(r.flags), _neg_time(r.started_at), r.call_id))
-    return Queue(tuple(rows[:limit]), len(rows), dict(counts.most_common()), all_calls, teams, operators)
+    return Queue(tuple(rows[:limit]), len(rows), dict(counts.most_common()), all_calls, teams, operators,
+                 dict(cat_counts.most_common()))
 
 
 def _neg_time(started_at: str | None) -> tuple[int, str]:

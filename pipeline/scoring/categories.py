@@ -17,15 +17,15 @@ changes the call's `analysis_id` (the section is in pipeline/identity.py ANALYSI
 
 Categories saved in the store reach the analysis through `config_with_saved(config, store)`
 (a configuration with them merged in, for a process that has the store at hand: rescore) or,
-for a batch whose workers never open the store, `apply_saved(result, store, config)` on the
-result before it is stored. They apply from the next batch / rescore on.
+for a batch whose workers never open the store, `apply_saved(result, saved_section(store, config),
+config)` on the result before it is stored (pipeline/batch.py RunWriter). They apply from the next batch / rescore on.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -384,29 +384,23 @@ def config_with_saved(config: Config, store: Any) -> Config:
     return _Config(tree=tree, hash=config.hash, files=config.files, validated=validated)
 
 
-def apply_saved(result: Mapping[str, Any], store: Any, config: Config) -> dict[str, Any]:
-    """A stored-shape call result with the store's saved categories evaluated on it (their
-    matches and flags replace any earlier ones of store-saved categories); for a writer that
-    stores results computed by workers that never open the store."""
+def apply_saved(result: Mapping[str, Any], saved: Mapping[str, Any], config: Config) -> dict[str, Any]:
+    """A stored-shape call result with the store's saved categories (`saved_section(store,
+    config)`) evaluated on it: their matches and flags replace any earlier ones of store-saved
+    categories. For the batch's writer, which stores results computed by workers that never
+    open the store."""
     data = dict(result)
-    if data.get("status") == "error" or not (data.get("transcript") or {}).get("turns"):
+    if not saved or data.get("status") == "error" or not (data.get("transcript") or {}).get("turns"):
         return data
-    extra = saved_section(store, config)
-    configured = {str(c.get("id")) for c in data.get("categories") or [] if c.get("source") != "store"}
-    defs = []
-    for cid, item in extra.items():
-        if cid in configured:
-            continue
-        sev = (item.get("flag") or {}).get("severity")
-        defs.append(CategoryDef(cid, item["name"], item["query"], sev, DEFAULT_MAX_EVIDENCE, "store"))
+    old = data.get("categories") or []
+    configured = {str(c.get("id")) for c in old if c.get("source") != "store"}
+    defs = [CategoryDef(cid, item["name"], item["query"], (item.get("flag") or {}).get("severity"),
+                        DEFAULT_MAX_EVIDENCE, "store") for cid, item in saved.items() if cid not in configured]
     lang = str(data.get("language") or "en")
-    keep_cats = [c for c in data.get("categories") or [] if c.get("source") != "store"]
-    store_ids = {FLAG_PREFIX + cid for cid in extra} | {FLAG_PREFIX + str(c.get("id"))
-                                                         for c in data.get("categories") or []
-                                                         if c.get("source") == "store"}
-    keep_flags = [f for f in data.get("flags") or [] if f.get("id") not in store_ids]
-    call = {**data, "categories": keep_cats, "flags": keep_flags}
-    matches = evaluate(defs, call, lang) if defs else []
+    keep_cats = [c for c in old if c.get("source") != "store"]
+    drop = {FLAG_PREFIX + d.id for d in defs} | {FLAG_PREFIX + str(c.get("id")) for c in old if c.get("source") == "store"}
+    keep_flags = [f for f in data.get("flags") or [] if f.get("id") not in drop]
+    matches = evaluate(defs, {**data, "categories": keep_cats, "flags": keep_flags}, lang) if defs else []
     data["categories"] = keep_cats + [m.serialize() for m in matches]
     data["flags"] = _sort_flags(keep_flags + [f.serialize() for f in category_flags(matches, config, lang)])
     return data
@@ -430,6 +424,19 @@ def category_names(config: Config, store: Any = None, lang: str = "en") -> dict[
     return out
 
 
+def categories_by_call(store: Any, call_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """call id -> ids of the categories its stored result is in (calls processed without error)."""
+    sql = ("SELECT r.call_id, json_extract_string(r.result, '$.categories[*].id') AS cats FROM results r "
+           "JOIN calls c USING (call_id) WHERE c.status = 'ok'")
+    params: list[Any] = []
+    if call_ids is not None:
+        if not call_ids:
+            return {}
+        sql += " AND r.call_id IN (SELECT unnest(?))"
+        params.append(list(call_ids))
+    return {str(r["call_id"]): [str(c) for c in r["cats"] or [] if c] for r in store.query(sql, params)}
+
+
 def category_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Calls per category id over some stored results (most calls first)."""
     counts: dict[str, int] = {}
@@ -440,5 +447,5 @@ def category_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 __all__ = ["CategoryDef", "CategoryMatch", "CONFIG_SECTIONS", "FLAG_PREFIX", "apply_categories", "apply_saved",
-           "call_categories", "category_counts", "category_defs", "category_names", "config_with_saved",
+           "call_categories", "categories_by_call", "category_counts", "category_defs", "category_names", "config_with_saved",
            "delete_category", "evaluate", "save_category", "saved_categories"]

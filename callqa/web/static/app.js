@@ -49,8 +49,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     follow();
-    // Links from the queue open the call at the flagged moment: /calls/ID#t=12.5
-    var m = /^#t=([0-9.]+)$/.exec(window.location.hash);
+    // Links from the queue open the call at the flagged moment: /calls/ID#t=12.5; search hits
+    // and topic examples at theirs: /calls/ID?t=12.5
+    var m = /^#t=([0-9.]+)$/.exec(window.location.hash) ||
+            /[?&]t=([0-9.]+)(?:&|$)/.exec(window.location.search);
     var audio = player();
     if (m && audio) {
       var t = parseFloat(m[1]);
