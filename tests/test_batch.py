@@ -89,12 +89,13 @@ def test_identity_changes_with_file_config_and_models(tmp_path, inbox):
     assert len(plan_batch([inbox], store, reprocess=True).todo) == 4
 
 
-def test_models_fingerprint_follows_model_choice(config):
+def test_identity_follows_model_choice(config, inbox):
     from callqa.pipeline.config import load_config
 
+    item = discover([inbox]).items[0]
     other = load_config(overrides={"models": {"asr": {"model": "small"}}})
-    assert batch.models_fingerprint(config) == batch.models_fingerprint(load_config())
-    assert batch.models_fingerprint(config) != batch.models_fingerprint(other)
+    assert batch.identity_for(item, config) == batch.identity_for(item, load_config())
+    assert batch.identity_for(item, config).transcript_id != batch.identity_for(item, other).transcript_id
 
 
 def test_bad_file_is_recorded_and_the_batch_goes_on_then_rerun_does_nothing(tmp_path, inbox):

@@ -9,9 +9,11 @@ Layout of a store directory (docs/nightly.md documents every column)::
       reports/               nightly HTML reports
       quarantine/            bad input files, when a batch is asked to move them
 
-A call is stored once, keyed by its call id, together with its identity (call id +
-input sha256 + config hash + model fingerprint): a batch skips a call whose stored
-identity matches and redoes it when anything in the identity changed.
+A call is stored once, keyed by its call id, together with its identity (call id + input
+sha256 + `transcript_id` + `analysis_id`, pipeline/identity.py): a batch skips a call whose
+stored identity matches, re-runs only the analysis when a stored transcript has the call's
+`transcript_id` (table `transcripts`), and redoes the whole call otherwise. An analysis that
+is replaced stays addressable by its `analysis_id` (table `analyses`), with the reviews made on it.
 
 Concurrency: every database access opens a short-lived connection under a file lock
 (shared for reads, exclusive for writes), so batch workers in several processes, the
@@ -43,7 +45,11 @@ from callqa.pipeline.severity import RANK, rank
 #    nomination per call listing its competencies (`nominations.competencies`).
 # 3: `disputes` (an operator's dispute of a score or flag and the supervisor's decision,
 #    one row per step; pipeline/qa/disputes.py). A version-2 store gains the empty table.
-STORE_SCHEMA_VERSION = 3
+# 4: `transcripts` (the transcript stage's record per call and transcript_id: what `callqa
+#    rescore` analyses again) and `analyses` (earlier analyses of a call, by analysis_id). A
+#    version-3 store gains both tables empty: its calls have no stored transcript until the
+#    next batch transcribes them once more (their identity is defined per stage since 4).
+STORE_SCHEMA_VERSION = 4
 DB_FILE = "callqa.duckdb"
 PROCESSING_ERROR = "processing_error"
 
@@ -119,6 +125,18 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("author", "VARCHAR"), ("comment", "VARCHAR"), ("value", "JSON"), ("review_id", "VARCHAR"),
         ("created_at", "TIMESTAMP"),
     ),
+    # The transcript stage's record (pipeline/process.py: TranscriptRecord), redacted when
+    # privacy.redact is on; one row per call and transcript_id, kept when a new one is made.
+    "transcripts": (
+        ("transcript_id", "VARCHAR"), ("call_id", "VARCHAR"), ("sha256", "VARCHAR"), ("language", "VARCHAR"),
+        ("duration_s", "DOUBLE"), ("run_id", "VARCHAR"), ("created_at", "TIMESTAMP"), ("record", "JSON"),
+    ),
+    # Earlier analyses of a call (the current one is in `results`), moved here when replaced:
+    # reviews, overrides and disputes keep naming the analysis_id they judged.
+    "analyses": (
+        ("analysis_id", "VARCHAR"), ("call_id", "VARCHAR"), ("transcript_id", "VARCHAR"), ("run_id", "VARCHAR"),
+        ("processed_at", "TIMESTAMP"), ("replaced_at", "TIMESTAMP"), ("result", "JSON"),
+    ),
     "quarantine": (
         ("path", "VARCHAR"), ("call_id", "VARCHAR"), ("identity", "VARCHAR"), ("reason", "VARCHAR"),
         ("error_kind", "VARCHAR"), ("moved_to", "VARCHAR"), ("run_id", "VARCHAR"), ("quarantined_at", "TIMESTAMP"),
@@ -162,17 +180,17 @@ class StoreLocked(StoreError):
 
 @dataclass(frozen=True)
 class CallIdentity:
-    """What makes a stored analysis current: call id, input file hash, config hash and
-    the fingerprint of the models (names and versions) that made it."""
+    """What makes a stored analysis current: call id, input file hash and the ids of its two
+    stages (pipeline/identity.py: `transcript_id`, `analysis_id`)."""
 
     call_id: str
     sha256: str
-    config_hash: str
-    models_key: str
+    transcript_id: str
+    analysis_id: str
 
     @property
     def key(self) -> str:
-        raw = "\x1f".join((self.call_id, self.sha256, self.config_hash, self.models_key))
+        raw = "\x1f".join((self.call_id, self.sha256, self.transcript_id, self.analysis_id))
         return sha256(raw.encode("utf-8")).hexdigest()[:24]
 
     def serialize(self) -> dict[str, Any]:
@@ -485,7 +503,8 @@ class Store:
                             "AND reviews.call_identity IS NOT DISTINCT FROM c.identity")
                 con.execute("UPDATE nominations SET competencies = [competency_id] "
                             "WHERE competencies IS NULL AND competency_id IS NOT NULL")
-            # version 3 only adds the `disputes` table (created above, empty)
+            # version 3 only adds the `disputes` table, version 4 `transcripts` and `analyses`
+            # (created above, empty)
             con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(STORE_SCHEMA_VERSION)])
             con.execute("COMMIT")
         except BaseException:
@@ -566,28 +585,124 @@ class Store:
 
     # ---- writes
     def save(self, result: Mapping[str, Any], *, identity: CallIdentity | None = None, run_id: str | None = None,
-             wall_s: float | None = None, worker: str | None = None) -> None:
-        """Store one call result (CONTRACTS.md dict) atomically, replacing any earlier
-        analysis of the same call id. Reviews of the call are kept. `worker`: the
-        host:pid that computed it (default: this process)."""
+             wall_s: float | None = None, worker: str | None = None, transcript: Mapping[str, Any] | None = None,
+             outcome: str = "processed") -> None:
+        """Store one call result (CONTRACTS.md dict) atomically, replacing the current analysis
+        of the same call id (kept in `analyses` when its analysis_id differs). Reviews of the call
+        are kept. `transcript`: the transcript stage's record it was made from (a serialized
+        pipeline.process.TranscriptRecord), stored by transcript_id; None when the stored one was
+        reused. `worker`: the host:pid that computed it (default: this process)."""
         if not isinstance(result, Mapping) or not result.get("call_id"):
             raise StoreError(self.path, "a call result needs a 'call_id'")
-        rows = _call_rows(result, identity, run_id, identity.models_key if identity else None)
+        rows = _call_rows(result, identity, run_id, None)
         cid = str(result["call_id"])
+        aid = result.get("analysis_id")
         with self._connect(write=True) as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                self._keep_earlier_analysis(con, cid, aid)
+                if transcript is not None:
+                    self._save_transcript(con, transcript, run_id)
                 for table in CALL_TABLES:
                     con.execute(f'DELETE FROM "{table}" WHERE call_id = ?', [cid])
                     self._insert(con, table, rows[table])
                 self._insert(con, "processing_log", [{
                     "run_id": run_id, "call_id": cid, "identity": identity.key if identity else None,
-                    "outcome": "processed", "worker": worker or worker_name(), "wall_s": wall_s,
+                    "outcome": outcome, "worker": worker or worker_name(), "wall_s": wall_s,
                     "logged_at": utcnow()}])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+
+    def _keep_earlier_analysis(self, con: Any, call_id: str, analysis_id: str | None) -> None:
+        """Before the current analysis of a call is replaced by `analysis_id`: keep it in
+        `analyses` when it is another one (an analysis that becomes current again leaves it)."""
+        old = _one(con.execute(
+            "SELECT r.analysis_id, r.transcript_id, c.run_id, c.processed_at, r.result FROM results r "
+            "JOIN calls c USING (call_id) WHERE r.call_id = ? AND c.status = 'ok'", [call_id]))
+        if old is not None and old[0] is not None and old[0] != analysis_id:
+            con.execute("DELETE FROM analyses WHERE call_id = ? AND analysis_id = ?", [call_id, old[0]])
+            self._insert(con, "analyses", [{"analysis_id": old[0], "call_id": call_id, "transcript_id": old[1],
+                                            "run_id": old[2], "processed_at": old[3], "replaced_at": utcnow(),
+                                            "result": old[4]}])
+        if analysis_id is not None:
+            con.execute("DELETE FROM analyses WHERE call_id = ? AND analysis_id = ?", [call_id, analysis_id])
+
+    def _save_transcript(self, con: Any, record: Mapping[str, Any], run_id: str | None) -> None:
+        tid, cid = record.get("transcript_id"), record.get("call_id")
+        if not tid or not cid:
+            raise StoreError(self.path, "a stored transcript needs a 'transcript_id' and a 'call_id'")
+        con.execute("DELETE FROM transcripts WHERE call_id = ? AND transcript_id = ?", [cid, tid])
+        self._insert(con, "transcripts", [{
+            "transcript_id": tid, "call_id": cid, "sha256": (record.get("source") or {}).get("sha256"),
+            "language": record.get("language"), "duration_s": _num(record.get("duration_s")), "run_id": run_id,
+            "created_at": utcnow(), "record": _json(dict(record))}])
+
+    def stored_transcripts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """{(call_id, transcript_id): record} of the stored transcripts among `keys`."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT t.call_id, t.transcript_id, t.record FROM transcripts t "
+                "JOIN (SELECT unnest(?) AS call_id, unnest(?) AS transcript_id) k USING (call_id, transcript_id)",
+                [[k[0] for k in keys], [k[1] for k in keys]]).fetchall()
+        return {(c, t): json.loads(r) for c, t, r in rows}
+
+    def rescore_candidates(self, *, call_ids: Sequence[str] | None = None,
+                           since: str | None = None) -> list[dict[str, Any]]:
+        """The analysed calls (all, those in `call_ids`, or those started, else processed, on
+        or after `since`), each with its analysis metadata, current `analysis_id` and the stored
+        record of its transcript (`record` None when the store holds none: analysed before store
+        version 4, or removed)."""
+        sql = ("SELECT c.call_id, c.analysis_id, c.transcript_id, c.team, c.role, c.scenario, c.operator_id, "
+               "c.started_at, t.record FROM calls c LEFT JOIN transcripts t "
+               "ON t.call_id = c.call_id AND t.transcript_id = c.transcript_id WHERE c.status = 'ok'")
+        params: list[Any] = []
+        if call_ids is not None:
+            sql += " AND c.call_id IN (SELECT unnest(?))"
+            params.append(list(call_ids))
+        if since is not None:
+            sql += " AND coalesce(try_cast(c.started_at AS TIMESTAMP), c.processed_at) >= try_cast(? AS TIMESTAMP)"
+            params.append(since)
+        with self._connect() as con:
+            out = self._dicts(con.execute(sql + " ORDER BY c.call_id", params))
+        for r in out:
+            r["record"] = None if r["record"] is None else json.loads(r["record"])
+        return out
+
+    def current_analyses(self) -> dict[str, tuple[str | None, str | None]]:
+        """{call_id: (transcript_id, analysis_id)} of the analysed calls."""
+        with self._connect() as con:
+            rows = con.execute("SELECT call_id, transcript_id, analysis_id FROM calls WHERE status = 'ok'").fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def analysis(self, analysis_id: str, call_id: str | None = None) -> dict[str, Any] | None:
+        """The call result of an analysis, current or earlier (`current` says which), with the
+        reviews made on it; None when the store never held it."""
+        where = "" if call_id is None else " AND call_id = ?"
+        params = [analysis_id] + ([] if call_id is None else [call_id])
+        with self._connect() as con:
+            row = _one(con.execute(f"SELECT call_id, result, true FROM results WHERE analysis_id = ?{where} "
+                                   f"UNION ALL SELECT call_id, result, false FROM analyses WHERE analysis_id = ?{where} "
+                                   "LIMIT 1", params + params))
+            if row is None:
+                return None
+            result = json.loads(row[1])
+            result["current"] = bool(row[2])
+            result["reviews"] = [r for r in self._reviews(con, row[0]) if r["analysis_id"] == analysis_id]
+        return result
+
+    def analyses(self, call_id: str) -> list[dict[str, Any]]:
+        """Every analysis of a call the store holds, oldest first: analysis_id, transcript_id,
+        run_id, processed_at, current."""
+        with self._connect() as con:
+            return self._dicts(con.execute(
+                "SELECT analysis_id, transcript_id, run_id, processed_at, false AS current FROM analyses "
+                "WHERE call_id = ? UNION ALL SELECT analysis_id, transcript_id, run_id, processed_at, true FROM calls "
+                "WHERE call_id = ? AND status = 'ok' ORDER BY processed_at", [call_id, call_id]))
 
     def save_error(self, call_id: str, path: str | Path, reason: str, *, identity: CallIdentity | None = None,
                    kind: str = "input", run_id: str | None = None, moved_to: str | Path | None = None,
@@ -599,7 +714,8 @@ class Store:
         record = {
             "schema_version": 1, "call_id": call_id, "status": "error", "error": reason, "error_kind": kind,
             "source": {"path": str(path), "sha256": identity.sha256 if identity else None},
-            "config_hash": identity.config_hash if identity else None, "flags": [flag],
+            "transcript_id": identity.transcript_id if identity else None,
+            "analysis_id": identity.analysis_id if identity else None, "flags": [flag],
             "transcript": {"turns": []}, "indicators": [], "competencies": [], "nominations": [],
         }
         with self._connect(write=True) as con:
@@ -607,7 +723,7 @@ class Store:
             try:
                 keep = _one(con.execute("SELECT 1 FROM calls WHERE call_id = ? AND status = 'ok'", [call_id]))
                 if keep is None:
-                    rows = _call_rows(record, identity, run_id, identity.models_key if identity else None)
+                    rows = _call_rows(record, identity, run_id, None)
                     for table in CALL_TABLES:
                         con.execute(f'DELETE FROM "{table}" WHERE call_id = ?', [call_id])
                         self._insert(con, table, rows[table])
