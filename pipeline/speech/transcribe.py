@@ -46,6 +46,10 @@ from callqa.pipeline.types import LANGUAGES, Turn, Word
 
 Hook = Callable[..., None]
 
+# Recordings sent to speech recognition by this process (transcribe_mono / transcribe_stereo, the
+# ASR entry points): `callqa rescore` and benchmarks/rescore.py report it (0 when rescoring).
+ASR_RUNS = 0
+
 
 def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
     return None
@@ -706,6 +710,8 @@ def _backend_record(backend: Any, lang: str) -> dict[str, Any]:
 def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
     """Segments with word timestamps for a one-channel recording; `turns` stay empty (the
     diarizer turns words into speaker turns)."""
+    global ASR_RUNS
+    ASR_RUNS += 1
     _check_rate(audio)
     opts = asr_options(config)
     lang, prob, backend, note = route(audio, opts, language, hook=hook)
@@ -911,6 +917,8 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     heard on both channels go to the louder one (`drop_crosstalk`). Each channel is decoded
     as recorded (the same audio plain faster-whisper would get): silencing bleed before
     ASR cost words. Any backend (pipeline/speech/asr_backend.py) decodes, at its own sample rate."""
+    global ASR_RUNS
+    ASR_RUNS += 1
     _check_rate(audio)
     opts = asr_options(config)
     margin = config.section("models").diarization.crosstalk_margin_db
