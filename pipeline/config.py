@@ -106,8 +106,9 @@ def _schemas() -> tuple[tuple[tuple[str, type[BaseModel]], ...], tuple[Any, ...]
     return tuple(sections), tuple(checks)
 
 
-def _match(tree: Mapping[str, Any], pattern: str) -> list[tuple[tuple[str, ...], Any]]:
-    """All (key path, value) in `tree` matching a dotted pattern with `*` wildcards."""
+def match_keys(tree: Mapping[str, Any], pattern: str) -> list[tuple[tuple[str, ...], Any]]:
+    """All (key path, value) in `tree` matching a dotted pattern with `*` wildcards (config
+    sections here, the identity of each stage in pipeline/identity.py)."""
     found: list[tuple[tuple[str, ...], Any]] = [((), tree)]
     for part in pattern.split("."):
         nxt = []
@@ -115,7 +116,7 @@ def _match(tree: Mapping[str, Any], pattern: str) -> list[tuple[tuple[str, ...],
             if not isinstance(node, Mapping):
                 continue
             if part == "*":
-                nxt.extend((keys + (k,), v) for k, v in node.items())
+                nxt.extend((keys + (str(k),), v) for k, v in node.items())
             elif part in node:
                 nxt.append((keys + (part,), node[part]))
         found = nxt
@@ -186,7 +187,7 @@ def load_config(user_file: str | Path | None = None, overrides: Mapping[str, Any
     validated: dict[tuple[str, ...], BaseModel] = {}
     sections, checks = _schemas()
     for pattern, model in sections:
-        for keys, value in _match(tree, pattern):
+        for keys, value in match_keys(tree, pattern):
             try:
                 validated[keys] = model.model_validate(value if value is not None else {})
             except ValidationError as e:

@@ -30,6 +30,8 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
+from callqa.pipeline.config import match_keys
+
 # Top-level sections that change no stored result. Forms are versioned and re-scored from
 # stored results (pipeline/qa/forms.py: call_form); the review sample and the library are
 # drawn from the store; alerts, web, UI strings and development plans only read results.
@@ -78,22 +80,6 @@ def _tree(config: Any) -> Mapping[str, Any]:
     return config.tree if hasattr(config, "tree") else config
 
 
-def _paths(tree: Mapping[str, Any], pattern: str) -> list[tuple[tuple[str, ...], Any]]:
-    """(key path, value) of every key in `tree` matching a dotted pattern."""
-    found: list[tuple[tuple[str, ...], Any]] = [((), tree)]
-    for part in pattern.split("."):
-        nxt = []
-        for keys, node in found:
-            if not isinstance(node, Mapping):
-                continue
-            if part == "*":
-                nxt.extend((keys + (str(k),), v) for k, v in node.items())
-            elif part in node:
-                nxt.append((keys + (part,), node[part]))
-        found = nxt
-    return found
-
-
 def _transcript_patterns(tree: Mapping[str, Any]) -> tuple[str, ...]:
     asr = ((tree.get("models") or {}).get("asr") or {}) if isinstance(tree.get("models"), Mapping) else {}
     return TRANSCRIPT_KEYS + (HOTWORD_KEYS if isinstance(asr, Mapping) and asr.get("use_hotwords") else ())
@@ -102,7 +88,7 @@ def _transcript_patterns(tree: Mapping[str, Any]) -> tuple[str, ...]:
 def transcript_settings(config: Any) -> dict[str, Any]:
     """The configuration values the transcript stage depends on, by dotted key."""
     tree = _tree(config)
-    return {".".join(k): v for p in _transcript_patterns(tree) for k, v in _paths(tree, p)}
+    return {".".join(k): v for p in _transcript_patterns(tree) for k, v in match_keys(tree, p)}
 
 
 def analysis_settings(config: Any) -> dict[str, Any]:
@@ -110,7 +96,7 @@ def analysis_settings(config: Any) -> dict[str, Any]:
     tree = _tree(config)
     out = {k: copy.deepcopy(v) for k, v in tree.items() if k not in NO_RESULT_SECTIONS}
     for pattern in _transcript_patterns(tree):
-        for keys, _ in _paths(tree, pattern):
+        for keys, _ in match_keys(tree, pattern):
             node: Any = out
             for k in keys[:-1]:
                 node = node.get(k) if isinstance(node, Mapping) else None
