@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("callqa.commands.models", "list or pull models for offline use"),
     "demo": ("callqa.commands.demo", "the whole job on sample_calls/ with the embedded defaults"),
     "sample": ("callqa.commands.sample", "the week's review sample per operator, supervisors' lists, coverage"),
+    "rescore": ("callqa.commands.rescore", "recompute scores, flags and nominations from stored transcripts (no ASR)"),
     "search": ("callqa.commands.search", "find moments in every stored transcript: words in any form, \"phrases\", NEAR, AND/OR/NOT, scopes, filters"),
 }
 
