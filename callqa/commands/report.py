@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_source_arguments(op)
     op.add_argument("--out", metavar="FILE.html", help="default: scorecard-<ID>-<period>.html")
     op.add_argument("--json", metavar="FILE", help="also write the scorecard's data as JSON")
-    op.add_argument("--lang", choices=("ru", "en"), default="ru", help="labels (default: ru)")
+    op.add_argument("--lang", default="ru", help="labels: a language of configs/languages.yaml (default: ru)")
     per = sub.add_parser("period", help="grades of every operator for a period (CSV)")
     per.add_argument("--period", required=True, help="2026-W47, 2026-11 or 2026-Q4")
     add_source_arguments(per)
@@ -73,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     check_scoring_config(config)
+    known = config.section("languages").known
+    if getattr(args, "lang", None) is not None and args.lang not in known:
+        print(f"callqa report: --lang {args.lang}: not a language of "
+              f"configs/languages.yaml ({', '.join(known)})", file=sys.stderr)
+        return 2
     period = _period_or_exit(args.period)
     if period is None:
         return 2
