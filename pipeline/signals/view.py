@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from callqa.pipeline.signals.settings import PHRASE_KINDS
@@ -30,7 +30,7 @@ Item = Mapping[str, Any]  # one evidence item: start, end, speaker, quote, turn?
 Items = tuple[Item, ...]
 
 __all__ = ["Item", "Items", "SignalsView", "PerSpeaker", "Interruptions", "Sentiment", "Loudness", "Script",
-           "Questions", "Fillers", "NUMBERS", "LISTS", "check_signal_name"]
+           "Questions", "Fillers", "Latency", "NUMBERS", "LISTS", "check_signal_name"]
 
 
 def _num(x: Any) -> float | None:
@@ -54,34 +54,43 @@ def _map(x: Any) -> Mapping[str, Any]:
     return x if isinstance(x, Mapping) else {}
 
 
-def _one(x: Any) -> Item | None:
-    return x if isinstance(x, Mapping) else None
+# How a field of a record is read from its serialized value, by its declared type.
+_READ: dict[str, Callable[[Any], Any]] = {
+    "float | None": _num,
+    "Items": _items,
+    "Item | None": lambda x: x if isinstance(x, Mapping) else None,
+    "str | None": lambda x: x if isinstance(x, str) else None,
+    "bool": lambda x: x is not False,  # a flag that holds unless the result says false
+    "Mapping[str, Items]": lambda x: {str(k): _items(v) for k, v in _map(x).items()},
+}
+
+
+class _Record:
+    """A typed record of the serialized signals: `of(value)` reads each field under its own name."""
+
+    @classmethod
+    def of(cls, d: Any) -> Any:
+        d = _map(d)
+        kw = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            read = _READ.get(f.type) or _RECORDS[f.type].of
+            kw[f.name] = read(d.get(f.name))
+        return cls(**kw)
 
 
 @dataclass(frozen=True)
-class PerSpeaker:
+class PerSpeaker(_Record):
     operator: float | None = None
     client: float | None = None
 
-    @classmethod
-    def of(cls, d: Any) -> "PerSpeaker":
-        d = _map(d)
-        return cls(_num(d.get("operator")), _num(d.get("client")))
-
 
 @dataclass(frozen=True)
-class Interruptions:
+class Interruptions(_Record):
     by_operator: float | None = None
     by_client: float | None = None
     items: Items = ()
     measured: bool = True  # false: mono without overlap detection (unknown, not zero)
     reason: str | None = None  # why not measured
-
-    @classmethod
-    def of(cls, d: Any) -> "Interruptions":
-        d = _map(d)
-        return cls(_num(d.get("by_operator")), _num(d.get("by_client")), _items(d.get("items")),
-                   d.get("measured") is not False, d.get("reason"))
 
     def by(self, who: str) -> list[Item]:
         """Interruptions where `who` came in."""
@@ -89,17 +98,11 @@ class Interruptions:
 
 
 @dataclass(frozen=True)
-class Sentiment:
+class Sentiment(_Record):
     client_start: float | None = None
     client_end: float | None = None
     operator_mean: float | None = None
     per_turn: Items = ()  # {turn, speaker, start, end, score}
-
-    @classmethod
-    def of(cls, d: Any) -> "Sentiment":
-        d = _map(d)
-        return cls(_num(d.get("client_start")), _num(d.get("client_end")), _num(d.get("operator_mean")),
-                   _items(d.get("per_turn")))
 
     def turns(self, speaker: str, *, scored: bool = True) -> list[Item]:
         """`speaker`'s turns (with a score, unless `scored` is false), in time order."""
@@ -107,59 +110,44 @@ class Sentiment:
 
 
 @dataclass(frozen=True)
-class Loudness:
+class Loudness(_Record):
     operator: float | None = None
     client: float | None = None
     raised_voice: Items = ()
-
-    @classmethod
-    def of(cls, d: Any) -> "Loudness":
-        d = _map(d)
-        return cls(_num(d.get("operator")), _num(d.get("client")), _items(d.get("raised_voice")))
 
     def raised(self, speaker: str) -> list[Item]:
         return [i for i in self.raised_voice if i.get("speaker") == speaker]
 
 
 @dataclass(frozen=True)
-class Script:
+class Script(_Record):
     compliance: float | None = None
     stages: Items = ()  # {id, found, required, start, end, quote, in_order, in_window, ...}
 
-    @classmethod
-    def of(cls, d: Any) -> "Script":
-        d = _map(d)
-        return cls(_num(d.get("compliance")), _items(d.get("stages")))
-
 
 @dataclass(frozen=True)
-class Questions:
+class Questions(_Record):
     open: Items = ()
     closed: Items = ()
     first_question_s: float | None = None
     before_solution: float | None = None
 
-    @classmethod
-    def of(cls, d: Any) -> "Questions":
-        d = _map(d)
-        return cls(_items(d.get("open")), _items(d.get("closed")), _num(d.get("first_question_s")),
-                   _num(d.get("before_solution")))
-
 
 @dataclass(frozen=True)
-class Fillers:
+class Fillers(_Record):
     count: float | None = None
     per_100_words: float | None = None
     items: Items = ()
 
-    @classmethod
-    def of(cls, d: Any) -> "Fillers":
-        d = _map(d)
-        return cls(_num(d.get("count")), _num(d.get("per_100_words")), _items(d.get("items")))
+
+@dataclass(frozen=True)
+class Latency(_Record):
+    mean: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)
-class SignalsView:
+class SignalsView(_Record):
     """One call's signals, typed (see the module docstring)."""
 
     talk_time_s: PerSpeaker = PerSpeaker()
@@ -179,8 +167,7 @@ class SignalsView:
     loudness: Loudness = Loudness()
     longest_monologue_s: PerSpeaker = PerSpeaker()
     longest_monologue: Item | None = None
-    response_latency_mean_s: float | None = None
-    response_latency_max_s: float | None = None
+    response_latency_s: Latency = Latency()
     questions: Questions = Questions()
     first_solution_s: float | None = None
     phrases: Mapping[str, Items] = field(default_factory=dict)
@@ -190,34 +177,9 @@ class SignalsView:
         """The view of a CallSignals, its serialized dict, an object with `serialize()`, or None."""
         if isinstance(signals, SignalsView):
             return signals
-        if signals is None:
-            return cls()
-        d = signals if isinstance(signals, Mapping) else signals.serialize()
-        latency = _map(d.get("response_latency_s"))
-        return cls(
-            talk_time_s=PerSpeaker.of(d.get("talk_time_s")),
-            talk_ratio_operator=_num(d.get("talk_ratio_operator")),
-            silence_s=_num(d.get("silence_s")),
-            longest_silence_s=_num(d.get("longest_silence_s")),
-            longest_silence=_one(d.get("longest_silence")),
-            interruptions=Interruptions.of(d.get("interruptions")),
-            speech_rate_wpm=PerSpeaker.of(d.get("speech_rate_wpm")),
-            syllables_per_s=PerSpeaker.of(d.get("syllables_per_s")),
-            words=PerSpeaker.of(d.get("words")),
-            filler_words=Fillers.of(d.get("filler_words")),
-            script=Script.of(d.get("script")),
-            forbidden_phrases=_items(d.get("forbidden_phrases")),
-            escalations=_items(d.get("escalations")),
-            sentiment=Sentiment.of(d.get("sentiment")),
-            loudness=Loudness.of(d.get("loudness")),
-            longest_monologue_s=PerSpeaker.of(d.get("longest_monologue_s")),
-            longest_monologue=_one(d.get("longest_monologue")),
-            response_latency_mean_s=_num(latency.get("mean")),
-            response_latency_max_s=_num(latency.get("max")),
-            questions=Questions.of(d.get("questions")),
-            first_solution_s=_num(d.get("first_solution_s")),
-            phrases={k: _items(v) for k, v in _map(d.get("phrases")).items()},
-        )
+        if signals is not None and not isinstance(signals, Mapping):
+            signals = signals.serialize()
+        return super().of(signals)
 
     def number(self, name: str) -> float | None:
         """The number a configuration names (`NUMBERS`); KeyError for an unknown name."""
@@ -226,6 +188,10 @@ class SignalsView:
     def items(self, name: str) -> Items:
         """The evidence items a configuration names (`LISTS`); KeyError for an unknown name."""
         return LISTS[name](self)
+
+
+_RECORDS: dict[str, type[_Record]] = {c.__name__: c for c in (PerSpeaker, Interruptions, Sentiment, Loudness, Script,
+                                                             Questions, Fillers, Latency)}
 
 
 def _per_speaker(attr: str) -> dict[str, Callable[[SignalsView], float | None]]:
@@ -253,8 +219,8 @@ NUMBERS: dict[str, Callable[[SignalsView], float | None]] = {
     "loudness.operator": lambda s: s.loudness.operator,
     "loudness.client": lambda s: s.loudness.client,
     **_per_speaker("longest_monologue_s"),
-    "response_latency_s.mean": lambda s: s.response_latency_mean_s,
-    "response_latency_s.max": lambda s: s.response_latency_max_s,
+    "response_latency_s.mean": lambda s: s.response_latency_s.mean,
+    "response_latency_s.max": lambda s: s.response_latency_s.max,
     "questions.first_question_s": lambda s: s.questions.first_question_s,
     "questions.before_solution": lambda s: s.questions.before_solution,
     "first_solution_s": lambda s: s.first_solution_s,
