@@ -106,6 +106,15 @@ def _schemas() -> tuple[tuple[tuple[str, type[BaseModel]], ...], tuple[Any, ...]
     return tuple(sections), tuple(checks)
 
 
+def check_unique(ids: Any, what: str) -> None:
+    """For schemas: ValueError naming the first id of `ids` that appears twice (`what`: e.g. "stage id")."""
+    seen: set[Any] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"{what} {i!r} appears twice")
+        seen.add(i)
+
+
 def match_keys(tree: Mapping[str, Any], pattern: str) -> list[tuple[tuple[str, ...], Any]]:
     """All (key path, value) in `tree` matching a dotted pattern with `*` wildcards (config
     sections here, the identity of each stage in pipeline/identity.py)."""

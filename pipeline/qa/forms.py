@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callqa.pipeline.config import check_unique
 from callqa.pipeline.errors import CallqaError, ConfigError
 from callqa.pipeline.types import ROLES
 from callqa.pipeline.scoring.settings import Text
@@ -202,12 +203,7 @@ class FormDef(_Strict):
             raise ValueError("a form needs 'sections' (or 'mirror: competency_map')")
         if self.mirror is not None and self.sections:
             raise ValueError("a mirrored form takes its questions from the competency map: give no 'sections'")
-        seen: set[str] = set()
-        for s in self.sections:
-            for q in s.questions:
-                if q.id in seen:
-                    raise ValueError(f"question id {q.id!r} appears twice")
-                seen.add(q.id)
+        check_unique((q.id for s in self.sections for q in s.questions), "question id")
         return self
 
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callqa.pipeline.config import check_unique
+
 Who = Literal["operator", "client", "any"]
 
 
@@ -228,11 +230,7 @@ class Script(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "Script":
-        seen: set[str] = set()
-        for s in self.stages:
-            if s.id in seen:
-                raise ValueError(f"stage id {s.id!r} appears twice")
-            seen.add(s.id)
+        check_unique((s.id for s in self.stages), "stage id")
         return self
 
 
