@@ -206,3 +206,24 @@ def test_the_scorecard_and_plan_in_the_toy_language(toy):
     assert plan["result_orientation"].actions["xx"] == ["Fine demandu: cu via problemo estas solvita?"]
     assert "Fine demandu: cu via problemo estas solvita?" in html and "Disvolva plano" in html
     assert plan["problem_analysis"].actions["xx"] == plan["problem_analysis"].actions["en"]  # none in xx: English
+
+
+def test_a_customer_file_adds_the_language_to_callqa_analyze(tmp_path, capsys):
+    """The same language from one `--config` file over the project's defaults (CONTRACTS.md)."""
+    from callqa.cli import main
+
+    customer = tmp_path / "customer.yaml"
+    _write(customer, {
+        "languages": {"known": {"xx": {"name": "Ludlingvo", "tokenizer": "xx", "lemmas": "lowercase",
+                                       "letters": "abcdefghijklmnopqrstuvwxyz"}}},
+        "lexicons": {"xx": XX_LEXICON},
+        "scripts": {"xx": {"inbound": XX_SCRIPT}},
+    })
+    src = tmp_path / "toy-2.json"
+    turns = [{**t, "speaker": "operator" if t["speaker"] == "SPEAKER_00" else "client"} for t in TRANSCRIPT["turns"]]
+    src.write_text(json.dumps({**TRANSCRIPT, "call_id": "toy-2", "turns": turns}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--out", str(out), "--config", str(customer)]) == 0
+    res = json.loads((out / "toy-2.json").read_text(encoding="utf-8"))
+    assert res["language"] == "xx" and res["signals"]["filler_words"]["count"] == 2
+    assert [s["id"] for s in res["signals"]["script"]["stages"] if s["found"]] == ["greeting", "offer_help", "farewell"]
