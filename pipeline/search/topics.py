@@ -59,17 +59,18 @@ class TopicExample:
 class Topic:
     id: str  # "<language>-<n>", n from 1 by size
     language: str
-    terms: tuple[str, ...]
+    terms: tuple[str, ...]  # lemmas, most typical first
     size: int
     examples: tuple[TopicExample, ...] = ()
+    words: tuple[str, ...] = ()  # the terms as clients said them most often (for the name)
 
     @property
     def name(self) -> str:
-        return ", ".join(self.terms[:3])
+        return ", ".join((self.words or self.terms)[:3])
 
     def serialize(self) -> dict[str, Any]:
         return {"id": self.id, "language": self.language, "name": self.name, "terms": list(self.terms),
-                "size": self.size, "examples": [asdict(e) for e in self.examples]}
+                "words": list(self.words), "size": self.size, "examples": [asdict(e) for e in self.examples]}
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class TopicModel:
     def from_dict(cls, data: Mapping[str, Any]) -> "TopicModel":
         topics = tuple(Topic(t["id"], t["language"], tuple(t["terms"]), int(t["size"]),
                              tuple(TopicExample(e["call_id"], e.get("start"), e.get("quote") or "")
-                                   for e in t.get("examples") or ())) for t in data.get("topics") or [])
+                                   for e in t.get("examples") or ()), tuple(t.get("words") or ()))
+                       for t in data.get("topics") or [])
         return cls(topics, dict(data.get("assignments") or {}), str(data.get("fingerprint") or ""),
                    dict(data.get("options") or {}))
 
@@ -208,10 +210,26 @@ def discover_topics(docs: Mapping[str, tuple[str, Sequence[str]]], options: Topi
             continue
         found, assign, members = _cluster(lang, ids, [list(docs[c][1]) for c in ids], opts)
         assignments.update(assign)
+        forms = _surface_forms(lang, [t for c in ids for t in (quotes or {}).get(c) or ()]) if found else {}
         for t in found:
             examples = tuple(_example(cid, t.terms, lang, (quotes or {}).get(cid)) for cid in members[t.id][: opts.examples])
-            topics.append(Topic(t.id, t.language, t.terms, t.size, examples))
+            topics.append(Topic(t.id, t.language, t.terms, t.size, examples,
+                                tuple(forms.get(term, term) for term in t.terms)))
     return TopicModel(tuple(topics), assignments, options=asdict(opts))
+
+
+def _surface_forms(lang: str, turns: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """lemma -> the form clients said it in most often (ties: alphabetical), lower-case."""
+    from collections import Counter
+
+    from callqa.pipeline.search.query import word_keys
+
+    seen: dict[str, Counter] = {}
+    for t in turns:
+        text = str(t.get("text") or "")
+        for lemma, _, a, b in word_keys(text, lang):
+            seen.setdefault(lemma, Counter())[text[a:b].lower()] += 1
+    return {lemma: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for lemma, c in seen.items()}
 
 
 def _example(call_id: str, terms: Sequence[str], lang: str, turns: Sequence[Mapping[str, Any]] | None) -> TopicExample:
