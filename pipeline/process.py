@@ -15,7 +15,7 @@ import copy
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from callqa.pipeline import __version__ as pipeline_version
 from callqa.pipeline.speech.decode import file_sha256
@@ -25,14 +25,11 @@ from callqa.pipeline.identity import analysis_id_for, transcript_id
 from callqa.pipeline.inputs import UNASSIGNED, is_transcript_file, read_meta_file, read_transcript_json, sidecar_for
 from callqa.pipeline.speech.roles import assign_by_channel, assign_by_cues, swap_speakers
 from callqa.pipeline.signals.measures import AudioMeasures
-from callqa.pipeline.types import AudioSource, CallMeta, CallResult, ModelInfo, Transcript, Turn, Word, call_id_for
-
-# hook(step, completed=None, total=None): progress reporting (CLI bar, flow logs).
-Hook = Callable[..., None]
+from callqa.pipeline.types import (AudioSource, CallMeta, CallResult, Hook, ModelInfo, Transcript, Turn, Word,
+                                   call_id_for, no_progress)
 
 
-def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
-    return None
+
 
 
 def resolve_meta(path: Path, meta: CallMeta | None) -> CallMeta:
@@ -71,7 +68,7 @@ def _drop_stray_words(audio: Any, config: Config, asr: Any) -> tuple[Any, dict[s
 
 
 def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
-                     hook: Hook = _noop) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
+                     hook: Hook = no_progress) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
     """Decoded audio -> transcript with operator/client turns, the models used, and what
     the ASR noted (speech re-decoded, phantom text and crosstalk removed) for `processing`."""
     from callqa.pipeline.speech.transcribe import transcribe_mono, transcribe_stereo
@@ -190,7 +187,7 @@ def _redact(record: TranscriptRecord, config: Config) -> None:
 
 
 def transcribe_stage(path: str | Path, config: Config, meta: CallMeta | None = None,
-                     hook: Hook = _noop) -> TranscriptRecord:
+                     hook: Hook = no_progress) -> TranscriptRecord:
     """Decode, ASR, diarization and roles (a transcript JSON: read, roles from the evidence),
     then PII redaction and the audio measures: the transcript stage of one call.
 
@@ -244,7 +241,7 @@ def transcribe_stage(path: str | Path, config: Config, meta: CallMeta | None = N
 
 
 def analysis_stage(record: TranscriptRecord, config: Config, meta: CallMeta | None = None,
-                   hook: Hook = _noop) -> CallResult:
+                   hook: Hook = no_progress) -> CallResult:
     """Signals, indicators, scores, flags, nominations and forms of a transcript: the analysis
     stage of one call (`record` is not changed). `meta`: the call's metadata now (default: the
     metadata the transcript was made with); a team or role change is a new analysis of the same
@@ -278,7 +275,7 @@ def analysis_stage(record: TranscriptRecord, config: Config, meta: CallMeta | No
     return result
 
 
-def process_call(path: str | Path, config: Config, meta: CallMeta | None = None, hook: Hook = _noop) -> CallResult:
+def process_call(path: str | Path, config: Config, meta: CallMeta | None = None, hook: Hook = no_progress) -> CallResult:
     """Analyse one recording (or transcript JSON) end to end: `transcribe_stage`, then
     `analysis_stage`.
 

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 Speaker = Literal["operator", "client"]
 SPEAKERS: tuple[str, str] = ("operator", "client")
+# hook(step, completed=None, total=None): progress reporting (the CLI's bar, the flow's logs).
+Hook = Callable[..., None]
+
+
+def no_progress(step: str, completed: int | None = None, total: int | None = None) -> None:
+    """The default progress hook: reports nothing."""
+    return None
+
+
 ROLES = ("inbound", "outbound", "support", "team_lead")
 DIRECTIONS = ("inbound", "outbound")
 LANGUAGES = ("ru", "en")

@@ -27,14 +27,12 @@ import numpy as np
 
 from callqa.pipeline.speech.asr_onnx import KINDS, kind_of, load_onnx_model, resolve_quantization
 from callqa.pipeline.errors import ModelUnavailable
-from callqa.pipeline.types import Word
+from callqa.pipeline.types import Word, no_progress
 
 MAX_CHUNK_S = 25.0  # onnx-asr models are trained on short utterances
 CHUNK_PAD_S = 0.2  # kept around VAD speech when cutting chunks at pauses
 
 
-def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class DecodeOptions:
 
     asr: Any = None  # pipeline.settings.AsrOptions
     channel: int | None = None
-    hook: Callable[..., None] = _noop
+    hook: Callable[..., None] = no_progress
     step: str = "transcribe"
     speech: Sequence[tuple[float, float]] | None = None  # VAD speech spans (s); backends may cut at the pauses
     notes: list[str] = field(default_factory=list)

@@ -27,23 +27,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
-from callqa.pipeline.types import Turn, Word
+from callqa.pipeline.types import Hook, Turn, Word, no_progress
 
 log = logging.getLogger(__name__)
 
-Hook = Callable[..., None]
 SAMPLE_RATE = 16000
 FRAME_S = 0.01  # label resolution (the encoder's mel hop)
 
 
-def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -133,7 +130,7 @@ class DiarizationResult:
 # --------------------------------------------------------------------------- entry point
 
 
-def diarize(audio: Any, config: Config, hook: Hook = _noop, num_speakers: int | None = None) -> DiarizationResult:
+def diarize(audio: Any, config: Config, hook: Hook = no_progress, num_speakers: int | None = None) -> DiarizationResult:
     """Diarize a decoded recording (`pipeline.audio.Audio`; channels are mixed down).
 
     `num_speakers` given here is exact (a per-call limit); otherwise the configured
@@ -218,7 +215,7 @@ def _diarize_pyannote(samples: np.ndarray, opts: Any, source: str, hook: Hook,
 # --------------------------------------------------------------------------- embedded
 
 
-def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = _noop,
+def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
                      num_speakers: int | None = None) -> DiarizationResult:
     """The embedded diarizer on mono 16 kHz samples. `opts` is `DiarizationOptions`."""
     from callqa.pipeline.speech.asr import share_vad

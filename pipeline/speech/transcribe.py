@@ -35,24 +35,21 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
-from callqa.pipeline.types import LANGUAGES, Turn, Word
+from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress
 
-Hook = Callable[..., None]
 
 # Recordings sent to speech recognition by this process (transcribe_mono / transcribe_stereo, the
 # ASR entry points): `callqa rescore` and benchmarks/rescore.py report it (0 when rescoring).
 ASR_RUNS = 0
 
 
-def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
-    return None
 
 
 def _r(x: float | None) -> float | None:
@@ -628,7 +625,7 @@ def known_word_share(segments: Sequence[Any], language: str) -> float:
 
 
 def route(audio: Any, opts: AsrOptions, requested: str | None, channel: int = 0,
-          hook: Hook = _noop) -> tuple[str, float, Any, str | None]:
+          hook: Hook = no_progress) -> tuple[str, float, Any, str | None]:
     """(language, probability, backend, note): the call's language and the backend serving it.
 
     The language is `requested` (metadata or `asr.language`); else a multilingual Whisper's
@@ -707,7 +704,7 @@ def _backend_record(backend: Any, lang: str) -> dict[str, Any]:
     return {**backend.info().serialize(), "language": lang, "sample_rate": backend.sample_rate}
 
 
-def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
+def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook = no_progress) -> AsrResult:
     """Segments with word timestamps for a one-channel recording; `turns` stay empty (the
     diarizer turns words into speaker turns)."""
     global ASR_RUNS
@@ -908,7 +905,7 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
     return kept, gone
 
 
-def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = _noop) -> AsrResult:
+def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = no_progress) -> AsrResult:
     """Each channel transcribed on its own, crosstalk removed, merged into turns labelled
     `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map).
 
