@@ -35,15 +35,9 @@ from callqa.pipeline.inputs import is_audio_file, is_transcript_file, meta_from_
 from callqa.pipeline.identity import call_ids
 from callqa.pipeline.process import TranscriptRecord, analysis_stage, call_meta, process_call
 from callqa.pipeline.store.db import CallIdentity, Store, worker_name
-from callqa.pipeline.types import CallMeta, call_id_for
+from callqa.pipeline.types import CallMeta, Hook, call_id_for, no_progress
 
 MANIFEST = "manifest.csv"
-
-Hook = Callable[..., None]
-
-
-def _noop(step: str, completed: int | None = None, total: int | None = None) -> None:
-    return None
 
 
 # --------------------------------------------------------------------------- records
@@ -406,7 +400,7 @@ class CallWork:
 
 def compute_call(item: BatchItem | Mapping[str, Any], *, config_file: str | Path | None,
                  quarantine_dir: str | Path | None = None, record_unexpected: bool = True,
-                 hook: Hook = _noop) -> CallWork:
+                 hook: Hook = no_progress) -> CallWork:
     """Process one call with `process_call` (or, for an item with a stored transcript, only
     `analysis_stage`); what a worker runs. It reads the recording (and moves a bad one to
     `quarantine_dir`), never the store: `RunWriter` stores the work.
@@ -505,7 +499,7 @@ class RunWriter:
 
 def process_and_store(item: BatchItem | Mapping[str, Any], writer: RunWriter, *,
                       config_file: str | Path | None, quarantine_dir: str | Path | None = None,
-                      hook: Hook = _noop) -> CallOutcome:
+                      hook: Hook = no_progress) -> CallOutcome:
     """One call in this process: `compute_call`, then `writer` stores it."""
     return writer.write(compute_call(item, config_file=config_file, quarantine_dir=quarantine_dir, hook=hook))
 
