@@ -58,3 +58,52 @@ def test_call_result_carries_both_ids():
     assert first["transcript_id"].startswith("t-") and first["analysis_id"].startswith("a-")
     again = process_call(path, load_config(overrides={"web": {"queue_limit": 3}})).serialize()
     assert (again["transcript_id"], again["analysis_id"]) == (first["transcript_id"], first["analysis_id"])
+
+
+def test_sections_that_change_no_result_change_no_id_nor_the_config_hash():
+    base, cfg = _ids(), load_config()
+    for over in ({"library": {"per_competency_scenario": 9}}, {"alerts": {"enabled": False}},
+                 {"ui": {"en": {"app": {"title": "Calls"}}}}, {"web": {"queue_limit": 3}}):
+        assert _ids(over) == base, over
+        assert load_config(overrides=over).hash == cfg.hash, over
+
+
+def test_a_section_named_nowhere_counts_for_the_analysis():
+    from callqa.pipeline.identity import NO_RESULT_SECTIONS, TRANSCRIPT_KEYS
+
+    tree = load_config().tree
+    named = NO_RESULT_SECTIONS | {k.split(".")[0] for k in TRANSCRIPT_KEYS}
+    analysis_only = sorted(k for k in tree if k not in named)
+    assert "signals" in named and "indicators" in analysis_only and "categories" in analysis_only
+    base = _ids()
+    changed = _ids({"grading": {"nomination": {"min_score": 1}}})
+    assert changed["transcript_id"] == base["transcript_id"] and changed["analysis_id"] != base["analysis_id"]
+
+
+def test_stage_of_split_sections():
+    base = _ids()
+    # loudness: the frames are measured with the transcript, the raised-voice rule is analysis
+    frames = _ids({"signals": {"loudness": {"frame_ms": 40}}})
+    assert frames["transcript_id"] != base["transcript_id"]
+    raised = _ids({"signals": {"loudness": {"raised_db": 9.5}}})
+    assert raised["transcript_id"] == base["transcript_id"] and raised["analysis_id"] != base["analysis_id"]
+    # the stored transcript is redacted: privacy settings are the transcript's
+    assert _ids({"privacy": {"number_min_digits": 9}})["transcript_id"] != base["transcript_id"]
+    # sentiment model: analysis only
+    sent = _ids({"models": {"sentiment": {"backend": "lexicon"}}})
+    assert sent["transcript_id"] == base["transcript_id"]
+    # the glossary biases the ASR only when hotwords are on
+    gloss = {"company": {"glossary": {"en": ["cashback"]}}}
+    assert _ids(gloss)["transcript_id"] == base["transcript_id"] and _ids(gloss)["analysis_id"] != base["analysis_id"]
+    hot = {"models": {"asr": {"use_hotwords": True}}}
+    assert _ids({**hot, **gloss})["transcript_id"] != _ids(hot)["transcript_id"]
+
+
+def test_meta_of_each_stage():
+    base = _ids(meta={"channel_map": ("operator", "client")})
+    swapped = _ids(meta={"channel_map": ("client", "operator")})
+    assert swapped["transcript_id"] != base["transcript_id"]
+    for field in ("team", "role", "scenario", "operator_id", "started_at"):
+        other = _ids(meta={"channel_map": ("operator", "client"), field: "x"})
+        assert other["transcript_id"] == base["transcript_id"] and other["analysis_id"] != base["analysis_id"], field
+    assert _ids(meta={"num_speakers": 1})["transcript_id"] != _ids()["transcript_id"]
