@@ -38,8 +38,8 @@ def search_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901
     def search_page(request: Request, q: str = "", sort: str = "date", limit: int = sv.DEFAULT_LIMIT,
                     user: User = Depends(page_user)) -> Response:
         view = sv.run_search(ctx.store, user, q, sort=sort, limit=limit)
-        return render(request, "search.html", status=400 if view.error else 200, user=user, view=view,
-                      rows=_hit_rows(view))
+        # a query with an error is a page that explains it (200); /api/search answers 400
+        return render(request, "search.html", user=user, view=view, rows=_hit_rows(view))
 
     @app.get("/api/search")
     def search_api(q: str = "", sort: str = "date", limit: int = sv.DEFAULT_LIMIT,
