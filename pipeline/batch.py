@@ -461,6 +461,17 @@ class RunWriter:
         self.store = store if store is not None else Store(plan.store)
         self._written: dict[tuple[str, str], CallOutcome] = {}
         self.outcomes: list[CallOutcome] = []
+        self._saved_categories: dict[str, Any] | None = None  # read from the store once per run
+
+    def _with_saved_categories(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Categories an admin saved in the web app (the store's), evaluated on the result before
+        it is stored (workers never open the store; pipeline/scoring/categories.py)."""
+        from callqa.pipeline.scoring.categories import apply_saved, saved_section
+
+        config = batch_config(self.plan.config_file)
+        if self._saved_categories is None:
+            self._saved_categories = saved_section(self.store, config)
+        return apply_saved(data, self._saved_categories, config) if self._saved_categories else data
 
     def write(self, work: CallWork | Mapping[str, Any]) -> CallOutcome:
         work = CallWork.from_dict(work)
@@ -469,7 +480,7 @@ class RunWriter:
             return self._written[key]
         item, run_id = work.item, self.plan.run_id
         if work.status == "processed" and work.result is not None:
-            data = work.result
+            data = self._with_saved_categories(work.result)
             self.store.save(data, identity=work.identity, run_id=run_id, wall_s=work.wall_s, worker=work.worker,
                             transcript=work.transcript)
             outcome = CallOutcome(data["call_id"], item.path, "processed", None, float(data.get("duration_s") or 0.0),
