@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from callqa.pipeline.config import Config
 
 LEVELS = (1, 2, 3, 4)
-SEVERITIES = ("high", "medium", "low")
 # Where the evidence of an *absent* behaviour points: the moment it was expected.
 EXPECTED_AT = ("first_operator_turn", "last_operator_turn", "longest_client_turn", "last_client_turn",
                "pressure_moment", "call", "checked", "checked_client")
