@@ -66,7 +66,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
     interleave; `wait` as for the batch). `on_call(call_id, outcome)` after each call."""
     from callqa.pipeline.batch import batch_config, new_run_id
     from callqa.pipeline.process import TranscriptRecord, analysis_stage
-    from callqa.pipeline.scoring.categories import apply_saved, saved_section
+    from callqa.pipeline.scoring.categories import apply_saved, saved_section, stale_saved
 
     t0 = time.perf_counter()
     asr_before = _asr_runs()
@@ -76,6 +76,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
     note = on_call or (lambda cid, outcome: None)
     with db.lock(wait=wait, owner="rescore"):
         saved = saved_section(db, config)
+        saved_changed = stale_saved(db, saved)  # categories saved in the web app since the call's analysis
         rows = db.rescore_candidates(call_ids=call_ids, since=since)
         if call_ids is not None:
             found = {r["call_id"] for r in rows}
@@ -95,7 +96,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
                 aid = analysis_id_for(record.transcript_id, config, meta)
                 if transcript_id(record.source.sha256, config, record.meta) != record.transcript_id:
                     summary.outdated.append(cid)
-                if aid == row["analysis_id"] and not force:
+                if aid == row["analysis_id"] and not force and cid not in saved_changed:
                     summary.unchanged.append(cid)
                     note(cid, "unchanged")
                     continue

@@ -119,7 +119,7 @@ def _inbox(tmp_path: Path, name: str, *samples: str) -> Path:
     return inbox
 
 
-def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_batch(tmp_path, user_config):
+def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_batch_and_rescore(tmp_path, user_config):
     from callqa.pipeline.batch import run_batch
     from callqa.pipeline.search.query import match_call
     from callqa.pipeline.store.db import Store
@@ -147,7 +147,10 @@ def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_bat
     with pytest.raises(ValueError, match="configured category"):
         cats.save_category(store, config, category_id="churn_threat", names={"en": "x"}, query="x", severity=None,
                            author="ada")
-    run_batch([_inbox(tmp_path, "night2", "ru_bad_inbound_tx")], store.path, cfg_path, report=False)
+    run_batch([_inbox(tmp_path, "night2", "ru_bad_inbound_tx")], store.path, cfg_path, report=True)
+    report = (store.reports_dir / "latest.html").read_text(encoding="utf-8")  # the nightly report counts them
+    tonight = report.split("Categories tonight (")[1].split("</table>")[0]
+    assert "Ожидание" in tonight and "hold_request" in tonight and "Угроза ухода" in tonight
     ru = store.get("ru_bad_inbound_tx")
     hold = _by_id(ru["categories"])["hold_request"]
     assert hold["source"] == "store" and hold["name"] == "Ожидание"
@@ -156,7 +159,20 @@ def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_bat
     assert _by_id(ru["flags"])["category:hold_request"]["severity"] == "medium"
     # the call stored the night before is not re-evaluated by a batch ...
     assert "hold_request" not in {c["id"] for c in store.get("en_bad_inbound_tx")["categories"]}
-    # ... but an analysis with the store's categories (what rescore runs) finds it there
+    # ... `callqa rescore` evaluates it on the stored calls, from their stored transcripts
+    from callqa.pipeline.rescore import rescore_store
+
+    done = rescore_store(store.path, cfg_path)
+    assert set(done.rescored) == {"en_bad_inbound_tx", "en_good_inbound_tx"} and done.asr_runs == 0
+    hold = _by_id(store.get("en_bad_inbound_tx")["categories"])["hold_request"]
+    assert hold["source"] == "store" and hold["name"] == "Asked to wait"
+    assert hold["evidence"][0]["speaker"] == "operator" and hold["evidence"][0]["start"] == pytest.approx(64.10, abs=0.01)
+    assert "wait for one minute" in hold["evidence"][0]["quote"]
+    assert "category:hold_request" in _by_id(store.get("en_bad_inbound_tx")["flags"])
+    assert _by_id(store.get("en_bad_inbound_tx")["categories"])["churn_threat"]["evidence"]  # still there
+    again = rescore_store(store.path, cfg_path)  # nothing changed since: nothing redone
+    assert again.rescored == [] and len(again.unchanged) == 3
+    # an analysis with the store's categories merged into the configuration finds it too
     from callqa.pipeline.process import process_call
 
     with_saved = cats.config_with_saved(config, store)
@@ -164,9 +180,28 @@ def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_bat
     hold = _by_id(redone["categories"])["hold_request"]
     assert hold["source"] == "store" and hold["evidence"][0]["start"] == pytest.approx(64.10, abs=0.01)
     assert redone["analysis_id"] != bad["analysis_id"]  # the categories are part of the analysis
-    # deleting the saved category: the next batch no longer evaluates it
+    # deleting the saved category: the next rescore takes it off the calls
     assert cats.delete_category(store, "hold_request", author="ada")
     assert cats.saved_categories(store) == [] and cats.config_with_saved(config, store) is config
+    assert set(rescore_store(store.path, cfg_path).rescored) == {"en_bad_inbound_tx", "en_good_inbound_tx",
+                                                                  "ru_bad_inbound_tx"}
+    assert "hold_request" not in cats.categories_by_call(store)["ru_bad_inbound_tx"]
+    assert "category:hold_request" not in _by_id(store.get("ru_bad_inbound_tx")["flags"])
+
+
+def test_the_operator_scorecard_counts_calls_per_category(user_config):
+    from callqa.pipeline.people.reports import build_scorecard, render_scorecard_html
+    from callqa.pipeline.process import process_call
+
+    _, config = user_config
+    results = [process_call(SAMPLES / f"{s}.json", config).serialize()
+               for s in ("en_bad_inbound_tx", "en_good_inbound_tx", "en_difficult_calm_tx")]
+    for r in results:
+        r["operator_id"] = "op-1"
+    card = build_scorecard(results, "op-1", "2024-Q2", config)
+    assert card.category_counts["manager_request"] == 2 and card.category_counts["churn_threat"] == 1
+    html = render_scorecard_html(card, config, "en")
+    assert "Calls per category in the period" in html and "Asks for a manager" in html
 
 
 def test_counts_per_category():

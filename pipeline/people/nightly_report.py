@@ -80,6 +80,12 @@ def report_context(store: Store, summary: BatchSummary, config: Any = None) -> d
         "SELECT call_id, operator_id, language, duration_s, n_turns, n_flags, max_severity, n_nominations, "
         "difficult, source_path FROM calls WHERE run_id = ? AND status = 'ok' ORDER BY call_id", [run])
     failures = store.quarantine(run)
+    from callqa.pipeline.scoring.categories import category_summary
+
+    categories = category_summary(store, [c["call_id"] for c in calls])  # saved searches, issue 13
+    for c in categories:
+        if c["example"]:
+            c["example"]["at"] = _clock(c["example"]["start"])
     report_dir = store.reports_dir
     for f in flags:
         f["at"] = _clock(f["start"])
@@ -89,6 +95,7 @@ def report_context(store: Store, summary: BatchSummary, config: Any = None) -> d
         o["audio"] = _duration(o["audio_s"])
     return {
         "summary": summary.serialize(), "counts": summary.counts(), "flags": flags, "nominations": nominations,
+        "categories": categories,
         "operators": operators, "calls": calls, "failures": failures, "n_processed": len(processed),
         "audio": _duration(summary.audio_s), "store_path": str(store.path),
         "parquet_rel": os.path.relpath(store.parquet_dir, report_dir),

@@ -44,10 +44,13 @@ class Scorecard:
     trend: pl.DataFrame  # week, competency, mean, calls
     calls: tuple[CallRow, ...]
     flag_counts: dict[str, int] = field(default_factory=dict)
+    category_counts: dict[str, int] = field(default_factory=dict)  # category id -> calls (configs/categories.yaml)
+    category_names: dict[str, str] = field(default_factory=dict)  # category id -> its name as stored
 
     def serialize(self) -> dict[str, Any]:
         return {"operator_id": self.operator_id, "period": self.period, "grade": self.grade.serialize(),
                 "plan": self.plan.serialize(), "flag_counts": self.flag_counts,
+                "category_counts": self.category_counts,
                 "calls": [c.__dict__ | {"flags": list(c.flags), "nominated": list(c.nominated)} for c in self.calls]}
 
 
@@ -63,18 +66,24 @@ def build_scorecard(results: Iterable[Mapping[str, Any]], operator_id: str, peri
     mine_ids = set(in_period(frame, p).filter(pl.col("operator_id") == operator_id).get_column("call_id").to_list())
     rows: list[CallRow] = []
     flag_counts: Counter[str] = Counter()
+    category_counts: Counter[str] = Counter()
+    category_names: dict[str, str] = {}
     for res in results:
         if str(res.get("call_id")) not in mine_ids:
             continue
         flags = tuple(f.get("id") for f in res.get("flags") or [])
         flag_counts.update(flags)
+        for c in res.get("categories") or []:  # saved searches the call is in (pipeline/scoring/categories.py)
+            if isinstance(c, Mapping) and c.get("id"):
+                category_counts[str(c["id"])] += 1
+                category_names.setdefault(str(c["id"]), str(c.get("name") or c["id"]))
         # the one overall score, over the call's competencies as corrected by supervisors
         overall = overall_score(res.get("competencies") or [], config, res.get("role"))
         rows.append(CallRow(str(res["call_id"]), res.get("started_at"), bool(res.get("difficult")), overall, flags,
                             tuple(c for n in res.get("nominations") or [] for c in shown_competencies(n))))
     rows.sort(key=lambda r: (r.started_at or "", r.call_id))
     return Scorecard(operator_id, p.key, grade, plan, weekly_trend(frame, operator_id, p), tuple(rows),
-                     dict(flag_counts.most_common()))
+                     dict(flag_counts.most_common()), dict(category_counts.most_common()), category_names)
 
 
 # ---------------------------------------------------------------- SVG charts

@@ -384,13 +384,36 @@ def config_with_saved(config: Config, store: Any) -> Config:
     return _Config(tree=tree, hash=config.hash, files=config.files, validated=validated)
 
 
+def saved_fingerprint(saved: Mapping[str, Any]) -> str | None:
+    """A short digest of the store's saved categories (`saved_section`), recorded on each result
+    they were evaluated on (`processing.saved_categories`); None when there are none."""
+    if not saved:
+        return None
+    import hashlib
+
+    text = json.dumps(saved, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def stale_saved(store: Any, saved: Mapping[str, Any]) -> set[str]:
+    """Calls whose stored result was evaluated with other saved categories than `saved` (so a
+    rescore redoes them although their analysis_id did not change)."""
+    rows = store.query("SELECT r.call_id FROM results r JOIN calls c USING (call_id) WHERE c.status = 'ok' AND "
+                       "json_extract_string(r.result, '$.processing.saved_categories') IS DISTINCT FROM ?",
+                       [saved_fingerprint(saved)])
+    return {str(r["call_id"]) for r in rows}
+
+
 def apply_saved(result: Mapping[str, Any], saved: Mapping[str, Any], config: Config) -> dict[str, Any]:
     """A stored-shape call result with the store's saved categories (`saved_section(store,
     config)`) evaluated on it: their matches and flags replace any earlier ones of store-saved
     categories. For the batch's writer, which stores results computed by workers that never
     open the store."""
     data = dict(result)
-    if not saved or data.get("status") == "error" or not (data.get("transcript") or {}).get("turns"):
+    if not saved or data.get("status") == "error":
+        return data
+    data["processing"] = {**(data.get("processing") or {}), "saved_categories": saved_fingerprint(saved)}
+    if not (data.get("transcript") or {}).get("turns"):
         return data
     old = data.get("categories") or []
     configured = {str(c.get("id")) for c in old if c.get("source") != "store"}
@@ -435,6 +458,28 @@ def categories_by_call(store: Any, call_ids: Sequence[str] | None = None) -> dic
         sql += " AND r.call_id IN (SELECT unnest(?))"
         params.append(list(call_ids))
     return {str(r["call_id"]): [str(c) for c in r["cats"] or [] if c] for r in store.query(sql, params)}
+
+
+def category_summary(store: Any, call_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Per category, over some stored calls (e.g. one night's): {id, name, calls, example:
+    {call_id, start, speaker, quote}} (the first call in it by id), most calls first."""
+    if not call_ids:
+        return []
+    rows = store.query("SELECT r.call_id, json_extract_string(r.result, '$.categories') AS cats FROM results r "
+                       "WHERE r.call_id IN (SELECT unnest(?)) ORDER BY r.call_id", [list(call_ids)])
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        for c in json.loads(r["cats"] or "[]") or []:
+            if not isinstance(c, Mapping) or not c.get("id"):
+                continue
+            entry = out.setdefault(str(c["id"]), {"id": str(c["id"]), "name": c.get("name") or c["id"], "calls": 0,
+                                                  "example": None})
+            entry["calls"] += 1
+            ev = (c.get("evidence") or [None])[0]
+            if entry["example"] is None and ev:
+                entry["example"] = {"call_id": r["call_id"], "start": ev.get("start"), "speaker": ev.get("speaker"),
+                                    "quote": ev.get("quote")}
+    return sorted(out.values(), key=lambda e: (-e["calls"], e["id"]))
 
 
 def category_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
