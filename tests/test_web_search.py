@@ -92,6 +92,10 @@ def test_a_hit_is_a_moment_with_a_highlighted_quote_linking_to_the_call_at_that_
     assert link.endswith("?t=13.50")
     call = ada.get(link.replace("&amp;", "&"), headers=HTML)
     assert call.status_code == 200 and 'id="player"' in call.text
+    # the call page lists the call's categories with their moments
+    section = call.text.split('id="categories"')[1].split("</section>")[0]
+    assert 'data-category="complaint_threat"' in section and "Угроза жалобы" in section  # the UI's language
+    assert 'data-seek="13.50"' in section
 
 
 def test_word_forms_and_scopes_through_the_page(ada):
@@ -141,8 +145,10 @@ def test_the_queue_filters_by_category_and_names_category_flags(app, ada):
     assert in_cat == {"blue-bad-en", "red-bad-en"}
     rows = ada.get("/api/queue", params={"category": "complaint_threat"}).json()["rows"]
     assert {r["call_id"] for r in rows} == in_cat
-    page = ada.get("/queue", params={"category": "complaint_threat"}, headers=HTML).text
-    assert "blue-bad-ru" not in page
+    page = ada.get("/queue", params={"category": "complaint_threat", "lang": "en"}, headers=HTML).text
+    assert "blue-bad-ru" not in page and "blue-bad-en" in page
+    chips = page.split('class="category-counts"')[1].split("</section>")[0]
+    assert 'data-category="complaint_threat"' in chips and "Complaint threat <b>2</b>" in chips
 
 
 def test_trends_count_categories_per_week_and_team(sam, ada):

@@ -290,7 +290,7 @@ def category_rows(store: Any, config: Any, user: User, lang: str) -> list[Catego
     visible = {r["call_id"] for r in _visible_calls(store, user)}
     counts = Counter(c for cid, ids in cats.categories_by_call(store).items() if cid in visible for c in set(ids))
     out = []
-    section = cats._section(config)
+    section = cats.configured_categories(config)
     for cid, item in section.items():
         if item is None or not item.enabled:
             continue
@@ -307,19 +307,25 @@ def category_rows(store: Any, config: Any, user: User, lang: str) -> list[Catego
 
 
 def with_category_labels(t: Any, config: Any, store: Any, lang: str) -> Any:
-    """`t` that also names the category flags: `flags.category:ID` -> "Category: <its name>"
-    (names read once, on the first such key)."""
+    """`t` that also names categories: `category:ID` -> its name in `lang`, and the category
+    flags: `flags.category:ID` -> "Category: <its name>" (names read once, on the first such key)."""
     names: dict[str, str] = {}
+    flag_key = "flags." + cats.FLAG_PREFIX
+
+    def name(cid: str) -> str:
+        if not names:
+            try:
+                names.update(cats.category_names(config, store, lang))
+            except Exception:  # noqa: BLE001 - a label never breaks a page
+                pass
+            names.setdefault("\x00", "")
+        return names.get(cid, cid)
 
     def translate(key: str, **values: Any) -> str:
-        if key.startswith("flags." + cats.FLAG_PREFIX):
-            cid = key[len("flags." + cats.FLAG_PREFIX):]
-            if not names:
-                try:
-                    names.update(cats.category_names(config, store, lang))
-                except Exception:  # noqa: BLE001 - a label never breaks a page
-                    names["\x00"] = ""
-            return f"{t('flags.category')}: {names.get(cid, cid)}"
+        if key.startswith(flag_key):
+            return f"{t('flags.category')}: {name(key[len(flag_key):])}"
+        if key.startswith(cats.FLAG_PREFIX):
+            return name(key[len(cats.FLAG_PREFIX):])
         return t(key, **values)
 
     return translate

@@ -122,7 +122,8 @@ class CategoryDef:
         return FLAG_PREFIX + self.id
 
 
-def _section(config: Config) -> Mapping[str, Any]:
+def configured_categories(config: Config) -> Mapping[str, Any]:
+    """The validated `categories` section: id -> CategoryItem (or None when switched off)."""
     sec = config.section("categories") if config.get("categories", None) is not None else None
     if sec is None:
         return {}
@@ -138,7 +139,7 @@ def category_defs(config: Config) -> list[CategoryDef]:
     out = []
     saved = set((config.get("categories_saved", None) or {}).keys()) if isinstance(
         config.get("categories_saved", None), Mapping) else set()
-    for cid, item in _section(config).items():
+    for cid, item in configured_categories(config).items():
         if item is None or not item.enabled:
             continue
         out.append(CategoryDef(cid, dict(item.name), item.query, item.flag.severity if item.flag else None,
@@ -317,7 +318,7 @@ def save_category(store: Any, config: Config, *, category_id: str, names: Mappin
     cid = str(category_id or "").strip().lower()
     if not ID_PATTERN.match(cid):
         raise ValueError(f"category id {category_id!r}: use a-z, 0-9 and _ (starting with a letter)")
-    if cid in _section(config):
+    if cid in configured_categories(config):
         raise ValueError(f"category id {cid!r} is a configured category ({CONFIG_FILE}); choose another id")
     names = {str(k): str(v).strip() for k, v in (names or {}).items() if str(v or "").strip()}
     if not names:
@@ -354,7 +355,7 @@ def delete_category(store: Any, category_id: str, *, author: str) -> bool:
 
 def saved_section(store: Any, config: Config) -> dict[str, Any]:
     """The store's saved categories as `categories` entries (ids the configuration defines win)."""
-    configured = _section(config)
+    configured = configured_categories(config)
     out: dict[str, Any] = {}
     for c in saved_categories(store):
         if c["id"] in configured:
@@ -440,7 +441,7 @@ def call_categories(result: Mapping[str, Any]) -> list[str]:
 def category_names(config: Config, store: Any = None, lang: str = "en") -> dict[str, str]:
     """id -> name in `lang` of every configured (and, with a store, saved) category."""
     out = {cid: CategoryDef(cid, dict(item.name), item.query).name(lang)
-           for cid, item in _section(config).items() if item is not None}
+           for cid, item in configured_categories(config).items() if item is not None}
     if store is not None:
         for c in saved_categories(store):
             out.setdefault(c["id"], CategoryDef(c["id"], c["name"] or {"en": c["id"]}, c["query"]).name(lang))
@@ -491,6 +492,7 @@ def category_counts(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-__all__ = ["CategoryDef", "CategoryMatch", "CONFIG_SECTIONS", "FLAG_PREFIX", "apply_categories", "apply_saved",
+__all__ = ["CategoryDef", "CategoryMatch", "CONFIG_SECTIONS", "configured_categories", "category_summary",
+           "saved_fingerprint", "saved_section", "stale_saved", "FLAG_PREFIX", "apply_categories", "apply_saved",
            "call_categories", "categories_by_call", "category_counts", "category_defs", "category_names", "config_with_saved",
            "delete_category", "evaluate", "save_category", "saved_categories"]
