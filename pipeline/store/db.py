@@ -639,6 +639,12 @@ class Store:
             "language": record.get("language"), "duration_s": _num(record.get("duration_s")), "run_id": run_id,
             "created_at": utcnow(), "record": _json(dict(record))}])
 
+    def save_transcript(self, record: Mapping[str, Any], *, run_id: str | None = None) -> None:
+        """Store a transcript stage's record (serialized TranscriptRecord) by call and transcript_id
+        (`save` does it with the analysis; this is for records made or copied on their own)."""
+        with self._connect(write=True) as con:
+            self._save_transcript(con, record, run_id)
+
     def stored_transcripts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """{(call_id, transcript_id): record} of the stored transcripts among `keys`."""
         keys = list(keys)
