@@ -167,7 +167,8 @@ def test_every_post_route_rejects_a_forged_form(built, tmp_path):
             "/calls/{call_id}/forms/{form_id}", "/calibration", "/calibration/{session_id}/answers",
             "/calibration/{session_id}/close", "/review-sample"} <= set(paths)
     # every placeholder is one the loop below fills in: a new kind of route must be added there
-    assert all(re.fullmatch(r"[^{}]*(\{(call_id|dispute_id|form_id|session_id)\}[^{}]*)*", p) for p in paths), paths
+    assert all(re.fullmatch(r"[^{}]*(\{(call_id|dispute_id|form_id|session_id|category_id)\}[^{}]*)*", p)
+               for p in paths), paths
     store = app.state.ctx.store
     # an operator of the call (the forged dispute below would be theirs) and an open dispute to decide
     UserDB(store.path).add("opal", "operator", PASSWORD, operator_id="op-b1")
@@ -180,7 +181,8 @@ def test_every_post_route_rejects_a_forged_form(built, tmp_path):
             "decision": "dismissed", "status": "reviewed", "call_id": "blue-good-en", "item": "blue-good-en:x",
             "username": "sam", "password": PASSWORD, "target": f"score:{comp}", "score": "10",
             "question": "correct_information", "answer": "no", "form_id": "inbound_checklist", "title": "forged",
-            "evaluator": ["sam", "ada"], "q.greeting": "no", "week": "2026-W45"}
+            "evaluator": ["sam", "ada"], "q.greeting": "no", "week": "2026-W45",
+            "category_id": "forged", "name_en": "Forged", "query": "card", "severity": "high"}
     per_path = {"/disputes/{dispute_id}/decide": {"decision": "accepted"}}
     def written() -> tuple:
         with connect(store) as con:
@@ -192,7 +194,8 @@ def test_every_post_route_rejects_a_forged_form(built, tmp_path):
     for client in (sam, opal):
         for path in paths:
             url = (path.replace("{call_id}", "blue-bad-en").replace("{dispute_id}", open_dispute["dispute_id"])
-                   .replace("{form_id}", "inbound_checklist").replace("{session_id}", session["session_id"]))
+                   .replace("{form_id}", "inbound_checklist").replace("{session_id}", session["session_id"])
+                   .replace("{category_id}", "churn_threat"))
             data = {**form, **per_path.get(path, {})}
             assert client.post(url, data=data).status_code == 403, url  # no token
             assert client.post(url, data={**data, "csrf_token": "not-the-token"}).status_code == 403, url
