@@ -184,3 +184,39 @@ def test_a_missing_model_is_a_setup_error_tried_again_next_run(tmp_path, inbox, 
     monkeypatch.setattr(batch, "process_call", real)
     second = run_batch([inbox], tmp_path / "store", report=False)
     assert (second.processed, second.failed) == (3, 1)  # only the corrupt file still fails
+
+
+def test_workers_only_compute_and_the_one_writer_stores_each_call_once(tmp_path, inbox, monkeypatch):
+    """What a worker runs (`compute_call`) never opens the store and returns picklable work;
+    the run's writer stores each call once however often its work arrives (a retried task),
+    and a call whose worker died is stored as failed with the reason, redone next run."""
+    import pickle
+
+    store = Store(tmp_path / "store")
+    plan = plan_batch([inbox], store)
+    batch.open_run(plan)
+    with monkeypatch.context() as m:
+        m.setattr(Store, "_connect", lambda *a, **k: pytest.fail("computing a call opened the store"))
+        works = [pickle.loads(pickle.dumps(batch.compute_call(item, config_file=None))) for item in plan.todo]
+    assert {w.item.call_id: w.status for w in works} == {"c0": "processed", "c1": "processed", "c2": "processed",
+                                                         "corrupt": "failed"}
+    bad = next(w for w in works if w.status == "failed")
+    assert bad.kind == "input" and bad.reason and bad.result is None
+
+    writer = batch.RunWriter(plan, store)
+    first = [writer.write(w) for w in works]
+    again = [writer.write(w.serialize()) for w in works]  # the same work arriving once more
+    assert again == first and len(writer.outcomes) == len(works)
+    assert sorted(r["call_id"] for r in store.processing_log()) == ["c0", "c1", "c2", "corrupt"]
+    assert store.query("SELECT count(*) AS n FROM calls")[0]["n"] == 4
+
+    other = Store(tmp_path / "other")
+    lost_plan = plan_batch([inbox], other)
+    batch.open_run(lost_plan)
+    c0 = next(i for i in lost_plan.todo if i.call_id == "c0")
+    outcome = batch.RunWriter(lost_plan, other).crash(c0, "the worker running this call failed: KilledWorker")
+    assert (outcome.status, outcome.reason) == ("failed", "the worker running this call failed: KilledWorker")
+    stored = other.get("c0")
+    assert stored["status"] == "error" and stored["error_kind"] == "unexpected" and "KilledWorker" in stored["error"]
+    redo = run_batch([inbox], other.path, report=False)
+    assert "c0" in {c.call_id for c in redo.calls if c.status == "processed"}
