@@ -51,4 +51,11 @@ def test_search_click_a_hit_and_the_player_is_at_the_moment(server, page):  # no
     assert "blue-bad-en" in page.locator("main").inner_text()
     shot(page, "22-search-call-at-moment")
 
+    # the trends page: categories and topics per week, the change against the week before
+    page.goto(f"{base}/trends?lang=en&periods=3")
+    row = page.locator('table.trends tr[data-category="manager_request"]')
+    assert row.locator("td.num").all_inner_texts() == ["0", "2", "0"]  # team blue's: weeks 44, 45, 46
+    assert row.locator(".change").inner_text().startswith("-2")
+    shot(page, "23-trends")
+
     assert not page.js_errors, page.js_errors  # no script errors, no CSP violations, no failed request

@@ -255,7 +255,7 @@ def build_trends(store: Any, config: Any, user: User, lang: str, *, period: str 
         model = topics_for_store(store)
         visible_ids = {r["call_id"] for r in visible_all}
         labels = {cid: [tid] for cid, tid in model.assignments.items()}
-        extra = {t.id: {"terms": t.terms,
+        extra = {t.id: {"terms": t.words or t.terms,
                         "examples": tuple({"call_id": e.call_id, "start": e.start, "quote": e.quote}
                                           for e in t.examples if e.call_id in visible_ids)}
                  for t in model.topics}
