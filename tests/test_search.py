@@ -192,6 +192,9 @@ def test_filters(store):
     assert "en_bad_inbound_tx" in en_hello & with_flag and en_hello - with_flag
     # a restriction the user cannot lift (a supervisor's teams)
     assert calls(store, "manager", restrict={"team": ["team-a"]}) == {"en_bad_inbound_tx"}
+    assert calls(store, "manager", restrict={"team": ["TEAM-A"]}) == {"en_bad_inbound_tx"}  # as users spell it
+    assert calls(store, "manager", restrict={"operator_id": ["op-103"]}) == {"en_difficult_calm_tx"}
+    assert calls(store, "manager", restrict={"team": []}) == set()  # a supervisor of no team sees nothing
     assert calls(store, "team:team-b manager", restrict={"team": ["team-a"]}) == set()
 
 

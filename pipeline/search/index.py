@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from callqa.pipeline.errors import PathError
 from callqa.pipeline.search.query import (
-    And, Hit, Near, Not, Or, Phrase, PreparedCall, PreparedTurn, Query, Speaker, Window, Word, as_query, evaluate,
+    FILTER_KEYS, And, Hit, Near, Not, Or, Phrase, PreparedCall, PreparedTurn, Query, Speaker, Window, Word, as_query, evaluate,
     family, filters_pass, prepare_call,
 )
 
@@ -457,7 +457,11 @@ class SearchIndex:
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
         q = as_query(query)
-        restrict = {k: tuple(v) for k, v in (restrict or {}).items()}
+        restrict = {FILTER_KEYS.get(k, k): tuple(str(x) if k == "operator_id" else str(x).lower() for x in v)
+                    for k, v in (restrict or {}).items()}
+        if any(k not in FILTER_KEYS.values() or k in ("from", "to") for k in restrict):
+            raise ValueError(f"restrict takes {', '.join(sorted(set(FILTER_KEYS.values()) - {'from', 'to'}))}, "
+                             f"got {', '.join(restrict)}")
         index = self._open()
         if index is None:
             return SearchResult(q, [], 0, 0, False)
