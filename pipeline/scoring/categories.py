@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from callqa.pipeline.errors import ConfigError
+from callqa.pipeline.severity import canonical as canonical_severity
 
 if TYPE_CHECKING:  # pragma: no cover
     from callqa.pipeline.config import Config
@@ -44,14 +45,6 @@ ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 TABLE = "saved_categories"
 CONFIG_FILE = "configs/categories.yaml"
 
-try:  # the one severity scale (pipeline/severity.py)
-    from callqa.pipeline.severity import canonical as _canonical_severity
-except ImportError:  # pragma: no cover - older tree
-    def _canonical_severity(word: Any) -> str:
-        w = str(word).strip().lower()
-        if w not in ("info", "low", "medium", "high", "critical"):
-            raise ValueError(f"unknown severity {word!r} (known: info, low, medium, high, critical)")
-        return w
 
 
 # ---------------------------------------------------------------- configuration
@@ -64,7 +57,7 @@ class CategoryFlag(BaseModel):
     @field_validator("severity", mode="before")
     @classmethod
     def _severity(cls, v: Any) -> str:
-        return _canonical_severity(v)
+        return canonical_severity(v)
 
 
 class CategoryItem(BaseModel):
@@ -325,7 +318,7 @@ def save_category(store: Any, config: Config, *, category_id: str, names: Mappin
         raise ValueError("a category needs a name")
     sev = None
     if severity not in (None, "", "none"):
-        sev = _canonical_severity(severity)
+        sev = canonical_severity(severity)
     parse(query)  # QuerySyntaxError (a ValueError) with the position
     now = utcnow()
     with _connect(store, write=True) as con:
