@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     except StoreLocked as e:
         print(f"callqa rescore: {e}", file=sys.stderr)
         return EXIT_LOCKED
+    if summary.rescored:  # the search index (STORE/search) follows the new analyses
+        from callqa.pipeline.search.index import refresh
+
+        line = refresh(store)
+        if not args.json:
+            print(line)
     if args.json:
         print(json.dumps(summary.serialize(), ensure_ascii=False, indent=1))
     else:
