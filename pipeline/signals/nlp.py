@@ -142,6 +142,11 @@ def _lookup_table(spec: LangNLP) -> Any:
     return load_spacy(spec).get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
 
 
+def lookup_table(lang: "str | LangNLP") -> Any:
+    """spaCy's lemma lookup table of a `spacy_lookup` language (inflected form -> lemma)."""
+    return _lookup_table(resolve(lang))
+
+
 @lru_cache(maxsize=None)
 def _letters_re(letters: str) -> Any:
     return re.compile("[" + re.escape(letters) + "]") if letters else None

@@ -598,9 +598,9 @@ def _en_words() -> tuple[Any, frozenset[str]]:
     """spaCy's English lemma table (inflected forms, looked up by hash) and its lemmas + stop words."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    from callqa.pipeline.signals.nlp import _en_table
+    from callqa.pipeline.signals.nlp import lookup_table
 
-    table = _en_table()
+    table = lookup_table("en")
     return table, frozenset(v for v in table.values() if isinstance(v, str)) | frozenset(STOP_WORDS)
 
 
