@@ -32,6 +32,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from callqa.pipeline import batch
 from callqa.pipeline.qa.alerts import describe as describe_alerts
 from callqa.pipeline.search import index as search_index
+from callqa.pipeline.search.topics import refresh_topics
 
 TASK_RETRIES = 2
 TASK_RETRY_DELAYS_S = [2, 10]
@@ -179,6 +180,7 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
         summary = batch.finish_batch(plan, writer.outcomes, started=started, started_at=started_at,
                                      workers=workers, report=report)
     logger.info(search_index.refresh(db.path))  # the search index (STORE/search) follows the store
+    logger.info(refresh_topics(db.path))  # call reasons (STORE/topics.json) for the trends page
     create_markdown_artifact(_markdown(summary), key="callqa-nightly-summary",
                              description=f"callqa nightly batch {summary.run_id}")
     rows = [{k: v for k, v in c.serialize().items() if k in ("call_id", "status", "reason", "audio_s", "flags")}

@@ -18,6 +18,7 @@ SORTS = ("date", "relevance")
 PERIODS = ("week", "month")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+TOPICS_STALE_ABOVE = 5000  # stored calls above which the trends page shows the kept topics (refreshed nightly)
 
 
 # ---------------------------------------------------------------- search
@@ -252,7 +253,7 @@ def build_trends(store: Any, config: Any, user: User, lang: str, *, period: str 
     if with_topics:
         from callqa.pipeline.search.topics import topics_for_store
 
-        model = topics_for_store(store)
+        model = topics_for_store(store, stale_above=TOPICS_STALE_ABOVE)
         visible_ids = {r["call_id"] for r in visible_all}
         labels = {cid: [tid] for cid, tid in model.assignments.items()}
         extra = {t.id: {"terms": t.words or t.terms,

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 TOPICS_FILE = "topics.json"
 MODEL_VERSION = 1
+MINIBATCH_ABOVE = 20_000  # calls of one language clustered by MiniBatchKMeans above this
 _TAG = re.compile(r"^\[?[A-Z_]+\]?$")  # redaction tags: [PHONE], CARD
 
 
@@ -169,7 +170,12 @@ def _cluster(lang: str, ids: list[str], docs: list[list[str]], opts: TopicOption
     ids = [i for i, k in zip(ids, keep) if k]
     x = x[keep]
     k = _n_topics(len(ids), opts)
-    km = KMeans(n_clusters=k, random_state=opts.seed, n_init=10)
+    if len(ids) > MINIBATCH_ABOVE:  # many calls: mini-batches (seconds instead of minutes), same seed
+        from sklearn.cluster import MiniBatchKMeans
+
+        km = MiniBatchKMeans(n_clusters=k, random_state=opts.seed, n_init=3, batch_size=4096)
+    else:
+        km = KMeans(n_clusters=k, random_state=opts.seed, n_init=10)
     labels = km.fit_predict(x)
     terms = np.asarray(vec.get_feature_names_out())
     centers = km.cluster_centers_
@@ -260,16 +266,21 @@ def _stored_analyses(store: Any) -> dict[str, str]:
 
 
 def topics_for_store(store: Any, options: TopicOptions | Mapping[str, Any] | None = None, *,
-                     refresh: bool = False) -> TopicModel:
+                     refresh: bool = False, stale_above: int | None = None) -> TopicModel:
     """The topics of every call stored in `store` (a Store), from `STORE/topics.json` when it
-    was made from the same analyses with the same options, else discovered again and kept."""
+    was made from the same analyses with the same options, else discovered again and kept.
+    `stale_above`: with more stored calls than this, a kept model made from other analyses is
+    returned as it is (a page does not wait for the clustering; the nightly batch refreshes it
+    with `refresh_topics`)."""
     opts = options if isinstance(options, TopicOptions) else TopicOptions(**dict(options or {}))
     path = Path(store.path) / TOPICS_FILE
-    fp = _fingerprint(_stored_analyses(store), opts)
+    analyses = _stored_analyses(store)
+    fp = _fingerprint(analyses, opts)
     if not refresh and path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("version") == MODEL_VERSION and data.get("fingerprint") == fp:
+            if data.get("version") == MODEL_VERSION and (
+                    data.get("fingerprint") == fp or (stale_above is not None and len(analyses) > stale_above)):
                 return TopicModel.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unreadable: made again below
@@ -291,5 +302,20 @@ def topics_for_store(store: Any, options: TopicOptions | Mapping[str, Any] | Non
     return model
 
 
+def refresh_topics(store_path: str | Path) -> str:
+    """`topics_for_store` for the end of a nightly batch: a log line; never raises (the trends
+    page makes the model itself when it is missing)."""
+    import time
+
+    from callqa.pipeline.store.db import Store
+
+    t0 = time.perf_counter()
+    try:
+        model = topics_for_store(Store(store_path))
+    except Exception as e:  # noqa: BLE001 - the batch's calls are stored; the topics can wait
+        return f"topics not updated: {type(e).__name__}: {e}"
+    return f"topics: {len(model.topics)} over {len(model.assignments)} calls in {time.perf_counter() - t0:.1f} s"
+
+
 __all__ = ["Topic", "TopicExample", "TopicModel", "TopicOptions", "client_lemmas", "discover_topics",
-           "topics_for_store"]
+           "refresh_topics", "topics_for_store"]
