@@ -27,6 +27,7 @@ from callqa.pipeline.identity import analysis_id_for, transcript_id
 from callqa.pipeline.store.db import CallIdentity, Store
 
 ANALYSIS_META_COLUMNS = ("team", "role", "scenario", "operator_id", "started_at")
+SAVE_EVERY = 25  # rescored calls written through one store connection
 
 
 @dataclass
@@ -78,6 +79,14 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
         saved = saved_section(db, config)
         saved_changed = stale_saved(db, saved)  # categories saved in the web app since the call's analysis
         rows = db.rescore_candidates(call_ids=call_ids, since=since)
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:  # one store connection for several calls, each in its own transaction
+            db.save_many(pending, run_id=summary.run_id, outcome="rescored")
+            for p in pending:
+                summary.rescored.append(p["result"]["call_id"])
+                note(p["result"]["call_id"], "rescored")
+            pending.clear()
         if call_ids is not None:
             found = {r["call_id"] for r in rows}
             for cid in call_ids:
@@ -104,15 +113,15 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
                 data = analysis_stage(record, config, meta=meta).serialize()
                 data = apply_saved(data, saved, config) if saved else data
                 ident = CallIdentity(cid, record.source.sha256, record.transcript_id, aid)
-                db.save(data, identity=ident, run_id=summary.run_id, wall_s=time.perf_counter() - t1,
-                        outcome="rescored")
+                pending.append({"result": data, "identity": ident, "wall_s": time.perf_counter() - t1})
             except Exception as e:  # one bad call never stops the rest; it is named with its reason
                 summary.failed.append({"call_id": cid, "reason": f"{type(e).__name__}: {e}"
                                        if not isinstance(e, ValueError) else str(e)})
                 note(cid, "failed")
                 continue
-            summary.rescored.append(cid)
-            note(cid, "rescored")
+            if len(pending) >= SAVE_EVERY:
+                flush()
+        flush()
         if summary.rescored:
             db.export_parquet()
     summary.asr_runs = _asr_runs() - asr_before

@@ -592,28 +592,40 @@ class Store:
         are kept. `transcript`: the transcript stage's record it was made from (a serialized
         pipeline.process.TranscriptRecord), stored by transcript_id; None when the stored one was
         reused. `worker`: the host:pid that computed it (default: this process)."""
-        if not isinstance(result, Mapping) or not result.get("call_id"):
-            raise StoreError(self.path, "a call result needs a 'call_id'")
-        rows = _call_rows(result, identity, run_id, None)
-        cid = str(result["call_id"])
-        aid = result.get("analysis_id")
+        self.save_many([dict(result=result, identity=identity, wall_s=wall_s, transcript=transcript)],
+                       run_id=run_id, worker=worker, outcome=outcome)
+
+    def save_many(self, calls: Sequence[Mapping[str, Any]], *, run_id: str | None = None, worker: str | None = None,
+                  outcome: str = "processed") -> None:
+        """`save` for several calls through one connection, each call in its own transaction;
+        `calls`: mappings with `result` and optionally `identity`, `wall_s`, `transcript`."""
+        prepared = []
+        for call in calls:
+            result, identity = call["result"], call.get("identity")
+            if not isinstance(result, Mapping) or not result.get("call_id"):
+                raise StoreError(self.path, "a call result needs a 'call_id'")
+            prepared.append((str(result["call_id"]), result.get("analysis_id"), _call_rows(result, identity, run_id, None),
+                             identity, call.get("wall_s"), call.get("transcript")))
+        if not prepared:
+            return
         with self._connect(write=True) as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                self._keep_earlier_analysis(con, cid, aid)
-                if transcript is not None:
-                    self._save_transcript(con, transcript, run_id)
-                for table in CALL_TABLES:
-                    con.execute(f'DELETE FROM "{table}" WHERE call_id = ?', [cid])
-                    self._insert(con, table, rows[table])
-                self._insert(con, "processing_log", [{
-                    "run_id": run_id, "call_id": cid, "identity": identity.key if identity else None,
-                    "outcome": outcome, "worker": worker or worker_name(), "wall_s": wall_s,
-                    "logged_at": utcnow()}])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            for cid, aid, rows, identity, wall_s, transcript in prepared:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    self._keep_earlier_analysis(con, cid, aid)
+                    if transcript is not None:
+                        self._save_transcript(con, transcript, run_id)
+                    for table in CALL_TABLES:
+                        con.execute(f'DELETE FROM "{table}" WHERE call_id = ?', [cid])
+                        self._insert(con, table, rows[table])
+                    self._insert(con, "processing_log", [{
+                        "run_id": run_id, "call_id": cid, "identity": identity.key if identity else None,
+                        "outcome": outcome, "worker": worker or worker_name(), "wall_s": wall_s,
+                        "logged_at": utcnow()}])
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
 
     def _keep_earlier_analysis(self, con: Any, call_id: str, analysis_id: str | None) -> None:
         """Before the current analysis of a call is replaced by `analysis_id`: keep it in
