@@ -99,6 +99,17 @@ def test_russian_word_forms_and_word_family(store):
     assert not any("[могу]" in h.marked() for h in find(store, "помочь"))
 
 
+def test_word_family_keeps_unrelated_words_apart():
+    call = {"call_id": "c", "language": "ru", "duration_s": 20, "transcript": {"turns": [
+        {"speaker": "client", "start": 0, "end": 5, "text": "Мне кажется, я не могу войти."},
+        {"speaker": "operator", "start": 6, "end": 12, "text": "Покажите, пожалуйста, экран. Я помогу."},
+    ]}}
+    assert [h.marked() for h in match_call("показать", call)] == ["[Покажите], пожалуйста, экран. Я помогу."]
+    assert [h.turn for h in match_call("помочь", call)] == [1]  # not "могу"
+    assert match_call("пожаловаться", call) == []  # not "пожалуйста"
+    assert [h.turn for h in match_call("казаться", call)] == [0]
+
+
 def test_english_word_forms(store):
     assert calls(store, "cancel") == {"en-cancel", "en_difficult_calm_tx"}
     assert any("[cancelled]" in q for q in marked(store, "cancel", "en-cancel"))

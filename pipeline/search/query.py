@@ -30,7 +30,8 @@ Word matching (one "key" per word, the same on the query and the transcript side
   it share a stem (`family`): the lemma loses its reflexive particle, infinitive ending and
   stem suffix (-ова-/-ева-/-ыва-/-ива-/-и-/-а-), a noun its ending and deverbal suffix
   (-ение/-ание/-ние/-оба/-ьба), and a perfective verb its prefix "по-" when the verb without
-  it is an imperfective verb in the dictionary. So "пожаловаться", "жаловаться" and "жалоба"
+  it is an imperfective verb in the dictionary (for a three-letter stem only on a reflexive
+  verb: показать stays apart from казаться). So "пожаловаться", "жаловаться" and "жалоба"
   all stem to "жал", "отменить" and "отмена" to "отмен", "решить" and "решение" to "реш".
   Plain lemmas cannot do this (пожаловаться and жалоба are different lemmas) and a plain
   Snowball stemmer cannot either ("пожалова" vs "жалоб"). Stems shorter than three letters
@@ -145,8 +146,11 @@ def family(lemma_: str) -> str:
             return lemma_
         if lemma_.startswith("по") and len(stem) - 2 >= _MIN_STEM:
             bare = lemma_[2:]
-            if _is_impf_verb(bare):
-                stem = _verb_stem(bare) or stem
+            bare_stem = _verb_stem(bare) if _is_impf_verb(bare) else None
+            # a three-letter stem loses по- only on a reflexive verb (пожаловаться -> жал-), so
+            # показать stays apart from казаться ("кажется") and получить from луч
+            if bare_stem and (len(bare_stem) > _MIN_STEM or lemma_.endswith(("ся", "сь"))):
+                stem = bare_stem
         return "~" + stem
     if pos == "NOUN":
         stem = _strip(lemma_, _NOUN_SUFFIXES)
