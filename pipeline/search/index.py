@@ -46,7 +46,7 @@ from callqa.pipeline.search.query import (
     family, filters_pass, prepare_call,
 )
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4  # bump when the documents or the word keys (query.family) change: the index is rebuilt
 SEARCH_DIR = "search"
 TURN_BREAK = "¶"
 SORTS = ("date", "relevance")
