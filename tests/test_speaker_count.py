@@ -382,3 +382,76 @@ def test_mixed_windows_up_to_a_pause_near_a_late_change_are_an_overlap():
     assert _mixed_before(np.zeros(len(cen), dtype=bool), cen, ends, pause_at, opts) is None
     short = (cen > 12.25) & (cen < 12.55)  # 0.3 s of mixed windows: too short
     assert _mixed_before(short, cen, ends, pause_at, opts) is None
+
+
+# --------------------------------------------------------------------------- pitch as evidence of two voices
+
+
+def test_pitch_is_found_in_telephone_band_speech_without_its_fundamental():
+    """A voiced sound at 140 Hz whose fundamental the telephone band removed (harmonics from 420 Hz
+    up, as 8 kHz audio keeps them) still has its pitch; silence has none."""
+    from callqa.pipeline.speech.diarize_models import frame_pitch, window_pitch
+
+    t = np.arange(SR) / SR
+    voiced = sum(np.sin(2 * np.pi * 140 * h * t) / h for h in range(3, 24)).astype(np.float32) * 0.1
+    x = np.concatenate([voiced, np.zeros(SR // 2, np.float32)]) + noise(SR + SR // 2)
+    f0 = frame_pitch(x, np.arange(0, 140))
+    assert np.nanmedian(f0[5:90]) == pytest.approx(140, rel=0.03)
+    assert np.isnan(f0[110:140]).mean() > 0.9
+    semitones = window_pitch(x, [(0, 90), (105, 40)])
+    assert semitones[0] == pytest.approx(12 * math.log2(1.4), abs=0.5)
+    assert math.isnan(semitones[1])
+
+
+def _alike_clusters(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Window embeddings of two clusters that the speaker encoder can hardly tell apart: windows of
+    different clusters about as alike as windows of one (what two 8 kHz voices of one kind give)."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=256)
+    shift = rng.normal(size=256)
+    labels = np.arange(n) % 2
+    e = base[None, :] * 2.0 + rng.normal(size=(n, 256)) + 0.4 * np.where(labels[:, None] == 0, shift, -shift)
+    return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+def test_two_alike_sounding_clusters_at_different_pitch_stay_two_speakers():
+    from callqa.pipeline.speech.diarize import cross_similarity, merge_same_voice, silhouette
+
+    emb, labels = _alike_clusters()
+    assert cross_similarity(emb, labels)[0, 1] >= 0.675 and silhouette(emb, labels, 0, 1) <= 0.32
+    rng = np.random.default_rng(1)
+    # one voice: its own melody spreads the windows over 2-3 semitones, the halves at one pitch
+    one_voice = 8 + rng.normal(0, 2.5, len(labels))
+    merged, _, why = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: one_voice,
+                                      pitch_min_semitones=1.5, pitch_min_t=3.0)
+    assert merged.max() == 0, why
+    assert "one voice" in why and "semitones" in why
+    # two voices of one kind: each at its own pitch, 3 semitones apart
+    two_voices = np.where(labels == 0, 8.0, 11.0) + rng.normal(0, 1.0, len(labels))
+    two_voices[::7] = np.nan  # unvoiced windows are left out
+    kept, _, why = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: two_voices,
+                                    pitch_min_semitones=1.5, pitch_min_t=3.0)
+    assert kept.max() == 1, why
+    assert "voices differ" in why and "pitch" in why
+    # pitch switched off (0 semitones): the encoder alone decides, and it hears one voice
+    off, _, _ = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: two_voices,
+                                 pitch_min_semitones=0.0, pitch_min_t=3.0)
+    assert off.max() == 0
+
+
+def test_a_pitch_difference_must_be_both_large_and_consistent():
+    from callqa.pipeline.speech.diarize import pitch_differs
+
+    rng = np.random.default_rng(2)
+    a, b = np.zeros(60, bool), np.zeros(60, bool)
+    a[:30], b[30:] = True, True
+    small = np.concatenate([rng.normal(8, 0.3, 30), rng.normal(8.8, 0.3, 30)])  # consistent but < 1.5 st
+    assert not pitch_differs(small, a, b, 1.5, 3.0)[0]
+    noisy = np.concatenate([rng.normal(8, 6, 30), rng.normal(10, 6, 30)])  # a melody, not two voices
+    assert not pitch_differs(noisy, a, b, 1.5, 3.0)[0]
+    clear = np.concatenate([rng.normal(8, 1, 30), rng.normal(11, 1, 30)])
+    differs, measured = pitch_differs(clear, a, b, 1.5, 3.0)
+    assert differs and "semitones" in measured
+    few = clear.copy()
+    few[32:] = np.nan  # two voiced windows on one side: no evidence
+    assert not pitch_differs(few, a, b, 1.5, 3.0)[0]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -219,7 +219,7 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
                      num_speakers: int | None = None) -> DiarizationResult:
     """The embedded diarizer on mono 16 kHz samples. `opts` is `DiarizationOptions`."""
     from callqa.pipeline.speech.asr import share_vad
-    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions
+    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions, window_pitch
 
     share_vad()  # one Silero pass per recording, shared with faster-whisper's vad_filter
     e = opts.embedded
@@ -274,8 +274,10 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
         if len(centroids) > 1:
             info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
         if estimate:
-            labels, centroids, why = merge_same_voice(emb, labels, e.same_voice_similarity, count.min_share,
-                                                      e.same_voice_max_silhouette)
+            labels, centroids, why = merge_same_voice(
+                emb, labels, e.same_voice_similarity, count.min_share, e.same_voice_max_silhouette,
+                pitch=lambda: window_pitch(samples, windows), pitch_min_semitones=count.pitch_min_semitones,
+                pitch_min_t=count.pitch_min_t)
             info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
         else:
             info["speakers"] = _count_info(k, len(centroids), "fixed" if exact else "configured",
@@ -603,17 +605,39 @@ def silhouette(emb: np.ndarray, labels: np.ndarray, i: int, j: int) -> float:
     return float(np.mean((b - a) / np.maximum(np.maximum(a, b), 1e-9)))
 
 
+def pitch_differs(pitch: np.ndarray, a: np.ndarray, b: np.ndarray, min_semitones: float,
+                  min_t: float) -> tuple[bool, str]:
+    """Whether the windows `a` and `b` (boolean masks) are pitched apart as two voices are: their
+    median pitches (`pitch`: semitones per window, NaN unvoiced) at least `min_semitones` apart and
+    the difference consistent (Welch's t of the means at least `min_t`). A split of one voice by
+    timbre alone leaves the halves at nearly one pitch; a voice's own melody spreads its windows,
+    which the t statistic weighs. Returns (differs, what was measured)."""
+    x, y = pitch[a], pitch[b]
+    x, y = x[~np.isnan(x)], y[~np.isnan(y)]
+    if len(x) < 3 or len(y) < 3 or min_semitones <= 0:
+        return False, ""
+    diff = abs(float(np.median(x) - np.median(y)))
+    se = float(np.sqrt(np.var(x, ddof=1) / len(x) + np.var(y, ddof=1) / len(y)))
+    t = abs(float(np.mean(x) - np.mean(y))) / max(se, 1e-6)
+    return diff >= min_semitones and t >= min_t, f"pitch {diff:.1f} semitones apart (t {t:.1f})"
+
+
 def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
-                     max_silhouette: float = 1.0) -> tuple[np.ndarray, np.ndarray, str]:
+                     max_silhouette: float = 1.0, pitch: Callable[[], np.ndarray] | None = None,
+                     pitch_min_semitones: float = 0.0, pitch_min_t: float = 0.0) -> tuple[np.ndarray, np.ndarray, str]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
     windows joins the cluster its windows are most alike; two clusters whose windows are on
     average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
     windows cleanly (silhouette at most `max_silhouette`) are one voice split in two and are
-    merged, most alike pair first. Clustering always finds the clusters it is asked for, so a
-    one-voice recording (voicemail, IVR, an operator talking into silence) comes out as one
-    speaker only through this test. Returns labels, unit centroids and why."""
+    merged, most alike pair first, unless their pitch tells them apart (`pitch`: computes the
+    windows' pitch in semitones when first needed; `pitch_differs`): at 8 kHz two voices of one
+    kind sound alike to the speaker encoder, which was trained on wideband speech, but keep their
+    own pitch. Clustering always finds the clusters it is asked for, so a one-voice recording
+    (voicemail, IVR, an operator talking into silence) comes out as one speaker only through this
+    test. Returns labels, unit centroids and why."""
     labels = labels.copy()
     why: list[str] = []
+    pitches: list[np.ndarray] = []
 
     def join(i: int, j: int) -> None:  # j into i
         labels[labels == j] = i
@@ -639,8 +663,19 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                        + (f"(< {same_voice})" if off[i, j] < same_voice else
                           f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
             break
+        if pitch is not None and pitch_min_semitones > 0:
+            if not pitches:
+                pitches.append(np.asarray(pitch(), dtype=float))
+            differs, measured = pitch_differs(pitches[0], labels == i, labels == j, pitch_min_semitones, pitch_min_t)
+            if differs:
+                why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
+                           f"(silhouette {sil:.3f}) but their {measured} (>= {pitch_min_semitones}, "
+                           f"t >= {pitch_min_t})")
+                break
+        else:
+            measured = ""
         why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice}) "
-                   f"and do not split cleanly (silhouette {sil:.3f})")
+                   f"and do not split cleanly (silhouette {sil:.3f})" + (f"; {measured}" if measured else ""))
         join(min(i, j), max(i, j))
     k = int(labels.max()) + 1
     return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster"

@@ -124,6 +124,76 @@ def mel_frames(samples: np.ndarray, chunk_frames: int = 8192) -> np.ndarray:
     return out
 
 
+PITCH_WINDOW = 400  # 25 ms: YIN's integration window
+PITCH_FMIN, PITCH_FMAX = 60.0, 400.0  # Hz: the voices of a call
+
+
+def frame_pitch(samples: np.ndarray, frames: np.ndarray, voicing: float = 0.2,
+                chunk_frames: int = 4096) -> np.ndarray:
+    """Fundamental frequency (Hz) at the given 10 ms frames (frame i starts at sample 160 i), NaN
+    where unvoiced: YIN (de Cheveigné & Kawahara, 2002), the first dip of the cumulative mean
+    normalised difference under `voicing` in 60-400 Hz, refined to its local minimum. Numpy only;
+    in bounded memory (`chunk_frames` frames at a time). The telephone band (300-3400 Hz) keeps the
+    harmonics, so the periodicity and with it the pitch survive 8 kHz audio."""
+    y = np.ascontiguousarray(samples, dtype=np.float32)
+    frames = np.asarray(frames, dtype=np.int64)
+    out = np.full(len(frames), np.nan)
+    lo, hi = int(SAMPLE_RATE / PITCH_FMAX), int(SAMPLE_RATE / PITCH_FMIN)
+    w, length = PITCH_WINDOW, PITCH_WINDOW + hi + 1
+    padded = np.pad(y, (0, length))
+    nfft = 1 << int(np.ceil(np.log2(2 * length)))
+    taus = np.arange(1, hi + 1)
+    for a in range(0, len(frames), chunk_frames):
+        idx = frames[a:a + chunk_frames]
+        idx = idx[idx * MEL_HOP < len(y)]
+        if not len(idx):
+            continue
+        seg = padded[(idx * MEL_HOP)[:, None] + np.arange(length)[None, :]].astype(np.float64)
+        seg -= seg.mean(axis=1, keepdims=True)
+        head = np.zeros_like(seg)
+        head[:, :w] = seg[:, :w]
+        # r(tau) = sum_{j<w} x_j x_{j+tau}; e(tau) = sum_{j<w} x_{j+tau}^2
+        r = np.fft.irfft(np.conj(np.fft.rfft(head, nfft)) * np.fft.rfft(seg, nfft), nfft)[:, :hi + 1]
+        c = np.concatenate([np.zeros((len(idx), 1)), np.cumsum(seg ** 2, axis=1)], axis=1)
+        e = c[:, w:w + hi + 1] - c[:, :hi + 1]
+        d = np.maximum(e[:, :1] + e - 2.0 * r, 0.0)[:, 1:]  # tau = 1..hi
+        cm = d * taus[None, :] / np.maximum(np.cumsum(d, axis=1), 1e-12)
+        band = cm[:, lo - 1:]
+        below = band < voicing
+        has = below.any(axis=1)
+        for i in np.flatnonzero(has):
+            j = int(np.argmax(below[i]))
+            while j + 1 < band.shape[1] and band[i, j + 1] < band[i, j]:
+                j += 1
+            tau = j + lo
+            # parabolic interpolation around the dip
+            if 0 < j < band.shape[1] - 1:
+                p, q, s = band[i, j - 1], band[i, j], band[i, j + 1]
+                den = p - 2 * q + s
+                tau = tau + (0.5 * (p - s) / den if den > 1e-12 else 0.0)
+            out[a + i] = SAMPLE_RATE / tau
+        silent = e[:, 0] / w < 1e-7
+        out[a:a + len(idx)][silent] = np.nan
+    return out
+
+
+def window_pitch(samples: np.ndarray, windows: Sequence[tuple[int, int]], min_voiced: int = 10) -> np.ndarray:
+    """Median pitch of each embedding window `(start_frame, n_frames)` in semitones above 100 Hz;
+    NaN for a window with under `min_voiced` voiced 10 ms frames."""
+    if not len(windows):
+        return np.zeros(0)
+    covered = np.unique(np.concatenate([np.arange(s, s + n) for s, n in windows]))
+    f0 = frame_pitch(samples, covered)
+    at = {int(f): v for f, v in zip(covered, f0)}
+    out = np.full(len(windows), np.nan)
+    for k, (s, n) in enumerate(windows):
+        v = np.array([at[f] for f in range(s, s + n)])
+        v = v[~np.isnan(v)]
+        if len(v) >= min_voiced:
+            out[k] = 12.0 * np.log2(np.median(v) / 100.0)
+    return out
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run torch with `n` intra-op threads (0: leave as is), restoring the setting after."""
