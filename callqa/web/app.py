@@ -224,7 +224,7 @@ def flash(request: Request, key: str, kind: str = "ok", **values: Any) -> None:
 def render(request: Request, template: str, status: int = 200, **data: Any) -> HTMLResponse:
     lang = request.state.lang
     ui = _ctx(request).ui
-    t = search_views.with_category_labels(partial(ui.translate, lang), _ctx(request).config, _ctx(request).store, lang)
+    t = _t(_ctx(request), lang)
     message = request.session.pop("flash", None)
     if message:
         message = {"kind": message.get("kind"), "text": t(message["key"], **(message.get("values") or {}))}
@@ -235,6 +235,11 @@ def render(request: Request, template: str, status: int = 200, **data: Any) -> H
         lang=lang, t=t, csrf=csrf_token(request), flash=message, here=here, lang_links=lang_links,
         path=request.url.path, **data)
     return HTMLResponse(html, status_code=status)
+
+
+def _t(ctx: WebContext, lang: str) -> Callable[..., str]:
+    """The UI strings of `lang`, category names included (`category:ID`, `flags.category:ID`)."""
+    return search_views.with_category_labels(partial(ctx.ui.translate, lang), ctx.config, ctx.store, lang)
 
 
 def _session_user(request: Request) -> User | None:
@@ -394,11 +399,11 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         if user.role == "operator":  # their own calls and disputes, nobody else's
             rows, mine = _my_calls(user)
             return render(request, "my_calls.html", user=user, rows=rows,
-                          disputes=views.dispute_view(mine, ctx.config, lang, partial(ctx.ui.translate, lang)))
+                          disputes=views.dispute_view(mine, ctx.config, lang, _t(ctx, lang)))
         filters, bad = views.QueueFilters.parse(request.query_params)
         queue = views.build_queue(ctx.store, user, filters, ctx.options.queue_limit)
         open_disputes = views.dispute_view(views.visible_disputes(ctx.store, user, status="open"), ctx.config, lang,
-                                           partial(ctx.ui.translate, lang))
+                                           _t(ctx, lang))
         return render(request, "queue.html", user=user, queue=queue, filters=filters, bad_dates=bad,
                       open_disputes=open_disputes,
                       filter_query=lambda **kw: "?" + urlencode({k: v for k, v in {**filters.serialize(), **kw}.items()
@@ -485,11 +490,11 @@ def _routes(app: FastAPI, ctx: WebContext) -> None:  # noqa: C901 - one place th
         result = _visible_call(ctx, user, call_id)
         call_id = str(result["call_id"])
         lang = request.state.lang
-        page = views.build_call_page(result, ctx.config, lang, partial(ctx.ui.translate, lang),
+        page = views.build_call_page(result, ctx.config, lang, _t(ctx, lang),
                                       library_items(ctx.store, call_id=call_id))
         levels = [(lv.level, lv.name.get(lang)) for lv in ctx.config.section("competency_map").levels]
         call_disputes = views.dispute_view(disputes(ctx.store, call_ids=[call_id]), ctx.config, lang,
-                                           partial(ctx.ui.translate, lang))
+                                           _t(ctx, lang))
         # the user evaluates this call in an open calibration session (opened from it or not):
         # the forms stay hidden (blind) until the session closes
         blind = qa_views.blind_session(ctx.store, user, call_id, request.query_params.get("calibration"))
