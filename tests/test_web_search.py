@@ -77,6 +77,9 @@ def test_an_operator_finds_only_their_own_calls(app):
     olly = login(app, "olly")  # op-b2: blue-good-en only
     hits = olly.get("/api/search", params={"q": "card"}).json()["hits"]
     assert hits and {h["call_id"] for h in hits} == {"blue-good-en"}
+    # trends and categories count other people's calls: not for operators
+    for path in ("/api/trends", "/api/categories", "/trends", "/categories"):
+        assert olly.get(path).status_code == 403, path
 
 
 def test_a_hit_is_a_moment_with_a_highlighted_quote_linking_to_the_call_at_that_moment(ada):
