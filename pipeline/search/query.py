@@ -253,14 +253,6 @@ class Query:
     root: Node
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    @property
-    def date_from(self) -> str | None:
-        return (self.filters.get("from") or (None,))[0]
-
-    @property
-    def date_to(self) -> str | None:
-        return (self.filters.get("to") or (None,))[0]
-
 
 # ---------------------------------------------------------------- lexer
 
@@ -481,7 +473,7 @@ class _Parser:
                 raise self._missing(t.text)
             right_pos = self.cur.pos
             right = self.primary()
-            for side, p in ((left, left_pos(left)), (right, right_pos)):
+            for side, p in ((left, left.pos), (right, right_pos)):
                 if not isinstance(side, (Word, Phrase)):
                     raise QuerySyntaxError(f"{t.text} joins two words or \"phrases\" (not groups, scopes "
                                            f"or filters)", self.q, p)
@@ -517,10 +509,6 @@ class _Parser:
                 return Speaker(t.value[1], child, t.pos)
             return Window(t.value[1], float(t.value[2]), child, t.pos)
         raise self._missing(None)
-
-
-def left_pos(node: Node) -> int:
-    return node.pos
 
 
 def _word_node(text: str, pos: int, *, quoted: bool, query: str = "") -> Node:
@@ -626,18 +614,6 @@ def parse(text: str) -> Query:
 
 def as_query(query: str | Query) -> Query:
     return query if isinstance(query, Query) else parse(query)
-
-
-def terms(node: Node, negated: bool = False) -> Iterable[tuple[Node, bool]]:
-    """Every Word / Phrase of the tree with whether it sits under NOT."""
-    if isinstance(node, (Word, Phrase)):
-        yield node, negated
-        return
-    if isinstance(node, Not):
-        yield from terms(node.child, not negated)
-        return
-    for c in _children(node):
-        yield from terms(c, negated)
 
 
 # ---------------------------------------------------------------- one call
