@@ -179,7 +179,7 @@ def nightly_batch(inbox: str | list[str], store: str = "data/store", config: str
                 store_as_completed(runner, plan, writer, config, quarantine_dir)
         summary = batch.finish_batch(plan, writer.outcomes, started=started, started_at=started_at,
                                      workers=workers, report=report)
-    logger.info(search_index.refresh(db.path))  # the search index (STORE/search) follows the store
+    logger.info(search_index.refresh(db.path, config))  # the search index (STORE/search) follows the store
     logger.info(refresh_topics(db.path))  # call reasons (STORE/topics.json) for the trends page
     create_markdown_artifact(_markdown(summary), key="callqa-nightly-summary",
                              description=f"callqa nightly batch {summary.run_id}")

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if summary.rescored:  # the search index (STORE/search) follows the new analyses
         from callqa.pipeline.search.index import refresh
 
-        line = refresh(store)
+        line = refresh(store, args.config)
         if not args.json:
             print(line)
     if args.json:

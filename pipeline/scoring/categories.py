@@ -137,23 +137,31 @@ def category_defs(config: Config) -> list[CategoryDef]:
             continue
         out.append(CategoryDef(cid, dict(item.name), item.query, item.flag.severity if item.flag else None,
                                item.max_evidence, "store" if cid in saved else "config"))
+    langs = _languages(config)
     for d in out:
-        _checked_query(d.query, d.id, d.source)
+        _checked_query(d.query, d.id, d.source, langs)
     return out
 
 
+def _languages(config: Any) -> Any:
+    """The language pipelines the search reads words with (configs/languages.yaml)."""
+    from callqa.pipeline.search.query import languages
+
+    return languages(config)
+
+
 @lru_cache(maxsize=512)
-def _parsed(query: str) -> Any:
+def _parsed(query: str, langs: Any = None) -> Any:
     from callqa.pipeline.search.query import parse
 
-    return parse(query)
+    return parse(query, langs)
 
 
-def _checked_query(query: str, cid: str, source: str = "config") -> Any:
+def _checked_query(query: str, cid: str, source: str = "config", langs: Any = None) -> Any:
     from callqa.pipeline.search.query import QuerySyntaxError
 
     try:
-        return _parsed(query)
+        return _parsed(query, langs)
     except QuerySyntaxError as e:
         where = CONFIG_FILE if source == "config" else f"the store's {TABLE}"
         raise ConfigError(where, f"categories.{cid}.query", f"{e.message} at column {e.position + 1}: {query}") from None
@@ -190,17 +198,20 @@ def _call_dict(result: CallResult) -> dict[str, Any]:
             "flags": [{"id": f.id} for f in result.flags]}
 
 
-def evaluate(defs: Sequence[CategoryDef], call: Mapping[str, Any], lang: str | None = None) -> list[CategoryMatch]:
+def evaluate(defs: Sequence[CategoryDef], call: Mapping[str, Any], lang: str | None = None,
+             config: Any = None) -> list[CategoryMatch]:
     """The categories of `defs` that a stored-shape call result matches (in `defs` order), each
-    with its evidence: the turns that matched (time, speaker and a quote around the words)."""
+    with its evidence: the turns that matched (time, speaker and a quote around the words);
+    words read by the language pipelines of `config` (None: the project's)."""
     from callqa.pipeline.search.query import match_call, prepare_call
     from callqa.pipeline.types import Evidence
 
     lang = lang or str(call.get("language") or "en")
-    prepared = prepare_call(call)
+    langs = _languages(config)
+    prepared = prepare_call(call, langs)
     out: list[CategoryMatch] = []
     for d in defs:
-        hits = match_call(_checked_query(d.query, d.id, d.source), prepared)
+        hits = match_call(_checked_query(d.query, d.id, d.source, langs), prepared)
         if not hits:
             continue
         ev = tuple(Evidence(h.start, h.end, h.speaker, h.quote, h.turn) for h in hits[: d.max_evidence])
@@ -262,7 +273,7 @@ def apply_categories(result: CallResult, config: Config) -> CallResult:
     if not defs:
         result.categories = []
         return result
-    matches = evaluate(defs, _call_dict(result), result.language)
+    matches = evaluate(defs, _call_dict(result), result.language, config)
     result.categories = matches
     extra = category_flags(matches, config, result.language)
     if extra:
@@ -319,7 +330,7 @@ def save_category(store: Any, config: Config, *, category_id: str, names: Mappin
     sev = None
     if severity not in (None, "", "none"):
         sev = canonical_severity(severity)
-    parse(query)  # QuerySyntaxError (a ValueError) with the position
+    parse(query, config)  # QuerySyntaxError (a ValueError) with the position
     now = utcnow()
     with _connect(store, write=True) as con:
         first = con.execute(f"SELECT min(first_saved_at) FROM {TABLE} WHERE category_id = ?", [cid]).fetchone()[0]
@@ -417,7 +428,7 @@ def apply_saved(result: Mapping[str, Any], saved: Mapping[str, Any], config: Con
     keep_cats = [c for c in old if c.get("source") != "store"]
     drop = {FLAG_PREFIX + d.id for d in defs} | {FLAG_PREFIX + str(c.get("id")) for c in old if c.get("source") == "store"}
     keep_flags = [f for f in data.get("flags") or [] if f.get("id") not in drop]
-    matches = evaluate(defs, {**data, "categories": keep_cats, "flags": keep_flags}, lang) if defs else []
+    matches = evaluate(defs, {**data, "categories": keep_cats, "flags": keep_flags}, lang, config) if defs else []
     data["categories"] = keep_cats + [m.serialize() for m in matches]
     data["flags"] = _sort_flags(keep_flags + [f.serialize() for f in category_flags(matches, config, lang)])
     return data

@@ -43,10 +43,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from callqa.pipeline.errors import PathError
 from callqa.pipeline.search.query import (
     FILTER_KEYS, And, Hit, Near, Not, Or, Phrase, PreparedCall, PreparedTurn, Query, Speaker, Window, Word, as_query, evaluate,
-    family, filters_pass, prepare_call,
+    filters_pass, languages, languages_fingerprint, prepare_call,
 )
 
-INDEX_VERSION = 4  # bump when the documents or the word keys (query.family) change: the index is rebuilt
+INDEX_VERSION = 5  # bump when the documents or the word keys (query.family) change: the index is rebuilt
 SEARCH_DIR = "search"
 TURN_BREAK = "¶"
 SORTS = ("date", "relevance")
@@ -159,7 +159,7 @@ def prepared_from_data(call_id: str, data: Mapping[str, Any]) -> PreparedCall:
 
 
 def _quoted_with_family(w: Word) -> bool:
-    return w.key == w.lemma and family(w.lemma) != w.lemma
+    return w.quoted and any(lem != key for lem, key in w.forms)
 
 
 def _exact(node: Any, speaker: str | None) -> bool:
@@ -193,23 +193,25 @@ class _Engine:
         return self.t.Query.term_query(self.schema, field_, value)
 
     def leaf(self, node: Any, speaker: str | None, window: tuple[str, float] | None = None) -> Any:
+        """The calls that may hold the word or phrase: one query per form (a word in letters two
+        languages share has a form per language), OR-ed."""
         Q, Occur = self.t.Query, self.t.Occur
+        alts = []
         if isinstance(node, Word):
-            if _quoted_with_family(node):
-                base, keys = self.term("l", node.lemma), [family(node.lemma)]
-            else:
-                base, keys = self.term(_SPEAKER_FIELD[speaker], node.key), []
-                if window is not None:
-                    keys = [node.key]
+            for lem, key in dict.fromkeys(node.forms):
+                if node.quoted:  # its lemma; the speaker's / window's field holds the lemma's key
+                    base, keys = self.term("l", lem), [key]
+                else:
+                    base, keys = self.term(_SPEAKER_FIELD[speaker], key), ([key] if window is not None else [])
+                alts.append(self._narrow(base, keys, speaker, window))
         elif isinstance(node, Phrase):
-            if len(node.lemmas) == 1:
-                base = self.term("l", node.lemmas[0])
-            else:
-                base = Q.phrase_query(self.schema, "l", list(node.lemmas))
-            keys = [family(lem) for lem in node.lemmas]
+            for v in node.variants:
+                lemmas = [w[0] for w in v]
+                base = self.term("l", lemmas[0]) if len(lemmas) == 1 else Q.phrase_query(self.schema, "l", lemmas)
+                alts.append(self._narrow(base, [w[1] for w in v], speaker, window))
         else:  # pragma: no cover
             raise TypeError(node)
-        return self._narrow(base, keys, speaker, window)
+        return alts[0] if len(alts) == 1 else Q.boolean_query([(Occur.Should, q) for q in alts])
 
     def _narrow(self, base: Any, keys: list[str], speaker: str | None, window: tuple[str, float] | None) -> Any:
         """`base` AND each key in the speaker's field and in the first/last-minute field (both
@@ -229,10 +231,11 @@ class _Engine:
     def near(self, node: Near, speaker: str | None, window: tuple[str, float] | None = None) -> Any:
         Q, Occur = self.t.Query, self.t.Occur
         a, b = node.left, node.right
-        if all(isinstance(x, Word) and not _quoted_with_family(x) for x in (a, b)) and a.key != b.key:
+        if (all(isinstance(x, Word) and not x.quoted and len(x.keys) == 1 for x in (a, b))
+                and a.keys != b.keys):
             # tantivy's slop lets words swap places at a cost of 2: slop n+2 covers either order
-            base = Q.phrase_query(self.schema, "k", [a.key, b.key], node.distance + 2)
-            return self._narrow(base, [a.key, b.key], speaker, window)
+            base = Q.phrase_query(self.schema, "k", [a.keys[0], b.keys[0]], node.distance + 2)
+            return self._narrow(base, [a.keys[0], b.keys[0]], speaker, window)
         return Q.boolean_query([(Occur.Must, self.leaf(a, speaker, window)),
                                 (Occur.Must, self.leaf(b, speaker, window))])
 
@@ -335,10 +338,14 @@ class SearchResult:
 
 
 class SearchIndex:
-    """A tantivy index of call documents in `path` (created when missing)."""
+    """A tantivy index of call documents in `path` (created when missing), its words analysed by
+    the language pipelines of `config` (`query.languages`; None: the project's configs/). An
+    index built under other language definitions counts as absent (rebuilt on the next update)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, config: Any = None):
         self.path = Path(path).expanduser()
+        self.langs = languages(config)
+        self.fingerprint = languages_fingerprint(self.langs)
         self._index: Any = None
         self._engine: _Engine | None = None
 
@@ -355,9 +362,13 @@ class SearchIndex:
             return {}
         except (OSError, ValueError) as e:
             raise SearchIndexError(self.state_path, f"cannot read the index state: {e}") from None
-        if data.get("version") != INDEX_VERSION:
+        if not self._current(data):
             return {}
         return dict(data.get("calls") or {})
+
+    def _current(self, data: Mapping[str, Any]) -> bool:
+        """Whether a state was written by this index version under these language definitions."""
+        return data.get("version") == INDEX_VERSION and data.get("languages") == self.fingerprint
 
     def stamp(self) -> str:
         """The store stamp (`store_stamp`) the index was last brought up to date with ('' if none)."""
@@ -365,11 +376,12 @@ class SearchIndex:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return ""
-        return str(data.get("store_stamp") or "") if data.get("version") == INDEX_VERSION else ""
+        return str(data.get("store_stamp") or "") if self._current(data) else ""
 
     def _write_state(self, calls: Mapping[str, str], stamp: str = "") -> None:
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": INDEX_VERSION, "store_stamp": stamp, "calls": dict(calls)}),
+        tmp.write_text(json.dumps({"version": INDEX_VERSION, "languages": self.fingerprint, "store_stamp": stamp,
+                                   "calls": dict(calls)}),
                        encoding="utf-8")
         os.replace(tmp, self.state_path)
 
@@ -412,7 +424,7 @@ class SearchIndex:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return True
-        return data.get("version") != INDEX_VERSION
+        return not self._current(data)
 
     def exists(self) -> bool:
         return self._open() is not None
@@ -456,7 +468,7 @@ class SearchIndex:
         the user cannot lift (e.g. {"team": ["blue"]} for a supervisor)."""
         if sort not in SORTS:
             raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
-        q = as_query(query)
+        q = as_query(query, self.langs)
         restrict = {FILTER_KEYS.get(k, k): tuple(str(x) if k == "operator_id" else str(x).lower() for x in v)
                     for k, v in (restrict or {}).items()}
         if any(k not in FILTER_KEYS.values() or k in ("from", "to") for k in restrict):
@@ -529,7 +541,7 @@ class IndexWriter:
 
     def add_result(self, result: Mapping[str, Any]) -> None:
         """Add (or replace) one stored call result (its redacted transcript)."""
-        self.add_prepared(prepare_call(result), result.get("analysis_id"))
+        self.add_prepared(prepare_call(result, self.index.langs), result.get("analysis_id"))
 
 
 # ---------------------------------------------------------------- the store's index
@@ -570,27 +582,30 @@ def store_stamp(store_path: str | Path) -> str:
     return "|".join(parts)
 
 
-def stale(store_path: str | Path) -> bool:
-    """Whether the store holds analyses the index does not (or the index holds removed calls)."""
+def stale(store_path: str | Path, config: Any = None) -> bool:
+    """Whether the store holds analyses the index does not (or the index holds removed calls,
+    or was built under other language definitions than `config`'s)."""
     from callqa.pipeline.store.db import Store
 
-    sindex = SearchIndex(index_dir(store_path))
+    sindex = SearchIndex(index_dir(store_path), config)
     if sindex.stamp() and sindex.stamp() == store_stamp(store_path):
         return False
     return _stored_analyses(Store(store_path), None) != sindex.state()
 
 
 def update_index(store_path: str | Path, call_ids: Iterable[str] | None = None, *,
-                 progress: Callable[[int, int], None] | None = None) -> UpdateStats:
+                 progress: Callable[[int, int], None] | None = None, config: Any = None) -> UpdateStats:
     """Bring STORE/search up to date: add calls not indexed yet, replace calls whose
     analysis_id changed, remove calls no longer stored (with `call_ids`, only those calls
-    are looked at). A call that cannot be indexed is reported in `failed`, never stops the
-    rest."""
+    are looked at). Each call's words are analysed by its language's pipeline from `config`
+    (configs/languages.yaml; a Config or a --config file; None: the project's); an index built
+    under other language definitions is rebuilt. A call that cannot be indexed is reported in
+    `failed`, never stops the rest."""
     from callqa.pipeline.store.db import Store
 
     t0 = time.perf_counter()
     store = Store(store_path)
-    sindex = SearchIndex(index_dir(store_path))
+    sindex = SearchIndex(index_dir(store_path), config)
     stats = UpdateStats()
     stamp = store_stamp(store_path)  # before reading: a call stored meanwhile makes the index stale
     wanted = None if call_ids is None else set(call_ids)
@@ -625,20 +640,23 @@ def update_index(store_path: str | Path, call_ids: Iterable[str] | None = None, 
 
 def search(store_path: str | Path, query: str | Query, *, limit: int = 20, sort: str = "date",
            per_call: int | None = 3, restrict: Mapping[str, Sequence[str]] | None = None,
-           update: bool = True) -> SearchResult:
-    """Search a store's calls; brings the index up to date first (unless `update` is False)."""
-    q = as_query(query)  # syntax errors before any work
-    if update and stale(store_path):
-        update_index(store_path)
-    return SearchIndex(index_dir(store_path)).search(q, limit=limit, sort=sort, per_call=per_call,
-                                                     restrict=restrict)
+           update: bool = True, config: Any = None) -> SearchResult:
+    """Search a store's calls (query words and calls read by the language pipelines of `config`,
+    see `update_index`); brings the index up to date first (unless `update` is False)."""
+    langs = languages(config)
+    q = as_query(query, langs)  # syntax errors before any work
+    if update and stale(store_path, langs):
+        update_index(store_path, config=langs)
+    return SearchIndex(index_dir(store_path), langs).search(q, limit=limit, sort=sort, per_call=per_call,
+                                                            restrict=restrict)
 
 
-def refresh(store_path: str | Path) -> str:
-    """`update_index` for the end of a batch: returns a log line; never raises (a search index
-    that cannot be updated now is brought up to date by the next search or batch)."""
+def refresh(store_path: str | Path, config: Any = None) -> str:
+    """`update_index` for the end of a batch (`config`: its Config or --config file): returns a
+    log line; never raises (a search index that cannot be updated now is brought up to date by
+    the next search or batch)."""
     try:
-        s = update_index(store_path)
+        s = update_index(store_path, config=config)
     except Exception as e:  # noqa: BLE001 - the batch's calls are stored; the index can wait
         return f"search index not updated: {type(e).__name__}: {e}"
     failed = f", {len(s.failed)} failed ({s.failed[0][0]}: {s.failed[0][1]})" if s.failed else ""

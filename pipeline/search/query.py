@@ -23,20 +23,27 @@ Operators are upper case (`and`, `or`, `not`, `и`, `или` are words).
 
 Word matching (one "key" per word, the same on the query and the transcript side):
 
-- Russian words (Cyrillic) are lemmatised with pymorphy3, English ones with spaCy's lookup
-  lemmatizer (`callqa.pipeline.signals.nlp.lemma`), so "пожалуюсь" -> "пожаловаться",
-  "cancelled" -> "cancel".
+- Words are tokenised and lemmatised by their language's pipeline as configs/languages.yaml
+  defines it (`languages`: `nlp.for_config` of each language; a third language needs no
+  code): a call's words by the call's language (a word without its letters by the first
+  language whose letters it has, so "cancelled" in a Russian call is English), a query word
+  by every language whose letters it has (`lang:xx` narrows that). So "пожалуюсь" ->
+  "пожаловаться" (pymorphy3), "cancelled" -> "cancel" (spaCy's lookup table).
+- For a pymorphy3 language a verb reading wins over pymorphy3's top parse when the verb
+  readings score at least as high as any other lemma (`search_lemma`): "закрою" is закрыть,
+  not the noun "закрой"; "мой", "мою", "стали" (стать), "дело", "жаль" keep their reading.
 - A bare Russian word also matches its **word family**: the verb and the noun made from
   it share a stem (`family`): the lemma loses its reflexive particle, infinitive ending and
   stem suffix (-ова-/-ева-/-ыва-/-ива-/-и-/-а-), a noun its ending and deverbal suffix
-  (-ение/-ание/-ние/-оба/-ьба), and a perfective verb its prefix "по-" when the verb without
+  (-ение/-ание/-ние/-оба/-ьба, -а/-я/-ь/-й; not a neuter -о/-е: "дело" stays apart), and a perfective verb its prefix "по-" when the verb without
   it is an imperfective verb in the dictionary (for a three-letter stem only on a reflexive
   verb: показать stays apart from казаться). So "пожаловаться", "жаловаться" and "жалоба"
   all stem to "жал", "отменить" and "отмена" to "отмен", "решить" and "решение" to "реш".
   Plain lemmas cannot do this (пожаловаться and жалоба are different lemmas) and a plain
   Snowball stemmer cannot either ("пожалова" vs "жалоб"). Stems shorter than three letters
   fall back to the lemma (so "помочь" never finds "мочь"/"могу"). Quote a word to switch the
-  family off ("пожаловаться" finds only пожалуюсь, пожаловался, ...).
+  family off ("пожаловаться" finds only пожалуюсь, пожаловался, ...). Known merge left:
+  делать / делить (both stem to "дел").
 
 `match_call(query, call)` evaluates a query on one stored (redacted) call result and
 returns its hits; `callqa.pipeline.search.index` uses the same evaluator on the calls its
@@ -45,10 +52,12 @@ index finds.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 from callqa.pipeline.signals import nlp
@@ -68,15 +77,125 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|sec|m|min)?$", re.IGNORECASE)
 _KEY = re.compile(r"^([A-Za-z_]+):(.*)$", re.DOTALL)
 
 
-class QuerySyntaxError(ValueError):
-    """A query that cannot be parsed: `.position` is the 0-based character offset of the
-    problem, `.message` the explanation; `str()` shows the query with a caret under it."""
+# English messages of the syntax errors, by code; the web app shows `search.errors.<code>` of
+# configs/ui/<lang>.yaml (the same {placeholders}), the CLI these.
+MESSAGES = {
+    "unclosed_quote": "unclosed quote: a phrase needs a closing \"",
+    "near_range": "NEAR/n needs a distance from 1 to {max} words",
+    "near_number": "NEAR/n needs a whole number of words, e.g. NEAR/5",
+    "window_duration": "{field} needs a duration such as {field}30s or {field}2m, then a word, phrase or (group)",
+    "unknown_field": "unknown field {field} (speaker: operator: client:; time: first:30s last:2m; filters: {filters})",
+    "filter_placement": "filters apply to the whole call: write {field} beside the search (not inside (...), "
+                        "after NOT, a scope, AND, OR or NEAR, or before AND, OR or NEAR)",
+    "unmatched_close": "unmatched ')': no '(' opens it",
+    "unexpected": "unexpected {found}",
+    "missing_after": "{op} needs a word, phrase or (group) after it, found {found}",
+    "missing_after_end": "{op} needs a word, phrase or (group) after it, found the end of the query",
+    "missing_before": "{op} needs a word, phrase or (group) before it",
+    "unmatched_or_empty": "unmatched ')' or empty group '()'",
+    "expected_term": "expected a word, phrase or (group), found {found}",
+    "expected_term_end": "expected a word, phrase or (group), found the end of the query",
+    "near_operands": "{op} joins two words or \"phrases\" (not groups, scopes or filters)",
+    "empty_group": "empty group '()'",
+    "unclosed_group": "unclosed '(': add ')'",
+    "scope_operand": "{field} needs a word, phrase or (group) right after it, e.g. {field}(...)",
+    "empty_phrase": "empty phrase: put words between the quotes",
+    "filter_value": "{field} needs a value, e.g. {field}{example}",
+    "filter_one_date": "{field} takes one date",
+    "filter_date": "{field} needs a date as YYYY-MM-DD, got '{value}'",
+    "filter_twice": "{field} is given twice",
+    "empty_query": "empty query: type a word or a \"phrase\"",
+    "nothing_to_find": "nothing to find: add a word or \"phrase\" that is not under NOT (NOT and filters only "
+                       "narrow a search, and each side of OR needs one)",
+    "from_after_to": "from: is after to:",
+}
 
-    def __init__(self, message: str, query: str, position: int):
-        self.message = message
+
+def render_message(code: str, params: Mapping[str, Any], template: str | None = None) -> str:
+    """A syntax error's message from `template` (a UI string with {placeholders}), else English."""
+    for text in (template, MESSAGES.get(code)):
+        if text:
+            try:
+                return text.format(**params)
+            except (KeyError, IndexError, ValueError):
+                continue
+    return code
+
+
+class QuerySyntaxError(ValueError):
+    """A query that cannot be parsed: `.code` names the problem (a key of `MESSAGES`, and of
+    `search.errors` in configs/ui/<lang>.yaml), `.params` fills its placeholders, `.position`
+    is the 0-based character offset of the problem, `.message` the English explanation;
+    `str()` shows the query with a caret under it."""
+
+    def __init__(self, code: str, query: str, position: int, **params: Any):
+        self.code = code
+        self.params = {k: str(v) for k, v in params.items()}
+        self.message = render_message(code, self.params)
         self.query = query
         self.position = max(0, min(position, len(query)))
-        super().__init__(f"{message} (at column {self.position + 1})\n  {query}\n  {' ' * self.position}^")
+        super().__init__(f"{self.message} (at column {self.position + 1})\n  {query}\n  {' ' * self.position}^")
+
+    def localized(self, template: str | None) -> str:
+        """The message in another language: `template` is its UI string (None: English)."""
+        return render_message(self.code, self.params, template)
+
+
+# ---------------------------------------------------------------- languages
+
+Langs = tuple  # of nlp.LangNLP, in the order of languages.known
+
+
+@lru_cache(maxsize=1)
+def _default_langs() -> Langs:
+    return tuple(nlp.resolve(code) for code in nlp.supported())
+
+
+def languages(config: Any = None) -> Langs:
+    """The language pipelines search uses (`nlp.for_config` of each `languages.known` entry):
+    those of `config` (a Config, a `--config` file, or already such a tuple); the project's
+    configs/languages.yaml when None."""
+    if config is None:
+        return _default_langs()
+    if isinstance(config, tuple):
+        return config
+    if isinstance(config, (str, Path)):
+        from callqa.pipeline.config import load_config
+
+        config = load_config(config)
+    return tuple(nlp.for_config(config, code) for code in config.section("languages").known)
+
+
+def languages_fingerprint(langs: Langs) -> str:
+    """What the index's word keys depend on: the languages' definitions and the key rules."""
+    import hashlib
+
+    text = json.dumps([[s.code, s.tokenizer, s.lemmas, list(s.overrides), s.letters] for s in langs]
+                      + [KEY_RULES], ensure_ascii=False)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def _letter_set(spec: nlp.LangNLP) -> frozenset[str]:
+    return frozenset(spec.letters)
+
+
+def _uses(word: str, spec: nlp.LangNLP) -> bool:
+    """Whether `word` has letters of the language (a language without `letters` takes any word)."""
+    letters = _letter_set(spec)
+    return not letters or any(c in letters for c in word)
+
+
+def _call_language(lang: "str | nlp.LangNLP | None", langs: Langs, text: str = "") -> nlp.LangNLP:
+    """The pipeline of a call's language; a language not configured: the one whose letters the
+    text has most of (ties: the first listed), as the signals guess it."""
+    if isinstance(lang, nlp.LangNLP):
+        return lang
+    for spec in langs:
+        if spec.code == lang:
+            return spec
+    low = nlp.normalise(text)
+    return max(langs, key=lambda s: sum(c in _letter_set(s) for c in low) if s.letters else 0)
 
 
 # ---------------------------------------------------------------- word keys
@@ -86,15 +205,46 @@ def _is_ru(word: str) -> bool:
     return bool(_CYRILLIC.search(word))
 
 
+KEY_RULES = "verb-preference-1"  # part of the index fingerprint: bump when search_lemma / family change
+_VERBAL = ("VERB", "INFN")
+
+
+@lru_cache(maxsize=200_000)
+def search_lemma(norm: str, spec: nlp.LangNLP) -> str:
+    """The lemma search indexes for a normalised word: `nlp.lemma` of the language, except that
+    for a pymorphy3 language a verb reading wins when the verb parses together score at least as
+    high as the best other lemma (pymorphy3's top parse of "закрою" is the noun "закрой", of
+    "открою" the rare "откроить"); among verbs the highest score, then the shorter infinitive
+    (закрыть before закроить). Imperative readings do not count, and a clear other reading
+    stays: "мой" (my), "мою", "мыла", "пила", "дело", "жаль" keep their nouns/pronouns."""
+    base = nlp.lemma(norm, spec)
+    if spec.lemmas != "pymorphy3" or not _uses(norm, spec) or not norm.isalpha():
+        return base
+    if any(k == norm for k, _ in spec.overrides):
+        return base
+    verbal: dict[str, float] = {}
+    other: dict[str, float] = {}
+    for p in nlp.load_morph(spec.code).parse(norm):
+        nf = nlp.normalise(p.normal_form)
+        # an imperative reading never wins ("жаль" stays, not жалить; "мой" stays, not мыть)
+        bucket = verbal if p.tag.POS in _VERBAL and p.tag.mood != "impr" else other
+        bucket[nf] = bucket.get(nf, 0.0) + float(p.score)
+    if not verbal or sum(verbal.values()) + 1e-9 < max(other.values(), default=0.0):
+        return base
+    return min(verbal, key=lambda v: (-round(verbal[v], 3), len(v)))
+
+
 @lru_cache(maxsize=200_000)
 def word_lemma(norm: str) -> str:
-    """The lemma of a normalised word: pymorphy3 for Cyrillic, spaCy's English lookup otherwise
-    (whatever the call's language, so a query and a transcript always agree)."""
-    return nlp.lemma(norm, "ru" if _is_ru(norm) else "en")
+    """The lemma of a normalised word under the project's own languages (the word's alphabet
+    picks the language: Cyrillic -> Russian, Latin -> English)."""
+    langs = _default_langs()
+    return _word_form(norm, langs[0], langs)[0]
 
 
 _VERB_SUFFIXES = ("ирова", "ова", "ева", "ыва", "ива", "и", "а", "я")
-_NOUN_SUFFIXES = ("ение", "ание", "яние", "ние", "оба", "ьба", "ие", "ия", "а", "я", "о", "е", "ь", "й")
+# no bare -о / -е: a neuter noun is rarely made from a verb (дело stays apart from делать, море from морить)
+_NOUN_SUFFIXES = ("ение", "ание", "яние", "ние", "оба", "ьба", "ие", "ия", "а", "я", "ь", "й")
 _MIN_STEM = 3
 
 
@@ -105,14 +255,9 @@ def _strip(word: str, suffixes: Sequence[str]) -> str:
     return word
 
 
-@lru_cache(maxsize=1)
-def _morph() -> Any:
-    return nlp.load_morph()
-
-
-def _is_impf_verb(word: str) -> bool:
+def _is_impf_verb(word: str, spec: nlp.LangNLP) -> bool:
     return any(p.tag.POS == "INFN" and p.tag.aspect == "impf" and p.normal_form == word
-               for p in _morph().parse(word))
+               for p in nlp.load_morph(spec.code).parse(word))
 
 
 def _verb_stem(verb: str) -> str | None:
@@ -133,12 +278,16 @@ def _verb_stem(verb: str) -> str | None:
 
 
 @lru_cache(maxsize=200_000)
-def family(lemma_: str) -> str:
-    """The word-family key of a lemma (see the module doc): a stem shared by a Russian verb
-    and its noun, or the lemma itself (English words, other parts of speech, short stems)."""
-    if not _is_ru(lemma_) or len(lemma_) < 4 or not lemma_.isalpha():
+def family(lemma_: str, spec: "nlp.LangNLP | str | None" = None) -> str:
+    """The word-family key of a lemma (see the module doc): a stem shared by a verb and its noun
+    in a pymorphy3 language (the suffix rules are Russian), or the lemma itself (other
+    languages, other parts of speech, short stems). `spec` None: Russian for Cyrillic words."""
+    if spec is None:
+        spec = "ru" if _is_ru(lemma_) else "en"
+    spec = nlp.resolve(spec)
+    if spec.lemmas != "pymorphy3" or not _uses(lemma_, spec) or len(lemma_) < 4 or not lemma_.isalpha():
         return lemma_
-    parses = _morph().parse(lemma_)
+    parses = nlp.load_morph(spec.code).parse(lemma_)
     pos = next((p.tag.POS for p in parses if p.normal_form == lemma_), None)
     if pos == "INFN":
         stem = _verb_stem(lemma_)
@@ -146,7 +295,7 @@ def family(lemma_: str) -> str:
             return lemma_
         if lemma_.startswith("по") and len(stem) - 2 >= _MIN_STEM:
             bare = lemma_[2:]
-            bare_stem = _verb_stem(bare) if _is_impf_verb(bare) else None
+            bare_stem = _verb_stem(bare) if _is_impf_verb(bare, spec) else None
             # a three-letter stem loses по- only on a reflexive verb (пожаловаться -> жал-), so
             # показать stays apart from казаться ("кажется") and получить from луч
             if bare_stem and (len(bare_stem) > _MIN_STEM or lemma_.endswith(("ся", "сь"))):
@@ -158,19 +307,29 @@ def family(lemma_: str) -> str:
     return lemma_
 
 
-def word_keys(text: str, lang: str) -> list[tuple[str, str, int, int]]:
-    """(lemma, family key, char start, char end) of every word token of `text`, tokenised by
-    the call language's tokenizer."""
+@lru_cache(maxsize=400_000)
+def _word_form(norm: str, spec: nlp.LangNLP, langs: Langs) -> tuple[str, str]:
+    """(lemma, family key) of a word in a call in language `spec`: a word without the call
+    language's letters is analysed as the first language whose letters it has ("cancelled"
+    in a Russian call as English)."""
+    use = spec
+    if not _uses(norm, spec):
+        use = next((s for s in langs if s.letters and _uses(norm, s)), spec)
+    lem = search_lemma(norm, use)
+    return lem, family(lem, use)
+
+
+def word_keys(text: str, lang: "str | nlp.LangNLP | None", langs: Any = None) -> list[tuple[str, str, int, int]]:
+    """(lemma, family key, char start, char end) of every word token of `text` in a call in
+    language `lang` (its tokenizer and lemmas, from `languages(langs)`)."""
+    langs = languages(langs)
+    spec = _call_language(lang, langs, text)
     out = []
-    try:
-        tokens = list(nlp.iter_tokens(text, lang))
-    except ValueError:  # a language without a tokenizer of its own: split like English
-        tokens = list(nlp.iter_tokens(text, "en"))
-    for tok, idx in tokens:
+    for tok, idx in nlp.iter_tokens(text, spec):
         if not tok.is_word:
             continue
-        lem = word_lemma(tok.norm)
-        out.append((lem, family(lem), idx, idx + len(tok.text)))
+        lem, key = _word_form(tok.norm, spec, langs)
+        out.append((lem, key, idx, idx + len(tok.text)))
     return out
 
 
@@ -179,17 +338,35 @@ def word_keys(text: str, lang: str) -> list[tuple[str, str, int, int]]:
 
 @dataclass(frozen=True)
 class Word:
+    """One word: its (lemma, family key) in each language it may be written in (one for most
+    words; a word in letters two languages share has one per language)."""
+
     text: str
-    lemma: str
-    key: str  # family key (the lemma when quoted or without a family)
+    forms: tuple[tuple[str, str], ...]
+    quoted: bool
     pos: int
+
+    @property
+    def lemmas(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f[0] for f in self.forms))
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """What a turn's word must have: a family key, or (quoted) a lemma."""
+        return self.lemmas if self.quoted else tuple(dict.fromkeys(f[1] for f in self.forms))
 
 
 @dataclass(frozen=True)
 class Phrase:
+    """Words in this order: per language the phrase may be in, its words' (lemma, family key)."""
+
     text: str
-    lemmas: tuple[str, ...]
+    variants: tuple[tuple[tuple[str, str], ...], ...]
     pos: int
+
+    @property
+    def lemma_variants(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(dict.fromkeys(tuple(w[0] for w in v) for v in self.variants))
 
 
 @dataclass(frozen=True)
@@ -295,7 +472,7 @@ def _lex(q: str) -> list[_Tok]:
             if close != "\"" and j < 0:
                 j = q.find("\"", i + 1)
             if j < 0:
-                raise QuerySyntaxError("unclosed quote: a phrase needs a closing \"", q, i)
+                raise QuerySyntaxError("unclosed_quote", q, i)
             toks.append(_Tok("phrase", i, q[i + 1:j]))
             i = j + 1
             continue
@@ -316,11 +493,11 @@ def _lex_chunk(q: str, chunk: str, pos: int, toks: list[_Tok]) -> None:
     if m:
         dist = int(m.group(1)) if m.group(1) else DEFAULT_NEAR
         if not 1 <= dist <= MAX_NEAR:
-            raise QuerySyntaxError(f"NEAR/n needs a distance from 1 to {MAX_NEAR} words", q, pos)
+            raise QuerySyntaxError("near_range", q, pos, max=MAX_NEAR)
         toks.append(_Tok("near", pos, chunk, dist))
         return
     if chunk.startswith("NEAR/"):
-        raise QuerySyntaxError("NEAR/n needs a whole number of words, e.g. NEAR/5", q, pos)
+        raise QuerySyntaxError("near_number", q, pos)
     m = _KEY.match(chunk)
     if not m or not m.group(1)[0].isalpha():
         toks.append(_Tok("word", pos, chunk))
@@ -335,8 +512,7 @@ def _lex_chunk(q: str, chunk: str, pos: int, toks: list[_Tok]) -> None:
         dur_text, _, tail = rest.partition(":")
         secs = _duration(dur_text)
         if secs is None or secs <= 0:
-            raise QuerySyntaxError(f"{key}: needs a duration such as {key}:30s or {key}:2m, then a word, "
-                                   f"phrase or (group)", q, pos + len(key) + 1)
+            raise QuerySyntaxError("window_duration", q, pos + len(key) + 1, field=key + ":")
         toks.append(_Tok("scope", pos, f"{key}:{dur_text}", ("window", key, secs)))
         if tail:  # first:30s:word
             _lex_chunk(q, tail, pos + len(key) + 2 + len(dur_text), toks)
@@ -347,9 +523,8 @@ def _lex_chunk(q: str, chunk: str, pos: int, toks: list[_Tok]) -> None:
     if not m.group(1).isascii():
         toks.append(_Tok("word", pos, chunk))
         return
-    raise QuerySyntaxError(
-        f"unknown field {key}: (speaker: operator: client:; time: first:30s last:2m; filters: "
-        f"{', '.join(k + ':' for k in FILTER_KEYS)})", q, pos)
+    raise QuerySyntaxError("unknown_field", q, pos, field=key + ":",
+                           filters=", ".join(k + ":" for k in FILTER_KEYS))
 
 
 # ---------------------------------------------------------------- parser
@@ -381,17 +556,18 @@ def _split_filters(q: str, toks: list[_Tok]) -> tuple[list[_Tok], list[_Tok]]:
         prev = out[-1].kind if out else None
         nxt = toks[i + 1].kind
         if depth > 0 or prev in ("and", "or", "not", "near", "scope") or nxt in ("and", "or", "near"):
-            raise QuerySyntaxError(f"filters apply to the whole call: write {t.text} beside the search "
-                                   f"(not inside (...), after NOT, a scope, AND, OR or NEAR, or before AND, OR "
-                                   f"or NEAR)", q, t.pos)
+            raise QuerySyntaxError("filter_placement", q, t.pos, field=t.text)
         filters.append(t)
     return out, filters
 
 
 class _Parser:
-    def __init__(self, q: str):
+    def __init__(self, q: str, langs: Langs):
         self.q = q
         self.toks, self.filters = _split_filters(q, _lex(q))
+        # lang:xx narrows the languages a query word is read in
+        wanted = {v.strip().lower() for t in self.filters if t.value[0] == "language" for v in str(t.value[1]).split(",")}
+        self.langs = tuple(s for s in langs if s.code.lower() in wanted) or langs
         self.i = 0
         self.depth = 0
 
@@ -404,17 +580,17 @@ class _Parser:
         self.i += 1
         return t
 
-    def error(self, msg: str, pos: int | None = None) -> QuerySyntaxError:
-        return QuerySyntaxError(msg, self.q, self.cur.pos if pos is None else pos)
+    def error(self, code: str, pos: int | None = None, **params: Any) -> QuerySyntaxError:
+        return QuerySyntaxError(code, self.q, self.cur.pos if pos is None else pos, **params)
 
     def parse(self) -> Node | None:
         if self.cur.kind == "eof":
             return None
         node = self.or_expr()
         if self.cur.kind == "rpar":
-            raise self.error("unmatched ')': no '(' opens it")
+            raise self.error("unmatched_close")
         if self.cur.kind != "eof":  # pragma: no cover - or_expr consumes all else
-            raise self.error(f"unexpected {self.cur.text!r}")
+            raise self.error("unexpected", found=repr(self.cur.text))
         return node
 
     def or_expr(self) -> Node:
@@ -448,14 +624,15 @@ class _Parser:
 
     def _missing(self, op: str | None) -> QuerySyntaxError:
         t = self.cur
-        what = {"eof": "the end of the query", "rpar": "')'", "or": "OR", "and": "AND", "near": t.text}.get(t.kind, repr(t.text))
+        what = {"rpar": "')'", "or": "OR", "and": "AND", "near": t.text}.get(t.kind, repr(t.text))
+        end = "_end" if t.kind == "eof" else ""
         if op:
-            return self.error(f"{op} needs a word, phrase or (group) after it, found {what}")
+            return self.error("missing_after" + end, op=op, found=what)
         if t.kind in ("or", "and", "near"):
-            return self.error(f"{t.text} needs a word, phrase or (group) before it")
+            return self.error("missing_before", op=t.text)
         if t.kind == "rpar":
-            return self.error("unmatched ')' or empty group '()'")
-        return self.error(f"expected a word, phrase or (group), found {what}")
+            return self.error("unmatched_or_empty")
+        return self.error("expected_term" + end, found=what)
 
     def unary(self) -> Node:
         if self.cur.kind == "not":
@@ -475,8 +652,7 @@ class _Parser:
             right = self.primary()
             for side, p in ((left, left.pos), (right, right_pos)):
                 if not isinstance(side, (Word, Phrase)):
-                    raise QuerySyntaxError(f"{t.text} joins two words or \"phrases\" (not groups, scopes "
-                                           f"or filters)", self.q, p)
+                    raise QuerySyntaxError("near_operands", self.q, p, op=t.text)
             left = Near(left, right, int(t.value), t.pos)
         return left
 
@@ -484,26 +660,25 @@ class _Parser:
         t = self.cur
         if t.kind == "word":
             self.take()
-            return _word_node(t.text, t.pos, quoted=False)
+            return _word_node(t.text, t.pos, self.langs, quoted=False)
         if t.kind == "phrase":
             self.take()
-            return _word_node(t.text, t.pos, quoted=True, query=self.q)
+            return _word_node(t.text, t.pos, self.langs, quoted=True, query=self.q)
         if t.kind == "lpar":
             self.take()
             if self.cur.kind == "rpar":
-                raise self.error("empty group '()'")
+                raise self.error("empty_group")
             self.depth += 1
             node = self.or_expr()
             self.depth -= 1
             if self.cur.kind != "rpar":
-                raise QuerySyntaxError("unclosed '(': add ')'", self.q, t.pos)
+                raise QuerySyntaxError("unclosed_group", self.q, t.pos)
             self.take()
             return node
         if t.kind == "scope":
             self.take()
             if not self._starts_unary() or self.cur.kind == "not":
-                raise QuerySyntaxError(f"{t.text} needs a word, phrase or (group) right after it, e.g. "
-                                       f"{t.text}(...)", self.q, t.pos)
+                raise QuerySyntaxError("scope_operand", self.q, t.pos, field=t.text)
             child = self.primary()
             if t.value[0] == "speaker":
                 return Speaker(t.value[1], child, t.pos)
@@ -511,31 +686,36 @@ class _Parser:
         raise self._missing(None)
 
 
-def _word_node(text: str, pos: int, *, quoted: bool, query: str = "") -> Node:
-    lang = "ru" if _is_ru(text) else "en"
-    keys = word_keys(text, lang)
-    if not keys:
+def _word_node(text: str, pos: int, langs: Langs, *, quoted: bool, query: str = "") -> Node:
+    """A word or phrase of the query, read as a call in each language whose letters it has
+    would read it (every language when none), so it finds its forms in calls of any of them."""
+    norm = nlp.normalise(text)
+    cands = [s for s in langs if s.letters and _uses(norm, s)] + [s for s in langs if not s.letters]
+    variants = []
+    for spec in cands or langs:
+        v = tuple((k[0], k[1]) for k in word_keys(text, spec, langs))
+        if v and v not in variants:
+            variants.append(v)
+    if not variants:
         if quoted:
-            raise QuerySyntaxError("empty phrase: put words between the quotes", query, pos)
+            raise QuerySyntaxError("empty_phrase", query, pos)
         return Phrase(text, (), pos)  # punctuation only: matches nothing, dropped by the parser
-    if len(keys) == 1:
-        lem, fam, _, _ = keys[0]
-        return Word(text, lem, lem if quoted else fam, pos)
-    return Phrase(text, tuple(k[0] for k in keys), pos)
+    if all(len(v) == 1 for v in variants):
+        return Word(text, tuple(dict.fromkeys(v[0] for v in variants)), quoted, pos)
+    return Phrase(text, tuple(variants), pos)
 
 
 def _filter_node(key: str, raw: str, t: _Tok, q: str) -> Filter:
     values = tuple(v.strip() for v in raw.split(",") if v.strip())
     if not values:
-        raise QuerySyntaxError(f"{t.text} needs a value, e.g. {t.text}{_EXAMPLE[key]}", q, t.pos)
+        raise QuerySyntaxError("filter_value", q, t.pos, field=t.text, example=_EXAMPLE[key])
     if key in ("from", "to"):
         if len(values) != 1:
-            raise QuerySyntaxError(f"{t.text} takes one date", q, t.pos)
+            raise QuerySyntaxError("filter_one_date", q, t.pos, field=t.text)
         try:
             values = (date.fromisoformat(values[0]).isoformat(),)
         except ValueError:
-            raise QuerySyntaxError(f"{t.text} needs a date as YYYY-MM-DD, got {values[0]!r}", q,
-                                   t.pos + len(t.text)) from None
+            raise QuerySyntaxError("filter_date", q, t.pos + len(t.text), field=t.text, value=values[0]) from None
     elif key != "operator_id":
         values = tuple(v.lower() for v in values)
     return Filter(key, values, t.pos)
@@ -547,7 +727,7 @@ _EXAMPLE = {"team": "blue", "operator_id": "op-7", "language": "ru", "flag": "es
 
 def _drop_empty(node: Node) -> Node | None:
     """Remove punctuation-only words (empty phrases) from the tree."""
-    if isinstance(node, Phrase) and not node.lemmas:
+    if isinstance(node, Phrase) and not node.variants:
         return None
     if isinstance(node, (And, Or)):
         kids = tuple(k for k in (_drop_empty(c) for c in node.children) if k is not None)
@@ -589,31 +769,31 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
-def parse(text: str) -> Query:
-    """Parse a query; raises QuerySyntaxError naming the position of the problem."""
+def parse(text: str, config: Any = None) -> Query:
+    """Parse a query, its words read by the language pipelines of `config` (`languages`: a
+    Config, a --config file, a tuple of pipelines; None: the project's); raises
+    QuerySyntaxError naming the position of the problem."""
     text = text or ""
-    p = _Parser(text)
+    p = _Parser(text, languages(config))
     root = p.parse()
     filters: dict[str, tuple[str, ...]] = {}
     for t in p.filters:
         f = _filter_node(t.value[0], t.value[1], t, text)
         if f.key in ("from", "to") and f.key in filters:
-            raise QuerySyntaxError(f"{t.text} is given twice", text, t.pos)
+            raise QuerySyntaxError("filter_twice", text, t.pos, field=t.text)
         filters[f.key] = filters.get(f.key, ()) + f.values
     if root is None and not filters:
-        raise QuerySyntaxError("empty query: type a word or a \"phrase\"", text, 0)
+        raise QuerySyntaxError("empty_query", text, 0)
     search = None if root is None else _drop_empty(root)
     if search is None or not _positive(search):
-        raise QuerySyntaxError("nothing to find: add a word or \"phrase\" that is not under NOT "
-                               "(NOT and filters only narrow a search, and each side of OR needs one)",
-                               text, 0)
+        raise QuerySyntaxError("nothing_to_find", text, 0)
     if filters.get("from") and filters.get("to") and filters["from"][0] > filters["to"][0]:
-        raise QuerySyntaxError("from: is after to:", text, text.find("to:"))
+        raise QuerySyntaxError("from_after_to", text, text.find("to:"))
     return Query(text, search, filters)
 
 
-def as_query(query: str | Query) -> Query:
-    return query if isinstance(query, Query) else parse(query)
+def as_query(query: str | Query, config: Any = None) -> Query:
+    return query if isinstance(query, Query) else parse(query, config)
 
 
 # ---------------------------------------------------------------- one call
@@ -643,9 +823,9 @@ class PreparedCall:
     meta: Mapping[str, Any] = field(default_factory=dict)  # team, operator_id, language, date, flags, categories
 
 
-def prepare_turn(index: int, turn: Mapping[str, Any], lang: str) -> PreparedTurn:
+def prepare_turn(index: int, turn: Mapping[str, Any], lang: "str | nlp.LangNLP", langs: Any = None) -> PreparedTurn:
     text = str(turn.get("text") or "")
-    keys = word_keys(text, lang)
+    keys = word_keys(text, lang, langs)
     return PreparedTurn(index, str(turn.get("speaker") or ""), float(turn.get("start") or 0.0),
                         float(turn.get("end") or 0.0), text, tuple(k[0] for k in keys), tuple(k[1] for k in keys),
                         tuple((k[2], k[3]) for k in keys))
@@ -665,11 +845,16 @@ def call_meta(result: Mapping[str, Any]) -> dict[str, Any]:
             "flags": flags, "categories": cats}
 
 
-def prepare_call(result: Mapping[str, Any]) -> PreparedCall:
-    """A stored call result (CONTRACTS.md dict, redacted transcript) ready for `evaluate`."""
-    lang = str(result.get("language") or "en")
+def prepare_call(result: Mapping[str, Any], config: Any = None) -> PreparedCall:
+    """A stored call result (CONTRACTS.md dict, redacted transcript) ready for `evaluate`: its
+    words analysed by its language's pipeline from `config` (see `languages`); a language the
+    configuration lacks is guessed from the text's letters."""
+    langs = languages(config)
     turns_raw = ((result.get("transcript") or {}).get("turns")) or result.get("turns") or []
-    turns = tuple(prepare_turn(i, t, lang) for i, t in enumerate(turns_raw))
+    code = str(result.get("language") or "")
+    known = any(s.code == code for s in langs)
+    spec = _call_language(code, langs, "" if known else " ".join(str(t.get("text") or "") for t in turns_raw))
+    turns = tuple(prepare_turn(i, t, spec, langs) for i, t in enumerate(turns_raw))
     duration = float(result.get("duration_s") or 0.0) or max((t.end for t in turns), default=0.0)
     return PreparedCall(str(result.get("call_id") or ""), duration, turns, call_meta(result))
 
@@ -717,13 +902,17 @@ def _in_window(turn: PreparedTurn, call: PreparedCall, side: str, seconds: float
 
 def _leaf_spans(node: Node, turn: PreparedTurn) -> list[tuple[int, int]]:
     if isinstance(node, Word):
-        seq = turn.keys if node.key != node.lemma else turn.lemmas
-        return [(i, i) for i, k in enumerate(seq) if k == node.key]
+        seq, want = (turn.lemmas, node.lemmas) if node.quoted else (turn.keys, node.keys)
+        if len(want) == 1:
+            w = want[0]
+            return [(i, i) for i, k in enumerate(seq) if k == w]
+        return [(i, i) for i, k in enumerate(seq) if k in want]
     if isinstance(node, Phrase):
-        n, lem = len(node.lemmas), turn.lemmas
-        if not n:
-            return []
-        return [(i, i + n - 1) for i in range(len(lem) - n + 1) if lem[i:i + n] == node.lemmas]
+        lem, out = turn.lemmas, set()
+        for v in node.lemma_variants:
+            n = len(v)
+            out.update((i, i + n - 1) for i in range(len(lem) - n + 1) if lem[i:i + n] == v)
+        return sorted(out)
     if isinstance(node, Near):
         out = []
         for a in _leaf_spans(node.left, turn):
@@ -837,9 +1026,9 @@ def evaluate(query: str | Query, call: PreparedCall) -> list[Hit]:
     return hits
 
 
-def match_call(query: str | Query, call: Mapping[str, Any] | PreparedCall) -> list[Hit]:
+def match_call(query: str | Query, call: Mapping[str, Any] | PreparedCall, config: Any = None) -> list[Hit]:
     """Hits of `query` in one stored call: `call` is a stored call result (its redacted
     transcript, language, duration and metadata; `Store.get`) or a PreparedCall. A query
     string is parsed (QuerySyntaxError on bad syntax); filters apply to the call's metadata."""
-    prepared = call if isinstance(call, PreparedCall) else prepare_call(call)
-    return evaluate(query, prepared)
+    prepared = call if isinstance(call, PreparedCall) else prepare_call(call, config)
+    return evaluate(as_query(query, config), prepared)
