@@ -496,6 +496,10 @@ def test_call_page_says_why_a_call_is_difficult(sam):
     bad = sam.get("/calls/blue-bad-en?lang=en").text
     assert 'id="difficult-reasons"' in bad
     assert "the client escalated" in bad
+    # negative emotion has no count (sentiment values only): named without an empty "()" after it
+    reasons = bad.split('id="difficult-reasons"', 1)[1].split("</ul>", 1)[0]
+    assert "the client escalated (manager, complaint) (2)" in reasons
+    assert "negative emotion" in reasons and "()" not in reasons
     ru = sam.get("/calls/blue-bad-en?lang=ru").text
     assert "клиент эскалировал" in ru
     good = sam.get("/calls/blue-good-en?lang=en").text
