@@ -193,3 +193,55 @@ def test_a_short_overlap_counts_with_the_default_threshold(config):
     tr = call([("client", 15.9, 18.3, "Mary Jones, the third of June nineteen seventy two."),
                ("operator", 18.2, 22.7, "Okay, I can see your account. The balance is one hundred dollars.")])
     assert compute_signals(tr, config).serialize()["interruptions"]["by_operator"] == 0
+
+
+# --------------------------------------------------------------------------- when the script does not apply
+
+
+def _analyze_transcript(tmp_path, name, turns):
+    import json
+
+    from callqa.cli import main
+
+    (tmp_path / f"{name}.json").write_text(json.dumps({"language": "en", "turns": turns}), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / f"{name}.json"), "--out", str(out), "--no-progress"]) == 0
+    return json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _script_indicators(data):
+    return {i["id"]: i for i in data["indicators"] if i["id"] in ("script_compliance", "script_order")}
+
+
+def test_a_wrong_number_call_gets_no_script_score_and_no_script_missing_flag(tmp_path):
+    data = _analyze_transcript(tmp_path, "wrong", [
+        {"speaker": "operator", "start": 0.3, "end": 2.5, "text": "Riverside Insurance, good morning."},
+        {"speaker": "client", "start": 3.0, "end": 4.8, "text": "Oh, sorry, wrong number."},
+        {"speaker": "operator", "start": 5.2, "end": 6.5, "text": "That is okay, bye."}])
+    assert "script_missing" not in [f["id"] for f in data["flags"]]
+    why = data["signals"]["script"]["not_applicable"]
+    assert "wrong number" in why
+    inds = _script_indicators(data)
+    assert inds and all(i["score"] is None and why in (i.get("note") or "") for i in inds.values()), inds
+
+
+def test_a_voicemail_left_by_the_operator_gets_no_script_score(tmp_path):
+    text = ("Hello, this is Anna from Riverside Insurance calling about your policy renewal. Please call us back "
+            "on the number on your letter at any time between nine and five. Thank you and have a nice day.")
+    data = _analyze_transcript(tmp_path, "vm", [
+        {"speaker": "operator", "start": 0.5, "end": 9.0, "text": text},
+        {"speaker": "operator", "start": 10.0, "end": 24.0, "text": text}])
+    assert "one-sided" in data["signals"]["script"]["not_applicable"]
+    assert "script_missing" not in [f["id"] for f in data["flags"]]
+
+
+def test_a_full_conversation_still_gets_its_script_checked(tmp_path):
+    data = _analyze_transcript(tmp_path, "full", [
+        {"speaker": "operator", "start": 0.3, "end": 3.0, "text": "Riverside Insurance, good morning."},
+        {"speaker": "client", "start": 3.5, "end": 9.0, "text": "Hello, I would like to ask about my policy."},
+        {"speaker": "operator", "start": 9.5, "end": 15.0, "text": "Of course. What is your policy number?"},
+        {"speaker": "client", "start": 15.5, "end": 20.0, "text": "It is one two three four."},
+        {"speaker": "operator", "start": 20.5, "end": 24.0, "text": "Thank you, goodbye."}])
+    assert data["signals"]["script"].get("not_applicable") is None
+    assert "script_missing" in [f["id"] for f in data["flags"]]  # no greeting with a name, no offer of help
+    assert any(i["score"] is not None for i in _script_indicators(data).values())

@@ -84,6 +84,8 @@ def _long_silence(ctx: Context, r: Any) -> Hit | None:
 
 @rule("script_missing")
 def _script_missing(ctx: Context, r: Any) -> Hit | None:
+    if ctx.signals.script.not_applicable:  # a wrong number, a voicemail: no script to follow
+        return None
     stages = ctx.signals.script.stages
     missing = [i for i, s in enumerate(stages) if s.get("required", True) and not s.get("found")]
     if not missing:

@@ -306,6 +306,12 @@ def _script(ctx: Context) -> bool:
     return bool(ctx.signals.script.stages)
 
 
+@condition("script_applies")
+def _script_applies(ctx: Context) -> bool:
+    """Not a one-sided recording or a too short call (`signals.script.not_applicable` says why)."""
+    return not ctx.signals.script.not_applicable
+
+
 @condition("glossary_defined")
 def _glossary(ctx: Context) -> bool:
     glossary = ctx.config.section("company").glossary
@@ -487,7 +493,9 @@ def score_indicator(iid: str, spec: Any, ctx: Context) -> IndicatorScore:
     """One configured indicator on one call."""
     for cond in spec.applies:
         if not CONDITIONS[cond](ctx):
-            return IndicatorScore(iid, None, None, (), spec.numeric, note=f"not applicable: {cond}")
+            why = ctx.signals.script.not_applicable if cond == "script_applies" else None
+            return IndicatorScore(iid, None, None, (), spec.numeric,
+                                  note=f"not applicable: {cond}" + (f" ({why})" if why else ""))
     m = REGISTRY[spec.compute or iid](ctx, spec)
     if m.value is None:
         return IndicatorScore(iid, None, None, (), spec.numeric, note=m.note or "not applicable")

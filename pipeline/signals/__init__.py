@@ -19,7 +19,7 @@ from callqa.pipeline.types import CallMeta, Transcript
 from callqa.pipeline.signals import lexical
 from callqa.pipeline.signals.settings import CONFIG_SECTIONS, SignalsConfig  # noqa: F401  (schemas live beside the code)
 from callqa.pipeline.signals.text import CallTokens, tokenize_transcript
-from callqa.pipeline.signals.timing import compute_timing, speech_seconds, turns_frame
+from callqa.pipeline.signals.timing import compute_timing, script_not_applicable, speech_seconds, turns_frame
 
 __all__ = ["CallSignals", "compute_signals", "compute_signals_batch"]
 
@@ -196,6 +196,9 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
     open_q, closed_q = lexical.questions(comp, found, toks, speakers)
     script = lexical.script_compliance(comp, lexical.choose_script(comp, meta, sig), found, toks, speakers, dur,
                                        company, sig, open_q)
+    why_not = script_not_applicable(transcript.turns, sig) if script is not None else None
+    if why_not:  # a wrong number, a voicemail: the script could not be followed (indicators null, no flag)
+        script = {**script, "not_applicable": why_not}
     phrases = lexical.phrase_evidence(comp, found, toks, speakers, company)
     first_sol = lexical.first_solution(found, toks)
     all_q = sorted([q["start"] for q in open_q + closed_q])

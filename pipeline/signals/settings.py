@@ -274,6 +274,9 @@ class ScriptChoice(_Strict):
 class ComplianceOptions(_Strict):
     requires_window: bool = True  # a required stage said outside its window does not count
     requires_order: bool = False  # a required stage said out of order does not count
+    # When the script does not apply (script indicators null with the reason, no script_missing flag):
+    min_call_s: float = Field(15.0, ge=0.0)  # a conversation shorter than this (a wrong number, a dropped call)
+    requires_both_sides: bool = True  # a one-sided recording (voicemail, IVR, a silent line)
 
 
 class LoudnessOptions(_Strict):

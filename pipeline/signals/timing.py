@@ -286,3 +286,25 @@ def _edges_only(out: list[dict[str, Any]], durations: Sequence[float], sig: Sign
         if dur > 0:
             d["silence_s"] = d["longest_silence_s"] = dur
             d["longest_silence"] = {"start": 0.0, "end": dur, "speaker": None, "quote": ""}
+
+
+def script_not_applicable(turns: Sequence[Any], sig: SignalsConfig) -> str | None:
+    """Why the call's script does not apply, or None: a one-sided recording (voicemail, an IVR
+    prompt, an operator talking into a silent line: only one side speaks) or a conversation shorter
+    than `compliance.min_call_s` (a wrong number, a dropped call). Such a call gets no script score
+    and no `script_missing` flag: the operator could not have followed the script."""
+    spoken = [t for t in turns if (getattr(t, "text", "") or "").strip()]
+    sides = {t.speaker for t in spoken}
+    opts = sig.compliance
+    if opts.requires_both_sides and not {"operator", "client"} <= sides:
+        if not spoken:
+            return "no speech"
+        heard = "the operator" if "operator" in sides else "the client" if "client" in sides else "one side"
+        return f"one-sided recording: only {heard} speaks (voicemail, IVR or a silent line)"
+    if spoken and opts.min_call_s > 0:
+        length = max(t.end for t in spoken) - min(t.start for t in spoken)
+        if length < opts.min_call_s:
+            return (f"a conversation of {length:.0f} s, shorter than signals.compliance.min_call_s "
+                    f"({opts.min_call_s:g} s): a wrong number or a dropped call")
+    return None
+

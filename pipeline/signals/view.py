@@ -122,6 +122,7 @@ class Loudness(_Record):
 @dataclass(frozen=True)
 class Script(_Record):
     compliance: float | None = None
+    not_applicable: str | None = None  # why the script does not apply to this call (a wrong number, a voicemail)
     stages: Items = ()  # {id, found, required, start, end, quote, in_order, in_window, ...}
 
 
