@@ -110,6 +110,29 @@ def test_word_family_keeps_unrelated_words_apart():
     assert [h.turn for h in match_call("казаться", call)] == [0]
 
 
+def test_verb_forms_the_top_parse_misreads_and_traps_that_stay_apart():
+    # pymorphy3's top parse of "закрою" is the noun "закрой", of "открою" the rare "откроить":
+    # the search reads them as закрыть / открыть (a verb reading that scores as high wins)
+    call = {"call_id": "v", "language": "ru", "duration_s": 40, "transcript": {"turns": [
+        {"speaker": "client", "start": 0, "end": 8, "text": "Я закрою счёт. Мы закроем всё, вы же закрыли мне карту!"},
+        {"speaker": "client", "start": 9, "end": 14, "text": "Я пожалуюсь, напишу жалобу. Открою вклад в другом банке."},
+        {"speaker": "operator", "start": 15, "end": 22, "text": "Мой коллега проверит мою заявку, жаль."},
+        {"speaker": "operator", "start": 23, "end": 30, "text": "Вы стали нашим клиентом давно, дело в том, что тариф новый."},
+    ]}}
+    closing = [h.marked() for h in match_call("закрыть", call)]
+    assert closing == ["Я [закрою] счёт. Мы [закроем] всё, вы же [закрыли] мне карту!"]
+    assert match_call('"закрыть" NEAR/2 счёт', call)  # its own forms, quoted, too
+    assert [h.marked() for h in match_call("пожаловаться", call)] == [
+        "Я [пожалуюсь], напишу [жалобу]. Открою вклад в другом банке."]
+    assert "[Открою]" in match_call("открыть", call)[0].marked()
+    # traps: a clear other reading keeps its own lemma
+    assert match_call("мыть", call) == []  # "мой", "мою" are "my", not "wash"
+    assert match_call("сталь", call) == []  # "стали" is стать here
+    assert match_call("делать", call) == []  # "дело" is not in делать's family
+    assert match_call('"жалить"', call) == []  # "жаль" is not an imperative of жалить (nor in пожаловаться's hits)
+    assert [h.turn for h in match_call("стать", call)] == [3]
+
+
 def test_english_word_forms(store):
     assert calls(store, "cancel") == {"en-cancel", "en_difficult_calm_tx"}
     assert any("[cancelled]" in q for q in marked(store, "cancel", "en-cancel"))

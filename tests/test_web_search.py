@@ -120,6 +120,28 @@ def test_a_syntax_error_is_shown_with_its_position(ada):
     assert r.status_code == 400 and r.json()["error"]["position"] == 8
 
 
+def test_a_syntax_error_in_the_pages_language(app):
+    import html
+
+    ru = login(app, "ada")  # a client of its own: the ?lang= cookie stays with it
+    page = ru.get("/search", params={"q": "manager AND (complaint", "lang": "ru"}, headers=HTML)
+    text = html.unescape(page.text)
+    assert "Ошибка в запросе, позиция 13: не закрыта '(': добавьте ')'" in text
+    assert "unclosed" not in text and '<mark class="err">(</mark>' in page.text
+    token = csrf(ru, "/categories")
+    bad = ru.post("/categories", data={"csrf_token": token, "category_id": "rude", "name_ru": "Грубость",
+                                       "query": "operator:(whatever OR", "severity": "high"})
+    assert bad.status_code == 400
+    assert "Ошибка в запросе, позиция 22: после OR нужно слово, фраза или (группа), а запрос закончился" in \
+        html.unescape(bad.text)
+    # the API: the code and its parameters beside the message
+    err = ru.get("/api/search", params={"q": "manager NEAR/0 complaint"}).json()["error"]
+    assert err["code"] == "near_range" and err["params"] == {"max": "100"} and err["column"] == 9
+    assert err["text"] == "у NEAR/n расстояние от 1 до 100 слов"
+    en = ru.get("/search", params={"q": "manager AND (complaint", "lang": "en"}, headers=HTML)
+    assert "Error in the query at column 13: unclosed '(': add ')'" in html.unescape(en.text)
+
+
 def test_an_admin_saves_a_category_and_only_an_admin(ada, sam):
     page = ada.get("/categories", headers=HTML).text
     assert "churn_threat" in page and "manager_request" in page  # the configured ones

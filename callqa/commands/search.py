@@ -1,5 +1,7 @@
-"""`callqa search QUERY [--store DIR] [--json] [--limit N] [--sort date|relevance] [--all-moments]`:
-find moments in every stored transcript (README "Search" has the query language).
+"""`callqa search QUERY [--store DIR] [--config FILE] [--json] [--limit N] [--sort date|relevance] [--all-moments]`:
+find moments in every stored transcript (README "Search" has the query language). Words are
+read by the languages of the configuration (configs/languages.yaml, with `--config` over it,
+as for the batch); messages are in English.
 
 Exit status: 0 (with or without hits), 2 on a syntax error (the message shows the position)
 or a missing store. The index (STORE/search) is brought up to date first when the store
@@ -17,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", metavar="QUERY", help='e.g. \'client:(пожаловаться OR "позовите руководителя") '
                                                   'team:blue from:2026-11-01\'')
     p.add_argument("--store", metavar="DIR", help="the store directory (default: data/store)")
+    p.add_argument("--config", metavar="FILE", help="YAML deep-merged over the defaults (as for the batch): "
+                                                    "its languages read the words")
     p.add_argument("--json", action="store_true",
                    help="print a JSON list of hits {call_id, start, end, speaker, quote, ...}")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N moments (default: 20)")
@@ -31,10 +35,16 @@ def _clock(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callqa.pipeline.search.query import QuerySyntaxError, parse
+    from callqa.pipeline.search.query import QuerySyntaxError, languages, parse
 
+    config = None
+    if getattr(args, "config", None):
+        from callqa.pipeline.config import load_config
+
+        config = load_config(args.config)  # a ConfigError names the file and key (exit 2)
+    langs = languages(config)
     try:
-        query = parse(args.query)
+        query = parse(args.query, langs)
     except QuerySyntaxError as e:
         print(f"callqa search: {e}", file=sys.stderr)
         return 2
@@ -49,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from callqa.pipeline.search.index import search
 
-    result = search(store, query, limit=args.limit, sort=args.sort, per_call=None if args.all_moments else 3)
+    result = search(store, query, limit=args.limit, sort=args.sort, per_call=None if args.all_moments else 3,
+                    config=langs)
     if args.json:
         print(json.dumps([h.serialize() for h in result.hits], ensure_ascii=False, indent=1))
         return 0

@@ -4,6 +4,7 @@ calls they may see)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -37,14 +38,16 @@ def search_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901
     @app.get("/search")
     def search_page(request: Request, q: str = "", sort: str = "date", limit: int = sv.DEFAULT_LIMIT,
                     user: User = Depends(page_user)) -> Response:
-        view = sv.run_search(ctx.store, user, q, sort=sort, limit=limit)
+        view = sv.run_search(ctx.store, user, q, sort=sort, limit=limit, config=ctx.config,
+                             translate=partial(ctx.ui.translate, request.state.lang))
         # a query with an error is a page that explains it (200); /api/search answers 400
         return render(request, "search.html", user=user, view=view, rows=_hit_rows(view))
 
     @app.get("/api/search")
-    def search_api(q: str = "", sort: str = "date", limit: int = sv.DEFAULT_LIMIT,
+    def search_api(request: Request, q: str = "", sort: str = "date", limit: int = sv.DEFAULT_LIMIT,
                    user: User = Depends(api_user)) -> Response:
-        view = sv.run_search(ctx.store, user, q, sort=sort, limit=limit)
+        view = sv.run_search(ctx.store, user, q, sort=sort, limit=limit, config=ctx.config,
+                             translate=partial(ctx.ui.translate, request.state.lang))
         if view.error:
             return JSONResponse({"detail": "errors.query_syntax", "error": view.error}, status_code=400)
         data = view.serialize()
@@ -102,7 +105,7 @@ def search_routes(app: FastAPI, ctx: Any, post: Callable) -> None:  # noqa: C901
             cats.save_category(ctx.store, ctx.config, category_id=draft["id"], names=names, query=draft["query"],
                                severity=draft["severity"] or None, author=user.name)
         except QuerySyntaxError as e:
-            error = {"kind": "query", **sv.syntax_error(e)}
+            error = {"kind": "query", **sv.syntax_error(e, partial(ctx.ui.translate, request.state.lang))}
         except ValueError as e:
             error = {"kind": "other", "message": str(e)}
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from callqa.pipeline.people.grades import parse_date, period_keys
 from callqa.pipeline.scoring import categories as cats
@@ -85,22 +85,35 @@ class SearchView:
     hits: list[HitView] = field(default_factory=list)
     calls: int = 0
     more: bool = False
-    error: dict[str, Any] | None = None  # {message, position, before, at, after}
+    error: dict[str, Any] | None = None  # syntax_error(): {code, params, message, text, position, column, ...}
 
     def serialize(self) -> dict[str, Any]:
         return {"query": self.query, "sort": self.sort, "hits": [h.serialize() for h in self.hits],
                 "calls": self.calls, "more": self.more, "error": self.error}
 
 
-def syntax_error(e: Any) -> dict[str, Any]:
-    """A QuerySyntaxError for a page: the message, the 0-based position and the query cut there."""
+ERROR_KEY = "search.errors."  # + QuerySyntaxError.code: the message in configs/ui/<lang>.yaml
+
+
+def syntax_error(e: Any, translate: Callable[..., str] | None = None) -> dict[str, Any]:
+    """A QuerySyntaxError for a page: its code and parameters, the English `message`, the `text`
+    in the page's language (`translate`: the UI strings of that language, English for a
+    language without the string), the 0-based position and the query cut there."""
     q, p = e.query, e.position
-    return {"message": e.message, "position": p, "column": p + 1, "before": q[:p], "at": q[p:p + 1] or " ",
-            "after": q[p + 1:]}
+    text = e.message
+    if translate is not None:
+        key = ERROR_KEY + e.code
+        template = translate(key)
+        text = e.localized(template if template and template != key else None)
+    return {"code": e.code, "params": dict(e.params), "message": e.message, "text": text, "position": p,
+            "column": p + 1, "before": q[:p], "at": q[p:p + 1] or " ", "after": q[p + 1:]}
 
 
-def run_search(store: Any, user: User, query: str, *, sort: str = "date", limit: int = DEFAULT_LIMIT) -> SearchView:
-    """Hits of `query` in the calls `user` may see (h5's index: pipeline/search/index.py)."""
+def run_search(store: Any, user: User, query: str, *, sort: str = "date", limit: int = DEFAULT_LIMIT,
+               config: Any = None, translate: Callable[..., str] | None = None) -> SearchView:
+    """Hits of `query` in the calls `user` may see (the index: pipeline/search/index.py), words
+    read by the language pipelines of `config`; a syntax error's text from `translate` (the UI
+    strings of the page's language)."""
     from callqa.pipeline.search.index import search
     from callqa.pipeline.search.query import QuerySyntaxError
 
@@ -110,9 +123,9 @@ def run_search(store: Any, user: User, query: str, *, sort: str = "date", limit:
     if not query.strip():
         return view
     try:
-        res = search(store.path, query, limit=limit, sort=sort, restrict=restriction(user))
+        res = search(store.path, query, limit=limit, sort=sort, restrict=restriction(user), config=config)
     except QuerySyntaxError as e:
-        view.error = syntax_error(e)
+        view.error = syntax_error(e, translate)
         return view
     seen = set()
     for h in res.hits:

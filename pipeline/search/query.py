@@ -625,14 +625,15 @@ class _Parser:
     def _missing(self, op: str | None) -> QuerySyntaxError:
         t = self.cur
         what = {"rpar": "')'", "or": "OR", "and": "AND", "near": t.text}.get(t.kind, repr(t.text))
+        found = {} if t.kind == "eof" else {"found": what}
         end = "_end" if t.kind == "eof" else ""
         if op:
-            return self.error("missing_after" + end, op=op, found=what)
+            return self.error("missing_after" + end, op=op, **found)
         if t.kind in ("or", "and", "near"):
             return self.error("missing_before", op=t.text)
         if t.kind == "rpar":
             return self.error("unmatched_or_empty")
-        return self.error("expected_term" + end, found=what)
+        return self.error("expected_term" + end, **found)
 
     def unary(self) -> Node:
         if self.cur.kind == "not":
