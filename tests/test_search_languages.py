@@ -90,6 +90,24 @@ def test_a_call_in_a_language_from_configuration_is_searchable(toy):
     assert len(search(store, "trovi", config=config, per_call=None).hits) == 2
 
 
+def test_callqa_search_reads_the_languages_of_a_config_file(toy, tmp_path, capsys):
+    from callqa.cli import main
+
+    customer = tmp_path / "customer.yaml"
+    _write(customer, {
+        "languages": {"known": {"xx": {"name": "Ludlingvo", "tokenizer": "xx", "lemmas": "lowercase",
+                                       "letters": "abcdefghijklmnopqrstuvwxyz", "lemma_overrides": OVERRIDES}}},
+        "lexicons": {"xx": XX_LEXICON},
+        "scripts": {"xx": {"inbound": XX_SCRIPT}},
+    })
+    store = str(toy["store"])
+    assert main(["search", "trovi", "--store", store, "--config", str(customer), "--json", "--all-moments"]) == 0
+    assert [h["marked"] for h in json.loads(capsys.readouterr().out)] == [
+        "Mi ne [Trovas] miajn kartoj, malo.", "Mi dolora. Mi [trovis] ilin, danko."]
+    assert main(["search", "trovi", "--store", store, "--json"]) == 0  # the project's languages: no xx
+    assert json.loads(capsys.readouterr().out) == []
+
+
 def test_a_category_in_the_configured_language(toy):
     cats = {c["id"]: c for c in toy["result"]["categories"]}
     assert "lost_card" in cats and cats["lost_card"]["name"] == "Perdita karto"
