@@ -166,7 +166,10 @@ def test_each_run_sends_exactly_one_digest_by_webhook_and_email(tmp_path, receiv
     assert drop["overall"] == pytest.approx(overall["en_bad_inbound_tx"], abs=0.06)
     assert drop["previous_overall"] == pytest.approx(overall["op102_previous_week"], abs=0.06)
     assert drop["drop"] >= 10
-    assert digest["category_spikes"]["available"] is False and "categories" in digest["category_spikes"]["reason"]
+    # category spikes: the sample calls are the store's first (no earlier days), and no category
+    # has 3 calls of one team
+    assert digest["category_spikes"]["available"] is True and digest["category_spikes"]["items"] == []
+    assert digest["category_spikes"]["day"] == "2024-05-15"
 
     mail = mailbox.messages[0]
     assert sorted(mailbox.envelopes[0].rcpt_tos) == ["ops@example.test", "qa-lead@example.test"]
@@ -302,6 +305,9 @@ def test_nothing_is_built_or_sent_without_a_channel(tmp_path):
     ({"webhook": {"url_env": "not a name"}}, "alerts.webhook.url_env"),
     ({"min_severity": "urgent"}, "alerts.min_severity"),
     ({"email": {"password": "inline"}}, "alerts.email.password"),  # no secrets in the config
+    ({"category_spike": {"ratio": 1}}, "alerts.category_spike.ratio"),
+    ({"category_spike": {"days": 2, "min_baseline_days": 3}}, "alerts.category_spike"),
+    ({"category_spike": {"compare": "mean"}}, "alerts.category_spike.compare"),
 ])
 def test_invalid_alert_settings_fail_at_load_naming_the_key(tmp_path, alerts, key):
     path = tmp_path / "bad.yaml"
@@ -400,3 +406,114 @@ def test_phone_like_call_ids_and_file_names_never_leave_in_the_digest(tmp_path, 
 
     keys = CallKeys(Store(store), load_config(), load_or_create_secret(store))
     assert keys.key(phone) == key and keys.call_id(key) == phone
+
+
+# ------------------------------------------------------------------ category spikes (issue 13's categories)
+
+def _call(call_id: str, team: str, day: str, categories: list[str]) -> dict:
+    from test_store import make_result
+
+    result = make_result(call_id)
+    result.update(team=team, started_at=f"{day}T10:00:00",
+                  categories=[{"id": c, "name": c, "source": "config",
+                               "evidence": [{"start": 12.0 + i, "end": 14.0 + i, "speaker": "client",
+                                             "quote": f"{c} words, turn {i}"}]}
+                              for i, c in enumerate(categories)])
+    return result
+
+
+def _night(store: Store, run_id: str, calls: list[dict]):
+    """Save tonight's calls as a run would and return that run's summary."""
+    from callqa.pipeline.batch import BatchSummary, CallOutcome
+
+    store.save_many([{"result": c} for c in calls], run_id=run_id)
+    outcomes = tuple(CallOutcome(call_id=c["call_id"], path=f"/inbox/{c['call_id']}.json", status="processed")
+                     for c in calls)
+    return BatchSummary(run_id=run_id, store=str(store.path), inboxes=("/inbox",), started_at="2026-12-01T01:00:00",
+                        finished_at="2026-12-01T01:10:00", wall_s=600.0, discovered=len(calls),
+                        processed=len(calls), skipped=0, failed=0, flagged=0, nominated=0, audio_s=0.0, workers=1,
+                        calls=outcomes)
+
+
+@pytest.fixture()
+def spike_store(tmp_path) -> Store:
+    """Five earlier days (2026-11-23..27) of 10 calls a day for teams north and south:
+    north has churn_threat on 1 call a day and refund_request on 3; south churn_threat on 5.
+    A month earlier north had churn_threat on every call (outside the 7-day window)."""
+    store = Store(tmp_path / "store")
+    for day in range(23, 28):
+        calls = [_call(f"n-{day}-{i}", "north", f"2026-11-{day}",
+                       (["churn_threat"] if i == 0 else []) + (["refund_request"] if i < 3 else [])) for i in range(10)]
+        calls += [_call(f"s-{day}-{i}", "south", f"2026-11-{day}", ["churn_threat"] if i < 5 else []) for i in range(10)]
+        store.save_many([{"result": c} for c in calls], run_id=f"r-{day}")
+    store.save_many([{"result": _call(f"old-{i}", "north", "2026-10-30", ["churn_threat"])} for i in range(10)],
+                    run_id="r-old")
+    return store
+
+
+def test_a_category_that_spikes_tonight_is_in_the_digest_with_its_baseline_and_an_example(spike_store):
+    from callqa.pipeline.qa.alerts import AlertsConfig, build_digest
+
+    config = load_config()
+    north = [_call(f"+7916555{i:04d}", "north", "2026-11-30",
+                   (["churn_threat"] if i < 4 else []) + (["refund_request"] if 3 <= i < 7 else [])
+                   + (["complaint_threat"] if i >= 7 else []) + (["manager_request"] if i in (0, 9) else []))
+             for i in range(10)]
+    south = [_call(f"s-tonight-{i:02d}", "south", "2026-11-30", ["churn_threat"] if i % 2 else []) for i in range(20)]
+    east = [_call(f"e-tonight-{i}", "east", "2026-11-30", ["churn_threat"]) for i in range(4)]  # a new team
+    summary = _night(spike_store, "r-30", north + south + east)
+    options = AlertsConfig.model_validate({"web_url": "https://qa.example.test", "include_quotes": True})
+
+    digest = build_digest(spike_store, summary, options, config)
+    spikes = digest.category_spikes
+    assert spikes["day"] == "2026-11-30" and spikes["window"] == ["2026-11-23", "2026-11-29"]
+    # north: churn 4 of 10 tonight (40 %) against 1 a day (10 %): 4x; complaints 3, never before;
+    # refunds 40 % against 30 % and a manager on 2 calls are no spike; south: 50 % as usual
+    # (though twice the calls of a usual day); east has no earlier days
+    assert [(i["team"], i["category"]) for i in spikes["items"]] == [("north", "complaint_threat"),
+                                                                     ("north", "churn_threat")]
+    new, churn = spikes["items"]
+    assert (new["calls"], new["baseline_calls"], new["ratio"]) == (3, 0, None)
+    assert churn["name"] == "Churn threat"
+    assert (churn["calls"], churn["team_calls"], churn["share"]) == (4, 10, 0.4)
+    assert (churn["baseline_per_day"], churn["baseline_share"], churn["baseline_days"], churn["baseline_calls"]) \
+        == (1.0, 0.1, 5, 5)
+    assert churn["ratio"] == 4.0
+    example = churn["example"]  # the first of tonight's churn calls, its id masked, linked by the web app's key
+    assert example["call_id"] == "+*********00" and example["start"] == 12.0
+    assert example["url"].startswith("https://qa.example.test/calls/c-") and "7916555" not in example["url"]
+    assert example["quote"] == "churn_threat words, turn 0"
+    assert spikes["no_baseline"] == ["east"]
+
+    assert "2 category spikes" in digest.headline() and not digest.empty
+    text = digest.text()
+    assert ("Churn threat (churn_threat), team north: 4 of 10 calls tonight (40%); usually 1 a day "
+            "(10% of calls, 5 days): 4x; e.g. call +*********00 at 12 s") in text
+    assert "Complaint threat (complaint_threat), team north: 3 of 10 calls tonight (30%); none in the previous" in text
+    assert example["url"] in text and "no baseline yet for team east" in text
+    assert "7916555" not in json.dumps(digest.serialize()) + text
+    assert digest.serialize()["category_spikes"]["items"] == spikes["items"]
+
+    # counted in calls a day instead of shares, south's busy night (10 churn calls, usually 5) spikes
+    by_count = build_digest(spike_store, summary, AlertsConfig.model_validate(
+        {"category_spike": {"compare": "count"}}), config).category_spikes["items"]
+    assert {(i["team"], i["category"]) for i in by_count} == {("north", "complaint_threat"), ("north", "churn_threat"),
+                                                              ("south", "churn_threat")}
+    assert next(i["ratio"] for i in by_count if i["team"] == "south") == 2.0
+    # thresholds are configuration: 5x is more than north's 4x; 5 calls more than its 4
+    strict = build_digest(spike_store, summary, AlertsConfig.model_validate(
+        {"category_spike": {"ratio": 5}}), config).category_spikes["items"]
+    assert [(i["team"], i["category"]) for i in strict] == [("north", "complaint_threat")]
+    assert build_digest(spike_store, summary, AlertsConfig.model_validate(
+        {"category_spike": {"min_calls": 5}}), config).category_spikes["items"] == []
+
+
+def test_a_night_like_the_previous_days_has_no_category_spike(spike_store):
+    from callqa.pipeline.qa.alerts import AlertsConfig, build_digest
+
+    quiet = [_call(f"n-quiet-{i}", "north", "2026-11-28",
+                   (["churn_threat"] if i == 0 else []) + (["refund_request"] if i < 3 else [])) for i in range(10)]
+    quiet += [_call(f"s-quiet-{i}", "south", "2026-11-28", ["churn_threat"] if i < 6 else []) for i in range(10)]
+    digest = build_digest(spike_store, _night(spike_store, "r-28", quiet), AlertsConfig(), load_config())
+    assert digest.category_spikes["items"] == [] and digest.category_spikes["no_baseline"] == []
+    assert digest.empty and "Nothing new" in digest.text() and "Categories that spiked" not in digest.text()

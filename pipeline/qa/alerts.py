@@ -11,8 +11,12 @@ The digest lists what needs a person's attention after a run:
                        week or month of the call's `started_at`, else the day it was processed)
                        is `score_drop.points` or more below their previous period's, both
                        periods with at least `score_drop.min_calls` scored calls
-  category_spikes      not available yet: calls have no categories in the store. The hook is
-                       `category_spikes`; it reports `available: false` with the reason.
+  category_spikes      per team, categories (saved searches stored with each call, issue 13)
+                       whose share of this run's calls (or count: `category_spike.compare`) is
+                       `category_spike.ratio` times or more their daily average over the
+                       `category_spike.days` days before the run's latest call day, with at
+                       least `category_spike.min_calls` calls tonight; with the count, the
+                       baseline and an example call (masked id, link)
 
 Privacy (issue 10): call ids and failed files' stems that look like phone numbers are shown
 masked (`redact.mask_call_id`, configs/privacy.yaml) in the JSON, the e-mail and the stored
@@ -34,6 +38,7 @@ password and the webhook's URL or headers may be read from environment variables
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import smtplib
@@ -61,8 +66,6 @@ log = logging.getLogger("callqa.alerts")
 DIGEST_KIND = "callqa.nightly_digest"
 DIGEST_VERSION = 1
 PROCESSING_ERROR = "processing_error"
-CATEGORIES_MISSING = ("calls have no categories in the store yet; category spikes will be reported once "
-                      "categories are stored per call")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -150,6 +153,20 @@ class ScoreDropOptions(_Strict):
     min_calls: int = Field(3, ge=1)  # scored calls needed in each of the two periods
 
 
+class CategorySpikeOptions(_Strict):
+    days: int = Field(7, ge=1, le=366)  # baseline: the N days before the run's latest call day
+    ratio: float = Field(2.0, gt=1)  # tonight's share (or count) at least this many times the baseline's
+    min_calls: int = Field(3, ge=1)  # tonight's calls in the category, per team
+    min_baseline_days: int = Field(3, ge=1)  # days with stored calls of the team in the window, for a baseline
+    compare: Literal["share", "count"] = "share"  # share of the team's calls, or calls a day
+
+    @model_validator(mode="after")
+    def _window(self) -> CategorySpikeOptions:
+        if self.min_baseline_days > self.days:
+            raise ValueError(f"min_baseline_days ({self.min_baseline_days}) cannot exceed days ({self.days})")
+        return self
+
+
 class AlertsConfig(_Strict):
     enabled: bool = True  # false: nothing is sent even when channels are configured
     min_severity: SeverityFloor = "high"  # flags at or above this severity (pipeline/severity.py word or a rank number)
@@ -158,6 +175,7 @@ class AlertsConfig(_Strict):
     web_url: str | None = None  # the web app's address, for links to calls (e.g. https://qa.example.com)
     max_items: int = Field(50, ge=1)  # per section; the rest are counted
     score_drop: ScoreDropOptions = ScoreDropOptions()
+    category_spike: CategorySpikeOptions = CategorySpikeOptions()
     webhook: WebhookOptions = WebhookOptions()
     email: EmailOptions = EmailOptions()
 
@@ -228,7 +246,8 @@ class Digest:
             lines.append(f"Nightly report: {self.report}")
         lines.append("")
         if self.empty:
-            lines += ["Nothing new: no high-severity flags, no failed files, no operator score drops.", ""]
+            lines += ["Nothing new: no high-severity flags, no failed files, no operator score drops, "
+                      "no category spikes.", ""]
 
         def section(title: str, rows: list[dict[str, Any]], fmt: Any) -> None:
             if not rows:
@@ -250,6 +269,21 @@ class Digest:
             s += f" {r['url']}" if r.get("url") else ""
             return s
 
+        def spike_line(r: dict[str, Any]) -> str:
+            s = (f"{r['name']} ({r['category']}), {_team_name(r['team'])}: {r['calls']} of {r['team_calls']} calls "
+                 f"tonight ({r['share']:.0%}); ")
+            if r["baseline_calls"]:
+                s += (f"usually {r['baseline_per_day']:g} a day ({r['baseline_share']:.0%} of calls, "
+                      f"{r['baseline_days']} days): {r['ratio']:g}x")
+            else:
+                s += f"none in the previous {r['baseline_days']} days with calls"
+            ex = r.get("example") or {}
+            if ex:
+                s += f"; e.g. call {ex['call_id']}" + ("" if ex.get("start") is None else f" at {ex['start']:.0f} s")
+                s += f' — "{ex["quote"]}"' if ex.get("quote") else ""
+                s += f" {ex['url']}" if ex.get("url") else ""
+            return s
+
         def drop(r: dict[str, Any]) -> str:
             return (f"{r['operator_id']}: {r['overall']:.1f} in {r['period']} ({r['calls']} calls), "
                     f"{r['previous_overall']:.1f} in {r['previous_period']} ({r['previous_calls']} calls): "
@@ -262,12 +296,23 @@ class Digest:
         sd = self.settings.get("score_drop") or {}
         section(f"Operators whose overall score fell by {sd.get('points')} points or more "
                 f"against their previous {sd.get('period')}", self.score_drops, drop)
-        if self.category_spikes.get("available"):
-            section("Categories that spiked", self.category_spikes.get("items") or [],
-                    lambda r: f"{r.get('category')}: {r.get('calls')} calls (usually {r.get('baseline')})")
-        else:
-            lines.append(f"Category spikes: not available ({self.category_spikes.get('reason')}).")
+        cs = self.category_spikes
+        opts = self.settings.get("category_spike") or {}
+        if cs.get("available"):
+            what = "share of calls" if opts.get("compare", "share") == "share" else "calls a day"
+            section(f"Categories that spiked ({what} {opts.get('ratio')}x or more the daily average of the "
+                    f"previous {opts.get('days')} days)", cs.get("items") or [], spike_line)
+            if cs.get("no_baseline"):
+                teams = ", ".join(_team_name(t) for t in cs["no_baseline"])
+                lines += [f"Category spikes: no baseline yet for {teams} (needs calls on {opts.get('min_baseline_days')} "
+                          f"of the {opts.get('days')} days before {cs.get('day')}).", ""]
+        elif cs.get("reason"):
+            lines.append(f"Category spikes: not available ({cs.get('reason')}).")
         return "\n".join(lines).rstrip() + "\n"
+
+
+def _team_name(team: str | None) -> str:
+    return "calls without a team" if team is None else f"team {team}"
 
 
 def _processed_calls(summary: Any) -> list[Any]:
@@ -293,13 +338,36 @@ def _mask_path(path: str, config: Any) -> str:
     return path if stem == p.stem else str(p.with_name(stem + p.suffix))
 
 
+class _CallLinks:
+    """A call as the digest shows it: its id masked (`redact.mask_call_id`) and, with a web
+    address, a link naming it by the web app's key (`call_key`; the store's web secret is read
+    once, only when a masked id needs a link)."""
+
+    def __init__(self, store: Any, config: Any, web_url: str | None):
+        self.store, self.config, self.web_url = store, config, web_url
+        self._secret: list[str | None] = []
+
+    def __call__(self, raw: str) -> dict[str, Any]:
+        from callqa.pipeline.privacy.redact import mask_call_id
+
+        shown = mask_call_id(raw, self.config)
+        out: dict[str, Any] = {"call_id": shown}
+        if self.web_url:
+            if shown != raw or raw.startswith(CALL_KEY_PREFIX):
+                if not self._secret:
+                    self._secret.append(_web_secret(self.store))
+                key = call_key(raw, self.config, self._secret[0])
+            else:
+                key = raw
+            out["url"] = f"{self.web_url.rstrip('/')}/calls/{quote(key, safe='')}"
+        return out
+
+
 def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str | int, *,
                         include_quotes: bool = False, web_url: str | None = None,
                         config: Any = None) -> list[dict[str, Any]]:
     """Flags at or above `min_severity` on these calls (processing errors excluded), most severe first.
     Call ids are shown masked (`redact.mask_call_id`) and linked by the web app's key (`call_key`)."""
-    from callqa.pipeline.privacy.redact import mask_call_id
-
     if config is None:
         from callqa.pipeline.config import load_config
 
@@ -314,22 +382,16 @@ def high_severity_flags(store: Any, call_ids: Sequence[str], min_severity: str |
         "ORDER BY f.severity_rank DESC, f.call_id, f.flag_idx",
         [list(call_ids), severity.rank(min_severity), PROCESSING_ERROR])
     out = []
-    secret: list[str | None] = []  # read once, only when a masked id needs a link
+    links = _CallLinks(store, config, web_url)
     for r in rows:
         item = {k: r[k] for k in ("call_id", "flag_id", "severity", "reason", "start", "operator_id", "team",
                                   "started_at")}
-        raw = str(r["call_id"])
-        item["call_id"] = mask_call_id(raw, config)
+        shown = links(str(r["call_id"]))
+        item["call_id"] = shown["call_id"]
         if include_quotes and r.get("quote"):
             item["quote"] = r["quote"]
-        if web_url:
-            if item["call_id"] != raw or raw.startswith(CALL_KEY_PREFIX):
-                if not secret:
-                    secret.append(_web_secret(store))
-                key = call_key(raw, config, secret[0])
-            else:
-                key = raw
-            item["url"] = f"{web_url.rstrip('/')}/calls/{quote(key, safe='')}"
+        if "url" in shown:
+            item["url"] = shown["url"]
         out.append(item)
     return out
 
@@ -400,12 +462,99 @@ def score_drops(store: Any, operators: Sequence[str], new_days: Mapping[str, set
     return sorted(out, key=lambda r: -r["drop"])
 
 
-def category_spikes(store: Any, call_ids: Sequence[str], config: Any) -> dict[str, Any]:
-    """HOOK: categories whose share of this run's calls spiked against their usual share.
-    The store keeps no categories per call yet (issue 13 adds them); until it does, this
-    says so and the digest skips the section. Once it does: count this run's calls per
-    category against the trailing runs' mean and list those above a configured ratio."""
-    return {"available": False, "reason": CATEGORIES_MISSING, "items": []}
+def category_spikes(store: Any, call_ids: Sequence[str], options: CategorySpikeOptions | None = None,
+                    config: Any = None, *, include_quotes: bool = False,
+                    web_url: str | None = None) -> dict[str, Any]:
+    """Categories whose share of this run's calls (per team) spiked against the previous days.
+
+    Tonight: the run's calls (`call_ids`, processed without error), per team. Their day is the
+    call's `started_at`, else the day it was processed; the window is the `options.days` days
+    before the latest of them. Baseline: the other stored calls of the team in the window, on
+    the days that have calls (a team needs `options.min_baseline_days` such days, else it is
+    listed under `no_baseline`). A category spikes for a team when it has at least
+    `options.min_calls` calls tonight and tonight's share of the team's calls (`compare: share`)
+    or its count (`compare: count`, against the calls a day) is at least `options.ratio` times
+    the baseline's, or the baseline never had it. Each item: category id and name, team,
+    calls / team calls / share tonight, baseline calls a day / share / days / calls, ratio (None
+    when new), and an example call (the first by id: masked id, moment, link)."""
+    options = options or CategorySpikeOptions()
+    if config is None:
+        from callqa.pipeline.config import load_config
+
+        config = load_config()
+    out: dict[str, Any] = {"available": True, "day": None, "window": None, "items": [], "no_baseline": []}
+    if not call_ids:
+        return out
+    from callqa.pipeline.scoring.categories import categories_by_call, category_names
+
+    tonight_ids = set(call_ids)
+    day_of: dict[str, date] = {}
+    team_of: dict[str, str | None] = {}
+    for r in store.query("SELECT call_id, team, started_at, processed_at FROM calls WHERE status = 'ok'"):
+        d = parse_date(r["started_at"]) or parse_date(r["processed_at"])
+        if d is not None:
+            day_of[r["call_id"]], team_of[r["call_id"]] = d, r["team"]
+    tonight = sorted(c for c in tonight_ids if c in day_of)
+    if not tonight:
+        return out
+    last = max(day_of[c] for c in tonight)
+    first = last - timedelta(days=options.days)
+    out["day"], out["window"] = last.isoformat(), [first.isoformat(), (last - timedelta(days=1)).isoformat()]
+    baseline = [c for c, d in day_of.items() if c not in tonight_ids and first <= d < last]
+
+    # tonight: per team, the calls and each category's calls with their first moment
+    tonight_n: Counter[str | None] = Counter(team_of[c] for c in tonight)
+    tonight_cat: dict[tuple[str | None, str], list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    stored_names: dict[str, str] = {}
+    for r in store.query("SELECT call_id, json_extract_string(result, '$.categories') AS cats FROM results "
+                         "WHERE call_id IN (SELECT unnest(?)) ORDER BY call_id", [tonight]):
+        seen: set[str] = set()
+        for c in json.loads(r["cats"] or "[]") or []:
+            if not isinstance(c, Mapping) or not c.get("id") or str(c["id"]) in seen:
+                continue
+            seen.add(str(c["id"]))
+            stored_names.setdefault(str(c["id"]), str(c.get("name") or c["id"]))
+            tonight_cat[(team_of[r["call_id"]], str(c["id"]))].append((r["call_id"], (c.get("evidence") or [{}])[0]))
+    # baseline: per team, the days with calls, the calls, and each category's calls
+    base_days: dict[str | None, set[date]] = defaultdict(set)
+    base_n: Counter[str | None] = Counter()
+    for c in baseline:
+        base_days[team_of[c]].add(day_of[c])
+        base_n[team_of[c]] += 1
+    base_cat: Counter[tuple[str | None, str]] = Counter()
+    for c, cats in categories_by_call(store, baseline).items():
+        for cid in set(cats):
+            base_cat[(team_of[c], cid)] += 1
+
+    names = category_names(config, store, "en")
+    links = _CallLinks(store, config, web_url)
+    items, no_baseline = [], set()
+    for (team, cid), calls in tonight_cat.items():
+        n = len(calls)
+        if n < options.min_calls:
+            continue
+        days = len(base_days.get(team, ()))
+        if days < options.min_baseline_days:
+            no_baseline.add(team)
+            continue
+        bc, bn = base_cat[(team, cid)], base_n[team]
+        share, base_share, per_day = n / tonight_n[team], bc / bn, bc / days
+        now, base = (share, base_share) if options.compare == "share" else (float(n), per_day)
+        if bc and now < options.ratio * base:
+            continue
+        raw_id, ev = calls[0]
+        example = {**links(raw_id), "start": ev.get("start"), "speaker": ev.get("speaker")}
+        if include_quotes and ev.get("quote"):
+            example["quote"] = ev["quote"]
+        items.append({"category": cid, "name": names.get(cid) or stored_names.get(cid, cid), "team": team,
+                      "calls": n, "team_calls": tonight_n[team], "share": round(share, 3),
+                      "baseline_per_day": round(per_day, 2), "baseline_share": round(base_share, 3),
+                      "baseline_days": days, "baseline_calls": bc,
+                      "ratio": round(now / base, 1) if bc else None, "example": example})
+    out["items"] = sorted(items, key=lambda i: (i["ratio"] is not None, -(i["ratio"] or 0), -i["calls"],
+                                                 i["team"] or "", i["category"]))
+    out["no_baseline"] = sorted(no_baseline, key=lambda t: (t is None, t or ""))
+    return out
 
 
 def _failed_file(failure: Mapping[str, Any], config: Any) -> dict[str, Any]:
@@ -446,9 +595,11 @@ def build_digest(store: Any, summary: Any, options: AlertsConfig, config: Any) -
                                                 config=config),
         failed_files=failed,
         score_drops=score_drops(store, sorted(new_days), new_days, options.score_drop, config),
-        category_spikes=category_spikes(store, ids, config),
+        category_spikes=category_spikes(store, ids, options.category_spike, config,
+                                        include_quotes=options.include_quotes, web_url=options.web_url),
         settings={"min_severity": options.min_severity,
-                  "score_drop": options.score_drop.model_dump()},
+                  "score_drop": options.score_drop.model_dump(),
+                  "category_spike": options.category_spike.model_dump()},
         max_items=options.max_items)
 
 
