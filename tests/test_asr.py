@@ -154,6 +154,18 @@ def test_whisper_scores_drop_no_speech_and_repetition_loops(guard):
     assert [d.reason for d in dropped] == ["no_speech", "repetitive", "low_confidence"]
 
 
+def test_low_confidence_speech_the_vad_heard_is_kept_not_dropped(guard):
+    """Whisper scores a 30 s window, not a segment: on a hard 8 kHz call a whole window of real (garbled)
+    words fell under `min_avg_logprob` and was dropped, words plain faster-whisper keeps. Where the VAD
+    heard speech such a segment stays; where it heard none it is still dropped as noise."""
+    low = guard.min_avg_logprob - 0.1
+    garbled = _seg("I would like to check the balance on my team", 7.3, 10.1, avg_logprob=low, no_speech_prob=0.59)
+    on_noise = _seg("mmm hm", 20.0, 21.0, avg_logprob=low, no_speech_prob=0.2)
+    kept, dropped = guard_segments([garbled, on_noise], guard, "en", speech=[(0.5, 12.0), (30.0, 40.0)])
+    assert [s.text for s in kept] == [garbled.text]
+    assert [(d.text, d.reason) for d in dropped] == [("mmm hm", "low_confidence")]
+
+
 def test_guard_thresholds_come_from_config(guard):
     lenient = guard.model_copy(update={"compression_ratio_threshold": 5.0})
     loop = _seg("the the the the the the", compression_ratio=3.1)

@@ -240,11 +240,23 @@ def _join_words(words: Iterable[Word]) -> str:
     return " ".join(w.text for w in words if w.text).strip()
 
 
+def _speech_share(start: float, end: float, speech: Sequence[tuple[float, float]]) -> float:
+    """Share of [start, end] inside the speech spans (seconds)."""
+    if end <= start:
+        return 1.0 if any(a <= start <= b for a, b in speech) else 0.0
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in speech) / (end - start)
+
+
 def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, language: str | None,
-                   repetition: bool = True) -> tuple[list[AsrSegment], list[DroppedSegment]]:
+                   repetition: bool = True, speech: Sequence[tuple[float, float]] | None = None,
+                   ) -> tuple[list[AsrSegment], list[DroppedSegment]]:
     """Remove invented text: phantom phrases (whole segments or the words of the phrase inside a
     segment), segments Whisper itself scores as no-speech, degenerate repetition loops (only
-    for backends whose decoder can loop: `repetition`), and segments of very low confidence.
+    for backends whose decoder can loop: `repetition`), and segments of very low confidence
+    where no speech was heard. `speech`: the VAD's speech spans (s), when known: a segment of low
+    confidence at least half inside them is garbled speech (8 kHz, a strong accent), which plain
+    faster-whisper keeps too; dropping it cost whole 30 s windows of real words (Whisper scores a
+    window, not a segment). It stays, and `low_asr_confidence` says what the model thought of it.
     Returns (kept, dropped)."""
     phrases = _phrase_tokens(guard, language)
     kept: list[AsrSegment] = []
@@ -261,7 +273,8 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, la
         if repetition and min(seg.compression_ratio, compression_ratio(seg.text)) > guard.compression_ratio_threshold:
             drop(seg, "repetitive")
             continue
-        if seg.avg_logprob < guard.min_avg_logprob:
+        if seg.avg_logprob < guard.min_avg_logprob and (speech is None or
+                                                         _speech_share(seg.start, seg.end, speech) < 0.5):
             drop(seg, "low_confidence")
             continue
         if seg.words:
@@ -715,7 +728,8 @@ def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook
     chans = samples_at(audio, backend.sample_rate)
     samples = chans[0] if chans.shape[0] == 1 else chans.mean(axis=0, dtype=np.float32)
     raw, notes = _decode_with(backend, samples, lang, opts, None, hook, "transcribe", audio.mono())
-    kept, dropped = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
+    kept, dropped = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True),
+                                   speech=_vad_speech(samples, opts) if backend.sample_rate == 16000 else None)
     return AsrResult(segments=tuple(kept), turns=(), language=lang, language_probability=prob,
                      model=backend.info().label, dropped=tuple(dropped), notes=tuple(([note] if note else []) + notes),
                      backend=_backend_record(backend, lang))
@@ -936,6 +950,8 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
                                 audio.channel(c))
         notes.extend(got)
         del samples
+        # No `speech` here: a channel's VAD also hears the other side's bleed, under which low-confidence
+        # text is invented; those segments go (mono: `transcribe_mono`).
         kept, gone = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True))
         segments.extend(kept)
         dropped.extend(gone)
