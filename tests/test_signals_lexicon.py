@@ -228,3 +228,44 @@ def test_complaint_words_are_not_emotion(config):
     """Naming a complaint is an escalation signal, not negative sentiment by itself."""
     for lang, text in (("ru", "Я не буду жаловаться."), ("en", "I won't complain.")):
         assert _client(text, lang, config)["sentiment"]["client_start"] == 0.0
+
+
+@pytest.mark.parametrize("lang, threat, fact", [
+    # the same situation in both languages (issue F1 of the unseen-calls check): a threat to cancel is an
+    # escalation, the account of a cancellation that already happened is not
+    ("en", "I want to cancel my subscription.",
+     "I cancelled my subscription last week but you charged me again."),
+    ("ru", "Я хочу отменить подписку.", "Я отменила подписку на прошлой неделе, а вы снова списали деньги."),
+    ("en", "I'm going to close my account.", "You closed my account by mistake."),
+    ("ru", "Я закрою счёт в вашем банке.", "Я закрыла счёт в прошлом году."),
+    ("en", "I'll cancel my contract.", "I have already cancelled the contract."),
+    ("ru", "Я буду расторгать договор.", "Договор я расторгла ещё весной."),
+    ("en", "Cancel my subscription, please.", "The subscription was cancelled in May."),
+    ("ru", "Хочу отказаться от подписки.", "Подписка была отменена, но деньги списали."),
+    ("en", "I will switch to another bank.", "I switched from another bank last year."),
+    ("ru", "Я уйду к конкурентам.", "Я ушла к конкурентам и вернулась."),
+])
+def test_a_threat_to_cancel_is_an_escalation_a_past_cancellation_is_not(config, lang, threat, fact):
+    assert [e["id"] for e in _client(threat, lang, config)["escalations"]] == ["cancel"]
+    assert _client(fact, lang, config)["escalations"] == []
+
+
+@pytest.mark.parametrize("lang, text", [
+    ("en", "I don't want to cancel my account."),
+    ("en", "I'm not going to cancel my subscription."),
+    ("en", "I won't cancel my account."),
+    ("ru", "Я не хочу отменять подписку."),
+    ("ru", "Я не буду закрывать счёт."),
+    ("ru", "Я никогда не откажусь от вашей карты."),
+])
+def test_a_negated_threat_to_cancel_is_no_escalation(config, lang, text):
+    assert _client(text, lang, config)["escalations"] == []
+
+
+@pytest.mark.parametrize("text, quote", [
+    ("Я оформила отмену подписки и возврат средств.", "Я оформила отмену"),  # F2 of the unseen-calls check
+    ("Возврат оформлен, деньги придут через три дня.", "Возврат оформлен"),
+    ("Я отключила платную услугу.", "Я отключила"),
+])
+def test_russian_resolution_phrases_of_a_cancellation(config, text, quote):
+    assert [e["quote"] for e in compute_signals(op(text, "ru"), config).serialize()["phrases"]["resolution"]] == [quote]
