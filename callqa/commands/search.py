@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +33,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _clock(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 60:02d}:{s % 60:02d}"
+
+
+_KNOWN_VALUES = {  # filter -> (SQL giving the values the store has, what they are called)
+    "team": ("SELECT DISTINCT lower(team) AS v FROM calls WHERE team IS NOT NULL", "teams"),
+    "operator_id": ("SELECT DISTINCT lower(operator_id) AS v FROM calls WHERE operator_id IS NOT NULL", "operators"),
+    "flag": ("SELECT DISTINCT lower(flag_id) AS v FROM flags", "flags"),
+}
+
+
+def unknown_filter_values(store: Path, filters: Any) -> list[str]:
+    """After a search without hits: one line per filter value that no stored call has (a typo such as
+    `team:nrth` or `flag:escalaton` otherwise looks like "nothing matched"), naming the values there are."""
+    from callqa.pipeline.store.db import Store
+
+    db = Store(store)
+    lines: list[str] = []
+    for key, values in (filters or {}).items():
+        if key == "category":
+            from callqa.pipeline.scoring import categories as cats
+
+            known = sorted({c.lower() for ids in cats.categories_by_call(db).values() for c in ids})
+            label = "categories"
+        elif key in _KNOWN_VALUES:
+            sql, label = _KNOWN_VALUES[key]
+            known = sorted(str(r["v"]) for r in db.query(sql) if r["v"])
+        else:
+            continue
+        for v in values:
+            if v not in known:
+                shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+                lines.append(f"  no stored call has {key}:{v} ({label} in the store: {shown or 'none'})")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
 
     con = console()
     if not result.hits:
-        con.print(f"no moments match {args.query!r}")
+        con.print(f"no moments match {args.query!r}", markup=False, highlight=False)
+        for hint in unknown_filter_values(store, query.filters):
+            con.print(hint, markup=False, highlight=False)
         return 0
     table = Table(show_edge=False, pad_edge=False)
     for col in ("date", "call", "moment", "speaker", "quote"):
