@@ -517,3 +517,35 @@ def test_a_night_like_the_previous_days_has_no_category_spike(spike_store):
     digest = build_digest(spike_store, _night(spike_store, "r-28", quiet), AlertsConfig(), load_config())
     assert digest.category_spikes["items"] == [] and digest.category_spikes["no_baseline"] == []
     assert digest.empty and "Nothing new" in digest.text() and "Categories that spiked" not in digest.text()
+
+
+def test_the_nightly_run_sends_the_categories_its_calls_spiked(tmp_path, receiver):
+    """End to end: categories found by the batch's own analysis of tonight's calls, against a
+    store that already holds the team's earlier days."""
+    store = Store(tmp_path / "store")
+    for day in range(9, 14):  # team-a, 2024-05-09..13: 4 calls a day, a manager asked for on 3, a refund on 1
+        store.save_many([{"result": _call(f"a-{day}-{i}", "team-a", f"2024-05-{day:02d}",
+                                          (["manager_request"] if i < 3 else []) + (["refund_request"] if i == 0 else []))}
+                         for i in range(4)], run_id=f"r-{day}")
+    box = tmp_path / "inbox"
+    box.mkdir()
+    bad = json.loads((SAMPLES / "en_bad_inbound_tx.json").read_text(encoding="utf-8"))
+    for i in range(1, 4):  # three angry clients tonight
+        (box / f"night-{i}.json").write_text(json.dumps(
+            {**bad, "call_id": f"night-{i}", "team": "team-a", "started_at": "2024-05-14T20:00:00"}), encoding="utf-8")
+    run = run_batch([box], store.path, alerts_config(tmp_path / "alerts.yaml", webhook=receiver.url,
+                                                     web_url="https://qa.example.test"), report=False)
+    assert run.processed == 3 and len(receiver.bodies) == 1
+    spikes = receiver.bodies[0]["category_spikes"]
+    assert receiver.bodies[0]["settings"]["category_spike"]["ratio"] == 2.0
+    # churn and complaints never seen on the previous days; refunds 3 of 3 against 1 of 4 a day;
+    # a manager 3 of 3 against 3 of 4 a day is no spike
+    assert [(i["category"], i["ratio"]) for i in spikes["items"]] == [
+        ("churn_threat", None), ("complaint_threat", None), ("refund_request", 4.0)]
+    refund = spikes["items"][2]
+    assert (refund["team"], refund["calls"], refund["baseline_per_day"], refund["baseline_days"]) == ("team-a", 3, 1.0, 5)
+    stored = {c["id"]: c for c in store.get("night-1")["categories"]}
+    assert refund["example"]["call_id"] == "night-1"
+    assert refund["example"]["start"] == stored["refund_request"]["evidence"][0]["start"]
+    assert refund["example"]["url"] == "https://qa.example.test/calls/night-1"
+    assert "3 category spikes" in receiver.bodies[0]["headline"]
