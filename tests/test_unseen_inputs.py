@@ -240,3 +240,21 @@ def test_a_wrong_number_call_does_not_end_negative(tmp_path):
     data = json.loads((out / "wrong.json").read_text(encoding="utf-8"))
     assert "negative_end" not in [f["id"] for f in data["flags"]]
     assert data["signals"]["sentiment"]["client_end"] >= 0
+
+
+def test_analyze_prints_the_warning_for_a_language_not_configured(tmp_path, capsys):
+    """A German transcript is analysed as English (languages.unknown: guess) "with a warning naming the call and its
+    language" (README): the warning was kept in processing.warnings only, `callqa analyze` said nothing."""
+    src = tmp_path / "de1.json"
+    src.write_text(json.dumps({**TRANSCRIPT, "call_id": "h8-de", "language": "de", "turns": [
+        {"speaker": "operator", "start": 0.0, "end": 3.0, "text": "Guten Tag, wie kann ich Ihnen helfen?"},
+        {"speaker": "client", "start": 3.5, "end": 8.0, "text": "Meine Karte funktioniert nicht."}]}),
+        encoding="utf-8")
+    assert main(["analyze", str(src), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "callqa: warning: de1.json: h8-de: language 'de' is not configured" in err and "analysed as 'en'" in err
+    # a call in a configured language prints no warning
+    (tmp_path / "en1.json").write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
+    assert main(["analyze", str(tmp_path / "en1.json"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    assert "warning" not in capsys.readouterr().err
+

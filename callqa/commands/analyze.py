@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
             progress.finish_call()
     _print_table(rows)
     print(f"results: {out_dir}/<call_id>.json ({sum(r[1] == 'ok' for r in rows)} written)")
+    for name, status, data, _ in rows:  # e.g. a language not configured, analysed as another (README)
+        for warning in ((data or {}).get("processing") or {}).get("warnings") or []:
+            print(f"callqa: warning: {name}: {warning}", file=sys.stderr)
     failed = [r for r in rows if r[1] != "ok"]
     for _, _, _, message in failed:
         print(f"callqa: error: {message}", file=sys.stderr)
