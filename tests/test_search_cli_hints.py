@@ -51,3 +51,20 @@ def test_no_hint_when_the_filters_exist_and_the_words_are_simply_not_there(store
     assert main(["search", "деньги team:north flag:escalation category:refund_request", "--store", str(store)]) == 0
     out = capsys.readouterr().out
     assert "hint-ru-1" in out and "no stored call has" not in out
+
+
+def test_lower_case_operators_are_pointed_out(store, capsys):
+    """`деньги and руководитель` searched the word "and" and found nothing, silently: the operators are upper case."""
+    from callqa.cli import main
+
+    assert main(["search", "деньги and руководитель", "--store", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert "no moments match" in captured.out
+    assert "'and' is searched as a word; operators are upper case (AND)" in captured.err
+    assert main(["search", 'деньги near/3 верните OR "not and or"', "--store", str(store), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "'near/3' is searched as a word" in captured.err and "'not'" not in captured.err  # a phrase is words
+    assert captured.out.strip() == "[]"  # --json output stays JSON
+    assert main(["search", "деньги AND руководитель", "--store", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert "hint-ru-1" in captured.out and "searched as a word" not in captured.err

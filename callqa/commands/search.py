@@ -42,6 +42,16 @@ _KNOWN_VALUES = {  # filter -> (SQL giving the values the store has, what they a
 }
 
 
+def lowercase_operators(text: str) -> list[str]:
+    """Operator words written in lower case outside "phrases" (`деньги and руководитель`): they are searched as
+    words, which is rarely meant (README: operators are upper case)."""
+    import re
+
+    outside = re.sub(r'"[^"]*"?', " ", text)
+    return [w for w in re.findall(r"[^\s()]+", outside)
+            if re.fullmatch(r"(and|or|not|near(/\d+)?)", w, re.IGNORECASE) and w != w.upper()]
+
+
 def unknown_filter_values(store: Path, filters: Any) -> list[str]:
     """After a search without hits: one line per filter value that no stored call has (a typo such as
     `team:nrth` or `flag:escalaton` otherwise looks like "nothing matched"), naming the values there are."""
@@ -90,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if not (store / "callqa.duckdb").is_file():
         print(f"callqa search: no store at {store} (run `callqa batch --store {store}` first)", file=sys.stderr)
         return 2
+    for word in lowercase_operators(args.query):
+        print(f"callqa search: note: '{word}' is searched as a word; operators are upper case "
+              f"({word.upper()})", file=sys.stderr)
     from callqa.pipeline.search.index import search
 
     result = search(store, query, limit=args.limit, sort=args.sort, per_call=None if args.all_moments else 3,
