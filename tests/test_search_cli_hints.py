@@ -68,3 +68,16 @@ def test_lower_case_operators_are_pointed_out(store, capsys):
     assert main(["search", "деньги AND руководитель", "--store", str(store)]) == 0
     captured = capsys.readouterr()
     assert "hint-ru-1" in captured.out and "searched as a word" not in captured.err
+
+
+@pytest.mark.parametrize("query", ["(" * 2000 + "деньги" + ")" * 2000, "деньги " + "NOT " * 1000 + "тариф"])
+def test_a_query_nested_thousands_deep_is_refused_not_a_traceback(store, capsys, query):
+    """2,000 nested ( ) or 1,000 NOTs ended in a RecursionError traceback (the web page answered 500)."""
+    from callqa.cli import main
+
+    assert main(["search", query, "--store", str(store)]) == 2
+    captured = capsys.readouterr()
+    assert "the query nests too deeply" in captured.err and "Traceback" not in captured.err
+    # a reasonable depth still searches
+    assert main(["search", "(" * 50 + "деньги" + ")" * 50, "--store", str(store)]) == 0
+    assert "hint-ru-1" in capsys.readouterr().out
