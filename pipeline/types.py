@@ -185,12 +185,12 @@ class CallResult:
     transcript: Transcript
     signals: Any = None  # pipeline.signals.CallSignals
     difficult: bool | None = None
-    difficulty: Any = None  # pipeline.indicators.Difficulty: why the call is (not) difficult
-    indicators: list[Any] = field(default_factory=list)  # pipeline.indicators.IndicatorScore
-    competencies: list[Any] = field(default_factory=list)  # pipeline.competency.CompetencyScore
-    flags: list[Any] = field(default_factory=list)  # pipeline.flags.Flag
+    difficulty: Any = None  # pipeline.scoring.indicators.Difficulty: why the call is (not) difficult
+    indicators: list[Any] = field(default_factory=list)  # pipeline.scoring.indicators.IndicatorScore
+    competencies: list[Any] = field(default_factory=list)  # pipeline.scoring.competency.CompetencyScore
+    flags: list[Any] = field(default_factory=list)  # pipeline.scoring.flags.Flag
     nominations: list[Any] = field(default_factory=list)  # exemplary-call nominations
-    forms: list[Any] = field(default_factory=list)  # pipeline.forms.FormResult: evaluation forms (automatic answers)
+    forms: list[Any] = field(default_factory=list)  # pipeline.qa.forms.FormResult: evaluation forms (automatic answers)
     categories: list[Any] = field(default_factory=list)  # pipeline.scoring.categories.CategoryMatch: saved searches found
     processing: dict[str, Any] = field(default_factory=dict)  # timings, versions, warnings
     transcript_id: str | None = None  # pipeline.identity: audio + speech settings

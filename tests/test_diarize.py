@@ -39,7 +39,7 @@ TARGET_DER = 0.10
 
 
 def as_audio(samples: np.ndarray) -> SimpleNamespace:
-    """What `pipeline.audio.Audio` offers the diarizer."""
+    """What `pipeline.speech.decode.Audio` offers the diarizer."""
     x = np.asarray(samples, dtype=np.float32)[None, :]
     return SimpleNamespace(samples=x, channels=1, sample_rate=SR, duration_s=x.shape[1] / SR)
 

@@ -88,7 +88,7 @@ def pipeline_dir(tmp_path_factory) -> Path:
 
 
 def _two_tone_audio(seconds: float = 6.0) -> SimpleNamespace:
-    """Alternating 'voices' (harmonic tones at two pitches) with pauses, as pipeline.audio.Audio."""
+    """Alternating 'voices' (harmonic tones at two pitches) with pauses, as pipeline.speech.decode.Audio."""
     t = np.arange(int(seconds * SR)) / SR
     x = np.zeros_like(t)
     for i, start in enumerate(np.arange(0.3, seconds - 1.0, 1.6)):

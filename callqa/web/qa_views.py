@@ -35,7 +35,7 @@ def form_name(form: Any, lang: str) -> str:
 
 
 def form_view(form: Any, result: Any, lang: str) -> dict[str, Any]:
-    """A scored form (pipeline.forms.FormResult) with its questions' texts, by section."""
+    """A scored form (pipeline.qa.forms.FormResult) with its questions' texts, by section."""
     answers = {a.id: a for a in result.answers}
     scores = dict(result.sections)
     sections = []

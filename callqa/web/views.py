@@ -411,7 +411,7 @@ def _name(cmap: Any, cid: str, lang: str) -> str:
 
 def scorecard_page(results: list[dict[str, Any]], operator_id: str, period: str, config: Any,
                    lang: str, disputes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """An operator's scorecard (pipeline.reports.build_scorecard) with its SVG charts and
+    """An operator's scorecard (pipeline.people.reports.build_scorecard) with its SVG charts and
     the disputes raised on the operator's calls of the period (counts by status)."""
     from callqa.pipeline.qa.disputes import dispute_counts
 

@@ -87,7 +87,7 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
 
 def stereo_activity(audio: Any, channel_speakers: dict[int, str], bleed_db: float,
                     vad_threshold: float) -> dict[str, list[tuple[float, float]]] | None:
-    """{speaker: spans} for a two-channel `audio` (pipeline.audio.Audio) whose channels map to
+    """{speaker: spans} for a two-channel `audio` (pipeline.speech.decode.Audio) whose channels map to
     speakers (`channel_speakers`); None when the audio is not stereo."""
     if audio is None or getattr(audio, "channels", 1) != 2:
         return None
