@@ -27,6 +27,21 @@ class HallucinationGuard(_Strict):
     min_avg_logprob: float = -1.2  # segments whose mean token log-probability is under this are dropped as noise
 
 
+class FillerPass(_Strict):
+    """A second, cheap Whisper pass that only adds filler words (`um`, `uh`, ...) the first pass
+    dropped: the stretches of VAD speech between the first pass's words are decoded again (one
+    decoding of those stretches put end to end) with a filler-biased prompt, and only words of the
+    language's filler lexicon (`lexicons.<lang>.fillers`) whose times fall in those stretches are
+    added; first-pass words are never changed or dropped (pipeline/speech/transcribe.py `filler_pass`)."""
+
+    enabled: bool = False
+    prompt: dict[str, str] = Field(default_factory=dict)  # per language; none: `initial_prompt` of the language
+    min_gap_s: float = Field(0.25, gt=0.0)  # shorter stretches without words are not decoded again
+    pad_s: float = Field(0.15, ge=0.0)  # audio kept around each stretch as context (words there are not added)
+    min_probability: float = Field(0.2, ge=0.0, le=1.0)  # a filler Whisper is less sure of is not added
+    words: dict[str, list[str]] = Field(default_factory=dict)  # per language; filled from the lexicons at run time
+
+
 class AsrOptions(_Strict):
     model: str = "tiny.en"  # a name (resolved / downloaded once) or a local directory
     # per language: a Whisper name / directory, or `KIND:DIR` for onnx-asr (pipeline/speech/asr_backend.py);
@@ -53,6 +68,7 @@ class AsrOptions(_Strict):
     low_confidence_logprob: float = -1.0  # mean avg_logprob under this -> low_asr_confidence flag
     use_hotwords: bool = False  # company.names + company.glossary[language] biased into the decoder
     hotwords: dict[str, str] = Field(default_factory=dict)  # per language; filled from `company` at run time
+    filler_pass: FillerPass = FillerPass()  # a second pass that only adds dropped filler words
 
 
 class EmbeddedDiarization(_Strict):
