@@ -177,6 +177,10 @@ class UserDB:
     def teams(self) -> list[str]:
         return sorted({t for u in self.list() for t in u.teams})
 
+    def supervisors(self) -> dict[str, list[str]]:
+        """{name: teams} of the enabled supervisors (what `qa.sampling.supervisor_lists` takes)."""
+        return {u.name: list(u.teams) for u in self.list() if u.role == "supervisor" and not u.disabled}
+
     # ---- writes
     def add(self, name: str, role: str, password: str, teams: tuple[str, ...] | list[str] = (),
             *, replace_existing: bool = False, operator_id: str | None = None) -> User:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from callqa.pipeline.qa.sampling import CallInfo, draw, quotas, sample_week, supervisor_lists, to_review
+from callqa.users import UserDB
 
 TX = Path(__file__).resolve().parent.parent / "sample_calls" / "transcripts"
 WEEK = "2026-W48"
@@ -143,8 +144,9 @@ def test_a_stored_plan_stays_put_and_coverage_counts_reviews(week_store, tmp_pat
     UserDB(store.path).add("sam", "supervisor", PASSWORD, ["blue"])
     store.save(_clone(base["good"], "op-e-00", "op-e", "green", 3, False))
     plan = sample_week(store, WEEK, config)
-    assert [r["call_id"] for r in unassigned(store, plan)] == ["op-e-00"]
-    assert all(r["call_id"] != "op-e-00" for rows in supervisor_lists(store, plan).values() for r in rows)
+    assert [r["call_id"] for r in unassigned(plan, UserDB(store.path).supervisors())] == ["op-e-00"]
+    assert all(r["call_id"] != "op-e-00"
+               for rows in supervisor_lists(plan, UserDB(store.path).supervisors()).values() for r in rows)
     # replace: drawn again from every call of the week
     redrawn = sample_week(store, WEEK, config, replace=True)
     assert not redrawn.stored and next(o for o in redrawn.operators if o.operator_id == "op-a").sampled == 4
@@ -153,7 +155,7 @@ def test_a_stored_plan_stays_put_and_coverage_counts_reviews(week_store, tmp_pat
 def test_each_supervisor_sees_the_unreviewed_sample_of_their_teams(week_store):
     store, config, _ = week_store
     plan = sample_week(store, WEEK, config, save=False)
-    lists = supervisor_lists(store, plan)
+    lists = supervisor_lists(plan, UserDB(store.path).supervisors())
     assert set(lists) == {"sam", "rex"}
     assert {r["operator_id"] for r in lists["sam"]} == {"op-a", "op-b"} and len(lists["sam"]) == 6
     assert {r["operator_id"] for r in lists["rex"]} == {"op-c"} and len(lists["rex"]) == 4
@@ -163,7 +165,12 @@ def test_each_supervisor_sees_the_unreviewed_sample_of_their_teams(week_store):
     assert len(to_review(plan, None)) == 10
     from callqa.pipeline.qa.sampling import unassigned
 
-    assert unassigned(store, plan) == []
+    assert unassigned(plan, UserDB(store.path).supervisors()) == []
+    # a disabled supervisor has no list, and their team's calls are nobody's
+    UserDB(store.path).update("rex", disabled=True)
+    assert set(UserDB(store.path).supervisors()) == {"sam"}
+    assert {r["operator_id"] for r in unassigned(plan, UserDB(store.path).supervisors())} == {"op-c"}
+    UserDB(store.path).update("rex", disabled=False)
 
 
 def test_cli_sample(week_store, capsys):

@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
     store = Store(args.store)
     plan = sample_week(store, week, config, per_operator=args.per_operator, seed=args.seed,
                        replace=args.replace, save=not args.dry_run)
-    lists = supervisor_lists(store, plan)
-    orphans = unassigned(store, plan)
+    from callqa.users import UserDB
+
+    supervisors = UserDB(store.path).supervisors()
+    lists = supervisor_lists(plan, supervisors)
+    orphans = unassigned(plan, supervisors)
     if args.json:
         print(dumps({**plan.serialize(), "to_review": lists, "unassigned": orphans}, indent=2))
         return 0

@@ -317,22 +317,13 @@ def to_review(plan: Plan, teams: Iterable[str] | None) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r["started_at"] or "", r["call_id"]))
 
 
-def supervisor_lists(store: Any, plan: Plan) -> dict[str, list[dict[str, Any]]]:
-    """Each supervisor's "to review" list (their teams, callqa/users.py); admins see every team."""
-    from callqa.users import UserDB
-
-    out: dict[str, list[dict[str, Any]]] = {}
-    for u in UserDB(store.path).list():
-        if u.disabled:
-            continue
-        if u.role == "supervisor":
-            out[u.name] = to_review(plan, u.teams)
-    return out
+def supervisor_lists(plan: Plan, supervisors: Mapping[str, Iterable[str]]) -> dict[str, list[dict[str, Any]]]:
+    """Each supervisor's "to review" list: `supervisors` maps each (enabled) supervisor's name to
+    their teams (the web app's users, `callqa.users.UserDB.supervisors()`)."""
+    return {name: to_review(plan, teams) for name, teams in supervisors.items()}
 
 
-def unassigned(store: Any, plan: Plan) -> list[dict[str, Any]]:
-    """Sampled, unreviewed calls of teams no (enabled) supervisor covers: nobody's list has them."""
-    from callqa.users import UserDB
-
-    covered = {t for u in UserDB(store.path).list() if u.role == "supervisor" and not u.disabled for t in u.teams}
+def unassigned(plan: Plan, supervisors: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
+    """Sampled, unreviewed calls of teams no supervisor in `supervisors` covers: nobody's list has them."""
+    covered = {t for teams in supervisors.values() for t in teams}
     return [r for r in to_review(plan, None) if r["team"] not in covered]
