@@ -258,3 +258,21 @@ def test_analyze_prints_the_warning_for_a_language_not_configured(tmp_path, caps
     assert main(["analyze", str(tmp_path / "en1.json"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     assert "warning" not in capsys.readouterr().err
 
+
+
+def test_a_broken_category_query_in_the_customer_file_fails_before_any_call(tmp_path, capsys):
+    """A customer's `categories.ID.query` that does not parse let the batch run every call (ASR included) and fail
+    each at its analysis, naming configs/categories.yaml instead of the customer's file; now analyze, batch and
+    rescore exit 2 at once naming the file and key (README: invalid configuration fails before any call)."""
+    customer = tmp_path / "customer.yaml"
+    customer.write_text("categories:\n  broken:\n    name: {en: Broken}\n    query: 'client:(refund'\n", encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "c1.json").write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
+    expected = f"{customer}: categories.broken.query: unclosed '(': add ')' at column 8"
+    assert main(["analyze", str(inbox / "c1.json"), "--out", str(tmp_path / "out"), "--config", str(customer),
+                 "--no-progress"]) == 2
+    assert expected in capsys.readouterr().err and not (tmp_path / "out" / "c1.json").exists()
+    store = tmp_path / "store"
+    assert main(["batch", str(inbox), "--store", str(store), "--config", str(customer), "--no-progress"]) == 2
+    assert expected in capsys.readouterr().err and not store.exists()

@@ -8,7 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from callqa.commands.common import ProgressHook, console
+from callqa.commands.common import ProgressHook, console, load_checked_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,12 +66,11 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callqa.pipeline.config import load_config
     from callqa.pipeline.errors import CallqaError
     from callqa.pipeline.inputs import read_meta_file
     from callqa.pipeline.process import process_call
 
-    config = load_config(args.config)  # invalid configuration fails before any call is processed
+    config = load_checked_config(args.config)  # invalid configuration fails before any call is processed
     meta = read_meta_file(Path(args.meta)) if args.meta else None
     files = expand_inputs(args.paths)
     if not files:

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from callqa.commands.common import console
+from callqa.commands.common import console, load_checked_config
 
 EXIT_LOCKED = 3
 
@@ -161,9 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("callqa batch: --workers must be at least 1", file=sys.stderr)
         return 2
-    from callqa.pipeline.config import load_config
-
-    load_config(args.config)  # invalid configuration fails (exit 2, naming file and key) before anything runs
+    load_checked_config(args.config)  # invalid configuration fails (exit 2, naming file and key) before anything runs
     for inbox in args.inbox:
         if not Path(inbox).is_dir():
             print(f"callqa batch: {inbox}: inbox is not a directory", file=sys.stderr)

@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
     if not (store / "callqa.duckdb").is_file():
         print(f"callqa rescore: no store at {store} (run `callqa batch --store {store}` first)", file=sys.stderr)
         return 2
+    from callqa.commands.common import load_checked_config
     from callqa.pipeline.rescore import rescore_store
     from callqa.pipeline.store.db import StoreLocked
+
+    load_checked_config(args.config)  # a broken category query fails here (exit 2), not once per call
 
     try:
         summary = rescore_store(store, args.config, since=args.since, call_ids=calls, force=args.force,
