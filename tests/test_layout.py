@@ -38,3 +38,12 @@ def test_the_text_around_the_table_names_existing_paths():
     section = text.split("## The pipeline", 1)[1].split("\n## ", 1)[0]
     for path in re.findall(r"`((?:pipeline|callqa|flows)/[A-Za-z_/]+(?:\.py)?)`", section):
         assert (ROOT / path).exists(), f"README 'The pipeline' names {path}, which does not exist"
+
+
+def test_the_library_never_imports_the_app():
+    """pipeline/ is the library: the CLI, the web app and its users (callqa/) build on it, not the
+    other way round (what the library needs from them is passed in)."""
+    importing = re.compile(r"^\s*(?:from|import)\s+callqa\.(?:web|users|commands|cli)\b", re.M)
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*.py")
+                 if importing.search(p.read_text(encoding="utf-8"))]
+    assert offenders == [], f"library modules importing the app: {offenders}"

@@ -15,33 +15,15 @@
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from pathlib import Path
 
-SECRET_FILE = ".web_secret"
+from callqa.pipeline.store.db import SECRET_FILE, load_or_create_secret  # noqa: F401  (the store owns its secret)
+
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-
-
-def load_or_create_secret(store_dir: str | Path) -> str:
-    """The store's cookie-signing secret, created (0600) when missing."""
-    path = Path(store_dir).expanduser() / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-        if len(secret) < 32:
-            raise ValueError(f"{path}: the web secret is too short; delete the file to make a new one") from None
-        return secret
-    secret = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(secret + "\n")
-    return secret
 
 
 def new_csrf_token() -> str:

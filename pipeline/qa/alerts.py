@@ -324,7 +324,7 @@ def _web_secret(store: Any) -> str | None:
     path = getattr(store, "path", None)
     if path is None:
         return None
-    from callqa.web.security import load_or_create_secret
+    from callqa.pipeline.store.db import load_or_create_secret
 
     return load_or_create_secret(path)
 

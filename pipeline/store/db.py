@@ -55,6 +55,7 @@ PROCESSING_ERROR = "processing_error"
 
 # Flag severities rank on the one scale of pipeline/severity.py (the `severity_rank` column).
 SEVERITY_RANK = RANK
+SECRET_FILE = ".web_secret"
 
 # What a person can record about a call (`Store.add_review`):
 #   review          the call was looked at (status e.g. reviewed / needs_coaching), comment
@@ -162,6 +163,26 @@ PARQUET_TABLES = tuple(t for t in TABLES if t != "meta")
 # from before analysis ids fall back to the store identity the review was made on.
 CURRENT_REVIEW = ("(r.analysis_id IS NOT DISTINCT FROM c.analysis_id "
                   "AND (r.analysis_id IS NOT NULL OR r.call_identity IS NOT DISTINCT FROM c.identity))")
+
+
+def load_or_create_secret(store_dir: str | Path) -> str:
+    """The store's secret (`STORE/.web_secret`, mode 0600, created when missing): it signs the web
+    app's cookies and keys the call links of the web app and the nightly digest (`redact.call_key`)."""
+    import secrets
+
+    path = Path(store_dir).expanduser() / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="ascii").strip()
+        if len(secret) < 32:
+            raise ValueError(f"{path}: the web secret is too short; delete the file to make a new one") from None
+        return secret
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secret + "\n")
+    return secret
 
 
 class StoreError(PathError):
