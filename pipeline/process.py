@@ -32,6 +32,9 @@ from callqa.pipeline.types import (AudioSource, CallMeta, CallResult, Hook, Mode
 
 
 
+SPEECH_NOTE = "_diarized_speech"  # mono: the diarizer's speech by role, from transcribe_audio to the measures
+
+
 def resolve_meta(path: Path, meta: CallMeta | None) -> CallMeta:
     """Sidecar metadata beside the file, overridden by metadata given explicitly."""
     side = sidecar_for(path)
@@ -82,6 +85,7 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         speakers = {"count": 2, "method": "channels", "backend": "stereo-channels"}
         overlaps = {"measured": True, "method": "channels"}
     else:
+        from callqa.pipeline.signals.measures import diarized_speech
         from callqa.pipeline.speech.diarize import assign_speakers, diarize
 
         asr = transcribe_mono(audio, config, language, hook=hook)
@@ -90,6 +94,7 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
         turns = assign_speakers(list(asr.segments), diar, config)
         transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s)
+        speech = diarized_speech(diar, turns, transcript.turns)  # stored with the audio measures (talk time)
         if diar.overlap_method is None:  # interruptions cannot be measured: null with this reason
             transcript = replace(transcript, overlap_note=diar.overlap_note or "overlapping speech was not measured")
         diarization = diar.backend
@@ -99,6 +104,8 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
              "asr": dict(asr.backend)}  # backend, model, versions, language, sample rate
     if no_words:  # speech the ASR wrote no words for: flag asr_no_words, nothing scored
         notes["asr_no_words"] = no_words
+    if audio.channels != 2:  # taken out by transcribe_stage into the audio measures, not kept in `processing`
+        notes[SPEECH_NOTE] = speech
     return transcript, ModelInfo(asr=asr.model, diarization=diarization), notes
 
 
@@ -201,7 +208,7 @@ def transcribe_stage(path: str | Path, config: Config, meta: CallMeta | None = N
     if not path.is_file():
         raise InputError(path, "not a file")
     meta = resolve_meta(path, meta)
-    audio = None
+    audio = speech = None
     processing: dict[str, Any] = {"callqa_version": pipeline_version}
     if is_transcript_file(path):
         transcript, file_meta = read_transcript_json(path)
@@ -223,6 +230,7 @@ def transcribe_stage(path: str | Path, config: Config, meta: CallMeta | None = N
         source = audio.source
         transcript, models, asr_notes = transcribe_audio(audio, config, meta, hook=hook)
         timings["transcribe_s"] = time.perf_counter() - t0 - timings["decode_s"]
+        speech = asr_notes.pop(SPEECH_NOTE, None)
         processing.update(audio_notes=list(audio.notes), **asr_notes)
     record = TranscriptRecord(transcript_id=transcript_id(source.sha256, config, meta),
                               call_id=call_id_for(path, meta), language=transcript.language,
@@ -234,7 +242,7 @@ def transcribe_stage(path: str | Path, config: Config, meta: CallMeta | None = N
     if audio is not None:
         from callqa.pipeline.signals.measures import measure_audio
 
-        record.measures = measure_audio(audio, record.transcript, meta, config)
+        record.measures = measure_audio(audio, record.transcript, meta, config, speech=speech)
     timings["transcript_stage_s"] = time.perf_counter() - t0
     record.processing["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     return record

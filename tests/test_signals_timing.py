@@ -245,3 +245,48 @@ def test_a_full_conversation_still_gets_its_script_checked(tmp_path):
     assert data["signals"]["script"].get("not_applicable") is None
     assert "script_missing" in [f["id"] for f in data["flags"]]  # no greeting with a name, no offer of help
     assert any(i["score"] is not None for i in _script_indicators(data).values())
+
+
+def test_mono_talk_time_comes_from_the_diarizer_speech_stored_with_the_transcript(config):
+    """Mono: the operator's word times end early (narrow-band ASR) and a client phrase the ASR missed has
+    no words at all; the diarizer heard both. Talk time and ratio come from the stored diarized speech,
+    the interruptions still from the turns; the measures survive storing (rescore decodes nothing)."""
+    from callqa.pipeline.signals.measures import AudioMeasures
+    from callqa.pipeline.types import Word
+
+    op = Turn("operator", 0.0, 2.0, "Hello, how can I help?", words=(Word("Hello", 0.0, 0.5), Word("help", 1.5, 2.0)))
+    cl = Turn("client", 6.0, 7.0, "My card.", words=(Word("My", 6.0, 6.4), Word("card", 6.5, 7.0)))
+    tr = Transcript(turns=(op, cl), language="en", duration_s=12.0)
+    words_only = compute_signals(tr, config).serialize()
+    assert words_only["talk_time_s"] == {"operator": pytest.approx(2.0), "client": pytest.approx(1.0)}
+
+    speech = {"operator": ((0.0, 4.0),), "client": ((6.0, 7.2), (7.8, 9.0)),  # 7.8-9.0: no words written
+              "SPEAKER_02": ((10.0, 11.0),)}  # a voice no turn gave a role: not anyone's talk time
+    m = AudioMeasures(1, (None, None), speech=speech)
+    stored = AudioMeasures.from_dict(m.serialize())
+    assert stored == m
+    s = compute_signals(tr, config, audio=stored).serialize()
+    assert s["talk_time_s"] == {"operator": pytest.approx(4.0), "client": pytest.approx(3.0)}  # 6.0-9.0 joined
+    assert s["talk_ratio_operator"] == pytest.approx(4.0 / 7.0, abs=1e-3)
+    assert s["words"] == words_only["words"] and s["interruptions"] == words_only["interruptions"]
+    # diarized speech that names no role (the ASR wrote no words at all): the turns decide, as before
+    none = AudioMeasures(1, (None, None), speech={"SPEAKER_00": ((0.0, 9.0),)})
+    assert compute_signals(tr, config, audio=none).serialize()["talk_time_s"] == words_only["talk_time_s"]
+
+
+def test_diarized_speech_names_each_label_by_the_role_of_its_turns():
+    """The diarizer's labels take the roles the role assignment gave their turns (here the second voice
+    is the operator); overlapped speech counts for both voices; a label without turns keeps its name."""
+    from callqa.pipeline.signals.measures import diarized_speech
+    from callqa.pipeline.speech.diarize import DiarizationResult, Overlap, SpeakerSegment
+
+    diar = DiarizationResult(
+        (SpeakerSegment(0.0, 3.0, "SPEAKER_00"), SpeakerSegment(3.0, 8.0, "SPEAKER_01"),
+         SpeakerSegment(8.5, 9.0, "SPEAKER_02")),
+        backend="embedded", overlaps=(Overlap(2.5, 3.0, "SPEAKER_00", "SPEAKER_01"),),
+        overlap_method="embedded-windows")
+    labelled = [Turn("SPEAKER_00", 0.2, 2.9, "hi my card"), Turn("SPEAKER_01", 3.1, 7.5, "thank you for calling")]
+    assigned = [Turn("client", 0.2, 2.9, "hi my card"), Turn("operator", 3.1, 7.5, "thank you for calling")]
+    out = diarized_speech(diar, labelled, assigned)
+    assert out == {"client": ((0.0, 3.0), (2.5, 3.0)), "operator": ((2.5, 3.0), (3.0, 8.0)),
+                   "SPEAKER_02": ((8.5, 9.0),)}

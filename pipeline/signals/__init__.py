@@ -290,8 +290,8 @@ def compute_signals_batch(transcripts: Sequence[Transcript], config: Config, aud
     # (pipeline/signals/measures.py) are used as they are: rescoring decodes nothing.
     audios = [a if a is None or isinstance(a, AudioMeasures) else measure_audio(a, t, m, config)
               for a, t, m in zip(audios or [None] * len(transcripts), transcripts, metas)]
-    activity = _activity_frame(audios)
-    timing = compute_timing(turns_frame(rows), durations, config.section("signals"), activity)
+    activity, speech = _activity_frame(audios), _activity_frame(audios, "speech")
+    timing = compute_timing(turns_frame(rows), durations, config.section("signals"), activity, speech)
     return [_assemble(tr, wp, tm, config, au, me)
             for tr, wp, tm, au, me in zip(transcripts, parts, timing, audios, metas)]
 
@@ -317,16 +317,18 @@ def _channel_speakers(transcript: Transcript, meta: CallMeta | None) -> dict[int
     return out
 
 
-def _activity_frame(measures: Sequence[Any]) -> Any:
+def _activity_frame(measures: Sequence[Any], kind: str = "activity") -> Any:
     """Audio speech (call, speaker, start, end) of the stereo calls whose measures hold channel
-    activity (a call where the audio shows no speech at all keeps its word times)."""
+    activity (a call where the audio shows no speech at all keeps its word times); `kind` "speech":
+    the mono calls' diarized speech."""
     import polars as pl
 
     rows: dict[str, list[Any]] = {"call": [], "speaker": [], "start": [], "end": []}
     for c, m in enumerate(measures):
-        if m is None or not m.activity:
+        spans = getattr(m, kind, None) if m is not None else None
+        if not spans:
             continue
-        for speaker, ss in m.activity.items():
+        for speaker, ss in spans.items():
             for a, b in ss:
                 rows["call"].append(c)
                 rows["speaker"].append(speaker)

@@ -161,10 +161,14 @@ def per_speaker_sum(col: str | pl.Expr, speaker: str) -> pl.Expr:
 # --- computation --------------------------------------------------------------------
 
 def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: SignalsConfig,
-                   activity: pl.DataFrame | None = None) -> list[dict[str, Any]]:
+                   activity: pl.DataFrame | None = None, speech: pl.DataFrame | None = None) -> list[dict[str, Any]]:
     """Timing signals for every call in `frame` (calls numbered 0..len(durations)-1). `activity`
     (call, speaker, start, end): audio speech of the calls that have it (stereo); for those calls
-    talk time and interruptions come from it rather than from word times."""
+    talk time and interruptions come from it rather than from word times. `speech` (same columns):
+    the diarizer's speech segments of mono calls; talk time comes from them (as on stereo from the
+    channels: word times lose speech the ASR missed and end early on narrow-band audio), interruptions
+    still from the turns (mono segments never overlap). A call whose `speech` names neither operator
+    nor client keeps its word times."""
     n_calls = len(durations)
     out: list[dict[str, Any]] = [_empty() for _ in range(n_calls)]
     if frame.height == 0:
@@ -193,13 +197,19 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
         pl.col("start").min().alias("first_start"),
         pl.col("end").max().alias("last_end"),
     ))
-    heard: dict[int, dict[str, float]] = {}  # audio talk time (stereo): the speakers' runs of speech
-    if activity is not None and activity.height:
-        runs = speech_runs(activity.select("call", "speaker", "start", "end"), sig.silence.pause_in_turn_s)
+    heard: dict[int, dict[str, float]] = {}  # audio talk time: the speakers' runs of speech
+    if speech is not None and speech.height:  # mono: the diarizer's segments of the roles
+        speech = speech.filter(pl.col("speaker").is_in(SPEAKERS))
+        if activity is not None and activity.height:
+            speech = speech.filter(~pl.col("call").is_in(activity["call"].unique().implode()))
+    for spans in (activity, speech):
+        if spans is None or not spans.height:
+            continue
+        runs = speech_runs(spans.select("call", "speaker", "start", "end"), sig.silence.pause_in_turn_s)
         for r in (runs.group_by("call", "speaker").agg((pl.col("end") - pl.col("start")).sum().alias("s"))
                   .iter_rows(named=True)):
             heard.setdefault(r["call"], {})[r["speaker"]] = r["s"]
-        for c in activity["call"].unique().to_list():
+        for c in spans["call"].unique().to_list():
             heard.setdefault(c, {})
     for r in agg.iter_rows(named=True):
         c = r["call"]
