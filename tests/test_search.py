@@ -338,6 +338,18 @@ def test_index_update_after_a_new_call(store, tmp_path):
     assert refresh(work).startswith("search index: 0 added, 0 replaced, 0 removed")
 
 
+def test_a_missing_or_damaged_index_is_rebuilt_by_the_next_search(store, tmp_path):
+    from callqa.pipeline.search.index import index_dir, search
+
+    work = tmp_path / "store"
+    shutil.copytree(store, work, ignore=shutil.ignore_patterns("search", "*.lock"))
+    # no index yet (a store from before search, or the folder deleted): the search builds it
+    assert {h.call_id for h in search(work, "close NEAR/3 account").hits} == {"en_bad_inbound_tx"}
+    # a state file cut short by a crash or an edit: rebuilt, not an error
+    (index_dir(work) / "state.json").write_text("{\"version\": ", encoding="utf-8")
+    assert {h.call_id for h in search(work, "close NEAR/3 account").hits} == {"en_bad_inbound_tx"}
+
+
 # ---------------------------------------------------------------- the command
 
 

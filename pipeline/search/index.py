@@ -360,7 +360,9 @@ class SearchIndex:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as e:
+        except ValueError:
+            return {}  # damaged (a crash mid-write, an edit): the index counts as absent and is rebuilt
+        except OSError as e:
             raise SearchIndexError(self.state_path, f"cannot read the index state: {e}") from None
         if not self._current(data):
             return {}
