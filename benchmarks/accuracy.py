@@ -8,7 +8,9 @@ Per call and in total:
   timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls; both
   decode from the same random state of Whisper's sampling fallback (`reseed_sampling`);
   callqa runs with `privacy.redact` off (`--redact` keeps it: tags then count as errors);
-- DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored);
+- DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored) of the transcript's turns (the
+  target's measure: words the ASR did not write count as missed speech) and, beside it (DERdz), of the
+  diarizer's own speech segments as the transcript stage stored them (labels named by role);
 - role accuracy (share of speech time whose operator/client label is right), the call's
   `role_confidence` and whether it was flagged `role_uncertain`;
 - talk-ratio error |callqa - truth| of the operator's share of talk time;
@@ -51,6 +53,7 @@ FILLER_IDS = {"um": "um", "umm": "um", "erm": "um", "uh": "uh", "uhh": "uh", "er
               "i mean": "i mean", "basically": "basically"}
 INTERRUPTION_TOLERANCE_S = 1.5
 FILLER_TOLERANCE_S = 1.0
+DIARIZED = "_diarized_speech"  # run_callqa: the stored mono speech segments by role (not part of the result)
 DER_COLLAR_S = 0.25
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 STEREO = ("He began a confused complaint against the wizard, who had vanished behind the curtain on the left.",
@@ -176,6 +179,10 @@ def run_callqa(path: Path, config: Any) -> tuple[dict[str, Any] | None, Any, str
         data = json.loads(json.dumps(data))
     except (TypeError, ValueError) as e:
         return None, audio, f"not JSON-serializable: {type(e).__name__}: {e}", time.perf_counter() - t0
+    # The diarizer's own speech segments (mono), as the transcript stage stored them with the audio measures
+    record = getattr(result, "transcript_record", None)
+    measures = getattr(record, "measures", None)
+    data[DIARIZED] = None if measures is None or measures.speech is None else measures.serialize()["speech"]
     return data, audio, None, time.perf_counter() - t0
 
 
@@ -305,8 +312,11 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["callqa_errors"], row["wer_callqa"] = cerr, _ratio(cerr, ref_words)
     hyp = _turns(data)
     if channels == 1:
-        row["der"] = der([(t["start"], t["end"], t["role"]) for t in turns],
-                         [(t["start"], t["end"], t["speaker"]) for t in hyp])
+        ref = [(t["start"], t["end"], t["role"]) for t in turns]
+        row["der"] = der(ref, [(t["start"], t["end"], t["speaker"]) for t in hyp])
+        speech = data.get(DIARIZED)
+        row["der_diarizer"] = None if speech is None else der(
+            ref, [(a, b, lab) for lab, spans in speech.items() for a, b in spans])
     row["role_accuracy"] = role_accuracy(turns, hyp)
     row["role_confidence"] = data["transcript"].get("role_confidence")
     row["role_method"] = data["transcript"].get("role_method")
@@ -349,6 +359,10 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t["calls_worse_than_plain_by_0.02"] = sum(d > 0.02 for d in deltas)
     ders = [r["der"] for r in ok if r.get("der") is not None]
     t["der_mono_mean"] = sum(ders) / len(ders) if ders else None
+    # beside it, not instead of it: the diarizer's own segments, where no ASR failure counts
+    dd = [r["der_diarizer"] for r in ok if r.get("der") is not None and r.get("der_diarizer") is not None]
+    t["der_diarizer_mono_mean"] = sum(dd) / len(dd) if dd else None
+    t["der_diarizer_mono_calls"] = len(dd)
     mono = [r for r in ok if r["channels"] == 1 and r.get("der") is not None]
     # total DER weighted by reference speech would need durations; a mean over calls is what we report
     t["der_mono_calls"] = len(mono)
@@ -419,7 +433,9 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
             val = f"mean {f(t['talk_ratio_error_mean'])}, max {f(t['talk_ratio_error_max'])}"
         elif key == "der":
             ok = None if t["der_mono_mean"] is None else t["der_mono_mean"] <= 0.10
-            val = f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls"
+            val = (f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls (transcript turns); "
+                   f"diarizer's own segments {f(t.get('der_diarizer_mono_mean'))} "
+                   f"({t.get('der_diarizer_mono_calls', 0)} calls, not the target's measure)")
         elif key == "one_speaker":
             ok = None if t["one_speaker_rate"] is None else t["one_speaker_rate"] >= 0.95
             val = f"{t['one_speaker_detected']}/{t['one_speaker_calls']}"
@@ -451,7 +467,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         return "-" if x is None else f"{x:.{nd}f}"
 
     hdr = (f"{'call':10s} {'audio':14s} {'kind':20s} {'WERcq':>5s} {'WERpl':>5s} {'dWER':>5s} {'DER':>5s} "
-           f"{'role':>4s} {'conf':>4s} {'flg':>3s} {'TRerr':>5s} {'int t/m/c':>9s} {'fill t/m/c':>10s} "
+           f"{'DERdz':>5s} {'role':>4s} {'conf':>4s} {'flg':>3s} {'TRerr':>5s} {'int t/m/c':>9s} {'fill t/m/c':>10s} "
            f"{'spk':>3s} {'sec':>4s}")
     print(hdr)
     print("-" * len(hdr))
@@ -467,12 +483,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         d = None if r.get("wer_plain") is None or r.get("wer_callqa") is None else r["wer_callqa"] - r["wer_plain"]
         print(f"{r['call_id']:10s} {audio:14s} {r['kind'][:20]:20s} {f(r.get('wer_callqa')):>5s} "
               f"{f(r.get('wer_plain')):>5s} {('+' if d and d > 0 else '') + f(d) if d is not None else '-':>5s} "
-              f"{f(r.get('der')):>5s} {f(r.get('role_accuracy'), 1):>4s} {f(r.get('role_confidence'), 1):>4s} "
+              f"{f(r.get('der')):>5s} {f(r.get('der_diarizer')):>5s} {f(r.get('role_accuracy'), 1):>4s} {f(r.get('role_confidence'), 1):>4s} "
               f"{'Y' if r.get('role_uncertain') else '-':>3s} {f(r.get('talk_ratio_error'), 3):>5s} "
               f"{ints:>9s} {f'{fl[1]}/{fl[0]}/{fl[2]}':>10s} {r['num_speakers']}/{r['speakers_found']} "
               f"{r['seconds']:4.0f}")
     print("int t/m/c, fill t/m/c: truth / matched / callqa; spk: truth/found; role: share of speech time "
-          "with the right role")
+          "with the right role; DER: transcript turns, DERdz: the diarizer's own segments")
 
 
 # --------------------------------------------------------------------------- real recordings
