@@ -96,6 +96,23 @@ def test_na_rules_and_passing_before_every_answer_is_in(config, tmp_path_factory
     assert form["passed"] is True and form["complete"] is False
 
 
+def test_script_questions_are_na_when_the_script_does_not_apply(config, tmp_path_factory):
+    from callqa.pipeline.process import process_call
+
+    src = tmp_path_factory.mktemp("tx") / "wrong_number.json"
+    src.write_text(json.dumps({"call_id": "wrong-number", "language": "en", "role": "inbound", "turns": [
+        {"speaker": "operator", "start": 0.4, "end": 3.0, "text": "Hello, how can I help you?"},
+        {"speaker": "client", "start": 3.4, "end": 6.0, "text": "Sorry, wrong number."}]}), encoding="utf-8")
+    result = process_call(src, config).serialize()
+    why = result["signals"]["script"]["not_applicable"]
+    assert why and "script_missing" not in {f["id"] for f in result["flags"]}
+    form = _form(result, "inbound_checklist")
+    stages = [a for a in form["answers"] if (a["source"] or "").startswith("script_stage:")]
+    assert stages, "the checklist asks about script stages"
+    for a in stages:  # not "no": a wrong number has no script to follow
+        assert a["answer"] == "na" and why in a["reason"], a
+
+
 def test_human_answers_rescore_the_form(config, tmp_path_factory):
     result = _result("en_difficult_calm_tx", config, tmp_path_factory)
     auto = _form(result, "inbound_checklist")

@@ -466,6 +466,8 @@ def _auto_answer(q: Question, call: CallView, level3: float) -> tuple[Any, str |
     if a.kind == "script_stage":
         if call.script is None or not call.script.get("stages"):
             return None, None, (), "no script was checked in this call", None
+        if call.script.get("not_applicable"):  # a wrong number, a voicemail: no script to follow
+            return NA, source, (), f"N/A: the script does not apply ({call.script['not_applicable']})", None
         stage = next((s for s in call.script.get("stages") or [] if s.get("id") == a.ref), None)
         if stage is None:
             script_id = call.script.get("script_id") or "of this call"
