@@ -326,8 +326,12 @@ def plan_batch(inboxes: Sequence[str | Path], store: Store | str | Path, config_
                reprocess: bool = False, run_id: str | None = None, recursive: bool = False) -> BatchPlan:
     """Discover calls and split them into those to process and those already stored
     with the same identity (all are redone with `reprocess`)."""
+    from callqa.pipeline.scoring.categories import config_with_saved
+
     store = store if isinstance(store, Store) else Store(store)
-    config = batch_config(config_file)
+    # Categories an admin saved in the web app are part of the analysis identity: adding or
+    # deleting one makes the next run redo the analysis of every call (not the transcript).
+    config = config_with_saved(batch_config(config_file), store)
     found = discover(inboxes, recursive=recursive)
     done = set() if reprocess else store.done_identities()
     todo: list[BatchItem] = []
@@ -444,8 +448,11 @@ def compute_call(item: BatchItem | Mapping[str, Any], *, config_file: str | Path
         return failed(identity, f"{type(e).__name__}: {e}", "unexpected")
     data = result.serialize()
     sha = (data.get("source") or {}).get("sha256") or item.sha256
-    identity = CallIdentity(data["call_id"], sha, data.get("transcript_id") or identity.transcript_id,
-                            data.get("analysis_id") or identity.analysis_id)
+    tid = data.get("transcript_id") or identity.transcript_id
+    # The plan's analysis id also covers the categories saved in the store (merged by the writer).
+    aid = (identity.analysis_id if item.identity is not None and item.identity.transcript_id == tid
+           and identity.analysis_id else data.get("analysis_id") or identity.analysis_id)
+    identity = CallIdentity(data["call_id"], sha, tid, aid)
     record = getattr(result, "transcript_record", None)
     return CallWork(item, identity, "processed", data, wall_s=time.perf_counter() - t0, worker=worker_name(),
                     transcript=None if record is None else record.serialize())
@@ -463,7 +470,7 @@ class RunWriter:
         self.outcomes: list[CallOutcome] = []
         self._saved_categories: dict[str, Any] | None = None  # read from the store once per run
 
-    def _with_saved_categories(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _with_saved_categories(self, data: Mapping[str, Any], identity: CallIdentity) -> Mapping[str, Any]:
         """Categories an admin saved in the web app (the store's), evaluated on the result before
         it is stored (workers never open the store; pipeline/scoring/categories.py)."""
         from callqa.pipeline.scoring.categories import apply_saved, saved_section
@@ -471,7 +478,9 @@ class RunWriter:
         config = batch_config(self.plan.config_file)
         if self._saved_categories is None:
             self._saved_categories = saved_section(self.store, config)
-        return apply_saved(data, self._saved_categories, config) if self._saved_categories else data
+        if not self._saved_categories:
+            return data
+        return apply_saved(data, self._saved_categories, config, analysis_id=identity.analysis_id or None)
 
     def write(self, work: CallWork | Mapping[str, Any]) -> CallOutcome:
         work = CallWork.from_dict(work)
@@ -480,7 +489,7 @@ class RunWriter:
             return self._written[key]
         item, run_id = work.item, self.plan.run_id
         if work.status == "processed" and work.result is not None:
-            data = self._with_saved_categories(work.result)
+            data = self._with_saved_categories(work.result, work.identity)
             self.store.save(data, identity=work.identity, run_id=run_id, wall_s=work.wall_s, worker=work.worker,
                             transcript=work.transcript)
             outcome = CallOutcome(data["call_id"], item.path, "processed", None, float(data.get("duration_s") or 0.0),

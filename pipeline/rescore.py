@@ -67,7 +67,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
     interleave; `wait` as for the batch). `on_call(call_id, outcome)` after each call."""
     from callqa.pipeline.batch import batch_config, new_run_id
     from callqa.pipeline.process import TranscriptRecord, analysis_stage
-    from callqa.pipeline.scoring.categories import apply_saved, saved_section, stale_saved
+    from callqa.pipeline.scoring.categories import apply_saved, config_with_saved, saved_section, stale_saved
 
     t0 = time.perf_counter()
     asr_before = _asr_runs()
@@ -77,6 +77,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
     note = on_call or (lambda cid, outcome: None)
     with db.lock(wait=wait, owner="rescore"):
         saved = saved_section(db, config)
+        with_saved = config_with_saved(config, db)  # saved categories are part of the analysis identity
         saved_changed = stale_saved(db, saved)  # categories saved in the web app since the call's analysis
         rows = db.rescore_candidates(call_ids=call_ids, since=since)
         pending: list[dict[str, Any]] = []
@@ -102,7 +103,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
             try:
                 record = TranscriptRecord.from_dict(row["record"])
                 meta = replace(record.meta, **{k: row[k] for k in ANALYSIS_META_COLUMNS})
-                aid = analysis_id_for(record.transcript_id, config, meta)
+                aid = analysis_id_for(record.transcript_id, with_saved, meta)
                 if transcript_id(record.source.sha256, config, record.meta) != record.transcript_id:
                     summary.outdated.append(cid)
                 if aid == row["analysis_id"] and not force and cid not in saved_changed:
@@ -111,7 +112,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
                     continue
                 t1 = time.perf_counter()
                 data = analysis_stage(record, config, meta=meta).serialize()
-                data = apply_saved(data, saved, config) if saved else data
+                data = apply_saved(data, saved, config, analysis_id=aid) if saved else data
                 ident = CallIdentity(cid, record.source.sha256, record.transcript_id, aid)
                 pending.append({"result": data, "identity": ident, "wall_s": time.perf_counter() - t1})
             except Exception as e:  # one bad call never stops the rest; it is named with its reason

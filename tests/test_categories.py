@@ -170,6 +170,12 @@ def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_bat
     assert "wait for one minute" in hold["evidence"][0]["quote"]
     assert "category:hold_request" in _by_id(store.get("en_bad_inbound_tx")["flags"])
     assert _by_id(store.get("en_bad_inbound_tx")["categories"])["churn_threat"]["evidence"]  # still there
+    # a saved category is part of the analysis identity: a new analysis, the earlier one kept
+    with_hold = store.get("en_bad_inbound_tx")["analysis_id"]
+    assert with_hold != bad["analysis_id"]
+    assert store.get("en_bad_inbound_tx")["transcript_id"] == bad["transcript_id"]
+    earlier = store.analysis(bad["analysis_id"])
+    assert earlier is not None and "hold_request" not in {c["id"] for c in earlier["categories"]}
     again = rescore_store(store.path, cfg_path)  # nothing changed since: nothing redone
     assert again.rescored == [] and len(again.unchanged) == 3
     # an analysis with the store's categories merged into the configuration finds it too
@@ -187,6 +193,11 @@ def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_bat
                                                                   "ru_bad_inbound_tx"}
     assert "hold_request" not in cats.categories_by_call(store)["ru_bad_inbound_tx"]
     assert "category:hold_request" not in _by_id(store.get("ru_bad_inbound_tx")["flags"])
+    assert store.get("en_bad_inbound_tx")["analysis_id"] not in (with_hold, None)
+    # the search index follows: the deleted category finds no call any more
+    from callqa.pipeline.search.index import search
+
+    assert search(store.path, "category:hold_request wait").hits == []
 
 
 def test_the_operator_scorecard_counts_calls_per_category(user_config):

@@ -409,14 +409,18 @@ def stale_saved(store: Any, saved: Mapping[str, Any]) -> set[str]:
     return {str(r["call_id"]) for r in rows}
 
 
-def apply_saved(result: Mapping[str, Any], saved: Mapping[str, Any], config: Config) -> dict[str, Any]:
+def apply_saved(result: Mapping[str, Any], saved: Mapping[str, Any], config: Config,
+                analysis_id: str | None = None) -> dict[str, Any]:
     """A stored-shape call result with the store's saved categories (`saved_section(store,
     config)`) evaluated on it: their matches and flags replace any earlier ones of store-saved
     categories. For the batch's writer, which stores results computed by workers that never
-    open the store."""
+    open the store, and for rescore. `analysis_id`: the call's analysis identity under the
+    configuration with the saved categories merged (`config_with_saved`), recorded on the result."""
     data = dict(result)
     if not saved or data.get("status") == "error":
         return data
+    if analysis_id:
+        data["analysis_id"] = analysis_id
     data["processing"] = {**(data.get("processing") or {}), "saved_categories": saved_fingerprint(saved)}
     if not (data.get("transcript") or {}).get("turns"):
         return data
