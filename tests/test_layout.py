@@ -16,7 +16,9 @@ def layout_rows() -> dict[str, set[str]]:
         m = re.match(r"\|\s*`(pipeline/[a-z_/]*)`\s*\|[^|]*\|(.*)\|\s*$", line)
         if m:
             # module names are the back-quoted bare words; drop parenthesised explanations
-            modules = re.sub(r"\([^()]*\)", "", m.group(2))
+            modules = m.group(2)
+            while re.search(r"\([^()]*\)", modules):  # nested ( ) too
+                modules = re.sub(r"\([^()]*\)", "", modules)
             rows[m.group(1).rstrip("/") + "/"] = set(re.findall(r"`([a-z_]+)`", modules))
     return rows
 
