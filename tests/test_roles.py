@@ -363,3 +363,19 @@ def test_a_config_with_the_old_cue_lists_gets_a_clear_error():
 
     with pytest.raises(ConfigError, match="'cues' was replaced by 'weights'"):
         load_config(overrides={"role_assignment": {"cues": {"en": ["hello"]}}})
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_message_left_by_a_client_is_the_client_and_an_operator_message_the_operator(config, lang):
+    """One voice on the line: a client leaving a message for the company (calls about their own account,
+    asks to be called back on their number) is the client; an operator's message (names the company, asks
+    to call the company back) stays the operator. One voice is weak evidence: never 0.8."""
+    client = {"en": ["Hi, this is Anna Lee, calling about my insurance claim.", "You can reach me on 5551234."],
+              "ru": ["Здравствуйте, это Анна, звоню по поводу моей страховки.", "Позвоните мне, мой телефон 5551234."]}
+    operator = {"en": ["Hello, this is Peter calling from the bank customer service.", "Please call us back."],
+                "ru": ["Здравствуйте, вас беспокоит Пётр, звоню из компании.", "Перезвоните нам, пожалуйста."]}
+    for lines, role in ((client[lang], "client"), (operator[lang], "operator")):
+        turns = [_t("SPEAKER_00", 3 * i, text) for i, text in enumerate(lines)]
+        tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 8)
+        assert {t.speaker for t in tr.turns} == {role}, (lang, role, tr.role_evidence)
+        assert tr.role_method == "single_speaker" and tr.role_confidence < 0.8
