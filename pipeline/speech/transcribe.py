@@ -121,6 +121,9 @@ class AsrResult:
 def asr_options(config: Config) -> AsrOptions:
     """The `asr` options with `hotwords` per language from `company.names` and `company.glossary`."""
     opts = config.section("models").asr
+    if opts.filler_pass.enabled and not opts.filler_pass.words:
+        opts = opts.model_copy(update={"filler_pass": opts.filler_pass.model_copy(
+            update={"words": filler_words(config)})})
     if not opts.use_hotwords:
         return opts
     company = config.section("company")
@@ -128,6 +131,21 @@ def asr_options(config: Config) -> AsrOptions:
     hot = {lang: ", ".join(dict.fromkeys(t.strip() for t in [*company.names, *company.glossary.get(lang, [])]
                                          if t.strip())) for lang in sorted(langs)}
     return opts.model_copy(update={"hotwords": {**{k: v for k, v in hot.items() if v}, **opts.hotwords}})
+
+
+def filler_words(config: Config) -> dict[str, list[str]]:
+    """Per language, the filler lexicon's spellings (`lexicons.<lang>.fillers`): what the filler
+    pass may add."""
+    out: dict[str, list[str]] = {}
+    for lang in sorted(config.get("lexicons", {}) or {}):
+        try:
+            entries = config.section(f"lexicons.{lang}").fillers.entries
+        except (KeyError, AttributeError, ValueError):
+            continue
+        texts = sorted({e.text.strip() for e in entries if e.text.strip()})
+        if texts:
+            out[lang] = texts
+    return out
 
 
 def model_label(opts: AsrOptions) -> str:
@@ -439,6 +457,19 @@ def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
                     hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
     """Decode; when the prompted decoding left `retry_without_prompt_s` of speech without
     words, decode those stretches again without the prompt and add what they hold."""
+    raw, note = _decode_retried(model, samples, opts, lang, channel, hook, step)
+    if not opts.filler_pass.enabled:
+        return raw, note
+    added = filler_pass(model, samples, raw, opts, lang, channel, hook, step)
+    if not added:
+        return raw, note
+    where = "" if channel is None else f"channel {channel}: "
+    extra = f"{where}filler pass added {sum(len(a.words) for a in added)} filler word(s)"
+    return sorted(raw + added, key=lambda sg: (sg.start, sg.end)), (f"{note}; {extra}" if note else extra)
+
+
+def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
+                    hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
     kwargs = whisper_kwargs(opts, lang)
     raw = _decode_channel(model, samples, kwargs, channel, hook, step, opts.max_piece_s)
     if not kwargs.get("initial_prompt") or opts.retry_without_prompt_s <= 0:
@@ -482,6 +513,137 @@ def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     where = "" if channel is None else f"channel {channel}: "
     return merged, (f"{where}{missed:.1f} s of speech had no words with the prompt; re-decoded "
                     f"{len(gaps)} stretch(es) without it ({left:.1f} s left)")
+
+
+def filler_gaps(segments: Sequence[AsrSegment], speech: Sequence[tuple[float, float]],
+                min_gap_s: float) -> list[tuple[float, float]]:
+    """Stretches `(start_s, end_s)` of VAD `speech` that no first-pass word covers, at least
+    `min_gap_s` long: where Whisper may have left out a filler ("Um, everything looks fine")."""
+    spans = sorted((float(w.start), float(w.end)) for sg in segments
+                   for w in (sg.words or (Word(sg.text, sg.start, sg.end),)))
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(speech):
+        cur = a
+        for ws, we in spans:
+            if we <= cur:
+                continue
+            if ws >= b:
+                break
+            if min(ws, b) - cur >= min_gap_s:
+                out.append((cur, min(ws, b)))
+            cur = max(cur, we)
+        if b - cur >= min_gap_s:
+            out.append((cur, b))
+    return out
+
+
+def _voiced(samples: np.ndarray, gaps: Sequence[tuple[float, float]], min_s: float,
+            rate: int = 16000) -> list[tuple[float, float]]:
+    """The part of each gap between its first and last loud frame (within 20 dB of the recording's
+    loud frames), when that holds at least `min_s` of loud frames: a pause the VAD padded is silent."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = _frame_levels(samples, frame)
+    audible = levels[levels > -60.0]
+    if audible.size == 0:
+        return []
+    loud = levels > float(np.percentile(audible, 90)) - 20.0
+    out = []
+    for a, b in gaps:
+        f0, f1 = int(a / BLEED_FRAME_S), int(np.ceil(b / BLEED_FRAME_S))
+        idx = np.flatnonzero(loud[f0:f1])
+        if idx.size * BLEED_FRAME_S >= min_s:
+            out.append((max(a, (f0 + idx[0]) * BLEED_FRAME_S), min(b, (f0 + idx[-1] + 1) * BLEED_FRAME_S)))
+    return out
+
+
+def _filler_tokens(words: Sequence[str]) -> list[tuple[str, ...]]:
+    toks = {tuple(normalise_text(w).split()) for w in words}
+    return sorted((t for t in toks if t), key=len, reverse=True)
+
+
+FILLER_SEP_S = 0.3  # silence between the stretches put end to end for the filler pass
+FILLER_MIN_VOICED_S = 0.12  # a stretch with less sound than this (a pause the VAD padded) is not decoded
+
+
+def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment], opts: AsrOptions, lang: str,
+                channel: int | None = None, hook: Hook = no_progress, step: str = "transcribe",
+                speech: Sequence[tuple[float, float]] | None = None) -> list[AsrSegment]:
+    """Filler words (`opts.filler_pass.words[lang]`) that the first pass (`segments`) left out,
+    as new segments to add; the first pass's words are never changed or dropped.
+
+    The stretches of speech without first-pass words (`filler_gaps`), each with `pad_s` of context,
+    are put end to end (`FILLER_SEP_S` of silence between) and decoded once with a filler-biased
+    prompt; a decoded word is kept only when it (or a run of words) is a filler of the lexicon,
+    Whisper gives it at least `min_probability`, and its middle lies in a stretch. Its times are
+    kept within that stretch, so it never overlaps a first-pass word."""
+    fp = opts.filler_pass
+    vocab = _filler_tokens(fp.words.get(lang, ()))
+    if not vocab or samples.size == 0:
+        return []
+    rate = 16000
+    duration = samples.shape[0] / rate
+    if speech is None:
+        speech = _vad_speech(samples, opts) if opts.vad_filter else [(0.0, duration)]
+    gaps = _voiced(samples, filler_gaps(segments, speech or [], fp.min_gap_s), FILLER_MIN_VOICED_S)
+    if not gaps:
+        return []
+    spans = [(max(0.0, a - fp.pad_s), min(duration, b + fp.pad_s)) for a, b in gaps]
+    parts: list[np.ndarray] = []
+    where_in: list[float] = []
+    pos = 0.0
+    for a, b in spans:
+        piece = samples[int(a * rate):int(b * rate)]
+        parts += [piece, np.zeros(int(FILLER_SEP_S * rate), np.float32)]
+        where_in.append(pos)
+        pos += piece.size / rate + FILLER_SEP_S
+    prompt = fp.prompt.get(lang) or opts.initial_prompt.get(lang) or None
+    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "vad_filter": False, "hotwords": None,
+              "condition_on_previous_text": False, "word_timestamps": True, "temperature": 0.0}
+    redo = _decode_channel(model, np.concatenate(parts).astype(np.float32, copy=False), kwargs, channel, hook,
+                           step + " (fillers)", opts.max_piece_s)
+    firsts = sorted(segments, key=lambda sg: sg.start)
+
+    def neighbour_logprob(t: float) -> float:
+        if not firsts:
+            return 0.0
+        return min(firsts, key=lambda sg: 0.0 if sg.start <= t <= sg.end else min(abs(sg.start - t),
+                                                                                 abs(sg.end - t))).avg_logprob
+
+    out: list[AsrSegment] = []
+    words = [w for sg in redo for w in sg.words]
+    toks = [tuple(normalise_text(w.text).split()) for w in words]
+    i = 0
+    while i < len(words):
+        hit = None
+        for ph in vocab:
+            run, j = [], i
+            while j < len(words) and len(sum(run, ())) < len(ph):
+                run.append(toks[j])
+                j += 1
+            if tuple(sum(run, ())) == ph:
+                hit = (i, j)
+                break
+        if hit is None:
+            i += 1
+            continue
+        ws = words[hit[0]:hit[1]]
+        i = hit[1]
+        k = _channel_of(ws[0].start, where_in)  # the stretch it was decoded in
+        lo, hi = gaps[k]
+        shift = spans[k][0] - where_in[k]
+        mid = (ws[0].start + ws[-1].end) / 2 + shift
+        # Word times on short stretches are rough: within the stretch's context is near enough; the
+        # times are then kept inside the stretch. A filler the first pass wrote next to it is not added again.
+        if (not lo - fp.pad_s <= mid <= hi + fp.pad_s or min(w.probability for w in ws) < fp.min_probability
+                or any(toks[hit[0]] == tuple(normalise_text(w.text).split()) and lo - 1.0 <= w.start <= hi + 1.0
+                       for sg in segments for w in sg.words)):
+            continue
+        mid = min(hi, max(lo, mid))
+        new = tuple(Word(w.text, min(hi, max(lo, w.start + shift)), min(hi, max(lo, w.end + shift)),
+                         w.probability) for w in ws)
+        out.append(AsrSegment(new[0].start, new[-1].end, _join_words(new), new, neighbour_logprob(mid + shift),
+                              0.0, 1.0, channel))
+    return out
 
 
 def _check_rate(audio: Any) -> None:
