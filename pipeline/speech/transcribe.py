@@ -610,7 +610,12 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
                                                                                  abs(sg.end - t))).avg_logprob
 
     out: list[AsrSegment] = []
-    words = [w for sg in redo for w in sg.words]
+    guard = opts.hallucination
+    # Segments Whisper itself scores as no speech or as a repetition loop hold no fillers to add.
+    words = [w for sg in redo for w in sg.words
+             if not (sg.no_speech_prob > guard.no_speech_threshold and sg.avg_logprob < guard.log_prob_threshold)
+             and min(sg.compression_ratio, compression_ratio(sg.text)) <= guard.compression_ratio_threshold]
+    taken: set[int] = set()  # one filler per stretch: a run of them is a decoder loop, not hesitation
     toks = [tuple(normalise_text(w.text).split()) for w in words]
     i = 0
     while i < len(words):
@@ -634,15 +639,16 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
         mid = (ws[0].start + ws[-1].end) / 2 + shift
         # Word times on short stretches are rough: within the stretch's context is near enough; the
         # times are then kept inside the stretch. A filler the first pass wrote next to it is not added again.
-        if (not lo - fp.pad_s <= mid <= hi + fp.pad_s or min(w.probability for w in ws) < fp.min_probability
+        if (k in taken or not lo - fp.pad_s <= mid <= hi + fp.pad_s
+                or min(w.probability for w in ws) < fp.min_probability
                 or any(toks[hit[0]] == tuple(normalise_text(w.text).split()) and lo - 1.0 <= w.start <= hi + 1.0
                        for sg in segments for w in sg.words)):
             continue
-        mid = min(hi, max(lo, mid))
+        taken.add(k)
         new = tuple(Word(w.text, min(hi, max(lo, w.start + shift)), min(hi, max(lo, w.end + shift)),
                          w.probability) for w in ws)
-        out.append(AsrSegment(new[0].start, new[-1].end, _join_words(new), new, neighbour_logprob(mid + shift),
-                              0.0, 1.0, channel))
+        out.append(AsrSegment(new[0].start, new[-1].end, _join_words(new), new,
+                              neighbour_logprob(min(hi, max(lo, mid))), 0.0, 1.0, channel))
     return out
 
 
