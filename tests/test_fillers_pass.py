@@ -117,3 +117,11 @@ def test_gaps_are_the_speech_no_word_covers():
     x = _audio()
     x[int(0.95 * RATE):int(1.55 * RATE)] = 0.0
     assert [(round(a, 2), round(b, 2)) for a, b in T._voiced(x, gaps, T.FILLER_MIN_VOICED_S)] == [(3.4, 4.6)]
+
+
+def test_a_run_of_fillers_in_one_stretch_adds_one(fake_vad):
+    # A decoder loop over a stretch ("um um um um ...") is not four hesitations.
+    heard = {0.9: [("um", 0.95 + 0.15 * i, 1.05 + 0.15 * i, 0.5) for i in range(4)]}
+    segs, note = _run(_FakeWhisper(heard), _options(True))
+    fillers = [w for s in segs for w in s.words if w.text == "um"]
+    assert len(fillers) == 1 and 0.9 <= fillers[0].start < 1.6 and "added 1" in note
