@@ -49,6 +49,8 @@ TRANSCRIPT_KEYS: tuple[str, ...] = (
 )
 # ASR hotwords are built from the glossary only when the ASR uses hotwords.
 HOTWORD_KEYS: tuple[str, ...] = ("company.glossary",)
+# The ASR's filler pass adds the lexicons' fillers only when it is on.
+FILLER_PASS_KEYS: tuple[str, ...] = ("lexicons.*.fillers",)
 
 # Call metadata that changes each stage.
 TRANSCRIPT_META: tuple[str, ...] = ("channel_map", "direction", "language", "swap_roles", "num_speakers")
@@ -82,7 +84,11 @@ def _tree(config: Any) -> Mapping[str, Any]:
 
 def _transcript_patterns(tree: Mapping[str, Any]) -> tuple[str, ...]:
     asr = ((tree.get("models") or {}).get("asr") or {}) if isinstance(tree.get("models"), Mapping) else {}
-    return TRANSCRIPT_KEYS + (HOTWORD_KEYS if isinstance(asr, Mapping) and asr.get("use_hotwords") else ())
+    if not isinstance(asr, Mapping):
+        return TRANSCRIPT_KEYS
+    fillers = asr.get("filler_pass")
+    return (TRANSCRIPT_KEYS + (HOTWORD_KEYS if asr.get("use_hotwords") else ())
+            + (FILLER_PASS_KEYS if isinstance(fillers, Mapping) and fillers.get("enabled") else ()))
 
 
 def transcript_settings(config: Any) -> dict[str, Any]:

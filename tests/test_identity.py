@@ -97,6 +97,11 @@ def test_stage_of_split_sections():
     assert _ids(gloss)["transcript_id"] == base["transcript_id"] and _ids(gloss)["analysis_id"] != base["analysis_id"]
     hot = {"models": {"asr": {"use_hotwords": True}}}
     assert _ids({**hot, **gloss})["transcript_id"] != _ids(hot)["transcript_id"]
+    # the lexicon's fillers are added by the ASR only when its filler pass is on
+    more = {"lexicons": {"en": {"fillers": {"speaker": "any"}}}}
+    assert _ids(more)["transcript_id"] == base["transcript_id"] and _ids(more)["analysis_id"] != base["analysis_id"]
+    passing = {"models": {"asr": {"filler_pass": {"enabled": True}}}}
+    assert _ids({**passing, **more})["transcript_id"] != _ids(passing)["transcript_id"]
 
 
 def test_meta_of_each_stage():
