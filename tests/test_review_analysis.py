@@ -145,7 +145,10 @@ def test_old_store_is_migrated_and_its_reviews_keep_applying(tmp_path, configs):
     con.close()
 
     store = Store(root)
-    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'")[0]["value"] == "3"  # 1 -> 3 in one go
+    from callqa.pipeline.store.db import STORE_SCHEMA_VERSION
+
+    version = store.query("SELECT value FROM meta WHERE key = 'schema_version'")[0]["value"]
+    assert version == str(STORE_SCHEMA_VERSION)  # 1 -> current in one go
     call = store.calls()[0]
     assert call["analysis_id"] == result["analysis_id"] and call["transcript_id"] == result["transcript_id"]
     reviews = {r["review_id"]: r for r in store.reviews("c-1")}
