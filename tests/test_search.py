@@ -271,6 +271,18 @@ def test_syntax_errors_name_the_position(text, position, words):
     assert lines[-2].strip() == text.strip() and lines[-1].index("^") - 2 == position
 
 
+def test_a_query_nested_too_deeply_is_a_syntax_error_not_a_crash():
+    from callqa.pipeline.search.query import MAX_NESTING
+
+    parse("(" * MAX_NESTING + "manager" + ")" * MAX_NESTING)  # deep but allowed
+    for deep in ("(" * 5000 + "manager" + ")" * 5000, "NOT " * 3000 + "manager refund",
+                 "client:(" * 2000 + "manager" + ")" * 2000):
+        with pytest.raises(QuerySyntaxError) as e:
+            parse(deep)
+        assert e.value.code == "too_deep" and f"at most {MAX_NESTING} levels" in e.value.message
+        assert 0 < e.value.position < len(deep)
+
+
 # ---------------------------------------------------------------- privacy
 
 

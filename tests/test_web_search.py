@@ -118,6 +118,10 @@ def test_a_syntax_error_is_shown_with_its_position(ada):
     assert "column 13" in page.text and '<mark class="err">(</mark>' in page.text
     r = ada.get("/api/search", params={"q": "manager NEAR/0 complaint"})
     assert r.status_code == 400 and r.json()["error"]["position"] == 8
+    deep = "(" * 3000 + "manager" + ")" * 3000  # a pasted or generated query: an error, never a 500
+    r = ada.get("/api/search", params={"q": deep})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "too_deep"
+    assert ada.get("/search", params={"q": deep, "lang": "en"}, headers=HTML).status_code == 200
 
 
 def test_a_syntax_error_in_the_pages_language(app):

@@ -108,7 +108,9 @@ MESSAGES = {
     "nothing_to_find": "nothing to find: add a word or \"phrase\" that is not under NOT (NOT and filters only "
                        "narrow a search, and each side of OR needs one)",
     "from_after_to": "from: is after to:",
+    "too_deep": "the query nests too deeply: at most {max} levels of (...), NOT and scopes",
 }
+MAX_NESTING = 40  # levels of (...), NOT and scopes: the parser and the evaluator recurse per level
 
 
 def render_message(code: str, params: Mapping[str, Any], template: str | None = None) -> str:
@@ -583,6 +585,12 @@ class _Parser:
     def error(self, code: str, pos: int | None = None, **params: Any) -> QuerySyntaxError:
         return QuerySyntaxError(code, self.q, self.cur.pos if pos is None else pos, **params)
 
+    def deeper(self, pos: int) -> None:
+        """One level more of (...), NOT or a scope; a query nested deeper than MAX_NESTING is refused."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error("too_deep", pos, max=MAX_NESTING)
+
     def parse(self) -> Node | None:
         if self.cur.kind == "eof":
             return None
@@ -640,7 +648,10 @@ class _Parser:
             t = self.take()
             if not self._starts_unary():
                 raise self._missing("NOT")
-            return Not(self.unary(), t.pos)
+            self.deeper(t.pos)
+            node = Not(self.unary(), t.pos)
+            self.depth -= 1
+            return node
         return self.near()
 
     def near(self) -> Node:
@@ -669,7 +680,7 @@ class _Parser:
             self.take()
             if self.cur.kind == "rpar":
                 raise self.error("empty_group")
-            self.depth += 1
+            self.deeper(t.pos)
             node = self.or_expr()
             self.depth -= 1
             if self.cur.kind != "rpar":
@@ -680,7 +691,9 @@ class _Parser:
             self.take()
             if not self._starts_unary() or self.cur.kind == "not":
                 raise QuerySyntaxError("scope_operand", self.q, t.pos, field=t.text)
+            self.deeper(t.pos)
             child = self.primary()
+            self.depth -= 1
             if t.value[0] == "speaker":
                 return Speaker(t.value[1], child, t.pos)
             return Window(t.value[1], float(t.value[2]), child, t.pos)
