@@ -290,3 +290,22 @@ def test_diarized_speech_names_each_label_by_the_role_of_its_turns():
     out = diarized_speech(diar, labelled, assigned)
     assert out == {"client": ((0.0, 3.0), (2.5, 3.0)), "operator": ((2.5, 3.0), (3.0, 8.0)),
                    "SPEAKER_02": ((8.5, 9.0),)}
+
+
+def test_a_client_the_channel_heard_but_the_asr_lost_keeps_the_script_applicable(config):
+    """An 8 kHz stereo call whose client leg the ASR could not read (every client segment dropped as
+    low confidence): the channel still heard the client for 10 s, so this is a conversation, not a
+    one-sided recording -- the operator's script is checked; with the client leg silent it is one-sided."""
+    from callqa.pipeline.signals.measures import AudioMeasures
+
+    turns = (Turn("operator", 0.5, 4.0, "Riverside Insurance, good morning, this is Anna."),
+             Turn("operator", 9.0, 14.0, "Let me check that for you."),
+             Turn("operator", 22.0, 26.0, "Thank you for calling, goodbye."))
+    tr = Transcript(turns=turns, language="en", duration_s=30.0)
+    operator = ((0.5, 4.0), (9.0, 14.0), (22.0, 26.0))
+    heard = AudioMeasures(2, (None, None, None), activity={"operator": operator,
+                                                           "client": ((4.5, 8.5), (14.5, 21.0))})
+    script = compute_signals(tr, config, audio=heard).serialize()["script"]
+    assert script.get("not_applicable") is None
+    silent = AudioMeasures(2, (None, None, None), activity={"operator": operator, "client": ()})
+    assert "one-sided" in compute_signals(tr, config, audio=silent).serialize()["script"]["not_applicable"]

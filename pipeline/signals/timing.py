@@ -9,7 +9,7 @@ as much polars overhead as one.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -298,13 +298,21 @@ def _edges_only(out: list[dict[str, Any]], durations: Sequence[float], sig: Sign
             d["longest_silence"] = {"start": 0.0, "end": dur, "speaker": None, "quote": ""}
 
 
-def script_not_applicable(turns: Sequence[Any], sig: SignalsConfig) -> str | None:
+# A side the audio measures (stereo channel activity, mono diarizer speech) heard at least this
+# long speaks, even when the ASR kept none of its words (a badly recorded 8 kHz client leg).
+HEARD_SIDE_MIN_S = 2.0
+
+
+def script_not_applicable(turns: Sequence[Any], sig: SignalsConfig,
+                          heard_s: Mapping[str, float] | None = None) -> str | None:
     """Why the call's script does not apply, or None: a one-sided recording (voicemail, an IVR
     prompt, an operator talking into a silent line: only one side speaks) or a conversation shorter
     than `compliance.min_call_s` (a wrong number, a dropped call). Such a call gets no script score
-    and no `script_missing` flag: the operator could not have followed the script."""
+    and no `script_missing` flag: the operator could not have followed the script. `heard_s`:
+    seconds of speech per side measured from the audio, when measured; a side heard there speaks
+    although the ASR wrote none of its words."""
     spoken = [t for t in turns if (getattr(t, "text", "") or "").strip()]
-    sides = {t.speaker for t in spoken}
+    sides = {t.speaker for t in spoken} | {side for side, s in (heard_s or {}).items() if s >= HEARD_SIDE_MIN_S}
     opts = sig.compliance
     if opts.requires_both_sides and not {"operator", "client"} <= sides:
         if not spoken:
