@@ -110,7 +110,7 @@ MESSAGES = {
     "from_after_to": "from: is after to:",
     "too_deep": "the query nests too deeply: at most {max} levels of (...), NOT and scopes",
 }
-MAX_NESTING = 40  # levels of (...), NOT and scopes: the parser and the evaluator recurse per level
+MAX_NESTING = 100  # levels of (...), NOT and scopes: the parser and the evaluator recurse per level
 
 
 def render_message(code: str, params: Mapping[str, Any], template: str | None = None) -> str:
