@@ -405,6 +405,16 @@ def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], cha
     return out
 
 
+def _loud_frames(samples: np.ndarray, below_db: float, rate: int = 16000) -> np.ndarray | None:
+    """Per BLEED_FRAME_S frame: louder than the recording's loud frames (90th percentile of the
+    audible ones, above -60 dBFS) less `below_db`; None when nothing is audible."""
+    levels = _frame_levels(samples, max(1, int(BLEED_FRAME_S * rate)))
+    audible = levels[levels > -60.0]
+    if audible.size == 0:
+        return None
+    return levels > float(np.percentile(audible, 90)) - below_db
+
+
 def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any,
                      rate: int = 16000) -> list[tuple[float, float, float]]:
     """Stretches `(start_s, end_s, speech_s)` holding speech (Silero VAD) that no transcribed
@@ -414,12 +424,10 @@ def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: A
     often with a prompt. Cheap first: loud frames far from every word; only those
     stretches go through the VAD, so holds with music cost little."""
     frame = max(1, int(BLEED_FRAME_S * rate))
-    levels = _frame_levels(samples, frame)
-    audible = levels[levels > -60.0]
-    if audible.size == 0:
+    active = _loud_frames(samples, 25.0, rate)
+    if active is None:
         return []
-    active = levels > float(np.percentile(audible, 90)) - 25.0
-    covered = np.zeros(levels.size, dtype=bool)
+    covered = np.zeros(active.size, dtype=bool)
     reach = int(0.3 / BLEED_FRAME_S)
     for seg in segments:
         spans = [(w.start, w.end) for w in seg.words] or [(seg.start, seg.end)]
@@ -541,12 +549,9 @@ def _voiced(samples: np.ndarray, gaps: Sequence[tuple[float, float]], min_s: flo
             rate: int = 16000) -> list[tuple[float, float]]:
     """The part of each gap between its first and last loud frame (within 20 dB of the recording's
     loud frames), when that holds at least `min_s` of loud frames: a pause the VAD padded is silent."""
-    frame = max(1, int(BLEED_FRAME_S * rate))
-    levels = _frame_levels(samples, frame)
-    audible = levels[levels > -60.0]
-    if audible.size == 0:
+    loud = _loud_frames(samples, 20.0, rate)
+    if loud is None:
         return []
-    loud = levels > float(np.percentile(audible, 90)) - 20.0
     out = []
     for a, b in gaps:
         f0, f1 = int(a / BLEED_FRAME_S), int(np.ceil(b / BLEED_FRAME_S))
