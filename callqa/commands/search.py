@@ -91,10 +91,6 @@ def run(args: argparse.Namespace) -> int:
     except QuerySyntaxError as e:
         print(f"callqa search: {e}", file=sys.stderr)
         return 2
-    except RecursionError:  # thousands of nested ( ) or NOT: the parser recurses per level
-        print(f"callqa search: the query nests too deeply ({len(args.query)} characters): write fewer ( ) and NOT",
-              file=sys.stderr)
-        return 2
     if args.limit < 1:
         print("callqa search: --limit must be at least 1", file=sys.stderr)
         return 2
@@ -109,12 +105,8 @@ def run(args: argparse.Namespace) -> int:
               f"({word.upper()})", file=sys.stderr)
     from callqa.pipeline.search.index import search
 
-    try:
-        result = search(store, query, limit=args.limit, sort=args.sort, per_call=None if args.all_moments else 3,
-                        config=langs)
-    except RecursionError:
-        print("callqa search: the query nests too deeply: write fewer ( ) and NOT", file=sys.stderr)
-        return 2
+    result = search(store, query, limit=args.limit, sort=args.sort, per_call=None if args.all_moments else 3,
+                    config=langs)
     if args.json:
         print(json.dumps([h.serialize() for h in result.hits], ensure_ascii=False, indent=1))
         return 0
