@@ -77,7 +77,7 @@ def rescore_store(store: Store | str | Path, config_file: str | Path | None = No
     note = on_call or (lambda cid, outcome: None)
     with db.lock(wait=wait, owner="rescore"):
         saved = saved_section(db, config)
-        with_saved = config_with_saved(config, db)  # saved categories are part of the analysis identity
+        with_saved = config_with_saved(config, db, saved)  # saved categories are part of the analysis identity
         saved_changed = stale_saved(db, saved)  # categories saved in the web app since the call's analysis
         rows = db.rescore_candidates(call_ids=call_ids, since=since)
         pending: list[dict[str, Any]] = []

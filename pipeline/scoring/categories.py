@@ -371,13 +371,13 @@ def saved_section(store: Any, config: Config) -> dict[str, Any]:
     return out
 
 
-def config_with_saved(config: Config, store: Any) -> Config:
-    """`config` with the store's saved categories merged into its `categories` section (the
-    configuration's hash is kept: saved categories are store data, but they are part of the
-    analysis identity through the section)."""
+def config_with_saved(config: Config, store: Any, saved: Mapping[str, Any] | None = None) -> Config:
+    """`config` with the store's saved categories (`saved`: `saved_section(store, config)` when
+    already read) merged into its `categories` section (the configuration's hash is kept: saved
+    categories are store data, but they are part of the analysis identity through the section)."""
     from callqa.pipeline.config import Config as _Config
 
-    extra = saved_section(store, config)
+    extra = saved_section(store, config) if saved is None else saved
     if not extra:
         return config
     tree = dict(config.tree)
