@@ -90,12 +90,56 @@ class TopicModel:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TopicModel":
-        topics = tuple(Topic(t["id"], t["language"], tuple(t["terms"]), int(t["size"]),
-                             tuple(TopicExample(e["call_id"], e.get("start"), e.get("quote") or "")
-                                   for e in t.get("examples") or ()), tuple(t.get("words") or ()))
-                       for t in data.get("topics") or [])
-        return cls(topics, dict(data.get("assignments") or {}), str(data.get("fingerprint") or ""),
-                   dict(data.get("options") or {}))
+        """The model kept in `STORE/topics.json`; ValueError when it is not the shape `serialize`
+        writes (an edited or damaged file), so the caller makes the model again."""
+
+        def seq(v: Any, what: str) -> list[Any]:
+            if not isinstance(v, list):
+                raise ValueError(f"{what}: a list expected, got {type(v).__name__}")
+            return v
+
+        def strs(v: Any, what: str) -> tuple[str, ...]:
+            items = seq(v, what)
+            if not all(isinstance(x, str) for x in items):
+                raise ValueError(f"{what}: strings expected")
+            return tuple(items)
+
+        def text(v: Any, what: str) -> str:
+            if not isinstance(v, str) or not v:
+                raise ValueError(f"{what}: a string expected")
+            return v
+
+        if not isinstance(data, Mapping):
+            raise ValueError(f"topics: an object expected, got {type(data).__name__}")
+        topics = []
+        for t in seq(data.get("topics") or [], "topics"):
+            if not isinstance(t, Mapping):
+                raise ValueError("topics[]: an object expected")
+            size = t.get("size")
+            if isinstance(size, bool) or not isinstance(size, int):
+                raise ValueError("topics[].size: an integer expected")
+            examples = []
+            for e in seq(t.get("examples") or [], "topics[].examples"):
+                if not isinstance(e, Mapping):
+                    raise ValueError("topics[].examples[]: an object expected")
+                start = e.get("start")
+                if start is not None and (isinstance(start, bool) or not isinstance(start, (int, float))):
+                    raise ValueError("topics[].examples[].start: a number expected")
+                quote = e.get("quote") or ""
+                if not isinstance(quote, str):
+                    raise ValueError("topics[].examples[].quote: a string expected")
+                examples.append(TopicExample(text(e.get("call_id"), "topics[].examples[].call_id"), start, quote))
+            topics.append(Topic(text(t.get("id"), "topics[].id"), text(t.get("language"), "topics[].language"),
+                                strs(t.get("terms"), "topics[].terms"), size, tuple(examples),
+                                strs(t.get("words") or [], "topics[].words")))
+        assignments = data.get("assignments") or {}
+        if not isinstance(assignments, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in assignments.items()):
+            raise ValueError("assignments: an object of call id -> topic id expected")
+        options = data.get("options") or {}
+        if not isinstance(options, Mapping):
+            raise ValueError("options: an object expected")
+        return cls(tuple(topics), dict(assignments), str(data.get("fingerprint") or ""), dict(options))
 
 
 # ---------------------------------------------------------------- words
@@ -279,7 +323,7 @@ def topics_for_store(store: Any, options: TopicOptions | Mapping[str, Any] | Non
     if not refresh and path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("version") == MODEL_VERSION and (
+            if isinstance(data, Mapping) and data.get("version") == MODEL_VERSION and (
                     data.get("fingerprint") == fp or (stale_above is not None and len(analyses) > stale_above)):
                 return TopicModel.from_dict(data)
         except (OSError, ValueError, KeyError, TypeError):

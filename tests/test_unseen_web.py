@@ -1,0 +1,76 @@
+"""The web app on a store a new user damaged or never prepared (found by trying `callqa serve` on
+unseen calls): a `topics.json` that is not what the app wrote must not take the Trends page down."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from test_web_store import PASSWORD, build_web_store
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    from callqa.web import create_app
+
+    built = build_web_store(tmp_path_factory)
+    store = tmp_path_factory.mktemp("unseen-web") / "store"
+    shutil.copytree(built["store"], store)
+    return store, create_app(store, built["config"])
+
+
+def login(app, name: str) -> TestClient:
+    client = TestClient(app)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    r = client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return client
+
+
+def _damaged(good: dict) -> dict[str, str]:
+    """topics.json variants: valid JSON of the wrong shape, with the kept model's version and
+    fingerprint (so the file is read, not ignored as out of date), and a truncated file."""
+    topic = good["topics"][0] if good.get("topics") else {"id": "en-1", "language": "en", "terms": ["card"],
+                                                          "size": 1, "examples": []}
+    return {
+        "a list": json.dumps([1, 2]),
+        "a string": json.dumps("topics"),
+        "topics not a list": json.dumps({**good, "topics": "card, refund"}),
+        "terms a string": json.dumps({**good, "topics": [{**topic, "terms": "card"}]}),
+        "an example not an object": json.dumps({**good, "topics": [{**topic, "examples": ["en-1"]}]}),
+        "size not a number": json.dumps({**good, "topics": [{**topic, "size": "many"}]}),
+        "assignments a list": json.dumps({**good, "assignments": ["blue-bad-en"]}),
+        "truncated": json.dumps(good)[:40],
+    }
+
+
+def test_trends_survive_a_damaged_topics_file_and_make_it_again(web):
+    store, app = web
+    ada = login(app, "ada")
+    assert ada.get("/api/trends").status_code == 200  # makes STORE/topics.json
+    path = store / "topics.json"
+    good = json.loads(path.read_text(encoding="utf-8"))
+    for what, text in _damaged(good).items():
+        path.write_text(text, encoding="utf-8")
+        r = ada.get("/trends", headers=HTML)
+        assert r.status_code == 200, (what, r.text[:300])
+        api = ada.get("/api/trends")
+        assert api.status_code == 200, (what, api.text[:300])
+        again = json.loads(path.read_text(encoding="utf-8"))  # made again, as the app writes it
+        assert isinstance(again, dict) and isinstance(again.get("topics"), list), what
+
+
+def test_trends_without_a_topics_file(web):
+    store, app = web
+    (store / "topics.json").unlink(missing_ok=True)
+    ada = login(app, "ada")
+    assert ada.get("/trends", headers=HTML).status_code == 200
+    assert (store / "topics.json").is_file()
