@@ -150,7 +150,9 @@ def test_batch_stores_categories_then_a_saved_category_applies_from_the_next_bat
     run_batch([_inbox(tmp_path, "night2", "ru_bad_inbound_tx")], store.path, cfg_path, report=True)
     report = (store.reports_dir / "latest.html").read_text(encoding="utf-8")  # the nightly report counts them
     tonight = report.split("Categories tonight (")[1].split("</table>")[0]
-    assert "Ожидание" in tonight and "hold_request" in tonight and "Угроза ухода" in tonight
+    # the report is English: categories by their English names, whatever the call's language
+    assert "Asked to wait" in tonight and "hold_request" in tonight and "Churn threat" in tonight
+    assert "Ожидание" not in tonight and "Угроза ухода" not in tonight
     ru = store.get("ru_bad_inbound_tx")
     hold = _by_id(ru["categories"])["hold_request"]
     assert hold["source"] == "store" and hold["name"] == "Ожидание"

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from callqa.pipeline.store.db import Store
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "nightly"
+REPORT_LANGUAGE = "en"  # templates/nightly/report.html.j2 is written in English
 
 
 def _clock(seconds: Any) -> str:
@@ -80,10 +81,17 @@ def report_context(store: Store, summary: BatchSummary, config: Any = None) -> d
         "SELECT call_id, operator_id, language, duration_s, n_turns, n_flags, max_severity, n_nominations, "
         "difficult, source_path FROM calls WHERE run_id = ? AND status = 'ok' ORDER BY call_id", [run])
     failures = store.quarantine(run)
-    from callqa.pipeline.scoring.categories import category_summary
+    from callqa.pipeline.scoring.categories import category_names, category_summary
 
     categories = category_summary(store, [c["call_id"] for c in calls])  # saved searches, issue 13
+    # the report is in English: a category's English name (configured or saved), not the name stored
+    # with whichever call came first (a Russian call stores its Russian name)
+    try:
+        names = category_names(config, store, REPORT_LANGUAGE)
+    except Exception:  # noqa: BLE001 - a name never stops the report: the stored one is shown
+        names = {}
     for c in categories:
+        c["name"] = names.get(c["id"]) or c["name"]
         if c["example"]:
             c["example"]["at"] = _clock(c["example"]["start"])
     report_dir = store.reports_dir

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -181,6 +181,14 @@ def render_scorecard_html(card: Scorecard, config: Any, lang: str = "ru") -> str
     trend: dict[str, list[tuple[str, float]]] = {}
     for row in card.trend.iter_rows(named=True):
         trend.setdefault(name(row["competency"]), []).append((row["week"], row["mean"]))
+    # categories by their name in `lang` (configured ones; a saved one keeps the name stored with its calls)
+    try:
+        from callqa.pipeline.scoring.categories import category_names
+
+        cat_names = {**card.category_names, **category_names(config, None, lang)}
+    except Exception:  # noqa: BLE001 - a name never stops the report
+        cat_names = dict(card.category_names)
+    card = replace(card, category_names={cid: cat_names.get(cid, name) for cid, name in card.category_names.items()})
     return _env().get_template("scorecard.html").render(
         card=card, lang=lang, T=ui_strings(config, lang, "report.scorecard"), cmap=cmap, name=name, min_calls=config.section("grading").min_calls,
         bars=bar_chart_svg(items, thresholds), trend=line_chart_svg(trend) if trend else "",
