@@ -259,7 +259,6 @@ def test_sort_and_limit(store):
     ("from:2024-13-01 manager", 5, "YYYY-MM-DD"),
     ("manager OR team:team-a", 11, "filters apply to the whole call"),
     ("(team:team-a manager)", 1, "filters apply to the whole call"),
-    ("team:team-a", 0, "nothing to find"),
     ("manager NEAR (busy OR free)", 13, "joins two words"),
 ])
 def test_syntax_errors_name_the_position(text, position, words):

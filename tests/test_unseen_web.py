@@ -74,3 +74,23 @@ def test_trends_without_a_topics_file(web):
     ada = login(app, "ada")
     assert ada.get("/trends", headers=HTML).status_code == 200
     assert (store / "topics.json").is_file()
+
+
+def test_a_category_alone_searches_in_the_web_app_within_the_users_teams(web):
+    _, app = web
+    ada, sam = login(app, "ada"), login(app, "sam")  # admin; supervisor of team blue
+    rows = ada.get("/api/categories").json()
+    rows = rows.get("categories", rows) if isinstance(rows, dict) else rows
+    used = [r["id"] for r in rows if r["calls"]]
+    assert used, rows
+    for cid in used:
+        every = ada.get("/api/search", params={"q": f"category:{cid}"})
+        assert every.status_code == 200, every.text
+        hits = every.json()["hits"]
+        assert hits, cid
+        blue = sam.get("/api/search", params={"q": f"category:{cid} team:red"}).json()["hits"]
+        assert all(h["team"] == "blue" for h in blue) and not blue  # a filter never lifts the restriction
+        page = ada.get("/search", params={"q": f"category:{cid}"}, headers=HTML)
+        assert page.status_code == 200 and hits[0]["call_id"] in page.text
+    assert sam.get("/api/search", params={"q": "team:blue"}).json()["hits"]
+    assert not [h for h in sam.get("/api/search", params={"q": "team:red"}).json()["hits"]]

@@ -161,10 +161,20 @@ def _checked_query(query: str, cid: str, source: str = "config", langs: Any = No
     from callqa.pipeline.search.query import QuerySyntaxError
 
     try:
-        return _parsed(query, langs)
+        return _words_query(_parsed(query, langs))
     except QuerySyntaxError as e:
         where = CONFIG_FILE if source == "config" else f"the store's {TABLE}"
         raise ConfigError(where, f"categories.{cid}.query", f"{e.message} at column {e.position + 1}: {query}") from None
+
+
+def _words_query(q: Any) -> Any:
+    """A category's query must find words: its evidence is the moments that put a call in it (a
+    search of filters alone, `team:north`, has no such moment)."""
+    from callqa.pipeline.search.query import QuerySyntaxError
+
+    if not q.finds_words:
+        raise QuerySyntaxError("category_words", q.text, 0)
+    return q
 
 
 # ---------------------------------------------------------------- evaluation
@@ -330,7 +340,7 @@ def save_category(store: Any, config: Config, *, category_id: str, names: Mappin
     sev = None
     if severity not in (None, "", "none"):
         sev = canonical_severity(severity)
-    parse(query, config)  # QuerySyntaxError (a ValueError) with the position
+    _words_query(parse(query, config))  # QuerySyntaxError (a ValueError) with the position
     now = utcnow()
     with _connect(store, write=True) as con:
         first = con.execute(f"SELECT min(first_saved_at) FROM {TABLE} WHERE category_id = ?", [cid]).fetchone()[0]

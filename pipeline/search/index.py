@@ -46,7 +46,7 @@ from callqa.pipeline.search.query import (
     filters_pass, languages, languages_fingerprint, prepare_call,
 )
 
-INDEX_VERSION = 5  # bump when the documents or the word keys (query.family) change: the index is rebuilt
+INDEX_VERSION = 6  # bump when the documents or the word keys (query.family) change: the index is rebuilt
 SEARCH_DIR = "search"
 TURN_BREAK = "¶"
 SORTS = ("date", "relevance")
@@ -127,7 +127,8 @@ def call_document(prep: PreparedCall, analysis_id: str | None) -> dict[str, Any]
     meta = prep.meta
     data = {"d": round(prep.duration, 3), "m": {k_: meta.get(k_) for k_ in ("team", "operator_id", "language",
                                                                          "date", "started_at", "flags",
-                                                                         "categories")}, "t": turns}
+                                                                         "categories", "category_turns")},
+            "t": turns}
     doc: dict[str, Any] = {
         "call_id": prep.call_id, "analysis_id": analysis_id or "", "ts": _ts(meta.get("started_at")),
         "k": " ".join(k), "l": " ".join(l), "k_op": " ".join(k_op), "k_cl": " ".join(k_cl),
@@ -293,7 +294,7 @@ class _Engine:
 
     def query(self, q: Query, restrict: Mapping[str, Sequence[str]]) -> Any:
         Q, Occur = self.t.Query, self.t.Occur
-        kind, main = self.build(q.root)
+        kind, main = ("all", None) if q.root is None else self.build(q.root)
         clauses = [(Occur.Must, main)] if kind == "pos" else [(Occur.Must, Q.all_query())]
         if kind == "neg":
             clauses.append((Occur.MustNot, main))

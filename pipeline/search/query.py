@@ -105,9 +105,11 @@ MESSAGES = {
     "filter_date": "{field} needs a date as YYYY-MM-DD, got '{value}'",
     "filter_twice": "{field} is given twice",
     "empty_query": "empty query: type a word or a \"phrase\"",
-    "nothing_to_find": "nothing to find: add a word or \"phrase\" that is not under NOT (NOT and filters only "
-                       "narrow a search, and each side of OR needs one)",
+    "nothing_to_find": "nothing to find: add a word or \"phrase\" that is not under NOT, or a filter such as "
+                       "category:churn_threat (NOT only narrows a search, and each side of OR needs a word)",
     "from_after_to": "from: is after to:",
+    "category_words": "a category needs a word or \"phrase\" to find (not under NOT): its evidence is the "
+                      "moments where it is said; filters alone only narrow it",
     "too_deep": "the query nests too deeply: at most {max} levels of (...), NOT and scopes",
 }
 MAX_NESTING = 100  # levels of (...), NOT and scopes: the parser and the evaluator recurse per level
@@ -426,11 +428,19 @@ Node = Union[Word, Phrase, Near, And, Or, Not, Speaker, Window]
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed query: the search tree and the call filters (values lower-cased; dates ISO)."""
+    """A parsed query: the search tree and the call filters (values lower-cased; dates ISO).
+    `root` is None for a query of filters only (`category:churn_threat team:north`): every call
+    that passes them matches, with call-level moments (`call_moments`)."""
 
     text: str
-    root: Node
+    root: "Node | None"
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def finds_words(self) -> bool:
+        """Whether the query can only match a call by finding words in it (so every moment has a
+        highlighted word): false for filters alone, NOT alone, or an OR with a side of NOT."""
+        return self.root is not None and _positive(self.root)
 
 
 # ---------------------------------------------------------------- lexer
@@ -799,7 +809,9 @@ def parse(text: str, config: Any = None) -> Query:
     if root is None and not filters:
         raise QuerySyntaxError("empty_query", text, 0)
     search = None if root is None else _drop_empty(root)
-    if search is None or not _positive(search):
+    # filters alone (category:churn_threat, team:north flag:escalation) select calls; without a
+    # filter the query must find a word (NOT alone would list every call)
+    if not filters and (search is None or not _positive(search)):
         raise QuerySyntaxError("nothing_to_find", text, 0)
     if filters.get("from") and filters.get("to") and filters["from"][0] > filters["to"][0]:
         raise QuerySyntaxError("from_after_to", text, text.find("to:"))
@@ -856,7 +868,22 @@ def call_meta(result: Mapping[str, Any]) -> dict[str, Any]:
             cats.append(str(cid))
     return {"team": result.get("team"), "operator_id": result.get("operator_id"),
             "language": result.get("language"), "date": started[:10] or None, "started_at": started or None,
-            "flags": flags, "categories": cats}
+            "flags": flags, "categories": cats, "category_turns": category_turns(result)}
+
+
+def category_turns(result: Mapping[str, Any]) -> dict[str, list[int]]:
+    """category id -> the turns of its evidence in a stored call result (the moments a
+    `category:ID` search without words shows)."""
+    out: dict[str, list[int]] = {}
+    for c in result.get("categories") or []:
+        if not isinstance(c, Mapping) or not c.get("id"):
+            continue
+        turns = out.setdefault(str(c["id"]).lower(), [])
+        for e in c.get("evidence") or []:
+            t = e.get("turn") if isinstance(e, Mapping) else None
+            if isinstance(t, int) and not isinstance(t, bool) and t not in turns:
+                turns.append(t)
+    return out
 
 
 def prepare_call(result: Mapping[str, Any], config: Any = None) -> PreparedCall:
@@ -1021,14 +1048,44 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+def _excerpt(text: str, limit: int = 2 * QUOTE_CONTEXT) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[:cut if cut > limit // 2 else limit] + "…"
+
+
+def call_moments(q: Query, call: PreparedCall) -> list[Hit]:
+    """The moments of a call that matched without finding a word (filters alone, NOT): for
+    `category:ID`, the turns of that category's evidence in the call; otherwise the call's first
+    turn with words (turn -1, no quote, for a call without turns). Nothing is highlighted."""
+    by_index = {t.index: t for t in call.turns}
+    picked: list[int] = []
+    ctx = call.meta.get("category_turns") or {}
+    for cid in q.filters.get("category", ()):
+        for ti in ctx.get(cid) or ():
+            if ti in by_index and ti not in picked:
+                picked.append(ti)
+    if not picked:
+        first = next((t for t in call.turns if t.text.strip()), call.turns[0] if call.turns else None)
+        if first is None:
+            return [Hit(call.call_id, -1, 0.0, 0.0, "", "", (), call.meta)]
+        picked = [first.index]
+    return [Hit(call.call_id, t.index, t.start, t.end, t.speaker, _excerpt(t.text), (), call.meta)
+            for t in (by_index[i] for i in sorted(picked))]
+
+
 def evaluate(query: str | Query, call: PreparedCall) -> list[Hit]:
     """Hits of a query in one prepared call (empty when the call does not match), in time order."""
     q = as_query(query)
     if not filters_pass(q.filters, call.meta):
         return []
-    found = _eval(q.root, call, call.turns)
-    if not found:
+    found: _Spans | None = {} if q.root is None else _eval(q.root, call, call.turns)
+    if found is None:
         return []
+    if not found:  # matched without a word: filters alone, or NOT
+        return call_moments(q, call)
     hits = []
     by_index = {t.index: t for t in call.turns}
     for ti in sorted(found):
