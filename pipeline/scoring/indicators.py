@@ -534,6 +534,11 @@ def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[Ind
         uncertain = "no_speech: no speech was transcribed in this recording, so there is nothing to score"
         if ctx.asr_no_words:  # speech was there, the model wrote nothing: say that, not "no speech"
             uncertain = f"asr_no_words: {ctx.asr_no_words.get('note')}; nothing to score"
+    elif uncertain is None and not any(t.text.strip() for t in ctx.transcript.turns if t.speaker == "operator"):
+        # Only the client speaks (a message left for the company, a caller into an empty line): the
+        # operator said nothing, so nothing measures them; the client's words are no response to them.
+        uncertain = ("operator_silent: the operator says no transcribed word in this call (a client's message, "
+                     "or an operator side the ASR lost), so there is nothing of theirs to score")
     if uncertain is not None:
         return [IndicatorScore(iid, None, None, (), spec.numeric, note=uncertain)
                 for iid, spec in items.items() if wanted is None or iid in wanted]
