@@ -35,3 +35,24 @@ def test_a_client_only_call_scores_nothing_of_the_operators(tmp_path, capsys):
         notes = {i.get("reason") or i.get("note") for i in result["indicators"]}
         assert any(n and "operator" in n for n in notes), notes
         assert result["signals"]["script"].get("not_applicable")  # one-sided, as before
+
+
+BLANK_TURN = {"call_id": "blank-1", "language": "ru", "operator_id": "op-73", "role": "support", "turns": [
+    {"speaker": "operator", "start": 0.0, "end": 4.0, "text": "Добрый день, банк, меня зовут Анна, чем могу помочь?"},
+    {"speaker": "client", "start": 4.5, "end": 9.0, "text": "У меня не работает кешбэк по кредитной карте."},
+    {"speaker": "operator", "start": 9.5, "end": 30.0, "text": "   "},  # an export's empty segment
+    {"speaker": "operator", "start": 30.5, "end": 35.0, "text": "Я проверила, кешбэк начислят завтра."},
+    {"speaker": "client", "start": 35.5, "end": 38.0, "text": "Спасибо, до свидания."}]}
+
+
+def test_a_blank_turn_is_no_slow_speech(tmp_path, capsys):
+    """A turn without words (20 s of an imported transcript's empty segment) is not operator speech
+    at 0 words a minute: the pace is measured over the turns with words."""
+    with_blank = _analyze(tmp_path, capsys, BLANK_TURN)
+    without = _analyze(tmp_path, capsys, {**BLANK_TURN, "call_id": "blank-2",
+                                               "turns": [t for t in BLANK_TURN["turns"] if t["text"].strip()]})
+    rate = with_blank["signals"]["speech_rate_wpm"]["operator"]
+    assert rate is not None and rate > 60, rate  # 15 words in 8.5 s of speech, not 15 in 29 s
+    assert rate == without["signals"]["speech_rate_wpm"]["operator"]
+    score = {i["id"]: i["score"] for i in with_blank["indicators"]}["speech_rate"]
+    assert score == {i["id"]: i["score"] for i in without["indicators"]}["speech_rate"]

@@ -183,9 +183,14 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
     # talk time: word-level speech where the turn has word times, else the turn's span
     talk = (pl.coalesce(pl.col("speech"), pl.col("dur")) if "speech" in df.columns else pl.col("dur"))
     df = df.with_columns(talk.alias("talk"))
+    # the pace is words over the time of the turns that have words: a turn without any (an empty or
+    # blank turn of an imported transcript) is talk time, not slow speech
+    voiced = pl.when(pl.col("words") > 0).then(pl.col("talk")).otherwise(0.0)
     agg = (df.group_by("call").agg(
         per_speaker_sum("talk", "operator").alias("talk_op"),
         per_speaker_sum("talk", "client").alias("talk_cl"),
+        per_speaker_sum(voiced, "operator").alias("voiced_op"),
+        per_speaker_sum(voiced, "client").alias("voiced_cl"),
         per_speaker_sum("words", "operator").alias("words_op"),
         per_speaker_sum("words", "client").alias("words_cl"),
         per_speaker_sum("syllables", "operator").alias("syl_op"),
@@ -219,10 +224,10 @@ def compute_timing(frame: pl.DataFrame, durations: Sequence[float], sig: Signals
         d["talk_time_s"] = {"operator": op, "client": cl}
         d["talk_ratio_operator"] = op / (op + cl) if op + cl > 0 else None
         d["words"] = {"operator": int(r["words_op"]), "client": int(r["words_cl"])}
-        d["speech_rate_wpm"] = {"operator": _rate(r["words_op"] * 60.0, r["talk_op"]),
-                                "client": _rate(r["words_cl"] * 60.0, r["talk_cl"])}
-        d["syllables_per_s"] = {"operator": _rate(r["syl_op"], r["talk_op"]),
-                                "client": _rate(r["syl_cl"], r["talk_cl"])}
+        d["speech_rate_wpm"] = {"operator": _rate(r["words_op"] * 60.0, r["voiced_op"]),
+                                "client": _rate(r["words_cl"] * 60.0, r["voiced_cl"])}
+        d["syllables_per_s"] = {"operator": _rate(r["syl_op"], r["voiced_op"]),
+                                "client": _rate(r["syl_cl"], r["voiced_cl"])}
         silence, longest = r["silence"], r["longest_gap"] or 0.0
         where = (r["longest_gap_start"], r["longest_gap_end"]) if longest > 0 else None
         if sig.silence.include_edges:
