@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     rows: list[tuple[str, str, dict | None, str]] = []
+    written: dict[str, Path] = {}  # call id -> the input whose result has it (two inputs, one file: refused)
     with ProgressHook(total=len(files), enabled=not args.no_progress) as progress:
         for path in files:
             progress.start_call(path.name)
@@ -95,7 +96,15 @@ def run(args: argparse.Namespace) -> int:
                 result = process_call(path, config, meta=meta, hook=progress.hook)
                 data = result.serialize()
                 target = out_dir / f"{result.call_id}.json"
+                if result.call_id in written:
+                    rows.append((path.name, "failed", None,
+                                 f"{path}: call id '{result.call_id}' is also the call id of {written[result.call_id]} "
+                                 f"(its result {target} is kept, not overwritten): give this call its own call_id "
+                                 f"in its metadata"))
+                    progress.finish_call()
+                    continue
                 write_json_atomic(target, data)
+                written[result.call_id] = path
                 rows.append((path.name, "ok", data, str(target)))
             except CallqaError as e:
                 rows.append((path.name, "failed", None, str(e)))
@@ -132,8 +141,11 @@ def _print_table(rows: list[tuple[str, str, dict | None, str]]) -> None:
             ratio = compliance = None  # whose talk and whose script is unknown: show nothing, not a guess
         if any(f["id"] in ("no_speech", "asr_no_words") for f in data.get("flags") or []):
             compliance = None  # nothing was transcribed: no script was checked (not "0%")
+        script = "" if compliance is None else f"{compliance:.0%}"
+        if compliance is not None and (sig.get("script") or {}).get("not_applicable"):
+            script = "n/a"  # too short or one-sided: the script was not required (signals.script.not_applicable)
         table.add_row(name, "[green]ok[/green]", data["call_id"], data["language"], f"{data['duration_s']:.0f}s",
                       str(len(data["transcript"]["turns"])), "" if ratio is None else f"{ratio:.0%}",
-                      "" if compliance is None else f"{compliance:.0%}",
+                      script,
                       ", ".join(f["id"] for f in data.get("flags") or []) or "-")
     console().print(table)
