@@ -94,3 +94,17 @@ def test_a_category_alone_searches_in_the_web_app_within_the_users_teams(web):
         assert page.status_code == 200 and hits[0]["call_id"] in page.text
     assert sam.get("/api/search", params={"q": "team:blue"}).json()["hits"]
     assert not [h for h in sam.get("/api/search", params={"q": "team:red"}).json()["hits"]]
+
+
+def test_an_admin_cannot_save_a_category_of_filters_alone(web):
+    """Searching `team:blue` lists calls now, but as a category it would have no evidence: refused, in
+    the page's language, nothing saved."""
+    store, app = web
+    ada = login(app, "ada")
+    page = ada.get("/categories", headers=HTML).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = ada.post("/categories", data={"csrf_token": token, "category_id": "blue_calls", "name_en": "Blue",
+                                      "name_ru": "Синие", "query": "team:blue", "severity": ""}, headers=HTML)
+    assert r.status_code == 400
+    assert "категории нужно слово" in r.text or "a category needs a word" in r.text
+    assert "blue_calls" not in {c["id"] for c in ada.get("/api/categories").json()}
