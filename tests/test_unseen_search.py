@@ -99,3 +99,25 @@ def test_a_category_of_filters_alone_is_refused_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as e:
         category_defs(load_config(cfg))
     assert "categories.north_calls.query" in str(e.value) and "word" in str(e.value)
+
+
+def test_a_damaged_search_index_is_built_again_not_an_error(tmp_path, store, capsys):
+    """The index is derived from the store: a deleted or garbled index file (a crash, a careless
+    clean-up) must not make every search fail until someone deletes STORE/search by hand."""
+    import shutil
+
+    from callqa.pipeline.search.index import index_dir
+
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    code, before = _json_search(copy, "счёт", capsys)  # builds the index
+    assert code == 0 and before
+    files = sorted((index_dir(copy) / "index").glob("*.idx"))
+    assert files
+    files[0].unlink()
+    code, after = _json_search(copy, "счёт", capsys)
+    assert code == 0, after
+    assert after == before
+    (index_dir(copy) / "index" / "meta.json").write_text("garbage", encoding="utf-8")
+    code, again = _json_search(copy, "team:north", capsys)
+    assert code == 0 and {h["call_id"] for h in again} == {"north-ru"}

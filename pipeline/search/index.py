@@ -59,6 +59,11 @@ class SearchIndexError(PathError):
     """The search index cannot be read or written (names the directory and the problem)."""
 
 
+class SearchIndexDamaged(SearchIndexError):
+    """The index files could not be opened (a crash mid-write, a deleted or edited file): they were
+    removed, and the next `update_index` builds the index again from the store."""
+
+
 def index_dir(store_path: str | Path) -> Path:
     return Path(store_path).expanduser() / SEARCH_DIR
 
@@ -410,17 +415,43 @@ class SearchIndex:
             return None
         try:
             if fresh:
-                if idx.exists():
-                    shutil.rmtree(idx)
-                idx.mkdir(parents=True)
-                if self.state_path.exists():
-                    self.state_path.unlink()
+                self._clear(idx)
             schema = _schema()
             self._index = tantivy.Index(schema, path=str(idx), reuse=not fresh)
         except (OSError, ValueError) as e:
-            raise SearchIndexError(idx, f"cannot open the search index: {e}") from None
+            if fresh:
+                raise SearchIndexError(idx, f"cannot open the search index: {e}") from None
+            # damaged files of a derived index: drop them (and the state, so every stored call is
+            # indexed again) rather than fail every search until someone deletes them by hand. A
+            # writer (create=True) holds the update lock already; a reader takes it, so a batch
+            # updating the index meanwhile finishes first, and tries once more before dropping.
+            if not create:
+                with self.locked():
+                    try:
+                        schema = _schema()
+                        self._index = tantivy.Index(schema, path=str(idx), reuse=True)
+                        self._engine = _Engine(schema)
+                        return self._index
+                    except (OSError, ValueError):
+                        self._drop(idx, e)
+                raise SearchIndexDamaged(idx, f"the search index was damaged ({e}) and is built again from the store") from None
+            self._drop(idx, e)
+            return self._open(create=True)
         self._engine = _Engine(schema)
         return self._index
+
+    def _drop(self, idx: Path, why: Exception) -> None:
+        try:
+            self._clear(idx)
+        except OSError as e:
+            raise SearchIndexError(idx, f"cannot open the search index: {why}; nor remove it: {e}") from None
+
+    def _clear(self, idx: Path) -> None:
+        if idx.exists():
+            shutil.rmtree(idx)
+        idx.mkdir(parents=True)
+        if self.state_path.exists():
+            self.state_path.unlink()
 
     def _version_mismatch(self) -> bool:
         try:
@@ -650,8 +681,15 @@ def search(store_path: str | Path, query: str | Query, *, limit: int = 20, sort:
     q = as_query(query, langs)  # syntax errors before any work
     if update and stale(store_path, langs):
         update_index(store_path, config=langs)
-    return SearchIndex(index_dir(store_path), langs).search(q, limit=limit, sort=sort, per_call=per_call,
-                                                            restrict=restrict)
+    try:
+        return SearchIndex(index_dir(store_path), langs).search(q, limit=limit, sort=sort, per_call=per_call,
+                                                                restrict=restrict)
+    except SearchIndexDamaged:
+        if not update:
+            raise
+        update_index(store_path, config=langs)  # the damaged files are gone: every stored call again
+        return SearchIndex(index_dir(store_path), langs).search(q, limit=limit, sort=sort, per_call=per_call,
+                                                                restrict=restrict)
 
 
 def refresh(store_path: str | Path, config: Any = None) -> str:
