@@ -37,3 +37,17 @@ def test_a_call_without_a_required_script_shows_no_script_percentage(tmp_path, c
     assert data["signals"]["script"]["not_applicable"] and data["signals"]["script"]["compliance"] > 0
     row = next(x for x in table.splitlines() if "short-1" in x)
     assert "n/a" in row and "%" not in row.split("short-1")[1].split("│")[5]
+
+
+def test_a_bad_meta_file_is_bad_usage(tmp_path, capsys):
+    """`--meta` that is missing or has wrong types analyses nothing: exit 2 (bad usage, CONTRACTS.md),
+    not 1 ("some calls failed, the others are written"), naming the file and the field."""
+    src = tmp_path / "c.json"
+    src.write_text(json.dumps({"call_id": "c-9", "language": "ru", "turns": TURNS}, ensure_ascii=False), encoding="utf-8")
+    bad = tmp_path / "bad.meta.json"
+    bad.write_text(json.dumps({"operator_id": ["op-1"]}), encoding="utf-8")
+    for meta, words in ((bad, "operator_id"), (tmp_path / "missing.json", "missing.json")):
+        assert main(["analyze", str(src), "--meta", str(meta), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and str(meta.name) in err
+        assert not (tmp_path / "out" / "c-9.json").exists()

@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from callqa.pipeline.process import process_call
 
     config = load_checked_config(args.config)  # invalid configuration fails before any call is processed
-    meta = read_meta_file(Path(args.meta)) if args.meta else None
+    try:  # a --meta file that cannot be read is bad usage: nothing is analysed (exit 2, not "some failed")
+        meta = read_meta_file(Path(args.meta)) if args.meta else None
+    except CallqaError as e:
+        print(f"callqa analyze: --meta: {e}", file=sys.stderr)
+        return 2
     files = expand_inputs(args.paths)
     if not files:
         print("callqa analyze: no audio or transcript files found", file=sys.stderr)
