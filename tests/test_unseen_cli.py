@@ -51,3 +51,25 @@ def test_a_bad_meta_file_is_bad_usage(tmp_path, capsys):
         err = capsys.readouterr().err
         assert words in err and str(meta.name) in err
         assert not (tmp_path / "out" / "c-9.json").exists()
+
+
+def test_every_failure_names_its_file(tmp_path, capsys):
+    """A Russian recording with the default English-only model fails with a set-up message that
+    did not say which of the files it was about."""
+    import math
+    import struct
+    import wave
+
+    rec = tmp_path / "ru_call_0912.wav"
+    with wave.open(str(rec), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 8.0))) for i in range(8000 * 2)))
+    (tmp_path / "ru_call_0912.meta.json").write_text(json.dumps({"language": "ru"}), encoding="utf-8")
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"call_id": "ok-1", "language": "ru", "turns": TURNS}, ensure_ascii=False), encoding="utf-8")
+    assert main(["analyze", str(rec), str(ok), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("callqa: error:")]
+    assert errors and all("ru_call_0912.wav" in x for x in errors), errors
+    assert (tmp_path / "out" / "ok-1.json").is_file()

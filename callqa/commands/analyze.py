@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
                 written[result.call_id] = path
                 rows.append((path.name, "ok", data, str(target)))
             except CallqaError as e:
-                rows.append((path.name, "failed", None, str(e)))
+                message = str(e)
+                if str(path) not in message and path.name not in message:  # e.g. a set-up error from deep inside
+                    message = f"{path}: {message}"
+                rows.append((path.name, "failed", None, message))
             except Exception as e:  # one bad call never stops the others
                 if args.debug:
                     traceback.print_exc()
