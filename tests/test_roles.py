@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callqa.pipeline.speech.roles import assign_by_channel, assign_by_cues
-from callqa.pipeline.types import CallMeta, Turn
+from callqa.pipeline.types import CallMeta, Turn, Word
 
 
 def _t(speaker, start, text, channel=None):
@@ -379,3 +379,32 @@ def test_a_message_left_by_a_client_is_the_client_and_an_operator_message_the_op
         tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 8)
         assert {t.speaker for t in tr.turns} == {role}, (lang, role, tr.role_evidence)
         assert tr.role_method == "single_speaker" and tr.role_confidence < 0.8
+
+
+def _worded(speaker, start, text, probability):
+    words = tuple(Word(w, start + 0.3 * i, start + 0.3 * i + 0.25, probability) for i, w in enumerate(text.split()))
+    return Turn(speaker=speaker, start=start, end=words[-1].end, text=text, words=words)
+
+
+def test_phrases_the_asr_itself_doubts_do_not_decide_roles(config):
+    """An 8 kHz call the model garbled (mean word probability ~0.4): the client's words came out as
+    "how can I help you" and the operator's as "my card was stolen" by chance (who spoke first
+    and who talked more say the opposite). Read at face value
+    that is a confident wrong answer; the phrases count as far as the words are believed, so the
+    call is role_uncertain instead. The same words written with confidence decide as before."""
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    lines = [("A", 0.0, "My card was stolen and I can't pay, I have a problem."),
+             ("B", 5.0, "Hello, how can I help you today, what is your account number?"),
+             ("A", 10.0, "Okay, thanks.")]
+    garbled = [_worded(s, t, x, 0.42) for s, t, x in lines]
+    clear = [_worded(s, t, x, 0.9) for s, t, x in lines]
+    sure = assign_by_cues(clear, CallMeta(), config, "en", 14)
+    assert [t.speaker for t in sure.turns] == ["client", "operator", "client"]
+    assert sure.role_method == "script_cue" and role_uncertainty(sure, config) is None
+    doubt = assign_by_cues(garbled, CallMeta(), config, "en", 14)
+    assert doubt.role_confidence < sure.role_confidence
+    assert role_uncertainty(doubt, config) is not None
+    # Imported transcripts carry no word probabilities: their phrases count in full.
+    imported = [Turn(speaker=s, start=t, end=t + 4, text=x) for s, t, x in lines]
+    assert role_uncertainty(assign_by_cues(imported, CallMeta(), config, "en", 14), config) is None

@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from callqa.pipeline.config import Config
 from callqa.pipeline.types import CallMeta, Transcript, Turn
@@ -203,6 +203,25 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
     return {k: v for k, v in votes.items() if v}
 
 
+WORD_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company", "questions"))
+
+
+def word_trust(turns: Sequence[Turn], low: float, high: float) -> float:
+    """How far evidence read from the words (phrases, the company name, questions) can be trusted:
+    0 when the ASR's mean word probability is at or under `low` (the model itself doubts what it
+    wrote: a garbled 8 kHz call whose phrases are chance matches), 1 at or over `high`, linear
+    between. Words without a probability (an imported transcript) are trusted."""
+    probs = [w.probability for t in turns for w in t.words if w.probability is not None]
+    if not probs or high <= low:
+        return 1.0
+    mean = sum(probs) / len(probs)
+    return max(0.0, min(1.0, (mean - low) / (high - low)))
+
+
+def _trusted(votes: dict[str, float], trust: float) -> dict[str, float]:
+    return {k: (v * trust if k in WORD_KINDS else v) for k, v in votes.items()}
+
+
 def _combine(votes: dict[str, float], cap: float) -> tuple[float, dict[str, float]]:
     capped = {k: max(-cap, min(cap, v)) for k, v in votes.items()}
     return sum(capped.values()), capped
@@ -230,6 +249,7 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         if t.speaker not in labels:
             labels.append(t.speaker)
     ra = config.section("role_assignment")
+    trust = word_trust(turns, *ra.word_trust)
     by_label = {lab: [t for t in turns if t.speaker == lab] for lab in labels}
     votes: dict[str, float] = {}
     total = 0.0
@@ -237,7 +257,7 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
     if not labels:
         method, confidence = "direction", 0.5
     elif len(labels) == 1:
-        raw = _votes(by_label[labels[0]], [], True, meta, config, language)
+        raw = _trusted(_votes(by_label[labels[0]], [], True, meta, config, language), trust)
         total, votes = _combine({k: v * ra.single_speaker_scale for k, v in raw.items()}, ra.max_single_kind)
         operator_label = labels[0] if total >= 0 else None
         method, confidence = "single_speaker", 1.0 / (1.0 + math.exp(-abs(total)))
@@ -250,7 +270,8 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         # The two labels that speak most decide; any further label is a client.
         a, b = sorted(labels[:], key=lambda lab: (-sum(t.duration for t in by_label[lab]), labels.index(lab)))[:2]
         a, b = sorted((a, b), key=labels.index)
-        total, votes = _combine(_votes(by_label[a], by_label[b], True, meta, config, language), ra.max_single_kind)
+        total, votes = _combine(_trusted(_votes(by_label[a], by_label[b], True, meta, config, language), trust),
+                                ra.max_single_kind)
         operator_label = a if total >= 0 else b
         method = _method(votes, total >= 0)
         confidence = 1.0 / (1.0 + math.exp(-abs(total)))
