@@ -720,7 +720,7 @@ def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[s
         return None
     note = (f"speech found ({speech_s:.1f} s) but the model produced {'no' if not words else words} "
             f"credible word{'' if words == 1 else 's'}: the spoken language may not be served by {asr.model} "
-            f"(language '{asr.language}') -- set `language` in metadata or route it with models.asr.by_language")
+            f"(language '{asr.language}'), or the recording is too poor for it -- set `language` in metadata or route it with models.asr.by_language")
     return {"speech_s": round(speech_s, 1), "words": words, "model": asr.model, "language": asr.language,
             "text": asr.text[:240], "note": note}
 
