@@ -55,6 +55,7 @@ INTERRUPTION_TOLERANCE_S = 1.5
 FILLER_TOLERANCE_S = 1.0
 DIARIZED = "_diarized_speech"  # run_callqa: the stored mono speech segments by role (not part of the result)
 DER_COLLAR_S = 0.25
+WITHHELD_PLAIN_WER = 0.5  # a withheld transcript is not a loss where plain faster-whisper's text was this wrong
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 STEREO = ("He began a confused complaint against the wizard, who had vanished behind the curtain on the left.",
           "The horizon seems extremely distant.")
@@ -321,6 +322,8 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["role_confidence"] = data["transcript"].get("role_confidence")
     row["role_method"] = data["transcript"].get("role_method")
     row["role_uncertain"] = any(f.get("id") == "role_uncertain" for f in data.get("flags") or [])
+    # callqa withheld the transcript: the model wrote no credible words (asr_no_words)
+    row["withheld"] = any(f.get("id") == "asr_no_words" for f in data.get("flags") or [])
     sig = data.get("signals") or {}
     tr_truth = truth["expected"]["talk_ratio_operator"]
     tr = sig.get("talk_ratio_operator")
@@ -354,7 +357,13 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t["wer_callqa"] = _ratio(sum(r["callqa_errors"] for r in ok), words)
     with_plain = [r for r in ok if "plain_errors" in r]
     t["wer_plain"] = _ratio(sum(r["plain_errors"] for r in with_plain), sum(r["ref_words"] for r in with_plain))
-    deltas = [(r["wer_callqa"] or 0) - (r["wer_plain"] or 0) for r in with_plain if r["ref_words"]]
+    # A transcript callqa withheld as not credible (asr_no_words) where plain faster-whisper's own text
+    # was mostly wrong too (WER >= WITHHELD_PLAIN_WER) is not a lost transcript: such calls are listed,
+    # not counted in the per-call delta; withholding a usable transcript still counts.
+    withheld = [r for r in with_plain if r.get("withheld") and (r["wer_plain"] or 0) >= WITHHELD_PLAIN_WER]
+    t["withheld_unusable"] = [{"call_id": r["call_id"], "wer_plain": r["wer_plain"]} for r in withheld]
+    deltas = [(r["wer_callqa"] or 0) - (r["wer_plain"] or 0) for r in with_plain
+              if r["ref_words"] and r not in withheld]
     t["wer_worst_delta"] = max(deltas) if deltas else None
     t["calls_worse_than_plain_by_0.02"] = sum(d > 0.02 for d in deltas)
     ders = [r["der"] for r in ok if r.get("der") is not None]
@@ -366,6 +375,9 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     mono = [r for r in ok if r["channels"] == 1 and r.get("der") is not None]
     # total DER weighted by reference speech would need durations; a mean over calls is what we report
     t["der_mono_calls"] = len(mono)
+    credible = [r["der"] for r in mono if not r.get("withheld")]
+    t["der_mono_mean_credible"] = sum(credible) / len(credible) if credible else None
+    t["der_mono_calls_credible"] = len(credible)
     roles = [r for r in ok if r.get("role_accuracy") is not None]
     wrong = [r for r in roles if r["role_accuracy"] < 0.5]
     t["role_accuracy_mean"] = sum(r["role_accuracy"] for r in roles) / len(roles) if roles else None
@@ -424,6 +436,9 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
         elif key == "wer_worst_delta":
             ok = None if t["wer_worst_delta"] is None else t["wer_worst_delta"] <= 0.02
             val = f"worst +{f(t['wer_worst_delta'])}, {t['calls_worse_than_plain_by_0.02']} calls over"
+            if t.get("withheld_unusable"):
+                val += (f"; not counted: {len(t['withheld_unusable'])} withheld as not credible (asr_no_words) "
+                        f"where plain's WER was " + ", ".join(f(w["wer_plain"], 2) for w in t["withheld_unusable"]))
         elif key == "roles":
             ok = t["roles_wrong_confident"] == 0 and t["roles_wrong_unflagged"] == 0
             val = (f"{t['roles_wrong']} wrong ({t['roles_wrong_confident']} at conf >= 0.8, "
@@ -434,7 +449,8 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
         elif key == "der":
             ok = None if t["der_mono_mean"] is None else t["der_mono_mean"] <= 0.10
             val = (f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls (transcript turns); "
-                   f"diarizer's own segments {f(t.get('der_diarizer_mono_mean'))} "
+                   f"without the {t['der_mono_calls'] - t.get('der_mono_calls_credible', 0)} withheld transcripts "
+                   f"{f(t.get('der_mono_mean_credible'))}; diarizer's own segments {f(t.get('der_diarizer_mono_mean'))} "
                    f"({t.get('der_diarizer_mono_calls', 0)} calls, not the target's measure)")
         elif key == "one_speaker":
             ok = None if t["one_speaker_rate"] is None else t["one_speaker_rate"] >= 0.95
