@@ -44,3 +44,32 @@ def test_russian_speech_through_english_model_is_asr_no_words_not_no_speech(tmp_
     assert data["processing"]["scoring"]["not_scored"].startswith("asr_no_words")
     assert all(i["score"] is None for i in data["indicators"])
     assert all(c["score"] is None for c in data["competencies"])
+
+
+def test_stray_words_of_a_model_that_cannot_read_the_call_are_not_credible():
+    """What tiny.en wrote for 8 s of Russian differs by CPU: 24 looped words on one machine,
+    "and thank you very much. Thank you very much." (9 words, avg log-prob -1.08, word
+    probabilities 0.13-1.0, arithmetic mean 0.59) on another. Neither is a transcript; an unsure
+    segment of varied real words still is."""
+    from callqa.pipeline.settings import HallucinationGuard
+    from callqa.pipeline.speech.transcribe import AsrResult, AsrSegment, credible_word_count
+    from callqa.pipeline.types import Word
+
+    def seg(text, probs, logprob=-1.08, start=0.0):
+        words = tuple(Word(w, start + i * 0.4, start + i * 0.4 + 0.3, p)
+                      for i, (w, p) in enumerate(zip(text.split(), probs)))
+        return AsrSegment(start, start + 4.0, text, words, logprob, 0.3, 1.5, None)
+
+    guard = HallucinationGuard()
+
+    def credible(*segments):
+        return credible_word_count(AsrResult(segments=segments, turns=(), language="en", language_probability=1.0,
+                                             model="tiny.en"), guard)
+
+    loop = seg("and thank you very much. Thank you very much.", [0.18, 0.13, 0.99, 0.31, 0.99, 0.27, 0.99, 0.48, 1.0])
+    assert credible(loop) == 0
+    again = seg("thank you very much", [0.6, 0.9, 0.9, 0.9], start=5.0)
+    assert credible(seg("okay and thank you very much", [0.9] * 6, logprob=-0.3), again) == 6  # a repeat, unsure
+    garbled = seg("I would like to check the balance on my team", [0.7, 0.6, 0.8, 0.5, 0.6, 0.7, 0.9, 0.6, 0.8, 0.4])
+    assert credible(garbled) == 10  # unsure, but varied words the model mostly believes
+    assert credible(seg("the fee, the fee, the fee was added", [0.9] * 8, logprob=-0.4)) == 8  # sure: counts

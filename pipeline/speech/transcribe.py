@@ -28,6 +28,7 @@ same transcript, whatever was decoded before it in the same process.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import zlib
@@ -684,18 +685,27 @@ ASR_NO_WORDS_MIN_SPEECH_S = 3.0
 ASR_NO_WORDS_PER_S = 0.1
 
 
+def _loops(tokens: Sequence[str]) -> bool:
+    """A decoder loop inside one segment: at least 6 words of which at most 60 % differ
+    ("and thank you very much thank you very much")."""
+    return len(tokens) >= 6 and len(set(tokens)) / len(tokens) <= 0.6
+
+
 def credible_word_count(asr: "AsrResult", guard: HallucinationGuard) -> int:
-    """Words of the call that the model itself believes: a segment under the guard's
-    `log_prob_threshold` whose words are mostly guesses (mean probability < 0.5) or that repeats
-    the previous segment's text word for word (a decoder loop over speech it cannot read, e.g.
-    Russian through tiny.en) does not count."""
+    """Words of the call that the model itself believes. A segment under the guard's
+    `log_prob_threshold` does not count when its words are mostly guesses (mean or geometric-mean
+    probability < 0.5), when it loops within itself (`_loops`), or when it repeats the previous
+    segment's text (a decoder loop over speech it cannot read, e.g. Russian through tiny.en, which
+    writes 0, 9 or 24 such words depending on the CPU)."""
     count, previous = 0, None
     for part in asr.segments or asr.turns:
         norm = normalise_text(part.text)
         probs = [w.probability for w in part.words if getattr(w, "probability", None) is not None]
         unsure = getattr(part, "avg_logprob", 0.0) < guard.log_prob_threshold
-        guessed = bool(probs) and sum(probs) / len(probs) < 0.5
-        if not (unsure and (guessed or norm == previous)):
+        guessed = bool(probs) and min(sum(probs) / len(probs),
+                                      math.exp(sum(math.log(max(p, 1e-4)) for p in probs) / len(probs))) < 0.5
+        repeated = bool(norm) and previous is not None and f" {norm} " in f" {previous} "
+        if not (unsure and (guessed or repeated or _loops(norm.split()))):
             count += len(part.words) or len(part.text.split())
         previous = norm
     return count
