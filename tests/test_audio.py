@@ -137,6 +137,19 @@ def test_random_bytes_and_corrupt_mp3(tmp_path, config):
     assert "bad.mp3" in str(e.value)
 
 
+def test_a_file_cut_short_is_analysed_with_a_note_saying_so(tmp_path, config):
+    """An upload that stopped half-way: the header still announces the whole call. What the file
+    holds is analysed, and the audio notes say that the rest is missing (not a quiet short call)."""
+    for ext, codec in (("mp3", "libmp3lame"),):  # (a cut WAV/Ogg shows its real length: nothing to say)
+        whole = _tone(tmp_path / f"whole.{ext}", 440, 20.0, 8000, "-c:a", codec)
+        cut = tmp_path / f"cut.{ext}"
+        cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 4])
+        audio = load_audio(cut, config)
+        assert audio.duration_s < 8.0
+        assert any("cut short" in n and "header says 20." in n for n in audio.notes), (ext, audio.notes)
+        assert not any("cut short" in n for n in load_audio(whole, config).notes)
+
+
 def test_too_short(tmp_path, config):
     path = _tone(tmp_path / "blip.wav", 440, 0.2, 16000)
     with pytest.raises(InputError, match=r"too short: 0\.20 s.*min_duration_s"):

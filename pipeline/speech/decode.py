@@ -231,6 +231,11 @@ def load_audio(path: str | Path, config: Config) -> Audio:
             raise InputError(path, f"corrupt audio: only {duration:.1f} s of {probe.duration_s:.1f} s could be "
                                    f"decoded ({last_error})")
         decode_notes = (f"{n_errors} decoding errors skipped ({last_error})",)
+    elif probe.duration_s and duration < 0.9 * probe.duration_s and probe.duration_s - duration > 1.0:
+        # No error, yet much less audio than the header announces: a file cut short (an upload or a
+        # copy that stopped). Analysed as what it holds; the note says the rest is missing.
+        decode_notes = (f"the file seems cut short: its header says {probe.duration_s:.1f} s, "
+                        f"only {duration:.1f} s could be decoded",)
     if duration < cfg.min_duration_s:
         raise InputError(path, f"too short: {duration:.2f} s of audio, the minimum is audio.min_duration_s = "
                                f"{cfg.min_duration_s:g} s")
