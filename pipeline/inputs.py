@@ -4,6 +4,7 @@ transcripts produced elsewhere (CONTRACTS.md, "Transcript import")."""
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import json
 import math
 import re
@@ -43,7 +44,19 @@ def meta_from_mapping(data: Mapping[str, Any], path: Path) -> CallMeta:
         raise InputError(path, "metadata must be a JSON/YAML object")
     vals: dict[str, Any] = {}
     for key in ("call_id", "operator_id", "team", "started_at", "scenario"):
-        vals[key] = _str_or_none(data.get(key), path, key)
+        value = data.get(key)
+        if key == "started_at" and isinstance(value, (_dt.date, _dt.datetime)):
+            value = value.isoformat()  # YAML reads an unquoted date/time as one
+        vals[key] = _str_or_none(value, path, key)
+    if vals["started_at"] is not None:
+        vals["started_at"] = vals["started_at"].strip()
+        try:
+            _dt.datetime.fromisoformat(vals["started_at"])
+        except ValueError:
+            # Reports, trends, sampling and search order and group calls by it; a date they cannot
+            # read would quietly drop the call from all of them.
+            raise InputError(path, f"field 'started_at' must be an ISO 8601 date or date-time such as "
+                                   f"2026-11-20T14:05:00, got {_show(vals['started_at'])}") from None
     cid = vals["call_id"]
     if cid is not None and (cid.strip() in (".", "..") or any(c in cid for c in "/\\") or not cid.isprintable()):
         # The call id names the result file (`<call_id>.json`): a path in it would write elsewhere.

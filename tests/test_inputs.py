@@ -76,3 +76,21 @@ def test_call_id_from_meta_else_file_name(tmp_path):
     assert call_id_for(tmp_path / "x" / "rec_01.flac", None) == "rec_01"
     assert call_id_for(tmp_path / "rec_01.flac", CallMeta(call_id="C-9")) == "C-9"
     assert CallMeta(operator_id="a").merged(CallMeta(team="t")).operator_id == "a"
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-02-30T10:00:00", "20.11.2026", "2026-11-20 25:00"])
+def test_a_start_time_reports_cannot_read_is_refused_naming_the_field(tmp_path, value):
+    """Reports, trends, sampling and search group calls by `started_at`: a value they cannot read
+    used to be stored as given and the call then fell out of all of them without a word."""
+    _write(tmp_path / "c.meta.json", {"started_at": value})
+    with pytest.raises(InputError, match=r"started_at.*ISO 8601") as e:
+        read_meta_file(tmp_path / "c.meta.json")
+    assert "c.meta.json" in str(e.value)
+
+
+def test_iso_start_times_are_accepted_also_unquoted_in_yaml(tmp_path):
+    for value in ("2026-11-20T14:05:00", "2026-11-20", "2026-11-20T14:05:00+03:00", "2026-11-20T11:05:00Z"):
+        _write(tmp_path / "ok.meta.json", {"started_at": value})
+        assert read_meta_file(tmp_path / "ok.meta.json").started_at == value
+    (tmp_path / "y.meta.yaml").write_text("started_at: 2026-11-20T14:05:00\n", encoding="utf-8")
+    assert read_meta_file(tmp_path / "y.meta.yaml").started_at == "2026-11-20T14:05:00"
