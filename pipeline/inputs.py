@@ -18,6 +18,7 @@ from callqa.pipeline.settings import LANGUAGE_CODE
 from callqa.pipeline.types import DIRECTIONS, LANGUAGES, ROLES, SPEAKERS, CallMeta, Transcript, Turn, Word
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".wma")
+MAX_TRANSCRIPT_S = 24 * 3600.0  # an imported call longer than a day has its times in another unit
 META_FIELDS = ("call_id", "operator_id", "team", "role", "direction", "started_at", "language",
                "channel_map", "scenario", "swap_roles", "num_speakers")
 
@@ -295,6 +296,9 @@ def transcript_from_mapping(data: Any, path: Path) -> tuple[Transcript, CallMeta
     duration = data.get("duration_s")
     duration = _num(duration, path, "duration_s") if duration is not None else 0.0
     duration = max([duration] + [t.end for t in turns])
+    if duration > MAX_TRANSCRIPT_S:
+        raise InputError(path, f"the call would last {duration / 3600:.1f} h: times must be in seconds "
+                               f"(milliseconds exported as seconds?)")
     language = meta.language or guess_language([t.text for t in turns])
     labelled = [t.speaker not in SPEAKERS for t in turns]
     if any(labelled):

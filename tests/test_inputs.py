@@ -94,3 +94,13 @@ def test_iso_start_times_are_accepted_also_unquoted_in_yaml(tmp_path):
         assert read_meta_file(tmp_path / "ok.meta.json").started_at == value
     (tmp_path / "y.meta.yaml").write_text("started_at: 2026-11-20T14:05:00\n", encoding="utf-8")
     assert read_meta_file(tmp_path / "y.meta.yaml").started_at == "2026-11-20T14:05:00"
+
+
+def test_times_exported_in_milliseconds_are_refused_not_read_as_a_year_long_call(tmp_path):
+    turns = [{"speaker": "operator", "start": 400, "end": 4100, "text": "Здравствуйте"},
+             {"speaker": "client", "start": 4600, "end": 8_000_000, "text": "Алло"}]
+    with pytest.raises(InputError, match=r"times must be in seconds") as e:
+        read_transcript_json(_write(tmp_path / "ms.json", {"turns": turns}))
+    assert "ms.json" in str(e.value)
+    long_day = [{"speaker": "operator", "start": 0, "end": 5 * 3600, "text": "x"}]  # 5 h: long, but seconds
+    assert read_transcript_json(_write(tmp_path / "s.json", {"turns": long_day}))[0].duration_s == 5 * 3600
