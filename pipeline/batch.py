@@ -270,11 +270,18 @@ def call_id_of(path: Path, manifest_meta: CallMeta | None) -> str:
     return call_id_for(path, meta)
 
 
+SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
+
+
+def _sidecar_stem(name: str) -> str:
+    return next(name[: -len(s)] for s in SIDECAR_SUFFIXES if name.endswith(s))
+
+
 def is_call_file(path: Path) -> bool:
     name = path.name
     if name.startswith(".") or not path.is_file():
         return False
-    if name.endswith((".truth.json", ".meta.json", ".meta.yaml", ".meta.yml")):
+    if name.endswith((".truth.json",) + SIDECAR_SUFFIXES):
         return False
     return is_audio_file(path) or is_transcript_file(path)
 
@@ -295,8 +302,15 @@ def discover(inboxes: Sequence[str | Path], *, recursive: bool = False) -> Disco
         mpath = inbox / MANIFEST
         manifest = read_manifest(mpath) if mpath.is_file() else {}
         used: set[str] = set()
-        candidates = inbox.rglob("*") if recursive else inbox.iterdir()
-        for path in sorted(p for p in candidates if is_call_file(p)):
+        candidates = sorted(inbox.rglob("*") if recursive else inbox.iterdir())
+        calls = [p for p in candidates if is_call_file(p)]
+        # A sidecar whose recording is not there (a typo in its name) would lose its metadata silently.
+        sides = {sidecar_for(p) for p in calls}
+        for side in candidates:
+            if side.name.endswith(SIDECAR_SUFFIXES) and not side.name.startswith(".") and side not in sides:
+                problems.append(Problem(str(side), "metadata sidecar matches no recording in the inbox "
+                                                   f"(expected a recording named {_sidecar_stem(side.name)}.<ext>)"))
+        for path in calls:
             mmeta = _manifest_meta(manifest, inbox, path)
             if mmeta is not None:
                 used.update(k for k, v in manifest.items() if v is mmeta)

@@ -65,6 +65,22 @@ def test_discovery_reads_manifest_sidecars_and_ids_inside_transcripts(tmp_path):
     assert any("'missing.wav' matches no file" in r for r in reasons)
 
 
+def test_a_sidecar_whose_recording_is_not_there_is_reported_not_ignored(tmp_path):
+    """A typo in a sidecar's name ("call-7.meta.json" beside "call_7.wav") lost the call's team and
+    operator without a word; it is now a problem of the batch, naming the sidecar, and the call is
+    still processed (with the metadata it has)."""
+    box = tmp_path / "inbox"
+    box.mkdir()
+    write_transcript(box / "call_7.json")
+    (box / "call-7.meta.json").write_text(json.dumps({"operator_id": "op-7", "team": "north"}))
+    (box / "call_7.meta.yaml").write_text("team: south\n")  # this one matches
+    found = discover([box])
+    assert [i.call_id for i in found.items] == ["call_7"]
+    assert [(Path(p.path).name, p.reason) for p in found.problems] == [
+        ("call-7.meta.json", "metadata sidecar matches no recording in the inbox "
+                             "(expected a recording named call-7.<ext>)")]
+
+
 def test_a_bad_manifest_or_missing_inbox_stops_before_processing(tmp_path):
     with pytest.raises(InputError, match="inbox is not a directory"):
         discover([tmp_path / "nope"])
