@@ -408,3 +408,16 @@ def test_phrases_the_asr_itself_doubts_do_not_decide_roles(config):
     # Imported transcripts carry no word probabilities: their phrases count in full.
     imported = [Turn(speaker=s, start=t, end=t + 4, text=x) for s, t, x in lines]
     assert role_uncertainty(assign_by_cues(imported, CallMeta(), config, "en", 14), config) is None
+
+
+def test_a_caller_naming_themself_in_a_message_does_not_make_one_voice_two_people(config):
+    """A client's voicemail: "this is Kevin Moore" (a self-introduction, weak operator evidence) beside
+    "calling about my account ... call me back" (a message for the company). The weak cue against used to
+    cap the confidence at 0.5 as if two people were merged; a dialogue in one label still is."""
+    message = [_t("SPEAKER_00", 0, "Hi, this is Kevin Moore. I am calling about my account, my card was blocked."),
+               _t("SPEAKER_00", 3, "Please call me back, my number is 5551234.")]
+    tr = assign_by_cues(message, CallMeta(direction="inbound"), config, "en", 8)
+    assert {t.speaker for t in tr.turns} == {"client"} and tr.role_confidence > 0.5
+    merged = [_t("SPEAKER_00", 0, "Thank you for calling, how can I help you?"),
+              _t("SPEAKER_00", 3, "My card was blocked and I have a problem with my account.")]
+    assert assign_by_cues(merged, CallMeta(direction="inbound"), config, "en", 8).role_confidence <= 0.5

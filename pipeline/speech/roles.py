@@ -203,6 +203,8 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
     return {k: v for k, v in votes.items() if v}
 
 
+MERGED_SHARE = 0.25  # one voice: evidence for the other side at least this share of the evidence for its own side
+
 WORD_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company", "questions"))
 
 
@@ -262,9 +264,13 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         operator_label = labels[0] if total >= 0 else None
         method, confidence = "single_speaker", 1.0 / (1.0 + math.exp(-abs(total)))
         lexical = set(OPERATOR_KINDS) | set(CLIENT_KINDS) | {"names_company"}
-        if any(k in lexical and v and (v > 0) != (total >= 0) for k, v in votes.items()):
-            # One voice that also speaks as the other side (the client's problem in the operator's voice):
-            # likely two people merged, so who is who is not known (role_uncertain), not a confident guess.
+        said = [v for k, v in votes.items() if k in lexical and v]
+        won = sum(abs(v) for v in said if (v > 0) == (total >= 0))
+        lost = sum(abs(v) for v in said if (v > 0) != (total >= 0))
+        if lost and lost >= MERGED_SHARE * won:
+            # One voice that also speaks as the other side, not just in passing (the client's problem in the
+            # operator's voice): likely two people merged, so who is who is not known (role_uncertain), not a
+            # confident guess. A weak cue against (a caller naming themself in a message) does not count.
             confidence = min(confidence, 0.5)
     else:
         # The two labels that speak most decide; any further label is a client.
