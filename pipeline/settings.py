@@ -137,6 +137,10 @@ class DiarizationOptions(_Strict):
     embedded: EmbeddedDiarization = EmbeddedDiarization()
     pyannote: PyannoteOptions = PyannoteOptions()
     crosstalk_margin_db: float = 6.0  # stereo: a word is crosstalk when the other channel is this much louder
+    # mono turns span their words ("words"), or their speaker's diarized speech around the words ("speech":
+    # word times end early on narrow-band audio and missed words are speech too; pipeline/speech/diarize.py
+    # `widen_to_speech`)
+    turn_bounds: Literal["words", "speech"] = "words"
 
 
 class SentimentOptions(_Strict):

@@ -379,6 +379,8 @@ def _diar(*items) -> DiarizationResult:
 
 
 def test_words_take_the_speaker_they_overlap_most(config):
+    from callqa.pipeline.config import load_config
+
     diar = _diar((0.0, 3.0, "SPEAKER_00"), (3.2, 6.0, "SPEAKER_01"))
     # One ASR segment spanning a speaker change: the words are split between speakers.
     seg = _seg([(" Hello,", 0.1, 0.5), (" how", 0.6, 0.9), (" are", 1.0, 1.2), (" you?", 1.3, 2.8),
@@ -390,6 +392,32 @@ def test_words_take_the_speaker_they_overlap_most(config):
     assert turns[1].start == 3.1 and turns[1].end == 4.2
     assert [w.text for w in turns[1].words] == [" Fine,", " thanks."]
     assert turns[0].avg_logprob == pytest.approx(-0.4)
+    # turn_bounds "speech": a turn spans its speaker's speech around its words (word times end early
+    # on narrow-band audio; a word the ASR missed is speech all the same); the words keep their times.
+    spans = assign_speakers([seg], diar, load_config(overrides={"models": {"diarization": {"turn_bounds": "speech"}}}))
+    assert [(t.speaker, t.text) for t in spans] == [(t.speaker, t.text) for t in turns]
+    assert (spans[0].start, spans[0].end) == (0.0, 3.0)
+    assert (spans[1].start, spans[1].end) == (3.1, 6.0)
+    assert [w.start for w in spans[1].words] == [3.1, 3.7]
+
+
+def test_turns_widen_to_speech_but_never_into_another_turn(config):
+    from callqa.pipeline.speech.diarize import widen_to_speech
+    from callqa.pipeline.types import Turn
+
+    def turn(spk, a, b):
+        return Turn(speaker=spk, start=a, end=b, text="x", words=(Word(" x", a, b, 0.9),))
+
+    segs = [SpeakerSegment(0.0, 4.0, "A"), SpeakerSegment(4.0, 9.0, "B"), SpeakerSegment(9.5, 12.0, "A")]
+    # A's two turns in one speech segment, split by a pause: the pause stays; B's turn starts where
+    # A's ends at the earliest; A's last turn widens to its segment's end.
+    turns = [turn("A", 0.5, 1.5), turn("A", 2.5, 3.2), turn("B", 3.3, 8.0), turn("A", 10.0, 11.0)]
+    out = widen_to_speech(turns, segs)
+    assert [(t.start, t.end) for t in out] == [(0.0, 1.5), (2.5, 3.3), (3.3, 9.0), (9.5, 12.0)]
+    # A word where no speech of its speaker was found: the turn keeps its word times.
+    assert [(t.start, t.end) for t in widen_to_speech([turn("C", 1.0, 2.0)], segs)] == [(1.0, 2.0)]
+    # Turns never come to overlap (mono interruptions come from measured overlaps only).
+    assert all(a.end <= b.start for a, b in zip(out, out[1:]))
 
 
 def test_a_word_outside_every_segment_takes_the_nearest(config):

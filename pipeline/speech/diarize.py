@@ -885,7 +885,38 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
             flush()
         group.append(item)
     flush()
+    if config.section("models").diarization.turn_bounds == "speech":
+        turns = widen_to_speech(turns, segs)
     return apply_overlaps(turns, diarization.overlaps)
+
+
+def widen_to_speech(turns: list[Turn], segments: Sequence[SpeakerSegment]) -> list[Turn]:
+    """Turns span their speaker's speech, not only their words: a turn starts where the speaker's
+    speech segment holding its first word starts and ends where the one holding its last word ends
+    (word times end early on narrow-band audio, and words the ASR missed are speech all the same).
+    Never into another turn: a turn widens at most to its neighbours' edges, and not into the pause
+    before or after a turn of the same speaker (that pause split them). Words keep their own times."""
+    from dataclasses import replace
+
+    out = sorted(turns, key=lambda t: (t.start, t.end))
+    segments = sorted(segments, key=lambda s: s.start)
+    starts = np.array([s.start for s in segments], dtype=float)
+    ends = np.maximum.accumulate(np.array([s.end for s in segments], dtype=float))  # no segment before lo reaches
+    for i, t in enumerate(out):
+        lo, hi = int(np.searchsorted(ends, t.start, side="right")), int(np.searchsorted(starts, t.end, side="left"))
+        own = [s for s in segments[lo:hi] if s.label == t.speaker]
+        if not own:
+            continue
+        prev = out[i - 1] if i > 0 else None
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        start, end = min(t.start, own[0].start), max(t.end, own[-1].end)
+        if prev is not None:
+            start = max(start, t.start if prev.speaker == t.speaker else min(t.start, prev.end))
+        if nxt is not None:
+            end = min(end, t.end if nxt.speaker == t.speaker else max(t.end, nxt.start))
+        if (start, end) != (t.start, t.end):
+            out[i] = replace(t, start=start, end=end)
+    return out
 
 
 def apply_overlaps(turns: list[Turn], overlaps: Sequence[Overlap], reach_s: float = 1.0) -> list[Turn]:
