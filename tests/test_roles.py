@@ -421,3 +421,17 @@ def test_a_caller_naming_themself_in_a_message_does_not_make_one_voice_two_peopl
     merged = [_t("SPEAKER_00", 0, "Thank you for calling, how can I help you?"),
               _t("SPEAKER_00", 3, "My card was blocked and I have a problem with my account.")]
     assert assign_by_cues(merged, CallMeta(direction="inbound"), config, "en", 8).role_confidence <= 0.5
+
+
+def test_one_voice_taken_for_the_operator_is_never_sure(config):
+    """Seed-555 simulated call: two 8 kHz voices 0.79 alike, 0.1 semitones apart, counted as one; the
+    client's garbled words carried no client phrase, so the whole call was the operator's at 0.64 and
+    scored (talk ratio 1.0). One voice labelled operator may be two people merged: role_uncertain."""
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    turns = [_t("SPEAKER_00", 0, "Good morning, my name is Peter. How can I help you?"),
+             _t("SPEAKER_00", 4, "Thanks for holding. I have blocked your card, a new one is on its way."),
+             _t("SPEAKER_00", 9, "No, not anymore. Thank you. Bye. Take care.")]
+    tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 12)
+    assert {t.speaker for t in tr.turns} == {"operator"}
+    assert role_uncertainty(tr, config) is not None

@@ -203,6 +203,7 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
     return {k: v for k, v in votes.items() if v}
 
 
+ONE_VOICE_OPERATOR = 0.5  # one voice labelled operator: never sure it is not two people merged
 MERGED_SHARE = 0.25  # one voice: evidence for the other side at least this share of the evidence for its own side
 
 WORD_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company", "questions"))
@@ -267,6 +268,11 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         said = [v for k, v in votes.items() if k in lexical and v]
         won = sum(abs(v) for v in said if (v > 0) == (total >= 0))
         lost = sum(abs(v) for v in said if (v > 0) != (total >= 0))
+        if operator_label is not None:
+            # One voice taken for the operator: an operator talking into a dead line, or two people the
+            # speaker count could not tell apart (8 kHz voices 0.68-0.79 alike, like one voice's two halves),
+            # in which case everything the client said would be scored as the operator's. Not knowable here.
+            confidence = min(confidence, ONE_VOICE_OPERATOR)
         if lost and lost >= MERGED_SHARE * won:
             # One voice that also speaks as the other side, not just in passing (the client's problem in the
             # operator's voice): likely two people merged, so who is who is not known (role_uncertain), not a
