@@ -140,7 +140,7 @@ class DiarizationOptions(_Strict):
     # mono turns span their words ("words"), or their speaker's diarized speech around the words ("speech":
     # word times end early on narrow-band audio and missed words are speech too; pipeline/speech/diarize.py
     # `widen_to_speech`)
-    turn_bounds: Literal["words", "speech"] = "words"
+    turn_bounds: Literal["words", "speech"] = "speech"
 
 
 class SentimentOptions(_Strict):

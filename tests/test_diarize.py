@@ -385,16 +385,17 @@ def test_words_take_the_speaker_they_overlap_most(config):
     # One ASR segment spanning a speaker change: the words are split between speakers.
     seg = _seg([(" Hello,", 0.1, 0.5), (" how", 0.6, 0.9), (" are", 1.0, 1.2), (" you?", 1.3, 2.8),
                 (" Fine,", 3.1, 3.6), (" thanks.", 3.7, 4.2)], lp=-0.4)
-    turns = assign_speakers([seg], diar, config)
+    # turn_bounds "words": a turn spans its words
+    turns = assign_speakers([seg], diar, load_config(overrides={"models": {"diarization": {"turn_bounds": "words"}}}))
     assert [(t.speaker, t.text) for t in turns] == [("SPEAKER_00", "Hello, how are you?"),
                                                   ("SPEAKER_01", "Fine, thanks.")]
     assert turns[0].start == 0.1 and turns[0].end == 2.8
     assert turns[1].start == 3.1 and turns[1].end == 4.2
     assert [w.text for w in turns[1].words] == [" Fine,", " thanks."]
     assert turns[0].avg_logprob == pytest.approx(-0.4)
-    # turn_bounds "speech": a turn spans its speaker's speech around its words (word times end early
-    # on narrow-band audio; a word the ASR missed is speech all the same); the words keep their times.
-    spans = assign_speakers([seg], diar, load_config(overrides={"models": {"diarization": {"turn_bounds": "speech"}}}))
+    # turn_bounds "speech" (the default): a turn spans its speaker's speech around its words (word times end
+    # early on narrow-band audio; a word the ASR missed is speech all the same); the words keep their times.
+    spans = assign_speakers([seg], diar, config)
     assert [(t.speaker, t.text) for t in spans] == [(t.speaker, t.text) for t in turns]
     assert (spans[0].start, spans[0].end) == (0.0, 3.0)
     assert (spans[1].start, spans[1].end) == (3.1, 6.0)
@@ -444,7 +445,7 @@ def test_segments_without_word_times_are_assigned_whole(config):
     empty = SimpleNamespace(start=7.0, end=8.0, text=" ", words=(), avg_logprob=-0.5)
     turns = assign_speakers([seg, empty], diar, config)
     assert [(t.speaker, t.text, t.start, t.end) for t in turns] == [
-        ("SPEAKER_01", "I would like to close my account.", 2.5, 6.0)]
+        ("SPEAKER_01", "I would like to close my account.", 2.0, 9.0)]  # widened to SPEAKER_01's speech
 
 
 def test_plain_words_are_joined_with_spaces(config):
