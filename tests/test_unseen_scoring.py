@@ -56,3 +56,28 @@ def test_a_blank_turn_is_no_slow_speech(tmp_path, capsys):
     assert rate == without["signals"]["speech_rate_wpm"]["operator"]
     score = {i["id"]: i["score"] for i in with_blank["indicators"]}["speech_rate"]
     assert score == {i["id"]: i["score"] for i in without["indicators"]}["speech_rate"]
+
+
+def test_a_wrong_number_call_feeds_no_scores_into_the_operators_grades(tmp_path):
+    """Simulated wrong-number call (seed 31337): 'Hello.' / 'Sorry, I think I have the wrong number.' /
+    'No problem. Goodbye.' -- 6 s. It scored questions 0, resolution 0, problem_analysis 0 and failed the
+    competencies form at 38.8, which went into the operator's grades. Under signals.compliance.min_call_s
+    nothing is scored, each indicator says why; a 20 s call is scored as before."""
+    import json
+
+    from callqa.cli import main
+
+    def call(name, seconds):
+        turns = [{"speaker": "operator", "start": 0.5, "end": 1.5, "text": "Hello."},
+                 {"speaker": "client", "start": 2.0, "end": 4.5, "text": "Sorry, I think I have the wrong number."},
+                 {"speaker": "operator", "start": 5.0, "end": seconds, "text": "No problem. Goodbye."}]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"language": "en", "turns": turns}), encoding="utf-8")
+        assert main(["analyze", str(tmp_path / f"{name}.json"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+        return json.loads((tmp_path / "out" / f"{name}.json").read_text(encoding="utf-8"))
+
+    short = call("wrong_number", 6.5)
+    assert all(i["score"] is None and "too_short" in (i.get("note") or "") for i in short["indicators"])
+    assert all(c["score"] is None for c in short["competencies"])
+    assert all(f.get("score") is None for f in short["forms"] if f["id"] == "competencies")
+    longer = call("short_but_real", 20.0)
+    assert any(i["score"] is not None for i in longer["indicators"])
