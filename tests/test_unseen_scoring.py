@@ -61,8 +61,8 @@ def test_a_blank_turn_is_no_slow_speech(tmp_path, capsys):
 def test_a_wrong_number_call_feeds_no_scores_into_the_operators_grades(tmp_path):
     """Simulated wrong-number call (seed 31337): 'Hello.' / 'Sorry, I think I have the wrong number.' /
     'No problem. Goodbye.' -- 6 s. It scored questions 0, resolution 0, problem_analysis 0 and failed the
-    competencies form at 38.8, which went into the operator's grades. Under signals.compliance.min_call_s
-    nothing is scored, each indicator says why; a 20 s call is scored as before."""
+    competencies form at 38.8, which went into the operator's grades. Under indicators.min_conversation_s (8 s)
+    nothing is scored, each indicator says why; a 12 s call is scored as before."""
     import json
 
     from callqa.cli import main
@@ -79,5 +79,5 @@ def test_a_wrong_number_call_feeds_no_scores_into_the_operators_grades(tmp_path)
     assert all(i["score"] is None and "too_short" in (i.get("note") or "") for i in short["indicators"])
     assert all(c["score"] is None for c in short["competencies"])
     assert all(f.get("score") is None for f in short["forms"] if f["id"] == "competencies")
-    longer = call("short_but_real", 20.0)
+    longer = call("short_but_real", 12.0)
     assert any(i["score"] is not None for i in longer["indicators"])

@@ -542,11 +542,11 @@ def score_indicators(ctx: Context, ids: Iterable[str] | None = None) -> list[Ind
     if uncertain is None:
         spoken = [t for t in ctx.transcript.turns if t.text.strip()]
         length = max(t.end for t in spoken) - min(t.start for t in spoken)
-        min_s = ctx.config.section("signals").compliance.min_call_s
+        min_s = ctx.config.section("indicators").min_conversation_s
         if min_s > 0 and length < min_s:
             # A wrong number, a dropped call: a few seconds say nothing of how the operator works, and
-            # zeros for questions or resolution would pull their grades down (signals.compliance.min_call_s).
-            uncertain = (f"too_short: a conversation of {length:.0f} s, shorter than signals.compliance.min_call_s "
+            # zeros for questions or resolution would pull their grades down.
+            uncertain = (f"too_short: a conversation of {length:.1f} s, shorter than indicators.min_conversation_s "
                          f"({min_s:g} s): a wrong number or a dropped call, too little to score")
     if uncertain is not None:
         return [IndicatorScore(iid, None, None, (), spec.numeric, note=uncertain)

@@ -309,6 +309,8 @@ class DifficultRule(_Strict):
 
 class IndicatorsConfig(_Strict):
     difficult: DifficultRule = DifficultRule()
+    # a conversation shorter than this (s) is a wrong number or a dropped call: nothing scored (0: off)
+    min_conversation_s: float = Field(8.0, ge=0.0)
     items: dict[str, IndicatorSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
