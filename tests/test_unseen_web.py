@@ -8,10 +8,10 @@ import re
 import shutil
 
 import pytest
-from test_web_store import PASSWORD, build_web_store
+from test_web_search import login
+from test_web_store import build_web_store
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
 
 HTML = {"accept": "text/html"}
 
@@ -26,13 +26,6 @@ def web(tmp_path_factory):
     return store, create_app(store, built["config"])
 
 
-def login(app, name: str) -> TestClient:
-    client = TestClient(app)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
-    r = client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return client
 
 
 def _damaged(good: dict) -> dict[str, str]:
