@@ -218,7 +218,8 @@ def test_role_uncertain_nulls_operator_indicators_with_the_reason_in_the_result(
     # The same call with role_assignment.min_confidence 0 is scored: the setting is read.
     from callqa.pipeline.config import load_config
 
-    lax = load_config(overrides={"role_assignment": {"min_confidence": 0.0}})
+    # (a 5-turn call of "hello"s is also shorter than indicators.min_conversation_s: that rule is off here)
+    lax = load_config(overrides={"role_assignment": {"min_confidence": 0.0}, "indicators": {"min_conversation_s": 0}})
     scored = process_call(path, lax).serialize()
     assert "role_uncertain" not in {f["id"] for f in scored["flags"]}
     assert any(i["score"] is not None for i in scored["indicators"])

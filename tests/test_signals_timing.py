@@ -222,7 +222,8 @@ def test_a_wrong_number_call_gets_no_script_score_and_no_script_missing_flag(tmp
     why = data["signals"]["script"]["not_applicable"]
     assert "wrong number" in why
     inds = _script_indicators(data)
-    assert inds and all(i["score"] is None and why in (i.get("note") or "") for i in inds.values()), inds
+    # not scored, and saying why (a 6 s call: indicators.min_conversation_s leaves every indicator null)
+    assert inds and all(i["score"] is None and "wrong number" in (i.get("note") or "") for i in inds.values()), inds
 
 
 def test_a_voicemail_left_by_the_operator_gets_no_script_score(tmp_path):
