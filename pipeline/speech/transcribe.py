@@ -457,6 +457,22 @@ def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad:
     return sum(sp for _, _, sp in uncovered_speech(samples, segments, vad, rate))
 
 
+def _splice(samples: np.ndarray, spans: Sequence[tuple[float, float]], sep_s: float,
+            rate: int = 16000) -> tuple[np.ndarray, list[float]]:
+    """The stretches `spans` (s) of `samples`, one after another with `sep_s` of silence after each,
+    as one float32 buffer to decode at once, and where each stretch starts in it (s): a time t in the
+    buffer within stretch i (`_channel_of(t, where_in)`) is t - where_in[i] + spans[i][0] in the call."""
+    parts: list[np.ndarray] = []
+    where_in: list[float] = []
+    pos = 0.0
+    for a, b in spans:
+        piece = samples[int(a * rate):int(b * rate)]
+        parts += [piece, np.zeros(int(sep_s * rate), np.float32)]
+        where_in.append(pos)
+        pos += piece.size / rate + sep_s
+    return np.concatenate(parts).astype(np.float32, copy=False), where_in
+
+
 def _channel_of(t: float, starts: Sequence[float]) -> int:
     """Index of the piece (of consecutive pieces starting at `starts`) that holds time `t`."""
     return max(0, int(np.searchsorted(np.asarray(starts), t, side="right")) - 1)
@@ -490,14 +506,8 @@ def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     # The skipped stretches, one after another with a little silence between, in one decoding.
     rate, pad, sep = 16000, 0.3, 0.5
     spans = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0, _ in gaps]
-    parts, where_in = [], []
-    pos = 0.0
-    for a, b in spans:
-        piece = samples[int(a * rate):int(b * rate)]
-        parts += [piece, np.zeros(int(sep * rate), np.float32)]
-        where_in.append(pos)
-        pos += piece.size / rate + sep
-    redo = _decode_channel(model, np.concatenate(parts), {**kwargs, "initial_prompt": None}, channel, hook,
+    spliced, where_in = _splice(samples, spans, sep, rate)
+    redo = _decode_channel(model, spliced, {**kwargs, "initial_prompt": None}, channel, hook,
                            step + " (retry)", opts.max_piece_s)
 
     def back(t: float, i: int) -> float:
@@ -594,19 +604,11 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
     if not gaps:
         return []
     spans = [(max(0.0, a - fp.pad_s), min(duration, b + fp.pad_s)) for a, b in gaps]
-    parts: list[np.ndarray] = []
-    where_in: list[float] = []
-    pos = 0.0
-    for a, b in spans:
-        piece = samples[int(a * rate):int(b * rate)]
-        parts += [piece, np.zeros(int(FILLER_SEP_S * rate), np.float32)]
-        where_in.append(pos)
-        pos += piece.size / rate + FILLER_SEP_S
+    spliced, where_in = _splice(samples, spans, FILLER_SEP_S, rate)
     prompt = fp.prompt.get(lang) or opts.initial_prompt.get(lang) or None
     kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "vad_filter": False, "hotwords": None,
               "condition_on_previous_text": False, "word_timestamps": True, "temperature": 0.0}
-    redo = _decode_channel(model, np.concatenate(parts).astype(np.float32, copy=False), kwargs, channel, hook,
-                           step + " (fillers)", opts.max_piece_s)
+    redo = _decode_channel(model, spliced, kwargs, channel, hook, step + " (fillers)", opts.max_piece_s)
     firsts = sorted(segments, key=lambda sg: sg.start)
 
     def neighbour_logprob(t: float) -> float:
