@@ -695,7 +695,7 @@ def _loops(tokens: Sequence[str]) -> bool:
 
 def credible_word_count(asr: "AsrResult", guard: HallucinationGuard) -> int:
     """Words of the call that the model itself believes. A segment under the guard's
-    `log_prob_threshold` does not count when its words are mostly guesses (mean or geometric-mean
+    `log_prob_threshold` does not count when its words are mostly guesses (geometric-mean
     probability < 0.5), when it loops within itself (`_loops`), or when it repeats the previous
     segment's text (a decoder loop over speech it cannot read, e.g. Russian through tiny.en, which
     writes 0, 9 or 24 such words depending on the CPU)."""
@@ -704,8 +704,8 @@ def credible_word_count(asr: "AsrResult", guard: HallucinationGuard) -> int:
         norm = normalise_text(part.text)
         probs = [w.probability for w in part.words if getattr(w, "probability", None) is not None]
         unsure = getattr(part, "avg_logprob", 0.0) < guard.log_prob_threshold
-        guessed = bool(probs) and min(sum(probs) / len(probs),
-                                      math.exp(sum(math.log(max(p, 1e-4)) for p in probs) / len(probs))) < 0.5
+        # geometric mean: never above the arithmetic one, and one near-zero word weighs in
+        guessed = bool(probs) and math.exp(sum(math.log(max(p, 1e-4)) for p in probs) / len(probs)) < 0.5
         repeated = bool(norm) and previous is not None and f" {norm} " in f" {previous} "
         if not (unsure and (guessed or repeated or _loops(norm.split()))):
             count += len(part.words) or len(part.text.split())
@@ -732,7 +732,8 @@ def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[s
         return None
     note = (f"speech found ({speech_s:.1f} s) but the model produced {'no' if not words else words} "
             f"credible word{'' if words == 1 else 's'}: the spoken language may not be served by {asr.model} "
-            f"(language '{asr.language}'), or the recording is too poor for it -- set `language` in metadata or route it with models.asr.by_language")
+            f"(language '{asr.language}'), or the recording is too poor for it -- set `language` in metadata "
+            f"or route it with models.asr.by_language")
     return {"speech_s": round(speech_s, 1), "words": words, "model": asr.model, "language": asr.language,
             "text": asr.text[:240], "note": note}
 
