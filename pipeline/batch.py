@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from callqa.pipeline.speech.decode import file_sha256
 from callqa.pipeline.config import Config, load_config
 from callqa.pipeline.errors import CallqaError, InputError
-from callqa.pipeline.inputs import is_audio_file, is_transcript_file, meta_from_mapping, read_manifest, read_meta_file, sidecar_for
+from callqa.pipeline.inputs import (SIDECAR_SUFFIXES, is_audio_file, is_transcript_file, meta_from_mapping,
+                                    read_manifest, read_meta_file, sidecar_for, sidecar_stem)
 from callqa.pipeline.identity import call_ids
 from callqa.pipeline.process import TranscriptRecord, analysis_stage, call_meta, process_call
 from callqa.pipeline.store.db import CallIdentity, Store, worker_name
@@ -270,13 +271,6 @@ def call_id_of(path: Path, manifest_meta: CallMeta | None) -> str:
     return call_id_for(path, meta)
 
 
-SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
-
-
-def _sidecar_stem(name: str) -> str:
-    return next(name[: -len(s)] for s in SIDECAR_SUFFIXES if name.endswith(s))
-
-
 def is_call_file(path: Path) -> bool:
     name = path.name
     if name.startswith(".") or not path.is_file():
@@ -309,7 +303,7 @@ def discover(inboxes: Sequence[str | Path], *, recursive: bool = False) -> Disco
         for side in candidates:
             if side.name.endswith(SIDECAR_SUFFIXES) and not side.name.startswith(".") and side not in sides:
                 problems.append(Problem(str(side), "metadata sidecar matches no recording in the inbox "
-                                                   f"(expected a recording named {_sidecar_stem(side.name)}.<ext>)"))
+                                                   f"(expected a recording named {sidecar_stem(side.name)}.<ext>)"))
         for path in calls:
             mmeta = _manifest_meta(manifest, inbox, path)
             if mmeta is not None:

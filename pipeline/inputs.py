@@ -119,10 +119,20 @@ def read_meta_file(path: Path) -> CallMeta:
     return meta_from_mapping(data or {}, path)
 
 
+SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
+
+
+def sidecar_stem(name: str) -> str | None:
+    """The recording's stem a sidecar file name belongs to (`call7.meta.json` -> `call7`), None when
+    the name is not a sidecar's (suffix compared case-insensitively)."""
+    low = name.lower()
+    return next((name[: -len(s)] for s in SIDECAR_SUFFIXES if low.endswith(s)), None)
+
+
 def sidecar_for(path: Path) -> Path | None:
     """`<stem>.meta.json` or `<stem>.meta.yaml` beside a recording."""
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-    for suffix in (".meta.json", ".meta.yaml", ".meta.yml"):
+    for suffix in SIDECAR_SUFFIXES:
         cand = path.with_name(stem + suffix)
         if cand.is_file():
             return cand

@@ -38,19 +38,16 @@ def expand_inputs(paths: list[str]) -> list[Path]:
     return [p for p in out if not (_is_sidecar(p) and _sidecar_stem(p) in stems)]
 
 
-SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
-
-
 def _is_sidecar(path: Path) -> bool:
-    return path.name.lower().endswith(SIDECAR_SUFFIXES)
+    from callqa.pipeline.inputs import sidecar_stem
+
+    return sidecar_stem(path.name) is not None
 
 
 def _sidecar_stem(path: Path) -> Path:
-    name = path.name
-    for suffix in SIDECAR_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return path.with_name(name[: -len(suffix)])
-    return path
+    from callqa.pipeline.inputs import sidecar_stem
+
+    return path.with_name(sidecar_stem(path.name) or path.name)
 
 
 def _stem(path: Path) -> Path:
