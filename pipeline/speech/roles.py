@@ -206,7 +206,8 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
 ONE_VOICE_OPERATOR = 0.5  # one voice labelled operator: never sure it is not two people merged
 MERGED_SHARE = 0.25  # one voice: evidence for the other side at least this share of the evidence for its own side
 
-WORD_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company", "questions"))
+LEXICAL_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company",))  # phrases said by one side
+WORD_KINDS = LEXICAL_KINDS | {"questions"}  # all evidence read from the words
 
 
 def word_trust(turns: Sequence[Turn], low: float, high: float) -> float:
@@ -233,8 +234,7 @@ def _combine(votes: dict[str, float], cap: float) -> tuple[float, dict[str, floa
 def _method(capped: dict[str, float], positive: bool) -> str:
     """The kind of evidence the assignment rests on."""
     support = {k: v for k, v in capped.items() if (v > 0) == positive and v != 0}
-    lexical = set(OPERATOR_KINDS) | set(CLIENT_KINDS) | {"names_company"}
-    if any(k in lexical for k in support):
+    if any(k in LEXICAL_KINDS for k in support):
         return "script_cue"
     if "first_speaker" in support:
         return "direction"
@@ -264,8 +264,7 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         total, votes = _combine({k: v * ra.single_speaker_scale for k, v in raw.items()}, ra.max_single_kind)
         operator_label = labels[0] if total >= 0 else None
         method, confidence = "single_speaker", 1.0 / (1.0 + math.exp(-abs(total)))
-        lexical = set(OPERATOR_KINDS) | set(CLIENT_KINDS) | {"names_company"}
-        said = [v for k, v in votes.items() if k in lexical and v]
+        said = [v for k, v in votes.items() if k in LEXICAL_KINDS and v]
         won = sum(abs(v) for v in said if (v > 0) == (total >= 0))
         lost = sum(abs(v) for v in said if (v > 0) != (total >= 0))
         if operator_label is not None:
