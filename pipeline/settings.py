@@ -141,6 +141,10 @@ class DiarizationOptions(_Strict):
     # word times end early on narrow-band audio and missed words are speech too; pipeline/speech/diarize.py
     # `widen_to_speech`)
     turn_bounds: Literal["words", "speech"] = "speech"
+    # mono: diarized speech that holds no word (the ASR wrote none there) becomes a turn of its speaker
+    # without text when it lasts at least this long (null: left out; pipeline/speech/diarize.py
+    # `untranscribed_turns`)
+    untranscribed_min_s: float | None = Field(0.5, ge=0.0)
 
 
 class SentimentOptions(_Strict):

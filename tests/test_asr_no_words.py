@@ -44,6 +44,10 @@ def test_russian_speech_through_english_model_is_asr_no_words_not_no_speech(tmp_
     assert data["processing"]["scoring"]["not_scored"].startswith("asr_no_words")
     assert all(i["score"] is None for i in data["indicators"])
     assert all(c["score"] is None for c in data["competencies"])
+    # the words are withheld, who spoke when is kept: the speech as turns without text
+    turns = data["transcript"]["turns"]
+    assert turns and all(t["text"] == "" for t in turns)
+    assert sum(t["end"] - t["start"] for t in turns) >= 0.5 * info["speech_s"]
 
 
 def test_stray_words_of_a_model_that_cannot_read_the_call_are_not_credible():

@@ -410,15 +410,44 @@ def test_turns_widen_to_speech_but_never_into_another_turn(config):
         return Turn(speaker=spk, start=a, end=b, text="x", words=(Word(" x", a, b, 0.9),))
 
     segs = [SpeakerSegment(0.0, 4.0, "A"), SpeakerSegment(4.0, 9.0, "B"), SpeakerSegment(9.5, 12.0, "A")]
-    # A's two turns in one speech segment, split by a pause: the pause stays; B's turn starts where
-    # A's ends at the earliest; A's last turn widens to its segment's end.
+    # A's two turns in one speech segment, split by a pause between their words: A's speech goes on
+    # through it (words the ASR missed), so they meet; B's turn starts where A's ends at the earliest;
+    # A's last turn widens to its segment's end.
     turns = [turn("A", 0.5, 1.5), turn("A", 2.5, 3.2), turn("B", 3.3, 8.0), turn("A", 10.0, 11.0)]
     out = widen_to_speech(turns, segs)
-    assert [(t.start, t.end) for t in out] == [(0.0, 1.5), (2.5, 3.3), (3.3, 9.0), (9.5, 12.0)]
+    assert [(t.start, t.end) for t in out] == [(0.0, 2.5), (2.5, 3.3), (3.3, 9.0), (9.5, 12.0)]
+    # where A's speech stops in the pause, the pause stays
+    split = [SpeakerSegment(0.0, 1.8, "A"), SpeakerSegment(2.4, 4.0, "A")]
+    assert [(t.start, t.end) for t in widen_to_speech(turns[:2], split)] == [(0.0, 1.8), (2.4, 4.0)]
     # A word where no speech of its speaker was found: the turn keeps its word times.
     assert [(t.start, t.end) for t in widen_to_speech([turn("C", 1.0, 2.0)], segs)] == [(1.0, 2.0)]
     # Turns never come to overlap (mono interruptions come from measured overlaps only).
     assert all(a.end <= b.start for a, b in zip(out, out[1:]))
+
+
+def test_speech_the_asr_wrote_no_word_for_is_a_turn_without_text(config):
+    """A client's 3 s reply on 8 kHz audio that tiny.en wrote nothing for used to vanish from the
+    transcript: the call read as the operator talking into a 3 s silence, and the turn-taking, pauses
+    and talk time saw no client. It is now a client turn without text; a breath-length stretch is not."""
+    from callqa.pipeline.config import load_config
+
+    diar = _diar((0.0, 3.0, "SPEAKER_00"), (3.4, 6.4, "SPEAKER_01"), (6.6, 6.9, "SPEAKER_01"),
+                 (7.0, 10.0, "SPEAKER_00"))
+    segs = [_seg([(" Good", 0.2, 0.6), (" morning.", 0.7, 1.4)]), _seg([(" How", 7.2, 7.5), (" else?", 7.6, 8.0)])]
+    turns = assign_speakers(segs, diar, config)
+    assert [(t.speaker, t.text, t.start, t.end) for t in turns] == [
+        ("SPEAKER_00", "Good morning.", 0.0, 3.0), ("SPEAKER_01", "", 3.4, 6.4), ("SPEAKER_00", "How else?", 7.0, 10.0)]
+    assert all(a.end <= b.start for a, b in zip(turns, turns[1:]))
+    # speech beside a turn's words is the turn's own (widened), not a second turn
+    one = assign_speakers([_seg([(" Hello", 3.6, 4.0)])], diar, config)
+    assert [(t.speaker, t.text, t.start, t.end) for t in one] == [
+        ("SPEAKER_00", "", 0.0, 3.0), ("SPEAKER_01", "Hello", 3.4, 6.4), ("SPEAKER_00", "", 7.0, 10.0)]
+    # a call whose words were all withheld keeps who spoke when
+    assert [(t.speaker, t.text) for t in assign_speakers([], diar, config)] == [
+        ("SPEAKER_00", ""), ("SPEAKER_01", ""), ("SPEAKER_00", "")]
+    # switched off: only turns with words, as before
+    off = load_config(overrides={"models": {"diarization": {"untranscribed_min_s": None}}})
+    assert [t.text for t in assign_speakers(segs, diar, off)] == ["Good morning.", "How else?"]
 
 
 def test_a_word_outside_every_segment_takes_the_nearest(config):
@@ -445,6 +474,7 @@ def test_segments_without_word_times_are_assigned_whole(config):
     empty = SimpleNamespace(start=7.0, end=8.0, text=" ", words=(), avg_logprob=-0.5)
     turns = assign_speakers([seg, empty], diar, config)
     assert [(t.speaker, t.text, t.start, t.end) for t in turns] == [
+        ("SPEAKER_00", "", 0.0, 2.0),  # SPEAKER_00's speech that has no words: a turn without text
         ("SPEAKER_01", "I would like to close my account.", 2.0, 9.0)]  # widened to SPEAKER_01's speech
 
 

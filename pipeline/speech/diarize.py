@@ -816,8 +816,8 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def speaker_at(start: float, end: float, segments: Sequence[SpeakerSegment], starts: np.ndarray) -> str | None:
-    """The label overlapping [start, end] most; else the nearest segment's label."""
+def segment_at(start: float, end: float, segments: Sequence[SpeakerSegment], starts: np.ndarray) -> int | None:
+    """The index of the segment overlapping [start, end] most; else of the nearest segment."""
     if not segments:
         return None
     i = int(np.searchsorted(starts, end, side="left"))
@@ -827,16 +827,17 @@ def speaker_at(start: float, end: float, segments: Sequence[SpeakerSegment], sta
         s = segments[j]
         ov = _overlap(start, end, s.start, s.end)
         if ov > best_ov:
-            best, best_ov = s.label, ov
+            best, best_ov = j, ov
         if s.end <= start:  # segments do not overlap: earlier ones end earlier still
             break
         j -= 1
     if best is not None:
         return best
     mid = (start + end) / 2
-    cands = [segments[x] for x in (i - 1, i) if 0 <= x < len(segments)]
+    cands = [x for x in (i - 1, i) if 0 <= x < len(segments)]
     # A zero-length word (or one in a gap): the nearest segment in time.
-    return min(cands, key=lambda s: 0.0 if s.start <= mid <= s.end else min(abs(mid - s.start), abs(mid - s.end))).label
+    return min(cands, key=lambda x: 0.0 if segments[x].start <= mid <= segments[x].end
+               else min(abs(mid - segments[x].start), abs(mid - segments[x].end)))
 
 
 def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult, config: Config) -> list[Turn]:
@@ -852,6 +853,7 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
 
     # (speaker, word, avg_logprob) in time order
     items: list[tuple[str, Word, float | None]] = []
+    held: set[int] = set()  # the speech segments that hold a word
     for seg in asr_segments:
         lp = getattr(seg, "avg_logprob", None)
         words = tuple(getattr(seg, "words", ()) or ())
@@ -863,8 +865,10 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
         for w in words:
             if not w.text.strip():
                 continue
-            spk = speaker_at(float(w.start), float(w.end), segs, starts) or fallback
-            items.append((spk, w, lp))
+            at = segment_at(float(w.start), float(w.end), segs, starts)
+            if at is not None:
+                held.add(at)
+            items.append((fallback if at is None else segs[at].label, w, lp))
     items.sort(key=lambda x: (x[1].start, x[1].end))
 
     turns: list[Turn] = []
@@ -885,17 +889,58 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
             flush()
         group.append(item)
     flush()
-    if config.section("models").diarization.turn_bounds == "speech":
+    dopts = config.section("models").diarization
+    min_s = dopts.untranscribed_min_s
+    if min_s is not None:  # a speaker's speech without a word: a turn without text
+        turns = untranscribed_turns(turns, [s for i, s in enumerate(segs) if i not in held], min_s)
+    if dopts.turn_bounds == "speech":
         turns = widen_to_speech(turns, segs)
     return apply_overlaps(turns, diarization.overlaps)
+
+
+def _subtract(span: tuple[float, float], taken: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of `span` outside the sorted, possibly overlapping intervals `taken`."""
+    out, (at, end) = [], span
+    for a, b in taken:
+        if b <= at:
+            continue
+        if a >= end:
+            break
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+        if at >= end:
+            break
+    if at < end:
+        out.append((at, end))
+    return out
+
+
+def untranscribed_turns(turns: list[Turn], segments: Sequence[SpeakerSegment], min_s: float) -> list[Turn]:
+    """`turns` plus, for the diarized speech in `segments` that no turn holds (the ASR wrote no word
+    there: a garbled 8 kHz stretch, an interjection under the other voice, a call whose words were
+    withheld as not credible), a turn of its speaker without text, so talk time, pauses and
+    turn-taking see that speech and it does not read as silence. Such a turn never overlaps another
+    turn; stretches shorter than `min_s` are left out."""
+    taken = sorted((t.start, t.end) for t in turns)
+    added: list[Turn] = []
+    for seg in sorted(segments, key=lambda s: (s.start, s.end)):
+        for a, b in _subtract((seg.start, seg.end), taken):
+            if b - a >= min_s:
+                added.append(Turn(speaker=seg.label, start=a, end=b, text=""))
+        taken = sorted(taken + [(seg.start, seg.end)])  # overlapping segments: the first one keeps the span
+    if not added:
+        return turns
+    return sorted(turns + added, key=lambda t: (t.start, t.end))
 
 
 def widen_to_speech(turns: list[Turn], segments: Sequence[SpeakerSegment]) -> list[Turn]:
     """Turns span their speaker's speech, not only their words: a turn starts where the speaker's
     speech segment holding its first word starts and ends where the one holding its last word ends
     (word times end early on narrow-band audio, and words the ASR missed are speech all the same).
-    Never into another turn: a turn widens at most to its neighbours' edges, and not into the pause
-    before or after a turn of the same speaker (that pause split them). Words keep their own times."""
+    Never into another turn: a turn widens at most to its neighbours' edges. Two turns of one speaker
+    split by a pause between their words meet where the speaker's speech goes on through that pause
+    (words missed there), and keep the pause where the speech stops. Words keep their own times."""
     from dataclasses import replace
 
     out = sorted(turns, key=lambda t: (t.start, t.end))
@@ -911,9 +956,9 @@ def widen_to_speech(turns: list[Turn], segments: Sequence[SpeakerSegment]) -> li
         nxt = out[i + 1] if i + 1 < len(out) else None
         start, end = min(t.start, own[0].start), max(t.end, own[-1].end)
         if prev is not None:
-            start = max(start, t.start if prev.speaker == t.speaker else min(t.start, prev.end))
+            start = max(start, min(t.start, prev.end))
         if nxt is not None:
-            end = min(end, t.end if nxt.speaker == t.speaker else max(t.end, nxt.start))
+            end = min(end, max(t.end, nxt.start))
         if (start, end) != (t.start, t.end):
             out[i] = replace(t, start=start, end=end)
     return out
