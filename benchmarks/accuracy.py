@@ -9,8 +9,9 @@ Per call and in total:
   decode from the same random state of Whisper's sampling fallback (`reseed_sampling`);
   callqa runs with `privacy.redact` off (`--redact` keeps it: tags then count as errors);
 - DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored) of the transcript's turns (the
-  target's measure: words the ASR did not write count as missed speech) and, beside it (DERdz), of the
-  diarizer's own speech segments as the transcript stage stored them (labels named by role);
+  target's measure; turns without text -- diarized speech the ASR wrote no word for -- count, speech
+  that no turn holds is missed) and, beside it (DERdz), of the diarizer's own speech segments as the
+  transcript stage stored them (labels named by role);
 - role accuracy (share of speech time whose operator/client label is right), the call's
   `role_confidence` and whether it was flagged `role_uncertain`;
 - talk-ratio error |callqa - truth| of the operator's share of talk time;
@@ -188,7 +189,9 @@ def run_callqa(path: Path, config: Any) -> tuple[dict[str, Any] | None, Any, str
 
 
 def _turns(data: dict[str, Any]) -> list[dict[str, Any]]:
-    return [t for t in data["transcript"]["turns"] if (t.get("text") or "").strip()]
+    """The transcript's turns, with or without text (mono speech the ASR wrote no word for is a
+    turn of its speaker without text: it is attributed all the same)."""
+    return [t for t in data["transcript"]["turns"] if (t.get("text") or "").strip() or t["end"] > t["start"]]
 
 
 def callqa_channel_texts(data: dict[str, Any], channels: int, channel_map: list[str]) -> list[str]:
@@ -204,7 +207,7 @@ def callqa_channel_texts(data: dict[str, Any], channels: int, channel_map: list[
 
 
 def speakers_found(data: dict[str, Any]) -> int:
-    """Distinct speakers among the turns with text."""
+    """Distinct speakers among the turns."""
     return len({t["speaker"] for t in _turns(data)})
 
 
@@ -330,6 +333,8 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["talk_ratio_truth"], row["talk_ratio"] = tr_truth, tr
     row["talk_ratio_error"] = None if tr is None or tr_truth is None else abs(tr - tr_truth)
     row["interruptions"] = match_interruptions(truth.get("interruptions") or [], sig.get("interruptions") or {})
+    # False: callqa said interruptions cannot be measured on this call (null with the reason)
+    row["interruptions_measured"] = (sig.get("interruptions") or {}).get("measured", True) is not False
     row["fillers"] = match_fillers((truth.get("planted") or {}).get("fillers") or [],
                                    (sig.get("filler_words") or {}).get("items") or [])
     row["speakers_found"] = speakers_found(data)
@@ -407,6 +412,13 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             hy = sum(r["interruptions"][s][2] for r in sel for s in sides)
             ints[f"{layout}_{side}"] = {"tp": tp, "truth": tr, "callqa": hy, "recall": _ratio(tp, tr),
                                         "precision": _ratio(tp, hy)}
+        # calls with interruptions where callqa measured them, and where it said it could not (null)
+        had = [r for r in sel if any(r["interruptions"][s][1] for s in ("by_operator", "by_client"))]
+        meas = [r for r in had if r.get("interruptions_measured", True)]
+        tp = sum(r["interruptions"][s][0] for r in meas for s in ("by_operator", "by_client"))
+        tr = sum(r["interruptions"][s][1] for r in meas for s in ("by_operator", "by_client"))
+        ints[f"{layout}_measured"] = {"calls": len(had), "calls_measured": len(meas), "tp": tp, "truth": tr,
+                                      "recall": _ratio(tp, tr)}
     t["interruptions"] = ints
     groups: dict[str, Any] = {}
     for r in with_plain:
@@ -470,6 +482,10 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
                 s = t["interruptions"][f"{layout}_{side}"]
                 parts.append(f"{side} R {f(s['recall'], 2)} ({s['tp']}/{s['truth']}) P {f(s['precision'], 2)} "
                              f"({s['tp']}/{s['callqa']})")
+            m = t["interruptions"].get(f"{layout}_measured")
+            if m and m["calls_measured"] < m["calls"]:
+                parts.append(f"where measured R {f(m['recall'], 2)} ({m['tp']}/{m['truth']}); not measured (null "
+                             f"with the reason) on {m['calls'] - m['calls_measured']} of {m['calls']} calls")
             val = f"recall {f(a['recall'], 2)}; " + "; ".join(parts)
         else:  # serializes
             ok = t["failed"] == 0
