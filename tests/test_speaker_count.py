@@ -455,3 +455,36 @@ def test_a_pitch_difference_must_be_both_large_and_consistent():
     few = clear.copy()
     few[32:] = np.nan  # two voiced windows on one side: no evidence
     assert not pitch_differs(few, a, b, 1.5, 3.0)[0]
+
+
+def test_the_pause_between_two_halting_speakers_is_heard_as_a_pause():
+    """Speakers who pause between phrases (Piper does at every comma) fill the VAD's speech with
+    noise-level frames. The pause between the two speakers must still read as one: on a corpus call
+    a 0.6 s pause measured 0.05 s and a plain change of speaker became an invented interruption."""
+    from callqa.pipeline.speech.diarize import _frame_energy, _longest_quiet_at, _quiet_frames
+
+    def halting(text: str, voice: str) -> np.ndarray:
+        parts = []
+        for chunk in text.split(","):
+            parts += [speak(chunk.strip(), voice) * 0.5, np.zeros(int(0.4 * SR), np.float32)]
+        return np.concatenate(parts[:-1])
+
+    op = halting("Good afternoon, you are through to customer support, this is Maria, how can I help", "en-us+f3")
+    cl = halting("Hello, I am calling, because my internet, has been very slow, since Monday", "en-gb+m3")
+    lead = gap = SR // 2
+    x = np.concatenate([np.zeros(lead, np.float32), op, np.zeros(gap, np.float32), cl, np.zeros(lead, np.float32)])
+    # pink noise 20 dB under the speech, as the simulated corpus has it
+    w = np.fft.rfft(np.random.default_rng(1).standard_normal(len(x)))
+    pink = np.fft.irfft(w / np.sqrt(np.maximum(np.arange(len(w)), 1)), len(x))
+    rms = float(np.sqrt(np.mean(np.concatenate([op, cl]) ** 2)))
+    y = x + (pink * rms * 0.1 / pink.std()).astype(np.float32)
+    n = len(y) // 160  # 10 ms frames
+    energy = _frame_energy(y, n)
+    speech = np.zeros(n, bool)
+    speech[lead // 160:(len(y) - lead) // 160] = True  # the VAD's speech: one region, pauses and all
+    quiet = _quiet_frames(energy, speech)
+    g0 = (lead + len(op)) // 160
+    run, _ = _longest_quiet_at(quiet, g0 - 40, g0 + gap // 160 + 40)
+    assert run * 0.01 >= 0.35, f"a 0.5 s pause between the speakers measured {run * 0.01:.2f} s"
+    loud = np.array([np.mean(np.abs(x[i * 160:(i + 1) * 160]) > 0.02) > 0.5 for i in range(n)])
+    assert not quiet[loud].any()  # words are never taken for the floor
