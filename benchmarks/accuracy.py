@@ -8,10 +8,12 @@ Per call and in total:
   timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls; both
   decode from the same random state of Whisper's sampling fallback (`reseed_sampling`);
   callqa runs with `privacy.redact` off (`--redact` keeps it: tags then count as errors);
-- DER on mono calls (pyannote.metrics, 0.25 s collar, overlaps scored) of the transcript's turns (the
-  target's measure; turns without text -- diarized speech the ASR wrote no word for -- count, speech
-  that no turn holds is missed) and, beside it (DERdz), of the diarizer's own speech segments as the
-  transcript stage stored them (labels named by role);
+- DER on mono calls (pyannote.metrics, collar 0.25 s wide: +-0.125 s, overlaps scored) of the
+  transcript's turns (the target's measure; turns without text -- diarized speech the ASR wrote no
+  word for -- count, speech that no turn holds is missed) and, beside it (DERdz), of the diarizer's
+  own speech segments as the transcript stage stored them (labels named by role); the total also
+  with md-eval's +-0.25 s collar (`-c 0.25`, as most published DERs; the corpus's truth trims each
+  utterance to its first and last loud sample, tighter than human references);
 - role accuracy (share of speech time whose operator/client label is right), the call's
   `role_confidence` and whether it was flagged `role_uncertain`;
 - talk-ratio error |callqa - truth| of the operator's share of talk time;
@@ -55,7 +57,9 @@ FILLER_IDS = {"um": "um", "umm": "um", "erm": "um", "uh": "uh", "uhh": "uh", "er
 INTERRUPTION_TOLERANCE_S = 1.5
 FILLER_TOLERANCE_S = 1.0
 DIARIZED = "_diarized_speech"  # run_callqa: the stored mono speech segments by role (not part of the result)
-DER_COLLAR_S = 0.25
+DER_COLLAR_S = 0.25  # pyannote.metrics' collar is centred on each reference boundary: +-0.125 s
+# beside it: md-eval's `-c 0.25` (NIST, as most published DERs), +-0.25 s: pyannote's collar 0.5
+DER_COLLAR_MD_EVAL_S = 0.5
 WITHHELD_PLAIN_WER = 0.5  # a withheld transcript is not a loss where plain faster-whisper's text was this wrong
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 STEREO = ("He began a confused complaint against the wizard, who had vanished behind the curtain on the left.",
@@ -227,7 +231,8 @@ def role_accuracy(truth_turns: list[dict[str, Any]], hyp_turns: list[dict[str, A
     return _ratio(right, total)
 
 
-def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]]) -> float | None:
+def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]],
+        collar: float = DER_COLLAR_S) -> float | None:
     from pyannote.core import Annotation, Segment
     from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -240,7 +245,7 @@ def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]]
             h[Segment(s, e), i] = lab
     if not r.get_timeline():
         return None
-    return float(DiarizationErrorRate(collar=DER_COLLAR_S, skip_overlap=False)(r, h))
+    return float(DiarizationErrorRate(collar=collar, skip_overlap=False)(r, h))
 
 
 def _filler_id(text: str) -> str | None:
@@ -318,6 +323,7 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     if channels == 1:
         ref = [(t["start"], t["end"], t["role"]) for t in turns]
         row["der"] = der(ref, [(t["start"], t["end"], t["speaker"]) for t in hyp])
+        row["der_md_eval"] = der(ref, [(t["start"], t["end"], t["speaker"]) for t in hyp], DER_COLLAR_MD_EVAL_S)
         speech = data.get(DIARIZED)
         row["der_diarizer"] = None if speech is None else der(
             ref, [(a, b, lab) for lab, spans in speech.items() for a, b in spans])
@@ -373,6 +379,8 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t["calls_worse_than_plain_by_0.02"] = sum(d > 0.02 for d in deltas)
     ders = [r["der"] for r in ok if r.get("der") is not None]
     t["der_mono_mean"] = sum(ders) / len(ders) if ders else None
+    dm = [r["der_md_eval"] for r in ok if r.get("der_md_eval") is not None]
+    t["der_mono_mean_md_eval"] = sum(dm) / len(dm) if dm else None
     # beside it, not instead of it: the diarizer's own segments, where no ASR failure counts
     dd = [r["der_diarizer"] for r in ok if r.get("der") is not None and r.get("der_diarizer") is not None]
     t["der_diarizer_mono_mean"] = sum(dd) / len(dd) if dd else None
@@ -463,7 +471,8 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
             val = (f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls (transcript turns); "
                    f"without the {t['der_mono_calls'] - t.get('der_mono_calls_credible', 0)} withheld transcripts "
                    f"{f(t.get('der_mono_mean_credible'))}; diarizer's own segments {f(t.get('der_diarizer_mono_mean'))} "
-                   f"({t.get('der_diarizer_mono_calls', 0)} calls, not the target's measure)")
+                   f"({t.get('der_diarizer_mono_calls', 0)} calls, not the target's measure); with md-eval's "
+                   f"+-0.25 s collar (NIST -c 0.25, not the target's measure) {f(t.get('der_mono_mean_md_eval'))}")
         elif key == "one_speaker":
             ok = None if t["one_speaker_rate"] is None else t["one_speaker_rate"] >= 0.95
             val = f"{t['one_speaker_detected']}/{t['one_speaker_calls']}"
