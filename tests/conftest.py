@@ -39,3 +39,19 @@ def real_data_dir() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real recordings not available: {REAL_DATA} is absent")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def sign_in():
+    """`sign_in(client, username, password)`: a web TestClient signed in through the login form
+    (its CSRF token and all), asserting the redirect that means success."""
+    import re
+
+    def _sign_in(client, username: str, password: str):
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+        r = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        return client
+
+    return _sign_in

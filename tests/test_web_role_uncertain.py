@@ -34,7 +34,7 @@ def _call(tmp_path, config, cid, lines):
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, sign_in):
     from callqa.pipeline.config import load_config
     from callqa.pipeline.store.db import Store
     from callqa.users import UserDB
@@ -47,11 +47,7 @@ def client(tmp_path_factory):
     assert "role_uncertain" in {f["id"] for f in data["flags"]}
     store.save(data)
     UserDB(store.path).add("sam", "supervisor", PASSWORD, ("blue",))
-    c = TestClient(create_app(store.path, config))
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
-    r = c.post("/login", data={"username": "sam", "password": PASSWORD, "csrf_token": token},
-               follow_redirects=False)
-    assert r.status_code == 303, r.text
+    c = sign_in(TestClient(create_app(store.path, config)), "sam", PASSWORD)
     return c, data
 
 
