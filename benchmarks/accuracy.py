@@ -322,8 +322,8 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     hyp = _turns(data)
     if channels == 1:
         ref = [(t["start"], t["end"], t["role"]) for t in turns]
-        row["der"] = der(ref, [(t["start"], t["end"], t["speaker"]) for t in hyp])
-        row["der_md_eval"] = der(ref, [(t["start"], t["end"], t["speaker"]) for t in hyp], DER_COLLAR_MD_EVAL_S)
+        hyp_spans = [(t["start"], t["end"], t["speaker"]) for t in hyp]
+        row["der"], row["der_md_eval"] = der(ref, hyp_spans), der(ref, hyp_spans, DER_COLLAR_MD_EVAL_S)
         speech = data.get(DIARIZED)
         row["der_diarizer"] = None if speech is None else der(
             ref, [(a, b, lab) for lab, spans in speech.items() for a, b in spans])

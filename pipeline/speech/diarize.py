@@ -24,6 +24,7 @@ by themselves; `pipeline/speech/roles.py` maps them to operator / client.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -931,7 +932,7 @@ def untranscribed_turns(turns: list[Turn], segments: Sequence[SpeakerSegment], m
         for a, b in _subtract((seg.start, seg.end), taken):
             if b - a >= min_s:
                 added.append(Turn(speaker=seg.label, start=a, end=b, text=""))
-        taken = sorted(taken + [(seg.start, seg.end)])  # overlapping segments: the first one keeps the span
+        bisect.insort(taken, (seg.start, seg.end))  # overlapping segments: the first one keeps the span
     if not added:
         return turns
     return sorted(turns + added, key=lambda t: (t.start, t.end))
