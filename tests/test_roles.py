@@ -436,3 +436,35 @@ def test_one_voice_taken_for_the_operator_is_never_sure(config):
     tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 12)
     assert {t.speaker for t in tr.turns} == {"operator"}
     assert role_uncertainty(tr, config) is not None
+
+
+def test_a_voicemail_split_in_two_by_its_pitch_alone_is_flagged_not_given_roles_by_turn_order(config):
+    """Seed-555 simulated call: a client's 8 kHz voicemail whose two halves the speaker encoder heard as one
+    voice (0.75 alike) but whose intonation put them 2.8 semitones apart, so it became two speakers. Who
+    spoke first (inbound: the operator answers) and the client's problem in the other half made the first
+    half the operator at 0.68, unflagged: half the client's message scored as the operator's. Voices told
+    apart only by pitch may be one voice: turn order and speaking share say nothing, and one half's problem
+    does not make the other half the operator; only words showing two sides talking give roles."""
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    halves = [_t("SPEAKER_00", 0.3, "Hello, my"),
+              _t("SPEAKER_01", 1.3, "name is Karen White. I lost my card and I needed"),
+              _t("SPEAKER_00", 4.4, "to ask what to do. It will"),
+              _t("SPEAKER_01", 6.7, "be a free call, the"),
+              _t("SPEAKER_00", 7.7, "number is on the card. Thanks.")]
+    meta = CallMeta(direction="inbound")
+    by_voice = assign_by_cues(halves, meta, config, "en", 10, apart_by="voice")
+    assert role_uncertainty(by_voice, config) is None  # two voices the encoder told apart: the order counts
+    by_pitch = assign_by_cues(halves, meta, config, "en", 10, apart_by="pitch")
+    assert dict(by_pitch.role_evidence).keys() <= {"states_problem", "self_intro", "questions"}
+    assert role_uncertainty(by_pitch, config) is not None
+
+    # Two real voices of one kind kept apart by pitch: what each says still gives the roles.
+    dialogue = [_t("SPEAKER_00", 0, "Hello, go ahead please."),
+                _t("SPEAKER_01", 2, "I am calling to find out the balance on my account."),
+                _t("SPEAKER_00", 5, "Of course, can I have your full name and date of birth please? How can I help?"),
+                _t("SPEAKER_01", 9, "Sure, it is Anna Lee, the fifth of May."),
+                _t("SPEAKER_00", 12, "Let me check. Your balance is twenty dollars.")]
+    tr = assign_by_cues(dialogue, meta, config, "en", 15, apart_by="pitch")
+    assert [t.speaker for t in tr.turns] == ["operator", "client"] * 2 + ["operator"]
+    assert role_uncertainty(tr, config) is None

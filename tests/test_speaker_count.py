@@ -356,11 +356,11 @@ def test_more_than_two_speakers_as_an_option():
 
     three = windows([0] * 30 + [1] * 20 + [2] * 15)
     labels, centroids = cluster_embeddings(three, 3)
-    _, centroids, why = merge_same_voice(three, labels, 0.675, 0.05, 0.32)
+    _, centroids, why, _ = merge_same_voice(three, labels, 0.675, 0.05, 0.32)
     assert len(centroids) == 3, why
     two = windows([0] * 30 + [1] * 25)
     labels, centroids = cluster_embeddings(two, 3)
-    labels, centroids, why = merge_same_voice(two, labels, 0.675, 0.05, 0.32)
+    labels, centroids, why, _ = merge_same_voice(two, labels, 0.675, 0.05, 0.32)
     assert len(centroids) == 2, why
     assert "one voice" in why
 
@@ -422,19 +422,19 @@ def test_two_alike_sounding_clusters_at_different_pitch_stay_two_speakers():
     rng = np.random.default_rng(1)
     # one voice: its own melody spreads the windows over 2-3 semitones, the halves at one pitch
     one_voice = 8 + rng.normal(0, 2.5, len(labels))
-    merged, _, why = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: one_voice,
+    merged, _, why, apart = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: one_voice,
                                       pitch_min_semitones=1.5, pitch_min_t=3.0)
     assert merged.max() == 0, why
-    assert "one voice" in why and "semitones" in why
+    assert "one voice" in why and "semitones" in why and apart is None
     # two voices of one kind: each at its own pitch, 3 semitones apart
     two_voices = np.where(labels == 0, 8.0, 11.0) + rng.normal(0, 1.0, len(labels))
     two_voices[::7] = np.nan  # unvoiced windows are left out
-    kept, _, why = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: two_voices,
+    kept, _, why, apart = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: two_voices,
                                     pitch_min_semitones=1.5, pitch_min_t=3.0)
     assert kept.max() == 1, why
-    assert "voices differ" in why and "pitch" in why
+    assert "voices differ" in why and "pitch" in why and apart == "pitch"
     # pitch switched off (0 semitones): the encoder alone decides, and it hears one voice
-    off, _, _ = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: two_voices,
+    off, _, _, _ = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: two_voices,
                                  pitch_min_semitones=0.0, pitch_min_t=3.0)
     assert off.max() == 0
 

@@ -275,11 +275,13 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
         if len(centroids) > 1:
             info["centroid_similarity"] = round(_closest_pair(centroids)[0], 3)
         if estimate:
-            labels, centroids, why = merge_same_voice(
+            labels, centroids, why, apart_by = merge_same_voice(
                 emb, labels, e.same_voice_similarity, count.min_share, e.same_voice_max_silhouette,
                 pitch=lambda: window_pitch(samples, windows), pitch_min_semitones=count.pitch_min_semitones,
                 pitch_min_t=count.pitch_min_t)
             info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
+            if apart_by:
+                info["speakers"]["apart_by"] = apart_by
         else:
             info["speakers"] = _count_info(k, len(centroids), "fixed" if exact else "configured",
                                            "num_speakers given for this call" if exact else
@@ -628,7 +630,8 @@ def pitch_differs(pitch: np.ndarray, a: np.ndarray, b: np.ndarray, min_semitones
 
 def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
                      max_silhouette: float = 1.0, pitch: Callable[[], np.ndarray] | None = None,
-                     pitch_min_semitones: float = 0.0, pitch_min_t: float = 0.0) -> tuple[np.ndarray, np.ndarray, str]:
+                     pitch_min_semitones: float = 0.0,
+                     pitch_min_t: float = 0.0) -> tuple[np.ndarray, np.ndarray, str, str | None]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
     windows joins the cluster its windows are most alike; two clusters whose windows are on
     average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
@@ -638,10 +641,13 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
     kind sound alike to the speaker encoder, which was trained on wideband speech, but keep their
     own pitch. Clustering always finds the clusters it is asked for, so a one-voice recording
     (voicemail, IVR, an operator talking into silence) comes out as one speaker only through this
-    test. Returns labels, unit centroids and why."""
+    test. Returns labels, unit centroids, why, and what told the last two voices apart when more
+    than one is left: "voice" (the encoder hears them differ) or "pitch" (the encoder hears one voice,
+    only their pitch differs: weaker evidence of two people; roles.py then leans on the words)."""
     labels = labels.copy()
     why: list[str] = []
     pitches: list[np.ndarray] = []
+    apart_by: str | None = None
 
     def join(i: int, j: int) -> None:  # j into i
         labels[labels == j] = i
@@ -666,6 +672,7 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
             why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
                        + (f"(< {same_voice})" if off[i, j] < same_voice else
                           f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
+            apart_by = "voice"
             break
         if pitch is not None and pitch_min_semitones > 0:
             if not pitches:
@@ -675,6 +682,7 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                 why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
                            f"(silhouette {sil:.3f}) but their {measured} (>= {pitch_min_semitones}, "
                            f"t >= {pitch_min_t})")
+                apart_by = "pitch"
                 break
         else:
             measured = ""
@@ -682,7 +690,7 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                    f"and do not split cleanly (silhouette {sil:.3f})" + (f"; {measured}" if measured else ""))
         join(min(i, j), max(i, j))
     k = int(labels.max()) + 1
-    return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster"
+    return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster", apart_by if k > 1 else None
 
 
 def _count_info(requested: int, found: int, method: str, why: str, emb: np.ndarray,

@@ -10,7 +10,11 @@ other answers, who answers the line given the call direction, who talks more.
 No kind alone may move the odds past `max_single_kind`, so one cue, which the
 other party may say too ("my name is", "this is", "меня зовут"), never gives a
 confidence of 0.8; the confidence is the logistic of the summed votes and falls
-when kinds disagree. Below `min_confidence` the call is `role_uncertain`
+when kinds disagree. Two voices told apart only by their pitch (the speaker
+encoder heard one voice: `apart_by` "pitch") may be one voice's halves: then
+turn order and speaking share count `pitch_split_structure_scale` (none by
+default) and the words decide, and unless they show two sides talking
+(questions answered, each side's own phrases) the call is not sure. Below `min_confidence` the call is `role_uncertain`
 (`role_uncertainty`): operator-attributed indicators are null with that reason.
 
 Every assignment records its method, confidence and (mono) the votes.
@@ -204,6 +208,7 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
 
 
 ONE_VOICE_OPERATOR = 0.5  # one voice labelled operator: never sure it is not two people merged
+PITCH_SPLIT_UNCONFIRMED = 0.5  # two "voices" only pitch told apart, and nothing said shows a dialogue
 MERGED_SHARE = 0.25  # one voice: evidence for the other side at least this share of the evidence for its own side
 
 LEXICAL_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company",))  # phrases said by one side
@@ -242,8 +247,9 @@ def _method(capped: dict[str, float], positive: bool) -> str:
 
 
 def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: str,
-                   duration_s: float) -> Transcript:
-    """Mono: `turns` carry diarization labels; map them to operator / client."""
+                   duration_s: float, apart_by: str | None = None) -> Transcript:
+    """Mono: `turns` carry diarization labels; map them to operator / client. `apart_by`: what told
+    the voices apart (`processing.speakers.apart_by`; "pitch": the encoder heard one voice)."""
     labels: list[str] = []
     for t in sorted(turns, key=lambda t: t.start):
         if t.speaker not in labels and t.text.strip():
@@ -281,17 +287,34 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         # The two labels that speak most decide; any further label is a client.
         a, b = sorted(labels[:], key=lambda lab: (-sum(t.duration for t in by_label[lab]), labels.index(lab)))[:2]
         a, b = sorted((a, b), key=labels.index)
-        total, votes = _combine(_trusted(_votes(by_label[a], by_label[b], True, meta, config, language), trust),
-                                ra.max_single_kind)
+        raw = _trusted(_votes(by_label[a], by_label[b], True, meta, config, language), trust)
+        if apart_by == "pitch":  # maybe one voice in two halves: who came first or spoke more tells nothing
+            raw = {k: (v if k in WORD_KINDS else v * ra.pitch_split_structure_scale) for k, v in raw.items()}
+            raw = {k: v for k, v in raw.items() if v}
+        total, votes = _combine(raw, ra.max_single_kind)
         operator_label = a if total >= 0 else b
         method = _method(votes, total >= 0)
         confidence = 1.0 / (1.0 + math.exp(-abs(total)))
+        if apart_by == "pitch" and not _a_dialogue(votes, total >= 0):
+            # Maybe one voice in two halves: the client's problem in one half does not make the other
+            # half the operator. Without words showing two sides talking, who is who is not known.
+            confidence = min(confidence, PITCH_SPLIT_UNCONFIRMED)
     out = [replace(t, speaker=OPERATOR if t.speaker == operator_label else CLIENT) for t in turns]
     if meta.swap_roles:
         out = swap_speakers(out)
     return Transcript(turns=tuple(out), language=language, duration_s=duration_s,
                       role_confidence=confidence, role_method=method,
                       role_evidence=_evidence(votes, total >= 0 if labels else True))
+
+
+def _a_dialogue(votes: dict[str, float], for_first: bool) -> bool:
+    """Whether the words supporting the assignment show two sides talking, not one voice: questions
+    one side asks and the other answers, or phrases of each side said by that side (a self-introduction,
+    which clients say too, is not the operator's)."""
+    sign = 1.0 if for_first else -1.0
+    support = {k for k, v in votes.items() if v * sign > 0}
+    operator_said = support & (set(OPERATOR_KINDS) - {"self_intro"} | {"names_company"})
+    return "questions" in support or bool(operator_said and support & set(CLIENT_KINDS))
 
 
 def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, float], ...]:
