@@ -401,6 +401,11 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     two = [r for r in ok if r["num_speakers"] == 2 and r.get("talk_ratio_error") is not None]
     t["talk_ratio_error_mean"] = sum(r["talk_ratio_error"] for r in two) / len(two) if two else None
     t["talk_ratio_error_max"] = max((r["talk_ratio_error"] for r in two), default=None)
+    # What a reader is shown: the CLI and the call page say "unknown" for a role_uncertain call's ratio.
+    shown = [r for r in two if not r.get("role_uncertain")]
+    t["talk_ratio_error_shown_mean"] = sum(r["talk_ratio_error"] for r in shown) / len(shown) if shown else None
+    t["talk_ratio_error_shown_calls"] = len(shown)
+    t["talk_ratio_unknown_calls"] = len(two) - len(shown)
     one = [r for r in ok if r["num_speakers"] == 1]
     t["one_speaker_calls"] = len(one)
     t["one_speaker_detected"] = sum(r["speakers_found"] == 1 for r in one)
@@ -465,7 +470,9 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
                    f"{t['roles_wrong_unflagged']} unflagged), {t['roles_flagged']} flagged")
         elif key == "talk_ratio":
             ok = None if t["talk_ratio_error_mean"] is None else t["talk_ratio_error_mean"] <= 0.03
-            val = f"mean {f(t['talk_ratio_error_mean'])}, max {f(t['talk_ratio_error_max'])}"
+            val = (f"mean {f(t['talk_ratio_error_mean'])}, max {f(t['talk_ratio_error_max'])}; "
+                   f"on the {t['talk_ratio_error_shown_calls']} calls whose ratio is shown (not role_uncertain; "
+                   f"{t['talk_ratio_unknown_calls']} shown as unknown) {f(t['talk_ratio_error_shown_mean'])}")
         elif key == "der":
             ok = None if t["der_mono_mean"] is None else t["der_mono_mean"] <= 0.10
             val = (f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls (transcript turns); "
