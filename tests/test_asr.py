@@ -239,6 +239,27 @@ def test_crosstalk_words_go_to_the_louder_channel():
     assert not bleed_frames(both, rate, margin_db=6.0).any()
 
 
+def test_a_reply_whose_first_word_whisper_stretched_back_into_the_other_side_keeps_it():
+    """Seed-555 simulated call: the client's "Sorry, I think I have the wrong number" starts at 3.6 s, but
+    Whisper timed its "I" at 0.95-1.85 s, inside the operator's greeting, where the client channel carries
+    only bleed: the word was dropped as crosstalk and callqa's WER went over plain faster-whisper's. A run of
+    dropped words glued to the channel's next kept word, after a quiet stretch, opens that turn."""
+    from callqa.pipeline.speech.transcribe import restore_turn_openers
+
+    opener, rest = _cw("I", 0.95, 1.85, 1), [_cw("think", 1.85, 4.75, 1), _cw("wrong", 4.9, 5.2, 1)]
+    greeting = [_cw("Hello,", 0.47, 0.9, 0), _cw("Bluestone", 0.9, 1.5, 0)]
+    bleed = [_cw("energy", 1.0, 1.4, 1), _cw("speaking", 1.5, 1.8, 1)]  # the greeting decoded off the bleed
+    late = _cw("Bluestone", 6.0, 6.4, 1)  # a bleed word right after the channel's own speech
+    kept, gone = restore_turn_openers(greeting + rest, [opener, late])
+    assert [c.word.text for c in kept if c.channel == 1] == ["I", "think", "wrong"]
+    assert [c.word.text for c in gone] == ["Bluestone"]
+    # Bleed words in a run of their own, or more of them than an opening, stay dropped.
+    kept, gone = restore_turn_openers(greeting + rest, bleed + [_cw("the", 1.8, 1.85, 1)])
+    assert [c.word.text for c in kept if c.channel == 1] == ["think", "wrong"] and len(gone) == 3
+    kept, gone = restore_turn_openers(greeting + [_cw("so", 0.2, 0.5, 1)] + rest, [opener])
+    assert [c.word.text for c in kept if c.channel == 1] == ["so", "think", "wrong"]  # no quiet stretch before
+
+
 def test_a_channel_that_only_carries_the_other_sides_bleed_loses_every_word():
     # A one-sided call (an IVR prompt, the client's leg silent): the client channel is the
     # operator's voice at -28 dB plus line noise; whatever Whisper makes of it is not the client's.

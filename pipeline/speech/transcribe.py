@@ -1105,6 +1105,40 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
     return kept, gone
 
 
+def restore_turn_openers(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s: float = 0.05,
+                         max_words: int = 2, quiet_before_s: float = 1.0) -> tuple[list[_ChWord], list[_ChWord]]:
+    """Give back words taken for bleed that open one of the channel's own turns: Whisper can stretch a
+    turn's first word back over the pause before it, into the other side's speech, where the channel
+    carries only bleed ("I" at 0.95-1.85 s for a reply that starts at 3.6 s, its next word from 1.85 s).
+    A run of at most `max_words` dropped words that the channel's next word, kept, joins without a gap
+    (<= `join_s`), after at least `quiet_before_s` without a kept word of that channel, is that opening.
+    Bleed decoded as words comes in runs of its own, not glued to the start of the channel's speech."""
+    kept, gone = list(kept), list(gone)
+    back: set[int] = set()
+    for ch in {cw.channel for cw in gone}:
+        seq = sorted([(cw, True) for cw in kept if cw.channel == ch] + [(cw, False) for cw in gone if cw.channel == ch],
+                     key=lambda p: (p[0].word.start, p[0].word.end))
+        i = 0
+        while i < len(seq):
+            if seq[i][1]:
+                i += 1
+                continue
+            j = i
+            while j < len(seq) and not seq[j][1]:
+                j += 1
+            run = [cw for cw, _ in seq[i:j]]
+            before = seq[i - 1][0].word.end if i > 0 else None  # a kept word (runs are maximal)
+            joined = j < len(seq) and seq[j][0].word.start - run[-1].word.end <= join_s
+            if (len(run) <= max_words and joined
+                    and (before is None or run[0].word.start - before >= quiet_before_s)):
+                back.update(id(cw) for cw in run)
+            i = j
+    if not back:
+        return kept, gone
+    return (sorted(kept + [cw for cw in gone if id(cw) in back], key=lambda cw: (cw.word.start, cw.channel)),
+            [cw for cw in gone if id(cw) not in back])
+
+
 def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Hook = no_progress) -> AsrResult:
     """Each channel transcribed on its own, crosstalk removed, merged into turns labelled
     `channel_0` / `channel_1` with `Turn.channel` set (roles come from the channel map).
@@ -1145,7 +1179,7 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
              for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
     words, in_bleed = drop_bleed_words(words, bleed)
     kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin)
-    cross = in_bleed + cross
+    kept_words, cross = restore_turn_openers(kept_words, in_bleed + cross)
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
