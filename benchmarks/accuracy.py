@@ -16,7 +16,9 @@ Per call and in total:
   utterance to its first and last loud sample, tighter than human references);
 - role accuracy (share of speech time whose operator/client label is right), the call's
   `role_confidence` and whether it was flagged `role_uncertain`;
-- talk-ratio error |callqa - truth| of the operator's share of talk time;
+- talk-ratio error |callqa - truth| of the operator's share of talk time, over all two-speaker calls
+  (the target) and over those whose ratio a reader is shown (a `role_uncertain` call's reads
+  "unknown" in `callqa analyze` and on the call page);
 - interruptions: precision / recall by who interrupts (matched by side and time);
 - operator filler words: precision / recall (matched by word and time);
 - one-speaker recordings: does callqa find one speaker;
