@@ -14,8 +14,9 @@ when kinds disagree. Two voices told apart only by their pitch (the speaker
 encoder heard one voice: `apart_by` "pitch") may be one voice's halves: then
 turn order and speaking share count `pitch_split_structure_scale` (none by
 default) and the words decide, and unless they show two sides talking
-(questions answered, each side's own phrases) the call is not sure. Below `min_confidence` the call is `role_uncertain`
-(`role_uncertainty`): operator-attributed indicators are null with that reason.
+(questions answered, each side's own phrases) the call is not sure. Below
+`min_confidence` the call is `role_uncertain` (`role_uncertainty`):
+operator-attributed indicators are null with that reason.
 
 Every assignment records its method, confidence and (mono) the votes.
 """
