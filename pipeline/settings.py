@@ -193,9 +193,6 @@ class RoleAssignment(_Strict):
     max_single_kind: float = Field(1.3, gt=0.0, lt=1.386)
     company_fuzzy_min: float = Field(85.0, ge=50.0, le=100.0)  # rapidfuzz ratio for an ASR-mangled company name
     single_speaker_scale: float = Field(0.5, ge=0.0, le=1.0)  # one voice only: votes without a contrast count less
-    # Two mono voices the speaker encoder heard as one, told apart only by their pitch: maybe one voice's
-    # halves, so who spoke first and who spoke more count this much (the words decide).
-    pitch_split_structure_scale: float = Field(0.0, ge=0.0, le=1.0)
     # Evidence read from the words counts in full when the ASR's mean word probability is >= the second
     # value, not at all when <= the first (garbled ASR: phrase matches are chance), linear between.
     word_trust: tuple[float, float] = (0.4, 0.7)

@@ -11,10 +11,9 @@ No kind alone may move the odds past `max_single_kind`, so one cue, which the
 other party may say too ("my name is", "this is", "меня зовут"), never gives a
 confidence of 0.8; the confidence is the logistic of the summed votes and falls
 when kinds disagree. Two voices told apart only by their pitch (the speaker
-encoder heard one voice: `apart_by` "pitch") may be one voice's halves: then
-turn order and speaking share count `pitch_split_structure_scale` (none by
-default) and the words decide, and unless they show two sides talking
-(questions answered, each side's own phrases) the call is not sure. Below
+encoder heard one voice: `apart_by` "pitch") may be one voice's halves: unless
+the words show two sides talking (questions one asks and the other answers,
+each side's own phrases) the call is not sure. Below
 `min_confidence` the call is `role_uncertain` (`role_uncertainty`):
 operator-attributed indicators are null with that reason.
 
@@ -288,11 +287,8 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
         # The two labels that speak most decide; any further label is a client.
         a, b = sorted(labels[:], key=lambda lab: (-sum(t.duration for t in by_label[lab]), labels.index(lab)))[:2]
         a, b = sorted((a, b), key=labels.index)
-        raw = _trusted(_votes(by_label[a], by_label[b], True, meta, config, language), trust)
-        if apart_by == "pitch":  # maybe one voice in two halves: who came first or spoke more tells nothing
-            raw = {k: (v if k in WORD_KINDS else v * ra.pitch_split_structure_scale) for k, v in raw.items()}
-            raw = {k: v for k, v in raw.items() if v}
-        total, votes = _combine(raw, ra.max_single_kind)
+        total, votes = _combine(_trusted(_votes(by_label[a], by_label[b], True, meta, config, language), trust),
+                                ra.max_single_kind)
         operator_label = a if total >= 0 else b
         method = _method(votes, total >= 0)
         confidence = 1.0 / (1.0 + math.exp(-abs(total)))
