@@ -213,6 +213,8 @@ MERGED_SHARE = 0.25  # one voice: evidence for the other side at least this shar
 
 LEXICAL_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company",))  # phrases said by one side
 WORD_KINDS = LEXICAL_KINDS | {"questions"}  # all evidence read from the words
+# Phrases only the operator's side says (clients introduce themselves too): half of a dialogue
+DIALOGUE_OPERATOR_KINDS = frozenset(OPERATOR_KINDS) - {"self_intro"} | {"names_company"}
 
 
 def word_trust(turns: Sequence[Turn], low: float, high: float) -> float:
@@ -236,9 +238,14 @@ def _combine(votes: dict[str, float], cap: float) -> tuple[float, dict[str, floa
     return sum(capped.values()), capped
 
 
+def _support(votes: dict[str, float], positive: bool) -> set[str]:
+    """The kinds whose votes point the way the assignment went (positive: the first speaker is the operator)."""
+    return {k for k, v in votes.items() if (v > 0) == positive and v != 0}
+
+
 def _method(capped: dict[str, float], positive: bool) -> str:
     """The kind of evidence the assignment rests on."""
-    support = {k: v for k, v in capped.items() if (v > 0) == positive and v != 0}
+    support = _support(capped, positive)
     if any(k in LEXICAL_KINDS for k in support):
         return "script_cue"
     if "first_speaker" in support:
@@ -308,10 +315,8 @@ def _a_dialogue(votes: dict[str, float], for_first: bool) -> bool:
     """Whether the words supporting the assignment show two sides talking, not one voice: questions
     one side asks and the other answers, or phrases of each side said by that side (a self-introduction,
     which clients say too, is not the operator's)."""
-    sign = 1.0 if for_first else -1.0
-    support = {k for k, v in votes.items() if v * sign > 0}
-    operator_said = support & (set(OPERATOR_KINDS) - {"self_intro"} | {"names_company"})
-    return "questions" in support or bool(operator_said and support & set(CLIENT_KINDS))
+    support = _support(votes, for_first)
+    return "questions" in support or bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
 
 
 def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, float], ...]:
