@@ -193,6 +193,9 @@ class RoleAssignment(_Strict):
     max_single_kind: float = Field(1.3, gt=0.0, lt=1.386)
     company_fuzzy_min: float = Field(85.0, ge=50.0, le=100.0)  # rapidfuzz ratio for an ASR-mangled company name
     single_speaker_scale: float = Field(0.5, ge=0.0, le=1.0)  # one voice only: votes without a contrast count less
+    # Roles resting on the turn structure alone (who spoke first, asked, talked more; no phrase of either
+    # side) need this much speech from the two voices: under it the call is role_uncertain.
+    structure_min_speech_s: float = Field(10.0, ge=0.0)
     # Evidence read from the words counts in full when the ASR's mean word probability is >= the second
     # value, not at all when <= the first (garbled ASR: phrase matches are chance), linear between.
     word_trust: tuple[float, float] = (0.4, 0.7)

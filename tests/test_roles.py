@@ -467,3 +467,28 @@ def test_a_voicemail_split_in_two_by_its_pitch_alone_is_flagged_not_given_roles_
     tr = assign_by_cues(dialogue, meta, config, "en", 15, apart_by="pitch")
     assert [t.speaker for t in tr.turns] == ["operator", "client"] * 2 + ["operator"]
     assert role_uncertainty(tr, config) is None
+
+
+def test_a_short_call_whose_roles_rest_on_turn_order_alone_is_flagged(config):
+    """Seed-777 simulated call: an operator's bare "Hello." glued by the diarizer to the client's "Is this
+    the pharmacy? Oh, sorry.", then the operator's "No problem. Goodbye." No phrase of either side: the
+    first voice spoke first, asked the question and talked more, so it was taken for the operator at 0.66,
+    unflagged, and the client's words were scored as the operator's. On a few seconds of speech that
+    structure is one exchange counted three times: the call is role_uncertain. The same structure over a
+    longer call still gives roles."""
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    def call(seconds_per_turn):
+        lines = [("SPEAKER_00", "Hi there, is that the garage on Mill Street? Oh, never mind."),
+                 ("SPEAKER_01", "Not a problem. Bye now."),
+                 ("SPEAKER_00", "Right, so sorry again, I must have the old listing, what is the street?"),
+                 ("SPEAKER_01", "Fine. Bye.")]
+        return [Turn(speaker=s, start=i * seconds_per_turn, end=i * seconds_per_turn + seconds_per_turn * 0.9,
+                     text=text) for i, (s, text) in enumerate(lines)]
+
+    short = assign_by_cues(call(1.6), CallMeta(), config, "en", 7)
+    assert short.role_method == "direction"  # turn order, questions, talk share: no phrase decided
+    assert role_uncertainty(short, config) is not None
+    longer = assign_by_cues(call(6.0), CallMeta(), config, "en", 25)
+    assert [t.speaker for t in longer.turns] == [t.speaker for t in short.turns]
+    assert role_uncertainty(longer, config) is None

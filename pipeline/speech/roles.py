@@ -13,7 +13,9 @@ confidence of 0.8; the confidence is the logistic of the summed votes and falls
 when kinds disagree. Two voices told apart only by their pitch (the speaker
 encoder heard one voice: `apart_by` "pitch") may be one voice's halves: unless
 the words show two sides talking (questions one asks and the other answers,
-each side's own phrases) the call is not sure. Below
+each side's own phrases) the call is not sure. Nor is a call whose roles rest on
+the turn structure alone (no phrase of either side) with under
+`structure_min_speech_s` of speech: one exchange is a single event. Below
 `min_confidence` the call is `role_uncertain` (`role_uncertainty`):
 operator-attributed indicators are null with that reason.
 
@@ -209,6 +211,7 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
 
 ONE_VOICE_OPERATOR = 0.5  # one voice labelled operator: never sure it is not two people merged
 PITCH_SPLIT_UNCONFIRMED = 0.5  # two "voices" only pitch told apart, and nothing said shows a dialogue
+SHORT_STRUCTURE = 0.5  # no phrase of either side, and too little speech for the turn structure to tell
 MERGED_SHARE = 0.25  # one voice: evidence for the other side at least this share of the evidence for its own side
 
 LEXICAL_KINDS = frozenset(OPERATOR_KINDS + CLIENT_KINDS + ("names_company",))  # phrases said by one side
@@ -303,6 +306,13 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
             # Maybe one voice in two halves: the client's problem in one half does not make the other
             # half the operator. Without words showing two sides talking, who is who is not known.
             confidence = min(confidence, PITCH_SPLIT_UNCONFIRMED)
+        speech = sum(t.duration for t in by_label[a] + by_label[b])
+        if not _support(votes, total >= 0) & LEXICAL_KINDS and speech < ra.structure_min_speech_s:
+            # Only the turn structure speaks, and on a few seconds it is one exchange: who spoke first,
+            # asked and talked more is then a single event counted three times, on turns the diarizer
+            # placed from a handful of windows (a client's "Is this the pharmacy?" glued to the
+            # operator's "Hello" made the client the operator at 0.66). Not known.
+            confidence = min(confidence, SHORT_STRUCTURE)
     out = [replace(t, speaker=OPERATOR if t.speaker == operator_label else CLIENT) for t in turns]
     if meta.swap_roles:
         out = swap_speakers(out)
