@@ -244,20 +244,47 @@ def test_a_reply_whose_first_word_whisper_stretched_back_into_the_other_side_kee
     Whisper timed its "I" at 0.95-1.85 s, inside the operator's greeting, where the client channel carries
     only bleed: the word was dropped as crosstalk and callqa's WER went over plain faster-whisper's. A run of
     dropped words glued to the channel's next kept word, after a quiet stretch, opens that turn."""
-    from callqa.pipeline.speech.transcribe import restore_turn_openers
+    from callqa.pipeline.speech.transcribe import restore_turn_edges
 
     opener, rest = _cw("I", 0.95, 1.85, 1), [_cw("think", 1.85, 4.75, 1), _cw("wrong", 4.9, 5.2, 1)]
     greeting = [_cw("Hello,", 0.47, 0.9, 0), _cw("Bluestone", 0.9, 1.5, 0)]
     bleed = [_cw("energy", 1.0, 1.4, 1), _cw("speaking", 1.5, 1.8, 1)]  # the greeting decoded off the bleed
     late = _cw("Bluestone", 6.0, 6.4, 1)  # a bleed word right after the channel's own speech
-    kept, gone = restore_turn_openers(greeting + rest, [opener, late])
+    kept, gone = restore_turn_edges(greeting + rest, [opener, late])
     assert [c.word.text for c in kept if c.channel == 1] == ["I", "think", "wrong"]
     assert [c.word.text for c in gone] == ["Bluestone"]
     # Bleed words in a run of their own, or more of them than an opening, stay dropped.
-    kept, gone = restore_turn_openers(greeting + rest, bleed + [_cw("the", 1.8, 1.85, 1)])
+    kept, gone = restore_turn_edges(greeting + rest, bleed + [_cw("the", 1.8, 1.85, 1)])
     assert [c.word.text for c in kept if c.channel == 1] == ["think", "wrong"] and len(gone) == 3
-    kept, gone = restore_turn_openers(greeting + [_cw("so", 0.2, 0.5, 1)] + rest, [opener])
+    kept, gone = restore_turn_edges(greeting + [_cw("so", 0.2, 0.5, 1)] + rest, [opener])
     assert [c.word.text for c in kept if c.channel == 1] == ["so", "think", "wrong"]  # no quiet stretch before
+
+
+def test_a_question_whose_last_word_whisper_stretched_into_the_answer_keeps_it():
+    """Seed-777 simulated call (8 kHz A-law stereo): the operator's "What can I do for you?" ends at 6.5 s,
+    but Whisper timed "you?" at 6.39-7.07 s, on into the client's reply, where the operator's channel is
+    far quieter than the client's: the word was dropped as crosstalk and the call's WER went over plain
+    faster-whisper's. One dropped word glued to the channel's previous kept word, with the channel then
+    quiet for a while, closes that turn. Bleed glued to the channel's own speech in a run, a word the other
+    channel also has, or one followed at once by the channel's own speech stays dropped."""
+    from callqa.pipeline.speech.transcribe import restore_turn_edges
+
+    question = [_cw("What", 5.49, 5.53, 0), _cw("can", 5.53, 5.77, 0), _cw("for", 6.21, 6.39, 0)]
+    closing = _cw("you?", 6.39, 7.07, 0)
+    reply = [_cw("Why", 6.53, 7.17, 1), _cw("is", 7.17, 7.49, 1), _cw("there", 7.49, 7.63, 1)]
+    later = [_cw("no", 11.45, 11.61, 0), _cw("problem", 11.61, 11.97, 0)]
+    kept, gone = restore_turn_edges(question + reply + later, [closing])
+    assert [c.word.text for c in kept if c.channel == 0] == ["What", "can", "for", "you?", "no", "problem"]
+    assert gone == []
+    # Two words glued on: the other side's reply decoded off the bleed, not the end of the question.
+    kept, gone = restore_turn_edges(question + later, [closing, _cw("Why", 7.07, 7.4, 0)])
+    assert [c.word.text for c in gone] == ["you?", "Why"]
+    # The same word on the other channel at that moment is the other side's.
+    kept, gone = restore_turn_edges(question + later + [_cw("you", 6.5, 6.9, 1)], [closing])
+    assert [c.word.text for c in gone] == ["you?"]
+    # The channel speaks again at once: a word dropped in the middle of its speech is not a turn's edge.
+    kept, gone = restore_turn_edges(question + [_cw("please", 7.5, 7.9, 0)], [closing])
+    assert [c.word.text for c in gone] == ["you?"]
 
 
 def test_a_channel_that_only_carries_the_other_sides_bleed_loses_every_word():

@@ -1105,15 +1105,29 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
     return kept, gone
 
 
-def restore_turn_openers(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s: float = 0.05,
-                         max_words: int = 2, quiet_before_s: float = 1.0) -> tuple[list[_ChWord], list[_ChWord]]:
-    """Give back words taken for bleed that open one of the channel's own turns: Whisper can stretch a
-    turn's first word back over the pause before it, into the other side's speech, where the channel
-    carries only bleed ("I" at 0.95-1.85 s for a reply that starts at 3.6 s, its next word from 1.85 s).
-    A run of at most `max_words` dropped words that the channel's next word, kept, joins without a gap
-    (<= `join_s`), after at least `quiet_before_s` without a kept word of that channel, is that opening.
-    Bleed decoded as words comes in runs of its own, not glued to the start of the channel's speech."""
+def _heard_on_other_channel(cw: _ChWord, words: Sequence[_ChWord], tol: float = 0.3) -> bool:
+    """The same word decoded on another channel at that moment: one spoken word, heard twice."""
+    w = cw.word
+    return any(o.channel != cw.channel and o.word.start < w.end + tol and o.word.end > w.start - tol
+               and _similar(o.word.text, w.text) for o in words)
+
+
+def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s: float = 0.05,
+                       max_words: int = 2, quiet_before_s: float = 1.0, max_closing_words: int = 1,
+                       quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
+    """Give back words taken for bleed or crosstalk that open or close one of the channel's own turns.
+    Whisper stretches a turn's edge words over the pause beside them, into the other side's speech, where
+    the channel carries only bleed: a reply's first word timed back into the other side's greeting ("I" at
+    0.95-1.85 s for a reply that starts at 3.6 s, its next word from 1.85 s), a question's last word timed on
+    into the other side's answer ("you?" at 6.39-7.07 s for speech that ends at 6.5 s).
+    Opening: a run of at most `max_words` dropped words that the channel's next word, kept, joins without a
+    gap (<= `join_s`), after at least `quiet_before_s` without a kept word of that channel.
+    Closing: at most `max_closing_words` dropped words joined without a gap to the channel's previous kept
+    word, with no kept word of that channel for `quiet_after_s` after them.
+    Bleed decoded as words comes in runs of its own, not glued to the edges of the channel's speech; a word
+    the other channel also has at that moment is the other side's and stays dropped."""
     kept, gone = list(kept), list(gone)
+    every = kept + gone
     back: set[int] = set()
     for ch in {cw.channel for cw in gone}:
         seq = sorted([(cw, True) for cw in kept if cw.channel == ch] + [(cw, False) for cw in gone if cw.channel == ch],
@@ -1128,10 +1142,17 @@ def restore_turn_openers(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_
                 j += 1
             run = [cw for cw, _ in seq[i:j]]
             before = seq[i - 1][0].word.end if i > 0 else None  # a kept word (runs are maximal)
-            joined = j < len(seq) and seq[j][0].word.start - run[-1].word.end <= join_s
-            if (len(run) <= max_words and joined
+            after = seq[j][0].word.start if j < len(seq) else None  # likewise
+            if (len(run) <= max_words and after is not None and after - run[-1].word.end <= join_s
                     and (before is None or run[0].word.start - before >= quiet_before_s)):
-                back.update(id(cw) for cw in run)
+                back.update(id(cw) for cw in run if not _heard_on_other_channel(cw, every))
+            elif before is not None and run[0].word.start - before <= join_s:
+                k = 1
+                while k < len(run) and run[k].word.start - run[k - 1].word.end <= join_s:
+                    k += 1
+                closing = run[:k]
+                if len(closing) <= max_closing_words and (after is None or after - closing[-1].word.end >= quiet_after_s):
+                    back.update(id(cw) for cw in closing if not _heard_on_other_channel(cw, every))
             i = j
     if not back:
         return kept, gone
@@ -1179,7 +1200,7 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
              for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
     words, in_bleed = drop_bleed_words(words, bleed)
     kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin)
-    kept_words, cross = restore_turn_openers(kept_words, in_bleed + cross)
+    kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross)
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
