@@ -97,3 +97,34 @@ def test_channels_map_to_speakers_from_the_turns_when_the_meta_has_none(stereo, 
     audio = Audio(samples, AudioSource("x.wav", "0", SR, 2, samples.shape[1] / SR, "wav"), SR)
     s = compute_signals(_transcript(op_span, op_span[1] + 0.2), config, audio=audio).serialize()
     assert s["interruptions"]["by_client"] == 1
+
+
+def test_a_quiet_line_coming_in_over_a_loud_one_is_speech_not_bleed(sample_calls_dir, config):
+    """A client on a quiet line (15 dB under the operator's) who starts while the operator finishes: over
+    the overlap the client's channel is 15 dB under the operator's, which a fixed 12 dB bleed test takes for
+    the operator's bleed, so the interruption's overlap vanished (seed-555 and seed-777 simulated calls
+    lost two client interruptions that way, onsets and sentence ends cut). This call's bleed sits 26 dB
+    under the talker: measured per call (`bleed_margin_db`), only levels near that are bleed."""
+    import json
+
+    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
+    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
+    x = mono.mono()
+    op_t, cl_t = truth["turns"][0], truth["turns"][1]
+    op = x[int(op_t["start"] * mono.rate):int(op_t["end"] * mono.rate)]
+    cl = x[int(cl_t["start"] * mono.rate):int(cl_t["end"] * mono.rate)] * 10 ** (-15 / 20)
+    op_end = OP_AT + len(op) / SR
+    cl_at = op_end - 1.0  # the client comes in for the operator's last second
+    n = int((cl_at + len(cl) / SR + 1.0) * SR)
+    own = np.zeros((2, n), dtype=np.float32)
+    own[0, int(OP_AT * SR):int(OP_AT * SR) + len(op)] = op
+    own[1, int(cl_at * SR):int(cl_at * SR) + len(cl)] = cl
+    mix = own + 10 ** (-26 / 20) * own[::-1]
+    rng = np.random.default_rng(1)
+    mix += (rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(cl ** 2))) * 10 ** (-35 / 20)).astype(np.float32)
+    mix = mix.astype(np.float32)
+
+    fixed = channel_speech(mix, SR)[1]
+    per_call = channel_speech(mix, SR, bleed_margin_db=6.0)[1]
+    assert _covered(per_call, cl_at, op_end) > 0.5 and _covered(fixed, cl_at, op_end) < 0.2
+    assert _covered(per_call, 0.0, cl_at - 0.3) < 0.2  # the operator's bleed alone is still not the client

@@ -3,7 +3,9 @@
 With one speaker per channel, talk time and overlapping speech are directly observable:
 a channel is speaking where Silero VAD (shipped with faster-whisper) hears speech on it
 and it is not merely carrying the other side's bleed (the other channel is
-`bleed_db` or more louder at that moment). Unlike word times this does not lose speech
+`bleed_db` or more louder at that moment, and this channel is within `bleed_margin_db`
+of the level at which this call carries the other side: a quiet line's reply over a loud
+one is speech). Unlike word times this does not lose speech
 the ASR missed or dropped (a short "thank you" said over the other speaker, a turn
 decoded as a hallucination) and does not end early where ASR word ends do.
 
@@ -65,33 +67,54 @@ def _spans(mask: np.ndarray, min_s: float) -> list[tuple[float, float]]:
     return [(a * FRAME_S, b * FRAME_S) for a, b in zip(starts, ends) if (b - a) * FRAME_S >= min_s]
 
 
+MIN_COUPLING_FRAMES = 20
+
+
+def bleed_coupling(own: np.ndarray, other: np.ndarray, other_speech: np.ndarray) -> float | None:
+    """How far (dB) under the other channel this channel carries the other side's bleed: the median
+    level difference over the frames where the other side speaks loudly (its louder half). Most of
+    that time this side is silent (people speak in turns), so the median is the bleed's level; None
+    with too few such frames."""
+    loud = other_speech & (other >= np.median(other[other_speech])) if other_speech.any() else other_speech
+    if loud.sum() < MIN_COUPLING_FRAMES:
+        return None
+    return float(np.median(other[loud] - own[loud]))
+
+
 def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_threshold: float = 0.5,
-                   min_s: float = 0.15) -> list[list[tuple[float, float]]]:
+                   min_s: float = 0.15, bleed_margin_db: float | None = None) -> list[list[tuple[float, float]]]:
     """Per channel of `samples` (channels, n): the spans (s) where that channel's own speaker talks —
     VAD speech on the channel, less the frames where another channel is `bleed_db` or more louder
-    (bleed of the other side) and the frames at the channel's noise floor (the pauses inside a VAD
-    segment), less leftovers shorter than `min_s`."""
+    (bleed of the other side; with `bleed_margin_db`, only where the channel is also within that of
+    its measured bleed level, `bleed_coupling`) and the frames at the channel's noise floor (the pauses
+    inside a VAD segment), less leftovers shorter than `min_s`."""
     frame = max(1, int(round(FRAME_S * rate)))
     levels = np.stack([_frame_db(samples[c], frame) for c in range(samples.shape[0])])
     n = levels.shape[1]
     out = []
+    vad = [_vad_frames(samples[c], rate, n, vad_threshold) for c in range(samples.shape[0])]
     for c in range(samples.shape[0]):
-        speech = _vad_frames(samples[c], rate, n, vad_threshold)
-        speech &= ~_quiet(levels[c], speech)
+        speech = vad[c] & ~_quiet(levels[c], vad[c])
         if samples.shape[0] > 1:
-            other = np.max(np.delete(levels, c, axis=0), axis=0)
-            speech &= (other - levels[c]) < bleed_db
+            others = [k for k in range(samples.shape[0]) if k != c]
+            other = np.max(levels[others], axis=0)
+            limit = bleed_db
+            if bleed_margin_db is not None:
+                coupling = bleed_coupling(levels[c], other, np.any([vad[k] for k in others], axis=0))
+                if coupling is not None:
+                    limit = max(bleed_db, coupling - bleed_margin_db)
+            speech &= (other - levels[c]) < limit
         out.append(_spans(speech, min_s))
     return out
 
 
-def stereo_activity(audio: Any, channel_speakers: dict[int, str], bleed_db: float,
-                    vad_threshold: float) -> dict[str, list[tuple[float, float]]] | None:
+def stereo_activity(audio: Any, channel_speakers: dict[int, str], bleed_db: float, vad_threshold: float,
+                    bleed_margin_db: float | None = None) -> dict[str, list[tuple[float, float]]] | None:
     """{speaker: spans} for a two-channel `audio` (pipeline.speech.decode.Audio) whose channels map to
     speakers (`channel_speakers`); None when the audio is not stereo."""
     if audio is None or getattr(audio, "channels", 1) != 2:
         return None
-    per = channel_speech(audio.samples, audio.rate, bleed_db, vad_threshold)
+    per = channel_speech(audio.samples, audio.rate, bleed_db, vad_threshold, bleed_margin_db=bleed_margin_db)
     out: dict[str, list[tuple[float, float]]] = {}
     for c, spans in enumerate(per):
         who = channel_speakers.get(c)

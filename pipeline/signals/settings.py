@@ -250,6 +250,9 @@ class ChannelActivityOptions(_Strict):
     enabled: bool = True
     bleed_db: float = Field(12.0, gt=0)  # a channel this much quieter than the other carries only bleed there
     vad_threshold: float = Field(0.5, gt=0, lt=1)  # Silero speech probability
+    # the call's own bleed: a channel counts as bleed only this close to the level at which it carries the
+    # other side (measured per call), and at least bleed_db under it; null: bleed_db alone
+    bleed_margin_db: float | None = Field(8.0, gt=0)
 
 
 class SilenceOptions(_Strict):
