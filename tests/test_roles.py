@@ -492,3 +492,15 @@ def test_a_short_call_whose_roles_rest_on_turn_order_alone_is_flagged(config):
     longer = assign_by_cues(call(6.0), CallMeta(), config, "en", 25)
     assert [t.speaker for t in longer.turns] == [t.speaker for t in short.turns]
     assert role_uncertainty(longer, config) is None
+
+
+def test_an_operators_i_can_that_whisper_wrote_as_i_cant_does_not_make_them_the_client(config):
+    """Whisper writes the operator's "I can see / I can help" as "I can't ..." (on the simulated mono calls
+    "i can't" landed 22 times in operator turns, 7 in the client's), and "I can't" was a client-problem
+    phrase: seed-999 sim999_011 gave the client the operator's role at 0.625, unflagged. "I can't" says
+    nothing about who speaks."""
+    turns = [_t("SPEAKER_00", 0, "Hello. I can't see a charge on the account today."),
+             _t("SPEAKER_01", 3, "Okay, thanks.")]
+    tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 6)
+    assert [t.speaker for t in tr.turns] == ["operator", "client"]  # the operator answers an inbound line
+    assert "states_problem" not in dict(tr.role_evidence)
