@@ -948,6 +948,13 @@ def _similar(a: str, b: str) -> bool:
 MIN_LEVEL_SPAN_S = 0.25
 
 
+def _heard_on_other_channel(cw: _ChWord, words: Sequence[_ChWord], tol: float = 0.3) -> bool:
+    """The same word decoded on another channel at that moment: one spoken word, heard twice."""
+    w = cw.word
+    return any(o.channel != cw.channel and o.word.start < w.end + tol and o.word.end > w.start - tol
+               and _similar(o.word.text, w.text) for o in words)
+
+
 def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
                    margin_db: float) -> tuple[list[_ChWord], list[_ChWord]]:
     """Split words into (kept, crosstalk). A word on channel c is the other channel's
@@ -972,19 +979,12 @@ def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
     for ch in {cw.channel for cw in words}:
         # The channel's own speech level: its louder words (bleed words are the quiet ones).
         typical[ch] = float(np.percentile([lv[0] for cw, lv in zip(words, levels) if cw.channel == ch], 90))
-    by_channel: dict[int, list[_ChWord]] = {}
-    for cw in words:
-        by_channel.setdefault(cw.channel, []).append(cw)
     kept: list[_ChWord] = []
     cross: list[_ChWord] = []
     for cw, (own, other) in zip(words, levels):
         is_cross = False
         if other - own >= margin_db:
-            w = cw.word
-            tol = 0.3
-            duplicate = any(o.word.start < w.end + tol and o.word.end > w.start - tol and _similar(o.word.text, w.text)
-                            for ch, ws in by_channel.items() if ch != cw.channel for o in ws)
-            is_cross = duplicate or typical[cw.channel] - own >= 2 * margin_db
+            is_cross = _heard_on_other_channel(cw, words) or typical[cw.channel] - own >= 2 * margin_db
         (cross if is_cross else kept).append(cw)
     return kept, cross
 
@@ -1105,13 +1105,6 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
     return kept, gone
 
 
-def _heard_on_other_channel(cw: _ChWord, words: Sequence[_ChWord], tol: float = 0.3) -> bool:
-    """The same word decoded on another channel at that moment: one spoken word, heard twice."""
-    w = cw.word
-    return any(o.channel != cw.channel and o.word.start < w.end + tol and o.word.end > w.start - tol
-               and _similar(o.word.text, w.text) for o in words)
-
-
 def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s: float = 0.05,
                        max_words: int = 2, quiet_before_s: float = 1.0, max_closing_words: int = 1,
                        quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
@@ -1151,7 +1144,8 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s:
                 while k < len(run) and run[k].word.start - run[k - 1].word.end <= join_s:
                     k += 1
                 closing = run[:k]
-                if len(closing) <= max_closing_words and (after is None or after - closing[-1].word.end >= quiet_after_s):
+                quiet_after = after is None or after - closing[-1].word.end >= quiet_after_s
+                if len(closing) <= max_closing_words and quiet_after:
                     back.update(id(cw) for cw in closing if not _heard_on_other_channel(cw, every))
             i = j
     if not back:
