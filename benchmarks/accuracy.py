@@ -1,5 +1,6 @@
 """Accuracy of the audio half on calls the project has never heard: the simulated corpus
-(`sample_calls/simulate.py`, exact truth) and the real recordings in ../shared/data/real/.
+(`sample_calls/simulate.py`, exact truth) and the real recordings in ../shared/data/real/ (those with
+an RTTM also through a telephone line: 8 kHz mono, mu-law and GSM, as the simulator encodes them).
 
 Per call and in total:
 
@@ -41,6 +42,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -57,6 +59,7 @@ DEFAULT_CORPUS = ROOT / "sample_calls" / "generated"
 FILLER_IDS = {"um": "um", "umm": "um", "erm": "um", "uh": "uh", "uhh": "uh", "er": "uh", "you know": "you know",
               "i mean": "i mean", "basically": "basically"}
 INTERRUPTION_TOLERANCE_S = 1.5
+PHONE_CODECS = ("mulaw", "gsm")  # real recordings are also run through these at 8 kHz
 FILLER_TOLERANCE_S = 1.0
 DIARIZED = "_diarized_speech"  # run_callqa: the stored mono speech segments by role (not part of the result)
 DER_COLLAR_S = 0.25  # pyannote.metrics' collar is centred on each reference boundary: +-0.125 s
@@ -569,51 +572,79 @@ def real_recordings(config: Any, plain: PlainWhisper | None) -> list[dict[str, A
     specs = [("jfk.flac", [JFK], None, 1), ("stereo_diarization.wav", list(STEREO), None, 2),
              ("katiesteve.wav", [KATIESTEVE], None, 2), ("pyannote_sample.wav", None, "pyannote_sample.rttm", 2),
              ("ami_dev00.wav", None, "ami_dev00.rttm", 2)]
-    for name, refs, rttm, n_speakers in specs:
-        path = REAL / name
-        if not path.is_file():
-            continue
-        data, audio, error, secs = run_callqa(path, config)
-        row: dict[str, Any] = {"file": name, "error": error, "seconds": round(secs, 1), "speakers_truth": n_speakers}
-        if data is not None:
-            hyp = _turns(data)
-            if refs:
-                htexts = callqa_channel_texts(data, audio.channels, ["operator", "client"])
-                if len(refs) == 2 and audio.channels == 2:
-                    pairs = list(zip(refs, htexts))
-                else:
-                    pairs = [(" ".join(refs), " ".join(htexts))]
-                e, n = map(sum, zip(*(word_errors(r, h) for r, h in pairs)))
-                row["wer_callqa"] = _ratio(e, n)
-                if plain is not None:
-                    pt = plain.texts(audio)
-                    ppairs = list(zip(refs, pt)) if len(pairs) == 2 else [(" ".join(refs), " ".join(pt))]
-                    pe, pn = map(sum, zip(*(word_errors(r, h) for r, h in ppairs)))
-                    row["wer_plain"] = _ratio(pe, pn)
-                row["approximate_reference"] = name == "katiesteve.wav"
-            if rttm and (REAL / rttm).is_file():
-                ref = _rttm(REAL / rttm)
-                hyp_segs = [(t["start"], t["end"], t["speaker"]) for t in hyp]
-                row["der"] = der(ref, hyp_segs)
-                rs, hs = _shares(ref), _shares(hyp_segs)
-                row["top_share_truth"], row["top_share_callqa"] = rs[0], (hs[0] if hs else None)
-                row["share_error"] = None if not hs else abs(rs[0] - hs[0])
-            row["speakers_found"] = speakers_found(data)
-        rows.append(row)
+    with tempfile.TemporaryDirectory(prefix="callqa-real-") as tmp:
+        for name, refs, rttm, n_speakers in specs:
+            paths = [(name, REAL / name)]
+            if rttm:  # the same voices through a telephone line: 8 kHz mono codecs
+                paths += [(f"{name} {codec} 8k", phone_copy(REAL / name, codec, Path(tmp))) for codec in PHONE_CODECS]
+            for label, path in paths:
+                if path is not None and path.is_file():
+                    rows.append(real_row(label, path, refs, rttm, n_speakers, config, plain))
     print(f"\nreal recordings ({REAL}):")
-    print(f"{'file':24s} {'WERcq':>6s} {'WERpl':>6s} {'DER':>6s} {'share t/c':>11s} {'spk':>5s}  note")
+    print(f"{'file':30s} {'WERcq':>6s} {'WERpl':>6s} {'DER':>6s} {'share t/c':>11s} {'spk':>5s} {'alike':>6s}  note")
     for r in rows:
         if r.get("error"):
-            print(f"{r['file']:24s} FAILED: {r['error'][:90]}")
+            print(f"{r['file']:30s} FAILED: {r['error'][:90]}")
             continue
 
         def f(x: Any) -> str:
             return "-" if x is None else f"{x:.3f}"
         share = f"{f(r.get('top_share_truth'))[:4]}/{f(r.get('top_share_callqa'))[:4]}" if "share_error" in r else "-"
         spk = f"{r.get('speakers_truth', '?')}/{r['speakers_found']}"
-        print(f"{r['file']:24s} {f(r.get('wer_callqa')):>6s} {f(r.get('wer_plain')):>6s} {f(r.get('der')):>6s} "
-              f"{share:>11s} {spk:>5s}  {'approximate reference' if r.get('approximate_reference') else ''}")
+        print(f"{r['file']:30s} {f(r.get('wer_callqa')):>6s} {f(r.get('wer_plain')):>6s} {f(r.get('der')):>6s} "
+              f"{share:>11s} {spk:>5s} {f(r.get('voice_similarity')):>6s}  "
+              f"{'approximate reference' if r.get('approximate_reference') else ''}")
     return rows
+
+
+def real_row(name: str, path: Path, refs: list[str] | None, rttm: str | None, n_speakers: int, config: Any,
+             plain: PlainWhisper | None) -> dict[str, Any]:
+    """One real recording's row: WER against its text, DER and talk share against its RTTM."""
+    data, audio, error, secs = run_callqa(path, config)
+    row: dict[str, Any] = {"file": name, "error": error, "seconds": round(secs, 1), "speakers_truth": n_speakers}
+    if data is not None:
+        hyp = _turns(data)
+        if refs:
+            htexts = callqa_channel_texts(data, audio.channels, ["operator", "client"])
+            if len(refs) == 2 and audio.channels == 2:
+                pairs = list(zip(refs, htexts))
+            else:
+                pairs = [(" ".join(refs), " ".join(htexts))]
+            e, n = map(sum, zip(*(word_errors(r, h) for r, h in pairs)))
+            row["wer_callqa"] = _ratio(e, n)
+            if plain is not None:
+                pt = plain.texts(audio)
+                ppairs = list(zip(refs, pt)) if len(pairs) == 2 else [(" ".join(refs), " ".join(pt))]
+                pe, pn = map(sum, zip(*(word_errors(r, h) for r, h in ppairs)))
+                row["wer_plain"] = _ratio(pe, pn)
+            row["approximate_reference"] = name == "katiesteve.wav"
+        if rttm and (REAL / rttm).is_file():
+            ref = _rttm(REAL / rttm)
+            hyp_segs = [(t["start"], t["end"], t["speaker"]) for t in hyp]
+            row["der"] = der(ref, hyp_segs)
+            rs, hs = _shares(ref), _shares(hyp_segs)
+            row["top_share_truth"], row["top_share_callqa"] = rs[0], (hs[0] if hs else None)
+            row["share_error"] = None if not hs else abs(rs[0] - hs[0])
+        row["speakers_found"] = speakers_found(data)
+        # how alike the diarizer heard the two voices (merged at models.diarization.embedded.same_voice_similarity)
+        row["voice_similarity"] = (data.get("processing", {}).get("speakers") or {}).get("cross_similarity")
+    return row
+
+
+def phone_copy(path: Path, codec: str, tmp: Path) -> Path | None:
+    """`path` as a telephone recording: 8 kHz mono through `codec` (the simulator's codecs), in `tmp`."""
+    import subprocess
+
+    sys.path.insert(0, str(ROOT / "sample_calls"))
+    from simulate import CODEC_ARGS
+
+    dest = tmp / f"{path.stem}.{codec}.wav"
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(path), "-ar", "8000", "-ac", "1",
+           *CODEC_ARGS[codec], str(dest)]
+    if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
+        print(f"  ffmpeg could not write {dest.name}: skipped")
+        return None
+    return dest
 
 
 # --------------------------------------------------------------------------- main
