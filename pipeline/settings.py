@@ -106,6 +106,7 @@ class SpeakerCount(_Strict):
     # this many semitones apart (0: pitch not used) ... and the difference is consistent (Welch's t)
     pitch_min_semitones: float = Field(1.5, ge=0.0)
     pitch_min_t: float = Field(3.0, ge=0.0)
+    pitch_min_windows: int = Field(24, ge=0)  # ... on this many embedding windows (~18 s of speech) or more
 
 
 class OverlapOptions(_Strict):

@@ -439,6 +439,23 @@ def test_two_alike_sounding_clusters_at_different_pitch_stay_two_speakers():
     assert off.max() == 0
 
 
+def test_a_few_seconds_of_one_voice_are_not_split_by_their_intonation():
+    # A 10 s voicemail at 8 kHz: the encoder hears one voice, and its closing question sits 3 semitones
+    # above the rest, as consistently as two voices would. On so few windows pitch is not weighed.
+    from callqa.pipeline.speech.diarize import merge_same_voice
+
+    rng = np.random.default_rng(3)
+    for n, two in ((12, False), (40, True)):
+        emb, labels = _alike_clusters(n, seed=4)
+        apart = np.where(labels == 0, 8.0, 11.0) + rng.normal(0, 1.0, n)
+        out, _, why, by = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, pitch=lambda: apart,
+                                           pitch_min_semitones=1.5, pitch_min_t=3.0, pitch_min_windows=24)
+        assert bool(out.max() == 1) is two, why
+        assert (by == "pitch") is two
+        if not two:
+            assert "pitch not weighed on 12 windows (< 24)" in why
+
+
 def test_a_pitch_difference_must_be_both_large_and_consistent():
     from callqa.pipeline.speech.diarize import pitch_differs
 

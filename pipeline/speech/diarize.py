@@ -278,7 +278,7 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
             labels, centroids, why, apart_by = merge_same_voice(
                 emb, labels, e.same_voice_similarity, count.min_share, e.same_voice_max_silhouette,
                 pitch=lambda: window_pitch(samples, windows), pitch_min_semitones=count.pitch_min_semitones,
-                pitch_min_t=count.pitch_min_t)
+                pitch_min_t=count.pitch_min_t, pitch_min_windows=count.pitch_min_windows)
             info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
             if apart_by:
                 info["speakers"]["apart_by"] = apart_by
@@ -630,8 +630,8 @@ def pitch_differs(pitch: np.ndarray, a: np.ndarray, b: np.ndarray, min_semitones
 
 def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
                      max_silhouette: float = 1.0, pitch: Callable[[], np.ndarray] | None = None,
-                     pitch_min_semitones: float = 0.0,
-                     pitch_min_t: float = 0.0) -> tuple[np.ndarray, np.ndarray, str, str | None]:
+                     pitch_min_semitones: float = 0.0, pitch_min_t: float = 0.0,
+                     pitch_min_windows: int = 0) -> tuple[np.ndarray, np.ndarray, str, str | None]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
     windows joins the cluster its windows are most alike; two clusters whose windows are on
     average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
@@ -639,9 +639,11 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
     merged, most alike pair first, unless their pitch tells them apart (`pitch`: computes the
     windows' pitch in semitones when first needed; `pitch_differs`): at 8 kHz two voices of one
     kind sound alike to the speaker encoder, which was trained on wideband speech, but keep their
-    own pitch. Clustering always finds the clusters it is asked for, so a one-voice recording
-    (voicemail, IVR, an operator talking into silence) comes out as one speaker only through this
-    test. Returns labels, unit centroids, why, and what told the last two voices apart when more
+    own pitch. Pitch is weighed only on `pitch_min_windows` windows of the two clusters or more: on a
+    few seconds one voice's own intonation (a voicemail's question, a rising close) sets its halves
+    apart as consistently as two voices. Clustering always finds the clusters it is asked for, so a
+    one-voice recording (voicemail, IVR, an operator talking into silence) comes out as one speaker
+    only through this test. Returns labels, unit centroids, why, and what told the last two voices apart when more
     than one is left: "voice" (the encoder hears them differ) or "pitch" (the encoder hears one voice,
     only their pitch differs: weaker evidence of two people; roles.py then leans on the words)."""
     labels = labels.copy()
@@ -674,7 +676,10 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                           f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
             apart_by = "voice"
             break
-        if pitch is not None and pitch_min_semitones > 0:
+        n_pair = int(np.sum((labels == i) | (labels == j)))
+        if pitch is not None and pitch_min_semitones > 0 and n_pair < pitch_min_windows:
+            measured = f"pitch not weighed on {n_pair} windows (< {pitch_min_windows})"
+        elif pitch is not None and pitch_min_semitones > 0:
             if not pitches:
                 pitches.append(np.asarray(pitch(), dtype=float))
             differs, measured = pitch_differs(pitches[0], labels == i, labels == j, pitch_min_semitones, pitch_min_t)
