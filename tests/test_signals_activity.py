@@ -128,3 +128,36 @@ def test_a_quiet_line_coming_in_over_a_loud_one_is_speech_not_bleed(sample_calls
     per_call = channel_speech(mix, SR, bleed_margin_db=6.0)[1]
     assert _covered(per_call, cl_at, op_end) > 0.5 and _covered(fixed, cl_at, op_end) < 0.2
     assert _covered(per_call, 0.0, cl_at - 0.3) < 0.2  # the operator's bleed alone is still not the client
+
+
+def test_a_noisy_line_that_says_little_is_not_heard_under_the_other_side(sample_calls_dir, config):
+    """A client who says 1.5 s on a noisy line (17 dB SNR) after the operator's 6 s: Silero fires on the
+    operator's bleed under the noise, so most of the client channel's VAD "speech" is not the client's
+    and its median level sits on the noise. The noise's ups and downs under the operator then passed for
+    the client, and a false client interruption was counted (simulated call sim1234_008). Speech must be
+    `floor_margin_db` over the channel's noise floor."""
+    import json
+
+    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
+    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
+    x = mono.mono()
+    op_t, cl_t = truth["turns"][0], truth["turns"][1]
+    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
+    cl = x[int(cl_t["start"] * SR):int((cl_t["start"] + 1.5) * SR)]
+    op_end = OP_AT + len(op) / SR
+    cl_at = op_end + 0.6
+    own = np.zeros((2, int((cl_at + 2.5) * SR)), dtype=np.float32)
+    own[0, int(OP_AT * SR):int(OP_AT * SR) + len(op)] = op
+    own[1, int(cl_at * SR):int(cl_at * SR) + len(cl)] = cl
+    noise_rms = float(np.sqrt(np.mean(cl ** 2))) * 10 ** (-17 / 20)
+    under, heard, before = [], [], []
+    for seed in range(1, 5):
+        rng = np.random.default_rng(seed)
+        mix = (own + 10 ** (-30 / 20) * own[::-1] + rng.standard_normal(own.shape) * noise_rms).astype(np.float32)
+        client = channel_speech(mix, SR, bleed_margin_db=8.0, floor_margin_db=4.0)[1]
+        under.append(_covered(client, OP_AT, op_end))
+        heard.append(_covered(client, cl_at, cl_at + 1.5))
+        before.append(_covered(channel_speech(mix, SR, bleed_margin_db=8.0)[1], OP_AT, op_end))
+    assert max(under) <= 0.1, under
+    assert min(heard) >= 0.8, heard  # the client's own 1.5 s is still heard
+    assert sum(before) > 0.5, before  # without the margin the noise under the operator was the client

@@ -48,14 +48,17 @@ def _vad_frames(x: np.ndarray, rate: int, n_frames: int, threshold: float) -> np
     return out
 
 
-def _quiet(db: np.ndarray, speech: np.ndarray) -> np.ndarray:
+def _quiet(db: np.ndarray, speech: np.ndarray, min_db: float = 0.0) -> np.ndarray:
     """Frames at the noise floor: under a level a third of the way (in dB) from the floor (10th
-    percentile of all frames) to the speech level (median of the VAD speech frames)."""
+    percentile of all frames) to the speech level (median of the VAD speech frames), and at least
+    `min_db` over the floor. The median sinks to the floor when most of a channel's VAD speech is not
+    its speaker's (VAD fires on the other side's bleed under the line's noise), and the noise's own
+    ups and downs then passed for speech."""
     if db.size == 0:
         return np.zeros(0, dtype=bool)
     floor = float(np.percentile(db, 10))
     level = float(np.median(db[speech])) if speech.any() else float(np.max(db))
-    return db < floor + max(0.0, level - floor) / 3.0
+    return db < floor + max(min_db, max(0.0, level - floor) / 3.0)
 
 
 def _spans(mask: np.ndarray, min_s: float) -> list[tuple[float, float]]:
@@ -82,19 +85,21 @@ def bleed_coupling(own: np.ndarray, other: np.ndarray, other_speech: np.ndarray)
 
 
 def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_threshold: float = 0.5,
-                   min_s: float = 0.15, bleed_margin_db: float | None = None) -> list[list[tuple[float, float]]]:
+                   min_s: float = 0.15, bleed_margin_db: float | None = None,
+                   floor_margin_db: float = 0.0) -> list[list[tuple[float, float]]]:
     """Per channel of `samples` (channels, n): the spans (s) where that channel's own speaker talks —
     VAD speech on the channel, less the frames where another channel is `bleed_db` or more louder
     (bleed of the other side; with `bleed_margin_db`, only where the channel is also within that of
     its measured bleed level, `bleed_coupling`) and the frames at the channel's noise floor (the pauses
-    inside a VAD segment), less leftovers shorter than `min_s`."""
+    inside a VAD segment; `floor_margin_db`: at least this far over it is speech, `_quiet`), less
+    leftovers shorter than `min_s`."""
     frame = max(1, int(round(FRAME_S * rate)))
     levels = np.stack([_frame_db(samples[c], frame) for c in range(samples.shape[0])])
     n = levels.shape[1]
     out = []
     vad = [_vad_frames(samples[c], rate, n, vad_threshold) for c in range(samples.shape[0])]
     for c in range(samples.shape[0]):
-        speech = vad[c] & ~_quiet(levels[c], vad[c])
+        speech = vad[c] & ~_quiet(levels[c], vad[c], floor_margin_db)
         if samples.shape[0] > 1:
             others = [k for k in range(samples.shape[0]) if k != c]
             other = np.max(levels[others], axis=0)
@@ -109,12 +114,14 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
 
 
 def stereo_activity(audio: Any, channel_speakers: dict[int, str], bleed_db: float, vad_threshold: float,
-                    bleed_margin_db: float | None = None) -> dict[str, list[tuple[float, float]]] | None:
+                    bleed_margin_db: float | None = None,
+                    floor_margin_db: float = 0.0) -> dict[str, list[tuple[float, float]]] | None:
     """{speaker: spans} for a two-channel `audio` (pipeline.speech.decode.Audio) whose channels map to
     speakers (`channel_speakers`); None when the audio is not stereo."""
     if audio is None or getattr(audio, "channels", 1) != 2:
         return None
-    per = channel_speech(audio.samples, audio.rate, bleed_db, vad_threshold, bleed_margin_db=bleed_margin_db)
+    per = channel_speech(audio.samples, audio.rate, bleed_db, vad_threshold, bleed_margin_db=bleed_margin_db,
+                         floor_margin_db=floor_margin_db)
     out: dict[str, list[tuple[float, float]]] = {}
     for c, spans in enumerate(per):
         who = channel_speakers.get(c)

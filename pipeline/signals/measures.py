@@ -86,7 +86,8 @@ def measure_audio(audio: Any, transcript: Transcript, meta: CallMeta | None, con
     if opts.enabled and getattr(audio, "channels", 1) == 2 and any(t.channel is not None for t in transcript.turns):
         who = _channel_speakers(transcript, meta)
         if who:
-            spans = stereo_activity(audio, who, opts.bleed_db, opts.vad_threshold, opts.bleed_margin_db) or {}
+            spans = stereo_activity(audio, who, opts.bleed_db, opts.vad_threshold, opts.bleed_margin_db,
+                                    opts.floor_margin_db) or {}
             activity = {str(k): tuple((float(a), float(b)) for a, b in v) for k, v in spans.items()}
     channels = int(getattr(audio, "channels", 1) or 1)
     return AudioMeasures(channels, tuple(levels), activity, _spans_in(speech) if channels == 1 else None)

@@ -253,6 +253,7 @@ class ChannelActivityOptions(_Strict):
     # the call's own bleed: a channel counts as bleed only this close to the level at which it carries the
     # other side (measured per call), and at least bleed_db under it; null: bleed_db alone
     bleed_margin_db: float | None = Field(8.0, gt=0)
+    floor_margin_db: float = Field(4.0, ge=0)  # speech is at least this far over the channel's noise floor
 
 
 class SilenceOptions(_Strict):
