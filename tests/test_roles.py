@@ -504,3 +504,27 @@ def test_an_operators_i_can_that_whisper_wrote_as_i_cant_does_not_make_them_the_
     tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 6)
     assert [t.speaker for t in tr.turns] == ["operator", "client"]  # the operator answers an inbound line
     assert "states_problem" not in dict(tr.role_evidence)
+
+
+def test_the_side_that_puts_the_caller_on_hold_mid_call_is_the_operator(config):
+    """A client who speaks first on an inbound line, and an operator whose greeting the 8 kHz ASR garbled:
+    who answered the line votes for the client. Past the first 30 s the operator puts the caller on hold and
+    thanks them for holding: service phrases only the operator says (seed 999, sim999_051, was wrong)."""
+    en = [_t("SPEAKER_00", 0, "Hello. Hello. The letter you sent me, about the bill."),
+          _t("SPEAKER_01", 5, "Okay. Fine, fine."),
+          _t("SPEAKER_00", 40, "It was in the mail on Monday."),
+          _t("SPEAKER_01", 44, "Please hold the line while I look at it."),
+          _t("SPEAKER_01", 80, "Thank you for holding, I found the letter.")]
+    ru = [_t("SPEAKER_00", 0, "Алло. Алло. Письмо от вас, про счет."),
+          _t("SPEAKER_01", 5, "Так. Хорошо, хорошо."),
+          _t("SPEAKER_00", 40, "Оно пришло в понедельник."),
+          _t("SPEAKER_01", 44, "Оставайтесь на линии, я посмотрю."),
+          _t("SPEAKER_01", 80, "Спасибо за ожидание, я нашла письмо.")]
+    for turns, lang in ((en, "en"), (ru, "ru")):
+        tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, lang, 90)
+        assert [t.speaker for t in tr.turns] == ["client", "operator", "client", "operator", "operator"], lang
+        assert dict(tr.role_evidence)["holds"] > 0, lang
+    # a caller who asks the operator to hold on while they look for a card is not put on hold by anyone
+    turns = [_t("SPEAKER_00", 0, "Hello, how can I help you?"), _t("SPEAKER_01", 4, "Hold on please, sorry for the wait.")]
+    tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 10)
+    assert "holds" not in dict(tr.role_evidence)

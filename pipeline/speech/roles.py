@@ -35,7 +35,7 @@ from callqa.pipeline.types import CallMeta, Transcript, Turn
 
 OPERATOR, CLIENT = "operator", "client"
 # Kinds whose phrases point to the operator (+) or to the client (-).
-OPERATOR_KINDS = ("greeting", "offers_help", "asks_data", "self_intro")
+OPERATOR_KINDS = ("greeting", "offers_help", "asks_data", "holds", "self_intro")
 CLIENT_KINDS = ("states_problem",)
 # Methods whose roles are given, not inferred: never uncertain.
 GIVEN_METHODS = ("channel_map", "import")
@@ -169,7 +169,7 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
     all_a, all_b = text(a, None), text(b, None)
     votes: dict[str, float] = {}
     for kind, (ta, tb) in (("greeting", (early_a, early_b)), ("offers_help", (early_a, early_b)),
-                           ("self_intro", (early_a, early_b)), ("asks_data", (all_a, all_b)),
+                           ("self_intro", (early_a, early_b)), ("asks_data", (all_a, all_b)), ("holds", (all_a, all_b)),
                            ("states_problem", (mid_a, mid_b))):
         phrases = _lexicon(ra, kind, language)
         lean = _lean(_count(ta, phrases), _count(tb, phrases))
