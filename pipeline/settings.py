@@ -179,9 +179,9 @@ class AudioConfig(_Strict):
     default_channel_map: list[Literal["operator", "client"]] = ["operator", "client"]
 
 
-ROLE_EVIDENCE_KINDS = ("greeting", "offers_help", "asks_data", "holds", "self_intro", "states_problem", "names_company",
-                       "questions", "first_speaker", "first_speaker_outbound", "first_speaker_no_direction",
-                       "speaking_share")
+ROLE_EVIDENCE_KINDS = ("greeting", "offers_help", "asks_data", "holds", "self_intro", "states_problem",
+                       "names_company", "questions", "first_speaker", "first_speaker_outbound",
+                       "first_speaker_no_direction", "speaking_share")
 
 
 class RoleAssignment(_Strict):

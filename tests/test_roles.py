@@ -525,6 +525,7 @@ def test_the_side_that_puts_the_caller_on_hold_mid_call_is_the_operator(config):
         assert [t.speaker for t in tr.turns] == ["client", "operator", "client", "operator", "operator"], lang
         assert dict(tr.role_evidence)["holds"] > 0, lang
     # a caller who asks the operator to hold on while they look for a card is not put on hold by anyone
-    turns = [_t("SPEAKER_00", 0, "Hello, how can I help you?"), _t("SPEAKER_01", 4, "Hold on please, sorry for the wait.")]
+    turns = [_t("SPEAKER_00", 0, "Hello, how can I help you?"),
+             _t("SPEAKER_01", 4, "Hold on please, sorry for the wait.")]
     tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 10)
     assert "holds" not in dict(tr.role_evidence)

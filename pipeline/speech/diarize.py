@@ -643,9 +643,10 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
     few seconds one voice's own intonation (a voicemail's question, a rising close) sets its halves
     apart as consistently as two voices. Clustering always finds the clusters it is asked for, so a
     one-voice recording (voicemail, IVR, an operator talking into silence) comes out as one speaker
-    only through this test. Returns labels, unit centroids, why, and what told the last two voices apart when more
-    than one is left: "voice" (the encoder hears them differ) or "pitch" (the encoder hears one voice,
-    only their pitch differs: weaker evidence of two people; roles.py then leans on the words)."""
+    only through this test. Returns labels, unit centroids, why, and what told the last two voices
+    apart when more than one is left: "voice" (the encoder hears them differ) or "pitch" (the encoder
+    hears one voice, only their pitch differs: weaker evidence of two people; roles.py then leans on
+    the words)."""
     labels = labels.copy()
     why: list[str] = []
     pitches: list[np.ndarray] = []

@@ -169,8 +169,8 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
     all_a, all_b = text(a, None), text(b, None)
     votes: dict[str, float] = {}
     for kind, (ta, tb) in (("greeting", (early_a, early_b)), ("offers_help", (early_a, early_b)),
-                           ("self_intro", (early_a, early_b)), ("asks_data", (all_a, all_b)), ("holds", (all_a, all_b)),
-                           ("states_problem", (mid_a, mid_b))):
+                           ("self_intro", (early_a, early_b)), ("asks_data", (all_a, all_b)),
+                           ("holds", (all_a, all_b)), ("states_problem", (mid_a, mid_b))):
         phrases = _lexicon(ra, kind, language)
         lean = _lean(_count(ta, phrases), _count(tb, phrases))
         if kind in CLIENT_KINDS:
