@@ -631,16 +631,23 @@ def real_row(name: str, path: Path, refs: list[str] | None, rttm: str | None, n_
     return row
 
 
+def _simulator() -> Any:
+    """sample_calls/simulate.py: the corpus generator and its telephone codecs."""
+    where = str(ROOT / "sample_calls")
+    if where not in sys.path:
+        sys.path.insert(0, where)
+    import simulate
+
+    return simulate
+
+
 def phone_copy(path: Path, codec: str, tmp: Path) -> Path | None:
     """`path` as a telephone recording: 8 kHz mono through `codec` (the simulator's codecs), in `tmp`."""
     import subprocess
 
-    sys.path.insert(0, str(ROOT / "sample_calls"))
-    from simulate import CODEC_ARGS
-
     dest = tmp / f"{path.stem}.{codec}.wav"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(path), "-ar", "8000", "-ac", "1",
-           *CODEC_ARGS[codec], str(dest)]
+           *_simulator().CODEC_ARGS[codec], str(dest)]
     if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
         print(f"  ffmpeg could not write {dest.name}: skipped")
         return None
@@ -653,11 +660,8 @@ def phone_copy(path: Path, codec: str, tmp: Path) -> Path | None:
 def load_corpus(corpus: Path, n: int, seed: int) -> list[dict[str, Any]]:
     truth_dir = corpus / "truth"
     if not truth_dir.is_dir() or not any(truth_dir.glob("*.json")):
-        sys.path.insert(0, str(ROOT / "sample_calls"))
-        from simulate import generate
-
         print(f"generating {n} calls (seed {seed}) into {corpus} ...", flush=True)
-        generate(corpus, n=n, seed=seed)
+        _simulator().generate(corpus, n=n, seed=seed)
     truths = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(truth_dir.glob("*.json"))]
     return [t for t in truths if t.get("kind") == "audio" and (corpus / t["source"]).is_file()]
 

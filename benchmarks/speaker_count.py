@@ -82,11 +82,9 @@ def telephone(x: np.ndarray) -> np.ndarray:
 def alone(x: np.ndarray, rttm: Path) -> dict[str, np.ndarray]:
     """Each speaker of an RTTM on their own: their speech where nobody else speaks, joined with 0.3 s
     of silence (a real one-voice recording longer than the excerpts: 7-20 s)."""
-    turns = []
-    for line in rttm.read_text(encoding="utf-8").splitlines():
-        f = line.split()
-        if len(f) > 7 and f[0] == "SPEAKER":
-            turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    from diarization_real import _rttm  # its sibling on the same recordings reads their RTTMs
+
+    turns = _rttm(rttm)
     out = {}
     for who in sorted({t[2] for t in turns}):
         others = sorted((a, b) for a, b, w in turns if w != who)

@@ -677,21 +677,22 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                           f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
             apart_by = "voice"
             break
-        n_pair = int(np.sum((labels == i) | (labels == j)))
-        if pitch is not None and pitch_min_semitones > 0 and n_pair < pitch_min_windows:
-            measured = f"pitch not weighed on {n_pair} windows (< {pitch_min_windows})"
-        elif pitch is not None and pitch_min_semitones > 0:
-            if not pitches:
-                pitches.append(np.asarray(pitch(), dtype=float))
-            differs, measured = pitch_differs(pitches[0], labels == i, labels == j, pitch_min_semitones, pitch_min_t)
-            if differs:
-                why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
-                           f"(silhouette {sil:.3f}) but their {measured} (>= {pitch_min_semitones}, "
-                           f"t >= {pitch_min_t})")
-                apart_by = "pitch"
-                break
-        else:
-            measured = ""
+        measured = ""
+        if pitch is not None and pitch_min_semitones > 0:
+            n_pair = int(np.sum((labels == i) | (labels == j)))
+            if n_pair < pitch_min_windows:
+                measured = f"pitch not weighed on {n_pair} windows (< {pitch_min_windows})"
+            else:
+                if not pitches:
+                    pitches.append(np.asarray(pitch(), dtype=float))
+                differs, measured = pitch_differs(pitches[0], labels == i, labels == j, pitch_min_semitones,
+                                                  pitch_min_t)
+                if differs:
+                    why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on "
+                               f"average (silhouette {sil:.3f}) but their {measured} (>= {pitch_min_semitones}, "
+                               f"t >= {pitch_min_t})")
+                    apart_by = "pitch"
+                    break
         why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice}) "
                    f"and do not split cleanly (silhouette {sil:.3f})" + (f"; {measured}" if measured else ""))
         join(min(i, j), max(i, j))
