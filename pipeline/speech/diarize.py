@@ -278,7 +278,8 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
             labels, centroids, why, apart_by = merge_same_voice(
                 emb, labels, e.same_voice_similarity, count.min_share, e.same_voice_max_silhouette,
                 pitch=lambda: window_pitch(samples, windows), pitch_min_semitones=count.pitch_min_semitones,
-                pitch_min_t=count.pitch_min_t, pitch_min_windows=count.pitch_min_windows)
+                pitch_min_t=count.pitch_min_t, pitch_min_windows=count.pitch_min_windows,
+                silhouette_min_windows=count.silhouette_min_windows)
             info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
             if apart_by:
                 info["speakers"]["apart_by"] = apart_by
@@ -631,7 +632,8 @@ def pitch_differs(pitch: np.ndarray, a: np.ndarray, b: np.ndarray, min_semitones
 def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
                      max_silhouette: float = 1.0, pitch: Callable[[], np.ndarray] | None = None,
                      pitch_min_semitones: float = 0.0, pitch_min_t: float = 0.0,
-                     pitch_min_windows: int = 0) -> tuple[np.ndarray, np.ndarray, str, str | None]:
+                     pitch_min_windows: int = 0,
+                     silhouette_min_windows: int = 0) -> tuple[np.ndarray, np.ndarray, str, str | None]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
     windows joins the cluster its windows are most alike; two clusters whose windows are on
     average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
@@ -641,7 +643,9 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
     kind sound alike to the speaker encoder, which was trained on wideband speech, but keep their
     own pitch. Pitch is weighed only on `pitch_min_windows` windows of the two clusters or more: on a
     few seconds one voice's own intonation (a voicemail's question, a rising close) sets its halves
-    apart as consistently as two voices. Clustering always finds the clusters it is asked for, so a
+    apart as consistently as two voices. A clean split likewise counts only on `silhouette_min_windows`
+    windows or more: forced in two, the few windows of a short one-voice recording often split cleanly by
+    chance. Clustering always finds the clusters it is asked for, so a
     one-voice recording (voicemail, IVR, an operator talking into silence) comes out as one speaker
     only through this test. Returns labels, unit centroids, why, and what told the last two voices
     apart when more than one is left: "voice" (the encoder hears them differ) or "pitch" (the encoder
@@ -671,17 +675,21 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
         np.fill_diagonal(off, -np.inf)
         i, j = np.unravel_index(int(np.argmax(off)), off.shape)
         sil = silhouette(emb, labels, int(i), int(j))
-        if off[i, j] < same_voice or sil > max_silhouette:
+        n_pair = int(np.sum((labels == i) | (labels == j)))
+        clean = sil > max_silhouette and n_pair >= silhouette_min_windows
+        if off[i, j] < same_voice or clean:
             why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
                        + (f"(< {same_voice})" if off[i, j] < same_voice else
                           f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
             apart_by = "voice"
             break
-        measured = ""
+        notes = []
+        if sil > max_silhouette:
+            notes.append(f"its clean split (silhouette {sil:.3f}) not weighed on {n_pair} windows "
+                         f"(< {silhouette_min_windows})")
         if pitch is not None and pitch_min_semitones > 0:
-            n_pair = int(np.sum((labels == i) | (labels == j)))
             if n_pair < pitch_min_windows:
-                measured = f"pitch not weighed on {n_pair} windows (< {pitch_min_windows})"
+                notes.append(f"pitch not weighed on {n_pair} windows (< {pitch_min_windows})")
             else:
                 if not pitches:
                     pitches.append(np.asarray(pitch(), dtype=float))
@@ -693,8 +701,11 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                                f"t >= {pitch_min_t})")
                     apart_by = "pitch"
                     break
-        why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice}) "
-                   f"and do not split cleanly (silhouette {sil:.3f})" + (f"; {measured}" if measured else ""))
+                if measured:
+                    notes.append(measured)
+        why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice})"
+                   + ("" if sil > max_silhouette else f" and do not split cleanly (silhouette {sil:.3f})")
+                   + "".join(f"; {n}" for n in notes))
         join(min(i, j), max(i, j))
     k = int(labels.max()) + 1
     return labels, _centroids(emb, labels, k), "; ".join(why) or "one cluster", apart_by if k > 1 else None
