@@ -248,16 +248,39 @@ def test_a_reply_whose_first_word_whisper_stretched_back_into_the_other_side_kee
 
     opener, rest = _cw("I", 0.95, 1.85, 1), [_cw("think", 1.85, 4.75, 1), _cw("wrong", 4.9, 5.2, 1)]
     greeting = [_cw("Hello,", 0.47, 0.9, 0), _cw("Bluestone", 0.9, 1.5, 0)]
-    bleed = [_cw("energy", 1.0, 1.4, 1), _cw("speaking", 1.5, 1.8, 1)]  # the greeting decoded off the bleed
+    bleed = [_cw("energy", 1.0, 1.2, 1), _cw("how", 1.2, 1.4, 1), _cw("speaking", 1.5, 1.8, 1)]  # the greeting
+    # decoded off the bleed
     late = _cw("Bluestone", 6.0, 6.4, 1)  # a bleed word right after the channel's own speech
     kept, gone = restore_turn_edges(greeting + rest, [opener, late])
     assert [c.word.text for c in kept if c.channel == 1] == ["I", "think", "wrong"]
     assert [c.word.text for c in gone] == ["Bluestone"]
     # Bleed words in a run of their own, or more of them than an opening, stay dropped.
     kept, gone = restore_turn_edges(greeting + rest, bleed + [_cw("the", 1.8, 1.85, 1)])
-    assert [c.word.text for c in kept if c.channel == 1] == ["think", "wrong"] and len(gone) == 3
+    assert [c.word.text for c in kept if c.channel == 1] == ["think", "wrong"] and len(gone) == 4
     kept, gone = restore_turn_edges(greeting + [_cw("so", 0.2, 0.5, 1)] + rest, [opener])
     assert [c.word.text for c in kept if c.channel == 1] == ["so", "think", "wrong"]  # no quiet stretch before
+
+
+def test_an_answer_whose_opening_words_whisper_timed_early_keeps_them():
+    """Seed-3141 simulated call (16 kHz stereo): the operator's "Of course. Can I have your full name" starts at
+    6.9 s, but Whisper timed "Yes. Of course," at 3.49-7.51 s, inside the client's request, where the operator's
+    channel carries only bleed, and the turn's next word 0.44 s after them: the three words were dropped as
+    bleed and the call's WER went 0.04 over plain faster-whisper's. A run of up to three dropped words that
+    ends within half a second of the channel's own speech, after a quiet stretch, opens that turn."""
+    from callqa.pipeline.speech.transcribe import restore_turn_edges
+
+    request = [_cw("know,", 2.62, 3.0, 1), _cw("I", 3.2, 3.3, 1), _cw("would", 3.31, 3.6, 1),
+               _cw("balance", 4.8, 5.4, 1), _cw("account.", 5.8, 6.48, 1)]
+    opening = [_cw("Yes.", 3.49, 3.99, 0), _cw("Of", 4.41, 4.83, 0), _cw("course,", 4.83, 7.51, 0)]
+    rest = [_cw("can", 7.95, 8.1, 0), _cw("I", 8.1, 8.2, 0), _cw("have", 8.2, 8.5, 0)]
+    kept, gone = restore_turn_edges(request + rest, opening)
+    assert [c.word.text for c in kept if c.channel == 0] == ["Yes.", "Of", "course,", "can", "I", "have"]
+    assert gone == []
+    # Further from the channel's own speech, or longer, a run is bleed decoded on its own.
+    late = [_cw("can", 8.3, 8.5, 0), _cw("I", 8.5, 8.6, 0)]
+    assert len(restore_turn_edges(request + late, opening)[1]) == 3
+    four = [_cw("so", 3.0, 3.3, 0)] + opening
+    assert len(restore_turn_edges(request + rest, four)[1]) == 4
 
 
 def test_a_question_whose_last_word_whisper_stretched_into_the_answer_keeps_it():

@@ -1106,15 +1106,16 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
 
 
 def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s: float = 0.05,
-                       max_words: int = 2, quiet_before_s: float = 1.0, max_closing_words: int = 1,
-                       quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
+                       max_words: int = 3, opening_gap_s: float = 0.5, quiet_before_s: float = 1.0,
+                       max_closing_words: int = 1, quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
     """Give back words taken for bleed or crosstalk that open or close one of the channel's own turns.
     Whisper stretches a turn's edge words over the pause beside them, into the other side's speech, where
     the channel carries only bleed: a reply's first word timed back into the other side's greeting ("I" at
     0.95-1.85 s for a reply that starts at 3.6 s, its next word from 1.85 s), a question's last word timed on
     into the other side's answer ("you?" at 6.39-7.07 s for speech that ends at 6.5 s).
-    Opening: a run of at most `max_words` dropped words that the channel's next word, kept, joins without a
-    gap (<= `join_s`), after at least `quiet_before_s` without a kept word of that channel.
+    Opening: a run of at most `max_words` dropped words that ends at most `opening_gap_s` before the channel's
+    next kept word, after at least `quiet_before_s` without a kept word of that channel (an answer's "Yes. Of
+    course," timed seconds early, into the other side's question, 0.44 s before the rest of the turn).
     Closing: at most `max_closing_words` dropped words joined without a gap to the channel's previous kept
     word, with no kept word of that channel for `quiet_after_s` after them.
     Bleed decoded as words comes in runs of its own, not glued to the edges of the channel's speech; a word
@@ -1136,7 +1137,7 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s:
             run = [cw for cw, _ in seq[i:j]]
             before = seq[i - 1][0].word.end if i > 0 else None  # a kept word (runs are maximal)
             after = seq[j][0].word.start if j < len(seq) else None  # likewise
-            if (len(run) <= max_words and after is not None and after - run[-1].word.end <= join_s
+            if (len(run) <= max_words and after is not None and after - run[-1].word.end <= opening_gap_s
                     and (before is None or run[0].word.start - before >= quiet_before_s)):
                 back.update(id(cw) for cw in run if not _heard_on_other_channel(cw, every))
             elif before is not None and run[0].word.start - before <= join_s:
