@@ -248,8 +248,8 @@ def test_a_reply_whose_first_word_whisper_stretched_back_into_the_other_side_kee
 
     opener, rest = _cw("I", 0.95, 1.85, 1), [_cw("think", 1.85, 4.75, 1), _cw("wrong", 4.9, 5.2, 1)]
     greeting = [_cw("Hello,", 0.47, 0.9, 0), _cw("Bluestone", 0.9, 1.5, 0)]
-    bleed = [_cw("energy", 1.0, 1.2, 1), _cw("how", 1.2, 1.4, 1), _cw("speaking", 1.5, 1.8, 1)]  # the greeting
-    # decoded off the bleed
+    # the greeting decoded off the bleed
+    bleed = [_cw("energy", 1.0, 1.2, 1), _cw("how", 1.2, 1.4, 1), _cw("speaking", 1.5, 1.8, 1)]
     late = _cw("Bluestone", 6.0, 6.4, 1)  # a bleed word right after the channel's own speech
     kept, gone = restore_turn_edges(greeting + rest, [opener, late])
     assert [c.word.text for c in kept if c.channel == 1] == ["I", "think", "wrong"]

@@ -676,15 +676,15 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
         i, j = np.unravel_index(int(np.argmax(off)), off.shape)
         sil = silhouette(emb, labels, int(i), int(j))
         n_pair = int(np.sum((labels == i) | (labels == j)))
-        clean = sil > max_silhouette and n_pair >= silhouette_min_windows
-        if off[i, j] < same_voice or clean:
+        split_cleanly = sil > max_silhouette
+        if off[i, j] < same_voice or (split_cleanly and n_pair >= silhouette_min_windows):
             why.append(f"voices differ: windows of different clusters are {off[i, j]:.3f} alike on average "
                        + (f"(< {same_voice})" if off[i, j] < same_voice else
                           f"but split cleanly (silhouette {sil:.3f} > {max_silhouette})"))
             apart_by = "voice"
             break
         notes = []
-        if sil > max_silhouette:
+        if split_cleanly:
             notes.append(f"its clean split (silhouette {sil:.3f}) not weighed on {n_pair} windows "
                          f"(< {silhouette_min_windows})")
         if pitch is not None and pitch_min_semitones > 0:
@@ -704,7 +704,7 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                 if measured:
                     notes.append(measured)
         why.append(f"one voice: windows of two clusters are {off[i, j]:.3f} alike on average (>= {same_voice})"
-                   + ("" if sil > max_silhouette else f" and do not split cleanly (silhouette {sil:.3f})")
+                   + ("" if split_cleanly else f" and do not split cleanly (silhouette {sil:.3f})")
                    + "".join(f"; {n}" for n in notes))
         join(min(i, j), max(i, j))
     k = int(labels.max()) + 1

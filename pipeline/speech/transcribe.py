@@ -1105,9 +1105,9 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
     return kept, gone
 
 
-def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s: float = 0.05,
-                       max_words: int = 3, opening_gap_s: float = 0.5, quiet_before_s: float = 1.0,
-                       max_closing_words: int = 1, quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
+def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_words: int = 3,
+                       opening_gap_s: float = 0.5, quiet_before_s: float = 1.0, max_closing_words: int = 1,
+                       closing_gap_s: float = 0.05, quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
     """Give back words taken for bleed or crosstalk that open or close one of the channel's own turns.
     Whisper stretches a turn's edge words over the pause beside them, into the other side's speech, where
     the channel carries only bleed: a reply's first word timed back into the other side's greeting ("I" at
@@ -1116,9 +1116,9 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s:
     Opening: a run of at most `max_words` dropped words that ends at most `opening_gap_s` before the channel's
     next kept word, after at least `quiet_before_s` without a kept word of that channel (an answer's "Yes. Of
     course," timed seconds early, into the other side's question, 0.44 s before the rest of the turn).
-    Closing: at most `max_closing_words` dropped words joined without a gap to the channel's previous kept
-    word, with no kept word of that channel for `quiet_after_s` after them.
-    Bleed decoded as words comes in runs of its own, not glued to the edges of the channel's speech; a word
+    Closing: at most `max_closing_words` dropped words joined without a gap (<= `closing_gap_s`, also between
+    them) to the channel's previous kept word, with no kept word of that channel for `quiet_after_s` after them.
+    Bleed decoded as words comes in runs of its own, apart from the edges of the channel's speech; a word
     the other channel also has at that moment is the other side's and stays dropped."""
     kept, gone = list(kept), list(gone)
     every = kept + gone
@@ -1140,9 +1140,9 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], join_s:
             if (len(run) <= max_words and after is not None and after - run[-1].word.end <= opening_gap_s
                     and (before is None or run[0].word.start - before >= quiet_before_s)):
                 back.update(id(cw) for cw in run if not _heard_on_other_channel(cw, every))
-            elif before is not None and run[0].word.start - before <= join_s:
+            elif before is not None and run[0].word.start - before <= closing_gap_s:
                 k = 1
-                while k < len(run) and run[k].word.start - run[k - 1].word.end <= join_s:
+                while k < len(run) and run[k].word.start - run[k - 1].word.end <= closing_gap_s:
                     k += 1
                 closing = run[:k]
                 quiet_after = after is None or after - closing[-1].word.end >= quiet_after_s
