@@ -135,9 +135,10 @@ class PlainWhisper:
 
     def key(self, sha: str) -> str:
         vad = self.opts.vad.model_dump() if hasattr(self.opts.vad, "model_dump") else str(self.opts.vad)
-        # "reseeded": decoded from the same random state as callqa decodes (reseed_sampling); older
-        # entries were one draw of Whisper's sampling fallback that depended on the calls before.
-        return f"{sha}|{self.opts.model}|{self.opts.beam_size}|{json.dumps(vad, sort_keys=True)}|reseeded"
+        # "reseeded-watch": decoded from the same random state as callqa decodes (reseed_sampling, which
+        # since corpus seed 2718 also sees sampled attempts that left no segment); older entries were one
+        # draw of Whisper's sampling fallback that could depend on the calls decoded before.
+        return f"{sha}|{self.opts.model}|{self.opts.beam_size}|{json.dumps(vad, sort_keys=True)}|reseeded-watch"
 
     def texts(self, audio: Any, language: str = "en") -> list[str]:
         import numpy as np

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from callqa.pipeline.speech.transcribe import (AsrSegment, _ChWord, bleed_frames
                                         transcribe_stereo, wer_text, words_to_turns)
 from callqa.pipeline.types import Word
 
+ROOT = Path(__file__).resolve().parent.parent
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 STEREO_LEFT = ("He began a confused complaint against the wizard, who had vanished behind the curtain "
                "on the left.")
@@ -491,6 +493,36 @@ def test_a_recording_gives_the_same_transcript_whatever_was_decoded_before(tmp_p
     mark_sampled(model, [type("S", (), {"temperature": 0.4})()])
     reseed_sampling(model)
     assert model.model is not ct2 and not model._callqa_sampled
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_a_window_whose_sampled_attempts_were_all_discarded_still_resets_the_generator(tmp_path):
+    """A window whose every attempt fell short of the thresholds is skipped as silence and leaves
+    no segment, but its sampled attempts moved the generator on. Corpus seed 2718's call 35 (8 kHz
+    GSM) gave one segment, then 17 on the next decoding, then one again: its WER against plain
+    faster-whisper swung by 0.20 with whatever was decoded before it."""
+    from callqa.pipeline.speech.asr import mark_sampled, reseed_sampling
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.transcribe import asr_options, load_model
+
+    sys.path.insert(0, str(ROOT / "sample_calls"))
+    import simulate
+
+    truth = simulate.generate(tmp_path, n=1, seed=2718, start=35)[0]
+    cfg = load_config()
+    audio = load_audio(tmp_path / truth["source"], cfg)
+    texts = [transcribe_mono(audio, cfg, "en").text for _ in range(3)]
+    assert len(set(texts)) == 1, texts
+    # The watch sees sampling that the segments do not show: a decoding that sampled and kept nothing.
+    model = load_model(asr_options(cfg))
+    reseed_sampling(model)
+    model.model.sampled = True
+    mark_sampled(model, [])
+    assert model._callqa_sampled
+    before = model.model
+    reseed_sampling(model)
+    assert model.model is not before and not model.model.sampled and not model._callqa_sampled
 
 
 @pytest.fixture(scope="session")

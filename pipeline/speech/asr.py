@@ -176,7 +176,29 @@ def load_whisper(path: str | Path, device: str = "cpu", compute_type: str = "int
     model._callqa_ct2 = dict(model_path=str(path), device=device, compute_type=compute_type,  # for reseed_sampling
                              intra_threads=cpu_threads)
     model._callqa_sampled = False
+    model.model = _SamplingWatch(model.model)
     return model
+
+
+class _SamplingWatch:
+    """The CTranslate2 Whisper model inside a `WhisperModel`, noting when a decoding samples.
+
+    faster-whisper's segments carry only the temperature of the attempt it kept. A window whose
+    every attempt fell short (judged silence: no_speech_prob over its threshold) leaves no
+    segment at all, yet its sampled attempts moved the random generator on: the next decoding
+    of the same recording then differed (corpus seed 2718, call 35: one segment, then 17)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.sampled = False
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if float(kwargs.get("sampling_temperature") or 0.0) > 0.0:
+            self.sampled = True
+        return self.inner.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def reseed_sampling(model: Any, seed: int = 0) -> None:
@@ -196,17 +218,20 @@ def reseed_sampling(model: Any, seed: int = 0) -> None:
     except (ImportError, AttributeError):  # pragma: no cover - older CTranslate2
         return
     args = getattr(model, "_callqa_ct2", None)
-    if args is None or not getattr(model, "_callqa_sampled", False):
+    if args is None or not (getattr(model, "_callqa_sampled", False) or getattr(model.model, "sampled", False)):
         return
-    model.model = ctranslate2.models.Whisper(args["model_path"], device=args["device"],
-                                             compute_type=args["compute_type"], intra_threads=args["intra_threads"])
+    model.model = _SamplingWatch(ctranslate2.models.Whisper(args["model_path"], device=args["device"],
+                                                            compute_type=args["compute_type"],
+                                                            intra_threads=args["intra_threads"]))
     model._callqa_sampled = False
 
 
 def mark_sampled(model: Any, segments: Any) -> None:
-    """Note on `model` whether any of the faster-whisper `segments` it just decoded was sampled
-    (temperature > 0): the next `reseed_sampling` then reloads it."""
-    if any(float(getattr(s, "temperature", 1.0) or 0.0) > 0.0 for s in segments):
+    """Note on `model` whether the decoding of the faster-whisper `segments` sampled (temperature > 0:
+    one of them was sampled, or a window whose sampled attempts were all discarded): the next
+    `reseed_sampling` then reloads it."""
+    if any(float(getattr(s, "temperature", 1.0) or 0.0) > 0.0 for s in segments) or \
+            getattr(getattr(model, "model", None), "sampled", False):
         model._callqa_sampled = True
 
 
