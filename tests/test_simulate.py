@@ -153,3 +153,82 @@ def test_the_pipeline_survives_simulated_calls_and_every_result_serializes(corpu
         for c in data["competencies"]:
             if c["score"] is not None:
                 assert any(ind[i]["evidence"] and not ind[i].get("absence") for i in c["indicators"]), (what, c)
+
+
+def test_nobody_says_two_turns_at_once(tmp_path):
+    """A speaker who interrupts a turn that itself came in early starts after their own previous
+    turn and a breath: the truth never has one voice saying two things at the same moment.
+    Corpus seed 3141's call 36 had the client's interruption start 0.4 s inside the client's
+    own previous turn."""
+    t = simulate.generate(tmp_path, n=1, seed=3141, start=36)[0]
+    for role in ("operator", "client"):
+        own = sorted((u["start"], u["end"]) for u in t["turns"] if u["role"] == role)
+        for (_, end), (start, _) in zip(own, own[1:]):
+            assert start >= end + 0.15, (role, end, start)
+    assert sorted(i["by"] for i in t["interruptions"]) == ["client", "operator"]  # still interrupted
+
+
+def test_every_language_has_the_same_wording_entries_with_as_many_options():
+    """The seeded choices of a call are the same in every language, so each language needs the
+    same entries, with as many options, naming the same things in its templates; and a Russian
+    call is written in Russian, not English text read by a Russian voice."""
+    import re
+    import string
+
+    from wording import WORDING
+
+    def fields(text):
+        return sorted({f for _, f, _, _ in string.Formatter().parse(text) if f})
+
+    def same_shape(a, b, where):
+        assert type(a) is type(b), where
+        if isinstance(a, dict):
+            assert set(a) == set(b), where
+            for k in a:
+                same_shape(a[k], b[k], f"{where}.{k}")
+        elif isinstance(a, (tuple, list)):
+            assert len(a) == len(b), where
+            for i, (x, y) in enumerate(zip(a, b)):
+                same_shape(x, y, f"{where}[{i}]")
+        elif isinstance(a, str):
+            assert fields(a) == fields(b), (where, a, b)
+
+    def strings(x):
+        if isinstance(x, str):
+            yield x
+        elif isinstance(x, dict):
+            for v in x.values():
+                yield from strings(v)
+        elif isinstance(x, (tuple, list)):
+            for v in x:
+                yield from strings(v)
+
+    en = WORDING["en"]
+    for language, w in WORDING.items():
+        assert set(w) == set(en), language
+        for key in en:
+            if key not in ("espeak",):  # the voices are the language's own, as many as espeak-ng has
+                same_shape(en[key], w[key], f"{language}.{key}")
+        assert w["espeak"], language
+    latin = [s for k, v in WORDING["ru"].items() if k != "espeak" for s in strings(v)
+             if s not in ("operator", "client") and re.search(r"[A-Za-z]{2,}", re.sub(r"\{\w+\}", "", s))]
+    assert latin == []
+
+
+def test_a_russian_corpus_is_written_in_russian_with_russian_voices(tmp_path):
+    import re
+
+    truths = simulate.generate(tmp_path, n=3, seed=5, language="ru")
+    assert [t["call_id"] for t in truths] == ["sim5_ru_000", "sim5_ru_001", "sim5_ru_002"]
+    english = simulate.generate(tmp_path / "en", n=3, seed=5)
+    for t, e in zip(truths, english):
+        assert t["language"] == "ru"
+        text = " ".join(u["text"] for u in t["turns"])
+        assert re.search(r"[а-яё]{3,}", text, re.I) and not re.search(r"[A-Za-z]{2,}", text), text
+        assert all(re.match(r"espeak:(ru|ru-lv)\+", v) for v in t["voices"].values()), t["voices"]
+        # the same seeded shape as the English call of the same seed and index
+        assert [u["role"] for u in t["turns"]] == [u["role"] for u in e["turns"]]
+        assert t["tags"] == e["tags"] and t["channels"] == e["channels"] and t["codec"] == e["codec"]
+    assert "Северный Банк" in (tmp_path / "config.yaml").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="no wording for language 'xx'"):
+        simulate.plan_call(5, 0, "xx")
