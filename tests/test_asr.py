@@ -19,7 +19,7 @@ from callqa.pipeline.speech.asr import bundled_model_dir, pull_model, resolve_mo
 from callqa.pipeline.config import load_config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import HallucinationGuard
-from callqa.pipeline.speech.transcribe import (AsrSegment, _ChWord, bleed_frames, drop_bleed_words, drop_crosstalk,
+from callqa.pipeline.speech.transcribe import (AsrSegment, _ChWord, bleed_frames, compression_ratio, drop_bleed_words, drop_crosstalk,
                                         guard_segments, transcribe_mono,
                                         transcribe_stereo, wer_text, words_to_turns)
 from callqa.pipeline.types import Word
@@ -166,6 +166,21 @@ def test_low_confidence_speech_the_vad_heard_is_kept_not_dropped(guard):
     kept, dropped = guard_segments([garbled, on_noise], guard, "en", speech=[(0.5, 12.0), (30.0, 40.0)])
     assert [s.text for s in kept] == [garbled.text]
     assert [(d.text, d.reason) for d in dropped] == [("mmm hm", "low_confidence")]
+
+
+def test_a_low_confidence_loop_is_dropped_even_where_the_vad_heard_speech(guard):
+    """Garbled speech the VAD heard stays; a low-confidence segment that loops within itself is the
+    decoder stuck, not speech it misheard, and goes wherever it is (corpus seed 2718, call 28: "thank
+    you so much" over and over on a stereo client channel, ten words plain faster-whisper did not write)."""
+    low = guard.min_avg_logprob - 0.1
+    loop = _seg("thank you so much thank you so much thank you so much", 3.0, 6.0, avg_logprob=low)
+    garbled = _seg("I would like to check the balance on my team", 7.3, 10.1, avg_logprob=low)
+    assert compression_ratio(loop.text) <= guard.compression_ratio_threshold  # not caught as a loop before
+    kept, dropped = guard_segments([loop, garbled], guard, "en", speech=[(0.5, 12.0)])
+    assert [s.text for s in kept] == [garbled.text]
+    assert [(d.text, d.reason) for d in dropped] == [(loop.text, "repetitive")]
+    confident = _seg(loop.text, 3.0, 6.0, avg_logprob=-0.2)  # a song, a chant, a real repetition: kept
+    assert guard_segments([confident], guard, "en", speech=[(0.5, 12.0)])[0] == [confident]
 
 
 def test_guard_thresholds_come_from_config(guard):
@@ -547,7 +562,42 @@ def bleed_call(tmp_path_factory) -> tuple[Path, str, str]:
     right[off: off + cl.size] = cl
     stereo = np.stack([left + 0.1 * right, right + 0.1 * left], axis=1)
     sf.write(d / "call.wav", stereo, rate)
+    spans = [[0.5, (rate // 2 + op.size) / rate], [off / rate, (off + cl.size) / rate]]  # each side's turn (s)
+    (d / "spans.json").write_text(json.dumps(spans), encoding="utf-8")
     return d / "call.wav", op_text, cl_text
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_stereo_keeps_garbled_speech_on_its_own_channel_and_drops_it_under_bleed(bleed_call, monkeypatch):
+    """Whisper scoring a channel's own turn under `min_avg_logprob` (an 8 kHz client, a strong
+    accent) is garbled speech, kept as on mono; the same score over the other side's bleed is
+    invented text and goes. Corpus seed 2718's call 0 lost a whole client turn: 12 words more
+    than plain faster-whisper."""
+    from dataclasses import replace
+
+    import callqa.pipeline.speech.transcribe as tr
+    from callqa.pipeline.speech.decode import load_audio
+
+    path = bleed_call[0]
+    spans = json.loads((path.parent / "spans.json").read_text(encoding="utf-8"))
+    cfg = load_config()
+    low = tr.asr_options(cfg).hallucination.min_avg_logprob - 0.3
+    own_text = {0: "we need the statement for last month please", 1: "my card was taken from my bag"}
+    bleed_text = {0: "somebody else is talking over there", 1: "quiet words from the other line"}
+
+    def decode(backend, samples, lang, opts, channel, hook, step, speech16=None):
+        own, other = spans[channel], spans[1 - channel]
+        return [replace(_seg(own_text[channel], own[0] + 0.3, own[1] - 0.3, avg_logprob=low, no_speech_prob=0.3),
+                        channel=channel),
+                replace(_seg(bleed_text[channel], other[0] + 0.3, other[1] - 0.3, avg_logprob=low,
+                             no_speech_prob=0.3), channel=channel)], []
+
+    monkeypatch.setattr(tr, "_decode_with", decode)
+    result = tr.transcribe_stereo(load_audio(path, cfg), cfg, "en")
+    by_channel = {c: " ".join(t.text for t in result.turns if t.channel == c) for c in (0, 1)}
+    assert by_channel == own_text
+    assert {d.text for d in result.dropped} >= set(bleed_text.values())
 
 
 @pytest.mark.slow
