@@ -256,6 +256,34 @@ def test_crosstalk_words_go_to_the_louder_channel():
     assert not bleed_frames(both, rate, margin_db=6.0).any()
 
 
+def test_both_sides_saying_the_same_word_at_once_keep_it_on_each_channel():
+    """Corpus seed 2718, call 16: the client's closing "thank you" runs into the operator's "you are
+    welcome"; both channels decoded "you" at 33.9 s, the operator's 11 dB louder there, and the client's
+    word went as crosstalk although it sat 19 dB over the operator's bleed on the client's channel (a
+    quiet voice). A duplicate is the other side's only where the channel's level is what that side's
+    bleed alone gives."""
+    from callqa.pipeline.speech.transcribe import bleed_gaps
+
+    rate = 16000
+    rng = np.random.default_rng(1)
+    loud, quiet = (rng.standard_normal(rate).astype(np.float32) * g for g in (0.3, 0.1))  # 10 dB apart
+    # The operator alone (the client's channel carries its bleed, 40 dB under), the client alone, both.
+    operator = np.concatenate([loud, 0.01 * quiet, loud])
+    client = np.concatenate([0.01 * loud, quiet, quiet + 0.01 * loud])
+    words = [_cw("you", 2.3, 2.5, 0), _cw("you", 2.3, 2.5, 1),  # both sides say it
+             _cw("so", 1.2, 1.5, 1), _cw("right", 1.6, 1.9, 1), _cw("thank", 2.0, 2.3, 1)]
+    samples = np.stack([operator, client])
+    gaps = bleed_gaps(samples, rate, bleed_frames(samples, rate, margin_db=6.0))
+    assert gaps[1] is not None and abs(gaps[1] - 40.0) < 1.0
+    kept, cross = drop_crosstalk(words, samples, rate, margin_db=6.0, gaps=gaps)
+    assert ("you", 1) in {(c.word.text, c.channel) for c in kept} and not cross
+    # The same word where the client's channel carries only the operator's bleed goes to the operator.
+    bleed = np.stack([operator, np.concatenate([0.01 * loud, quiet, 0.01 * loud])])
+    gaps = bleed_gaps(bleed, rate, bleed_frames(bleed, rate, margin_db=6.0))
+    kept, cross = drop_crosstalk(words, bleed, rate, margin_db=6.0, gaps=gaps)
+    assert {(c.word.text, c.channel) for c in cross} == {("you", 1), ("thank", 1)}
+
+
 def test_a_reply_whose_first_word_whisper_stretched_back_into_the_other_side_keeps_it():
     """Seed-555 simulated call: the client's "Sorry, I think I have the wrong number" starts at 3.6 s, but
     Whisper timed its "I" at 0.95-1.85 s, inside the operator's greeting, where the client channel carries
@@ -325,6 +353,45 @@ def test_a_question_whose_last_word_whisper_stretched_into_the_answer_keeps_it()
     # The channel speaks again at once: a word dropped in the middle of its speech is not a turn's edge.
     kept, gone = restore_turn_edges(question + [_cw("please", 7.5, 7.9, 0)], [closing])
     assert [c.word.text for c in gone] == ["you?"]
+
+
+def test_a_segments_first_word_timed_seconds_early_is_moved_onto_the_channels_voice_before_the_rest():
+    """Corpus seed 2718, call 16 (16 kHz stereo): Whisper decoded the client's "Okay. What do I need to do?"
+    as one segment across a pause the VAD cut out, and timed "Okay." at 14.76 s, inside the operator's turn,
+    where the client's channel carries only bleed; "What" is at 22.2 s. The word was dropped as crosstalk
+    (callqa +2 words over plain faster-whisper on the call). Opening its own segment, it is given back,
+    moved onto the client's voice just before "What" (21.34-21.9 s), so the operator's turn is not cut by a
+    phantom interruption. Where the channel has no voice of its own before the segment's next word, the
+    run is bleed Whisper decoded there (seed 2718, call 12: "Please, re-or" off the other side's digits)."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, restore_turn_edges
+
+    def seg(text, start, end, channel, k):
+        return _ChWord(Word(text, start, end), channel, -0.3, k)
+
+    operator = [seg("address", 13.9, 14.5, 0, 1), seg("for", 14.6, 14.8, 0, 1), seg("the", 14.8, 15.0, 0, 1),
+                seg("new", 15.0, 15.3, 0, 1), seg("one.", 15.3, 16.6, 0, 1), seg("Well,", 16.9, 17.2, 0, 2)]
+    client = [seg("Yes,", 1.27, 1.8, 1, 0), seg("hello.", 1.8, 2.69, 1, 0),
+              seg("What", 22.2, 22.5, 1, 3), seg("do", 22.5, 22.7, 1, 3), seg("I", 22.7, 22.8, 1, 3)]
+    voiced = np.zeros((2, int(30 / BLEED_FRAME_S)), dtype=bool)
+    for ch, a, b in ((1, 1.27, 2.69), (0, 13.9, 17.2), (1, 21.34, 21.9), (1, 22.2, 22.8)):
+        voiced[ch, int(a / BLEED_FRAME_S):int(b / BLEED_FRAME_S)] = True
+    okay = seg("Okay.", 14.76, 15.36, 1, 3)
+    kept, gone = restore_turn_edges(operator + client, [okay], voiced=voiced)
+    assert gone == []
+    mine = [c.word for c in kept if c.channel == 1]
+    assert [w.text for w in mine] == ["Yes,", "hello.", "Okay.", "What", "do", "I"]
+    assert 21.3 <= mine[2].start and mine[2].end <= 21.95  # on the client's voice before "What"
+    turns = words_to_turns(kept, pause_s=1.0)
+    assert [t.text for t in turns if t.channel == 0] == ["address for the new one. Well,"]
+    # No voice of the client's before "What": the word is bleed decoded where Whisper timed it.
+    silent = voiced.copy()
+    silent[1, int(20 / BLEED_FRAME_S):int(22.2 / BLEED_FRAME_S)] = False
+    assert restore_turn_edges(operator + client, [okay], voiced=silent)[1] == [okay]
+    # Words of a segment of their own, or a run the other channel also has, stay where they were dropped.
+    apart = seg("Okay.", 14.76, 15.36, 1, 4)
+    assert restore_turn_edges(operator + client, [apart], voiced=voiced)[1] == [apart]
+    said = seg("one.", 15.3, 15.9, 1, 3)
+    assert restore_turn_edges(operator + client, [said], voiced=voiced)[1] == [said]
 
 
 def test_a_channel_that_only_carries_the_other_sides_bleed_loses_every_word():

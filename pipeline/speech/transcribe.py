@@ -32,7 +32,7 @@ import math
 import re
 import unicodedata
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
@@ -933,6 +933,7 @@ class _ChWord:
     word: Word
     channel: int
     logprob: float
+    segment: int = -1  # which of the call's ASR segments it came from (-1: not known)
 
 
 def _level_db(x: np.ndarray) -> float:
@@ -959,13 +960,16 @@ def _heard_on_other_channel(cw: _ChWord, words: Sequence[_ChWord], tol: float = 
                and _similar(o.word.text, w.text) for o in words)
 
 
-def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
-                   margin_db: float) -> tuple[list[_ChWord], list[_ChWord]]:
+def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int, margin_db: float,
+                   gaps: Sequence[float | None] | None = None) -> tuple[list[_ChWord], list[_ChWord]]:
     """Split words into (kept, crosstalk). A word on channel c is the other channel's
     crosstalk (bleed) when the other channel is at least `margin_db` louder over the word and
-    either the other channel has the same word at that moment (the louder one wins), or the
-    word is far (2 x `margin_db`) quieter than channel c's own speech (its loudest words). Real overlapping speech,
-    loud on its own channel, is kept."""
+    either the other channel has the same word at that moment and c's level there is what the
+    other side's bleed alone gives (the other channel's level minus c's bleed gap, `bleed_gaps`,
+    within `margin_db`; without a measured gap, any such duplicate: the louder one wins), or
+    the word is far (2 x `margin_db`) quieter than channel c's own speech (its loudest words).
+    Real overlapping speech, loud on its own channel, is kept, also when both sides say the
+    same word at once (a client's "thank you" under the operator's "you are welcome")."""
     n = samples.shape[1]
     levels: list[tuple[float, float]] = []  # (own dB, loudest other dB) per word
     half = int(MIN_LEVEL_SPAN_S * rate / 2)
@@ -988,7 +992,9 @@ def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int,
     for cw, (own, other) in zip(words, levels):
         is_cross = False
         if other - own >= margin_db:
-            is_cross = _heard_on_other_channel(cw, words) or typical[cw.channel] - own >= 2 * margin_db
+            gap = gaps[cw.channel] if gaps is not None else None
+            bleed_alone = gap is None or own <= other - gap + margin_db
+            is_cross = (bleed_alone and _heard_on_other_channel(cw, words)) or typical[cw.channel] - own >= 2 * margin_db
         (cross if is_cross else kept).append(cw)
     return kept, cross
 
@@ -1109,6 +1115,27 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
     return kept, gone
 
 
+MIN_BLEED_GAP_FRAMES = 20  # 1 s of bleed frames to measure a channel's bleed gap
+
+
+def bleed_gaps(samples: np.ndarray, rate: int, bleed: np.ndarray) -> list[float | None]:
+    """Per channel, how far (dB) under the other channel its bleed sits: the median of the
+    other channel's level minus its own over its `bleed_frames` (None under
+    `MIN_BLEED_GAP_FRAMES` of them, or for a channel that is all bleed). Noise on the bleed
+    frames makes the gap smaller than the true one, never larger."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
+    out: list[float | None] = []
+    for c in range(levels.shape[0]):
+        m = bleed[c, :levels.shape[1]]
+        if int(m.sum()) < MIN_BLEED_GAP_FRAMES or bool(m.all()):
+            out.append(None)
+            continue
+        other = np.max(np.delete(levels, c, axis=0), axis=0)
+        out.append(float(np.median(other[m] - levels[c][m])))
+    return out
+
+
 def own_speech(speech: Sequence[tuple[float, float]], bleed_row: np.ndarray) -> list[tuple[float, float]]:
     """A channel's speech spans (s, its VAD's) without the frames where it only carries the
     other side's bleed (`bleed_frames` of that channel): what the channel's own speaker said.
@@ -1128,9 +1155,53 @@ def own_speech(speech: Sequence[tuple[float, float]], bleed_row: np.ndarray) -> 
     return out
 
 
+def own_voice_frames(samples: np.ndarray, rate: int, bleed: np.ndarray, margin_db: float) -> np.ndarray:
+    """(channels, frames) True where a channel carries its own speaker's voice: within 2 x `margin_db`
+    of its speech level (its loud frames) and not its `bleed_frames`."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    out = np.zeros(bleed.shape, dtype=bool)
+    for c in range(samples.shape[0]):
+        lv = _frame_levels(samples[c], frame)[:bleed.shape[1]]
+        audible = lv[lv > -60.0]
+        if audible.size:
+            out[c, :lv.size] = (lv >= float(np.percentile(audible, 90)) - 2 * margin_db) & ~bleed[c, :lv.size]
+    return out
+
+
+VOICE_REACH_S = 2.0  # how far before a segment's next word its early-timed opening is looked for
+MIN_VOICE_S = 0.1
+MAX_VOICE_GAP_S = 0.5  # ... ending at most this long before that word
+
+
+def _voice_before(voiced: np.ndarray, after: float, before: float | None) -> tuple[float, float] | None:
+    """The channel's own voice in the `VOICE_REACH_S` before `after` (after its kept word ending at
+    `before`), running up to within `MAX_VOICE_GAP_S` of it: (first voiced frame's start, last one's
+    end), or None under `MIN_VOICE_S` of it."""
+    fa = int(np.ceil(max(0.0, after - VOICE_REACH_S, before or 0.0) / BLEED_FRAME_S))
+    fb = min(len(voiced), int(after / BLEED_FRAME_S))
+    v = np.flatnonzero(voiced[fa:fb]) + fa if fb > fa else np.array([], dtype=int)
+    if v.size * BLEED_FRAME_S < MIN_VOICE_S or after - (v[-1] + 1) * BLEED_FRAME_S > MAX_VOICE_GAP_S:
+        return None
+    # The stretch of voice that runs up to the segment's next word (pauses up to MAX_VOICE_GAP_S inside it).
+    k = v.size - 1
+    while k > 0 and (v[k] - v[k - 1] - 1) * BLEED_FRAME_S <= MAX_VOICE_GAP_S:
+        k -= 1
+    return float(v[k] * BLEED_FRAME_S), float(min(after, (v[-1] + 1) * BLEED_FRAME_S))
+
+
+def _placed(run: Sequence[_ChWord], start: float, end: float) -> dict[int, _ChWord]:
+    """The run moved to end at `end`, its words' lengths kept, squeezed to start no earlier than `start`."""
+    total = run[-1].word.end - run[0].word.start
+    begin = max(start, end - total)
+    scale = (end - begin) / total if total > 0 else 0.0
+    return {id(cw): replace(cw, word=replace(cw.word, start=begin + (cw.word.start - run[0].word.start) * scale,
+                                             end=begin + (cw.word.end - run[0].word.start) * scale)) for cw in run}
+
+
 def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_words: int = 3,
                        opening_gap_s: float = 0.5, quiet_before_s: float = 1.0, max_closing_words: int = 1,
-                       closing_gap_s: float = 0.05, quiet_after_s: float = 2.0) -> tuple[list[_ChWord], list[_ChWord]]:
+                       closing_gap_s: float = 0.05, quiet_after_s: float = 2.0,
+                       voiced: np.ndarray | None = None) -> tuple[list[_ChWord], list[_ChWord]]:
     """Give back words taken for bleed or crosstalk that open or close one of the channel's own turns.
     Whisper stretches a turn's edge words over the pause beside them, into the other side's speech, where
     the channel carries only bleed: a reply's first word timed back into the other side's greeting ("I" at
@@ -1139,6 +1210,13 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
     Opening: a run of at most `max_words` dropped words that ends at most `opening_gap_s` before the channel's
     next kept word, after at least `quiet_before_s` without a kept word of that channel (an answer's "Yes. Of
     course," timed seconds early, into the other side's question, 0.44 s before the rest of the turn).
+    The run may also end further from that word when both open the same Whisper segment: its first words
+    timed seconds early, into the other side's turn, across a pause the VAD cut out ("Okay." at 14.76 s of
+    "Okay. What do I need to do?", whose "What" is at 22.2 s); they are moved up to that word, where the
+    segment says they were spoken -- only onto the channel's own voice (`voiced`, `own_voice_frames`) with no kept
+    word of it between, `quiet_before_s` after its previous kept word counted from where they land: a run with
+    no such voice just before the segment's next word is bleed Whisper decoded there ("Please, re-or" off the
+    other side's "three four nine eight"), and stays dropped.
     Closing: at most `max_closing_words` dropped words joined without a gap (<= `closing_gap_s`, also between
     them) to the channel's previous kept word, with no kept word of that channel for `quiet_after_s` after them.
     Bleed decoded as words comes in runs of its own, apart from the edges of the channel's speech; a word
@@ -1146,6 +1224,7 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
     kept, gone = list(kept), list(gone)
     every = kept + gone
     back: set[int] = set()
+    moved: dict[int, _ChWord] = {}
     for ch in {cw.channel for cw in gone}:
         seq = sorted([(cw, True) for cw in kept if cw.channel == ch] + [(cw, False) for cw in gone if cw.channel == ch],
                      key=lambda p: (p[0].word.start, p[0].word.end))
@@ -1160,7 +1239,17 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
             run = [cw for cw, _ in seq[i:j]]
             before = seq[i - 1][0].word.end if i > 0 else None  # a kept word (runs are maximal)
             after = seq[j][0].word.start if j < len(seq) else None  # likewise
-            if (len(run) <= max_words and after is not None and after - run[-1].word.end <= opening_gap_s
+            opens_segment = (voiced is not None and after is not None and len(run) <= max_words
+                             and after - run[-1].word.end > opening_gap_s and run[0].segment >= 0
+                             and all(cw.segment == run[0].segment for cw in run + [seq[j][0]])
+                             and (i == 0 or seq[i - 1][0].segment != run[0].segment)
+                             and not any(_heard_on_other_channel(cw, every) for cw in run))
+            room = _voice_before(voiced[ch], after, before) if opens_segment else None
+            placed = _placed(run, *room) if room is not None else {}
+            if placed and (before is None or min(cw.word.start for cw in placed.values()) - before >= quiet_before_s):
+                moved.update(placed)  # timed seconds early: moved onto the channel's voice before the rest
+                back.update(placed)
+            elif (len(run) <= max_words and after is not None and after - run[-1].word.end <= opening_gap_s
                     and (before is None or run[0].word.start - before >= quiet_before_s)):
                 back.update(id(cw) for cw in run if not _heard_on_other_channel(cw, every))
             elif before is not None and run[0].word.start - before <= closing_gap_s:
@@ -1174,7 +1263,8 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
             i = j
     if not back:
         return kept, gone
-    return (sorted(kept + [cw for cw in gone if id(cw) in back], key=lambda cw: (cw.word.start, cw.channel)),
+    return (sorted(kept + [moved.get(id(cw), cw) for cw in gone if id(cw) in back],
+                   key=lambda cw: (cw.word.start, cw.channel)),
             [cw for cw in gone if id(cw) not in back])
 
 
@@ -1216,11 +1306,12 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
         kept, gone = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True), speech)
         segments.extend(kept)
         dropped.extend(gone)
-    words = [_ChWord(w, s.channel or 0, s.avg_logprob)
-             for s in segments for w in (s.words or (Word(s.text, s.start, s.end),))]
+    words = [_ChWord(w, s.channel or 0, s.avg_logprob, k)
+             for k, s in enumerate(segments) for w in (s.words or (Word(s.text, s.start, s.end),))]
     words, in_bleed = drop_bleed_words(words, bleed)
-    kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin)
-    kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross)
+    kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin, bleed_gaps(audio.samples, rate, bleed))
+    kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross,
+                                           voiced=own_voice_frames(audio.samples, rate, bleed, margin))
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
