@@ -284,6 +284,52 @@ def test_both_sides_saying_the_same_word_at_once_keep_it_on_each_channel():
     assert {(c.word.text, c.channel) for c in cross} == {("you", 1), ("thank", 1)}
 
 
+def test_a_word_whisper_stretched_into_the_other_sides_turn_is_kept_on_its_own_voice():
+    """Corpus seed 3141, call 36 (16 kHz stereo): the client's "Yes, speaking." ends at 7.97 s and the operator
+    goes on at 7.89 s; Whisper timed "speaking." 7.61-8.31 s, half of it over the operator's next words, where
+    the client's channel carries only bleed. Dropped as bleed, it left "Yes," alone: a backchannel, so the
+    client's interruption of the operator went unseen. Half of the word is the client's own voice: kept."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S
+
+    frames = int(10 / BLEED_FRAME_S)
+    bleed = np.zeros((2, frames), dtype=bool)
+    voiced = np.zeros((2, frames), dtype=bool)
+
+    def mark(mask, ch, a, b):
+        mask[ch, int(round(a / BLEED_FRAME_S)):int(round(b / BLEED_FRAME_S))] = True
+
+    mark(bleed, 1, 3.2, 6.45)  # the operator's greeting, heard on the client's channel
+    mark(bleed, 1, 7.95, 10.0)  # the operator's next turn
+    mark(voiced, 1, 6.5, 7.25)
+    mark(voiced, 1, 7.55, 7.95)  # "speaking."
+    words = [_cw("Yes,", 6.47, 7.27, 1), _cw("speaking.", 7.61, 8.31, 1),
+             _cw("Swiss,", 8.5, 8.9, 1)]  # the operator's words decoded off the bleed
+    kept, gone = drop_bleed_words(words, bleed, voiced=voiced)
+    assert [c.word.text for c in kept] == ["Yes,", "speaking."] and [c.word.text for c in gone] == ["Swiss,"]
+    assert [c.word.text for c in drop_bleed_words(words, bleed)[0]] == ["Yes,"]  # by the bleed alone
+
+
+def test_a_loud_voices_bleed_is_not_the_quiet_channels_own_voice():
+    """A shouting operator's bleed (30 dB under) reaches within 12 dB of a quiet client's own level: by level
+    alone it passes for the client's voice; against the channel's measured bleed gap it is bleed."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, bleed_gaps, own_voice_frames
+
+    rate = 16000
+    rng = np.random.default_rng(2)
+    talk = rng.standard_normal(rate).astype(np.float32)
+    g = 10 ** (-30 / 20)
+    operator = np.concatenate([0.3 * talk, 0.9 * talk, 0.001 * talk])  # talking, shouting, silent
+    client = np.concatenate([g * 0.3 * talk, g * 0.9 * talk, 0.1 * talk])  # bleed, bleed, the client
+    samples = np.stack([operator, client])
+    bleed = bleed_frames(samples, rate, margin_db=6.0)
+    gaps = bleed_gaps(samples, rate, bleed)
+    second = int(1 / BLEED_FRAME_S)
+    by_level = own_voice_frames(samples, rate, bleed, 6.0)
+    assert by_level[1, second + 2:2 * second - 2].all()  # the shout's bleed, by level alone
+    voiced = own_voice_frames(samples, rate, bleed, 6.0, gaps)
+    assert not voiced[1, :2 * second].any() and voiced[1, 2 * second + 2:3 * second - 2].all()
+
+
 def test_a_reply_whose_first_word_whisper_stretched_back_into_the_other_side_keeps_it():
     """Seed-555 simulated call: the client's "Sorry, I think I have the wrong number" starts at 3.6 s, but
     Whisper timed its "I" at 0.95-1.85 s, inside the operator's greeting, where the client channel carries

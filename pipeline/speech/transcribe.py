@@ -1097,13 +1097,17 @@ def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray
 
 
 BLEED_WORD_SHARE = 0.5
+OWN_VOICE_WORD_SHARE = 1 / 3
 
 
-def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
-                     min_share: float = BLEED_WORD_SHARE) -> tuple[list[_ChWord], list[_ChWord]]:
+def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: float = BLEED_WORD_SHARE,
+                     voiced: np.ndarray | None = None) -> tuple[list[_ChWord], list[_ChWord]]:
     """Split words into (kept, bleed): a word is the other side's bleed when at least
     `min_share` of its frames are `bleed_frames` of its own channel (the channel only carries
-    the other side there). Done on decoded words rather than by silencing the audio, which
+    the other side there), unless the channel's own voice (`voiced`, `own_voice_frames`) fills
+    `OWN_VOICE_WORD_SHARE` of them: a word of the channel's own that Whisper stretched into the
+    other side's next turn (the client's "speaking." at 7.61-8.31 s, spoken until 7.97 s, the
+    operator on from 7.89 s). Done on decoded words rather than by silencing the audio, which
     changes what Whisper hears around the silenced stretches."""
     kept: list[_ChWord] = []
     gone: list[_ChWord] = []
@@ -1111,7 +1115,11 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray,
         f0 = int(cw.word.start / BLEED_FRAME_S)
         f1 = max(f0 + 1, int(np.ceil(cw.word.end / BLEED_FRAME_S)))
         span = bleed[cw.channel, f0:f1]
-        (gone if span.size and float(span.mean()) >= min_share else kept).append(cw)
+        is_bleed = bool(span.size) and float(span.mean()) >= min_share
+        if is_bleed and voiced is not None:
+            own = voiced[cw.channel, f0:f1]
+            is_bleed = not (own.size and float(own.mean()) >= OWN_VOICE_WORD_SHARE)
+        (gone if is_bleed else kept).append(cw)
     return kept, gone
 
 
@@ -1155,16 +1163,25 @@ def own_speech(speech: Sequence[tuple[float, float]], bleed_row: np.ndarray) -> 
     return out
 
 
-def own_voice_frames(samples: np.ndarray, rate: int, bleed: np.ndarray, margin_db: float) -> np.ndarray:
+def own_voice_frames(samples: np.ndarray, rate: int, bleed: np.ndarray, margin_db: float,
+                     gaps: Sequence[float | None] | None = None) -> np.ndarray:
     """(channels, frames) True where a channel carries its own speaker's voice: within 2 x `margin_db`
-    of its speech level (its loud frames) and not its `bleed_frames`."""
+    of its speech level (its loud frames), not its `bleed_frames`, and, where its bleed gap is known
+    (`bleed_gaps`), `margin_db` over what the other side's bleed alone gives there (a strong bleed of a
+    loud voice reaches a quiet speaker's own level)."""
     frame = max(1, int(BLEED_FRAME_S * rate))
+    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])[:, :bleed.shape[1]]
     out = np.zeros(bleed.shape, dtype=bool)
-    for c in range(samples.shape[0]):
-        lv = _frame_levels(samples[c], frame)[:bleed.shape[1]]
+    for c in range(levels.shape[0]):
+        lv = levels[c]
         audible = lv[lv > -60.0]
-        if audible.size:
-            out[c, :lv.size] = (lv >= float(np.percentile(audible, 90)) - 2 * margin_db) & ~bleed[c, :lv.size]
+        if not audible.size:
+            continue
+        mine = (lv >= float(np.percentile(audible, 90)) - 2 * margin_db) & ~bleed[c, :lv.size]
+        gap = gaps[c] if gaps is not None else None
+        if gap is not None and levels.shape[0] > 1:
+            mine &= lv >= np.max(np.delete(levels, c, axis=0), axis=0) - gap + margin_db
+        out[c, :lv.size] = mine
     return out
 
 
@@ -1209,7 +1226,9 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
     into the other side's answer ("you?" at 6.39-7.07 s for speech that ends at 6.5 s).
     Opening: a run of at most `max_words` dropped words that ends at most `opening_gap_s` before the channel's
     next kept word, after at least `quiet_before_s` without a kept word of that channel (an answer's "Yes. Of
-    course," timed seconds early, into the other side's question, 0.44 s before the rest of the turn).
+    course," timed seconds early, into the other side's question, 0.44 s before the rest of the turn); with
+    `voiced` known, it is placed on the channel's voice before that word (a "not" stretched over 2.2 s of the
+    other side's turn ends up where it was said).
     The run may also end further from that word when both open the same Whisper segment: its first words
     timed seconds early, into the other side's turn, across a pause the VAD cut out ("Okay." at 14.76 s of
     "Okay. What do I need to do?", whose "What" is at 22.2 s); they are moved up to that word, where the
@@ -1251,7 +1270,11 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
                 back.update(placed)
             elif (len(run) <= max_words and after is not None and after - run[-1].word.end <= opening_gap_s
                     and (before is None or run[0].word.start - before >= quiet_before_s)):
-                back.update(id(cw) for cw in run if not _heard_on_other_channel(cw, every))
+                given = [cw for cw in run if not _heard_on_other_channel(cw, every)]
+                room = _voice_before(voiced[ch], after, before) if voiced is not None and given else None
+                if room is not None:  # on the channel's voice, not stretched over the other side's words
+                    moved.update(_placed(given, *room))
+                back.update(id(cw) for cw in given)
             elif before is not None and run[0].word.start - before <= closing_gap_s:
                 k = 1
                 while k < len(run) and run[k].word.start - run[k - 1].word.end <= closing_gap_s:
@@ -1308,10 +1331,11 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
         dropped.extend(gone)
     words = [_ChWord(w, s.channel or 0, s.avg_logprob, k)
              for k, s in enumerate(segments) for w in (s.words or (Word(s.text, s.start, s.end),))]
-    words, in_bleed = drop_bleed_words(words, bleed)
-    kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin, bleed_gaps(audio.samples, rate, bleed))
-    kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross,
-                                           voiced=own_voice_frames(audio.samples, rate, bleed, margin))
+    gaps = bleed_gaps(audio.samples, rate, bleed)
+    voiced = own_voice_frames(audio.samples, rate, bleed, margin, gaps)
+    words, in_bleed = drop_bleed_words(words, bleed, voiced=voiced)
+    kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin, gaps)
+    kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross, voiced=voiced)
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
     turns = words_to_turns(kept_words, opts.turn_pause_s)
     segments.sort(key=lambda s: (s.start, s.channel or 0))
