@@ -307,6 +307,9 @@ def test_a_word_whisper_stretched_into_the_other_sides_turn_is_kept_on_its_own_v
     kept, gone = drop_bleed_words(words, bleed, voiced=voiced)
     assert [c.word.text for c in kept] == ["Yes,", "speaking."] and [c.word.text for c in gone] == ["Swiss,"]
     assert [c.word.text for c in drop_bleed_words(words, bleed)[0]] == ["Yes,"]  # by the bleed alone
+    # The other channel has the word then: the other side's, heard off the bleed (seed 9001, call 52).
+    heard = words + [_cw("speaking", 7.7, 8.2, 0)]
+    assert ("speaking.", 1) in {(c.word.text, c.channel) for c in drop_bleed_words(heard, bleed, voiced=voiced)[1]}
 
 
 def test_a_loud_voices_bleed_is_not_the_quiet_channels_own_voice():

@@ -1105,9 +1105,10 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
     """Split words into (kept, bleed): a word is the other side's bleed when at least
     `min_share` of its frames are `bleed_frames` of its own channel (the channel only carries
     the other side there), unless the channel's own voice (`voiced`, `own_voice_frames`) fills
-    `OWN_VOICE_WORD_SHARE` of them: a word of the channel's own that Whisper stretched into the
-    other side's next turn (the client's "speaking." at 7.61-8.31 s, spoken until 7.97 s, the
-    operator on from 7.89 s). Done on decoded words rather than by silencing the audio, which
+    `OWN_VOICE_WORD_SHARE` of them and the other channel has no such word then: a word of the
+    channel's own that Whisper stretched into the other side's next turn (the client's "speaking."
+    at 7.61-8.31 s, spoken until 7.97 s, the operator on from 7.89 s), not the other side's "Yes."
+    heard off the bleed just before this side's own next turn. Done on decoded words rather than by silencing the audio, which
     changes what Whisper hears around the silenced stretches."""
     kept: list[_ChWord] = []
     gone: list[_ChWord] = []
@@ -1118,7 +1119,8 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
         is_bleed = bool(span.size) and float(span.mean()) >= min_share
         if is_bleed and voiced is not None:
             own = voiced[cw.channel, f0:f1]
-            is_bleed = not (own.size and float(own.mean()) >= OWN_VOICE_WORD_SHARE)
+            is_bleed = (not (own.size and float(own.mean()) >= OWN_VOICE_WORD_SHARE)
+                        or _heard_on_other_channel(cw, words))
         (gone if is_bleed else kept).append(cw)
     return kept, gone
 
