@@ -994,7 +994,8 @@ def drop_crosstalk(words: Sequence[_ChWord], samples: np.ndarray, rate: int, mar
         if other - own >= margin_db:
             gap = gaps[cw.channel] if gaps is not None else None
             bleed_alone = gap is None or own <= other - gap + margin_db
-            is_cross = (bleed_alone and _heard_on_other_channel(cw, words)) or typical[cw.channel] - own >= 2 * margin_db
+            far_under = typical[cw.channel] - own >= 2 * margin_db
+            is_cross = (bleed_alone and _heard_on_other_channel(cw, words)) or far_under
         (cross if is_cross else kept).append(cw)
     return kept, cross
 
@@ -1108,8 +1109,8 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
     `OWN_VOICE_WORD_SHARE` of them and the other channel has no such word then: a word of the
     channel's own that Whisper stretched into the other side's next turn (the client's "speaking."
     at 7.61-8.31 s, spoken until 7.97 s, the operator on from 7.89 s), not the other side's "Yes."
-    heard off the bleed just before this side's own next turn. Done on decoded words rather than by silencing the audio, which
-    changes what Whisper hears around the silenced stretches."""
+    heard off the bleed just before this side's own next turn. Done on decoded words rather than
+    by silencing the audio, which changes what Whisper hears around the silenced stretches."""
     kept: list[_ChWord] = []
     gone: list[_ChWord] = []
     for cw in words:
@@ -1269,7 +1270,7 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
             placed = _placed(run, *room) if room is not None else {}
             if placed and (before is None or min(cw.word.start for cw in placed.values()) - before >= quiet_before_s):
                 moved.update(placed)  # timed seconds early: moved onto the channel's voice before the rest
-                back.update(placed)
+                back.update(placed.keys())
             elif (len(run) <= max_words and after is not None and after - run[-1].word.end <= opening_gap_s
                     and (before is None or run[0].word.start - before >= quiet_before_s)):
                 given = [cw for cw in run if not _heard_on_other_channel(cw, every)]
