@@ -262,7 +262,7 @@ def test_both_sides_saying_the_same_word_at_once_keep_it_on_each_channel():
     word went as crosstalk although it sat 19 dB over the operator's bleed on the client's channel (a
     quiet voice). A duplicate is the other side's only where the channel's level is what that side's
     bleed alone gives."""
-    from callqa.pipeline.speech.transcribe import bleed_gaps
+    from callqa.pipeline.speech.transcribe import bleed_gaps, channel_levels
 
     rate = 16000
     rng = np.random.default_rng(1)
@@ -273,13 +273,13 @@ def test_both_sides_saying_the_same_word_at_once_keep_it_on_each_channel():
     words = [_cw("you", 2.3, 2.5, 0), _cw("you", 2.3, 2.5, 1),  # both sides say it
              _cw("so", 1.2, 1.5, 1), _cw("right", 1.6, 1.9, 1), _cw("thank", 2.0, 2.3, 1)]
     samples = np.stack([operator, client])
-    gaps = bleed_gaps(samples, rate, bleed_frames(samples, rate, margin_db=6.0))
+    gaps = bleed_gaps(channel_levels(samples, rate), bleed_frames(samples, rate, margin_db=6.0))
     assert gaps[1] is not None and abs(gaps[1] - 40.0) < 1.0
     kept, cross = drop_crosstalk(words, samples, rate, margin_db=6.0, gaps=gaps)
     assert ("you", 1) in {(c.word.text, c.channel) for c in kept} and not cross
     # The same word where the client's channel carries only the operator's bleed goes to the operator.
     bleed = np.stack([operator, np.concatenate([0.01 * loud, quiet, 0.01 * loud])])
-    gaps = bleed_gaps(bleed, rate, bleed_frames(bleed, rate, margin_db=6.0))
+    gaps = bleed_gaps(channel_levels(bleed, rate), bleed_frames(bleed, rate, margin_db=6.0))
     kept, cross = drop_crosstalk(words, bleed, rate, margin_db=6.0, gaps=gaps)
     assert {(c.word.text, c.channel) for c in cross} == {("you", 1), ("thank", 1)}
 
@@ -315,7 +315,7 @@ def test_a_word_whisper_stretched_into_the_other_sides_turn_is_kept_on_its_own_v
 def test_a_loud_voices_bleed_is_not_the_quiet_channels_own_voice():
     """A shouting operator's bleed (30 dB under) reaches within 12 dB of a quiet client's own level: by level
     alone it passes for the client's voice; against the channel's measured bleed gap it is bleed."""
-    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, bleed_gaps, own_voice_frames
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, bleed_gaps, channel_levels, own_voice_frames
 
     rate = 16000
     rng = np.random.default_rng(2)
@@ -325,11 +325,12 @@ def test_a_loud_voices_bleed_is_not_the_quiet_channels_own_voice():
     client = np.concatenate([g * 0.3 * talk, g * 0.9 * talk, 0.1 * talk])  # bleed, bleed, the client
     samples = np.stack([operator, client])
     bleed = bleed_frames(samples, rate, margin_db=6.0)
-    gaps = bleed_gaps(samples, rate, bleed)
+    levels = channel_levels(samples, rate)
+    gaps = bleed_gaps(levels, bleed)
     second = int(1 / BLEED_FRAME_S)
-    by_level = own_voice_frames(samples, rate, bleed, 6.0)
+    by_level = own_voice_frames(levels, bleed, 6.0)
     assert by_level[1, second + 2:2 * second - 2].all()  # the shout's bleed, by level alone
-    voiced = own_voice_frames(samples, rate, bleed, 6.0, gaps)
+    voiced = own_voice_frames(levels, bleed, 6.0, gaps)
     assert not voiced[1, :2 * second].any() and voiced[1, 2 * second + 2:3 * second - 2].all()
 
 

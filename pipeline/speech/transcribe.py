@@ -413,7 +413,11 @@ def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], cha
 def _loud_frames(samples: np.ndarray, below_db: float, rate: int = 16000) -> np.ndarray | None:
     """Per BLEED_FRAME_S frame: louder than the recording's loud frames (90th percentile of the
     audible ones, above -60 dBFS) less `below_db`; None when nothing is audible."""
-    levels = _frame_levels(samples, max(1, int(BLEED_FRAME_S * rate)))
+    return _loud(_frame_levels(samples, max(1, int(BLEED_FRAME_S * rate))), below_db)
+
+
+def _loud(levels: np.ndarray, below_db: float) -> np.ndarray | None:
+    """`_loud_frames` on frame levels (dB) already measured."""
     audible = levels[levels > -60.0]
     if audible.size == 0:
         return None
@@ -1071,26 +1075,39 @@ def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float) -> bool:
     return float(np.percentile(other[other > -60.0], 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
 
 
+def channel_levels(samples: np.ndarray, rate: int) -> np.ndarray:
+    """(channels, frames) level (dB) of each channel's BLEED_FRAME_S frames."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    return np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
+
+
+def _loudest_other(levels: np.ndarray, c: int) -> np.ndarray:
+    """Per frame, the loudest level of the channels other than `c`."""
+    return np.max(np.delete(levels, c, axis=0), axis=0)
+
+
 def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray:
+    """`bleed_mask` of the channels' `channel_levels`."""
+    return bleed_mask(channel_levels(samples, rate), margin_db)
+
+
+def bleed_mask(levels: np.ndarray, margin_db: float) -> np.ndarray:
     """(channels, frames) True where a channel only carries the other side's bleed: another
     channel is `margin_db` louder and this one is far (2 x `margin_db`) under its own speech
     level (its loud frames); every frame when the whole channel is bleed (`_bleed_only`). Words decoded
     there are dropped (`drop_bleed_words`), so bleed is neither transcribed nor duplicated;
     real overlapping speech, loud on its own channel, is untouched."""
-    frame = max(1, int(BLEED_FRAME_S * rate))
-    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
     mask = np.zeros(levels.shape, dtype=bool)
     for c in range(levels.shape[0]):
         own = levels[c]
-        other = np.max(np.delete(levels, c, axis=0), axis=0)
-        audible = own[own > -60.0]
-        if audible.size == 0:
+        other = _loudest_other(levels, c)
+        near_own_level = _loud(own, 2 * margin_db)
+        if near_own_level is None:
             continue
-        typical = float(np.percentile(audible, 90))
         if _bleed_only(own, other, margin_db):  # nothing of its own: every word on it is the other side's
             mask[c] = True
             continue
-        m = (other - own >= margin_db) & (own <= typical - 2 * margin_db)
+        m = (other - own >= margin_db) & ~near_own_level
         # Only runs of bleed (3 frames or more), not single frames inside speech.
         run = m.astype(np.int8)
         mask[c] = m & (np.convolve(run, np.ones(3, dtype=np.int8), mode="same") >= 2)
@@ -1129,21 +1146,18 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
 MIN_BLEED_GAP_FRAMES = 20  # 1 s of bleed frames to measure a channel's bleed gap
 
 
-def bleed_gaps(samples: np.ndarray, rate: int, bleed: np.ndarray) -> list[float | None]:
+def bleed_gaps(levels: np.ndarray, bleed: np.ndarray) -> list[float | None]:
     """Per channel, how far (dB) under the other channel its bleed sits: the median of the
-    other channel's level minus its own over its `bleed_frames` (None under
-    `MIN_BLEED_GAP_FRAMES` of them, or for a channel that is all bleed). Noise on the bleed
+    other channel's level minus its own (`channel_levels`) over its `bleed_mask` frames (None
+    under `MIN_BLEED_GAP_FRAMES` of them, or for a channel that is all bleed). Noise on the bleed
     frames makes the gap smaller than the true one, never larger."""
-    frame = max(1, int(BLEED_FRAME_S * rate))
-    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
     out: list[float | None] = []
     for c in range(levels.shape[0]):
-        m = bleed[c, :levels.shape[1]]
+        m = bleed[c]
         if int(m.sum()) < MIN_BLEED_GAP_FRAMES or bool(m.all()):
             out.append(None)
             continue
-        other = np.max(np.delete(levels, c, axis=0), axis=0)
-        out.append(float(np.median(other[m] - levels[c][m])))
+        out.append(float(np.median(_loudest_other(levels, c)[m] - levels[c][m])))
     return out
 
 
@@ -1166,25 +1180,21 @@ def own_speech(speech: Sequence[tuple[float, float]], bleed_row: np.ndarray) -> 
     return out
 
 
-def own_voice_frames(samples: np.ndarray, rate: int, bleed: np.ndarray, margin_db: float,
+def own_voice_frames(levels: np.ndarray, bleed: np.ndarray, margin_db: float,
                      gaps: Sequence[float | None] | None = None) -> np.ndarray:
     """(channels, frames) True where a channel carries its own speaker's voice: within 2 x `margin_db`
-    of its speech level (its loud frames), not its `bleed_frames`, and, where its bleed gap is known
-    (`bleed_gaps`), `margin_db` over what the other side's bleed alone gives there (a strong bleed of a
-    loud voice reaches a quiet speaker's own level)."""
-    frame = max(1, int(BLEED_FRAME_S * rate))
-    levels = np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])[:, :bleed.shape[1]]
+    of its speech level (its loud frames, `_loud`), not its `bleed_mask` frames, and, where its bleed gap
+    is known (`bleed_gaps`), `margin_db` over what the other side's bleed alone gives there (a strong
+    bleed of a loud voice reaches a quiet speaker's own level)."""
     out = np.zeros(bleed.shape, dtype=bool)
     for c in range(levels.shape[0]):
-        lv = levels[c]
-        audible = lv[lv > -60.0]
-        if not audible.size:
+        near_own_level = _loud(levels[c], 2 * margin_db)
+        if near_own_level is None:
             continue
-        mine = (lv >= float(np.percentile(audible, 90)) - 2 * margin_db) & ~bleed[c, :lv.size]
+        out[c] = near_own_level & ~bleed[c]
         gap = gaps[c] if gaps is not None else None
         if gap is not None and levels.shape[0] > 1:
-            mine &= lv >= np.max(np.delete(levels, c, axis=0), axis=0) - gap + margin_db
-        out[c, :lv.size] = mine
+            out[c] &= levels[c] >= _loudest_other(levels, c) - gap + margin_db
     return out
 
 
@@ -1312,7 +1322,8 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     # One language for the whole call, detected on the channel with the most energy.
     loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
     lang, prob, backend, route_note = route(audio, opts, language, channel=loudest, hook=hook)
-    bleed = bleed_frames(audio.samples, rate, margin)
+    levels = channel_levels(audio.samples, rate)
+    bleed = bleed_mask(levels, margin)
     chans = samples_at(audio, backend.sample_rate)
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
@@ -1334,8 +1345,8 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
         dropped.extend(gone)
     words = [_ChWord(w, s.channel or 0, s.avg_logprob, k)
              for k, s in enumerate(segments) for w in (s.words or (Word(s.text, s.start, s.end),))]
-    gaps = bleed_gaps(audio.samples, rate, bleed)
-    voiced = own_voice_frames(audio.samples, rate, bleed, margin, gaps)
+    gaps = bleed_gaps(levels, bleed)
+    voiced = own_voice_frames(levels, bleed, margin, gaps)
     words, in_bleed = drop_bleed_words(words, bleed, voiced=voiced)
     kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin, gaps)
     kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross, voiced=voiced)
