@@ -164,7 +164,8 @@ TRUTHS: dict[str, dict] = {}  # corpus case name -> its truth (for DER and inter
 def corpus_scores(result, truth: dict) -> dict:
     """DER of the diarizer's segments against the truth's turns; the truth's interruptions it
     found, with each label taken as the role it shares most time with."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    if str(ROOT / "benchmarks") not in sys.path:  # run as a script it is already there
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     from accuracy import der, match_interruptions
 
     ref = [(u["start"], u["end"], u["role"]) for u in truth["turns"]]
