@@ -229,9 +229,9 @@ def test_a_planted_overlap_on_mono_is_found_with_its_time_and_who_came_in(overla
 
 @pytest.mark.parametrize("gap_s", [0.5, 0.15])
 def test_a_plain_change_after_a_pause_is_no_interruption(config, gap_s):
-    """A reply after a pause, also a quick one (0.15 s: common in conversation, though the simulated corpus
-    never makes turn gaps under 0.25 s): windows across the change sound mixed, the pause says they are
-    not. Letting pauses up to 0.2 s count as an overlap's (`overlaps.max_pause_s` 0.2) found more of the
+    """A reply after a pause, also a quick one (0.15 s: common in conversation; the simulated corpus makes
+    a quarter of its replies 0.05-0.25 s after): windows across the change sound mixed, the pause says they
+    are not. Letting pauses up to 0.2 s count as an overlap's (`overlaps.max_pause_s` 0.2) found more of the
     corpus's interruptions but made this reply one (0.15: a reply 0.1 s after)."""
     x, spans = interruption_call(-gap_s)
     result = diarize(as_audio(x), config)
@@ -241,6 +241,25 @@ def test_a_plain_change_after_a_pause_is_no_interruption(config, gap_s):
     inter = signals.get("interruptions")
     assert inter["by_operator"] == 0 and inter["by_client"] == 0
     assert ind.value == 0.0 and ind.score == 1.0
+
+
+def test_a_reply_after_a_long_pause_between_alike_telephone_voices_is_no_interruption(config, tmp_path):
+    """Simulated call 59 of seed 4711: two women's voices of one kind through 8 kHz GSM; the client answers
+    0.72 s after the operator stops (23.26 s). Windows before that pause sounded mixed, so the change was
+    taken for one placed late after an overlap, with the pause the newcomer's own, and an interruption was
+    reported at 21.3 s. A pause that long (`overlaps.newcomer_pause_s`) is the gap between the speakers."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_calls"))
+    import simulate
+
+    truth = simulate.generate(tmp_path, n=1, seed=4711, start=59)[0]
+    reply = next(u for p, u in zip(truth["turns"], truth["turns"][1:]) if p["role"] != u["role"]
+                 and u["start"] - p["end"] > 0.5 and u["start"] > 20.0)
+    from callqa.pipeline.speech.decode import load_audio
+
+    result = diarize(load_audio(tmp_path / truth["source"], config), config)
+    assert result.overlap_method == "embedded-windows" and truth["interruptions"] == []
+    assert not [o for o in result.overlaps if reply["start"] - 2.5 <= o.start <= reply["start"] + 0.5], \
+        [o.serialize() for o in result.overlaps]
 
 
 def test_with_overlap_detection_off_interruptions_are_null_with_the_reason(overlapped_call):

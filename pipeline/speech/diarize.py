@@ -340,16 +340,18 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
 
     Two voices at once leave no pause. At each change from voice X to voice Y inside
     continuous speech (segments under `max_gap_s` apart), a pause at the noise floor of
-    `max_pause_s` or more within `pause_reach_s` of the change makes it a plain change.
-    Without one, short windows (`window_s` every `step_s`) around the change are scored toward
-    each voice (0 at the other voice's typical similarity, 1 at the voice's own): a speaker
-    embedding of two voices at once resembles neither alone, so windows where neither voice
-    reaches `clear` are mixed. A mixed stretch of `min_mixed_s` or more around a change
-    without a pause is an overlap (its length the stretch's, without inner pauses), Y coming
-    in while X spoke. Returns the overlaps (labels as in `segs`), the method, and why they were
-    not measured (method None) when the voices are too alike to tell in a mix (mean window
-    similarity across them above `max_voice_similarity`). `log` gets one record per change
-    looked at (diagnostics: `info["overlap_candidates"]`).
+    `max_pause_s` or more within `pause_reach_s` of the change makes it a plain change, unless
+    the pause is at most `newcomer_pause_s` and the windows up to it sound mixed (an overlap the
+    diarizer placed late, the pause the newcomer's own; `_mixed_before`). Without one, short
+    windows (`window_s` every `step_s`) around the change are scored toward each voice (0 at the
+    other voice's typical similarity, 1 at the voice's own): a speaker embedding of two voices at
+    once resembles neither alone, so windows where neither voice reaches `clear` are mixed. A
+    mixed stretch of `min_mixed_s` or more around a change without a pause is an overlap (its
+    length the stretch's, without inner pauses), Y coming in while X spoke. Returns the overlaps
+    (labels as in `segs`), the method, and why they were not measured (method None) when the
+    voices are too alike to tell in a mix (mean window similarity across them above
+    `max_voice_similarity`). `log` gets one record per change looked at (diagnostics:
+    `info["overlap_candidates"]`).
     """
     log = [] if log is None else log
     from callqa.pipeline.speech.diarize_models import embed_windows
@@ -414,7 +416,8 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
         if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker ...
             # ... unless the voices were mixed up to it: in an interruption the voice that was speaking
             # dominates the mix, the change is placed late, and the pause near it is the newcomer's own
-            ov = _mixed_before(mixed, cen, [st + w for st, _ in (wins[i] for i in idx)], run_at, oopts)
+            ov = None if pause > oopts.newcomer_pause_s else _mixed_before(
+                mixed, cen, [st + w for st, _ in (wins[i] for i in idx)], run_at, oopts)
             if ov is None:
                 log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
                 continue
