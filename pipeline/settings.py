@@ -128,6 +128,9 @@ class OverlapOptions(_Strict):
     # embedded: the longest pause near a change that can still be the newcomer's own (after an overlap the
     # diarizer placed late); a longer one is the gap between the speakers even when windows before it sound mixed
     newcomer_pause_s: float = Field(0.18, ge=0.0)
+    # embedded: a pause this long right at the change (within `reply_reach_s`) is a quick reply, not an overlap
+    reply_pause_s: float = Field(0.06, gt=0.0)
+    reply_reach_s: float = Field(0.1, ge=0.0)
     min_mixed_s: float = Field(0.6, gt=0.0)  # embedded: the shortest mixed stretch that is an overlap
     min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter overlaps (without inner pauses) are not reported
     max_voice_similarity: float = Field(0.64, ge=0.0, le=1.0)  # embedded: voices more alike (mean

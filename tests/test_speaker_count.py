@@ -408,6 +408,41 @@ def test_mixed_windows_up_to_a_pause_near_a_late_change_are_an_overlap():
     assert _mixed_before(short, cen, ends, pause_at, opts) is None
 
 
+@pytest.mark.parametrize("gap_frames, reported", [(0, True), (4, True), (8, False)])
+def test_a_short_pause_right_at_the_change_is_a_quick_reply_not_an_overlap(config, monkeypatch, gap_frames,
+                                                                            reported):
+    """Windows across any change of speaker hold both voices, so they sound mixed whether or not the two
+    overlapped; two voices at once leave no pause at all. A pause right at the change (within
+    `reply_reach_s`) of `reply_pause_s` (0.06 s) or more is a quick reply even when it is shorter than
+    `max_pause_s`; a shorter one (a stop consonant) is not. On the simulated corpus (nine seeds) quick
+    replies 0.05-0.1 s after the other stops were reported as interruptions."""
+    from callqa.pipeline.speech import diarize_models
+    from callqa.pipeline.speech.diarize import SpeakerSegment, detect_overlaps
+
+    n, t = 600, 300  # 6 s of frames; the change at 3.0 s
+    energy = np.full(n, 1.0, np.float32)
+    energy[:50] = energy[550:] = 1e-4  # silence before and after the call's speech
+    energy[t - gap_frames // 2:t - gap_frames // 2 + gap_frames] = 1e-4
+    speech = np.zeros(n, bool)
+    speech[50:550] = True
+    segs = [SpeakerSegment(0.5, 3.0, "S0"), SpeakerSegment(3.0, 5.5, "S1")]
+    a, b = np.eye(8)[0], np.eye(8)[1]
+    emb = np.stack([a] * 10 + [b] * 10)
+    labels = np.array([0] * 10 + [1] * 10)
+    # every window around the change sounds like neither voice alone
+    monkeypatch.setattr(diarize_models, "embed_windows",
+                        lambda mel, en, wins, **kw: np.tile((a + b) / np.sqrt(2), (len(wins), 1)))
+    oopts = config.section("models").diarization.overlaps
+    assert oopts.reply_pause_s == 0.06 and gap_frames * 0.01 < oopts.max_pause_s
+    log: list = []
+    found, method, _ = detect_overlaps(np.zeros((n, 40), np.float32), energy, speech, segs, emb, labels,
+                                       np.stack([a, b]), oopts, SimpleNamespace(batch_size=8, threads=1), log=log)
+    assert method == "embedded-windows"
+    assert bool(found) == reported, log
+    if not reported:
+        assert "quick reply" in log[-1]["result"]
+
+
 # --------------------------------------------------------------------------- pitch as evidence of two voices
 
 

@@ -342,7 +342,8 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
     continuous speech (segments under `max_gap_s` apart), a pause at the noise floor of
     `max_pause_s` or more within `pause_reach_s` of the change makes it a plain change, unless
     the pause is at most `newcomer_pause_s` and the windows up to it sound mixed (an overlap the
-    diarizer placed late, the pause the newcomer's own; `_mixed_before`). Without one, short
+    diarizer placed late, the pause the newcomer's own; `_mixed_before`). A shorter pause right at
+    the change (`reply_pause_s` within `reply_reach_s`) is a quick reply. Without one, short
     windows (`window_s` every `step_s`) around the change are scored toward each voice (0 at the
     other voice's typical similarity, 1 at the voice's own): a speaker embedding of two voices at
     once resembles neither alone, so windows where neither voice reaches `clear` are mixed. A
@@ -404,6 +405,8 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
     centres = np.array([st + w / 2 for st, _ in wins]) * FRAME_S
     found: list[Overlap] = []
     reach = int(round(oopts.pause_reach_s / FRAME_S))
+    reply_reach = int(round(oopts.reply_reach_s / FRAME_S))
+    reply_min = max(1, int(round(oopts.reply_pause_s / FRAME_S)))
     for c, (x, y, t, lo, hi) in enumerate(changes):
         idx = np.flatnonzero(owner_a == c)
         if len(idx) == 0:
@@ -428,6 +431,13 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
                         "result": "overlap before the pause" if kept else "pause at the change"})
             if kept:
                 found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
+            continue
+        # Two voices at once leave no pause at all: a short one right at the change is a quick reply, however
+        # mixed the windows across it sound (they hold both voices either way).
+        reply, _ = _longest_quiet_at(quiet, t - reply_reach, t + reply_reach)
+        if reply >= reply_min:
+            log.append({"at": at, "pause_s": round(pause, 2), "result": f"quick reply: a pause of "
+                        f"{reply * FRAME_S:.2f} s at the change"})
             continue
         near = np.flatnonzero(mixed & (np.abs(cen - t * FRAME_S) <= oopts.window_s / 2))
         if len(near) == 0:
