@@ -47,11 +47,18 @@ def as_audio(samples: np.ndarray) -> SimpleNamespace:
     return SimpleNamespace(samples=x, channels=1, sample_rate=SR, duration_s=x.shape[1] / SR)
 
 
+def _sample_calls_importable() -> None:
+    """sample_calls/ is a folder of scripts (synthesize.py, simulate.py), not a package."""
+    folder = str(Path(__file__).resolve().parent.parent / "sample_calls")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def speak(text: str, voice: str, speed: int = 165) -> np.ndarray:
     """espeak-ng speech at 16 kHz, trimmed to its first and last sample above -45 dBFS, peak 1."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (scripts/setup.sh installs it)")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_calls"))
+    _sample_calls_importable()
     from synthesize import espeak_clip
 
     return espeak_clip(text, voice, speed, SR)
@@ -248,7 +255,7 @@ def test_a_reply_after_a_long_pause_between_alike_telephone_voices_is_no_interru
     0.72 s after the operator stops (23.26 s). Windows before that pause sounded mixed, so the change was
     taken for one placed late after an overlap, with the pause the newcomer's own, and an interruption was
     reported at 21.3 s. A pause that long (`overlaps.newcomer_pause_s`) is the gap between the speakers."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sample_calls"))
+    _sample_calls_importable()
     import simulate
 
     truth = simulate.generate(tmp_path, n=1, seed=4711, start=59)[0]
