@@ -168,6 +168,25 @@ def test_low_confidence_speech_the_vad_heard_is_kept_not_dropped(guard):
     assert [(d.text, d.reason) for d in dropped] == [("mmm hm", "low_confidence")]
 
 
+def test_a_low_confidence_segment_across_the_other_sides_turn_is_judged_by_its_words(guard):
+    """On a stereo channel Whisper's segment can reach across the other side's whole turn: two words
+    before it, seven after (corpus seed 6060, call 5, 8 kHz A-law). Measured over its span it was a
+    third speech and dropped, seven words plain faster-whisper keeps; its words lie in the speech the
+    VAD heard. Words placed in the silence are still dropped."""
+    low = guard.min_avg_logprob - 0.1
+    times = [(14.69, 14.95), (14.95, 15.11)] + [(19.83 + 0.29 * i, 20.1 + 0.29 * i) for i in range(7)]
+    toks = "and when you do not need to do anything".split()
+    across = AsrSegment(14.69, 21.87, " ".join(toks), tuple(Word(t, a, b) for t, (a, b) in zip(toks, times)),
+                        low, 0.5, 1.3)
+    speech = [(8.44, 15.34), (20.06, 24.39)]
+    kept, dropped = guard_segments([across], guard, "en", speech=speech)
+    assert [s.text for s in kept] == [across.text] and dropped == []
+    in_silence = AsrSegment(14.69, 21.87, "thank you", (Word("thank", 16.0, 16.4), Word("you", 16.4, 19.0)),
+                            low, 0.5, 1.3)
+    kept, dropped = guard_segments([in_silence], guard, "en", speech=speech)
+    assert kept == [] and [d.reason for d in dropped] == ["low_confidence"]
+
+
 def test_a_low_confidence_loop_is_dropped_even_where_the_vad_heard_speech(guard):
     """Garbled speech the VAD heard stays; a low-confidence segment that loops within itself is the
     decoder stuck, not speech it misheard, and goes wherever it is (corpus seed 2718, call 28: "thank
