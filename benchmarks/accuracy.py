@@ -263,12 +263,16 @@ def _filler_id(text: str) -> str | None:
     return FILLER_IDS.get(word, word or None)
 
 
-def match_fillers(truth: list[dict[str, Any]], hyp: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """(true positives, truth count, callqa count) for operator filler words."""
+def match_fillers(truth: list[dict[str, Any]], hyp: list[dict[str, Any]],
+                  misses: dict[str, list[str]] | None = None) -> tuple[int, int, int]:
+    """(true positives, truth count, callqa count) for operator filler words; `misses`, when
+    given, gets the texts of the planted fillers callqa missed ("missed") and of the ones it
+    found that were not planted ("false"), with their times."""
     want = [(f, _filler_id(f["text"])) for f in truth if f.get("speaker") == "operator"]
     got = [(h, _filler_id(h.get("text", ""))) for h in hyp]
     used: set[int] = set()
     tp = 0
+    missed = []
     for f, fid in want:
         for j, (h, hid) in enumerate(got):
             if j in used or hid != fid:
@@ -278,6 +282,12 @@ def match_fillers(truth: list[dict[str, Any]], hyp: list[dict[str, Any]]) -> tup
             used.add(j)
             tp += 1
             break
+        else:
+            missed.append(f"{f['text']}@{f.get('start', 0) or 0:.1f}")
+    if misses is not None:
+        misses["missed"] = missed
+        misses["false"] = [f"{h.get('text', '')}@{float(h.get('start', 0) or 0):.1f}"
+                           for j, (h, _) in enumerate(got) if j not in used]
     return tp, len(want), len(got)
 
 
@@ -353,8 +363,9 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["interruptions"] = match_interruptions(truth.get("interruptions") or [], sig.get("interruptions") or {})
     # False: callqa said interruptions cannot be measured on this call (null with the reason)
     row["interruptions_measured"] = (sig.get("interruptions") or {}).get("measured", True) is not False
+    row["fillers_off"] = {}
     row["fillers"] = match_fillers((truth.get("planted") or {}).get("fillers") or [],
-                                   (sig.get("filler_words") or {}).get("items") or [])
+                                   (sig.get("filler_words") or {}).get("items") or [], row["fillers_off"])
     row["speakers_found"] = speakers_found(data)
     return row
 
