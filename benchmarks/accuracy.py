@@ -241,7 +241,10 @@ def role_accuracy(truth_turns: list[dict[str, Any]], hyp_turns: list[dict[str, A
 
 
 def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]],
-        collar: float = DER_COLLAR_S) -> float | None:
+        collar: float = DER_COLLAR_S, parts: dict[str, float] | None = None) -> float | None:
+    """Diarization error rate; `parts`, when given, gets its three parts as shares of the
+    reference speech: "miss" (speech without a speaker), "false_alarm" (a speaker where
+    nobody speaks), "confusion" (the wrong speaker)."""
     from pyannote.core import Annotation, Segment
     from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -254,7 +257,12 @@ def der(ref: list[tuple[float, float, str]], hyp: list[tuple[float, float, str]]
             h[Segment(s, e), i] = lab
     if not r.get_timeline():
         return None
-    return float(DiarizationErrorRate(collar=collar, skip_overlap=False)(r, h))
+    d = DiarizationErrorRate(collar=collar, skip_overlap=False)(r, h, detailed=True)
+    total = d["total"]
+    if parts is not None and total > 0:
+        parts.update({"miss": d["missed detection"] / total, "false_alarm": d["false alarm"] / total,
+                      "confusion": d["confusion"] / total})
+    return float(d["diarization error rate"])
 
 
 def _filler_id(text: str) -> str | None:
@@ -345,7 +353,9 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     if channels == 1:
         ref = [(t["start"], t["end"], t["role"]) for t in turns]
         hyp_spans = [(t["start"], t["end"], t["speaker"]) for t in hyp]
-        row["der"], row["der_md_eval"] = der(ref, hyp_spans), der(ref, hyp_spans, DER_COLLAR_MD_EVAL_S)
+        row["der_parts"] = {}
+        row["der"] = der(ref, hyp_spans, parts=row["der_parts"])
+        row["der_md_eval"] = der(ref, hyp_spans, DER_COLLAR_MD_EVAL_S)
         speech = data.get(DIARIZED)
         row["der_diarizer"] = None if speech is None else der(
             ref, [(a, b, lab) for lab, spans in speech.items() for a, b in spans])
@@ -402,6 +412,9 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t["calls_worse_than_plain_by_0.02"] = sum(d > 0.02 for d in deltas)
     ders = [r["der"] for r in ok if r.get("der") is not None]
     t["der_mono_mean"] = sum(ders) / len(ders) if ders else None
+    withparts = [r["der_parts"] for r in ok if r.get("der") is not None and r.get("der_parts")]
+    t["der_mono_parts"] = ({k: sum(p[k] for p in withparts) / len(withparts) for k in withparts[0]}
+                           if withparts else None)
     dm = [r["der_md_eval"] for r in ok if r.get("der_md_eval") is not None]
     t["der_mono_mean_md_eval"] = sum(dm) / len(dm) if dm else None
     # beside it, not instead of it: the diarizer's own segments, where no ASR failure counts
@@ -498,7 +511,10 @@ def verdicts(t: dict[str, Any]) -> list[tuple[str, str, str]]:
                    f"{t['talk_ratio_unknown_calls']} shown as unknown) {f(t['talk_ratio_error_shown_mean'])}")
         elif key == "der":
             ok = None if t["der_mono_mean"] is None else t["der_mono_mean"] <= 0.10
-            val = (f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls (transcript turns); "
+            pp = t.get("der_mono_parts") or {}
+            val = (f"mean {f(t['der_mono_mean'])} over {t['der_mono_calls']} mono calls (transcript turns"
+                   + (f": miss {f(pp['miss'])}, false alarm {f(pp['false_alarm'])}, confusion {f(pp['confusion'])}"
+                      if pp else "") + "); "
                    f"without the {t['der_mono_calls'] - t.get('der_mono_calls_credible', 0)} withheld transcripts "
                    f"{f(t.get('der_mono_mean_credible'))}; diarizer's own segments {f(t.get('der_diarizer_mono_mean'))} "
                    f"({t.get('der_diarizer_mono_calls', 0)} calls, not the target's measure); with md-eval's "
