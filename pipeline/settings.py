@@ -85,6 +85,9 @@ class EmbeddedDiarization(_Strict):
     same_voice_max_silhouette: float = Field(0.32, ge=-1.0, le=1.0)  # ... unless they split the windows cleanly
     fill_gap_s: float = Field(1.0, ge=0.0)  # same-speaker segments closer than this are joined
     min_turn_s: float = Field(0.3, ge=0.0)  # shorter segments are absorbed by an adjacent neighbour
+    # a segment's edges move in to its first and last sounding frame (above the noise floor) and this
+    # much beyond; null: segments keep the VAD's padded edges (pipeline/speech/diarize.py `trim_quiet_edges`)
+    edge_margin_s: float | None = Field(0.15, ge=0.0)
     batch_size: int = Field(64, ge=1)
     threads: int = Field(1, ge=0)  # torch threads for the encoder (0: torch's default)
 

@@ -28,6 +28,7 @@ from callqa.pipeline.speech.diarize import (
     assign_speakers,
     cluster_embeddings,
     diarize,
+    trim_quiet_edges,
 )
 from callqa.pipeline.types import Word
 
@@ -356,6 +357,18 @@ def test_clustering_separates_two_groups_of_any_size():
         assert centroids.shape == (2, 256)
         agree = max(np.mean(labels == truth), np.mean(labels != truth))
         assert agree == 1.0
+
+
+def test_segment_edges_move_in_to_the_sound_and_a_margin_beyond():
+    quiet = np.ones(1000, bool)
+    quiet[130:250] = False  # sound 1.30-2.50 s inside a segment padded to 1.00-3.00 s
+    quiet[420:430] = False  # a segment with a short sound near its start
+    segs = [SpeakerSegment(1.0, 3.0, "A"), SpeakerSegment(4.0, 6.0, "B"), SpeakerSegment(7.0, 8.0, "A")]
+    out = trim_quiet_edges(segs, quiet, 0.15)
+    assert [(round(s.start, 2), round(s.end, 2), s.label) for s in out] == [
+        (1.15, 2.65, "A"), (4.05, 4.45, "B"), (7.0, 8.0, "A")]  # no sound at all: the VAD's edges stay
+    assert trim_quiet_edges(segs, quiet, 0.5)[0].start == 1.0  # never wider than it was
+    assert trim_quiet_edges([SpeakerSegment(9.9, 10.5, "A")], quiet, 0.1)[0].end == 10.5  # past the frames
 
 
 def test_smoothing_joins_gaps_and_absorbs_blips():

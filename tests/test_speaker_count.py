@@ -269,6 +269,42 @@ def test_a_reply_after_a_long_pause_between_alike_telephone_voices_is_no_interru
         [o.serialize() for o in result.overlaps]
 
 
+def _outside_and_missed(segments, turns, collar: float = 0.125) -> tuple[float, float]:
+    """Seconds of speaker segments where no turn of the truth is (beyond `collar` of its edges), and
+    seconds of the truth's turns no segment covers (within them, `collar` in from their edges)."""
+    step = 0.01
+    grid = np.arange(0.0, max(max(s.end for s in segments), max(u["end"] for u in turns)) + step, step)
+    said = np.zeros(grid.size, bool)
+    near = np.zeros(grid.size, bool)
+    for u in turns:
+        near |= (grid >= u["start"] - collar) & (grid <= u["end"] + collar)
+        said |= (grid >= u["start"] + collar) & (grid <= u["end"] - collar)
+    heard = np.zeros(grid.size, bool)
+    for s in segments:
+        heard |= (grid >= s.start) & (grid < s.end)
+    return float((heard & ~near).sum() * step), float((said & ~heard).sum() * step)
+
+
+def test_speaker_segments_end_where_the_voice_stops_not_where_the_vad_padding_does(config, tmp_path):
+    """The VAD pads its speech regions and the smoothing joins them across pauses, so on telephone calls a
+    speaker's segment began ~0.15 s before the voice and ran ~0.3 s past it: on seed 2718's mono calls
+    speaker time where nobody spoke was 0.047 of the speech, half the DER. Segments now end at their last
+    sounding frame plus `embedded.edge_margin_s`; simulated call 59 of seed 4711 (8 kHz GSM)."""
+    _sample_calls_importable()
+    import simulate
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.speech.decode import load_audio
+
+    truth = simulate.generate(tmp_path, n=1, seed=4711, start=59)[0]
+    padded = load_config(overrides={"models": {"diarization": {"embedded": {"edge_margin_s": None}}}})
+    audio = load_audio(tmp_path / truth["source"], config)
+    before = _outside_and_missed(diarize(audio, padded).segments, truth["turns"])
+    after = _outside_and_missed(diarize(audio, config).segments, truth["turns"])
+    print(f"speaker time outside the truth, missed: {before} -> {after} s")
+    assert after[0] <= 0.6 * before[0]
+    assert after[1] <= before[1] + 0.3
+
+
 def test_with_overlap_detection_off_interruptions_are_null_with_the_reason(overlapped_call):
     from callqa.pipeline.config import load_config
 

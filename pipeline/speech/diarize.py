@@ -294,7 +294,9 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
     segs = _smooth(segs, e.fill_gap_s, e.min_turn_s)
     timings["clustering"] = round(time.perf_counter() - t1, 3)
     names = _label_names((s.start, s.end, s.label) for s in segs)
-    out = _relabel((s.start, s.end, s.label) for s in segs)
+    trimmed = segs if e.edge_margin_s is None else trim_quiet_edges(segs, _quiet_frames(energy, frame_labels >= 0),
+                                                                    e.edge_margin_s)
+    out = _relabel((s.start, s.end, s.label) for s in trimmed)
     info["speakers_found"] = len({s.label for s in out})
 
     t1 = time.perf_counter()
@@ -398,8 +400,7 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
                 owner.append(c)
     if not wins:
         return [], "embedded-windows", None
-    quiet = _quiet_frames(energy, speech[:len(energy)] if len(speech) >= len(energy) else
-                          np.pad(speech, (0, len(energy) - len(speech))))
+    quiet = _quiet_frames(energy, speech)
     z = ((embed_windows(mel, energy, wins, batch_size=e.batch_size, threads=e.threads) @ centroids.T) - other) / scale
     owner_a = np.array(owner)
     centres = np.array([st + w / 2 for st, _ in wins]) * FRAME_S
@@ -469,7 +470,9 @@ def _quiet_frames(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
     (10th percentile of all frames) to the speech level (75th percentile of the speech frames: the
     VAD's speech holds the speakers' pauses between words and phrases -- half of it on a halting
     voice -- and their median sat near the floor, so a 0.6 s pause between two speakers measured
-    0.05 s and a plain change of speaker passed for an overlap)."""
+    0.05 s and a plain change of speaker passed for an overlap). `speech` (the VAD's frames) is cut
+    or padded to the length of `energy`."""
+    speech = speech[:len(energy)] if len(speech) >= len(energy) else np.pad(speech, (0, len(energy) - len(speech)))
     floor = float(np.percentile(energy, 10)) + 1e-12
     level = float(np.percentile(energy[speech], 75)) if speech.any() else float(np.max(energy))
     level = max(level, floor)
@@ -850,6 +853,25 @@ def _smooth(segs: list[SpeakerSegment], fill_gap_s: float, min_turn_s: float) ->
             changed = True
             break
     return segs
+
+
+def trim_quiet_edges(segs: Sequence[SpeakerSegment], quiet: np.ndarray, margin_s: float) -> list[SpeakerSegment]:
+    """Each segment from its first to its last frame that is not `quiet` (at the noise floor,
+    `_quiet_frames`), widened by `margin_s` within the segment. The VAD pads its speech regions and
+    the smoothing joins them across pauses, so a segment started ~0.15 s before its speaker and ended
+    ~0.3 s after (simulated corpus, seed 2718: false alarm 0.047 of the reference speech, confusion
+    0.055, miss 0.024). A segment without a sounding frame keeps its edges: the VAD heard speech."""
+    margin = int(round(margin_s / FRAME_S))
+    out = []
+    for s in segs:
+        a, b = int(round(s.start / FRAME_S)), int(round(s.end / FRAME_S))
+        loud = np.flatnonzero(~quiet[a:b]) if b > a else np.array([], dtype=int)
+        if loud.size == 0:
+            out.append(s)
+            continue
+        lo, hi = max(a, a + int(loud[0]) - margin), min(b, a + int(loud[-1]) + 1 + margin)
+        out.append(SpeakerSegment(lo * FRAME_S, hi * FRAME_S, s.label) if (lo, hi) != (a, b) else s)
+    return out
 
 
 # --------------------------------------------------------------------------- words -> turns
