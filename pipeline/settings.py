@@ -149,8 +149,8 @@ class DiarizationOptions(_Strict):
     pyannote: PyannoteOptions = PyannoteOptions()
     crosstalk_margin_db: float = 6.0  # stereo: a word is crosstalk when the other channel is this much louder
     # mono turns span their words ("words"), or their speaker's diarized speech around the words ("speech":
-    # word times end early on narrow-band audio and missed words are speech too; pipeline/speech/diarize.py
-    # `widen_to_speech`)
+    # word times end early on narrow-band audio and missed words are speech too, and run on into the silence
+    # after the speech; pipeline/speech/diarize.py `widen_to_speech`)
     turn_bounds: Literal["words", "speech"] = "speech"
     # mono: diarized speech that holds no word (the ASR wrote none there) becomes a turn of its speaker
     # without text when it lasts at least this long (null: left out; pipeline/speech/diarize.py

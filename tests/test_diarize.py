@@ -411,7 +411,8 @@ def test_words_take_the_speaker_they_overlap_most(config):
     spans = assign_speakers([seg], diar, config)
     assert [(t.speaker, t.text) for t in spans] == [(t.speaker, t.text) for t in turns]
     assert (spans[0].start, spans[0].end) == (0.0, 3.0)
-    assert (spans[1].start, spans[1].end) == (3.1, 6.0)
+    # ... and no further: "Fine," timed from 3.1 starts in the pause, before its speaker's speech
+    assert (spans[1].start, spans[1].end) == (3.2, 6.0)
     assert [w.start for w in spans[1].words] == [3.1, 3.7]
 
 
@@ -424,14 +425,17 @@ def test_turns_widen_to_speech_but_never_into_another_turn(config):
 
     segs = [SpeakerSegment(0.0, 4.0, "A"), SpeakerSegment(4.0, 9.0, "B"), SpeakerSegment(9.5, 12.0, "A")]
     # A's two turns in one speech segment, split by a pause between their words: A's speech goes on
-    # through it (words the ASR missed), so they meet; B's turn starts where A's ends at the earliest;
-    # A's last turn widens to its segment's end.
+    # through it (words the ASR missed), so they meet; B's first word, timed from 3.3, lies in A's
+    # speech: B's turn starts where B's speech does; A's last turn widens to its segment's end.
     turns = [turn("A", 0.5, 1.5), turn("A", 2.5, 3.2), turn("B", 3.3, 8.0), turn("A", 10.0, 11.0)]
     out = widen_to_speech(turns, segs)
-    assert [(t.start, t.end) for t in out] == [(0.0, 2.5), (2.5, 3.3), (3.3, 9.0), (9.5, 12.0)]
+    assert [(t.start, t.end) for t in out] == [(0.0, 2.5), (2.5, 4.0), (4.0, 9.0), (9.5, 12.0)]
     # where A's speech stops in the pause, the pause stays
     split = [SpeakerSegment(0.0, 1.8, "A"), SpeakerSegment(2.4, 4.0, "A")]
     assert [(t.start, t.end) for t in widen_to_speech(turns[:2], split)] == [(0.0, 1.8), (2.4, 4.0)]
+    # Whisper's last word timed on into the silence after the speech (or a word it invented there):
+    # the turn ends where its speaker's speech does, not 0.8 s into the pause.
+    assert [(t.start, t.end) for t in widen_to_speech([turn("A", 10.0, 12.8)], segs)] == [(9.5, 12.0)]
     # A word where no speech of its speaker was found: the turn keeps its word times.
     assert [(t.start, t.end) for t in widen_to_speech([turn("C", 1.0, 2.0)], segs)] == [(1.0, 2.0)]
     # Turns never come to overlap (mono interruptions come from measured overlaps only).

@@ -1002,28 +1002,41 @@ def untranscribed_turns(turns: list[Turn], segments: Sequence[SpeakerSegment], m
 def widen_to_speech(turns: list[Turn], segments: Sequence[SpeakerSegment]) -> list[Turn]:
     """Turns span their speaker's speech, not only their words: a turn starts where the speaker's
     speech segment holding its first word starts and ends where the one holding its last word ends
-    (word times end early on narrow-band audio, and words the ASR missed are speech all the same).
-    Never into another turn: a turn widens at most to its neighbours' edges. Two turns of one speaker
-    split by a pause between their words meet where the speaker's speech goes on through that pause
-    (words missed there), and keep the pause where the speech stops. Words keep their own times."""
+    (word times end early on narrow-band audio, and words the ASR missed are speech all the same;
+    Whisper's time of a last word also runs on into the silence after the speech, or belongs to a
+    word it invented there, so a turn with words is cut back to its speaker's speech as well).
+    Turns never come to overlap: where two neighbours' spans would, they meet at the later turn's
+    first word (or where its speaker's speech starts, when that is later). Two turns of one speaker
+    split by a pause between their words thus meet where the speaker's speech goes on through that
+    pause (words missed there), and keep the pause where the speech stops. A turn with no speech of
+    its speaker around it keeps its word times. Words keep their own times."""
     from dataclasses import replace
 
     out = sorted(turns, key=lambda t: (t.start, t.end))
     segments = sorted(segments, key=lambda s: s.start)
     starts = np.array([s.start for s in segments], dtype=float)
     ends = np.maximum.accumulate(np.array([s.end for s in segments], dtype=float))  # no segment before lo reaches
-    for i, t in enumerate(out):
+    span: list[list[float]] = []
+    for t in out:
         lo, hi = int(np.searchsorted(ends, t.start, side="right")), int(np.searchsorted(starts, t.end, side="left"))
-        own = [s for s in segments[lo:hi] if s.label == t.speaker]
+        own = [s for s in segments[lo:hi] if s.label == t.speaker and s.end > t.start]
         if not own:
-            continue
-        prev = out[i - 1] if i > 0 else None
-        nxt = out[i + 1] if i + 1 < len(out) else None
-        start, end = min(t.start, own[0].start), max(t.end, own[-1].end)
-        if prev is not None:
-            start = max(start, min(t.start, prev.end))
-        if nxt is not None:
-            end = min(end, max(t.end, nxt.start))
+            span.append([t.start, t.end])
+        elif t.words:
+            span.append([own[0].start, max(own[-1].end, own[0].start + 0.01)])
+        else:  # a turn of speech without words: only ever wider
+            span.append([min(t.start, own[0].start), max(t.end, own[-1].end)])
+    for i in range(len(out) - 1):
+        (s0, e0), (s1, e1) = span[i], span[i + 1]
+        if e0 > s1:
+            meet = min(e0, max(s1, out[i + 1].start))
+            meet = min(max(meet, s0 + 0.01), e1 - 0.01)
+            if s0 < meet < e1:
+                span[i][1], span[i + 1][0] = meet, meet
+    for i, t in enumerate(out):
+        start, end = span[i]
+        if end <= start:  # squeezed out by its neighbours' speech: its words' own times
+            start, end = t.start, t.end
         if (start, end) != (t.start, t.end):
             out[i] = replace(t, start=start, end=end)
     return out
