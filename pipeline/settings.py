@@ -36,6 +36,9 @@ class FillerPass(_Strict):
 
     enabled: bool = False
     prompt: dict[str, str] = Field(default_factory=dict)  # per language; none: `initial_prompt` of the language
+    # "gaps": only the stretches of speech without first-pass words are decoded again (cheap);
+    # "whole": the whole channel is decoded again with the prompt (about twice the ASR time)
+    source: Literal["gaps", "whole"] = "gaps"
     min_gap_s: float = Field(0.25, gt=0.0)  # shorter stretches without words are not decoded again
     pad_s: float = Field(0.15, ge=0.0)  # audio kept around each stretch as context (words there are not added)
     min_probability: float = Field(0.2, ge=0.0, le=1.0)  # a filler Whisper is less sure of is not added

@@ -125,3 +125,50 @@ def test_a_run_of_fillers_in_one_stretch_adds_one(fake_vad):
     segs, note = _run(_FakeWhisper(heard), _options(True))
     fillers = [w for s in segs for w in s.words if w.text == "um"]
     assert len(fillers) == 1 and 0.9 <= fillers[0].start < 1.6 and "added 1" in note
+
+
+class _FakeWhole:
+    """Stands in for WhisperModel with `source: whole`: the first pass (no prompt) returns FIRST, the
+    filler pass (its prompt) decodes the whole recording again and returns `heard` (recording times)."""
+
+    def __init__(self, heard: list[tuple[str, float, float, float]]):
+        self.heard, self.calls, self.sizes = heard, [], []
+
+    def transcribe(self, samples, **kwargs):
+        self.calls.append(kwargs.get("initial_prompt"))
+        self.sizes.append(len(samples))
+        words = [(t, a, b, 0.9) for t, a, b in FIRST] if len(self.calls) == 1 else self.heard
+        return iter([_seg(words)]), None
+
+
+def test_whole_source_decodes_the_recording_again_and_adds_only_fillers_the_first_pass_lacks(fake_vad):
+    opts = _options(True, source="whole")
+    heard = [("Hello,", 0.5, 0.9, 0.9), ("um,", 1.1, 1.4, 0.4),  # a hesitation the first pass dropped
+             ("uh", 1.5, 1.58, 0.5),  # the prompt's style doubling it: one hesitation, not two
+             ("everyone", 1.6, 2.1, 0.9),  # heard differently: first-pass words are kept as they are
+             ("uh", 3.3, 3.4, 0.5), ("uh", 3.4, 3.5, 0.5), ("uh", 3.5, 3.6, 0.5),  # a decoder loop: one
+             ("um", 4.7, 4.9, 0.8),  # on top of the first pass's "Goodbye.": not a gap, not added
+             ("Goodbye.", 4.9, 5.1, 0.9)]
+    fake = _FakeWhole(heard)
+    x = _audio()
+    segs, note = T._decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert fake.calls == [None, opts.filler_pass.prompt["en"]] and fake.sizes == [x.size, x.size]
+    words = [(w.text, w.start, w.end) for s in segs for w in s.words]
+    assert [w for w in words if w not in FIRST] == [("um,", 1.1, 1.4), ("uh", 3.3, 3.4)]
+    assert [w for w in words if w in FIRST] == FIRST and "filler pass added 2" in note
+
+
+def test_whole_source_skips_a_filler_the_first_pass_already_wrote_nearby(fake_vad):
+    first_um = [("Um,", 0.95, 1.2)]
+    opts = _options(True, source="whole")
+
+    class Fake(_FakeWhole):
+        def transcribe(self, samples, **kwargs):
+            if not self.calls:
+                self.calls.append(None)
+                return iter([_seg([(t, a, b, 0.9) for t, a, b in sorted(FIRST + first_um, key=lambda w: w[1])])]), None
+            return super().transcribe(samples, **kwargs)
+
+    fake = Fake([("um", 1.25, 1.5, 0.9)])  # the same hesitation, timed a little later
+    segs, note = T._decode_checked(fake, _audio(), opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert [w.text for s in segs for w in s.words].count("um") == 0 and note is None

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -617,6 +617,8 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
     vocab = _filler_tokens(fp.words.get(lang, ()))
     if not vocab or samples.size == 0:
         return []
+    if fp.source == "whole":
+        return _fillers_from_whole(model, samples, segments, opts, lang, vocab, channel, hook, step)
     rate = 16000
     duration = samples.shape[0] / rate
     if speech is None:
@@ -630,38 +632,12 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
     kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "vad_filter": False, "hotwords": None,
               "condition_on_previous_text": False, "word_timestamps": True, "temperature": 0.0}
     redo = _decode_channel(model, spliced, kwargs, channel, hook, step + " (fillers)", opts.max_piece_s)
-    firsts = sorted(segments, key=lambda sg: sg.start)
-
-    def neighbour_logprob(t: float) -> float:
-        if not firsts:
-            return 0.0
-        return min(firsts, key=lambda sg: 0.0 if sg.start <= t <= sg.end else min(abs(sg.start - t),
-                                                                                 abs(sg.end - t))).avg_logprob
-
     out: list[AsrSegment] = []
-    guard = opts.hallucination
-    # Segments Whisper itself scores as no speech or as a repetition loop hold no fillers to add.
-    words = [w for sg in redo for w in sg.words
-             if not (sg.no_speech_prob > guard.no_speech_threshold and sg.avg_logprob < guard.log_prob_threshold)
-             and min(sg.compression_ratio, compression_ratio(sg.text)) <= guard.compression_ratio_threshold]
+    words = _credible_words(redo, opts)
     taken: set[int] = set()  # one filler per stretch: a run of them is a decoder loop, not hesitation
     toks = [tuple(normalise_text(w.text).split()) for w in words]
-    i = 0
-    while i < len(words):
-        hit = None
-        for ph in vocab:
-            run, j = [], i
-            while j < len(words) and len(sum(run, ())) < len(ph):
-                run.append(toks[j])
-                j += 1
-            if tuple(sum(run, ())) == ph:
-                hit = (i, j)
-                break
-        if hit is None:
-            i += 1
-            continue
-        ws = words[hit[0]:hit[1]]
-        i = hit[1]
+    for a, b in _filler_runs(toks, vocab):
+        ws = words[a:b]
         k = _channel_of(ws[0].start, where_in)  # the stretch it was decoded in
         lo, hi = gaps[k]
         shift = spans[k][0] - where_in[k]
@@ -670,14 +646,87 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
         # times are then kept inside the stretch. A filler the first pass wrote next to it is not added again.
         if (k in taken or not lo - fp.pad_s <= mid <= hi + fp.pad_s
                 or min(w.probability for w in ws) < fp.min_probability
-                or any(toks[hit[0]] == tuple(normalise_text(w.text).split()) and lo - 1.0 <= w.start <= hi + 1.0
+                or any(toks[a] == tuple(normalise_text(w.text).split()) and lo - 1.0 <= w.start <= hi + 1.0
                        for sg in segments for w in sg.words)):
             continue
         taken.add(k)
         new = tuple(Word(w.text, min(hi, max(lo, w.start + shift)), min(hi, max(lo, w.end + shift)),
                          w.probability) for w in ws)
         out.append(AsrSegment(new[0].start, new[-1].end, _join_words(new), new,
-                              neighbour_logprob(min(hi, max(lo, mid))), 0.0, 1.0, channel))
+                              _neighbour_logprob(segments, min(hi, max(lo, mid))), 0.0, 1.0, channel))
+    return out
+
+
+def _neighbour_logprob(segments: Sequence[AsrSegment], t: float) -> float:
+    """The confidence of the first-pass segment at or nearest to `t` (what an added filler inherits)."""
+    if not segments:
+        return 0.0
+    return min(segments, key=lambda sg: 0.0 if sg.start <= t <= sg.end else min(abs(sg.start - t),
+                                                                                abs(sg.end - t))).avg_logprob
+
+
+def _credible_words(segments: Sequence[AsrSegment], opts: AsrOptions) -> list[Word]:
+    """The words of `segments` except those of segments Whisper itself scores as no speech or
+    as a repetition loop: those hold no fillers to add."""
+    guard = opts.hallucination
+    return [w for sg in segments for w in sg.words
+            if not (sg.no_speech_prob > guard.no_speech_threshold and sg.avg_logprob < guard.log_prob_threshold)
+            and min(sg.compression_ratio, compression_ratio(sg.text)) <= guard.compression_ratio_threshold]
+
+
+def _filler_runs(toks: Sequence[tuple[str, ...]], vocab: Sequence[tuple[str, ...]]) -> Iterator[tuple[int, int]]:
+    """`(i, j)` for each run `toks[i:j]` (normalised words) that is a filler of `vocab` (longest
+    fillers first: "you know" before "you"), left to right, not overlapping."""
+    i = 0
+    while i < len(toks):
+        for ph in vocab:
+            run, j = [], i
+            while j < len(toks) and len(sum(run, ())) < len(ph):
+                run.append(toks[j])
+                j += 1
+            if tuple(sum(run, ())) == ph:
+                yield i, j
+                i = j
+                break
+        else:
+            i += 1
+
+
+FILLER_NEAR_S = 1.0  # fillers this near each other, or the same filler the first pass wrote, are one hesitation
+
+
+def _fillers_from_whole(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment], opts: AsrOptions,
+                        lang: str, vocab: Sequence[tuple[str, ...]], channel: int | None, hook: Hook,
+                        step: str) -> list[AsrSegment]:
+    """`filler_pass.source: whole`: the whole channel decoded a second time with the filler prompt
+    (the prompt's style carries through the recording, so Whisper writes hesitations it otherwise
+    drops). A filler of that decoding is added where the first pass wrote neither the same filler
+    within `FILLER_NEAR_S` nor any word whose middle lies in the filler's time; no first-pass word
+    is changed or dropped, so a prompt that costs words elsewhere costs nothing here."""
+    fp = opts.filler_pass
+    prompt = fp.prompt.get(lang) or opts.initial_prompt.get(lang) or None
+    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "hotwords": None,
+              "condition_on_previous_text": True, "word_timestamps": True, "temperature": 0.0}
+    redo = _decode_channel(model, samples, kwargs, channel, hook, step + " (fillers)", opts.max_piece_s)
+    words = _credible_words(redo, opts)
+    toks = [tuple(normalise_text(w.text).split()) for w in words]
+    firsts = [(tuple(normalise_text(w.text).split()), w) for sg in segments for w in sg.words]
+    out: list[AsrSegment] = []
+    last_end = kept_end = -1e9
+    for a, b in _filler_runs(toks, vocab):
+        ws = words[a:b]
+        s0, e0 = ws[0].start, ws[-1].end
+        # fillers back to back are a decoder loop; one added within FILLER_NEAR_S before is the same
+        # hesitation doubled by the prompt's style ("Um, ... um")
+        loop, last_end = s0 < last_end + 0.1, e0
+        if (loop or s0 < kept_end + FILLER_NEAR_S or min(w.probability for w in ws) < fp.min_probability
+                or any(t == toks[a] and abs(w.start - s0) <= FILLER_NEAR_S for t, w in firsts)
+                or any(s0 <= (w.start + w.end) / 2 <= e0 for _, w in firsts)):
+            continue
+        kept_end = e0
+        new = tuple(Word(w.text, w.start, w.end, w.probability) for w in ws)
+        out.append(AsrSegment(s0, e0, _join_words(new), new, _neighbour_logprob(segments, (s0 + e0) / 2),
+                              0.0, 1.0, channel))
     return out
 
 
