@@ -148,7 +148,7 @@ def test_whole_source_decodes_the_recording_again_and_adds_only_fillers_the_firs
              ("everyone", 1.6, 2.1, 0.9),  # heard differently: first-pass words are kept as they are
              ("uh", 3.3, 3.4, 0.5), ("uh", 3.4, 3.5, 0.5), ("uh", 3.5, 3.6, 0.5),  # a decoder loop: one
              ("um", 4.7, 4.9, 0.8),  # on top of the first pass's "Goodbye.": not a gap, not added
-             ("Goodbye.", 4.9, 5.1, 0.9)]
+             ("bye.", 4.9, 5.1, 0.9)]
     fake = _FakeWhole(heard)
     x = _audio()
     segs, note = T._decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
@@ -172,3 +172,15 @@ def test_whole_source_skips_a_filler_the_first_pass_already_wrote_nearby(fake_va
     fake = Fake([("um", 1.25, 1.5, 0.9)])  # the same hesitation, timed a little later
     segs, note = T._decode_checked(fake, _audio(), opts, "en", None, lambda *a, **k: None, "transcribe")
     assert [w.text for s in segs for w in s.words].count("um") == 0 and note is None
+
+
+def test_whole_source_puts_a_filler_timed_late_before_the_word_it_preceded(fake_vad):
+    # tiny.en times a hesitation at the word after it: "um" from 4.75 s, on top of the first pass's
+    # "Goodbye." (4.6-5.0). The second decoding says it came before "Goodbye", so it goes in the pause
+    # before that word, not after it (where it would cost the transcript two word errors).
+    heard = [("fine.", 2.4, 2.8, 0.9), ("um", 4.75, 4.95, 0.3), ("Goodbye.", 4.95, 5.2, 0.9)]
+    segs, note = T._decode_checked(_FakeWhole(heard), _audio(), _options(True, source="whole"), "en", None,
+                                   lambda *a, **k: None, "transcribe")
+    words = sorted(((w.text, round(w.start, 2), round(w.end, 2)) for s in segs for w in s.words), key=lambda w: w[1])
+    assert [w[0] for w in words] == ["Hello,", "everything", "looks", "fine.", "um", "Goodbye."]
+    assert ("um", 4.4, 4.6) in words and "filler pass added 1" in note

@@ -692,6 +692,28 @@ def _filler_runs(toks: Sequence[tuple[str, ...]], vocab: Sequence[tuple[str, ...
             i += 1
 
 
+def _filler_slot(ws: Sequence[Word], next_tok: tuple[str, ...] | None, next_start: float,
+                 firsts: Sequence[tuple[tuple[str, ...], Word]]) -> tuple[float, float]:
+    """Where a filler of the second decoding goes among the first pass's words (`firsts`, by start):
+    Whisper times a hesitation late, often at or after the word that follows it, so when the word after
+    it in the second decoding (`next_tok`, from `next_start`) is a first-pass word within
+    `FILLER_NEAR_S`, the filler goes just before that word, in the pause after the word before it;
+    otherwise it keeps its own times."""
+    s0, e0 = ws[0].start, ws[-1].end
+    if next_tok is None:
+        return s0, e0
+    cands = [i for i, (t, w) in enumerate(firsts) if t == next_tok and abs(w.start - next_start) <= FILLER_NEAR_S]
+    if not cands:
+        return s0, e0
+    i = min(cands, key=lambda k: abs(firsts[k][1].start - next_start))
+    at = firsts[i][1].start
+    if s0 < at:  # already before it
+        return s0, min(e0, at)
+    before = firsts[i - 1][1].end if i > 0 else 0.0
+    start = max(before, at - (e0 - s0))
+    return (start, at) if at - start >= 0.01 else (at - 0.01, at)
+
+
 FILLER_NEAR_S = 1.0  # fillers this near each other, or the same filler the first pass wrote, are one hesitation
 
 
@@ -700,9 +722,10 @@ def _fillers_from_whole(model: Any, samples: np.ndarray, segments: Sequence[AsrS
                         step: str) -> list[AsrSegment]:
     """`filler_pass.source: whole`: the whole channel decoded a second time with the filler prompt
     (the prompt's style carries through the recording, so Whisper writes hesitations it otherwise
-    drops). A filler of that decoding is added where the first pass wrote neither the same filler
-    within `FILLER_NEAR_S` nor any word whose middle lies in the filler's time; no first-pass word
-    is changed or dropped, so a prompt that costs words elsewhere costs nothing here."""
+    drops). A filler of that decoding is placed among the first pass's words (`_filler_slot`) and
+    added where the first pass wrote neither the same filler within `FILLER_NEAR_S` nor any word
+    whose middle lies in the filler's time; no first-pass word is changed or dropped, so a prompt that
+    costs words elsewhere costs nothing here."""
     fp = opts.filler_pass
     prompt = fp.prompt.get(lang) or opts.initial_prompt.get(lang) or None
     kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "hotwords": None,
@@ -711,11 +734,13 @@ def _fillers_from_whole(model: Any, samples: np.ndarray, segments: Sequence[AsrS
     words = _credible_words(redo, opts)
     toks = [tuple(normalise_text(w.text).split()) for w in words]
     firsts = [(tuple(normalise_text(w.text).split()), w) for sg in segments for w in sg.words]
+    firsts.sort(key=lambda tw: tw[1].start)
     out: list[AsrSegment] = []
     last_end = kept_end = -1e9
     for a, b in _filler_runs(toks, vocab):
         ws = words[a:b]
-        s0, e0 = ws[0].start, ws[-1].end
+        s0, e0 = _filler_slot(ws, toks[b] if b < len(words) else None, words[b].start if b < len(words) else 0.0,
+                              firsts)
         # fillers back to back are a decoder loop; one added within FILLER_NEAR_S before is the same
         # hesitation doubled by the prompt's style ("Um, ... um")
         loop, last_end = s0 < last_end + 0.1, e0
@@ -724,7 +749,8 @@ def _fillers_from_whole(model: Any, samples: np.ndarray, segments: Sequence[AsrS
                 or any(s0 <= (w.start + w.end) / 2 <= e0 for _, w in firsts)):
             continue
         kept_end = e0
-        new = tuple(Word(w.text, w.start, w.end, w.probability) for w in ws)
+        shift = s0 - ws[0].start
+        new = tuple(Word(w.text, min(e0, w.start + shift), min(e0, w.end + shift), w.probability) for w in ws)
         out.append(AsrSegment(s0, e0, _join_words(new), new, _neighbour_logprob(segments, (s0 + e0) / 2),
                               0.0, 1.0, channel))
     return out
