@@ -628,12 +628,12 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
         return []
     spans = [(max(0.0, a - fp.pad_s), min(duration, b + fp.pad_s)) for a, b in gaps]
     spliced, where_in = _splice(samples, spans, FILLER_SEP_S, rate)
-    prompt = fp.prompt.get(lang) or opts.initial_prompt.get(lang) or None
-    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "vad_filter": False, "hotwords": None,
-              "condition_on_previous_text": False, "word_timestamps": True, "temperature": 0.0}
+    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": _filler_prompt(opts, lang), "vad_filter": False,
+              "hotwords": None, "condition_on_previous_text": False, "word_timestamps": True, "temperature": 0.0}
     redo = _decode_channel(model, spliced, kwargs, channel, hook, step + " (fillers)", opts.max_piece_s)
     out: list[AsrSegment] = []
     words = _credible_words(redo, opts)
+    firsts = _first_pass_tokens(segments)
     taken: set[int] = set()  # one filler per stretch: a run of them is a decoder loop, not hesitation
     toks = [tuple(normalise_text(w.text).split()) for w in words]
     for a, b in _filler_runs(toks, vocab):
@@ -646,8 +646,7 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
         # times are then kept inside the stretch. A filler the first pass wrote next to it is not added again.
         if (k in taken or not lo - fp.pad_s <= mid <= hi + fp.pad_s
                 or min(w.probability for w in ws) < fp.min_probability
-                or any(toks[a] == tuple(normalise_text(w.text).split()) and lo - 1.0 <= w.start <= hi + 1.0
-                       for sg in segments for w in sg.words)):
+                or any(t == toks[a] and lo - 1.0 <= w.start <= hi + 1.0 for t, w in firsts)):
             continue
         taken.add(k)
         new = tuple(Word(w.text, min(hi, max(lo, w.start + shift)), min(hi, max(lo, w.end + shift)),
@@ -663,6 +662,17 @@ def _neighbour_logprob(segments: Sequence[AsrSegment], t: float) -> float:
         return 0.0
     return min(segments, key=lambda sg: 0.0 if sg.start <= t <= sg.end else min(abs(sg.start - t),
                                                                                 abs(sg.end - t))).avg_logprob
+
+
+def _filler_prompt(opts: AsrOptions, lang: str) -> str | None:
+    """The filler pass's prompt: `filler_pass.prompt` of the language, else its `initial_prompt`."""
+    return opts.filler_pass.prompt.get(lang) or opts.initial_prompt.get(lang) or None
+
+
+def _first_pass_tokens(segments: Sequence[AsrSegment]) -> list[tuple[tuple[str, ...], Word]]:
+    """Each first-pass word with its normalised tokens, by start time."""
+    return sorted(((tuple(normalise_text(w.text).split()), w) for sg in segments for w in sg.words),
+                  key=lambda tw: tw[1].start)
 
 
 def _credible_words(segments: Sequence[AsrSegment], opts: AsrOptions) -> list[Word]:
@@ -692,20 +702,20 @@ def _filler_runs(toks: Sequence[tuple[str, ...]], vocab: Sequence[tuple[str, ...
             i += 1
 
 
-def _filler_slot(ws: Sequence[Word], next_tok: tuple[str, ...] | None, next_start: float,
+def _filler_slot(ws: Sequence[Word], after: tuple[tuple[str, ...], Word] | None,
                  firsts: Sequence[tuple[tuple[str, ...], Word]]) -> tuple[float, float]:
     """Where a filler of the second decoding goes among the first pass's words (`firsts`, by start):
     Whisper times a hesitation late, often at or after the word that follows it, so when the word after
-    it in the second decoding (`next_tok`, from `next_start`) is a first-pass word within
+    it in the second decoding (`after`: its tokens and the word) is a first-pass word within
     `FILLER_NEAR_S`, the filler goes just before that word, in the pause after the word before it;
     otherwise it keeps its own times."""
     s0, e0 = ws[0].start, ws[-1].end
-    if next_tok is None:
+    if after is None:
         return s0, e0
-    cands = [i for i, (t, w) in enumerate(firsts) if t == next_tok and abs(w.start - next_start) <= FILLER_NEAR_S]
+    cands = [i for i, (t, w) in enumerate(firsts) if t == after[0] and abs(w.start - after[1].start) <= FILLER_NEAR_S]
     if not cands:
         return s0, e0
-    i = min(cands, key=lambda k: abs(firsts[k][1].start - next_start))
+    i = min(cands, key=lambda k: abs(firsts[k][1].start - after[1].start))
     at = firsts[i][1].start
     if s0 < at:  # already before it
         return s0, min(e0, at)
@@ -727,20 +737,17 @@ def _fillers_from_whole(model: Any, samples: np.ndarray, segments: Sequence[AsrS
     whose middle lies in the filler's time; no first-pass word is changed or dropped, so a prompt that
     costs words elsewhere costs nothing here."""
     fp = opts.filler_pass
-    prompt = fp.prompt.get(lang) or opts.initial_prompt.get(lang) or None
-    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": prompt, "hotwords": None,
+    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": _filler_prompt(opts, lang), "hotwords": None,
               "condition_on_previous_text": True, "word_timestamps": True, "temperature": 0.0}
     redo = _decode_channel(model, samples, kwargs, channel, hook, step + " (fillers)", opts.max_piece_s)
     words = _credible_words(redo, opts)
     toks = [tuple(normalise_text(w.text).split()) for w in words]
-    firsts = [(tuple(normalise_text(w.text).split()), w) for sg in segments for w in sg.words]
-    firsts.sort(key=lambda tw: tw[1].start)
+    firsts = _first_pass_tokens(segments)
     out: list[AsrSegment] = []
     last_end = kept_end = -1e9
     for a, b in _filler_runs(toks, vocab):
         ws = words[a:b]
-        s0, e0 = _filler_slot(ws, toks[b] if b < len(words) else None, words[b].start if b < len(words) else 0.0,
-                              firsts)
+        s0, e0 = _filler_slot(ws, (toks[b], words[b]) if b < len(words) else None, firsts)
         # fillers back to back are a decoder loop; one added within FILLER_NEAR_S before is the same
         # hesitation doubled by the prompt's style ("Um, ... um")
         loop, last_end = s0 < last_end + 0.1, e0
