@@ -529,3 +529,29 @@ def test_the_side_that_puts_the_caller_on_hold_mid_call_is_the_operator(config):
              _t("SPEAKER_01", 4, "Hold on please, sorry for the wait.")]
     tr = assign_by_cues(turns, CallMeta(direction="inbound"), config, "en", 10)
     assert "holds" not in dict(tr.role_evidence)
+
+
+def test_halves_told_apart_by_pitch_that_ask_about_equally_often_are_no_dialogue(config):
+    """Seed-8086 simulated call: two 8 kHz voices 0.77 alike, split by pitch into halves that did not follow
+    the voices; no phrase of either side, and each half "asked" about as often as the other (a questions
+    vote of 0.03). That near-even vote was taken for words showing a dialogue, so turn order alone made the
+    wrong half the operator at 0.60, unflagged. Questions show two sides talking only when one side clearly
+    asks more; then the roles stand."""
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    def call(answers: list[str]) -> list[Turn]:
+        asks = ["Was it the blue one or the red one?", "Did it come on Monday or on Tuesday?",
+                "Was it left at the door by the driver?", "Fine, that is all then."]
+        return [_t("SPEAKER_00" if i % 2 == 0 else "SPEAKER_01", 2.5 * i, text)
+                for i, text in enumerate([x for pair in zip(asks, answers + [""]) for x in pair][:7])]
+
+    meta = CallMeta(direction="inbound")
+    both_ask = call(["The red one, was it not?", "On Tuesday, is that right?", "Yes, at the door."])
+    tr = assign_by_cues(both_ask, meta, config, "en", 20, apart_by="pitch")
+    assert role_uncertainty(tr, config) is not None, tr.role_evidence
+    assert role_uncertainty(assign_by_cues(both_ask, meta, config, "en", 20, apart_by="voice"), config) is None
+
+    one_asks = call(["The red one.", "On Tuesday, I think.", "Yes, at the door."])
+    tr = assign_by_cues(one_asks, meta, config, "en", 20, apart_by="pitch")
+    assert role_uncertainty(tr, config) is None, tr.role_evidence
+    assert [t.speaker for t in tr.turns][:2] == ["operator", "client"]
