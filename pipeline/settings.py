@@ -108,6 +108,7 @@ class SpeakerCount(_Strict):
     estimate: bool = True  # 1..num_speakers from the voices; false: always num_speakers
     min_share: float = Field(0.05, ge=0.0, lt=0.5)  # embedded: a smaller cluster is not a speaker of its own
     min_windows: int = Field(4, ge=1)  # embedded: with fewer embedding windows of speech, one speaker
+    min_speaker_windows: int = Field(2, ge=1)  # embedded: a cluster of fewer windows is no speaker of its own
     # embedded: two clusters that sound like one voice are two all the same when their pitch is at least
     # this many semitones apart (0: pitch not used) ... and the difference is consistent (Welch's t)
     pitch_min_semitones: float = Field(1.5, ge=0.0)

@@ -624,3 +624,24 @@ def test_the_pause_between_two_halting_speakers_is_heard_as_a_pause():
     assert run * 0.01 >= 0.35, f"a 0.5 s pause between the speakers measured {run * 0.01:.2f} s"
     loud = np.array([np.mean(np.abs(x[i * 160:(i + 1) * 160]) > 0.02) > 0.5 for i in range(n)])
     assert not quiet[loud].any()  # words are never taken for the floor
+
+
+def test_one_odd_window_of_a_short_voicemail_is_no_second_speaker():
+    # Seed-8086 simulated call: a client's 13 s voicemail at 8 kHz, 10 embedding windows; one of them (its
+    # rising close) was 0.674 alike to the rest, under the same-voice line, and the voicemail became a
+    # dialogue with a second "speaker" of one window. A second voice needs two windows or more (the fewest
+    # of a true second voice on five simulated seeds: 2).
+    from callqa.pipeline.speech.diarize import cross_similarity, merge_same_voice
+
+    rng = np.random.default_rng(5)
+    base, other = rng.normal(size=256), rng.normal(size=256)
+    for odd, two in ((1, False), (2, True)):
+        e = base[None, :] * 2.0 + rng.normal(size=(10, 256))
+        e[:odd] = other * 2.0 + rng.normal(size=(odd, 256))
+        emb = (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+        labels = (np.arange(10) < odd).astype(int)
+        assert cross_similarity(emb, labels)[0, 1] < 0.675  # the encoder hears the odd windows differ
+        out, _, why, by = merge_same_voice(emb, labels, 0.675, 0.05, 0.32, min_speaker_windows=2)
+        assert bool(out.max() == 1) is two, why
+        if not two:
+            assert "a cluster of 1 window (< 2) joined its nearest" in why and by is None

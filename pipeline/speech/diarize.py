@@ -279,7 +279,7 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
                 emb, labels, e.same_voice_similarity, count.min_share, e.same_voice_max_silhouette,
                 pitch=lambda: window_pitch(samples, windows), pitch_min_semitones=count.pitch_min_semitones,
                 pitch_min_t=count.pitch_min_t, pitch_min_windows=count.pitch_min_windows,
-                silhouette_min_windows=count.silhouette_min_windows)
+                silhouette_min_windows=count.silhouette_min_windows, min_speaker_windows=count.min_speaker_windows)
             info["speakers"] = _count_info(k, len(centroids), "estimated", why, emb, labels)
             if apart_by:
                 info["speakers"]["apart_by"] = apart_by
@@ -648,10 +648,11 @@ def pitch_differs(pitch: np.ndarray, a: np.ndarray, b: np.ndarray, min_semitones
 def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min_share: float,
                      max_silhouette: float = 1.0, pitch: Callable[[], np.ndarray] | None = None,
                      pitch_min_semitones: float = 0.0, pitch_min_t: float = 0.0,
-                     pitch_min_windows: int = 0,
-                     silhouette_min_windows: int = 0) -> tuple[np.ndarray, np.ndarray, str, str | None]:
+                     pitch_min_windows: int = 0, silhouette_min_windows: int = 0,
+                     min_speaker_windows: int = 1) -> tuple[np.ndarray, np.ndarray, str, str | None]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
-    windows joins the cluster its windows are most alike; two clusters whose windows are on
+    windows, or under `min_speaker_windows` windows (one odd window of a short voicemail -- a breath,
+    a click, a rising close -- is no voice of its own), joins the cluster its windows are most alike; two clusters whose windows are on
     average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
     windows cleanly (silhouette at most `max_silhouette`) are one voice split in two and are
     merged, most alike pair first, unless their pitch tells them apart (`pitch`: computes the
@@ -678,13 +679,17 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
 
     while labels.max() > 0:
         k = int(labels.max()) + 1
-        shares = np.bincount(labels, minlength=k) / len(labels)
+        counts = np.bincount(labels, minlength=k)
+        shares = counts / len(labels)
         cross = cross_similarity(emb, labels)
         small = int(np.argmin(shares))
-        if shares[small] < min_share:
+        if shares[small] < min_share or counts[small] < min_speaker_windows:
             others = [j for j in range(k) if j != small]
             target = max(others, key=lambda j: cross[small, j])
-            why.append(f"a cluster with {shares[small]:.0%} of the speech (< {min_share:.0%}) joined its nearest")
+            why.append(f"a cluster with {shares[small]:.0%} of the speech (< {min_share:.0%}) joined its nearest"
+                       if shares[small] < min_share else
+                       f"a cluster of {counts[small]} window{'s' if counts[small] != 1 else ''} "
+                       f"(< {min_speaker_windows}) joined its nearest")
             join(min(small, target), max(small, target))
             continue
         off = cross.copy()
