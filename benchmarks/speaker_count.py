@@ -177,11 +177,38 @@ def corpus_scores(result, truth: dict) -> dict:
     role_of = {}
     for (lab, role), v in sorted(shared.items(), key=lambda kv: -kv[1]):
         role_of.setdefault(lab, role)
-    out = {"der": der(ref, hyp), "measured": result.overlap_method is not None}
+    out = {"der": der(ref, hyp), "measured": result.overlap_method is not None, "found": len(result.labels)}
     if out["measured"]:
         items = [{"by": role_of.get(o.second), "start": o.start} for o in result.overlaps]
         out["interruptions"] = match_interruptions(truth["interruptions"], {"items": items})
     return out
+
+
+def truth_split(x: np.ndarray, opts, truth: dict) -> tuple[float, float] | None:
+    """What the speaker encoder hears when a two-speaker call's voices are split by the truth: the
+    mean cross similarity and the silhouette of its embedding windows labelled by the role that speaks
+    most of each window (None: fewer than two windows of each). Set beside one voice's own forced
+    split (`cross`, the "alone" cases), it tells a clustering that failed from voices the encoder
+    cannot tell apart."""
+    from callqa.pipeline.speech.diarize import FRAME_S, _frame_energy, _windows, cross_similarity, silhouette
+    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions
+
+    e = opts.embedded
+    regions = speech_regions(x, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
+    frames = [(int(round(s / SR / FRAME_S)), int(round(t / SR / FRAME_S))) for s, t in regions]
+    windows = _windows(frames, e.window_s, e.step_s, e.min_window_s)
+    labels = []
+    for start, n in windows:
+        a, b = start * FRAME_S, (start + n) * FRAME_S
+        said = {role: sum(max(0.0, min(b, u["end"]) - max(a, u["start"])) for u in truth["turns"] if u["role"] == role)
+                for role in ("operator", "client")}
+        labels.append(int(said["client"] > said["operator"]))
+    lab = np.array(labels, dtype=int)
+    if min(int(lab.sum()), int(len(lab) - lab.sum())) < 2:
+        return None
+    mel = mel_frames(x)
+    emb = embed_windows(mel, _frame_energy(x, len(mel)), windows)
+    return float(cross_similarity(emb, lab)[0, 1]), float(silhouette(emb, lab, 0, 1))
 
 
 def print_corpus_scores(scores: list[dict]) -> None:
@@ -199,6 +226,14 @@ def print_corpus_scores(scores: list[dict]) -> None:
         print(f"  interruptions, {label}: recall {tp}/{want}"
               f"{f' = {tp / want:.2f}' if want else ''}, precision {tp}/{got}{f' = {tp / got:.2f}' if got else ''}")
     print(f"  overlaps measured on {len(measured)} of {len(scores)} calls ({planted} planted interruptions)")
+    merged = [s for s in scores if s["found"] < 2]
+    split = [s["truth_split"] for s in merged if s.get("truth_split")]
+    if merged:
+        print(f"  found as one voice: {len(merged)} of {len(scores)} calls"
+              + (f"; split by the truth, their windows are {min(c for c, _ in split):.3f}-"
+                 f"{max(c for c, _ in split):.3f} alike (silhouette {min(v for _, v in split):.3f}-"
+                 f"{max(v for _, v in split):.3f}): compare one voice alone forced in two (the 'cross' of the "
+                 f"alone cases above)" if split else ""))
 
 
 def cases(corpus: Path | None = None) -> list[tuple[str, np.ndarray, int, str]]:
@@ -253,7 +288,10 @@ def speaker_count(config, corpus: Path | None = None) -> None:
     for name, x, k, kind in cases(corpus):
         r = diarize_embedded(np.ascontiguousarray(x, dtype=np.float32), opts)
         if kind == "corpus" and k == 2:
-            scores.append(dict(corpus_scores(r, TRUTHS[name]), truth=TRUTHS[name]["interruptions"]))
+            score = dict(corpus_scores(r, TRUTHS[name]), truth=TRUTHS[name]["interruptions"])
+            if score["found"] < 2:  # voices merged: could the encoder have told them apart at all?
+                score["truth_split"] = truth_split(np.ascontiguousarray(x, dtype=np.float32), opts, TRUTHS[name])
+            scores.append(score)
         sp = r.info.get("speakers", {})
         # The two-cluster split's similarity even when merged: what the threshold was compared with.
         cross = _two_cluster_cross(r, x, opts)
