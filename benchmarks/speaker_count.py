@@ -190,13 +190,9 @@ def truth_split(x: np.ndarray, opts, truth: dict) -> tuple[float, float] | None:
     most of each window (None: fewer than two windows of each). Set beside one voice's own forced
     split (`cross`, the "alone" cases), it tells a clustering that failed from voices the encoder
     cannot tell apart."""
-    from callqa.pipeline.speech.diarize import FRAME_S, _frame_energy, _windows, cross_similarity, silhouette
-    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions
+    from callqa.pipeline.speech.diarize import FRAME_S, cross_similarity, silhouette
 
-    e = opts.embedded
-    regions = speech_regions(x, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
-    frames = [(int(round(s / SR / FRAME_S)), int(round(t / SR / FRAME_S))) for s, t in regions]
-    windows = _windows(frames, e.window_s, e.step_s, e.min_window_s)
+    windows = _embedding_windows(x, opts)
     labels = []
     for start, n in windows:
         a, b = start * FRAME_S, (start + n) * FRAME_S
@@ -206,8 +202,7 @@ def truth_split(x: np.ndarray, opts, truth: dict) -> tuple[float, float] | None:
     lab = np.array(labels, dtype=int)
     if min(int(lab.sum()), int(len(lab) - lab.sum())) < 2:
         return None
-    mel = mel_frames(x)
-    emb = embed_windows(mel, _frame_energy(x, len(mel)), windows)
+    emb = _embed(x, windows)
     return float(cross_similarity(emb, lab)[0, 1]), float(silhouette(emb, lab, 0, 1))
 
 
@@ -311,19 +306,34 @@ def speaker_count(config, corpus: Path | None = None) -> None:
     print_corpus_scores(scores)
 
 
-def _two_cluster_cross(result, x, opts) -> float | None:
-    """The mean cross-cluster window similarity of the two-cluster split (recomputed)."""
-    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions
-    from callqa.pipeline.speech.diarize import FRAME_S, _frame_energy, _windows, cluster_embeddings, cross_similarity
+def _embedding_windows(x: np.ndarray, opts) -> list[tuple[int, int]]:
+    """The embedded diarizer's embedding windows (start frame, frames) over the VAD's speech of `x`."""
+    from callqa.pipeline.speech.diarize import FRAME_S, _windows
+    from callqa.pipeline.speech.diarize_models import speech_regions
 
     e = opts.embedded
     regions = speech_regions(x, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
     frames = [(int(round(s / SR / FRAME_S)), int(round(t / SR / FRAME_S))) for s, t in regions]
-    windows = _windows(frames, e.window_s, e.step_s, e.min_window_s)
+    return _windows(frames, e.window_s, e.step_s, e.min_window_s)
+
+
+def _embed(x: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
+    """The speaker encoder's unit embedding of each window."""
+    from callqa.pipeline.speech.diarize import _frame_energy
+    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames
+
+    mel = mel_frames(x)
+    return embed_windows(mel, _frame_energy(x, len(mel)), windows)
+
+
+def _two_cluster_cross(result, x, opts) -> float | None:
+    """The mean cross-cluster window similarity of the two-cluster split (recomputed)."""
+    from callqa.pipeline.speech.diarize import cluster_embeddings, cross_similarity
+
+    windows = _embedding_windows(x, opts)
     if len(windows) < 3:
         return None
-    mel = mel_frames(x)
-    emb = embed_windows(mel, _frame_energy(x, len(mel)), windows)
+    emb = _embed(x, windows)
     labels, centroids = cluster_embeddings(emb, 2)
     if len(centroids) < 2:
         return None

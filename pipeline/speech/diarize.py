@@ -652,8 +652,8 @@ def merge_same_voice(emb: np.ndarray, labels: np.ndarray, same_voice: float, min
                      min_speaker_windows: int = 1) -> tuple[np.ndarray, np.ndarray, str, str | None]:
     """How many speakers the clusters really are: a cluster with under `min_share` of the
     windows, or under `min_speaker_windows` windows (one odd window of a short voicemail -- a breath,
-    a click, a rising close -- is no voice of its own), joins the cluster its windows are most alike; two clusters whose windows are on
-    average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
+    a click, a rising close -- is no voice of its own), joins the cluster its windows are most
+    alike; two clusters whose windows are on average at least `same_voice` alike (cosine; `cross_similarity`) and that do not split the
     windows cleanly (silhouette at most `max_silhouette`) are one voice split in two and are
     merged, most alike pair first, unless their pitch tells them apart (`pitch`: computes the
     windows' pitch in semitones when first needed; `pitch_differs`): at 8 kHz two voices of one
