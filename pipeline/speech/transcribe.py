@@ -191,9 +191,13 @@ def choose_language(model: Any, requested: str | None, samples: np.ndarray, opts
         return "en", 1.0
     if requested:
         return requested, 1.0
+    from faster_whisper.vad import VadOptions
+
     try:
+        # VadOptions, not a dict: faster-whisper 1.x's detect_language hands vad_parameters to the VAD
+        # as they are, and a dict fails there (AttributeError) although its docstring allows one
         _, _, probs = model.detect_language(audio=samples, vad_filter=opts.vad_filter,
-                                            vad_parameters=opts.vad.model_dump())
+                                            vad_parameters=VadOptions(**opts.vad.model_dump()))
     except ValueError:  # no speech at all: nothing to detect on
         return LANGUAGES[0], 0.0
     ours = {lang: p for lang, p in probs if lang in LANGUAGES}
