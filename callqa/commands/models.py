@@ -92,7 +92,7 @@ def _list(config) -> int:
     from rich.table import Table
 
     from callqa.commands.common import console
-    from callqa.pipeline.speech.asr import available_local, is_multilingual, resolve_model
+    from callqa.pipeline.speech.asr import PYPI_MODELS, available_local, is_multilingual, pypi_parts, resolve_model
     from callqa.pipeline.errors import ModelUnavailable
 
     models = config.section("models")
@@ -122,8 +122,13 @@ def _list(config) -> int:
     local = Table(title=f"ASR models available offline (models_dir: {Path(asr.models_dir).expanduser()})")
     local.add_column("name")
     local.add_column("path", overflow="fold")
+    listed = set()
     for name, path in available_local(asr.models_dir):
         local.add_row(name, str(path))
+        listed.add(name)
+    for name in PYPI_MODELS:
+        if name not in listed and pypi_parts(name) is not None:
+            local.add_row(name, "installed from PyPI: joined into models_dir when first used")
     out.print(local)
     out.print("Get another one with [bold]callqa models pull NAME[/bold] (e.g. small, large-v3-turbo; for Russian "
               "gigaam-v3-e2e-rnnt, gigaam-v3-ctc or t-one) on a machine with internet access, or set "

