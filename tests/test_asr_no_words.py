@@ -35,7 +35,11 @@ def test_russian_speech_through_english_model_is_asr_no_words_not_no_speech(tmp_
     out = tmp_path / "out"
     assert main(["analyze", str(wav), "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
     data = json.loads((out / "ru_call.json").read_text(encoding="utf-8"))
-    assert [f["id"] for f in data["flags"]] == ["asr_no_words"]
+    ids = [f["id"] for f in data["flags"]]
+    assert ids[0] == "asr_no_words" and set(ids) <= {"asr_no_words", "role_uncertain"}, ids
+    if data["transcript"]["role_confidence"] < load_config().section("role_assignment").min_confidence:
+        # the voices' talk time is kept, but without a word whose it is stays unknown (not the operator's)
+        assert "role_uncertain" in ids
     reason = data["flags"][0]["reason"]
     assert reason.startswith("Speech found (") and "tiny.en" in reason and "by_language" in reason
     info = data["processing"]["asr_no_words"]

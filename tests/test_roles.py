@@ -555,3 +555,23 @@ def test_halves_told_apart_by_pitch_that_ask_about_equally_often_are_no_dialogue
     tr = assign_by_cues(one_asks, meta, config, "en", 20, apart_by="pitch")
     assert role_uncertainty(tr, config) is None, tr.role_evidence
     assert [t.speaker for t in tr.turns][:2] == ["operator", "client"]
+
+
+def test_speech_without_credible_words_leaves_whose_time_it_is_unknown(config):
+    """Seed 8086, call 43 with Whisper base: a client's 8 kHz GSM voicemail whose words were all
+    withheld as not credible (asr_no_words). The one voice's 7.9 s went to the operator at role
+    confidence 0.5, unflagged, so the call read "operator talked 100 %". Without a word to tell the
+    sides apart the roles are not known (role_uncertain: the talk ratio reads unknown); a recording
+    without any speech attributes nothing and stays not uncertain."""
+    from dataclasses import replace
+
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    wordless = [Turn("SPEAKER_00", 0.87, 6.22, ""), Turn("SPEAKER_00", 7.59, 10.15, "")]
+    tr = assign_by_cues(wordless, CallMeta(), config, "en", 11.3)
+    assert tr.role_confidence < config.section("role_assignment").min_confidence
+    why = role_uncertainty(tr, config)
+    assert why is not None and why.startswith("role_uncertain")
+    two = [Turn("SPEAKER_00", 0.5, 3.0, ""), Turn("SPEAKER_01", 3.5, 6.0, ""), Turn("SPEAKER_00", 6.5, 9.0, "")]
+    assert role_uncertainty(assign_by_cues(two, CallMeta(), config, "en", 9.5), config) is not None
+    assert role_uncertainty(replace(tr, turns=()), config) is None

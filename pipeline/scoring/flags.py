@@ -151,6 +151,8 @@ def _role_uncertain(ctx: Context, r: Any) -> Hit | None:
     for i, t in enumerate(tr.turns):
         if t.text.strip() and t.speaker not in firsts:
             firsts[t.speaker] = i
+    for i, t in enumerate(tr.turns):  # a voice without credible words: its first turn, without a quote
+        firsts.setdefault(t.speaker, i)
     evs = [Evidence(tr.turns[i].start, tr.turns[i].end, tr.turns[i].speaker, tr.turns[i].text[:240], turn=i)
            for i in sorted(firsts.values())]
     threshold = ctx.config.section("role_assignment").min_confidence
@@ -209,8 +211,10 @@ def evaluate_flags(ctx: Context) -> list[Flag]:
         r = cfg.root.get(fid)
         if fn is None or r is None or not r.enabled or (uncertain and fid in ROLE_BOUND):
             continue
-        if not speech and fid not in ("no_speech", "asr_no_words"):
-            continue  # without speech only no_speech / asr_no_words is said (no "every script stage missing")
+        if not speech and fid not in ("no_speech", "asr_no_words", "role_uncertain"):
+            # without words only no_speech / asr_no_words is said (no "every script stage missing"), and
+            # role_uncertain where speech without words is attributed to voices whose roles are not known
+            continue
         hit = fn(ctx, r)
         if hit is None:
             continue

@@ -38,7 +38,7 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     indicators = score_indicators(ctx)
     competencies = score_competencies(indicators, config, role, result.language)
     uncertain = role_uncertainty(result.transcript, config)
-    if uncertain is not None:  # mono roles not told apart: nothing is scored, and each says why
+    if uncertain is not None and not ctx.asr_no_words:  # mono roles not told apart: nothing is scored, each says why
         competencies = [replace(c, reason=uncertain) if c.score is None else c for c in competencies]
     flags = evaluate_flags(ctx)
     result.difficult = ctx.difficult
@@ -50,8 +50,8 @@ def score_call(result: CallResult, config: Config) -> CallResult:
     result.nominations = nominate(ctx, competencies, flags, config)
     overall = overall_score(competencies, config, role)
     result.processing["scoring"] = {"role": role, "overall_score": None if overall is None else round(overall, 2)}
-    if uncertain is not None:
-        result.processing["scoring"]["not_scored"] = uncertain
-    elif ctx.asr_no_words:
+    if ctx.asr_no_words:  # the first cause: without credible words the roles cannot be known either
         result.processing["scoring"]["not_scored"] = f"asr_no_words: {ctx.asr_no_words.get('note')}"
+    elif uncertain is not None:
+        result.processing["scoring"]["not_scored"] = uncertain
     return result

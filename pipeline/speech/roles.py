@@ -346,8 +346,10 @@ def role_uncertainty(transcript: Transcript, config: Config) -> str | None:
     Stereo calls with a channel map and imported roles are never uncertain."""
     if transcript.role_method in GIVEN_METHODS or transcript.role_confidence is None:
         return None
-    if not any(t.text.strip() for t in transcript.turns):
+    if not transcript.turns:
         return None  # no speech: nothing is attributed to anyone
+    # Speech without credible words (asr_no_words) still gives each voice its talk time: with
+    # nothing said to tell the sides apart, whose time it is stays unknown, not the operator's.
     threshold = config.section("role_assignment").min_confidence
     if transcript.role_confidence >= threshold:
         return None
