@@ -179,6 +179,7 @@ def test_whisper_base_tells_a_russian_call_from_an_english_one(whisper_base, tmp
     """A call without a `language` in its metadata is decoded in the language it is spoken in.
     (Measured: Russian 0.11-0.36 against English 0.01-0.03 on four espeak-ng voices.)"""
     from callqa.pipeline.speech.asr import load_whisper
+    from callqa.pipeline.speech.decode import load_audio
     from callqa.pipeline.speech.transcribe import asr_options, choose_language
 
     cfg = load_config(overrides={"models": {"asr": {"model": str(whisper_base), "language": "auto"}}})
@@ -188,16 +189,8 @@ def test_whisper_base_tells_a_russian_call_from_an_english_one(whisper_base, tmp
     for voice, lang in (("ru", "ru"), ("ru+f2", "ru"), ("en-us", "en"), ("en+m3", "en")):
         wav = tmp_path / f"{voice}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), said[lang]], check=True)
-        samples = _mono16k(wav)
+        samples = load_audio(wav, cfg).mono()
         assert choose_language(model, None, samples, asr_options(cfg))[0] == lang, voice
-
-
-def _mono16k(path: Path) -> np.ndarray:
-    import soundfile as sf
-    from scipy.signal import resample_poly
-
-    x, sr = sf.read(path, dtype="float32", always_2d=True)
-    return resample_poly(x.mean(axis=1), 16000, sr).astype(np.float32)
 
 
 def test_models_command(capsys, tmp_path):
