@@ -161,3 +161,55 @@ def test_a_noisy_line_that_says_little_is_not_heard_under_the_other_side(sample_
     assert max(under) <= 0.1, under
     assert min(heard) >= 0.8, heard  # the client's own 1.5 s is still heard
     assert sum(before) > 0.5, before  # without the margin the noise under the operator was the client
+
+
+def test_coming_back_in_over_a_reply_given_in_ones_own_pause_is_ones_own_interruption(sample_calls_dir, config):
+    """The operator stops for 0.75 s, the client answers in that pause ("Yes, speaking."), and the operator
+    goes on over the client's answer: the operator interrupted the client. Runs join a speaker's own pauses
+    up to `pause_in_turn_s` (1 s), so the operator's two stretches made one run, the client's reply started
+    inside it and was counted as the client's interruption (3 of 10 operator interruptions on unseen
+    seed-3141 stereo calls reported that way, as the client's)."""
+    import json
+
+    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
+    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
+    x = mono.mono()
+    op_t, cl_t = truth["turns"][0], truth["turns"][1]
+    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
+    cut = len(op) // 2
+    first, second = op[:cut], op[cut:]
+    cl = x[int(cl_t["start"] * SR):int((cl_t["start"] + 1.3) * SR)]
+    stop = OP_AT + len(first) / SR
+    cl_at, back = stop + 0.05, stop + 0.75  # the reply in the pause; the operator back 0.7 s into it
+    own = np.zeros((2, int((back + len(second) / SR + 1.0) * SR)), dtype=np.float32)
+    own[0, int(OP_AT * SR):int(OP_AT * SR) + len(first)] = first
+    own[0, int(back * SR):int(back * SR) + len(second)] = second
+    own[1, int(cl_at * SR):int(cl_at * SR) + len(cl)] = cl
+    rng = np.random.default_rng(2)
+    mix = own + 10 ** (-26 / 20) * own[::-1]
+    mix = (mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(op ** 2))) * 10 ** (-35 / 20)).astype(np.float32)
+    audio = Audio(mix, AudioSource("x.wav", "0", SR, 2, mix.shape[1] / SR, "wav"), SR)
+
+    def words(prefix, a, b):
+        return tuple(Word(f"{prefix}{i}", a + i * 0.4, a + i * 0.4 + 0.3) for i in range(int((b - a) / 0.4)))
+
+    op1, reply, op2 = words("a", OP_AT, stop), words("c", cl_at, cl_at + 1.3), words("b", back, back + len(second) / SR)
+    tr = Transcript(turns=(
+        Turn("operator", op1[0].start, op1[-1].end, "Am I speaking with Mr Green?", op1, channel=0),
+        Turn("client", reply[0].start, reply[-1].end, "Yes, speaking.", reply, channel=1),
+        Turn("operator", op2[0].start, op2[-1].end, "I am calling about your payment.", op2, channel=0),
+    ), language="en", duration_s=mix.shape[1] / SR)
+    meta = CallMeta(channel_map=("operator", "client"))
+    ints = compute_signals(tr, config, audio=audio, meta=meta).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (1, 0)
+    assert ints["items"][0]["start"] == pytest.approx(back, abs=0.3)
+    assert ints["items"][0]["quote"].startswith("I am calling")
+    # the same reply given after the operator has finished for good interrupts nobody
+    late = Transcript(turns=tr.turns[:2], language="en", duration_s=tr.duration_s)
+    quiet = own.copy()
+    quiet[0, int(back * SR):] = 0.0
+    mix2 = (quiet + 10 ** (-26 / 20) * quiet[::-1]
+            + rng.standard_normal(quiet.shape) * float(np.sqrt(np.mean(op ** 2))) * 10 ** (-35 / 20)).astype(np.float32)
+    audio2 = Audio(mix2, AudioSource("x.wav", "0", SR, 2, mix2.shape[1] / SR, "wav"), SR)
+    ints2 = compute_signals(late, config, audio=audio2, meta=meta).serialize()["interruptions"]
+    assert (ints2["by_operator"], ints2["by_client"]) == (0, 0)

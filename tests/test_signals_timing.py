@@ -185,6 +185,26 @@ def test_taking_the_floor_back_is_an_interruption_of_its_own(config):
     assert compute_signals(calm, config).serialize()["interruptions"]["items"] == []
 
 
+def test_coming_back_in_over_a_reply_given_in_ones_own_pause_is_ones_own_interruption(config):
+    # the operator pauses 0.65 s, the client answers in the pause, the operator goes on over the answer
+    # after 0.6 s of it:
+    # the operator's two stretches are one run by their pause alone (under pause_in_turn_s), so the
+    # client's answer started "inside" it and was the client's interruption
+    tr = call([("operator", 1.4, 7.2, "Good morning, I am calling from Bluestone Energy. Is that Mr Green?"),
+               ("client", 7.25, 8.4, "Yes, speaking."),
+               ("operator", 7.85, 13.5, "We noticed an unusual payment of two hundred dollars on your account.")])
+    ints = compute_signals(tr, config).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (1, 0)
+    assert ints["items"][0]["start"] == 7.85 and ints["items"][0]["overlap_s"] == pytest.approx(0.55)
+    # going on before the client has said much alone (0.25 s: no time to hear them) is the operator's
+    # turn going on after a breath, and the client came in over it
+    tr = call([("operator", 1.4, 7.2, "Good morning, I am calling from Bluestone Energy. Is that Mr Green?"),
+               ("client", 7.25, 8.4, "Yes, speaking."),
+               ("operator", 7.5, 13.5, "We noticed an unusual payment of two hundred dollars on your account.")])
+    ints = compute_signals(tr, config).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (0, 1)
+
+
 def test_a_short_overlap_counts_with_the_default_threshold(config):
     # 0.4 s of measured overlap (ASR word ends come early: the real overlap was longer)
     tr = call([("client", 15.9, 18.3, "Mary Jones, the third of June nineteen seventy two."),

@@ -9,6 +9,7 @@ as much polars overhead as one.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any, Mapping, Sequence
 
 import polars as pl
@@ -56,9 +57,11 @@ def prev_end_any() -> pl.Expr:
 
 
 YIELD_GAP_S = 0.3  # between turns: a speaker who stops this long while the other talks has handed over the floor
+TAKEN_S = 0.5  # the other side, coming in while a speaker pauses, has the floor once it has talked this long alone
 
 
-def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None) -> pl.DataFrame:
+def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None,
+                taken_s: float | None = None) -> pl.DataFrame:
     """Each speaker's continuous speech: `spans` (call, speaker, start, end[, turn]) joined while the
     speaker's own pause is at most `join_s`. The other side's speech does not cut a run where it starts
     while the speaker is still talking (a stereo transcript cuts a channel's turn wherever the other
@@ -66,8 +69,11 @@ def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None
     turns of the speaker, made after the other side came in and while it is still talking, ends the run:
     the floor was handed over (a mono turn ends where the other voice takes over), and taking it back is
     a new start. Audio speech is not cut that way: a sentence pause under the other's speech is not a
-    hand-over. Columns: call, speaker, start, end, and with turns the run's first turn and its end
-    (turn, turn_end)."""
+    hand-over. With `taken_s` (turns or audio), a pause in which the other side started speaking, and
+    had spoken `taken_s` or more alone when the speaker goes on over them, ends the run: the other took
+    a free floor, and coming back in is a new start (the speaker's interruption, not theirs). Going on
+    sooner is the speaker's own turn going on, which the other came into.
+    Columns: call, speaker, start, end, and with turns the run's first turn and its end (turn, turn_end)."""
     with_turn = "turn" in spans.columns
     cols = ["call", "speaker", "start", "end"] + (["turn"] if with_turn else [])
     out: dict[str, list[Any]] = {k: [] for k in ("call", "speaker", "start", "end", "turn", "turn_end")}
@@ -75,6 +81,25 @@ def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None
     def close(call: int, speaker: str, r: list[Any]) -> None:
         for k, v in zip(("call", "speaker", "start", "end", "turn", "turn_end"), (call, speaker, *r)):
             out[k].append(v)
+
+    plain: dict[int, dict[str, tuple[list[float], list[float]]]] = {}  # call -> speaker -> starts, ends of
+    if taken_s is not None:                                             # the runs joined on pauses alone
+        for c, sp, a0, b0 in speech_runs(spans.select("call", "speaker", "start", "end"), join_s).iter_rows():
+            starts, ends = plain.setdefault(c, {}).setdefault(sp, ([], []))
+            starts.append(a0)
+            ends.append(b0)
+
+    def taken(call: int, speaker: str, since: float, until: float, alone: float) -> bool:
+        """Another speaker's run starts at `since` or later, `alone` or more before `until`, and still
+        goes on at `until`."""
+        for sp, (starts, ends) in plain.get(call, {}).items():
+            if sp != speaker:
+                i = bisect_left(starts, since)
+                while i < len(starts) and starts[i] <= until - alone:
+                    if ends[i] > until:
+                        return True
+                    i += 1
+        return False
 
     cur: dict[str, list[Any]] = {}  # speaker -> [start, end, turn, turn_end] of the open run
     call_now = None
@@ -90,7 +115,8 @@ def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None
             gap = a - r[1]
             others = [o for sp, o in cur.items() if sp != speaker]
             yielded = yield_s is not None and gap >= yield_s and any(r[0] < o[0] < r[1] < o[1] for o in others)
-            if gap > join_s or yielded:
+            took = taken_s is not None and gap >= taken_s and taken(call, speaker, r[1], a, taken_s)
+            if gap > join_s or yielded or took:
                 close(call, speaker, r)
                 r = None
         if r is None:
@@ -115,7 +141,7 @@ def activity_runs(activity: pl.DataFrame, turns: pl.DataFrame, join_s: float) ->
     """Runs of audio speech activity (`speech_runs` of `activity`: call, speaker, start, end), each with
     the first of the speaker's `turns` it holds (turn, turn_end; null when no turn falls in the run:
     speech heard but not transcribed, which can be interrupted but is not itself an interruption)."""
-    runs = speech_runs(activity.select("call", "speaker", "start", "end"), join_s)
+    runs = speech_runs(activity.select("call", "speaker", "start", "end"), join_s, taken_s=TAKEN_S)
     held = (runs.join(turns.rename({"start": "_t_start", "end": "_t_end"}), on=["call", "speaker"])
             .filter((pl.col("_t_start") < pl.col("end")) & (pl.col("_t_end") > pl.col("start")))
             .sort("_t_start")
@@ -132,7 +158,7 @@ def interruptions(frame: pl.DataFrame, min_overlap: float, join_s: float, ignore
     interrupting run then holding a turn of its speaker. Columns: call, speaker, turn, start, end
     (of the interrupting turn), overlap."""
     turns = _talking_turns(frame, ignore_backchannels)
-    runs = speech_runs(turns, join_s, YIELD_GAP_S)
+    runs = speech_runs(turns, join_s, YIELD_GAP_S, TAKEN_S)
     if activity is not None and activity.height:
         runs = pl.concat([runs.filter(~pl.col("call").is_in(activity["call"].unique().implode())),
                           activity_runs(activity, turns, join_s).select(runs.columns)], how="vertical_relaxed")
