@@ -86,6 +86,45 @@ def test_mono_saved_as_stereo_is_treated_as_mono(tmp_path, config):
     assert any("identical" in n for n in audio.notes)
 
 
+def test_mono_saved_as_stereo_at_other_levels_inverted_or_late_is_still_mono(tmp_path, config, sample_calls_dir):
+    """A recorder that saves a mono call as stereo with the sides at other levels, one side inverted or
+    a few samples late: the channels differ sample by sample, so the call was taken for stereo, every
+    word heard on both "sides" (a 9-turn call came out as 33 to 86 turns, 50 % talk each). The same
+    signal up to gain, sign and a short shift is one channel; the louder one is kept."""
+    import soundfile as sf
+
+    x = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config).mono()[: 16000 * 12]
+    variants = {"levels": (x, 0.5 * x), "inverted": (x, -x), "late": (x, np.roll(x, 8)),
+                "quieter_left_coded": (0.4 * x, x)}
+    for name, (left, right) in variants.items():
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, np.stack([left, right], axis=1), 16000, subtype="PCM_16")
+        if name.endswith("_coded"):  # each side coded on its own at a low bit rate
+            coded = tmp_path / f"{name}.mp3"
+            _ffmpeg("-i", str(path), "-c:a", "libmp3lame", "-b:a", "48k", "-joint_stereo", "0", str(coded))
+            path = coded
+        audio = load_audio(path, config)
+        assert audio.channels == 1, name
+        assert any("identical" in n for n in audio.notes), (name, audio.notes)
+        louder = np.abs(right if name != "levels" else left)  # the louder side is the one kept, not a mix
+        assert float(np.abs(audio.samples[0]).max()) == pytest.approx(float(louder.max()), rel=0.15), name
+
+
+def test_two_sides_sharing_bleed_and_a_side_that_only_carries_bleed_stay_stereo(tmp_path, config, sample_calls_dir):
+    import soundfile as sf
+
+    x = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config).mono()
+    op, cl = x[: 16000 * 10], x[16000 * 10: 16000 * 20]
+    rng = np.random.default_rng(0)
+    g = 10 ** (-6 / 20)  # strong bleed both ways
+    sf.write(tmp_path / "bleed.wav", np.stack([op + g * cl, cl + g * op], axis=1), 16000)
+    assert load_audio(tmp_path / "bleed.wav", config).channels == 2
+    # a one-sided call: the client's side carries only the operator's bleed, 25 dB under, and line noise
+    quiet = 10 ** (-25 / 20) * op + rng.standard_normal(op.size).astype(np.float32) * 1e-4
+    sf.write(tmp_path / "one_sided.wav", np.stack([op, quiet], axis=1), 16000)
+    assert load_audio(tmp_path / "one_sided.wav", config).channels == 2
+
+
 def test_more_than_two_channels(tmp_path, config):
     import soundfile as sf
 

@@ -6,8 +6,9 @@ mp3, ogg/opus, m4a and telephony codecs). Channel policy:
 
 - mono stays mono;
 - stereo stays stereo (one speaker per channel), unless the two channels carry
-  the same signal (mono saved as stereo, e.g. jfk.flac): then they are averaged
-  into one channel and the call is treated as mono (diarized); the same when one of
+  the same signal (mono saved as stereo, e.g. jfk.flac; also at other levels, inverted
+  or a few samples apart): then the louder channel is kept and the call is treated as
+  mono (diarized); the same when one of
   the two channels is digital silence (a mono call saved as stereo with an empty
   side: both voices are on the live channel, so a channel map would give the whole
   conversation to one side);
@@ -34,8 +35,15 @@ from callqa.pipeline.config import Config
 from callqa.pipeline.errors import InputError
 from callqa.pipeline.types import AudioSource
 
-# Two channels are "the same signal" when their difference is this far (dB) under their level.
-IDENTICAL_CHANNELS_DB = -30.0
+# Two channels are "the same signal" when the part of one that a scaled (either sign), shifted (by up to
+# SAME_SIGNAL_MAX_LAG samples) copy of the other leaves unexplained is this far (dB) under it. Each side
+# coded apart at a low bit rate leaves -17 to -21 dB (AAC 32k, MP3 48k); the two sides of a call leave
+# -4 dB or more even with bleed as strong as -6 dB both ways (simulated stereo calls: -0.2 dB or more).
+IDENTICAL_CHANNELS_DB = -12.0
+SAME_SIGNAL_MAX_LAG = 32  # 2 ms at 16 kHz
+# ... and at most this far (dB) apart in level: a side this much quieter that follows the other closely is
+# the other's bleed on a one-sided call (simulated: 20-28 dB under, 97-98 % alike), kept as stereo.
+SAME_SIGNAL_MAX_LEVEL_DB = 15.0
 # A channel is "digital silence" when its RMS is under this (dBFS).
 SILENT_CHANNEL_DBFS = -80.0
 _CHUNK = 1 << 20
@@ -168,17 +176,62 @@ def _db(x: float) -> float:
     return 20.0 * np.log10(max(x, 1e-12))
 
 
-def channels_identical(a: np.ndarray, b: np.ndarray, threshold_db: float = IDENTICAL_CHANNELS_DB) -> bool:
-    """True when `a` and `b` carry the same signal (their difference is `threshold_db` under them)."""
-    level = max(_rms(a), _rms(b))
-    if level < 10 ** (SILENT_CHANNEL_DBFS / 20):
+def _correlation(a: np.ndarray, b: np.ndarray, lag: int) -> float:
+    """Normalised correlation of a[t] with b[t - lag] over the samples both have."""
+    n = min(a.size, b.size)
+    if lag >= 0:
+        x, y = a[lag:n], b[:n - lag]
+    else:
+        x, y = a[:n + lag], b[-lag:n]
+    xy = xx = yy = 0.0
+    for i in range(0, x.size, _CHUNK):
+        cx, cy = x[i:i + _CHUNK].astype(np.float64), y[i:i + _CHUNK].astype(np.float64)
+        xy += float(np.dot(cx, cy))
+        xx += float(np.dot(cx, cx))
+        yy += float(np.dot(cy, cy))
+    return xy / max(1e-30, (xx * yy) ** 0.5)
+
+
+def _likely_lag(a: np.ndarray, b: np.ndarray, max_lag: int, windows: int = 8, span: int = 65536) -> int:
+    """The shift of b against a (within +-max_lag samples) that matches them best, judged on up to
+    `windows` stretches of `span` samples spread over the recording."""
+    n = min(a.size, b.size)
+    if n <= 2 * max_lag + 1:
+        return 0
+    span = min(span, n - 2 * max_lag)
+    starts = np.linspace(max_lag, n - max_lag - span, num=min(windows, max(1, n // span))).astype(int)
+    best, best_lag = -1.0, 0
+    for lag in range(-max_lag, max_lag + 1):
+        xy = xx = yy = 0.0
+        for s in starts:
+            x = a[s:s + span].astype(np.float64)
+            y = b[s - lag:s - lag + span].astype(np.float64)
+            xy += float(np.dot(x, y))
+            xx += float(np.dot(x, x))
+            yy += float(np.dot(y, y))
+        c = abs(xy) / max(1e-30, (xx * yy) ** 0.5)
+        if c > best:
+            best, best_lag = c, lag
+    return best_lag
+
+
+def channels_identical(a: np.ndarray, b: np.ndarray, threshold_db: float = IDENTICAL_CHANNELS_DB,
+                       max_lag: int = SAME_SIGNAL_MAX_LAG) -> bool:
+    """True when `a` and `b` carry the same signal: one channel is a copy of the other, at another gain,
+    maybe inverted or a few samples late (mono saved as stereo by a recorder that sets the sides' levels
+    apart, or delays one of them); what the best such copy leaves unexplained is `threshold_db` under it.
+    The two sides of a real call share at most the bleed of each other: with bleed as strong as -6 dB
+    still more than a third of each channel is unexplained (-4 dB)."""
+    la, lb = _rms(a), _rms(b)
+    silent = 10 ** (SILENT_CHANNEL_DBFS / 20)
+    if max(la, lb) < silent:
         return True  # both silent
-    acc = 0.0
-    for i in range(0, a.size, _CHUNK):
-        d = a[i:i + _CHUNK].astype(np.float64) - b[i:i + _CHUNK]
-        acc += float(np.dot(d, d))
-    diff = (acc / max(1, a.size)) ** 0.5
-    return _db(diff) - _db(level) <= threshold_db
+    if min(la, lb) < silent:
+        return False  # one side silent: not the same signal (see _channel_policy)
+    if abs(_db(la) - _db(lb)) > SAME_SIGNAL_MAX_LEVEL_DB:
+        return False  # a side that only carries the other's bleed (a one-sided call), not a copy
+    c = _correlation(a, b, _likely_lag(a, b, max_lag))
+    return 10.0 * np.log10(max(1e-12, 1.0 - c * c)) <= threshold_db
 
 
 def _channel_policy(samples: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -193,8 +246,10 @@ def _channel_policy(samples: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
             notes.append(f"{n} channels ({len(live)} non-silent): mixed down to mono")
             samples = samples.mean(axis=0, dtype=np.float32).reshape(1, -1)
     if samples.shape[0] == 2 and channels_identical(samples[0], samples[1]):
-        notes.append("stereo with identical channels: treated as mono")
-        samples = ((samples[0] + samples[1]) * np.float32(0.5)).reshape(1, -1)
+        notes.append("stereo with identical channels (one signal on both, maybe at other levels or "
+                     "inverted): treated as mono, the louder channel")
+        louder = 0 if _rms(samples[0]) >= _rms(samples[1]) else 1
+        samples = np.ascontiguousarray(samples[louder]).reshape(1, -1)
     elif samples.shape[0] == 2:
         live = [i for i in (0, 1) if _db(_rms(samples[i])) > SILENT_CHANNEL_DBFS]
         if len(live) == 1:
