@@ -25,8 +25,15 @@ Per call and in total:
 - one-speaker recordings: does callqa find one speaker;
 - every result serializes with plain `json.dumps`.
 
+`--unknown-channel-order`: every stereo call is analysed from a copy whose channels are in an order
+the metadata does not give (no `channel_map`; every other call, by its id, with the sides swapped, so
+the client is on the left): the roles must then come from the words (`role_method` channel_cues) or be
+flagged, never swapped at confidence 1.0 by `audio.default_channel_map`. Mono calls are left out and
+plain faster-whisper is not run.
+
     .venv/bin/python benchmarks/accuracy.py [--corpus DIR] [--n 60] [--seed 0] [--limit N]
                                             [--config FILE] [--json OUT] [--no-real] [--redact]
+                                            [--unknown-channel-order]
 
 The corpus is generated into `--corpus` (default sample_calls/generated/) when its
 `truth/` folder is missing. Plain faster-whisper texts are cached in
@@ -688,6 +695,27 @@ def phone_copy(path: Path, codec: str, tmp: Path) -> Path | None:
     return dest
 
 
+def without_channel_map(truth: dict[str, Any], corpus: Path, tmp: Path) -> tuple[dict[str, Any], Path]:
+    """A stereo call as a recorder that does not say which side is on which channel: a WAV copy in `tmp`
+    (sides swapped for every other call, by its id), a metadata sidecar without `channel_map`; and the
+    truth with the channel map the copy has."""
+    import subprocess
+    import zlib
+
+    src = corpus / truth["source"]
+    swap = zlib.crc32(truth["call_id"].encode()) % 2 == 1
+    dest = tmp / f"{truth['call_id']}.wav"
+    pan = ["-af", "pan=stereo|c0=c1|c1=c0"] if swap else []
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(src), *pan,
+                    "-c:a", "pcm_s16le", str(dest)], check=True, capture_output=True)
+    meta = {k: v for k, v in (truth.get("meta") or {}).items() if k != "channel_map"}
+    dest.with_suffix(".meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    cmap = list((truth.get("meta") or {}).get("channel_map") or ["operator", "client"])
+    moved = {**truth, "source": dest.name, "meta": {**meta, "channel_map": cmap[::-1] if swap else cmap},
+             "sides_swapped": swap}
+    return moved, tmp
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -727,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, dest="json_out", help="write per-call rows and totals here")
     ap.add_argument("--no-real", action="store_true", help="skip ../shared/data/real/")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain faster-whisper baseline")
+    ap.add_argument("--unknown-channel-order", action="store_true",
+                    help="stereo calls only, from copies without channel_map, every other one with its sides swapped")
     ap.add_argument("--redact", action="store_true",
                     help="keep privacy.redact on: personal data in callqa's transcript becomes tags such as "
                          "[NUMBER], which count as word errors against the baseline's text (default: off)")
@@ -751,14 +781,23 @@ def main(argv: list[str] | None = None) -> int:
         print("The measures that need no transcript (speaker count on mono, one-voice recordings): "
               f"benchmarks/speaker_count.py --corpus {corpus}", file=sys.stderr)
         return 2
+    if args.unknown_channel_order:
+        truths = [t for t in truths if t["channels"] == 2]
+        args.no_plain = True
     plain = None if args.no_plain else PlainWhisper(config, corpus / "plain_whisper_cache.json")
     print(f"callqa from {Path(sys.modules['callqa'].__file__).parent}; config {cfg_file or 'defaults'}; "
           f"{len(truths)} calls from {corpus}", flush=True)
     rows = []
     t0 = time.perf_counter()
+    unmapped = tempfile.TemporaryDirectory(prefix="callqa-unmapped-") if args.unknown_channel_order else None
     for i, truth in enumerate(truths):
         try:
-            row = evaluate_call(truth, corpus, config, plain)
+            if unmapped is not None:
+                truth, where = without_channel_map(truth, corpus, Path(unmapped.name))
+                row = evaluate_call(truth, where, config, plain)
+                row["sides_swapped"] = truth["sides_swapped"]
+            else:
+                row = evaluate_call(truth, corpus, config, plain)
         except Exception as e:  # the benchmark goes on; the row says what broke
             traceback.print_exc()
             row = {"call_id": truth["call_id"], "channels": truth["channels"], "sample_rate": truth["sample_rate"],
@@ -774,6 +813,13 @@ def main(argv: list[str] | None = None) -> int:
           f"WER callqa {_fmt(tot['wer_callqa'])}, plain {_fmt(tot['wer_plain'])}; role accuracy mean "
           f"{_fmt(tot['role_accuracy_mean'])}; two-speaker calls found as two: "
           f"{_fmt(tot['two_speaker_detected_rate'])}")
+    def said(r: dict[str, Any]) -> str:
+        wrong = r.get("role_accuracy") is not None and r["role_accuracy"] < 0.5
+        return ": flagged" if r.get("role_uncertain") else (": wrong" if wrong else "")
+
+    methods = Counter(f"{r.get('role_method')}{' (sides swapped)' if r.get('sides_swapped') else ''}{said(r)}"
+                      for r in rows if r.get("role_method"))
+    print("Roles by method: " + "; ".join(f"{k} {v}" for k, v in sorted(methods.items())))
     print("WER by audio profile: " + "; ".join(
         f"{g} ({e['calls']}): callqa {e['wer_callqa']:.3f} / plain {e['wer_plain']:.3f}"
         for g, e in tot["wer_by_profile"].items() if e["wer_callqa"] is not None and e["wer_plain"] is not None))

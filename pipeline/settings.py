@@ -214,6 +214,11 @@ class RoleAssignment(_Strict):
     # Evidence read from the words counts in full when the ASR's mean word probability is >= the second
     # value, not at all when <= the first (garbled ASR: phrase matches are chance), linear between.
     word_trust: tuple[float, float] = (0.4, 0.7)
+    # Stereo: the words are weighed against the channel map too. Where they say at least this surely that
+    # the channels are the other way round, a map taken from audio.default_channel_map is turned round
+    # (role_method channel_cues) and a map the call's metadata gave is kept but role_uncertain; where they
+    # say so at least min_confidence surely, the default map is role_uncertain (null: not checked).
+    stereo_swap_confidence: float | None = Field(0.8, ge=0.5, le=1.0)
     weights: dict[str, float] = Field(default_factory=dict)  # kind -> log-odds when it points fully one way
     lexicons: dict[str, dict[str, list[str]]] = Field(default_factory=dict)  # kind -> language -> phrases
 

@@ -76,8 +76,8 @@ class Transcript:
     language: str
     duration_s: float
     role_confidence: float | None = None  # how sure the operator/client assignment is (0..1)
-    role_method: str | None = None  # channel_map | script_cue | direction | speaking_pattern | single_speaker | import
-    role_evidence: tuple[tuple[str, float], ...] = ()  # mono: (kind, log-odds for the assignment; < 0 against)
+    role_method: str | None = None  # channel_map | channel_cues | script_cue | direction | speaking_pattern | single_speaker | import
+    role_evidence: tuple[tuple[str, float], ...] = ()  # mono, or stereo where the words weighed against the map: (kind, log-odds for the assignment; < 0 against)
     overlap_note: str | None = None  # mono: why overlapping speech could not be measured (interruptions null)
 
     def serialize(self) -> dict[str, Any]:

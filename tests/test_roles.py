@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callqa.pipeline.config import load_config
 from callqa.pipeline.speech.roles import assign_by_channel, assign_by_cues
 from callqa.pipeline.types import CallMeta, Turn, Word
 
@@ -19,6 +20,60 @@ def test_stereo_default_left_is_operator_and_channel_map_overrides(config):
     assert [t.speaker for t in tr.turns] == ["client", "operator"]
     tr = assign_by_channel(turns, CallMeta(swap_roles=True), config, "en", 10)
     assert [t.speaker for t in tr.turns] == ["client", "operator"]
+
+
+def _client_on_the_left():
+    """A stereo inbound call recorded with the client on the left channel."""
+    said = [(0, 0.0, "Hello?"),
+            (1, 1.5, "Good morning, thank you for calling Maple Bank, my name is Anna. How can I help you?"),
+            (0, 6.0, "Hi. I lost my card yesterday and I think it was stolen."),
+            (1, 10.0, "I am sorry to hear that. Can I have your full name and date of birth, please?"),
+            (0, 14.0, "John Smith, the fifth of March nineteen eighty."),
+            (1, 18.0, "Thank you. Your card is blocked now. Is there anything else I can help you with?"),
+            (0, 23.0, "No, that is all, thanks.")]
+    return [Turn(f"channel_{c}", a, a + 3.5, text, channel=c) for c, a, text in said]
+
+
+def test_stereo_with_the_client_on_the_left_and_no_channel_map_is_turned_round(config):
+    """The default map (left = operator) on a recorder that puts the client on the left gave every
+    call swapped roles at confidence 1.0: the client's complaint scored as the operator's."""
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    tr = assign_by_channel(_client_on_the_left(), CallMeta(direction="inbound"), config, "en", 27)
+    assert [t.speaker for t in tr.turns if t.channel == 1] == ["operator"] * 3
+    assert [t.speaker for t in tr.turns if t.channel == 0] == ["client"] * 4
+    assert tr.role_method == "channel_cues" and tr.role_confidence >= 0.8
+    assert dict(tr.role_evidence)["offers_help"] > 0 and role_uncertainty(tr, config) is None
+    # a map the call's metadata gave is kept, but the words contradicting it make the call role_uncertain
+    given = assign_by_channel(_client_on_the_left(), CallMeta(direction="inbound", channel_map=("operator", "client")),
+                              config, "en", 27)
+    assert [t.speaker for t in given.turns if t.channel == 0] == ["operator"] * 4
+    assert given.role_method == "channel_map" and "contradicts its channel map" in role_uncertainty(given, config)
+    # the right map: trusted as given
+    right = assign_by_channel(_client_on_the_left(), CallMeta(direction="inbound", channel_map=("client", "operator")),
+                              config, "en", 27)
+    assert right.role_confidence == 1.0 and role_uncertainty(right, config) is None
+    off = load_config(overrides={"role_assignment": {"stereo_swap_confidence": None}})
+    assert assign_by_channel(_client_on_the_left(), CallMeta(), off, "en", 27).turns[0].speaker == "operator"
+
+
+def test_stereo_words_that_only_lean_against_the_default_map_leave_it_uncertain(config):
+    from callqa.pipeline.speech.roles import role_uncertainty
+
+    # one problem stated, nothing else said: the words lean one way, not far enough to turn a map round
+    turns = [Turn("channel_0", 0, 3, "Hello.", channel=0), Turn("channel_1", 3.5, 6, "Hi.", channel=1),
+             Turn("channel_1", 6.5, 10, "My card does not work.", channel=1),
+             Turn("channel_0", 10.5, 13, "Okay.", channel=0)]
+    tr = assign_by_channel(turns, CallMeta(), config, "en", 14)
+    assert tr.role_confidence == 1.0 and role_uncertainty(tr, config) is None  # the client on the right: agreed
+    flipped = [Turn(t.speaker, t.start, t.end, t.text, channel=1 - t.channel) for t in turns]
+    tr = assign_by_channel(flipped, CallMeta(), config, "en", 14)
+    reason = role_uncertainty(tr, config)
+    assert tr.role_method == "channel_map" and {t.speaker for t in tr.turns if t.channel == 0} == {"operator"}  # kept
+    assert 0.2 < tr.role_confidence < 0.4 and reason is not None and "channel map" in reason
+    # the call's own metadata map is not doubted on so little
+    given = assign_by_channel(flipped, CallMeta(channel_map=("operator", "client")), config, "en", 14)
+    assert given.role_confidence == 1.0 and role_uncertainty(given, config) is None
 
 
 def test_mono_script_cue_beats_speaking_order(config):
@@ -225,7 +280,7 @@ def test_role_uncertain_nulls_operator_indicators_with_the_reason_in_the_result(
     assert any(i["score"] is not None for i in scored["indicators"])
 
 
-def test_roles_given_by_the_transcript_or_a_channel_map_are_never_uncertain(tmp_path, config, sample_calls_dir):
+def test_roles_given_by_the_transcript_or_an_uncontradicted_channel_map_are_not_uncertain(tmp_path, config, sample_calls_dir):
     result = process_call(sample_calls_dir / "transcripts" / "en_good_inbound_tx.json", config).serialize()
     assert result["transcript"]["role_method"] == "import"
     assert "role_uncertain" not in {f["id"] for f in result["flags"]}
@@ -575,3 +630,23 @@ def test_speech_without_credible_words_leaves_whose_time_it_is_unknown(config):
     two = [Turn("SPEAKER_00", 0.5, 3.0, ""), Turn("SPEAKER_01", 3.5, 6.0, ""), Turn("SPEAKER_00", 6.5, 9.0, "")]
     assert role_uncertainty(assign_by_cues(two, CallMeta(), config, "en", 9.5), config) is not None
     assert role_uncertainty(replace(tr, turns=()), config) is None
+
+
+def test_a_stereo_recording_with_the_client_on_the_left_is_scored_the_right_way_round(tmp_path, config, sample_calls_dir):
+    """End to end through the ASR: the sample inbound call with its channels swapped and no metadata.
+    With the default map its client was the operator at confidence 1.0: the greeting, the offer of help
+    and the company's name went to the client, the complaint to the operator."""
+    import numpy as np
+    import soundfile as sf
+
+    x, rate = sf.read(sample_calls_dir / "audio" / "en_good_inbound.flac", dtype="float32")
+    path = tmp_path / "recorder_0042.flac"
+    sf.write(path, np.ascontiguousarray(x[: rate * 45, ::-1]), rate)
+    result = process_call(path, config).serialize()
+    tr = result["transcript"]
+    assert tr["role_method"] == "channel_cues" and tr["role_confidence"] >= 0.8
+    first_op = next(t for t in tr["turns"] if t["speaker"] == "operator")
+    assert first_op["channel"] == 1 and "calling" in first_op["text"].lower()
+    assert "role_uncertain" not in {f["id"] for f in result["flags"]}
+    greeting = next(s for s in result["signals"]["script"]["stages"] if s["id"] == "greeting")
+    assert greeting["found"]

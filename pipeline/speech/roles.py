@@ -37,8 +37,6 @@ OPERATOR, CLIENT = "operator", "client"
 # Kinds whose phrases point to the operator (+) or to the client (-).
 OPERATOR_KINDS = ("greeting", "offers_help", "asks_data", "holds", "self_intro")
 CLIENT_KINDS = ("states_problem",)
-# Methods whose roles are given, not inferred: never uncertain.
-GIVEN_METHODS = ("channel_map", "import")
 
 
 def swap_speakers(turns: list[Turn]) -> list[Turn]:
@@ -49,14 +47,47 @@ def swap_speakers(turns: list[Turn]) -> list[Turn]:
 
 def assign_by_channel(turns: list[Turn], meta: CallMeta, config: Config, language: str,
                       duration_s: float) -> Transcript:
-    """Stereo: each turn's `channel` indexes the channel map (default left = operator)."""
+    """Stereo: each turn's `channel` indexes the channel map (metadata `channel_map`, else
+    audio.default_channel_map: left = operator). The words are weighed against the map as on a mono
+    call (`_votes`): a default map they clearly contradict (role_assignment.stereo_swap_confidence) is
+    turned round (role_method `channel_cues`, the confidence theirs), one they contradict less surely
+    is kept but not trusted (a confidence under min_confidence: role_uncertain); a map the metadata
+    gave is kept, and only not trusted where they clearly contradict it."""
+    given = meta.channel_map is not None
     cmap = meta.channel_map or tuple(config.section("audio").default_channel_map)
     out = [replace(t, speaker=cmap[t.channel] if t.channel is not None and t.channel < len(cmap) else t.speaker)
            for t in turns]
     if meta.swap_roles:
         out = swap_speakers(out)
+    ra = config.section("role_assignment")
+    method, confidence, evidence = "channel_map", 1.0, ()
+    if ra.stereo_swap_confidence is not None:
+        total, votes = map_votes(out, meta, config, language)
+        against = 1.0 / (1.0 + math.exp(total))  # how surely the words say the map is the wrong way round
+        if against >= ra.stereo_swap_confidence and not given and not meta.swap_roles:
+            out = swap_speakers(out)
+            method, confidence, evidence = "channel_cues", against, _evidence(votes, False)
+        elif against >= ra.stereo_swap_confidence or (against >= ra.min_confidence and not given):
+            confidence, evidence = 1.0 - against, _evidence(votes, True)
     return Transcript(turns=tuple(out), language=language, duration_s=duration_s,
-                      role_confidence=1.0, role_method="channel_map")
+                      role_confidence=confidence, role_method=method, role_evidence=evidence)
+
+
+def map_votes(turns: Sequence[Turn], meta: CallMeta, config: Config, language: str) -> tuple[float, dict[str, float]]:
+    """The summed, capped votes (and the votes) that the turns labelled operator are the operator's:
+    positive, the labels agree with the words; negative, they are the other way round."""
+    ra = config.section("role_assignment")
+    op = [t for t in turns if t.speaker == OPERATOR]
+    cl = [t for t in turns if t.speaker == CLIENT]
+    if not op and not cl:
+        return 0.0, {}
+    first = min(op + cl, key=lambda t: t.start)
+    a, b, sign = (op, cl, 1.0) if op else (cl, [], -1.0)
+    raw = _votes(a, b, first.speaker == a[0].speaker, meta, config, language)
+    if not b:  # one side only: its words, without a contrast, count less
+        raw = {k: v * ra.single_speaker_scale for k, v in raw.items()}
+    total, votes = _combine(_trusted(raw, word_trust(turns, *ra.word_trust)), ra.max_single_kind)
+    return sign * total, {k: sign * v for k, v in votes.items()}
 
 
 # ---------------------------------------------------------------- text
@@ -343,8 +374,8 @@ def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, floa
 
 def role_uncertainty(transcript: Transcript, config: Config) -> str | None:
     """Why the roles of this call cannot be trusted (`role_uncertain`), or None.
-    Stereo calls with a channel map and imported roles are never uncertain."""
-    if transcript.role_method in GIVEN_METHODS or transcript.role_confidence is None:
+    Imported roles are never uncertain; a stereo channel map only where the words contradict it."""
+    if transcript.role_method == "import" or transcript.role_confidence is None:
         return None
     if not transcript.turns:
         return None  # no speech: nothing is attributed to anyone
@@ -353,5 +384,9 @@ def role_uncertainty(transcript: Transcript, config: Config) -> str | None:
     threshold = config.section("role_assignment").min_confidence
     if transcript.role_confidence >= threshold:
         return None
-    return (f"role_uncertain: operator and client could not be told apart on this mono call "
+    if transcript.role_method == "channel_map":
+        return (f"role_uncertain: what is said on this stereo call contradicts its channel map (the words give "
+                f"the map {transcript.role_confidence:.3f} < role_assignment.min_confidence {threshold:g}); "
+                f"set channel_map in the call's metadata or audio.default_channel_map")
+    return (f"role_uncertain: operator and client could not be told apart on this call "
             f"(role confidence {transcript.role_confidence:.3f} < role_assignment.min_confidence {threshold:g})")
