@@ -387,6 +387,6 @@ def role_uncertainty(transcript: Transcript, config: Config) -> str | None:
     if transcript.role_method == "channel_map":
         return (f"role_uncertain: what is said on this stereo call contradicts its channel map (the words give "
                 f"the map {transcript.role_confidence:.3f} < role_assignment.min_confidence {threshold:g}); "
-                f"set channel_map in the call's metadata or audio.default_channel_map")
+                f"check channel_map in the call's metadata or audio.default_channel_map")
     return (f"role_uncertain: operator and client could not be told apart on this call "
             f"(role confidence {transcript.role_confidence:.3f} < role_assignment.min_confidence {threshold:g})")
