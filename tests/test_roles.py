@@ -650,3 +650,17 @@ def test_a_stereo_recording_with_the_client_on_the_left_is_scored_the_right_way_
     assert "role_uncertain" not in {f["id"] for f in result["flags"]}
     greeting = next(s for s in result["signals"]["script"]["stages"] if s["id"] == "greeting")
     assert greeting["found"]
+
+
+def test_a_russian_stereo_call_with_the_client_on_the_left_is_turned_round_too(config):
+    said = [(0, 0.0, "Алло?"),
+            (1, 1.5, "Здравствуйте, компания Ромашка, меня зовут Ольга, чем могу помочь?"),
+            (0, 6.0, "У меня не работает карта, я не могу оплатить покупку."),
+            (1, 10.0, "Сейчас проверю. Назовите, пожалуйста, дату рождения."),
+            (0, 14.0, "Пятое марта восьмидесятого года."),
+            (1, 18.0, "Спасибо, карта разблокирована. Могу еще чем-то помочь?"),
+            (0, 23.0, "Нет, спасибо.")]
+    turns = [Turn(f"channel_{c}", a, a + 3.5, text, channel=c) for c, a, text in said]
+    tr = assign_by_channel(turns, CallMeta(direction="inbound"), config, "ru", 27)
+    assert tr.role_method == "channel_cues" and tr.role_confidence >= 0.8
+    assert {t.speaker for t in tr.turns if t.channel == 1} == {"operator"}
