@@ -41,9 +41,10 @@ from callqa.pipeline.types import AudioSource
 # -4 dB or more even with bleed as strong as -6 dB both ways (simulated stereo calls: -0.2 dB or more).
 IDENTICAL_CHANNELS_DB = -12.0
 SAME_SIGNAL_MAX_LAG = 32  # 2 ms at 16 kHz
-# ... and at most this far (dB) apart in level: a side this much quieter that follows the other closely is
-# the other's bleed on a one-sided call (simulated: 20-28 dB under, 97-98 % alike), kept as stereo.
-SAME_SIGNAL_MAX_LEVEL_DB = 15.0
+# ... and at most this far (dB) apart in level: a side further under that follows the other closely is the
+# other's bleed on a one-sided call (simulated: 20-28 dB under, 97-98 % alike; with an echo canceller off,
+# 10 dB under), kept as stereo with its channel map.
+SAME_SIGNAL_MAX_LEVEL_DB = 8.0
 # A channel is "digital silence" when its RMS is under this (dBFS).
 SILENT_CHANNEL_DBFS = -80.0
 _CHUNK = 1 << 20
