@@ -1103,3 +1103,25 @@ def test_asr_and_diarizer_share_one_vad_pass_with_the_plain_models_speech():
         assert len(calls) == 3  # the plain model's own passes above
     finally:
         type(plain).__call__ = real_call
+
+
+def test_a_quiet_side_under_a_strong_echo_both_ways_is_not_a_channel_of_bleed():
+    """Frame levels of a call with each voice echoed 10 dB under it on the other channel, the client's
+    line 6 dB quieter and speaking a fifth of the time: the levels track each other through the
+    operator's syllables and the client's side sits 6 dB under, so with the margin the echo calls for
+    (2.5 dB) it passed for a channel of nothing but the operator's bleed and every client word went
+    (simulated 8 kHz complaint call, seed 4242 with a -10 dB echo). Frames where a side is the louder
+    show it has a voice of its own; a one-sided call's echo channel never is."""
+    from callqa.pipeline.speech.transcribe import bleed_mask
+
+    rng = np.random.default_rng(5)
+    m = rng.normal(0.0, 15.0, 400)  # words and the pauses between them, carried by the echo as well
+    talker = np.where(np.arange(400) % 5 == 4, 1, 0)  # the client speaks every fifth frame
+    op = np.where(talker == 0, -20.0 + m, -36.0 + m)
+    cl = np.where(talker == 0, -30.0 + m, -26.0 + m)
+    levels = np.stack([op, cl])
+    assert bleed_mask(levels, 2.5)[1].all()  # the old verdict: all bleed
+    assert not bleed_mask(levels, 2.5, strong=True)[1].all()
+    # a one-sided call with the same echo: the silent side is still all bleed
+    one_sided = np.stack([-20.0 + m, -30.0 + m])
+    assert bleed_mask(one_sided, 2.5, strong=True)[1].all()

@@ -241,3 +241,37 @@ def test_strong_bleed_both_ways_is_not_taken_for_the_other_side_speaking(sample_
     assert _covered(opx, cl_at, cl_at + len(cl) / SR) < 0.3
     assert _covered(opx, OP_AT, op_end) > 0.7 * (op_end - OP_AT)  # each side's own speech is still heard
     assert _covered(clx, cl_at, cl_at + len(cl) / SR) > 0.7 * len(cl) / SR
+
+
+def test_a_strong_echo_both_ways_keeps_each_sides_words_on_its_own_channel(sample_calls_dir, config):
+    """The sample inbound call with each side's voice 10 dB under it on the other channel, at 8 kHz
+    A-law: with the fixed thresholds (a word is bleed 2 x 6 dB under the channel's own speech) the echo
+    was transcribed as the other side's words, and where the levels tracked each other the quieter side
+    was taken for a channel of nothing but bleed and lost every word (a simulated complaint call:
+    the client's whole side). The sides' gap sets the margin instead."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from callqa.pipeline.speech.transcribe import transcribe_stereo
+
+    x, rate = sf.read(sample_calls_dir / "audio" / "en_good_inbound.flac", dtype="float32")
+    x = x[: rate * 35]
+    g = 10 ** (-10 / 20)
+    op, cl = x[:, 0], 0.5 * x[:, 1]  # a client line 6 dB quieter
+    echo = np.stack([op + g * cl, cl + g * op], axis=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, law = Path(tmp) / "echo.wav", Path(tmp) / "echo_alaw.wav"
+        sf.write(wav, echo, rate)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-ar", "8000", "-c:a", "pcm_alaw",
+                        str(law)], check=True)
+        audio = load_audio(law, config)
+    assert audio.channels == 2
+    asr = transcribe_stereo(audio, config, "en")
+    assert any("strong bleed" in n for n in asr.notes)
+    said = {c: " ".join(t.text for t in asr.turns if t.channel == c).lower() for c in (0, 1)}
+    assert "maple" in said[0] and "maple" not in said[1]  # the greeting is the operator's alone
+    assert any(w in said[1] for w in ("hotel", "spain", "declined", "miller"))  # the client keeps their words
+    assert not any(w in said[0] for w in ("hotel", "spain", "declined"))

@@ -14,9 +14,11 @@ decoded as a hallucination) and does not end early where ASR word ends do.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, sides_gap
 
 FRAME_S = 0.05
 VAD_RATE = 16000
@@ -71,24 +73,6 @@ def _spans(mask: np.ndarray, min_s: float) -> list[tuple[float, float]]:
 
 
 MIN_COUPLING_FRAMES = 20
-# A call whose two sides sit this close (dB) in the frames where someone speaks loudly carries each side's
-# bleed too strongly (-10 dB: an echo canceller off, a speakerphone) for the fixed `bleed_db` test: the
-# bleed, 10 dB under the talker, passed for speech, and on 22 such calls talk time came out 0.15 off and
-# 18 interruptions were invented. There a frame is bleed where the other side is half that gap louder.
-# Simulated calls (bleed -20 to -31 dB, 3 seeds): 18 dB or more.
-STRONG_BLEED_DB = 14.0
-
-
-def sides_gap(levels: np.ndarray, vad: Sequence[np.ndarray]) -> float | None:
-    """The typical level gap (dB) between the two channels where someone speaks loudly (the louder half
-    of the frames with VAD speech on either): the talker over the other side's bleed of them, the same
-    both ways; None with too few such frames."""
-    anyv = np.any(np.stack(vad), axis=0)
-    if anyv.sum() < MIN_COUPLING_FRAMES:
-        return None
-    top = levels.max(axis=0)
-    loud = anyv & (top >= np.median(top[anyv]))
-    return float(np.median(np.abs(levels[0] - levels[1])[loud]))
 
 
 def bleed_coupling(own: np.ndarray, other: np.ndarray, other_speech: np.ndarray) -> float | None:
@@ -117,7 +101,7 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     n = levels.shape[1]
     out = []
     vad = [_vad_frames(samples[c], rate, n, vad_threshold) for c in range(samples.shape[0])]
-    gap = sides_gap(levels, vad) if samples.shape[0] == 2 else None
+    gap = sides_gap(levels)
     for c in range(samples.shape[0]):
         speech = vad[c] & ~_quiet(levels[c], vad[c], floor_margin_db)
         if samples.shape[0] > 1:

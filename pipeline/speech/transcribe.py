@@ -43,6 +43,7 @@ import numpy as np
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, sides_gap
 from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress
 
 
@@ -1158,11 +1159,17 @@ def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
 BLEED_ONLY_CORRELATION = 0.8
 
 
-def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float) -> bool:
+OWN_LOUDER_SHARE = 0.05  # strong bleed: a channel louder than the other in this share of the loud frames has a voice
+
+
+def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float, strong: bool = False) -> bool:
     """True when a channel carries nothing but the other side's bleed (a one-sided call: an
     IVR or voicemail with the other leg silent): its level follows the other channel's, frame
     by frame (correlation >= BLEED_ONLY_CORRELATION over the audible frames), far (2 x
-    `margin_db`) under it. Two people talking in turns never correlate like that."""
+    `margin_db`) under it. Two people talking in turns never correlate like that -- unless each
+    voice is echoed strongly on the other channel (`strong`): then a side with a voice of its own is
+    also `margin_db` louder than the other in `OWN_LOUDER_SHARE` of the loud frames (a quiet client on
+    an 8 kHz call with a 10 dB echo both ways had every word dropped)."""
     active = np.maximum(own, other) > -60.0
     if active.sum() < 10 or float(np.std(own[active])) == 0.0 or float(np.std(other[active])) == 0.0:
         return False
@@ -1171,6 +1178,11 @@ def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float) -> bool:
     loud = own[own > -60.0]
     if loud.size == 0:
         return False
+    if strong:  # the frames with speech in them: within 20 dB of the call's loud speech, not its noise floor
+        top = np.maximum(own, other)
+        heard = active & (top >= np.percentile(top[active], 90) - 20.0)
+        if float(np.mean(own[heard] > other[heard] + margin_db)) >= OWN_LOUDER_SHARE:
+            return False
     return float(np.percentile(other[other > -60.0], 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
 
 
@@ -1190,7 +1202,7 @@ def bleed_frames(samples: np.ndarray, rate: int, margin_db: float) -> np.ndarray
     return bleed_mask(channel_levels(samples, rate), margin_db)
 
 
-def bleed_mask(levels: np.ndarray, margin_db: float) -> np.ndarray:
+def bleed_mask(levels: np.ndarray, margin_db: float, strong: bool = False) -> np.ndarray:
     """(channels, frames) True where a channel only carries the other side's bleed: another
     channel is `margin_db` louder and this one is far (2 x `margin_db`) under its own speech
     level (its loud frames); every frame when the whole channel is bleed (`_bleed_only`). Words decoded
@@ -1203,7 +1215,7 @@ def bleed_mask(levels: np.ndarray, margin_db: float) -> np.ndarray:
         near_own_level = _loud(own, 2 * margin_db)
         if near_own_level is None:
             continue
-        if _bleed_only(own, other, margin_db):  # nothing of its own: every word on it is the other side's
+        if _bleed_only(own, other, margin_db, strong):  # nothing of its own: every word on it is the other side's
             mask[c] = True
             continue
         m = (other - own >= margin_db) & ~near_own_level
@@ -1422,11 +1434,19 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
     loudest = int(np.argmax([_level_db(audio.samples[c]) for c in range(n_ch)]))
     lang, prob, backend, route_note = route(audio, opts, language, channel=loudest, hook=hook)
     levels = channel_levels(audio.samples, rate)
-    bleed = bleed_mask(levels, margin)
+    notes: list[str] = [route_note] if route_note else []
+    gap = sides_gap(levels)
+    strong = gap is not None and gap < STRONG_BLEED_DB
+    if strong:
+        # Each side's voice on the other channel only `gap` under it: bleed is no longer "far" (2 x margin)
+        # under the channel's own speech. Judged at half the gap instead.
+        margin = min(margin, gap / 4.0)
+        notes.append(f"strong bleed between the channels (the sides {gap:.0f} dB apart): crosstalk judged "
+                     f"with a {margin:.1f} dB margin")
+    bleed = bleed_mask(levels, margin, strong)
     chans = samples_at(audio, backend.sample_rate)
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
-    notes: list[str] = [route_note] if route_note else []
     for c in range(n_ch):
         # The channel as recorded: silencing its bleed before decoding (digital silence in the
         # middle of a call) made Whisper stop early or skip whole turns; bleed words go afterwards.
