@@ -22,16 +22,22 @@ def test_stereo_default_left_is_operator_and_channel_map_overrides(config):
     assert [t.speaker for t in tr.turns] == ["client", "operator"]
 
 
+def _on_channels(said):
+    """Stereo turns from (channel, start, text), each 3.5 s long, labelled by channel only."""
+    return [Turn(f"channel_{c}", a, a + 3.5, text, channel=c) for c, a, text in said]
+
+
 def _client_on_the_left():
     """A stereo inbound call recorded with the client on the left channel."""
-    said = [(0, 0.0, "Hello?"),
-            (1, 1.5, "Good morning, thank you for calling Maple Bank, my name is Anna. How can I help you?"),
-            (0, 6.0, "Hi. I lost my card yesterday and I think it was stolen."),
-            (1, 10.0, "I am sorry to hear that. Can I have your full name and date of birth, please?"),
-            (0, 14.0, "John Smith, the fifth of March nineteen eighty."),
-            (1, 18.0, "Thank you. Your card is blocked now. Is there anything else I can help you with?"),
-            (0, 23.0, "No, that is all, thanks.")]
-    return [Turn(f"channel_{c}", a, a + 3.5, text, channel=c) for c, a, text in said]
+    return _on_channels([
+        (0, 0.0, "Hello?"),
+        (1, 1.5, "Good morning, thank you for calling Maple Bank, my name is Anna. How can I help you?"),
+        (0, 6.0, "Hi. I lost my card yesterday and I think it was stolen."),
+        (1, 10.0, "I am sorry to hear that. Can I have your full name and date of birth, please?"),
+        (0, 14.0, "John Smith, the fifth of March nineteen eighty."),
+        (1, 18.0, "Thank you. Your card is blocked now. Is there anything else I can help you with?"),
+        (0, 23.0, "No, that is all, thanks.")
+    ])
 
 
 def test_stereo_with_the_client_on_the_left_and_no_channel_map_is_turned_round(config):
@@ -653,14 +659,15 @@ def test_a_stereo_recording_with_the_client_on_the_left_is_scored_the_right_way_
 
 
 def test_a_russian_stereo_call_with_the_client_on_the_left_is_turned_round_too(config):
-    said = [(0, 0.0, "Алло?"),
-            (1, 1.5, "Здравствуйте, компания Ромашка, меня зовут Ольга, чем могу помочь?"),
-            (0, 6.0, "У меня не работает карта, я не могу оплатить покупку."),
-            (1, 10.0, "Сейчас проверю. Назовите, пожалуйста, дату рождения."),
-            (0, 14.0, "Пятое марта восьмидесятого года."),
-            (1, 18.0, "Спасибо, карта разблокирована. Могу еще чем-то помочь?"),
-            (0, 23.0, "Нет, спасибо.")]
-    turns = [Turn(f"channel_{c}", a, a + 3.5, text, channel=c) for c, a, text in said]
+    turns = _on_channels([
+        (0, 0.0, "Алло?"),
+        (1, 1.5, "Здравствуйте, компания Ромашка, меня зовут Ольга, чем могу помочь?"),
+        (0, 6.0, "У меня не работает карта, я не могу оплатить покупку."),
+        (1, 10.0, "Сейчас проверю. Назовите, пожалуйста, дату рождения."),
+        (0, 14.0, "Пятое марта восьмидесятого года."),
+        (1, 18.0, "Спасибо, карта разблокирована. Могу еще чем-то помочь?"),
+        (0, 23.0, "Нет, спасибо.")
+    ])
     tr = assign_by_channel(turns, CallMeta(direction="inbound"), config, "ru", 27)
     assert tr.role_method == "channel_cues" and tr.role_confidence >= 0.8
     assert {t.speaker for t in tr.turns if t.channel == 1} == {"operator"}

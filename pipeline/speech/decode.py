@@ -182,20 +182,26 @@ def _db(x: float) -> float:
     return 20.0 * np.log10(max(x, 1e-12))
 
 
+def _dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(x.y, x.x, y.y) in float64, a chunk at a time (an hour of audio is not copied whole)."""
+    out = np.zeros(3)
+    for i in range(0, x.size, _CHUNK):
+        cx, cy = x[i:i + _CHUNK].astype(np.float64), y[i:i + _CHUNK].astype(np.float64)
+        out += (np.dot(cx, cy), np.dot(cx, cx), np.dot(cy, cy))
+    return out
+
+
+def _normalised(dots: np.ndarray) -> float:
+    xy, xx, yy = dots
+    return float(xy / max(1e-30, (xx * yy) ** 0.5))
+
+
 def _correlation(a: np.ndarray, b: np.ndarray, lag: int) -> float:
     """Normalised correlation of a[t] with b[t - lag] over the samples both have."""
     n = min(a.size, b.size)
     if lag >= 0:
-        x, y = a[lag:n], b[:n - lag]
-    else:
-        x, y = a[:n + lag], b[-lag:n]
-    xy = xx = yy = 0.0
-    for i in range(0, x.size, _CHUNK):
-        cx, cy = x[i:i + _CHUNK].astype(np.float64), y[i:i + _CHUNK].astype(np.float64)
-        xy += float(np.dot(cx, cy))
-        xx += float(np.dot(cx, cx))
-        yy += float(np.dot(cy, cy))
-    return xy / max(1e-30, (xx * yy) ** 0.5)
+        return _normalised(_dots(a[lag:n], b[:n - lag]))
+    return _normalised(_dots(a[:n + lag], b[-lag:n]))
 
 
 def _likely_lag(a: np.ndarray, b: np.ndarray, max_lag: int, windows: int = 8, span: int = 65536) -> int:
@@ -208,14 +214,7 @@ def _likely_lag(a: np.ndarray, b: np.ndarray, max_lag: int, windows: int = 8, sp
     starts = np.linspace(max_lag, n - max_lag - span, num=min(windows, max(1, n // span))).astype(int)
     best, best_lag = -1.0, 0
     for lag in range(-max_lag, max_lag + 1):
-        xy = xx = yy = 0.0
-        for s in starts:
-            x = a[s:s + span].astype(np.float64)
-            y = b[s - lag:s - lag + span].astype(np.float64)
-            xy += float(np.dot(x, y))
-            xx += float(np.dot(x, x))
-            yy += float(np.dot(y, y))
-        c = abs(xy) / max(1e-30, (xx * yy) ** 0.5)
+        c = abs(_normalised(sum(_dots(a[s:s + span], b[s - lag:s - lag + span]) for s in starts)))
         if c > best:
             best, best_lag = c, lag
     return best_lag
