@@ -94,6 +94,15 @@ class Transcript:
     def speaker_turns(self, speaker: str) -> list[Turn]:
         return [t for t in self.turns if t.speaker == speaker]
 
+    def conversation_span(self) -> tuple[float, float]:
+        """From the first word said to the end of the last (the turns with text): the call as the two
+        sides had it, without what the recording holds before the pickup (a queue, ringback) or after
+        the hang-up. The whole recording when no turn has text."""
+        said = [t for t in self.turns if t.text.strip()]
+        if not said:
+            return 0.0, max([self.duration_s] + [t.end for t in self.turns])
+        return min(t.start for t in said), max(t.end for t in said)
+
 
 @dataclass(frozen=True)
 class CallMeta:

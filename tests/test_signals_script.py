@@ -166,3 +166,43 @@ def test_asr_mangled_company_name_still_counts_for_the_greeting(lang, names, man
     rest = [("client", 5.0, 8.0, "Hello." if lang == "en" else "Здравствуйте.")]
     assert stages(compute_signals(call([("operator", 0.0, 5.0, mangled)] + rest, lang), cfg))["greeting"]["found"]
     assert not stages(compute_signals(call([("operator", 0.0, 5.0, unrelated)] + rest, lang), cfg))["greeting"]["found"]
+
+
+def _shifted(src, dest, lead_s, tail_s):
+    """The transcript import `src` as a recording that holds `lead_s` of queue or ringback before
+    the pickup and `tail_s` of dead air after the hang-up."""
+    import json
+
+    data = json.loads(src.read_text(encoding="utf-8"))
+    for t in data["turns"]:
+        t["start"] += lead_s
+        t["end"] += lead_s
+        for w in t.get("words", []):
+            w["start"] += lead_s
+            w["end"] += lead_s
+    data["duration_s"] = data["duration_s"] + lead_s + tail_s
+    dest.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return dest
+
+
+@pytest.mark.parametrize("name", ["ru_good_inbound_tx", "en_good_inbound_tx"])
+def test_windows_count_from_the_conversation_not_the_recording_edges(config, tmp_path, name):
+    """A recording that starts 45 s before the operator picks up (queue music, ringback) and runs
+    on 60 s after the hang-up scores the operator as the same call without them: the greeting is
+    in its window, the farewell too, and the time to the first question is the same."""
+    from pathlib import Path
+
+    from callqa.pipeline.process import process_call
+
+    src = Path(__file__).resolve().parents[1] / "sample_calls" / "transcripts" / f"{name}.json"
+    plain = process_call(src, config).serialize()
+    late = process_call(_shifted(src, tmp_path / f"{name}.json", 45.0, 60.0), config).serialize()
+    assert plain["duration_s"] + 105.0 == pytest.approx(late["duration_s"])
+    for a, b in zip(plain["signals"]["script"]["stages"], late["signals"]["script"]["stages"]):
+        assert (a["id"], a["found"], a["in_window"], a["in_order"]) == (b["id"], b["found"], b["in_window"],
+                                                                        b["in_order"])
+    assert late["signals"]["script"]["compliance"] == plain["signals"]["script"]["compliance"] == 1.0
+    ttq = {d: {i["id"]: i for i in r["indicators"]}["time_to_first_question"] for d, r in (("plain", plain),
+                                                                                            ("late", late))}
+    assert ttq["late"]["value"] == pytest.approx(ttq["plain"]["value"]) and ttq["late"]["score"] == ttq["plain"]["score"]
+    assert late["signals"]["sentiment"]["client_start"] == plain["signals"]["sentiment"]["client_start"]

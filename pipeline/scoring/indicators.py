@@ -381,7 +381,8 @@ def time_to_first_question(ctx: Context, spec: Any) -> Measurement:
         first = qs[0].start
     if first is None:
         return Measurement(None, note="no operator question")
-    return Measurement(float(first), qs[:1])
+    # from the conversation's first word: not the queue or ringback the recording holds before the pickup
+    return Measurement(max(0.0, float(first) - ctx.transcript.conversation_span()[0]), qs[:1])
 
 
 @indicator("operator_interruptions")

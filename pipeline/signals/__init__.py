@@ -135,7 +135,7 @@ def _trajectory(transcript: Transcript, scores: list[float | None], sig: Signals
                 backchannel: list[bool]) -> dict[str, Any]:
     per_turn = [{"turn": i, "speaker": t.speaker, "start": round(t.start, 3), "end": round(t.end, 3), "score": s}
                 for i, (t, s) in enumerate(zip(transcript.turns, scores)) if s is not None]
-    dur = max([transcript.duration_s] + [t.end for t in transcript.turns])
+    begin, end = transcript.conversation_span()
     # "угу", "хорошо" on their own acknowledge; they do not show how the client feels
     client = [(p["start"], p["score"]) for p in per_turn if p["speaker"] == "client" and not backchannel[p["turn"]]]
     opts = sig.sentiment
@@ -145,8 +145,8 @@ def _trajectory(transcript: Transcript, scores: list[float | None], sig: Signals
         first = [s for _, s in client[:k_first]]
         last = [s for _, s in client[-k_last:]] if client else []
     else:
-        first = [s for st, s in client if st < dur * opts.start_share]
-        last = [s for st, s in client if st >= dur * (1 - opts.end_share)]
+        first = [s for st, s in client if st < begin + (end - begin) * opts.start_share]
+        last = [s for st, s in client if st >= end - (end - begin) * opts.end_share]
         if client and not first:
             first = [client[0][1]]  # no client speech in the first third: their first turn
         if client and not last:
@@ -190,12 +190,11 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
               meta: CallMeta | None) -> CallSignals:
     sig: SignalsConfig = config.section("signals")
     toks, comp, speakers, found = wp.toks, wp.comp, wp.speakers, wp.found
-    dur = max([transcript.duration_s] + [t.end for t in transcript.turns])
     words = lexical.word_count(toks, speakers)
     company = lexical.company_mentions(comp, found, toks)
     open_q, closed_q = lexical.questions(comp, found, toks, speakers)
-    script = lexical.script_compliance(comp, lexical.choose_script(comp, meta, sig), found, toks, speakers, dur,
-                                       company, sig, open_q)
+    script = lexical.script_compliance(comp, lexical.choose_script(comp, meta, sig), found, toks, speakers,
+                                       transcript.conversation_span(), company, sig, open_q)
     why_not = (script_not_applicable(transcript.turns, sig, timing.get("talk_time_s"))
                if script is not None else None)
     if why_not:  # a wrong number, a voicemail: the script could not be followed (indicators null, no flag)

@@ -449,21 +449,25 @@ def choose_script(comp: Compiled, meta: CallMeta | None, sig: SignalsConfig) -> 
     return sig.scripts.default if sig.scripts.default in comp.scripts else None
 
 
-def _in_window(stage: Any, start: float, duration: float) -> bool:
+def _in_window(stage: Any, start: float, span: tuple[float, float]) -> bool:
     w = stage.window
     if w is None:
         return True
-    limit = w.within_s if w.within_s is not None else w.within_share * duration
+    length = span[1] - span[0]
+    limit = w.within_s if w.within_s is not None else w.within_share * length
     if w.within_s is not None and w.within_share is not None:
-        limit = min(w.within_s, w.within_share * duration)
-    return start <= limit if w.anchor == "start" else (duration - start) <= limit
+        limit = min(w.within_s, w.within_share * length)
+    return (start - span[0]) <= limit if w.anchor == "start" else (span[1] - start) <= limit
 
 
 def script_compliance(comp: Compiled, name: str | None, found: dict[str, list[Match]], toks: CallTokens,
-                      speakers: list[str], duration: float, company_matches: list[Match],
+                      speakers: list[str], span: tuple[float, float], company_matches: list[Match],
                       sig: SignalsConfig, open_questions: list[dict] = ()) -> dict | None:
     """Per stage: found, where, in its window, in the expected order; compliance = weighted share of
-    required stages found (in their window / order when the configuration requires it)."""
+    required stages found (in their window / order when the configuration requires it). Windows count
+    from the conversation's first word and back from its last (`span`), not from the recording's edges:
+    a queue, ringback or dead air recorded before the operator picks up or after the call ends is not
+    the operator's delay."""
     if name is None:
         return None
     script = comp.scripts[name]
@@ -489,7 +493,7 @@ def script_compliance(comp: Compiled, name: str | None, found: dict[str, list[Ma
         if stage.after_client_speaks:
             cands = [c for c in cands if c["start"] >= client_first]
         cands.sort(key=lambda c: (c["start"], c["end"]))
-        windowed = [c for c in cands if _in_window(stage, c["start"], duration)]
+        windowed = [c for c in cands if _in_window(stage, c["start"], span)]
         ordered = [c for c in windowed if c["start"] >= prev_start - 1e-9] if stage.ordered else windowed
         pick = (ordered or windowed or cands or [None])[0]
         found_ = pick is not None
