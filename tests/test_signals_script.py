@@ -206,3 +206,25 @@ def test_windows_count_from_the_conversation_not_the_recording_edges(config, tmp
                                                                                             ("late", late))}
     assert ttq["late"]["value"] == pytest.approx(ttq["plain"]["value"]) and ttq["late"]["score"] == ttq["plain"]["score"]
     assert late["signals"]["sentiment"]["client_start"] == plain["signals"]["sentiment"]["client_start"]
+
+
+@pytest.mark.parametrize("lang, opening, problem, asked, quote", [
+    ("en", "Good evening, Maple Bank, my name is Emma. How can I help you?", "Hello, I think I lost my bank card today.",
+     "I understand, that must be worrying, when did you last use the card?", "when did you last use the card"),
+    ("ru", "Добрый день, компания Ромашка, меня зовут Анна. Чем могу помочь?", "У меня списали деньги два раза.",
+     "Понимаю, это очень неприятно для вас, когда это произошло?", "когда это произошло"),
+], ids=["en", "ru"])
+def test_open_question_run_on_after_a_comma_is_discovery(config, lang, opening, problem, asked, quote):
+    """Whisper often joins a statement and the question after it with a comma: the open question at
+    the end of the sentence still counts as need discovery, quoted from its own clause; a closed one
+    joined the same way stays closed."""
+    turns = [("operator", 0.3, 6.9, opening), ("client", 7.2, 13.3, problem), ("operator", 13.6, 18.9, asked),
+             ("client", 19.2, 21.8, "Yes." if lang == "en" else "Да.")]
+    sig = compute_signals(call(turns, lang), config).serialize()
+    st = {s["id"]: s for s in sig["script"]["stages"]}
+    assert st["need_discovery"]["found"] and st["need_discovery"]["quote"] == quote
+    assert [q["quote"] for q in sig["questions"]["open"]] == [quote]
+    closed = "I understand, that must be worrying, is it the debit card?" if lang == "en" else \
+        "Понимаю, это очень неприятно для вас, это дебетовая карта?"
+    sig = compute_signals(call(turns[:2] + [("operator", 13.6, 18.9, closed)] + turns[3:], lang), config).serialize()
+    assert not sig["questions"]["open"] and len(sig["questions"]["closed"]) == 1

@@ -350,13 +350,23 @@ def questions(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens,
             continue
         head = range(first, min(last + 1, first + 5))
         is_open = any(j in starts_open for j in head)
+        begin = first
         if not qmark:
             if toks.turn_punctuated[turn]:
                 continue
             # unpunctuated text: a question only when it starts like one
             if not (is_open and first in starts_open) and first not in starts_closed:
                 continue
-        e = ev((first, last), toks, speakers)
+        elif not is_open:
+            # the ASR often runs a statement and the question into one sentence with a comma ("I understand,
+            # that must be worrying, when did you last use the card?"): a clause that starts like an open
+            # question makes it one, quoted from that clause
+            for j in range(first + 5, last + 1):
+                clause = next(c for c in range(j, first - 1, -1) if c == first or toks.punct_before[c])
+                if j in starts_open and j - clause < 5:
+                    is_open, begin = True, clause
+                    break
+        e = ev((begin, last), toks, speakers)
         (open_q if is_open else closed_q).append(e)
     return open_q, closed_q
 
