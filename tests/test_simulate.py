@@ -236,3 +236,32 @@ def test_a_russian_corpus_is_written_in_russian_with_russian_voices(tmp_path):
     assert "Северный Банк" in (tmp_path / "config.yaml").read_text(encoding="utf-8")
     with pytest.raises(ValueError, match="no wording for language 'xx'"):
         simulate.plan_call(5, 0, "xx")
+
+
+def test_strong_echo_is_the_same_call_with_the_operator_back_late_on_the_client_channel(corpus, tmp_path):
+    """`--echo strong` changes nothing but the client channel of stereo calls: there the operator's voice
+    comes back as drawn (6-14 dB down, 20-300 ms late, band-limited), and the truth says so; mono calls
+    are the seed's calls byte for byte."""
+    out, truths = corpus
+    echoed = simulate.generate(tmp_path, n=2, seed=3, echo="strong")
+    assert json.loads((tmp_path / "corpus.json").read_text())["echo"] == "strong"
+    assert {t["channels"] for t in echoed} == {1, 2}
+    for plain, t in zip(truths[:2], echoed):
+        assert {k: v for k, v in t.items() if k not in ("echo", "audio_sha256")} == \
+            {k: v for k, v in plain.items() if k not in ("echo", "audio_sha256")}
+        if t["channels"] == 1:
+            assert t["echo"] is None and t["audio_sha256"] == plain["audio_sha256"]
+        else:
+            e = t["echo"]
+            assert -14.0 <= e["level_db"] <= -6.0 and 20.0 <= e["delay_ms"] <= 300.0
+            assert t["audio_sha256"] != plain["audio_sha256"]
+    rate = 16000
+    x = np.random.default_rng(0).standard_normal(rate * 2)
+    echo = {"level_db": -10.0, "delay_ms": 150.0, "reflections": [[12.0, -6.0]]}
+    y = simulate._echo_of(x, echo, rate)
+    lag = int(0.15 * rate)
+    assert not y[:lag].any() and y[lag:].any()
+    assert abs(10 * np.log10(np.mean(y[lag:] ** 2) / np.mean(x ** 2)) - (-10.0)) < 0.5
+    spec = np.abs(np.fft.rfft(y))
+    f = np.fft.rfftfreq(y.size, 1 / rate)
+    assert spec[f < 150].mean() < 0.1 * spec[(f > 500) & (f < 3000)].mean()  # the telephone band
