@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, sides_gap
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, delayed, echo_lag, sides_gap
 
 FRAME_S = 0.05
 VAD_RATE = 16000
@@ -104,7 +104,11 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     gap = sides_gap(levels)
     for c in range(samples.shape[0]):
         speech = vad[c] & ~_quiet(levels[c], vad[c], floor_margin_db)
-        if samples.shape[0] > 1:
+        echo = _late_echo(samples, rate, c, levels[c], vad, frame) if samples.shape[0] == 2 else None
+        if echo is not None:  # the other side's voice comes back late and strong: judged against it, re-timed
+            other, limit = echo
+            speech &= (other - levels[c]) < limit
+        elif samples.shape[0] > 1:
             others = [k for k in range(samples.shape[0]) if k != c]
             other = np.max(levels[others], axis=0)
             limit = bleed_db
@@ -117,6 +121,27 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
             speech &= (other - levels[c]) < limit
         out.append(_spans(speech, min_s))
     return out
+
+
+def _late_echo(samples: np.ndarray, rate: int, c: int, own: np.ndarray, vad: list[np.ndarray],
+               frame: int) -> tuple[np.ndarray, float] | None:
+    """Where channel `c` carries the other side's voice late (`echo_lag`: a speakerphone, no echo
+    cancelling at the far end; 20-300 ms) and strongly (under STRONG_BLEED_DB under the other side's
+    own level, `bleed_coupling` of the re-timed levels): the other channel's levels delayed to match and
+    the limit (half that coupling) over which a frame is the echo, not `c`'s own speaker. None for a
+    bleed without delay or a weak one (the fixed tests hold)."""
+    k = 1 - c
+    lag = echo_lag(samples[k], samples[c], rate)
+    if lag < frame // 2:
+        return None
+    other = _frame_db(delayed(samples[k], lag), frame)[:own.size]
+    shift = int(round(lag / frame))
+    heard = np.zeros_like(vad[k])
+    heard[shift:] = vad[k][:vad[k].size - shift]
+    coupling = bleed_coupling(own[:other.size], other, heard[:other.size])
+    if coupling is None or coupling >= STRONG_BLEED_DB or other.size != own.size:
+        return None
+    return other, coupling / 2.0
 
 
 def stereo_activity(audio: Any, channel_speakers: dict[int, str], bleed_db: float, vad_threshold: float,

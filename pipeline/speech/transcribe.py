@@ -43,7 +43,7 @@ import numpy as np
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, sides_gap
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, delayed, echo_lag, sides_gap
 from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress
 
 
@@ -1186,6 +1186,30 @@ def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float, strong: bo
     return float(np.percentile(other[other > -60.0], 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
 
 
+def late_echo_frames(samples: np.ndarray, rate: int, c: int,
+                     own: np.ndarray) -> tuple[np.ndarray, float, float] | None:
+    """Channel `c`'s frames (BLEED_FRAME_S; `own`: its `channel_levels`) that are the other side's voice
+    come back late (`echo_lag`: a speakerphone, no echo cancelling at the far end) and strongly (the
+    re-timed other side under STRONG_BLEED_DB over this channel where it speaks loudly): where the other
+    side, re-timed, is over this channel by half that coupling. With the delay (s) and the coupling (dB);
+    None for a bleed without delay or a weak one, which `bleed_mask` handles."""
+    frame = max(1, int(BLEED_FRAME_S * rate))
+    lag = echo_lag(samples[1 - c], samples[c], rate)
+    if lag < frame // 2:
+        return None
+    other = _frame_levels(delayed(samples[1 - c], lag), frame)
+    if other.size != own.size:
+        return None
+    audible = other > -60.0
+    if audible.sum() < 20:
+        return None
+    loud = audible & (other >= np.percentile(other[audible], 50))
+    coupling = float(np.median(other[loud] - own[loud]))
+    if coupling >= STRONG_BLEED_DB:
+        return None
+    return (other - own) >= coupling / 2.0, lag / rate, coupling
+
+
 def channel_levels(samples: np.ndarray, rate: int) -> np.ndarray:
     """(channels, frames) level (dB) of each channel's BLEED_FRAME_S frames."""
     frame = max(1, int(BLEED_FRAME_S * rate))
@@ -1444,6 +1468,12 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
         notes.append(f"strong bleed between the channels (the sides {gap:.0f} dB apart): crosstalk judged "
                      f"with a {margin:.1f} dB margin")
     bleed = bleed_mask(levels, margin, strong)
+    for c in range(n_ch if n_ch == 2 else 0):
+        echo = late_echo_frames(audio.samples, rate, c, levels[c])
+        if echo is not None:
+            bleed[c] |= echo[0]
+            notes.append(f"channel {c + 1} carries the other side's voice {echo[1] * 1000:.0f} ms late and "
+                         f"{echo[2]:.0f} dB under it (an echo): its words there dropped as the other side's")
     chans = samples_at(audio, backend.sample_rate)
     segments: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
