@@ -18,18 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, delayed, echo_lag, sides_gap
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap
 
 FRAME_S = 0.05
 VAD_RATE = 16000
-
-
-def _frame_db(x: np.ndarray, frame: int) -> np.ndarray:
-    n = x.size // frame
-    if n == 0:
-        return np.zeros(0)
-    y = x[: n * frame].astype(np.float64).reshape(n, frame)
-    return 10.0 * np.log10(np.maximum(np.einsum("ij,ij->i", y, y) / frame, 1e-12))
 
 
 def _vad_frames(x: np.ndarray, rate: int, n_frames: int, threshold: float) -> np.ndarray:
@@ -97,7 +89,7 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     inside a VAD segment; `floor_margin_db`: at least this far over it is speech, `_quiet`), less
     leftovers shorter than `min_s`."""
     frame = max(1, int(round(FRAME_S * rate)))
-    levels = np.stack([_frame_db(samples[c], frame) for c in range(samples.shape[0])])
+    levels = np.stack([frame_db(samples[c], frame) for c in range(samples.shape[0])])
     n = levels.shape[1]
     out = []
     vad = [_vad_frames(samples[c], rate, n, vad_threshold) for c in range(samples.shape[0])]
@@ -131,10 +123,11 @@ def _late_echo(samples: np.ndarray, rate: int, c: int, own: np.ndarray, vad: lis
     the limit (half that coupling) over which a frame is the echo, not `c`'s own speaker. None for a
     bleed without delay or a weak one (the fixed tests hold)."""
     k = 1 - c
-    lag = echo_lag(samples[k], samples[c], rate)
-    if lag < frame // 2:
+    retimed = retimed_other(samples, rate, c, frame)
+    if retimed is None:
         return None
-    other = _frame_db(delayed(samples[k], lag), frame)[:own.size]
+    lag, other = retimed
+    other = other[:own.size]
     shift = int(round(lag / frame))
     heard = np.zeros_like(vad[k])
     heard[shift:] = vad[k][:vad[k].size - shift]

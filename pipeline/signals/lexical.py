@@ -361,9 +361,10 @@ def questions(comp: Compiled, found: dict[str, list[Match]], toks: CallTokens,
             # the ASR often runs a statement and the question into one sentence with a comma ("I understand,
             # that must be worrying, when did you last use the card?"): a clause that starts like an open
             # question makes it one, quoted from that clause
-            for j in range(first + 5, last + 1):
-                clause = next(c for c in range(j, first - 1, -1) if c == first or toks.punct_before[c])
-                if j in starts_open and j - clause < 5:
+            clause = first
+            for j in range(first + 1, last + 1):
+                clause = j if toks.punct_before[j] else clause
+                if j >= first + 5 and j in starts_open and j - clause < 5:
                     is_open, begin = True, clause
                     break
         e = ev((begin, last), toks, speakers)

@@ -182,6 +182,18 @@ def _db(x: float) -> float:
     return 20.0 * np.log10(max(x, 1e-12))
 
 
+def frame_db(x: np.ndarray, frame: int, floor: float = 1e-12) -> np.ndarray:
+    """Mean-square level (dB) of consecutive `frame`-sample frames of `x` (under `floor`: `floor`), in
+    float64 a block of frames at a time (an hour of audio is not copied whole)."""
+    n = x.size // frame
+    out = np.empty(n, dtype=np.float64)
+    block = 4096
+    for i in range(0, n, block):
+        seg = x[i * frame:min(n, i + block) * frame].astype(np.float64).reshape(-1, frame)
+        out[i:i + seg.shape[0]] = np.einsum("ij,ij->i", seg, seg) / frame
+    return 10.0 * np.log10(np.maximum(out, floor))
+
+
 def _dots(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """(x.y, x.x, y.y) in float64, a chunk at a time (an hour of audio is not copied whole)."""
     out = np.zeros(3)
@@ -272,16 +284,11 @@ def echo_lag(src: np.ndarray, dst: np.ndarray, rate: int) -> int:
         return 0
     lev = []
     for x in (src, dst):
-        y = x[:n * frame].astype(np.float64).reshape(n, frame)
-        db = 10.0 * np.log10(np.maximum(np.einsum("ij,ij->i", y, y) / frame, 1e-10))
+        db = frame_db(x[:n * frame], frame, floor=1e-10)
         db = np.maximum(db, np.percentile(db, 90) - 40.0)  # the noise floor is not an envelope
         lev.append(db - db.mean())
     a, b = lev
-    rs = []
-    for k in range(0, min(n - 100, int(ECHO_MAX_LAG_S / ECHO_FRAME_S) + 1)):
-        x, y = a[:n - k], b[k:]
-        den = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
-        rs.append(float(np.dot(x, y)) / den if den > 0 else 0.0)
+    rs = [_normalised(_dots(a[:n - k], b[k:])) for k in range(0, min(n - 100, int(ECHO_MAX_LAG_S / ECHO_FRAME_S) + 1))]
     k = int(np.argmax(rs))
     return k * frame if rs[k] - float(np.median(rs)) >= ECHO_MIN_PROMINENCE else 0
 
@@ -293,6 +300,16 @@ def delayed(x: np.ndarray, lag: int) -> np.ndarray:
     out = np.zeros_like(x)
     out[lag:] = x[:x.size - lag]
     return out
+
+
+def retimed_other(samples: np.ndarray, rate: int, c: int, frame: int) -> tuple[int, np.ndarray] | None:
+    """On a two-channel call whose channel `c` carries the other side's voice late (`echo_lag` at least
+    half a `frame`): that delay (samples) and the other channel's frame levels (`frame_db`) delayed by
+    it, frame for frame with `c`'s; None where the other side comes back at once or not at all."""
+    lag = echo_lag(samples[1 - c], samples[c], rate)
+    if lag < frame // 2:
+        return None
+    return lag, frame_db(delayed(samples[1 - c], lag), frame)
 
 
 def _channel_policy(samples: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

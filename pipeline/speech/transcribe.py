@@ -43,7 +43,7 @@ import numpy as np
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, delayed, echo_lag, sides_gap
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap
 from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress
 
 
@@ -381,7 +381,7 @@ def pieces(samples: np.ndarray, max_piece_s: float, rate: int = 16000) -> list[t
         return [(0, n)]
     limit = int(max_piece_s * rate)
     frame = max(1, int(BLEED_FRAME_S * rate))
-    levels = _frame_levels(samples, frame)
+    levels = frame_db(samples, frame)
     search = int(min(30.0, max_piece_s / 4) * rate) // frame
     out, start = [], 0
     while n - start > limit:
@@ -431,7 +431,7 @@ def _decode_channel(model: Any, samples: np.ndarray, kwargs: dict[str, Any], cha
 def _loud_frames(samples: np.ndarray, below_db: float, rate: int = 16000) -> np.ndarray | None:
     """Per BLEED_FRAME_S frame: louder than the recording's loud frames (90th percentile of the
     audible ones, above -60 dBFS) less `below_db`; None when nothing is audible."""
-    return _loud(_frame_levels(samples, max(1, int(BLEED_FRAME_S * rate))), below_db)
+    return _loud(frame_db(samples, max(1, int(BLEED_FRAME_S * rate))), below_db)
 
 
 def _loud(levels: np.ndarray, below_db: float) -> np.ndarray | None:
@@ -1145,17 +1145,6 @@ def compression_ratio(text: str) -> float:
 BLEED_FRAME_S = 0.05
 
 
-def _frame_levels(x: np.ndarray, frame: int) -> np.ndarray:
-    """Mean-square level (dB) of consecutive frames of `x`."""
-    n = x.size // frame
-    out = np.empty(n, dtype=np.float64)
-    block = 4096
-    for i in range(0, n, block):
-        seg = x[i * frame:min(n, i + block) * frame].astype(np.float64).reshape(-1, frame)
-        out[i:i + seg.shape[0]] = np.einsum("ij,ij->i", seg, seg) / frame
-    return 10.0 * np.log10(np.maximum(out, 1e-12))
-
-
 BLEED_ONLY_CORRELATION = 0.8
 
 
@@ -1194,10 +1183,10 @@ def late_echo_frames(samples: np.ndarray, rate: int, c: int,
     side, re-timed, is over this channel by half that coupling. With the delay (s) and the coupling (dB);
     None for a bleed without delay or a weak one, which `bleed_mask` handles."""
     frame = max(1, int(BLEED_FRAME_S * rate))
-    lag = echo_lag(samples[1 - c], samples[c], rate)
-    if lag < frame // 2:
+    retimed = retimed_other(samples, rate, c, frame)
+    if retimed is None:
         return None
-    other = _frame_levels(delayed(samples[1 - c], lag), frame)
+    lag, other = retimed
     if other.size != own.size:
         return None
     audible = other > -60.0
@@ -1213,7 +1202,7 @@ def late_echo_frames(samples: np.ndarray, rate: int, c: int,
 def channel_levels(samples: np.ndarray, rate: int) -> np.ndarray:
     """(channels, frames) level (dB) of each channel's BLEED_FRAME_S frames."""
     frame = max(1, int(BLEED_FRAME_S * rate))
-    return np.stack([_frame_levels(samples[c], frame) for c in range(samples.shape[0])])
+    return np.stack([frame_db(samples[c], frame) for c in range(samples.shape[0])])
 
 
 def _loudest_other(levels: np.ndarray, c: int) -> np.ndarray:
