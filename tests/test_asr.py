@@ -601,6 +601,21 @@ def test_a_channel_that_only_carries_the_other_sides_bleed_loses_every_word():
     assert turns[0, half:].mean() > 0.5 and turns[1, :half].mean() > 0.5  # the other's turn is
 
 
+def test_a_far_leg_whose_bleed_sits_under_the_audible_floor_does_not_lose_the_call():
+    # A one-sided stereo call with a good echo canceller: the silent leg carries the operator's voice
+    # 60 dB down over line noise, under -60 dBFS throughout, yet not digital silence. Asking whether the
+    # operator's own channel is "only the other side's bleed" found no audible frame on the other side
+    # and the call was lost (IndexError). The operator keeps every word.
+    rate = 16000
+    rng = np.random.default_rng(1)
+    env = np.repeat(rng.uniform(0.05, 1.0, 40) * (rng.random(40) > 0.3), rate // 10)
+    speech = (rng.standard_normal(env.size) * env * 0.3).astype(np.float32)
+    far = (0.001 * speech + rng.standard_normal(env.size) * 3e-5).astype(np.float32)
+    mask = bleed_frames(np.stack([speech, far]), rate, margin_db=6.0)
+    talking = np.repeat(env[:: rate // 10] > 0, 2)  # 0.05 s frames where the operator speaks
+    assert not mask[0, : talking.size][talking].any()  # not one of them is taken for bleed
+
+
 # --------------------------------------------------------------------------- skipped speech
 
 

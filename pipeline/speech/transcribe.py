@@ -1164,15 +1164,15 @@ def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float, strong: bo
         return False
     if float(np.corrcoef(own[active], other[active])[0, 1]) < BLEED_ONLY_CORRELATION:
         return False
-    loud = own[own > -60.0]
-    if loud.size == 0:
+    loud, theirs = own[own > -60.0], other[other > -60.0]
+    if loud.size == 0 or theirs.size == 0:  # nothing audible here, or nothing there for this to be the bleed of
         return False
     if strong:  # the frames with speech in them: within 20 dB of the call's loud speech, not its noise floor
         top = np.maximum(own, other)
         heard = active & (top >= np.percentile(top[active], 90) - 20.0)
         if float(np.mean(own[heard] > other[heard] + margin_db)) >= OWN_LOUDER_SHARE:
             return False
-    return float(np.percentile(other[other > -60.0], 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
+    return float(np.percentile(theirs, 90)) - float(np.percentile(loud, 90)) >= 2 * margin_db
 
 
 def late_echo_frames(samples: np.ndarray, rate: int, c: int,
