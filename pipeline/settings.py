@@ -191,6 +191,9 @@ class AudioConfig(_Strict):
     min_duration_s: float = Field(0.5, gt=0.0)
     max_duration_s: float = Field(4 * 3600, gt=0.0)
     default_channel_map: list[Literal["operator", "client"]] = ["operator", "client"]
+    # Keypad digits (DTMF) and call-progress tones (ringback, busy, a beep) replaced by line noise before the voice
+    # activity, the diarizer and the ASR, so they count as nobody's speech (pipeline/speech/tones.py)
+    silence_tones: bool = True
 
 
 ROLE_EVIDENCE_KINDS = ("greeting", "offers_help", "asks_data", "holds", "self_intro", "states_problem",

@@ -18,6 +18,13 @@ from callqa.pipeline.errors import InputError
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
 
+@pytest.fixture(scope="module")
+def config():
+    """Decoding as such: the test signals are sine tones (440 Hz is a ringback), kept as they are here;
+    telephone tones replaced are tests/test_tones.py's."""
+    return load_config(overrides={"audio": {"silence_tones": False}})
+
+
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
 
@@ -228,3 +235,4 @@ def test_silence_only_yields_empty_transcript(tmp_path, config):
     assert audio.channels == 2
     result = transcribe_stereo(audio, config, None)
     assert result.turns == () and result.segments == ()
+

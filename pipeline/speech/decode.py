@@ -16,8 +16,10 @@ mp3, ogg/opus, m4a and telephony codecs). Channel policy:
   remain they are the call's two sides, otherwise all are mixed down to mono
   (we cannot know which channel is which speaker).
 
-What was decided is recorded in `Audio.notes`. Every problem is an
-`InputError(path, problem)`.
+Then, for the analysis (the file is untouched), telephone tones (keypad digits, ringback, busy tone,
+a beep) are replaced by line noise (`tones.py`, `audio.silence_tones`, `Audio.tone_spans`); a model
+that hears the file decoded again at its own rate gets the same (`conditioned_like`). What was
+decided is recorded in `Audio.notes`. Every problem is an `InputError(path, problem)`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import InputError
+from callqa.pipeline.speech.tones import replace_spans, silence_tones
 from callqa.pipeline.types import AudioSource
 
 # Two channels are "the same signal" when the part of one that a scaled (either sign), shifted (by up to
@@ -63,6 +66,7 @@ class Audio:
     source: AudioSource
     rate: int = 16000
     notes: tuple[str, ...] = ()  # decisions taken while decoding (channel policy)
+    tone_spans: tuple[tuple[int, float, float], ...] = ()  # (channel, start, end) replaced (tones.py)
 
     @property
     def channels(self) -> int:
@@ -378,9 +382,20 @@ def load_audio(path: str | Path, config: Config) -> Audio:
     if not np.isfinite(samples).all():
         raise InputError(path, "corrupt audio: decoded samples are not finite numbers")
     samples, notes = _channel_policy(samples)
+    spans: tuple[tuple[int, float, float], ...] = ()
+    if cfg.silence_tones:
+        samples, tone_notes, spans = silence_tones(samples, cfg.sample_rate)
+        notes += tone_notes
     fmt = probe.format if probe.format not in (None, "") else path.suffix.lstrip(".").lower() or None
     if probe.codec and fmt and probe.codec not in fmt:
         fmt = f"{fmt}/{probe.codec}"
     source = AudioSource(path=str(path), sha256=file_sha256(path), sample_rate=probe.sample_rate,
                          channels=probe.channels, duration_s=round(duration, 3), format=fmt)
-    return Audio(samples=samples, source=source, rate=cfg.sample_rate, notes=decode_notes + notes)
+    return Audio(samples=samples, source=source, rate=cfg.sample_rate, notes=decode_notes + notes,
+                 tone_spans=spans)
+
+
+def conditioned_like(audio: Audio, samples: np.ndarray, rate: int) -> np.ndarray:
+    """Another decode of `audio`'s file (channel policy applied, at `rate`) as the analysis hears `audio`:
+    with the same tones replaced."""
+    return replace_spans(samples, rate, getattr(audio, "tone_spans", ()))

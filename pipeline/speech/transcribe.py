@@ -849,19 +849,20 @@ def speech_without_words(audio: Any, config: Config, asr: "AsrResult") -> dict[s
 def samples_at(audio: Any, rate: int) -> np.ndarray:
     """The call's channels (channels, n) at a backend's `rate`. A recording made at that rate or
     lower (8 kHz telephony for T-one) is decoded again at its own rate, so the model hears the
-    original samples, not an upsampled-then-downsampled copy; otherwise resampled."""
+    original samples, not an upsampled-then-downsampled copy (raised and with tones replaced as
+    `audio` was, `conditioned_like`); otherwise resampled."""
     if rate == audio.sample_rate:
         return audio.samples
     src = getattr(audio, "source", None)
     if src is not None and 0 < (src.sample_rate or 0) <= rate and Path(src.path).is_file():
-        from callqa.pipeline.speech.decode import _channel_policy, _decode
+        from callqa.pipeline.speech.decode import _channel_policy, _decode, conditioned_like
         from callqa.pipeline.errors import InputError
 
         try:
             native, _, _ = _decode(Path(src.path), rate, src.channels)
             native, _ = _channel_policy(native)
             if native.shape[0] == audio.channels and abs(native.shape[1] / rate - audio.duration_s) < 0.1:
-                return native
+                return conditioned_like(audio, native, rate)
         except InputError:
             pass
     from math import gcd
