@@ -236,3 +236,61 @@ def test_silence_only_yields_empty_transcript(tmp_path, config):
     result = transcribe_stereo(audio, config, None)
     assert result.turns == () and result.segments == ()
 
+
+def _two_sides(sample_calls_dir, config, turns: int = 4) -> tuple[np.ndarray, list[dict]]:
+    """The first `turns` turns of the sample mono call, each side on its own channel with the other's
+    bleed at -26 dB and line noise 35 dB under the speech."""
+    import json
+
+    x = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config).mono()
+    said = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))["turns"]
+    said = said[:turns]
+    own = np.zeros((2, int((said[-1]["end"] + 1.0) * 16000)), np.float32)
+    for t in said:
+        a, b = int(t["start"] * 16000), int(t["end"] * 16000)
+        own[0 if t["speaker"] == "operator" else 1, a:b] = x[a:b]
+    mix = own + 10 ** (-26 / 20) * own[::-1]
+    level = float(np.sqrt(np.mean(x[int(said[0]["start"] * 16000):int(said[0]["end"] * 16000)] ** 2)))
+    mix += (np.random.default_rng(0).standard_normal(mix.shape) * level * 10 ** (-35 / 20)).astype(np.float32)
+    return mix, said
+
+
+def test_a_quiet_recording_is_raised_to_a_working_level(tmp_path, config, sample_calls_dir, monkeypatch):
+    # A recorder whose gain was set 50 dB too low (16-bit PCM: the loud speech at -66 dBFS): Silero's VAD,
+    # the bleed tests and the speech floors work on absolute levels and heard a quarter of the call (the
+    # client's last turn not at all). Raised to a working level, both channels alike, it is heard as the
+    # same call at a normal level is.
+    import soundfile as sf
+
+    from callqa.pipeline.signals.activity import channel_speech
+    import callqa.pipeline.speech.decode as decode
+
+    mix, said = _two_sides(sample_calls_dir, config)
+    sf.write(tmp_path / "quiet.wav", (mix * 10 ** (-50 / 20)).T, 16000, subtype="PCM_16")
+    sf.write(tmp_path / "normal.wav", mix.T, 16000, subtype="PCM_16")
+
+    def heard(path) -> list[float]:
+        audio = load_audio(path, config)
+        spans = channel_speech(audio.samples, 16000, bleed_margin_db=8.0, floor_margin_db=4.0)
+        return [sum(max(0.0, min(t["end"], y) - max(t["start"], x))
+                    for x, y in spans[0 if t["speaker"] == "operator" else 1]) / (t["end"] - t["start"]) for t in said]
+
+    audio = load_audio(tmp_path / "quiet.wav", config)
+    assert any(n.startswith("quiet recording (loud speech at -6") and "raised by 4" in n for n in audio.notes)
+    assert 20 * np.log10(np.max(np.abs(audio.samples))) > -12
+    assert not any("quiet" in n for n in load_audio(tmp_path / "normal.wav", config).notes)
+    quiet, normal = heard(tmp_path / "quiet.wav"), heard(tmp_path / "normal.wav")
+    assert min(quiet) > 0.6 and all(abs(q - n) < 0.2 for q, n in zip(quiet, normal)), (quiet, normal)
+    monkeypatch.setattr(decode, "QUIET_DBFS", -200.0)  # as before: not raised
+    assert min(heard(tmp_path / "quiet.wav")) < 0.3
+
+
+def test_line_noise_alone_and_digital_silence_are_not_raised(tmp_path, config):
+    # Nothing over the line's own hiss: raising it would hand the VAD and the ASR loud noise to hear words in.
+    import soundfile as sf
+
+    hiss = (3e-4 * np.random.default_rng(1).standard_normal(16000 * 5)).astype(np.float32)  # -70 dBFS
+    sf.write(tmp_path / "hiss.wav", hiss, 16000, subtype="PCM_16")
+    audio = load_audio(tmp_path / "hiss.wav", config)
+    assert audio.notes == () and audio.gain_db == 0.0
+    assert float(np.max(np.abs(audio.samples))) < 0.01
