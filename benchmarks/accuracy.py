@@ -6,7 +6,8 @@ Per call and in total:
 
 - WER of callqa (through `process_call`, as `callqa analyze` runs it) and of plain
   faster-whisper (`WhisperModel.transcribe` with the same model, beam, VAD and word
-  timestamps; no prompt, guard or crosstalk handling), per channel on stereo calls; both
+  timestamps; no prompt, guard or crosstalk handling) on the file as decoded (a quiet recording not
+  raised, telephone tones kept: `as_decoded`), per channel on stereo calls; both
   decode from the same random state of Whisper's sampling fallback (`reseed_sampling`);
   callqa runs with `privacy.redact` off (`--redact` keeps it: tags then count as errors);
 - DER on mono calls (pyannote.metrics, collar 0.25 s wide: +-0.125 s, overlaps scored) of the
@@ -182,6 +183,26 @@ class PlainWhisper:
         return out
 
 
+def as_decoded(audio: Any, config: Any) -> Any:
+    """`audio` (as `load_audio` gave it to callqa) as plain faster-whisper hears the file: not raised and
+    with its telephone tones, so the baseline does not get callqa's conditioning for free."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from callqa.pipeline.speech.decode import load_audio
+
+    if not audio.tone_spans and not audio.gain_db:
+        return audio
+    keep = config.section("audio").model_copy(update={"silence_tones": False})
+    raw = load_audio(audio.source.path, SimpleNamespace(section=lambda name: keep))
+    if raw.gain_db:
+        raw = replace(raw, samples=(raw.samples * np.float32(10 ** (-raw.gain_db / 20))).astype(np.float32),
+                      gain_db=0.0)
+    return raw
+
+
 # --------------------------------------------------------------------------- callqa
 
 
@@ -348,7 +369,7 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     ref_words = sum(len(_norm(r, language)) for r in refs)
     row["ref_words"] = ref_words
     if plain is not None:
-        ptexts = plain.texts(audio, language)
+        ptexts = plain.texts(as_decoded(audio, config), language)
         perr = sum(word_errors(r, h, language)[0] for r, h in zip(refs, ptexts))
         row["plain_errors"], row["wer_plain"] = perr, _ratio(perr, ref_words)
     if data is None:
@@ -654,7 +675,7 @@ def real_row(name: str, path: Path, refs: list[str] | None, rttm: str | None, n_
             e, n = map(sum, zip(*(word_errors(r, h) for r, h in pairs)))
             row["wer_callqa"] = _ratio(e, n)
             if plain is not None:
-                pt = plain.texts(audio)
+                pt = plain.texts(as_decoded(audio, config))
                 ppairs = list(zip(refs, pt)) if len(pairs) == 2 else [(" ".join(refs), " ".join(pt))]
                 pe, pn = map(sum, zip(*(word_errors(r, h) for r, h in ppairs)))
                 row["wer_plain"] = _ratio(pe, pn)
