@@ -15,9 +15,10 @@ A frame is tonal when the two strongest peaks of its spectrum (each +-2 bins, th
 window) hold `TONAL_SHARE` of its energy in 150-3900 Hz. Then:
 
 - a keypad digit (32 ms frames every 10 ms): one peak in DTMF's low group and one in its high group
-  (within `DTMF_TOLERANCE`), neither more than `DTMF_TWIST_DB` under the other, both steady within
-  `DTMF_DRIFT_HZ` for `DTMF_MIN_FRAMES` frames (62 ms; keypads send 70-100 ms or more). A voice's two
-  strongest harmonics sometimes sit on a DTMF pair for 3 frames, but glide;
+  (within `DTMF_TOLERANCE`), neither more than `DTMF_TWIST_DB` under the other, over `DTMF_MIN_FRAMES`
+  frames (62 ms; keypads send 70-100 ms or more) in which neither strays more than `DTMF_DRIFT_HZ` from
+  its median (GSM's coding wobbles a tone by a few Hz). A voice's two strongest harmonics sometimes sit
+  on a DTMF pair for 3 frames, but glide;
 - a call-progress tone (128 ms frames every 20 ms, fine enough to part 440 from 480 Hz): one peak, or two
   not in a voice's harmonic ratio, at `TONE_MIN_HZ` or over, steady within `TONE_DRIFT_HZ` for
   `TONE_MIN_S` (a ringback rings for 0.4-2 s, a busy tone for 0.35-0.5 s, a beep for 0.5-1 s).
@@ -25,8 +26,10 @@ window) hold `TONAL_SHARE` of its energy in 150-3900 Hz. Then:
 Speech is the risk: synthetic voices (espeak's pitch is flat) hold one harmonic within 8 Hz for up to
 0.3 s. On 360 simulated calls (seeds 4242, 3141, 777 and 2024 in English, 4242 in Russian, 3141 with a
 strong echo), the sample calls and the real recordings, not one stretch passed. On the four English
-seeds, 30 stretches passed with the minimum at 0.22 s, and 8 with the pitch floor at 250 Hz. All 425
-digits keyed into seed 4242 were found.
+seeds, 30 stretches passed with the minimum at 0.22 s, and 8 with the pitch floor at 250 Hz; 5 digits
+with 3 frames and 12 Hz. Of the digits `simulate.py --keypad` keys into seed 4242's calls, 375 of 395 are
+found through the recorders' codecs: all through G.711, MP3, Vorbis and PCM, 30 of 50 through GSM 06.10,
+which smears a tone's pitch and purity.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ DTMF_HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
 DTMF_TOLERANCE = 0.03  # ITU-T Q.24: accept +-1.5 %, reject beyond +-3.5 %
 DTMF_TWIST_DB = 10.0
 DTMF_MIN_FRAMES = 4
-DTMF_DRIFT_HZ = 8.0  # a keypad's tones hold their pitch; a voice's harmonics glide
+DTMF_DRIFT_HZ = 8.0  # from the run's median: a keypad's tones hold their pitch; a voice's harmonics glide
 TONE_MIN_HZ = 340.0  # over most voices' pitch; the lowest dial tone is 350 Hz
 TONE_DRIFT_HZ = 5.0
 TONE_MIN_S = 0.35  # under a busy tone's 0.35-0.5 s and a UK ringback's 0.4 s bursts
@@ -160,10 +163,16 @@ def _digits(x: np.ndarray, rate: int) -> list[Tone]:
     out = []
     change = np.flatnonzero(np.diff(np.concatenate(([-1], digit, [-1]))) != 0)
     for a, b in zip(change[:-1], change[1:]):
-        if digit[a] >= 0 and b - a >= DTMF_MIN_FRAMES and np.ptp(lo_f[a:b]) <= DTMF_DRIFT_HZ \
-                and np.ptp(hi_f[a:b]) <= DTMF_DRIFT_HZ:
+        if digit[a] >= 0 and b - a >= DTMF_MIN_FRAMES and _spread(lo_f[a:b]) <= DTMF_DRIFT_HZ \
+                and _spread(hi_f[a:b]) <= DTMF_DRIFT_HZ:
             out.append(_tone(a, b, HOP_S, FRAME_S, "dtmf", (DTMF_LOW[digit[a] // 4], DTMF_HIGH[digit[a] % 4])))
     return out
+
+
+def _spread(f: np.ndarray) -> float:
+    """How far (Hz) the frames' pitch strays from its median: GSM's coding wobbles a keypad's tone by a
+    few Hz either way, a voice's harmonic glides away."""
+    return float(np.max(np.abs(f - np.median(f))))
 
 
 def _steady_tones(x: np.ndarray, rate: int, digits: list[Tone]) -> list[Tone]:
