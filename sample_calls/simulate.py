@@ -6,6 +6,7 @@ Run from the repository root::
     .venv/bin/python sample_calls/simulate.py --n 120 --seed 7 --out /tmp/corpus
     .venv/bin/python sample_calls/simulate.py --language ru --out /tmp/ru  # Russian calls
     .venv/bin/python sample_calls/simulate.py --seed 7 --echo strong --out /tmp/echo  # the same calls, with echo
+    .venv/bin/python sample_calls/simulate.py --seed 7 --keypad --out /tmp/keys  # ... with keypad digits keyed
 
 The sample calls in `scenarios/` are few and were composed together with the code
 that analyses them; accuracy claims come from this corpus instead. Every call is
@@ -25,7 +26,10 @@ through G.711 u-law / A-law, GSM 06.10 or low-rate MP3 (ffmpeg), stereo (one sid
 per channel, with channel bleed) or mono, pink noise at 15-30 dB SNR. With
 `--echo strong` the client channel of each stereo call also carries the operator's
 voice 6-14 dB down and 20-300 ms late, band-limited with short reflections (a
-speakerphone, or no echo cancelling at the client's end); nothing else changes.
+speakerphone, or no echo cancelling at the client's end); nothing else changes. With
+`--keypad` the client keys 4-12 digits (DTMF, 100 ms each) into the two longest pauses of
+every call, on the client channel (20 dB down on the operator's) or into the mono mix, as a
+caller keying a card number into an IVR; nothing else changes.
 
 Languages: the wording of each language is in `wording.py` (English and Russian),
 with the same entries and as many options, so call `i` of a seed has the same
@@ -154,6 +158,7 @@ class CallPlan:
     company: str
     meta: dict[str, Any]
     echo: dict[str, Any] | None = None  # `--echo strong`: the operator's voice returned on the client channel
+    keypad: bool = False  # `--keypad`: DTMF digits keyed by the client in the two longest pauses
 
 
 class _Rng:
@@ -390,7 +395,7 @@ def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
     return n
 
 
-def plan_call(seed: int, index: int, language: str = "en", echo: str = "none") -> CallPlan:
+def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", keypad: bool = False) -> CallPlan:
     """The call `index` of the corpus with seed `seed` (independent of the corpus size)."""
     if language not in WORDING:
         raise ValueError(f"no wording for language {language!r} (sample_calls/wording.py has {', '.join(WORDING)})")
@@ -465,7 +470,7 @@ def plan_call(seed: int, index: int, language: str = "en", echo: str = "none") -
                     telephone=rate == 8000 or rng.chance(0.3), snr_db=round(snr, 2),
                     bleed_db=None if bleed is None else round(bleed, 2), lead_in_s=round(rng.uniform(0.2, 1.5), 3),
                     tail_s=round(rng.uniform(0.5, 2.0), 3), company=company, meta=meta,
-                    echo=_echo(seed, index) if echo == "strong" and channels == 2 else None)
+                    echo=_echo(seed, index) if echo == "strong" and channels == 2 else None, keypad=keypad)
 
 
 def _echo(seed: int, index: int) -> dict[str, Any]:
@@ -589,6 +594,46 @@ def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed]) -> Any:
     return out
 
 
+DTMF = {d: (low, high) for row, low in zip(("123A", "456B", "789C", "*0#D"), (697, 770, 852, 941))
+         for d, high in zip(row, (1209, 1336, 1477, 1633))}
+
+
+def _key_digits(plan: CallPlan, out: Any, placed: list[_Placed]) -> list[dict[str, Any]]:
+    """`--keypad`: 4-12 DTMF digits (100 ms, 60-150 ms apart, as loud as the speech) keyed by the client
+    into each of the call's two longest pauses (over 0.4 s) of `out`, in place: the client channel (the
+    operator's 20 dB down) or the mono mix. Drawn from the call's own stream. Returns what was keyed."""
+    import numpy as np
+
+    rng = np.random.default_rng(_seed(plan.call_id + "/keypad"))
+    rate = plan.sample_rate
+    spans = sorted((p.start, p.start + len(p.samples)) for p in placed)
+    gaps, reach = [], spans[0][0] if spans else 0  # pauses between turns, not before the first
+    for a, b in spans:
+        if a - reach > int(0.4 * rate):
+            gaps.append((a - reach, reach, a))
+        reach = max(reach, b)
+    speech = np.concatenate([p.samples for p in placed]) if placed else np.zeros(1)
+    level = float(np.sqrt(np.mean(speech ** 2))) * 1.4
+    client = plan.channel_map.index("client") if out.shape[0] == 2 and "client" in plan.channel_map else 0
+    keyed = []
+    for _, a, b in sorted(gaps)[-2:]:
+        t = a + int(0.1 * rate)
+        for _ in range(int(rng.integers(4, 13))):
+            n = int(0.1 * rate)
+            if t + n > b - int(0.1 * rate):
+                break
+            digit = str(rng.choice(list(DTMF)))
+            x = np.arange(n) / rate
+            tone = level / 2 * (np.sin(2 * np.pi * DTMF[digit][0] * x) + np.sin(2 * np.pi * DTMF[digit][1] * x))
+            out[client, t:t + n] += tone
+            if out.shape[0] == 2:
+                out[1 - client, t:t + n] += 0.1 * tone
+            keyed.append({"digit": digit, "start": round(t / rate, 4), "end": round((t + n) / rate, 4)})
+            t += n + int(rng.uniform(0.06, 0.15) * rate)
+    np.clip(out, -0.98, 0.98, out=out)
+    return sorted(keyed, key=lambda k: k["start"])
+
+
 def _echo_of(x: Any, echo: dict[str, Any], rate: int) -> Any:
     """`x` (the operator's clean channel) as it comes back in `echo`: band-limited, with its
     reflections (delay ms after the direct path, level dB under it), `delay_ms` late and
@@ -651,6 +696,7 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
                   turns=tuple(ScenarioTurn(t.role, t.text, t.gap, t.plant) for t in plan.turns), expected={})
     planted = _planted(sc, by_role)
     mix = _degrade(plan, mix_call(sc, placed, total, plan.channel_map), placed)
+    keypad = _key_digits(plan, mix, placed) if plan.keypad else None
     ext = plan.fmt
     dest = out_dir / "audio" / f"{plan.call_id}.{ext}"
     _write_audio(plan, mix.astype(np.float32), dest)
@@ -678,6 +724,7 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
         "snr_db": plan.snr_db,
         "bleed_db": plan.bleed_db,
         "echo": plan.echo,
+        "keypad": keypad,
         "meta": meta,
         "company": plan.company,
         "num_speakers": len(ids),
@@ -695,16 +742,17 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
 
 
 def generate(out_dir: Path, n: int = 60, seed: int = 0, language: str = "en", start: int = 0,
-             log: Any = None, echo: str = "none") -> list[dict[str, Any]]:
+             log: Any = None, echo: str = "none", keypad: bool = False) -> list[dict[str, Any]]:
     """Build calls `start`..`start + n - 1` of the corpus `seed` into `out_dir`; returns their truths."""
     out_dir = Path(out_dir)
     truths = []
     for i in range(start, start + n):
-        truth = build(plan_call(seed, i, language, echo), out_dir)
+        truth = build(plan_call(seed, i, language, echo, keypad), out_dir)
         truths.append(truth)
         if log:
             log(truth)
     _write_json(out_dir / "corpus.json", {"seed": seed, "language": language, "n": n, "start": start, "echo": echo,
+                                          "keypad": keypad,
                                           "calls": [{"call_id": t["call_id"], "source": t["source"], "tags": t["tags"],
                                                      "channels": t["channels"], "sample_rate": t["sample_rate"],
                                                      "codec": t["codec"]} for t in truths]})
@@ -739,11 +787,15 @@ def main(argv: list[str] | None = None) -> int:
                          "6-14 dB down, 20-300 ms late, band-limited, with short reflections (a speakerphone "
                          "or a phone without echo cancelling at the client's end); the calls are otherwise the "
                          "seed's calls")
+    ap.add_argument("--keypad", action="store_true",
+                    help="the client keys 4-12 keypad digits (DTMF) into the two longest pauses of every call "
+                         "(the client channel, 20 dB down on the operator's; or the mono mix); the calls are "
+                         "otherwise the seed's calls")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
     generate(args.out, n=args.n, seed=args.seed, language=args.language, start=args.start, log=_print,
-             echo=args.echo)
+             echo=args.echo, keypad=args.keypad)
     print(f"{args.n} calls in {args.out} (truth/, audio/, corpus.json, config.yaml)")
     return 0
 

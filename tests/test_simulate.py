@@ -265,3 +265,28 @@ def test_strong_echo_is_the_same_call_with_the_operator_back_late_on_the_client_
     spec = np.abs(np.fft.rfft(y))
     f = np.fft.rfftfreq(y.size, 1 / rate)
     assert spec[f < 150].mean() < 0.1 * spec[(f > 500) & (f < 3000)].mean()  # the telephone band
+
+
+def test_keypad_is_the_same_call_with_digits_keyed_into_its_pauses(corpus, tmp_path):
+    """`--keypad` changes nothing but the audio where the client keys digits: 4-12 DTMF digits into each of
+    the two longest pauses between turns, which the truth lists and callqa's tone detector finds (the client
+    channel of a 16 kHz stereo wav call, an 8 kHz mu-law mono call)."""
+    from callqa.pipeline.config import load_config
+    from callqa.pipeline.speech.decode import load_audio
+    from callqa.pipeline.speech.tones import find_tones
+
+    out, truths = corpus
+    keyed = simulate.generate(tmp_path, n=2, seed=3, keypad=True)
+    assert json.loads((tmp_path / "corpus.json").read_text())["keypad"] is True
+    as_is = load_config(overrides={"audio": {"silence_tones": False}})
+    for plain, t in zip(truths[:2], keyed):
+        assert {k: v for k, v in t.items() if k not in ("keypad", "audio_sha256")} == \
+            {k: v for k, v in plain.items() if k not in ("keypad", "audio_sha256")}
+        assert plain["keypad"] is None and 4 <= len(t["keypad"]) <= 24
+        assert t["audio_sha256"] != plain["audio_sha256"]
+        for k in t["keypad"]:
+            assert not any(u["start"] < k["end"] and k["start"] < u["end"] for u in t["turns"])
+        audio = load_audio(tmp_path / t["source"], as_is)
+        found = [x for c in range(audio.channels) for x in find_tones(audio.channel(c), audio.rate)]
+        assert all(x.kind == "dtmf" for x in found)
+        assert all(any(x.start - 0.03 <= k["start"] and k["end"] <= x.end + 0.03 for x in found) for k in t["keypad"])
