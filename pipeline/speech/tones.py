@@ -77,7 +77,8 @@ def _frames(x: np.ndarray, frame: int, hop: int, first: int, count: int) -> np.n
 
 
 def _peak(power: np.ndarray, lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per frame: the strongest bin, its lobe's energy and its frequency in bins (parabolic)."""
+    """Per frame: the bins of the strongest peak's lobe, the lobe's energy and the peak's frequency in
+    bins (parabolic)."""
     n, bins = power.shape
     p = np.argmax(power, axis=1)
     offsets = np.arange(-PEAK_HALF_WIDTH, PEAK_HALF_WIDTH + 1)
@@ -90,7 +91,7 @@ def _peak(power: np.ndarray, lo: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     a, b, c = (np.log(v + 1e-20) for v in (left, mid, right))
     den = a - 2 * b + c
     shift = np.where(np.abs(den) > 1e-12, 0.5 * (a - c) / np.where(den == 0, 1, den), 0.0)
-    return p, energy, p + lo + np.clip(shift, -0.5, 0.5)
+    return lobe, energy, p + lo + np.clip(shift, -0.5, 0.5)
 
 
 def _frame_features(x: np.ndarray, rate: int, frame_s: float = FRAME_S,
@@ -115,12 +116,9 @@ def _frame_features(x: np.ndarray, rate: int, frame_s: float = FRAME_S,
         power = (spec.real ** 2 + spec.imag ** 2)[:, lo:hi + 1].astype(np.float64)
         total = power.sum(axis=1)
         level[first:first + count] = 10 * np.log10(2 * total / (norm * frame) + 1e-20)
-        p1, e1, b1 = _peak(power, lo)
+        lobe, e1, b1 = _peak(power, lo)
         masked = power.copy()
-        rows = np.arange(count)[:, None]
-        lobe = np.clip(p1[:, None] + np.arange(-PEAK_HALF_WIDTH, PEAK_HALF_WIDTH + 1)[None, :], 0,
-                       power.shape[1] - 1)
-        masked[rows, lobe] = 0.0
+        masked[np.arange(count)[:, None], lobe] = 0.0
         _, e2, b2 = _peak(masked, lo)
         safe = np.maximum(total, 1e-30)
         share[first:first + count] = (e1 + e2) / safe
@@ -236,13 +234,11 @@ def describe(tones: list[Tone], channel: str) -> str:
 
 def _floor_rms(x: np.ndarray, rate: int) -> float:
     """The channel's quiet level: the 10th percentile of its 30 ms frames' RMS, leaving out digital silence."""
-    frame = max(1, int(0.03 * rate))
-    n = x.size // frame
-    if n == 0:
-        return 0.0
-    ms = np.einsum("ij,ij->i", *(x[:n * frame].reshape(n, frame).astype(np.float64),) * 2) / frame
-    ms = ms[ms > 1e-14]
-    return float(np.sqrt(np.percentile(ms, 10))) if ms.size else 0.0
+    from callqa.pipeline.speech.decode import frame_db  # decode imports this module
+
+    levels = frame_db(x, max(1, int(0.03 * rate)), floor=1e-14)
+    levels = levels[levels > -140.0]
+    return float(np.sqrt(np.percentile(10.0 ** (levels / 10.0), 10))) if levels.size else 0.0
 
 
 Span = tuple[int, float, float]  # channel, start (s), end (s)
