@@ -131,6 +131,20 @@ def test_real_voices_are_never_taken_for_a_tone(real_data_dir, config):
     _no_tone_in(sorted(p for p in real_data_dir.iterdir() if p.suffix in (".wav", ".flac")), config)
 
 
+def test_a_voice_whose_harmonics_sit_near_a_keypad_pair_is_no_digit():
+    # The 3rd and 6th harmonics of a 279 Hz voice (838 + 1676 Hz, an octave apart) held for 100 ms are
+    # within 3 % of "C" (852 + 1633 Hz); a fifth apart (860 + 1290 Hz) within 3 % of "8" (852 + 1336 Hz).
+    # An overlap of two simulated voices had 82 ms of speech replaced by line noise for such a "digit".
+    # A keypad off by Q.24's 1.5 % on both tones toward that ratio (839 + 1657 Hz) is still a digit.
+    rng = np.random.default_rng(1)
+    gap = np.zeros(SR // 4, np.float32)
+    for hz, found in (((838.0, 1676.0), False), ((860.0, 1290.0), False), ((839.0, 1657.5), True),
+                      ((839.0, 1290.0 * 1.015), True)):
+        x = np.concatenate([gap, _tone(hz, 0.1, 0.2), gap])
+        x = x + (rng.standard_normal(x.size) * 1e-3).astype(np.float32)
+        assert [t.kind for t in find_tones(x, SR)] == (["dtmf"] if found else []), hz
+
+
 def test_digits_inside_a_word_gap_are_found_one_by_one():
     # Eight digits, 80 ms each: every one is found, at its time, with its two frequencies; no digit is told.
     rng = np.random.default_rng(0)
