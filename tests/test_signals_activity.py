@@ -243,6 +243,38 @@ def test_strong_bleed_both_ways_is_not_taken_for_the_other_side_speaking(sample_
     assert _covered(clx, cl_at, cl_at + len(cl) / SR) > 0.7 * len(cl) / SR
 
 
+def test_a_client_leg_recorded_quieter_than_its_bleed_is_not_the_operator_talking(sample_calls_dir, config):
+    """The recorder keeps the client's leg 12 dB down, and the client's bleed on the operator's channel (21 dB
+    under the client's voice) is then only 9 dB under the client's own channel: the 12 dB bleed test took it
+    for the operator talking through every client turn, so every client turn that came in near the
+    operator's was an interruption (seed 4242's stereo calls so recorded: 3 invented on one call, 1.25 and
+    2.25 s of "overlap"). The client's overlap with the operator's last second is still the client's."""
+    import json
+
+    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
+    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
+    x = mono.mono()
+    op_t, cl_t = truth["turns"][0], truth["turns"][1]
+    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
+    cl = x[int(cl_t["start"] * SR):int(cl_t["end"] * SR)]
+    op_end = OP_AT + len(op) / SR
+    cl_at = op_end - 1.0
+    cl_end = cl_at + len(cl) / SR
+    own = np.zeros((2, int((cl_end + 1.0) * SR)), dtype=np.float32)
+    own[0, int(OP_AT * SR):int(OP_AT * SR) + len(op)] = op
+    own[1, int(cl_at * SR):int(cl_at * SR) + len(cl)] = cl
+    rng = np.random.default_rng(4)
+    mix = own + 10 ** (-21 / 20) * own[::-1]
+    mix = mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(op ** 2))) * 10 ** (-40 / 20)
+    mix[1] *= 10 ** (-12 / 20)
+    opx, clx = channel_speech(mix.astype(np.float32), SR, bleed_margin_db=8.0, floor_margin_db=4.0)
+    assert _covered(opx, op_end + 0.2, cl_end) < 0.3  # the client's bleed is not the operator
+    assert _covered(opx, OP_AT, op_end) > 0.7 * (op_end - OP_AT)
+    assert _covered(clx, cl_at, op_end) > 0.5  # the client's overlap is the client's
+    assert _covered(clx, cl_at, cl_end) > 0.7 * len(cl) / SR
+    assert _covered(clx, 0.0, cl_at - 0.3) < 0.2  # the operator's bleed is not the client
+
+
 def test_a_strong_echo_both_ways_keeps_each_sides_words_on_its_own_channel(sample_calls_dir, config):
     """The sample inbound call with each side's voice 10 dB under it on the other channel, at 8 kHz
     A-law: with the fixed thresholds (a word is bleed 2 x 6 dB under the channel's own speech) the echo

@@ -84,8 +84,9 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     """Per channel of `samples` (channels, n): the spans (s) where that channel's own speaker talks —
     VAD speech on the channel, less the frames where another channel is `bleed_db` or more louder
     (bleed of the other side; with `bleed_margin_db`, only where the channel is also within that of
-    its measured bleed level, `bleed_coupling`; on a call whose sides are under `STRONG_BLEED_DB` apart,
-    `sides_gap`, where the other is half that gap louder) and the frames at the channel's noise floor (the pauses
+    its measured bleed level, `bleed_coupling`, and where that coupling is under `STRONG_BLEED_DB`, half
+    of it; on a call whose sides are under `STRONG_BLEED_DB` apart, `sides_gap`, where the other is half
+    that gap louder) and the frames at the channel's noise floor (the pauses
     inside a VAD segment; `floor_margin_db`: at least this far over it is speech, `_quiet`), less
     leftovers shorter than `min_s`."""
     frame = max(1, int(round(FRAME_S * rate)))
@@ -110,6 +111,12 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
                 coupling = bleed_coupling(levels[c], other, np.any([vad[k] for k in others], axis=0))
                 if coupling is not None:
                     limit = max(bleed_db, coupling - bleed_margin_db)
+                    if coupling < STRONG_BLEED_DB:
+                        # The other side comes through strongly on this channel alone (its own channel
+                        # recorded quieter than its bleed here: a client leg 12 dB down left the client's
+                        # bleed 9 dB under the client channel, never 12 dB, and all of it was the operator
+                        # talking over the client): half way between the bleed and this side's own talk.
+                        limit = coupling / 2.0
             speech &= (other - levels[c]) < limit
         out.append(_spans(speech, min_s))
     return out
