@@ -605,7 +605,9 @@ def test_a_far_leg_whose_bleed_sits_under_the_audible_floor_does_not_lose_the_ca
     # A one-sided stereo call with a good echo canceller: the silent leg carries the operator's voice
     # 60 dB down over line noise, under -60 dBFS throughout, yet not digital silence. Asking whether the
     # operator's own channel is "only the other side's bleed" found no audible frame on the other side
-    # and the call was lost (IndexError). The operator keeps every word.
+    # and the call was lost (IndexError). The operator keeps every word, and whatever Whisper reads off the
+    # faint copy is not a second voice (an IVR whose client leg was recorded 12 dB down, its bleed 42 dB under
+    # the prompt: six "client" turns, the one-voice call heard as two).
     rate = 16000
     rng = np.random.default_rng(1)
     env = np.repeat(rng.uniform(0.05, 1.0, 40) * (rng.random(40) > 0.3), rate // 10)
@@ -614,6 +616,7 @@ def test_a_far_leg_whose_bleed_sits_under_the_audible_floor_does_not_lose_the_ca
     mask = bleed_frames(np.stack([speech, far]), rate, margin_db=6.0)
     talking = np.repeat(env[:: rate // 10] > 0, 2)  # 0.05 s frames where the operator speaks
     assert not mask[0, : talking.size][talking].any()  # not one of them is taken for bleed
+    assert mask[1].all()
 
 
 # --------------------------------------------------------------------------- skipped speech

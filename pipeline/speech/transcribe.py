@@ -1165,9 +1165,13 @@ def _bleed_only(own: np.ndarray, other: np.ndarray, margin_db: float, strong: bo
         return False
     if float(np.corrcoef(own[active], other[active])[0, 1]) < BLEED_ONLY_CORRELATION:
         return False
-    loud, theirs = own[own > -60.0], other[other > -60.0]
-    if loud.size == 0 or theirs.size == 0:  # nothing audible here, or nothing there for this to be the bleed of
+    theirs = other[other > -60.0]
+    if theirs.size == 0:  # nothing there for this to be the bleed of
         return False
+    # This channel's loud frames; with none over -60 dBFS, its frames while either side is audible: a faint
+    # copy of the other side (a client leg recorded 12 dB down, an IVR's bleed 42 dB under it) that follows
+    # it is bleed all the same, and Whisper still read words off it
+    loud = own[own > -60.0] if (own > -60.0).any() else own[active]
     if strong:  # the frames with speech in them: within 20 dB of the call's loud speech, not its noise floor
         top = np.maximum(own, other)
         heard = active & (top >= np.percentile(top[active], 90) - 20.0)
@@ -1226,11 +1230,11 @@ def bleed_mask(levels: np.ndarray, margin_db: float, strong: bool = False) -> np
     for c in range(levels.shape[0]):
         own = levels[c]
         other = _loudest_other(levels, c)
-        near_own_level = _loud(own, 2 * margin_db)
-        if near_own_level is None:
-            continue
         if _bleed_only(own, other, margin_db, strong):  # nothing of its own: every word on it is the other side's
             mask[c] = True
+            continue
+        near_own_level = _loud(own, 2 * margin_db)
+        if near_own_level is None:
             continue
         m = (other - own >= margin_db) & ~near_own_level
         # Only runs of bleed (3 frames or more), not single frames inside speech.
