@@ -42,12 +42,13 @@ extras=()
 [[ $WITH_BASE == 1 ]] && extras+=(whisper-base)
 extra=""; (( ${#extras[@]} )) && extra="[$(IFS=,; echo "${extras[*]}")]"
 stamp=".venv/.callqa-installed${extra}"
-want="$(sha256sum pyproject.toml | cut -c1-16)"
+want="$(cat pyproject.toml scripts/constraints.txt | sha256sum | cut -c1-16)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "setup: installing Python packages (first time: a few minutes)"
   "${VPIP[@]}" install --upgrade "pip>=24" >/dev/null
   # torch first, as a matching pair with torchaudio (see DEVELOPERS notes in README)
-  "${VPIP[@]}" install "torch==2.11.0" "torchaudio==2.11.0"
-  "${VPIP[@]}" install -e ".${extra}"
+  "${VPIP[@]}" install -c scripts/constraints.txt "torch==2.11.0" "torchaudio==2.11.0"
+  # every package at the version in scripts/constraints.txt (the last known-good set)
+  "${VPIP[@]}" install -c scripts/constraints.txt -e ".${extra}"
   echo "$want" > "$stamp"
 fi
