@@ -43,6 +43,17 @@ def stereo(sample_calls_dir, config):
     return mix.astype(np.float32), (OP_AT, OP_AT + len(op) / SR), (CL_AT, CL_AT + len(cl) / SR)
 
 
+def _turns(sample_calls_dir, config, n):
+    """The first `n` turns of the sample mono call (operator, client, operator, ...), as 16 kHz samples."""
+    import json
+
+    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
+    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
+    assert [t["speaker"] for t in truth["turns"][:2]] == ["operator", "client"]
+    x = mono.mono()
+    return [x[int(t["start"] * SR):int(t["end"] * SR)] for t in truth["turns"][:n]]
+
+
 def _covered(spans, a, b):
     """Seconds of [a, b] the spans cover."""
     return sum(max(0.0, min(b, y) - max(a, x)) for x, y in spans)
@@ -105,14 +116,8 @@ def test_a_quiet_line_coming_in_over_a_loud_one_is_speech_not_bleed(sample_calls
     the operator's bleed, so the interruption's overlap vanished (seed-555 and seed-777 simulated calls
     lost two client interruptions that way, onsets and sentence ends cut). This call's bleed sits 26 dB
     under the talker: measured per call (`bleed_margin_db`), only levels near that are bleed."""
-    import json
-
-    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
-    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
-    x = mono.mono()
-    op_t, cl_t = truth["turns"][0], truth["turns"][1]
-    op = x[int(op_t["start"] * mono.rate):int(op_t["end"] * mono.rate)]
-    cl = x[int(cl_t["start"] * mono.rate):int(cl_t["end"] * mono.rate)] * 10 ** (-15 / 20)
+    op, cl = _turns(sample_calls_dir, config, 2)
+    cl = cl * 10 ** (-15 / 20)
     op_end = OP_AT + len(op) / SR
     cl_at = op_end - 1.0  # the client comes in for the operator's last second
     n = int((cl_at + len(cl) / SR + 1.0) * SR)
@@ -136,14 +141,8 @@ def test_a_noisy_line_that_says_little_is_not_heard_under_the_other_side(sample_
     and its median level sits on the noise. The noise's ups and downs under the operator then passed for
     the client, and a false client interruption was counted (simulated call sim1234_008). Speech must be
     `floor_margin_db` over the channel's noise floor."""
-    import json
-
-    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
-    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
-    x = mono.mono()
-    op_t, cl_t = truth["turns"][0], truth["turns"][1]
-    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
-    cl = x[int(cl_t["start"] * SR):int((cl_t["start"] + 1.5) * SR)]
+    op, cl = _turns(sample_calls_dir, config, 2)
+    cl = cl[:int(1.5 * SR)]
     op_end = OP_AT + len(op) / SR
     cl_at = op_end + 0.6
     own = np.zeros((2, int((cl_at + 2.5) * SR)), dtype=np.float32)
@@ -169,16 +168,10 @@ def test_coming_back_in_over_a_reply_given_in_ones_own_pause_is_ones_own_interru
     up to `pause_in_turn_s` (1 s), so the operator's two stretches made one run, the client's reply started
     inside it and was counted as the client's interruption (3 of 10 operator interruptions on unseen
     seed-3141 stereo calls reported that way, as the client's)."""
-    import json
-
-    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
-    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
-    x = mono.mono()
-    op_t, cl_t = truth["turns"][0], truth["turns"][1]
-    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
+    op, cl = _turns(sample_calls_dir, config, 2)
     cut = len(op) // 2
     first, second = op[:cut], op[cut:]
-    cl = x[int(cl_t["start"] * SR):int((cl_t["start"] + 1.3) * SR)]
+    cl = cl[:int(1.3 * SR)]
     stop = OP_AT + len(first) / SR
     cl_at, back = stop + 0.05, stop + 0.75  # the reply in the pause; the operator back 0.7 s into it
     own = np.zeros((2, int((back + len(second) / SR + 1.0) * SR)), dtype=np.float32)
@@ -220,14 +213,7 @@ def test_strong_bleed_both_ways_is_not_taken_for_the_other_side_speaking(sample_
     the fixed 12 dB bleed test took the echo for speech, so each side "talked" through the other's
     turns: on 22 such copies of seed-4242 calls talk time was 0.15 off and 18 client interruptions were
     invented. The two sides' typical gap (`sides_gap`) tells the echo apart."""
-    import json
-
-    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
-    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
-    x = mono.mono()
-    op_t, cl_t = truth["turns"][0], truth["turns"][1]
-    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
-    cl = x[int(cl_t["start"] * SR):int(cl_t["end"] * SR)]
+    op, cl = _turns(sample_calls_dir, config, 2)
     op_end = OP_AT + len(op) / SR
     cl_at = op_end + 0.5
     own = np.zeros((2, int((cl_at + len(cl) / SR + 1.0) * SR)), dtype=np.float32)
@@ -249,14 +235,7 @@ def test_a_client_leg_recorded_quieter_than_its_bleed_is_not_the_operator_talkin
     for the operator talking through every client turn, so every client turn that came in near the
     operator's was an interruption (seed 4242's stereo calls so recorded: 3 invented on one call, 1.25 and
     2.25 s of "overlap"). The client's overlap with the operator's last second is still the client's."""
-    import json
-
-    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
-    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
-    x = mono.mono()
-    op_t, cl_t = truth["turns"][0], truth["turns"][1]
-    op = x[int(op_t["start"] * SR):int(op_t["end"] * SR)]
-    cl = x[int(cl_t["start"] * SR):int(cl_t["end"] * SR)]
+    op, cl = _turns(sample_calls_dir, config, 2)
     op_end = OP_AT + len(op) / SR
     cl_at = op_end - 1.0
     cl_end = cl_at + len(cl) / SR
@@ -273,6 +252,35 @@ def test_a_client_leg_recorded_quieter_than_its_bleed_is_not_the_operator_talkin
     assert _covered(clx, cl_at, op_end) > 0.5  # the client's overlap is the client's
     assert _covered(clx, cl_at, cl_end) > 0.7 * len(cl) / SR
     assert _covered(clx, 0.0, cl_at - 0.3) < 0.2  # the operator's bleed is not the client
+
+
+def test_the_operator_coming_back_in_over_the_clients_reply_is_heard_on_the_operators_channel(sample_calls_dir,
+                                                                                              config):
+    """Ordinary bleed (21 dB both ways), the operator talking most of the call (two turns, the client's
+    reply, the operator back in over its last 0.8 s). The client channel's voice activity also fires on
+    the operator's bleed, so measured over all of it the operator channel's coupling comes out negative
+    (-3.6 dB on a simulated call), and half of it took the operator's overlap for the client's bleed: the
+    operator's interruption was lost. The coupling that tells a strong bleed is measured where the other
+    channel is the louder."""
+    def trimmed(x):  # the turn without the quiet before and after it
+        loud = np.flatnonzero(np.abs(x) > 0.02 * np.abs(x).max())
+        return x[loud[0]:loud[-1] + 1]
+
+    op, cl, op2 = map(trimmed, _turns(sample_calls_dir, config, 3))
+    o2 = OP_AT + len(op) / SR + 0.4
+    cl_at = o2 + len(op2) / SR + 0.5
+    cl_end = cl_at + len(cl) / SR
+    back = cl_end - 0.8
+    own = np.zeros((2, int((back + len(op) / SR + 1.0) * SR)), dtype=np.float32)
+    for ch, at, x in ((0, OP_AT, op), (0, o2, op2), (1, cl_at, cl), (0, back, op)):
+        own[ch, int(at * SR):int(at * SR) + len(x)] = x
+    rng = np.random.default_rng(5)
+    mix = own + 10 ** (-21 / 20) * own[::-1]
+    mix = mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(op ** 2))) * 10 ** (-40 / 20)
+    opx, clx = channel_speech(mix.astype(np.float32), SR, bleed_margin_db=8.0, floor_margin_db=4.0)
+    assert _covered(opx, back, cl_end) > 0.5  # the operator's overlap is the operator's
+    assert _covered(opx, cl_at + 0.2, back - 0.2) < 0.3  # the client's reply before it is not
+    assert _covered(clx, cl_at, cl_end) > 0.7 * len(cl) / SR
 
 
 def test_a_strong_echo_both_ways_keeps_each_sides_words_on_its_own_channel(sample_calls_dir, config):
@@ -330,15 +338,9 @@ def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_ca
     the echo passed for the client talking through every operator turn (a -6 to -14 dB echo on 22
     simulated calls: talk-ratio error 0.21, 49 client interruptions invented). Re-timed by its delay
     (`echo_lag`), it is told apart."""
-    import json
-
     from callqa.pipeline.speech.decode import echo_lag
 
-    mono = load_audio(sample_calls_dir / "audio" / "en_mono_inbound.wav", config)
-    truth = json.loads((sample_calls_dir / "truth" / "en_mono_inbound.json").read_text(encoding="utf-8"))
-    x = mono.mono()
-    op_t, cl_t, op2_t = truth["turns"][0], truth["turns"][1], truth["turns"][2]
-    parts = [x[int(t["start"] * SR):int(t["end"] * SR)] for t in (op_t, cl_t, op2_t)]
+    parts = _turns(sample_calls_dir, config, 3)
     at = [OP_AT, OP_AT + len(parts[0]) / SR + 0.5]
     at.append(at[1] + len(parts[1]) / SR + 0.5)
     own = np.zeros((2, int((at[2] + len(parts[2]) / SR + 1.0) * SR)), dtype=np.float32)

@@ -67,12 +67,17 @@ def _spans(mask: np.ndarray, min_s: float) -> list[tuple[float, float]]:
 MIN_COUPLING_FRAMES = 20
 
 
-def bleed_coupling(own: np.ndarray, other: np.ndarray, other_speech: np.ndarray) -> float | None:
+def bleed_coupling(own: np.ndarray, other: np.ndarray, other_speech: np.ndarray,
+                   louder_only: bool = False) -> float | None:
     """How far (dB) under the other channel this channel carries the other side's bleed: the median
     level difference over the frames where the other side speaks loudly (its louder half). Most of
     that time this side is silent (people speak in turns), so the median is the bleed's level; None
-    with too few such frames."""
+    with too few such frames. `louder_only`: only the frames where the other channel is the louder (the
+    other channel's VAD also fires on this side's bleed on it, and those frames, this side talking,
+    took a call's coupling to -3.6 dB)."""
     loud = other_speech & (other >= np.median(other[other_speech])) if other_speech.any() else other_speech
+    if louder_only:
+        loud = loud & (other > own)
     if loud.sum() < MIN_COUPLING_FRAMES:
         return None
     return float(np.median(other[loud] - own[loud]))
@@ -84,8 +89,8 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     """Per channel of `samples` (channels, n): the spans (s) where that channel's own speaker talks —
     VAD speech on the channel, less the frames where another channel is `bleed_db` or more louder
     (bleed of the other side; with `bleed_margin_db`, only where the channel is also within that of
-    its measured bleed level, `bleed_coupling`, and where that coupling is under `STRONG_BLEED_DB`, half
-    of it; on a call whose sides are under `STRONG_BLEED_DB` apart, `sides_gap`, where the other is half
+    its measured bleed level, `bleed_coupling`, and where that coupling, measured on the frames the other
+    channel is the louder, is under `STRONG_BLEED_DB`, half of it; on a call whose sides are under `STRONG_BLEED_DB` apart, `sides_gap`, where the other is half
     that gap louder) and the frames at the channel's noise floor (the pauses
     inside a VAD segment; `floor_margin_db`: at least this far over it is speech, `_quiet`), less
     leftovers shorter than `min_s`."""
@@ -108,15 +113,17 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
             if gap is not None and gap < STRONG_BLEED_DB:
                 limit = gap / 2.0  # strong bleed both ways: half way between the bleed and the talker
             elif bleed_margin_db is not None:
-                coupling = bleed_coupling(levels[c], other, np.any([vad[k] for k in others], axis=0))
+                heard = np.any([vad[k] for k in others], axis=0)
+                coupling = bleed_coupling(levels[c], other, heard)
                 if coupling is not None:
                     limit = max(bleed_db, coupling - bleed_margin_db)
-                    if coupling < STRONG_BLEED_DB:
+                    strong = bleed_coupling(levels[c], other, heard, louder_only=True)
+                    if strong is not None and strong < STRONG_BLEED_DB:
                         # The other side comes through strongly on this channel alone (its own channel
                         # recorded quieter than its bleed here: a client leg 12 dB down left the client's
                         # bleed 9 dB under the client channel, never 12 dB, and all of it was the operator
                         # talking over the client): half way between the bleed and this side's own talk.
-                        limit = coupling / 2.0
+                        limit = strong / 2.0
             speech &= (other - levels[c]) < limit
         out.append(_spans(speech, min_s))
     return out
