@@ -7,6 +7,7 @@ Run from the repository root::
     .venv/bin/python sample_calls/simulate.py --language ru --out /tmp/ru  # Russian calls
     .venv/bin/python sample_calls/simulate.py --seed 7 --echo strong --out /tmp/echo  # the same calls, with echo
     .venv/bin/python sample_calls/simulate.py --seed 7 --keypad --out /tmp/keys  # ... with keypad digits keyed
+    .venv/bin/python sample_calls/simulate.py --seed 7 --recorder clipped --out /tmp/clip  # ... clipped
 
 The sample calls in `scenarios/` are few and were composed together with the code
 that analyses them; accuracy claims come from this corpus instead. Every call is
@@ -29,7 +30,12 @@ voice 6-14 dB down and 20-300 ms late, band-limited with short reflections (a
 speakerphone, or no echo cancelling at the client's end); nothing else changes. With
 `--keypad` the client keys 4-12 digits (DTMF, 100 ms each) into the two longest pauses of
 every call, on the client channel (20 dB down on the operator's) or into the mono mix, as a
-caller keying a card number into an IVR; nothing else changes.
+caller keying a card number into an IVR; nothing else changes. With `--recorder` the recorder
+spoils every call one way, as recorders the project had not met did: `clipped` drives the
+recording into hard clipping (its 99th percentile of sample magnitude at 0.9 of full scale, an
+input gain set too high); `quiet-client` keeps the client 12 dB down (stereo: the client's leg,
+recorder gain, its bleed on the operator's channel left as it was; mono: the client's voice in
+the mix, a quiet line); nothing else changes.
 
 Languages: the wording of each language is in `wording.py` (English and Russian),
 with the same entries and as many options, so call `i` of a seed has the same
@@ -63,7 +69,7 @@ import argparse
 import hashlib
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +165,7 @@ class CallPlan:
     meta: dict[str, Any]
     echo: dict[str, Any] | None = None  # `--echo strong`: the operator's voice returned on the client channel
     keypad: bool = False  # `--keypad`: DTMF digits keyed by the client in the two longest pauses
+    recorder: str = "none"  # `--recorder`: clipped | quiet-client (RECORDERS)
 
 
 class _Rng:
@@ -380,6 +387,9 @@ ECHO_STREAM = 13  # `--echo strong` draws from its own stream too: the calls are
 ECHO_LEVEL_DB = (-14.0, -6.0)  # the echo against the operator's own level: no echo canceller at the client's end
 ECHO_DELAY_MS = (20.0, 300.0)  # the round trip to the client's phone and back
 ECHOES = ("none", "strong")
+RECORDERS = ("none", "clipped", "quiet-client")
+CLIP_AT = 0.9  # `--recorder clipped`: the 99th percentile of sample magnitude driven to this (full scale 1)
+QUIET_CLIENT_DB = -12.0  # `--recorder quiet-client`
 
 
 def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
@@ -395,7 +405,8 @@ def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
     return n
 
 
-def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", keypad: bool = False) -> CallPlan:
+def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", keypad: bool = False,
+              recorder: str = "none") -> CallPlan:
     """The call `index` of the corpus with seed `seed` (independent of the corpus size)."""
     if language not in WORDING:
         raise ValueError(f"no wording for language {language!r} (sample_calls/wording.py has {', '.join(WORDING)})")
@@ -470,7 +481,8 @@ def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", k
                     telephone=rate == 8000 or rng.chance(0.3), snr_db=round(snr, 2),
                     bleed_db=None if bleed is None else round(bleed, 2), lead_in_s=round(rng.uniform(0.2, 1.5), 3),
                     tail_s=round(rng.uniform(0.5, 2.0), 3), company=company, meta=meta,
-                    echo=_echo(seed, index) if echo == "strong" and channels == 2 else None, keypad=keypad)
+                    echo=_echo(seed, index) if echo == "strong" and channels == 2 else None, keypad=keypad,
+                    recorder=recorder)
 
 
 def _echo(seed: int, index: int) -> dict[str, Any]:
@@ -560,8 +572,9 @@ def render_plan(plan: CallPlan) -> tuple[list[_Placed], int]:
     return placed, latest_end + int(round(plan.tail_s * rate))
 
 
-def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed]) -> Any:
-    """Channel bleed (stereo) and noise at the plan's SNR (relative to speech power)."""
+def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed], as_voiced: Any = None) -> Any:
+    """Channel bleed (stereo) and noise at the plan's SNR (relative to speech power; `as_voiced`: of this
+    mix instead, the voices as the seed has them, so a quieter voice does not bring the noise down)."""
     import numpy as np
 
     rng = np.random.default_rng(_seed(plan.call_id + "/noise"))
@@ -577,7 +590,8 @@ def _degrade(plan: CallPlan, mix: Any, placed: list[_Placed]) -> Any:
     speech = np.zeros(mix.shape[1], dtype=bool)
     for p in placed:
         speech[p.start:p.start + len(p.samples)] = True
-    powers = [float(np.mean(out[c, speech] ** 2)) for c in range(out.shape[0]) if speech.any()]
+    level = out if as_voiced is None else as_voiced
+    powers = [float(np.mean(level[c, speech] ** 2)) for c in range(out.shape[0]) if speech.any()]
     live = [pw for pw in powers if pw > 1e-8]
     ref = min(live) if live else 1e-4
     for c in range(out.shape[0]):
@@ -632,6 +646,24 @@ def _key_digits(plan: CallPlan, out: Any, placed: list[_Placed]) -> list[dict[st
             t += n + int(rng.uniform(0.06, 0.15) * rate)
     np.clip(out, -0.98, 0.98, out=out)
     return sorted(keyed, key=lambda k: k["start"])
+
+
+def _record(plan: CallPlan, mix: Any) -> dict[str, Any] | None:
+    """`--recorder`: spoil `mix` (channels, n) in place as the plan's recorder does; what it did, for the
+    truth (None: as recorded)."""
+    import numpy as np
+
+    if plan.recorder == "clipped":
+        drive = CLIP_AT / max(1e-9, float(np.percentile(np.abs(mix), 99)))
+        mix *= drive
+        share = float(np.mean(np.abs(mix) >= 1.0))
+        np.clip(mix, -1.0, 1.0, out=mix)
+        return {"kind": "clipped", "drive_db": round(20 * np.log10(drive), 2), "clipped_share": round(share, 5)}
+    if plan.recorder == "quiet-client":
+        if plan.channels == 2:  # the recorder's gain on the client's leg: its bleed on the other leg stays
+            mix[plan.channel_map.index("client")] *= 10 ** (QUIET_CLIENT_DB / 20)
+        return {"kind": "quiet-client", "gain_db": QUIET_CLIENT_DB}
+    return None
 
 
 def _echo_of(x: Any, echo: dict[str, Any], rate: int) -> Any:
@@ -695,8 +727,15 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
                   telephone=plan.telephone, meta={}, voices={}, lead_in_s=plan.lead_in_s, tail_s=plan.tail_s,
                   turns=tuple(ScenarioTurn(t.role, t.text, t.gap, t.plant) for t in plan.turns), expected={})
     planted = _planted(sc, by_role)
-    mix = _degrade(plan, mix_call(sc, placed, total, plan.channel_map), placed)
+    mix = mix_call(sc, placed, total, plan.channel_map)
+    if plan.recorder == "quiet-client" and plan.channels == 1:  # a quiet line: the client's voice in the mix
+        quiet = [replace(p, samples=p.samples * 10 ** (QUIET_CLIENT_DB / 20)) if p.role == "client" else p
+                 for p in placed]
+        mix = _degrade(plan, mix_call(sc, quiet, total, plan.channel_map), placed, as_voiced=mix)
+    else:
+        mix = _degrade(plan, mix, placed)
     keypad = _key_digits(plan, mix, placed) if plan.keypad else None
+    recorder = _record(plan, mix)
     ext = plan.fmt
     dest = out_dir / "audio" / f"{plan.call_id}.{ext}"
     _write_audio(plan, mix.astype(np.float32), dest)
@@ -725,6 +764,7 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
         "bleed_db": plan.bleed_db,
         "echo": plan.echo,
         "keypad": keypad,
+        "recorder": recorder,
         "meta": meta,
         "company": plan.company,
         "num_speakers": len(ids),
@@ -742,17 +782,18 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
 
 
 def generate(out_dir: Path, n: int = 60, seed: int = 0, language: str = "en", start: int = 0,
-             log: Any = None, echo: str = "none", keypad: bool = False) -> list[dict[str, Any]]:
+             log: Any = None, echo: str = "none", keypad: bool = False,
+             recorder: str = "none") -> list[dict[str, Any]]:
     """Build calls `start`..`start + n - 1` of the corpus `seed` into `out_dir`; returns their truths."""
     out_dir = Path(out_dir)
     truths = []
     for i in range(start, start + n):
-        truth = build(plan_call(seed, i, language, echo, keypad), out_dir)
+        truth = build(plan_call(seed, i, language, echo, keypad, recorder), out_dir)
         truths.append(truth)
         if log:
             log(truth)
     _write_json(out_dir / "corpus.json", {"seed": seed, "language": language, "n": n, "start": start, "echo": echo,
-                                          "keypad": keypad,
+                                          "keypad": keypad, "recorder": recorder,
                                           "calls": [{"call_id": t["call_id"], "source": t["source"], "tags": t["tags"],
                                                      "channels": t["channels"], "sample_rate": t["sample_rate"],
                                                      "codec": t["codec"]} for t in truths]})
@@ -791,11 +832,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="the client keys 4-12 keypad digits (DTMF) into the two longest pauses of every call "
                          "(the client channel, 20 dB down on the operator's; or the mono mix); the calls are "
                          "otherwise the seed's calls")
+    ap.add_argument("--recorder", choices=RECORDERS, default="none",
+                    help="none (default): as recorded; clipped: every call driven into hard clipping (99th "
+                         "percentile of sample magnitude at 0.9 of full scale); quiet-client: the client 12 dB "
+                         "down (stereo: the client's leg, its bleed on the operator's leg as it was; mono: the "
+                         "client's voice in the mix); the calls are otherwise the seed's calls")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
     generate(args.out, n=args.n, seed=args.seed, language=args.language, start=args.start, log=_print,
-             echo=args.echo, keypad=args.keypad)
+             echo=args.echo, keypad=args.keypad, recorder=args.recorder)
     print(f"{args.n} calls in {args.out} (truth/, audio/, corpus.json, config.yaml)")
     return 0
 

@@ -290,3 +290,41 @@ def test_keypad_is_the_same_call_with_digits_keyed_into_its_pauses(corpus, tmp_p
         found = [x for c in range(audio.channels) for x in find_tones(audio.channel(c), audio.rate)]
         assert all(x.kind == "dtmf" for x in found)
         assert all(any(x.start - 0.03 <= k["start"] and k["end"] <= x.end + 0.03 for x in found) for k in t["keypad"])
+
+
+def test_a_spoiling_recorder_is_the_same_call_clipped_or_with_a_quiet_client(corpus, tmp_path):
+    """`--recorder` changes nothing but the audio: `clipped` drives each call into hard clipping, `quiet-client`
+    keeps the client 12 dB down: on a 16 kHz stereo call the client's leg (the operator's leg, with the
+    client's bleed on it, as it was), on an 8 kHz mu-law mono call the client's voice (the operator's
+    turns and the line noise as they were)."""
+    import soundfile as sf
+
+    out, truths = corpus
+    plain = truths[:2]
+    assert [(t["channels"], t["codec"]) for t in plain] == [(2, "pcm"), (1, "mulaw")]
+    for recorder in ("clipped", "quiet-client"):
+        made = simulate.generate(tmp_path / recorder, n=2, seed=3, recorder=recorder)
+        assert json.loads((tmp_path / recorder / "corpus.json").read_text())["recorder"] == recorder
+        for p, t in zip(plain, made):
+            assert {k: v for k, v in t.items() if k not in ("recorder", "audio_sha256")} == \
+                {k: v for k, v in p.items() if k not in ("recorder", "audio_sha256")}
+            assert p["recorder"] is None and t["recorder"]["kind"] == recorder
+            assert t["audio_sha256"] != p["audio_sha256"]
+    clipped = [sf.read(tmp_path / "clipped" / t["source"], always_2d=True)[0] for t in plain]
+    for x in clipped:  # ~1 % of the samples at full scale (mu-law's loudest code is 0.98 of it)
+        assert np.mean(np.abs(x) >= 0.97) > 0.004
+
+    def level(x: np.ndarray) -> float:
+        return float(10 * np.log10(np.mean(x ** 2)))
+
+    (before, _), (after, _) = (sf.read(d / plain[0]["source"], always_2d=True) for d in (out, tmp_path / "quiet-client"))
+    client = plain[0]["meta"]["channel_map"].index("client")
+    assert level(before[:, client]) - level(after[:, client]) == pytest.approx(12.0, abs=0.1)
+    assert np.array_equal(before[:, 1 - client], after[:, 1 - client])
+    (before, rate), (after, _) = (sf.read(d / plain[1]["source"]) for d in (out, tmp_path / "quiet-client"))
+    inside = np.zeros(before.size, dtype=bool)
+    for turn in plain[1]["turns"]:
+        if turn["role"] == "client":
+            inside[int(turn["start"] * rate):int(turn["end"] * rate) + 1] = True
+    assert np.array_equal(before[~inside], after[~inside])
+    assert level(before[inside]) - level(after[inside]) > 6.0
