@@ -317,11 +317,12 @@ def test_a_spoiling_recorder_is_the_same_call_clipped_or_with_a_quiet_client(cor
     def level(x: np.ndarray) -> float:
         return float(10 * np.log10(np.mean(x ** 2)))
 
-    (before, _), (after, _) = (sf.read(d / plain[0]["source"], always_2d=True) for d in (out, tmp_path / "quiet-client"))
+    quiet = tmp_path / "quiet-client"
+    (before, _), (after, _) = (sf.read(d / plain[0]["source"], always_2d=True) for d in (out, quiet))
     client = plain[0]["meta"]["channel_map"].index("client")
     assert level(before[:, client]) - level(after[:, client]) == pytest.approx(12.0, abs=0.1)
     assert np.array_equal(before[:, 1 - client], after[:, 1 - client])
-    (before, rate), (after, _) = (sf.read(d / plain[1]["source"]) for d in (out, tmp_path / "quiet-client"))
+    (before, rate), (after, _) = (sf.read(d / plain[1]["source"]) for d in (out, quiet))
     inside = np.zeros(before.size, dtype=bool)
     for turn in plain[1]["turns"]:
         if turn["role"] == "client":

@@ -90,10 +90,10 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     VAD speech on the channel, less the frames where another channel is `bleed_db` or more louder
     (bleed of the other side; with `bleed_margin_db`, only where the channel is also within that of
     its measured bleed level, `bleed_coupling`, and where that coupling, measured on the frames the other
-    channel is the louder, is under `STRONG_BLEED_DB`, half of it; on a call whose sides are under `STRONG_BLEED_DB` apart, `sides_gap`, where the other is half
-    that gap louder) and the frames at the channel's noise floor (the pauses
-    inside a VAD segment; `floor_margin_db`: at least this far over it is speech, `_quiet`), less
-    leftovers shorter than `min_s`."""
+    channel is the louder, is under `STRONG_BLEED_DB`, half of it; on a call whose sides are under
+    `STRONG_BLEED_DB` apart, `sides_gap`, where the other is half that gap louder) and the frames at the
+    channel's noise floor (the pauses inside a VAD segment; `floor_margin_db`: at least this far over it is
+    speech, `_quiet`), less leftovers shorter than `min_s`."""
     frame = max(1, int(round(FRAME_S * rate)))
     levels = np.stack([frame_db(samples[c], frame) for c in range(samples.shape[0])])
     n = levels.shape[1]
