@@ -390,6 +390,16 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["role_accuracy"] = role_accuracy(turns, hyp)
     row["role_confidence"] = data["transcript"].get("role_confidence")
     row["role_method"] = data["transcript"].get("role_method")
+    row["role_evidence"] = data["transcript"].get("role_evidence")
+    spk = (data.get("processing") or {}).get("speakers") or {}
+    # how well the diarizer told the voices apart: what a role confidence could be calibrated on
+    row["voices"] = {k: spk.get(k) for k in ("cross_similarity", "silhouette", "apart_by")}
+    ts = sorted(_turns(data), key=lambda t: t["start"])
+    changes = [(a, b) for a, b in zip(ts, ts[1:]) if a["speaker"] != b["speaker"]]
+    row["voices"]["turns"] = len(ts)
+    row["voices"]["short_turns"] = sum(t["end"] - t["start"] < 1.0 for t in ts)
+    row["voices"]["changes"] = len(changes)
+    row["voices"]["changes_no_pause"] = sum(b["start"] - a["end"] < 0.1 for a, b in changes)
     row["role_uncertain"] = any(f.get("id") == "role_uncertain" for f in data.get("flags") or [])
     # callqa withheld the transcript: the model wrote no credible words (asr_no_words)
     row["withheld"] = any(f.get("id") == "asr_no_words" for f in data.get("flags") or [])

@@ -94,7 +94,8 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
         turns = assign_speakers(list(asr.segments), diar, config)
         transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s,
-                                    apart_by=diar.speakers.get("apart_by"))
+                                    apart_by=diar.speakers.get("apart_by"),
+                                    unsure_share=diar.speakers.get("unsure_share"))
         speech = diarized_speech(diar, turns, transcript.turns)  # stored with the audio measures (talk time)
         if diar.overlap_method is None:  # interruptions cannot be measured: null with this reason
             transcript = replace(transcript, overlap_note=diar.overlap_note or "overlapping speech was not measured")

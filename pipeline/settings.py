@@ -86,6 +86,9 @@ class EmbeddedDiarization(_Strict):
     # two clusters whose windows are on average this alike (cosine) are one voice (speaker_count.estimate)
     same_voice_similarity: float = Field(0.675, ge=0.0, le=1.0)
     same_voice_max_silhouette: float = Field(0.32, ge=-1.0, le=1.0)  # ... unless they split the windows cleanly
+    # speech whose two likeliest voices' mean similarities differ by less is a toss-up (processing.speakers
+    # .unsure_share; role_assignment.max_unsure_share)
+    unsure_margin: float = Field(0.05, ge=0.0, le=2.0)
     fill_gap_s: float = Field(1.0, ge=0.0)  # same-speaker segments closer than this are joined
     min_turn_s: float = Field(0.3, ge=0.0)  # shorter segments are absorbed by an adjacent neighbour
     # a segment's edges move in to its first and last sounding frame (above the noise floor) and this
@@ -214,6 +217,9 @@ class RoleAssignment(_Strict):
     # Roles resting on the turn structure alone (who spoke first, asked, talked more; no phrase of either
     # side) need this much speech from the two voices: under it the call is role_uncertain.
     structure_min_speech_s: float = Field(10.0, ge=0.0)
+    # The embedded diarizer could hardly tell the voices apart on at least this share of the speech
+    # (processing.speakers.unsure_share): its speakers hold both people's words, role_uncertain.
+    max_unsure_share: float = Field(0.2, ge=0.0, le=1.0)
     # Evidence read from the words counts in full when the ASR's mean word probability is >= the second
     # value, not at all when <= the first (garbled ASR: phrase matches are chance), linear between.
     word_trust: tuple[float, float] = (0.4, 0.7)

@@ -29,6 +29,7 @@ from callqa.pipeline.speech.diarize import (
     cluster_embeddings,
     diarize,
     trim_quiet_edges,
+    unsure_share,
 )
 from callqa.pipeline.types import Word
 
@@ -277,6 +278,31 @@ def test_voices_too_alike_are_merged_into_one_speaker(two_voice_call, config, mo
     forced = diarize(audio, config, num_speakers=2)
     assert len(forced.labels) == 2
     assert forced.speakers["method"] == "fixed"
+
+
+def test_unsure_share_is_the_speech_whose_voice_the_windows_hardly_decide():
+    """Frames covered by windows that score both voices within the margin count as a toss-up; frames no
+    window covers and frames without speech do not count; one speaker: not measured."""
+    frames = [(0, 100), (150, 250)]  # 2 s of speech in two stretches
+    windows = [(0, 50), (50, 50), (150, 50), (200, 50)]
+    scores = np.array([[0.9, 0.3],     # clearly voice 0
+                       [0.62, 0.60],   # a toss-up
+                       [0.2, 0.8],     # clearly voice 1
+                       [0.55, 0.58]])  # a toss-up
+    assert unsure_share(frames, windows, scores, 300, 0.05) == pytest.approx(0.5)
+    assert unsure_share(frames, windows, scores, 300, 0.01) == pytest.approx(0.0)
+    assert unsure_share([(0, 100), (150, 300)], windows, scores, 300, 0.05) == pytest.approx(0.5)  # 250-300 uncovered
+    assert unsure_share(frames, windows, scores[:, :1], 300, 0.05) is None
+
+
+@pytest.mark.slow
+def test_two_distinct_voices_are_rarely_a_toss_up(two_voice_call, config):
+    """processing.speakers.unsure_share on a call of two voices the encoder tells apart stays well under
+    role_assignment.max_unsure_share (real recordings: katiesteve 0.00, ami_dev00 0.05, pyannote_sample 0.13)."""
+    result = diarize(as_audio(two_voice_call.samples), config)
+    share = result.speakers["unsure_share"]
+    print(f"two distinct voices: unsure_share {share}")
+    assert 0.0 <= share < config.section("role_assignment").max_unsure_share / 2
 
 
 def test_silence_gives_no_segments_and_words_still_get_a_speaker(config):

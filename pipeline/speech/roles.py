@@ -15,7 +15,9 @@ encoder heard one voice: `apart_by` "pitch") may be one voice's halves: unless
 the words show two sides talking (questions one side clearly asks more and
 the other answers, each side's own phrases) the call is not sure. Nor is a call whose roles rest on
 the turn structure alone (no phrase of either side) with under
-`structure_min_speech_s` of speech: one exchange is a single event. Below
+`structure_min_speech_s` of speech: one exchange is a single event, nor one whose
+diarizer could hardly tell the voices apart on `max_unsure_share` of the speech
+(both speakers then hold the other's words). Below
 `min_confidence` the call is `role_uncertain` (`role_uncertainty`):
 operator-attributed indicators are null with that reason.
 
@@ -243,6 +245,7 @@ def _votes(a: list[Turn], b: list[Turn], first_is_a: bool, meta: CallMeta, confi
 ONE_VOICE_OPERATOR = 0.5  # one voice labelled operator: never sure it is not two people merged
 PITCH_SPLIT_UNCONFIRMED = 0.5  # two "voices" only pitch told apart, and nothing said shows a dialogue
 SHORT_STRUCTURE = 0.5  # no phrase of either side, and too little speech for the turn structure to tell
+VOICES_UNSURE = 0.5  # the diarizer could hardly tell the voices apart on much of the speech
 # Questions show a dialogue only when one side clearly asks more: 2 turn-ending questions against 1 leans 0.29,
 # 9 against 8 leans 0.06 (a pitch split of 8 kHz voices 0.77 alike took a call's roles the wrong way at 0.60 on that)
 DIALOGUE_QUESTIONS_LEAN = 0.25
@@ -291,9 +294,11 @@ def _method(capped: dict[str, float], positive: bool) -> str:
 
 
 def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: str,
-                   duration_s: float, apart_by: str | None = None) -> Transcript:
+                   duration_s: float, apart_by: str | None = None, unsure_share: float | None = None) -> Transcript:
     """Mono: `turns` carry diarization labels; map them to operator / client. `apart_by`: what told
-    the voices apart (`processing.speakers.apart_by`; "pitch": the encoder heard one voice)."""
+    the voices apart (`processing.speakers.apart_by`; "pitch": the encoder heard one voice);
+    `unsure_share`: the share of the speech on which the diarizer could hardly tell them apart
+    (`processing.speakers.unsure_share`; None: not measured)."""
     labels: list[str] = []
     for t in sorted(turns, key=lambda t: t.start):
         if t.speaker not in labels and t.text.strip():
@@ -347,6 +352,12 @@ def assign_by_cues(turns: list[Turn], meta: CallMeta, config: Config, language: 
             # placed from a handful of windows (a client's "Is this the pharmacy?" glued to the
             # operator's "Hello" made the client the operator at 0.66). Not known.
             confidence = min(confidence, SHORT_STRUCTURE)
+        if unsure_share is not None and unsure_share >= ra.max_unsure_share:
+            # A fifth of the speech a toss-up between the voices: turns cut mid-sentence, each speaker holding
+            # the other's words, so every kind of evidence is read off a mix of the two people (a GSM call's
+            # first 0.9 s of greeting given to the client made the client the first speaker; its roles went
+            # the wrong way at 0.67). Who is who is not known.
+            confidence = min(confidence, VOICES_UNSURE)
     out = [replace(t, speaker=OPERATOR if t.speaker == operator_label else CLIENT) for t in turns]
     if meta.swap_roles:
         out = swap_speakers(out)
