@@ -235,6 +235,25 @@ def _turns(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in data["transcript"]["turns"] if (t.get("text") or "").strip() or t["end"] > t["start"]]
 
 
+def repeated_runs(words: list[str], min_times: int = 3, max_n: int = 4) -> list[str]:
+    """Runs of one to `max_n` words said `min_times` times or more back to back ("nae nae nae",
+    "he's a bit young he's a bit young ..."): a decoder stuck in a loop, where the reference has no such run.
+    Each as "<n-gram> x<times>"."""
+    found: list[str] = []
+    for n in range(1, max_n + 1):
+        i = 0
+        while i + n <= len(words):
+            gram, times = words[i:i + n], 1
+            while words[i + times * n:i + (times + 1) * n] == gram:
+                times += 1
+            if times >= min_times:
+                found.append(f"{' '.join(gram)} x{times}")
+                i += times * n
+            else:
+                i += 1
+    return found
+
+
 def callqa_channel_texts(data: dict[str, Any], channels: int, channel_map: list[str]) -> list[str]:
     turns = sorted(_turns(data), key=lambda t: t["start"])
     if channels != 2:
@@ -377,6 +396,8 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     htexts = callqa_channel_texts(data, channels, cmap)
     cerr = sum(word_errors(r, h, language)[0] for r, h in zip(refs, htexts))
     row["callqa_errors"], row["wer_callqa"] = cerr, _ratio(cerr, ref_words)
+    row["loops"] = [lp for r, h in zip(refs, htexts) for lp in repeated_runs(_norm(h, language))
+                    if lp not in repeated_runs(_norm(r, language))]
     hyp = _turns(data)
     if channels == 1:
         ref = [(t["start"], t["end"], t["role"]) for t in turns]
@@ -439,6 +460,9 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t["wer_callqa"] = _ratio(sum(r["callqa_errors"] for r in ok), words)
     with_plain = [r for r in ok if "plain_errors" in r]
     t["wer_plain"] = _ratio(sum(r["plain_errors"] for r in with_plain), sum(r["ref_words"] for r in with_plain))
+    looped = [r for r in ok if r.get("loops")]
+    t["loops"] = {"calls": len(looped), "runs": sum(len(r["loops"]) for r in looped),
+                  "items": {r["call_id"]: r["loops"] for r in looped}}
     # A transcript callqa withheld as not credible (asr_no_words) where plain faster-whisper's own text
     # was mostly wrong too (WER >= WITHHELD_PLAIN_WER) is not a lost transcript: such calls are listed,
     # not counted in the per-call delta; withholding a usable transcript still counts.
@@ -854,6 +878,9 @@ def main(argv: list[str] | None = None) -> int:
     print("WER by audio profile: " + "; ".join(
         f"{g} ({e['calls']}): callqa {e['wer_callqa']:.3f} / plain {e['wer_plain']:.3f}"
         for g, e in tot["wer_by_profile"].items() if e["wer_callqa"] is not None and e["wer_plain"] is not None))
+    loops = tot["loops"]
+    print(f"Decoder loops (a run of words said 3+ times back to back that the truth has not): {loops['runs']} in "
+          f"{loops['calls']} calls" + "".join(f"; {c}: {', '.join(v)}" for c, v in loops["items"].items()))
     print("\nTargets (issue 9):")
     verdict_rows = verdicts(tot)
     for v, name, val in verdict_rows:
