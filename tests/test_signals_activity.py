@@ -361,6 +361,49 @@ def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_ca
     assert _covered(clx, at[1], at[1] + len(parts[1]) / SR) > 0.7 * len(parts[1]) / SR  # the client is
 
 
+def test_an_echo_the_recorders_own_bleed_outweighs_is_found_by_its_onsets(sample_calls_dir, config):
+    """The operator back on the client channel 10 dB down and 180 ms late, under the recorder's bleed of
+    the operator at once, 12 dB down: the level envelopes follow each other best at no delay (the bleed;
+    a syllable lasts longer than the echo's delay), so the echo went unfound and the client "talked"
+    through the operator's turns (seed 4242 and 5151 with a strong echo: 4 of 44 calls). The envelopes'
+    changes (onsets, decays) follow each other at the echo's delay; the bleed alone has no delay."""
+    from callqa.pipeline.speech.decode import echo_lag
+
+    op = np.concatenate(_turns(sample_calls_dir, config, 7)[0::2])  # the operator's turns, back to back
+    rng = np.random.default_rng(1)
+    level = float(np.sqrt(np.mean(op ** 2)))
+
+    def noisy(x):
+        return (x + rng.standard_normal(x.size) * level * 10 ** (-35 / 20)).astype(np.float32)
+
+    bleed = 10 ** (-12 / 20) * op
+    assert abs(echo_lag(noisy(op), noisy(bleed + _late_echo(op, 0.18, -10.0)), SR) / SR - 0.18) <= 0.01
+    assert echo_lag(noisy(op), noisy(bleed), SR) == 0  # the bleed alone: no echo
+
+
+def test_the_direct_bleed_under_a_late_echo_is_not_the_client_either(sample_calls_dir, config):
+    """A client channel carrying the operator twice: the recorder's bleed at once (20 dB down) and the
+    speakerphone's echo 280 ms late (8 dB down). Judged against the re-timed operator alone, each time
+    the operator started again after a pause the bleed of the new words was "the client" until their
+    echo arrived: on seed 5151 with a strong echo, 5 of 10 client interruptions were invented so. A frame
+    the other side is the plain bleed margin louder on, now, is not this side."""
+    parts = _turns(sample_calls_dir, config, 3)
+    at = [OP_AT, OP_AT + len(parts[0]) / SR + 0.5]
+    at.append(at[1] + len(parts[1]) / SR + 0.5)
+    own = np.zeros((2, int((at[2] + len(parts[2]) / SR + 1.0) * SR)), dtype=np.float32)
+    for (ch, t0), p in zip(((0, at[0]), (1, at[1]), (0, at[2])), parts):
+        own[ch, int(t0 * SR):int(t0 * SR) + len(p)] = p
+    mix = own.copy()
+    mix[1] += _late_echo(own[0], 0.28, -8.0) + 10 ** (-20 / 20) * own[0]
+    mix[0] += 10 ** (-28 / 20) * own[1]
+    rng = np.random.default_rng(7)
+    mix = (mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(parts[0] ** 2))) * 10 ** (-35 / 20))
+    opx, clx = channel_speech(mix.astype(np.float32), SR, bleed_margin_db=8.0, floor_margin_db=4.0)
+    for (t0, p) in ((at[0], parts[0]), (at[2], parts[2])):
+        assert _covered(clx, t0, t0 + len(p) / SR + 0.28) < 0.15  # neither the bleed nor the echo is the client
+    assert _covered(clx, at[1], at[1] + len(parts[1]) / SR) > 0.7 * len(parts[1]) / SR  # the client is
+
+
 def test_a_late_strong_echo_of_the_operator_is_not_transcribed_as_the_client(sample_calls_dir, config):
     """The sample inbound call with the operator's voice back on the client channel 8 dB down and
     200 ms late: the client's transcript held the operator's greeting and answers (simulated: WER

@@ -64,6 +64,16 @@ def _spans(mask: np.ndarray, min_s: float) -> list[tuple[float, float]]:
     return [(a * FRAME_S, b * FRAME_S) for a, b in zip(starts, ends) if (b - a) * FRAME_S >= min_s]
 
 
+def _long_runs(mask: np.ndarray, min_frames: int) -> np.ndarray:
+    """`mask` with its runs of True shorter than `min_frames` frames cleared."""
+    out = np.zeros_like(mask)
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+        if b - a >= min_frames:
+            out[a:b] = True
+    return out
+
+
 MIN_COUPLING_FRAMES = 20
 
 
@@ -103,9 +113,16 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
     for c in range(samples.shape[0]):
         speech = vad[c] & ~_quiet(levels[c], vad[c], floor_margin_db)
         echo = _late_echo(samples, rate, c, levels[c], vad, frame) if samples.shape[0] == 2 else None
-        if echo is not None:  # the other side's voice comes back late and strong: judged against it, re-timed
-            other, limit = echo
-            speech &= (other - levels[c]) < limit
+        if echo is not None:
+            # The other side's voice comes back late and strong: judged against it, re-timed. Its direct
+            # bleed (the recorder's, no delay) is there as well: where the other side starts again after a
+            # pause, its bleed alone is on this channel until the echo arrives (the operator heard 20 dB down
+            # on the client channel for 0.2 s made the client interrupt the operator on seed 5151). Such a
+            # run of frames the other side is `bleed_db` louder on, now, lasting `min_s` or more, is not this
+            # side; a shorter one is a quiet syllable of this side's own under the other's loud one.
+            retimed, echo_limit = echo
+            direct = _long_runs(speech & ((levels[1 - c] - levels[c]) >= bleed_db), int(np.ceil(min_s / FRAME_S)))
+            speech &= ((retimed - levels[c]) < echo_limit) & ~direct
         elif samples.shape[0] > 1:
             others = [k for k in range(samples.shape[0]) if k != c]
             other = np.max(levels[others], axis=0)
