@@ -315,6 +315,34 @@ def test_a_low_confidence_loop_is_dropped_even_where_the_vad_heard_speech(guard)
     assert guard_segments([confident], guard, "en", speech=[(0.5, 12.0)])[0] == [confident]
 
 
+def test_a_loop_whose_words_take_no_time_is_dropped_and_a_repeat_said_aloud_is_kept(guard):
+    """Whisper stuck on an echo it could not read (corpus seed 5151 with a strong echo, a 9 s call): "no,
+    no, no, no, no, no!" on the client channel, four of them at one instant (start = end); elsewhere "he's a
+    bit young" four times over on 0 s. Words that say for a third time the words said twice just before
+    and take no time are a decoder loop, not speech. A repeat said aloud ("no, no, no" over 0.6 s) is the
+    client's, and so is a second saying on no time: an 8 kHz call's real "Hello? Hello," had its second
+    "hello" at 2.02-2.02 s."""
+    def seg(words):
+        ws = tuple(Word(t, a, b, 0.7) for t, a, b in words)
+        return AsrSegment(ws[0].start, ws[-1].end, " ".join(w.text for w in ws), ws, -0.4, 0.1, 1.4)
+
+    loop = seg([("no,", 8.95, 9.05), ("no,", 9.08, 9.26), ("no,", 9.4, 9.4), ("no,", 9.48, 9.48),
+                ("no,", 9.84, 9.84), ("no!", 9.84, 9.84)])
+    phrase = seg([(w, 12.0, 12.0) for w in "He's a bit young. He's a bit young. He's a bit young.".split()]
+                 + [("Okay.", 12.1, 12.5)])
+    aloud = seg([("No,", 20.0, 20.2), ("no,", 20.2, 20.4), ("no,", 20.4, 20.6), ("that", 20.7, 20.9),
+                 ("is", 20.9, 21.0), ("all.", 21.0, 21.3)])
+    twice = seg([("Hello,", 30.2, 30.5), ("hello,", 30.52, 30.52), ("my", 30.6, 30.8), ("name", 30.8, 31.0)])
+    kept, dropped = guard_segments([loop, phrase, aloud, twice], guard, "en")
+    assert [s.text for s in kept] == ["no, no,", "He's a bit young. He's a bit young. Okay.", aloud.text, twice.text]
+    assert [(d.text, d.reason) for d in dropped] == [("no, no, no, no!", "repetitive"),
+                                                     ("He's a bit young.", "repetitive")]
+    # across segments: a segment that only says the last words a third time, on no time at all, goes
+    again = seg([("Okay.", 12.6, 12.6)])
+    kept, dropped = guard_segments([phrase, seg([("Okay.", 12.55, 12.6)]), again], guard, "en")
+    assert [s.text for s in kept] == ["He's a bit young. He's a bit young. Okay.", "Okay."]
+
+
 def test_guard_thresholds_come_from_config(guard):
     lenient = guard.model_copy(update={"compression_ratio_threshold": 5.0})
     loop = _seg("the the the the the the", compression_ratio=3.1)

@@ -253,6 +253,37 @@ def _phantom_word_mask(words: Sequence[Word], phrases: list[tuple[str, ...]]) ->
     return hit
 
 
+COLLAPSED_WORD_S = 0.005  # a word Whisper gives no duration at all: its alignment collapsed
+MAX_LOOP_WORDS = 4
+
+
+def _collapsed_repeat_mask(words: Sequence[Word], before: list[str]) -> list[bool]:
+    """True for each word of a decoder loop with collapsed timing: a run of one to MAX_LOOP_WORDS words,
+    each without duration (COLLAPSED_WORD_S), saying for a third time or more the words said twice just
+    before it ("no, no, no, no" on 0 s; "he's a bit young" four times over on 0 s). A repeat said aloud
+    takes time, so it stays, and so does a second saying, also on no time: 8 kHz alignment collapses a
+    real "Hello? Hello," too. `before`: the words kept just before (normalised), carried over from the
+    channel's earlier segments; extended with this segment's kept words."""
+    mask = [False] * len(words)
+    norms = [normalise_text(w.text) for w in words]
+    i = 0
+    while i < len(words):
+        for n in range(MAX_LOOP_WORDS, 0, -1):
+            grp = range(i, i + n)
+            if (i + n <= len(words) and len(before) >= 2 * n and all(norms[k] for k in grp)
+                    and all(words[k].end - words[k].start <= COLLAPSED_WORD_S for k in grp)
+                    and [norms[k] for k in grp] * 2 == before[-2 * n:]):
+                for k in grp:
+                    mask[k] = True
+                i += n
+                break
+        else:
+            if norms[i]:
+                before.append(norms[i])
+            i += 1
+    return mask
+
+
 def _strip_phrases(norm: str, phrases: list[tuple[str, ...]]) -> str:
     padded = f" {norm} "
     for ph in phrases:
@@ -289,7 +320,8 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, la
                    ) -> tuple[list[AsrSegment], list[DroppedSegment]]:
     """Remove invented text: phantom phrases (whole segments or the words of the phrase inside a
     segment), segments Whisper itself scores as no-speech, degenerate repetition loops (only
-    for backends whose decoder can loop: `repetition`), and segments of very low confidence
+    for backends whose decoder can loop: `repetition`; within a segment, words that say the words
+    just before again without taking any time, `_collapsed_repeat_mask`), and segments of very low confidence
     where no speech was heard. `speech`: the VAD's speech spans (s), when known: a segment of low
     confidence at least half inside them is garbled speech (8 kHz, a strong accent), which plain
     faster-whisper keeps too; dropping it cost whole 30 s windows of real words (Whisper scores a
@@ -299,6 +331,7 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, la
     phrases = _phrase_tokens(guard, language)
     kept: list[AsrSegment] = []
     dropped: list[DroppedSegment] = []
+    said: list[str] = []  # the words kept so far (normalised): a collapsed loop repeats their last ones
 
     def drop(seg: AsrSegment, reason: str, text: str | None = None) -> None:
         dropped.append(DroppedSegment(seg.start, seg.end, seg.text if text is None else text, reason, seg.channel))
@@ -326,6 +359,15 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, la
                 dropped.append(DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), "phantom_phrase",
                                               seg.channel))
                 if not any(normalise_text(w.text) for w in good):
+                    continue
+                seg = AsrSegment(good[0].start, good[-1].end, _join_words(good), good, seg.avg_logprob,
+                                 seg.no_speech_prob, seg.compression_ratio, seg.channel)
+            mask = _collapsed_repeat_mask(seg.words, said) if repetition else []
+            if any(mask):
+                bad = [w for w, m in zip(seg.words, mask) if m]
+                good = tuple(w for w, m in zip(seg.words, mask) if not m)
+                dropped.append(DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), "repetitive", seg.channel))
+                if not good:
                     continue
                 seg = AsrSegment(good[0].start, good[-1].end, _join_words(good), good, seg.avg_logprob,
                                  seg.no_speech_prob, seg.compression_ratio, seg.channel)
