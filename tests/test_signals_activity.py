@@ -332,6 +332,18 @@ def _late_echo(x: np.ndarray, delay_s: float, level_db: float) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _three_turns(sample_calls_dir, config):
+    """The sample call's operator, client and operator turns half a second apart, each on its own channel:
+    (the turns' samples, their start times, the two clean channels)."""
+    parts = _turns(sample_calls_dir, config, 3)
+    at = [OP_AT, OP_AT + len(parts[0]) / SR + 0.5]
+    at.append(at[1] + len(parts[1]) / SR + 0.5)
+    own = np.zeros((2, int((at[2] + len(parts[2]) / SR + 1.0) * SR)), dtype=np.float32)
+    for (ch, t0), p in zip(((0, at[0]), (1, at[1]), (0, at[2])), parts):
+        own[ch, int(t0 * SR):int(t0 * SR) + len(p)] = p
+    return parts, at, own
+
+
 def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_calls_dir, config):
     """The operator's voice back on the client channel 8 dB down and 180 ms late (a speakerphone, no
     echo cancelling at the client's end): compared frame by frame with the operator as it was said,
@@ -340,12 +352,7 @@ def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_ca
     (`echo_lag`), it is told apart."""
     from callqa.pipeline.speech.decode import echo_lag
 
-    parts = _turns(sample_calls_dir, config, 3)
-    at = [OP_AT, OP_AT + len(parts[0]) / SR + 0.5]
-    at.append(at[1] + len(parts[1]) / SR + 0.5)
-    own = np.zeros((2, int((at[2] + len(parts[2]) / SR + 1.0) * SR)), dtype=np.float32)
-    for (ch, t0), p in zip(((0, at[0]), (1, at[1]), (0, at[2])), parts):
-        own[ch, int(t0 * SR):int(t0 * SR) + len(p)] = p
+    parts, at, own = _three_turns(sample_calls_dir, config)
     mix = own.copy()
     mix[1] += _late_echo(own[0], 0.18, -8.0)
     mix[0] += 10 ** (-28 / 20) * own[1]
@@ -385,14 +392,9 @@ def test_the_direct_bleed_under_a_late_echo_is_not_the_client_either(sample_call
     """A client channel carrying the operator twice: the recorder's bleed at once (20 dB down) and the
     speakerphone's echo 280 ms late (8 dB down). Judged against the re-timed operator alone, each time
     the operator started again after a pause the bleed of the new words was "the client" until their
-    echo arrived: on seed 5151 with a strong echo, 5 of 10 client interruptions were invented so. A frame
-    the other side is the plain bleed margin louder on, now, is not this side."""
-    parts = _turns(sample_calls_dir, config, 3)
-    at = [OP_AT, OP_AT + len(parts[0]) / SR + 0.5]
-    at.append(at[1] + len(parts[1]) / SR + 0.5)
-    own = np.zeros((2, int((at[2] + len(parts[2]) / SR + 1.0) * SR)), dtype=np.float32)
-    for (ch, t0), p in zip(((0, at[0]), (1, at[1]), (0, at[2])), parts):
-        own[ch, int(t0 * SR):int(t0 * SR) + len(p)] = p
+    echo arrived: on seed 5151 with a strong echo, 5 of 10 client interruptions were invented so. A run of
+    0.15 s or more the other side is the plain bleed margin louder on, now, is not this side."""
+    parts, at, own = _three_turns(sample_calls_dir, config)
     mix = own.copy()
     mix[1] += _late_echo(own[0], 0.28, -8.0) + 10 ** (-20 / 20) * own[0]
     mix[0] += 10 ** (-28 / 20) * own[1]
