@@ -299,8 +299,8 @@ ECHO_MIN_PROMINENCE = 0.15
 # outweigh an echo 80-260 ms late whose reflections smear it), the echo is looked for in the envelopes'
 # changes (onsets and decays: a delayed copy's are as sharp as the original's) at ECHO_ONSET_MIN_LAG_S or
 # later, as the highest local peak ECHO_ONSET_MIN_PROMINENCE over the median. Simulated stereo calls
-# (seeds 4242 and 5151 with --echo strong: 44; 5151 and 8080 as recorded: 44): echoes the envelopes missed
-# stood 0.17-0.19 over (one at 0.09 stays missed), no-echo channels at most 0.105 at 40 ms or later
+# (seeds 4242 and 5151 with --echo strong: 44; 4242, 5151 and 8080 as recorded: 66): echoes the envelopes
+# missed stood 0.17-0.19 over (one at 0.09 stays missed), no-echo channels at most 0.105 at 40 ms or later
 # (nearer lags are the bleed's own shoulder).
 ECHO_ONSET_MIN_LAG_S = 0.04
 ECHO_ONSET_MIN_PROMINENCE = 0.15
