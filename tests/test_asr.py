@@ -472,6 +472,29 @@ def test_a_word_whisper_stretched_into_the_other_sides_turn_is_kept_on_its_own_v
     assert ("speaking.", 1) in {(c.word.text, c.channel) for c in drop_bleed_words(heard, bleed, voiced=voiced)[1]}
 
 
+def test_an_echo_word_stretched_over_the_lines_silence_is_judged_on_its_sound():
+    """Seed 5151 with a strong echo: a one-voice IVR whose silent client channel carries the prompt 270 ms
+    late. Whisper wrote "of course." there at 5.60-6.12 s: 0.3 s of line noise, then 0.25 s of the echo.
+    Over all its frames it was under half bleed, so the client "spoke" and the recording became a
+    dialogue. On a channel the other side comes back on, the share is taken over the frames with sound;
+    a word of the channel's own voice keeps its frames, and with no sound at all the share is as before."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S
+
+    n = int(8.0 / BLEED_FRAME_S)
+    t = np.arange(n) * BLEED_FRAME_S
+    bleed = np.zeros((2, n), dtype=bool)
+    bleed[1] = (t >= 5.9) & (t < 6.2)  # the prompt's echo
+    sounding = np.ones((2, n), dtype=bool)
+    sounding[1] = ((t >= 5.9) & (t < 6.2)) | ((t >= 7.0) & (t < 7.6))  # the echo; a word of the client's own
+    words = [_cw("of", 5.6, 6.12, 1), _cw("course.", 6.12, 6.12, 1), _cw("hello", 7.0, 7.6, 1),
+             _cw("hm", 3.0, 3.3, 1)]  # the last over silence alone: judged as before (no bleed there)
+    kept, gone = drop_bleed_words(words, bleed)
+    assert [c.word.text for c in gone] == ["course."]  # "of" is under half bleed over all its frames
+    kept, gone = drop_bleed_words(words, bleed, sounding=sounding)
+    assert [c.word.text for c in gone] == ["of", "course."]
+    assert [c.word.text for c in kept] == ["hello", "hm"]
+
+
 def test_a_loud_voices_bleed_is_not_the_quiet_channels_own_voice():
     """A shouting operator's bleed (30 dB under) reaches within 12 dB of a quiet client's own level: by level
     alone it passes for the client's voice; against the channel's measured bleed gap it is bleed."""

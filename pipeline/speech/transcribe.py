@@ -1286,14 +1286,17 @@ def bleed_mask(levels: np.ndarray, margin_db: float, strong: bool = False) -> np
 
 
 BLEED_WORD_SHARE = 0.5
+SOUNDING_DB = 6.0  # a frame this far over its channel's quietest tenth carries sound (not the line's noise)
 OWN_VOICE_WORD_SHARE = 1 / 3
 
 
 def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: float = BLEED_WORD_SHARE,
-                     voiced: np.ndarray | None = None) -> tuple[list[_ChWord], list[_ChWord]]:
+                     voiced: np.ndarray | None = None,
+                     sounding: np.ndarray | None = None) -> tuple[list[_ChWord], list[_ChWord]]:
     """Split words into (kept, bleed): a word is the other side's bleed when at least
     `min_share` of its frames are `bleed_frames` of its own channel (the channel only carries
-    the other side there), unless the channel's own voice (`voiced`, `own_voice_frames`) fills
+    the other side there; with `sounding`, of its frames that carry sound on the channel, where it
+    has any: a word Whisper stretched over the line's silence before an echo is judged on the echo), unless the channel's own voice (`voiced`, `own_voice_frames`) fills
     `OWN_VOICE_WORD_SHARE` of them and the other channel has no such word then: a word of the
     channel's own that Whisper stretched into the other side's next turn (the client's "speaking."
     at 7.61-8.31 s, spoken until 7.97 s, the operator on from 7.89 s), not the other side's "Yes."
@@ -1305,6 +1308,8 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
         f0 = int(cw.word.start / BLEED_FRAME_S)
         f1 = max(f0 + 1, int(np.ceil(cw.word.end / BLEED_FRAME_S)))
         span = bleed[cw.channel, f0:f1]
+        if sounding is not None and sounding[cw.channel, f0:f1].any():
+            span = span[sounding[cw.channel, f0:f1]]
         is_bleed = bool(span.size) and float(span.mean()) >= min_share
         if is_bleed and voiced is not None:
             own = voiced[cw.channel, f0:f1]
@@ -1504,10 +1509,15 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
         notes.append(f"strong bleed between the channels (the sides {gap:.0f} dB apart): crosstalk judged "
                      f"with a {margin:.1f} dB margin")
     bleed = bleed_mask(levels, margin, strong)
+    sounding = np.ones(levels.shape, dtype=bool)  # frames a word's bleed share is judged on
     for c in range(n_ch if n_ch == 2 else 0):
         echo = late_echo_frames(audio.samples, rate, c, levels[c])
         if echo is not None:
             bleed[c] |= echo[0]
+            # On a channel the other side comes back on, a stray word of the echo is stretched over the
+            # silence before it ("of course." over 0.3 s of line noise and 0.2 s of echo, on the silent
+            # side of a one-voice IVR, made it a dialogue): its share is taken over the frames with sound.
+            sounding[c] = levels[c] >= np.percentile(levels[c], 10) + SOUNDING_DB
             notes.append(f"channel {c + 1} carries the other side's voice {echo[1] * 1000:.0f} ms late and "
                          f"{echo[2]:.0f} dB under it (an echo): its words there dropped as the other side's")
     chans = samples_at(audio, backend.sample_rate)
@@ -1532,7 +1542,7 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
              for k, s in enumerate(segments) for w in (s.words or (Word(s.text, s.start, s.end),))]
     gaps = bleed_gaps(levels, bleed)
     voiced = own_voice_frames(levels, bleed, margin, gaps)
-    words, in_bleed = drop_bleed_words(words, bleed, voiced=voiced)
+    words, in_bleed = drop_bleed_words(words, bleed, voiced=voiced, sounding=sounding)
     kept_words, cross = drop_crosstalk(words, audio.samples, rate, margin, gaps)
     kept_words, cross = restore_turn_edges(kept_words, in_bleed + cross, voiced=voiced)
     dropped.extend(DroppedSegment(cw.word.start, cw.word.end, cw.word.text, "crosstalk", cw.channel) for cw in cross)
