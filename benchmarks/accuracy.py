@@ -17,13 +17,17 @@ Per call and in total:
   with md-eval's +-0.25 s collar (`-c 0.25`, as most published DERs; the corpus's truth trims each
   utterance to its first and last loud sample, tighter than human references);
 - role accuracy (share of speech time whose operator/client label is right), the call's
-  `role_confidence` and whether it was flagged `role_uncertain`;
+  `role_confidence` and whether it was flagged `role_uncertain`; in the JSON also its role evidence and
+  how well the voices were told apart (`voices`: cross-similarity, silhouette, `apart_by`, the turns,
+  short turns and speaker changes without a pause), what a role confidence is calibrated on;
 - talk-ratio error |callqa - truth| of the operator's share of talk time, over all two-speaker calls
   (the target) and over those whose ratio a reader is shown (a `role_uncertain` call's reads
   "unknown" in `callqa analyze` and on the call page);
 - interruptions: precision / recall by who interrupts (matched by side and time);
 - operator filler words: precision / recall (matched by word and time);
 - one-speaker recordings: does callqa find one speaker;
+- decoder loops: runs of one to four words said three or more times back to back in callqa's
+  transcript that the truth's text has not (Whisper stuck);
 - every result serializes with plain `json.dumps`.
 
 `--unknown-channel-order`: every stereo call is analysed from a copy whose channels are in an order
