@@ -400,8 +400,10 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     htexts = callqa_channel_texts(data, channels, cmap)
     cerr = sum(word_errors(r, h, language)[0] for r, h in zip(refs, htexts))
     row["callqa_errors"], row["wer_callqa"] = cerr, _ratio(cerr, ref_words)
-    row["loops"] = [lp for r, h in zip(refs, htexts) for lp in repeated_runs(_norm(h, language))
-                    if lp not in repeated_runs(_norm(r, language))]
+    row["loops"] = []
+    for r, h in zip(refs, htexts):
+        said = set(repeated_runs(_norm(r, language)))  # the truth's own repeats are no loop
+        row["loops"] += [lp for lp in repeated_runs(_norm(h, language)) if lp not in said]
     hyp = _turns(data)
     if channels == 1:
         ref = [(t["start"], t["end"], t["role"]) for t in turns]
@@ -419,7 +421,7 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     spk = (data.get("processing") or {}).get("speakers") or {}
     # how well the diarizer told the voices apart: what a role confidence could be calibrated on
     row["voices"] = {k: spk.get(k) for k in ("cross_similarity", "silhouette", "apart_by")}
-    ts = sorted(_turns(data), key=lambda t: t["start"])
+    ts = sorted(hyp, key=lambda t: t["start"])
     changes = [(a, b) for a, b in zip(ts, ts[1:]) if a["speaker"] != b["speaker"]]
     row["voices"]["turns"] = len(ts)
     row["voices"]["short_turns"] = sum(t["end"] - t["start"] < 1.0 for t in ts)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap
+from callqa.pipeline.speech.tones import runs
 
 FRAME_S = 0.05
 VAD_RATE = 16000
@@ -57,18 +58,13 @@ def _quiet(db: np.ndarray, speech: np.ndarray, min_db: float = 0.0) -> np.ndarra
 
 def _spans(mask: np.ndarray, min_s: float) -> list[tuple[float, float]]:
     """Runs of True frames as (start, end) seconds; runs shorter than `min_s` are left out."""
-    if not mask.any():
-        return []
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-    return [(a * FRAME_S, b * FRAME_S) for a, b in zip(starts, ends) if (b - a) * FRAME_S >= min_s]
+    return [(a * FRAME_S, b * FRAME_S) for a, b in runs(mask) if (b - a) * FRAME_S >= min_s]
 
 
 def _long_runs(mask: np.ndarray, min_frames: int) -> np.ndarray:
     """`mask` with its runs of True shorter than `min_frames` frames cleared."""
     out = np.zeros_like(mask)
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+    for a, b in runs(mask):
         if b - a >= min_frames:
             out[a:b] = True
     return out

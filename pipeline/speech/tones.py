@@ -146,8 +146,8 @@ def _near(f: np.ndarray, targets: tuple[float, ...]) -> np.ndarray:
     return np.where(rel[np.arange(f.size), best] <= DTMF_TOLERANCE, best, -1)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index runs where `mask` holds."""
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where `mask` holds (also `signals.activity`'s frame runs)."""
     if not mask.any():
         return []
     d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
@@ -209,7 +209,7 @@ def _steady_tones(x: np.ndarray, rate: int, digits: list[Tone]) -> list[Tone]:
     sec = np.where(two, hi_f, 0.0)
     min_frames = 1 + int(round((TONE_MIN_S - TONE_FRAME_S) / TONE_HOP_S))
     out = []
-    for a, b in _runs(steady):
+    for a, b in runs(steady):
         start = a
         for i in range(a + 1, b + 1):  # split where the pitch moves off the run's mean
             if i < b and abs(float(key[i]) - float(key[start:i].mean())) <= TONE_DRIFT_HZ \

@@ -284,6 +284,17 @@ def _collapsed_repeat_mask(words: Sequence[Word], before: list[str]) -> list[boo
     return mask
 
 
+def _split_out(seg: AsrSegment, mask: Sequence[bool], reason: str) -> tuple[DroppedSegment, AsrSegment | None]:
+    """The words of `seg` that `mask` marks, as what was dropped for `reason`, and `seg` with the rest
+    (None: no word left)."""
+    bad = [w for w, m in zip(seg.words, mask) if m]
+    good = tuple(w for w, m in zip(seg.words, mask) if not m)
+    gone = DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), reason, seg.channel)
+    if not good:
+        return gone, None
+    return gone, replace(seg, start=good[0].start, end=good[-1].end, text=_join_words(good), words=good)
+
+
 def _strip_phrases(norm: str, phrases: list[tuple[str, ...]]) -> str:
     padded = f" {norm} "
     for ph in phrases:
@@ -354,23 +365,18 @@ def guard_segments(segments: Sequence[AsrSegment], guard: HallucinationGuard, la
         if seg.words:
             mask = _phantom_word_mask(seg.words, phrases)
             if any(mask):
-                bad = [w for w, m in zip(seg.words, mask) if m]
-                good = tuple(w for w, m in zip(seg.words, mask) if not m)
-                dropped.append(DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), "phantom_phrase",
-                                              seg.channel))
-                if not any(normalise_text(w.text) for w in good):
+                gone, rest = _split_out(seg, mask, "phantom_phrase")
+                dropped.append(gone)
+                if rest is None or not any(normalise_text(w.text) for w in rest.words):
                     continue
-                seg = AsrSegment(good[0].start, good[-1].end, _join_words(good), good, seg.avg_logprob,
-                                 seg.no_speech_prob, seg.compression_ratio, seg.channel)
+                seg = rest
             mask = _collapsed_repeat_mask(seg.words, said) if repetition else []
             if any(mask):
-                bad = [w for w, m in zip(seg.words, mask) if m]
-                good = tuple(w for w, m in zip(seg.words, mask) if not m)
-                dropped.append(DroppedSegment(bad[0].start, bad[-1].end, _join_words(bad), "repetitive", seg.channel))
-                if not good:
+                gone, rest = _split_out(seg, mask, "repetitive")
+                dropped.append(gone)
+                if rest is None:
                     continue
-                seg = AsrSegment(good[0].start, good[-1].end, _join_words(good), good, seg.avg_logprob,
-                                 seg.no_speech_prob, seg.compression_ratio, seg.channel)
+                seg = rest
         else:
             norm = normalise_text(seg.text)
             rest = _strip_phrases(norm, phrases)
@@ -1296,12 +1302,13 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
     """Split words into (kept, bleed): a word is the other side's bleed when at least
     `min_share` of its frames are `bleed_frames` of its own channel (the channel only carries
     the other side there; with `sounding`, of its frames that carry sound on the channel, where it
-    has any: a word Whisper stretched over the line's silence before an echo is judged on the echo), unless the channel's own voice (`voiced`, `own_voice_frames`) fills
-    `OWN_VOICE_WORD_SHARE` of them and the other channel has no such word then: a word of the
-    channel's own that Whisper stretched into the other side's next turn (the client's "speaking."
-    at 7.61-8.31 s, spoken until 7.97 s, the operator on from 7.89 s), not the other side's "Yes."
-    heard off the bleed just before this side's own next turn. Done on decoded words rather than
-    by silencing the audio, which changes what Whisper hears around the silenced stretches."""
+    has any: a word Whisper stretched over the line's silence before an echo is judged on the echo),
+    unless the channel's own voice (`voiced`, `own_voice_frames`) fills `OWN_VOICE_WORD_SHARE` of them
+    and the other channel has no such word then: a word of the channel's own that Whisper stretched
+    into the other side's next turn (the client's "speaking." at 7.61-8.31 s, spoken until 7.97 s, the
+    operator on from 7.89 s), not the other side's "Yes." heard off the bleed just before this side's
+    own next turn. Done on decoded words rather than by silencing the audio, which changes what
+    Whisper hears around the silenced stretches."""
     kept: list[_ChWord] = []
     gone: list[_ChWord] = []
     for cw in words:
