@@ -23,7 +23,9 @@ Per call and in total:
 - talk-ratio error |callqa - truth| of the operator's share of talk time, over all two-speaker calls
   (the target) and over those whose ratio a reader is shown (a `role_uncertain` call's reads
   "unknown" in `callqa analyze` and on the call page);
-- interruptions: precision / recall by who interrupts (matched by side and time);
+- interruptions: precision / recall by who interrupts (matched by side and time); and what the
+  `client_not_interrupted` indicator scored on two-speaker calls where the operator really cut in
+  (a 1.0 there is a free score) and where nobody did (1.0, lower, or null: not measurable);
 - operator filler words: precision / recall (matched by word and time);
 - one-speaker recordings: does callqa find one speaker;
 - decoder loops: runs of one to four words said three or more times back to back in callqa's
@@ -438,6 +440,9 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["interruptions"] = match_interruptions(truth.get("interruptions") or [], sig.get("interruptions") or {})
     # False: callqa said interruptions cannot be measured on this call (null with the reason)
     row["interruptions_measured"] = (sig.get("interruptions") or {}).get("measured", True) is not False
+    # what a supervisor sees for "client not interrupted": its score, None where null
+    row["not_interrupted_score"] = next((i.get("score") for i in data.get("indicators") or []
+                                         if i.get("id") == "client_not_interrupted"), None)
     row["fillers_off"] = {}
     row["fillers"] = match_fillers((truth.get("planted") or {}).get("fillers") or [],
                                    (sig.get("filler_words") or {}).get("items") or [], row["fillers_off"])
@@ -537,6 +542,18 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         ints[f"{layout}_measured"] = {"calls": len(had), "calls_measured": len(meas), "tp": tp, "truth": tr,
                                       "recall": _ratio(tp, tr)}
     t["interruptions"] = ints
+    # client_not_interrupted on two-speaker calls, by whether the operator really cut in: a 1.0 where they did
+    # is a free score; null is "not measurable in this call"
+    ni: dict[str, Any] = {}
+    for layout, chans in (("stereo", 2), ("mono", 1)):
+        for did in (True, False):
+            sel = [r for r in ok if r["channels"] == chans and r["num_speakers"] == 2
+                   and (r["interruptions"]["by_operator"][1] > 0) == did]
+            sc = [r.get("not_interrupted_score") for r in sel]
+            ni[f"{layout}_{'interrupted' if did else 'not_interrupted'}"] = {
+                "calls": len(sel), "full": sum(x is not None and x >= 1.0 for x in sc),
+                "lower": sum(x is not None and x < 1.0 for x in sc), "null": sum(x is None for x in sc)}
+    t["not_interrupted_indicator"] = ni
     groups: dict[str, Any] = {}
     for r in with_plain:
         g = f"{r['sample_rate'] // 1000} kHz {'stereo' if r['channels'] == 2 else 'mono'}"
@@ -885,6 +902,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{g} ({e['calls']}): callqa {e['wer_callqa']:.3f} / plain {e['wer_plain']:.3f}"
         for g, e in tot["wer_by_profile"].items() if e["wer_callqa"] is not None and e["wer_plain"] is not None))
     loops = tot["loops"]
+    ni = tot["not_interrupted_indicator"]
+    for layout in ("stereo", "mono"):
+        print(f"client_not_interrupted on {layout} two-speaker calls (score 1.0 / lower / null): " + "; ".join(
+            f"{who} {v['full']} / {v['lower']} / {v['null']} of {v['calls']}"
+            for who, v in (("the operator cut in", ni[f"{layout}_interrupted"]),
+                           ("nobody did", ni[f"{layout}_not_interrupted"]))))
     print(f"Decoder loops (a run of words said 3+ times back to back that the truth has not): {loops['runs']} in "
           f"{loops['calls']} calls" + "".join(f"; {c}: {', '.join(v)}" for c, v in loops["items"].items()))
     print("\nTargets (issue 9):")
