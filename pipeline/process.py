@@ -99,6 +99,8 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         speech = diarized_speech(diar, turns, transcript.turns)  # stored with the audio measures (talk time)
         if diar.overlap_method is None:  # interruptions cannot be measured: null with this reason
             transcript = replace(transcript, overlap_note=diar.overlap_note or "overlapping speech was not measured")
+        elif diar.overlap_partial:  # measured, but none found by a side is no evidence of none: null
+            transcript = replace(transcript, overlap_partial=diar.overlap_partial)
         diarization = diar.backend
         speakers, overlaps = diar.speakers, diar.overlap_summary()
     notes = {"speakers": speakers, "overlaps": overlaps,
@@ -123,7 +125,7 @@ def _transcript_from_dict(data: dict[str, Any], language: str, duration_s: float
     return Transcript(turns=turns, language=language, duration_s=duration_s,
                       role_confidence=data.get("role_confidence"), role_method=data.get("role_method"),
                       role_evidence=tuple((str(k), float(v)) for k, v in (data.get("role_evidence") or {}).items()),
-                      overlap_note=data.get("overlap_note"))
+                      overlap_note=data.get("overlap_note"), overlap_partial=data.get("overlap_partial"))
 
 
 def _meta_from_dict(data: dict[str, Any] | None) -> CallMeta:

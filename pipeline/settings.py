@@ -145,6 +145,9 @@ class OverlapOptions(_Strict):
     min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter overlaps (without inner pauses) are not reported
     max_voice_similarity: float = Field(0.64, ge=0.0, le=1.0)  # embedded: voices more alike (mean
     #   cross-cluster window similarity) cannot be told apart in a mix: overlaps not measured
+    # embedded: a side the detector found no interruption by counts 0 (true) or is unknown (false): it finds a
+    # fifth to a half of the interruptions of simulated calls, so none found is no evidence of none
+    none_found_counts: bool = False
 
 
 class DiarizationOptions(_Strict):

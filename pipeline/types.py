@@ -79,6 +79,7 @@ class Transcript:
     role_method: str | None = None  # channel_map | channel_cues | script_cue | direction | speaking_pattern | single_speaker | import
     role_evidence: tuple[tuple[str, float], ...] = ()  # mono, or stereo where the words weighed against the map: (kind, log-odds for the assignment; < 0 against)
     overlap_note: str | None = None  # mono: why overlapping speech could not be measured (interruptions null)
+    overlap_partial: str | None = None  # mono: why a side with no overlap found is unknown, not zero (its count null)
 
     def serialize(self) -> dict[str, Any]:
         d: dict[str, Any] = {"turns": [t.serialize() for t in self.turns]}
@@ -89,6 +90,8 @@ class Transcript:
             d["role_evidence"] = {k: _r(v) for k, v in self.role_evidence}
         if self.overlap_note:
             d["overlap_note"] = self.overlap_note
+        if self.overlap_partial:
+            d["overlap_partial"] = self.overlap_partial
         return d
 
     def speaker_turns(self, speaker: str) -> list[Turn]:

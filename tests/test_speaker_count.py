@@ -200,7 +200,8 @@ def _transcript(result: DiarizationResult, spans: dict[str, tuple[float, float]]
 
     turns = [replace(t, speaker="operator" if t.speaker == first else "client") for t in turns]
     return Transcript(turns=tuple(turns), language="en", duration_s=spans["op1"][1] + 0.5,
-                      overlap_note=None if result.overlap_method else result.overlap_note)
+                      overlap_note=None if result.overlap_method else result.overlap_note,
+                      overlap_partial=result.overlap_partial)
 
 
 def _interruption_indicator(transcript: Transcript, config):
@@ -228,7 +229,9 @@ def test_a_planted_overlap_on_mono_is_found_with_its_time_and_who_came_in(overla
 
     signals, ind = _interruption_indicator(_transcript(result, spans, config), config)
     inter = signals["signals"]["interruptions"] if "signals" in signals else signals["interruptions"]
-    assert inter["by_operator"] == 1 and inter["by_client"] == 0
+    # the client never cut in, but the embedded detector finds only some overlaps: unknown, not zero
+    assert inter["by_operator"] == 1 and inter["by_client"] is None
+    assert "none_found_counts" in inter["reason"]
     assert abs(inter["items"][0]["start"] - cut_in) <= 0.6
     assert ind.value == 1.0 and ind.score is not None and ind.score < 1.0
     assert ind.evidence and abs(ind.evidence[0].start - cut_in) <= 0.6
@@ -244,7 +247,18 @@ def test_a_plain_change_after_a_pause_is_no_interruption(config, gap_s):
     result = diarize(as_audio(x), config)
     assert result.overlap_method == "embedded-windows"
     assert result.overlaps == ()
+    # None found, but the embedded detector finds only some: client_not_interrupted is no free 1.0 ...
     signals, ind = _interruption_indicator(_transcript(result, spans, config), config)
+    inter = signals.get("interruptions")
+    assert inter["by_operator"] is None and inter["by_client"] is None and inter.get("measured", True)
+    assert ind.value is None and ind.score is None and "none_found_counts" in ind.note
+    # ... unless the configuration says none found counts as none
+    from callqa.pipeline.config import load_config
+
+    counts = load_config(overrides={"models": {"diarization": {"overlaps": {"none_found_counts": True}}}})
+    result = diarize(as_audio(x), counts)
+    assert result.overlaps == () and result.overlap_partial is None
+    signals, ind = _interruption_indicator(_transcript(result, spans, counts), counts)
     inter = signals.get("interruptions")
     assert inter["by_operator"] == 0 and inter["by_client"] == 0
     assert ind.value == 0.0 and ind.score == 1.0
@@ -391,8 +405,11 @@ def test_a_mono_call_end_to_end_interruption_found_or_null_with_the_reason(overl
     on = json.loads(json.dumps(process_call(wav, load_config()).serialize(), default=str))
     assert on["processing"]["speakers"]["count"] == 2 and on["processing"]["speakers"]["method"] == "estimated"
     assert on["processing"]["overlaps"]["measured"] is True
+    assert "none_found_counts" in on["processing"]["overlaps"]["partial"]
     inter = on["signals"]["interruptions"]
-    assert inter["by_operator"] + inter["by_client"] == 1
+    # the side that cut in counts 1; the other, with none found, is unknown (the detector finds only some)
+    assert sorted((inter["by_operator"], inter["by_client"]), key=str) == [1, None]
+    assert on["transcript"]["overlap_partial"] == on["processing"]["overlaps"]["partial"]
     (item,) = inter["items"]
     assert abs(item["start"] - spans["op1"][0]) <= 0.6
     assert "Friday" in on["transcript"]["turns"][item["turn"]]["text"]  # the voice that cut in

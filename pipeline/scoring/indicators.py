@@ -393,6 +393,9 @@ def operator_interruptions(ctx: Context, spec: Any) -> Measurement:
         return Measurement(None, note=f"interruptions not measured: {inter.reason}")
     items = inter.by("operator")
     n = inter.by_operator
+    if n is None and not items:  # only some overlaps found (embedded mono): none found is no evidence of none
+        return Measurement(None, note=f"no interruption by the operator found, which does not show there was "
+                                      f"none: {inter.reason}")
     return Measurement(float(len(items) if n is None else n), ctx.evidence(items))
 
 
@@ -450,6 +453,9 @@ def interruptions_under_pressure(ctx: Context, spec: Any) -> Measurement:
     if not inter.measured:
         return Measurement(None, note=f"interruptions not measured: {inter.reason}")
     ev = _after_pressure(ctx, ctx.evidence(inter.by("operator")))
+    if not ev and inter.reason:  # only some overlaps found (embedded mono): none found is no evidence of none
+        return Measurement(None, note=f"no interruption by the operator found under pressure, which does not show "
+                                      f"there was none: {inter.reason}")
     return Measurement(float(len(ev)), ev)
 
 

@@ -221,6 +221,11 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
     if getattr(transcript, "overlap_note", None):  # mono, overlaps not measured: unknown, not zero
         timing["interruptions"] = {"by_operator": None, "by_client": None, "items": [], "measured": False,
                                    "reason": transcript.overlap_note}
+    elif getattr(transcript, "overlap_partial", None):  # mono, only some overlaps found: none is unknown
+        inter = timing["interruptions"]
+        for side in ("by_operator", "by_client"):
+            inter[side] = inter[side] or None
+        inter["reason"] = transcript.overlap_partial
     loud = None
     if audio is not None:
         from callqa.pipeline.signals.loudness import loudness

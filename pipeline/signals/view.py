@@ -90,7 +90,7 @@ class Interruptions(_Record):
     by_client: float | None = None
     items: Items = ()
     measured: bool = True  # false: mono without overlap detection (unknown, not zero)
-    reason: str | None = None  # why not measured
+    reason: str | None = None  # why not measured, or why a side's null count (none found) is unknown, not zero
 
     def by(self, who: str) -> list[Item]:
         """Interruptions where `who` came in."""
