@@ -248,10 +248,16 @@ def test_a_plain_change_after_a_pause_is_no_interruption(config, gap_s):
     assert result.overlap_method == "embedded-windows"
     assert result.overlaps == ()
     # None found, but the embedded detector finds only some: client_not_interrupted is no free 1.0 ...
-    signals, ind = _interruption_indicator(_transcript(result, spans, config), config)
+    from callqa.pipeline.process import _transcript_from_dict
+
+    transcript = _transcript(result, spans, config)
+    signals, ind = _interruption_indicator(transcript, config)
     inter = signals.get("interruptions")
     assert inter["by_operator"] is None and inter["by_client"] is None and inter.get("measured", True)
     assert ind.value is None and ind.score is None and "none_found_counts" in ind.note
+    # (kept with the stored transcript, so a rescore says the same)
+    stored = _transcript_from_dict(transcript.serialize(), "en", transcript.duration_s)
+    assert stored.overlap_partial == result.overlap_partial
     # ... unless the configuration says none found counts as none
     from callqa.pipeline.config import load_config
 
