@@ -70,6 +70,40 @@ def _drop_stray_words(audio: Any, config: Config, asr: Any) -> tuple[Any, dict[s
     return asr, no_words
 
 
+def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any, diar: Any, turns: list[Turn],
+                           transcript: Transcript, hook: Hook) -> tuple[Any, list[Turn], Transcript]:
+    """A mono call the speaker count found one voice in (the embedded diarizer, count estimated) is split in
+    two voices all the same when, split, its words show two sides talking (`shows_dialogue`) and its roles
+    come out clear (`role_assignment.min_confidence`, which also needs the voices told apart on most of the
+    speech, `max_unsure_share`): two alike voices through a telephone line sound like one voice's halves to
+    the speaker encoder (8 kHz, windows 0.69-0.76 alike), but a voicemail or an IVR split in two shows no
+    dialogue with clear roles. Returns (diarization, diarized turns, transcript): the split's, or the ones given."""
+    from callqa.pipeline.speech.diarize import assign_speakers, diarize
+    from callqa.pipeline.speech.roles import shows_dialogue
+
+    opts = config.section("models").diarization
+    one = diar.speakers
+    if (len(diar.labels) != 1 or diar.backend != "embedded" or one.get("method") != "estimated"
+            or opts.num_speakers < 2 or not opts.speaker_count.split_dialogue
+            or one.get("windows", 0) < opts.speaker_count.min_windows  # too little speech to tell voices by
+            or not any(t.text.strip() for t in transcript.turns)):
+        return diar, turns, transcript
+    hook("diarize: two voices?")
+    two = diarize(audio, config, hook=hook, num_speakers=2)
+    if len(two.labels) != 2:
+        return diar, turns, transcript
+    labelled = assign_speakers(list(asr.segments), two, config)
+    split = assign_by_cues(labelled, meta, config, asr.language, audio.duration_s, apart_by=two.speakers.get("apart_by"),
+                           unsure_share=two.speakers.get("unsure_share"))
+    conf = split.role_confidence or 0.0
+    if conf < config.section("role_assignment").min_confidence or not shows_dialogue(split, config):
+        return diar, turns, transcript
+    speakers = dict(two.info.get("speakers") or {}, method="estimated", one_voice=one.get("reason"),
+                    reason=f"the voices sound like one ({one.get('reason')}), but split in two the words show two "
+                           f"sides talking and the roles come out at {conf:.2f} (speaker_count.split_dialogue)")
+    return replace(two, num_speakers=None, info=dict(two.info, speakers=speakers)), labelled, split
+
+
 def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
                      hook: Hook = no_progress) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
     """Decoded audio -> transcript with operator/client turns, the models used, and what
@@ -96,6 +130,7 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s,
                                     apart_by=diar.speakers.get("apart_by"),
                                     unsure_share=diar.speakers.get("unsure_share"))
+        diar, turns, transcript = _split_merged_dialogue(audio, config, meta, asr, diar, turns, transcript, hook)
         speech = diarized_speech(diar, turns, transcript.turns)  # stored with the audio measures (talk time)
         if diar.overlap_method is None:  # interruptions cannot be measured: null with this reason
             transcript = replace(transcript, overlap_note=diar.overlap_note or "overlapping speech was not measured")

@@ -432,6 +432,65 @@ def test_a_mono_call_end_to_end_interruption_found_or_null_with_the_reason(overl
     assert ind.get("note")  # the reason: overlaps not measured (or, were roles unsure, role_uncertain)
 
 
+# --------------------------------------------------------------------------- one voice found, a dialogue said
+
+
+def _merged_call(lines: list[str], unsure: float, method: str = "estimated"):
+    """ASR segments of `lines` (3 s each, 0.5 s apart), the diarizer's one-voice result over them and what
+    a split in two gives (alternate lines to alternate voices, `unsure` the share of speech a toss-up)."""
+    from callqa.pipeline.speech.roles import assign_by_cues
+
+    spans = [(0.5 + 3.5 * i, 3.5 + 3.5 * i) for i in range(len(lines))]
+    asr = SimpleNamespace(segments=[asr_segment(t, a, b) for t, (a, b) in zip(lines, spans)], language="en")
+    audio = SimpleNamespace(duration_s=spans[-1][1] + 0.5, channels=1)
+    info = {"count": 1, "method": method, "reason": "one voice: windows 0.72 alike", "windows": 20}
+    one = DiarizationResult((SpeakerSegment(0.4, spans[-1][1] + 0.1, "SPEAKER_00"),), backend="embedded",
+                            info={"speakers": info}, overlap_method="embedded-windows")
+    two = DiarizationResult(tuple(SpeakerSegment(a - 0.1, b + 0.1, f"SPEAKER_0{i % 2}") for i, (a, b) in enumerate(spans)),
+                            backend="embedded", num_speakers=2, overlap_method="embedded-windows",
+                            info={"speakers": {"count": 2, "method": "fixed", "reason": "num_speakers given for this call",
+                                               "windows": 20, "unsure_share": unsure}})
+    return asr, audio, one, two, assign_by_cues
+
+
+@pytest.mark.parametrize("case", ["dialogue", "voicemail", "voices_unsure", "count_fixed"])
+def test_a_dialogue_the_count_heard_as_one_voice_is_split_when_its_words_and_roles_are_clear(config, monkeypatch,
+                                                                                           case):
+    """Two alike telephone voices (8 kHz, windows 0.69-0.76 alike) sound like one voice's halves to the speaker
+    encoder and are merged: every word the operator's, roles uncertain, talk ratio unknown. Split in two anyway,
+    the call is kept split when its words show two sides talking and the roles come out clear; a voicemail
+    split in two shows no dialogue, and a split the diarizer could hardly tell apart gives no clear roles, so
+    both stay one voice; a count fixed by the call's metadata is left alone."""
+    import callqa.pipeline.speech.diarize as dz
+    from callqa.pipeline.process import _split_merged_dialogue
+    from callqa.pipeline.types import no_progress
+
+    lines = DIALOGUE if case != "voicemail" else [s.strip() + "." for s in VOICEMAIL.split(".") if s.strip()]
+    asr, audio, one, two, assign_by_cues = _merged_call(
+        lines, 0.3 if case == "voices_unsure" else 0.02, "fixed" if case == "count_fixed" else "estimated")
+    asked = []
+    monkeypatch.setattr(dz, "diarize", lambda audio, config, hook=None, num_speakers=None: asked.append(num_speakers)
+                        or two)
+    meta = CallMeta(direction="inbound")
+    turns = assign_speakers(asr.segments, one, config)
+    single = assign_by_cues(turns, meta, config, "en", audio.duration_s)
+    assert single.role_confidence < 0.6  # one voice: roles uncertain
+    diar, got_turns, transcript = _split_merged_dialogue(audio, config, meta, asr, one, turns, single, no_progress)
+    if case == "count_fixed":
+        assert asked == [] and diar is one and transcript is single
+        return
+    assert asked == [2]
+    if case != "dialogue":
+        assert diar is one and got_turns is turns and transcript is single
+        return
+    assert diar.labels == ["SPEAKER_00", "SPEAKER_01"] and diar.num_speakers is None
+    assert diar.speakers["count"] == 2 and diar.speakers["method"] == "estimated"
+    assert "split_dialogue" in diar.speakers["reason"] and diar.speakers["one_voice"] == one.speakers["reason"]
+    assert transcript.role_confidence >= 0.6
+    assert [t.speaker for t in transcript.turns] == ["operator", "client"] * 3
+    assert {t.speaker for t in got_turns} == {"SPEAKER_00", "SPEAKER_01"}
+
+
 def test_more_than_two_speakers_as_an_option():
     """num_speakers: 3 finds three voices when there are three, and merges the surplus
     cluster when there are only two (synthetic embeddings: voices as directions)."""

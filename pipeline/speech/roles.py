@@ -377,6 +377,13 @@ def _a_dialogue(votes: dict[str, float], for_first: bool, questions_weight: floa
     return asks or bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
 
 
+def shows_dialogue(transcript: Transcript, config: Config) -> bool:
+    """Whether what the roles of a two-speaker `transcript` rest on shows two sides talking (`_a_dialogue`
+    on its `role_evidence`, which is signed for the assignment made)."""
+    return _a_dialogue(dict(transcript.role_evidence), True,
+                       config.section("role_assignment").weights.get("questions", 0.0))
+
+
 def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, float], ...]:
     """Votes as log-odds for the assignment made (negative: a kind that argued against it)."""
     sign = 1.0 if for_first else -1.0
