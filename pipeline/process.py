@@ -73,13 +73,15 @@ def _drop_stray_words(audio: Any, config: Config, asr: Any) -> tuple[Any, dict[s
 def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any, diar: Any, turns: list[Turn],
                            transcript: Transcript, hook: Hook) -> tuple[Any, list[Turn], Transcript]:
     """A mono call the speaker count found one voice in (the embedded diarizer, count estimated) is split in
-    two voices all the same when, split, its words show two sides talking (`shows_dialogue`) and its roles
-    come out clear (`role_assignment.min_confidence`, which also needs the voices told apart on most of the
-    speech, `max_unsure_share`): two alike voices through a telephone line sound like one voice's halves to
-    the speaker encoder (8 kHz, windows 0.69-0.76 alike), but a voicemail or an IVR split in two shows no
-    dialogue with clear roles. Returns (diarization, diarized turns, transcript): the split's, or the ones given."""
+    two voices all the same when, split, each side's own phrases are in that side's voice (`shows_both_sides`)
+    and its roles come out clear (`role_assignment.min_confidence`, which also needs the voices told apart on
+    most of the speech, `max_unsure_share`): two alike voices through a telephone line sound like one voice's
+    halves to the speaker encoder (8 kHz, windows 0.69-0.76 alike), but a voicemail or an IVR split in two
+    does not give each side its own phrases with clear roles. Which half asks more questions is no test: a
+    split that mixed the two voices up (DER 0.49) had one half ask more, and its roles at 0.80.
+    Returns (diarization, diarized turns, transcript): the split's, or the ones given."""
     from callqa.pipeline.speech.diarize import assign_speakers, diarize
-    from callqa.pipeline.speech.roles import shows_dialogue
+    from callqa.pipeline.speech.roles import shows_both_sides
 
     opts = config.section("models").diarization
     one = diar.speakers
@@ -96,11 +98,12 @@ def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any,
     split = assign_by_cues(labelled, meta, config, asr.language, audio.duration_s, apart_by=two.speakers.get("apart_by"),
                            unsure_share=two.speakers.get("unsure_share"))
     conf = split.role_confidence or 0.0
-    if conf < config.section("role_assignment").min_confidence or not shows_dialogue(split, config):
+    if conf < config.section("role_assignment").min_confidence or not shows_both_sides(split):
         return diar, turns, transcript
     speakers = dict(two.info.get("speakers") or {}, method="estimated", one_voice=one.get("reason"),
-                    reason=f"the voices sound like one ({one.get('reason')}), but split in two the words show two "
-                           f"sides talking and the roles come out at {conf:.2f} (speaker_count.split_dialogue)")
+                    reason=f"the voices sound like one ({one.get('reason')}), but split in two each side's own "
+                           f"phrases are in its voice and the roles come out at {conf:.2f} "
+                           f"(speaker_count.split_dialogue)")
     return replace(two, num_speakers=None, info=dict(two.info, speakers=speakers)), labelled, split
 
 

@@ -118,8 +118,8 @@ class SpeakerCount(_Strict):
     pitch_min_t: float = Field(3.0, ge=0.0)
     pitch_min_windows: int = Field(24, ge=0)  # ... on this many embedding windows (~18 s of speech) or more
     silhouette_min_windows: int = Field(16, ge=0)  # a clean split tells alike voices apart on this many windows or more
-    # embedded: a call found to hold one voice is split in two all the same when, split, its words show two
-    # sides talking and its roles come out clear (role_assignment.min_confidence): two alike telephone voices
+    # embedded: a call found to hold one voice is split in two all the same when, split, each side's own phrases
+    # are in its voice and its roles come out clear (role_assignment.min_confidence): two alike telephone voices
     split_dialogue: bool = True
 
 

@@ -377,11 +377,13 @@ def _a_dialogue(votes: dict[str, float], for_first: bool, questions_weight: floa
     return asks or bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
 
 
-def shows_dialogue(transcript: Transcript, config: Config) -> bool:
-    """Whether what the roles of a two-speaker `transcript` rest on shows two sides talking (`_a_dialogue`
-    on its `role_evidence`, which is signed for the assignment made)."""
-    return _a_dialogue(dict(transcript.role_evidence), True,
-                       config.section("role_assignment").weights.get("questions", 0.0))
+def shows_both_sides(transcript: Transcript) -> bool:
+    """Whether the roles of a two-speaker `transcript` rest on each side's own phrases said in that side's voice
+    (its `role_evidence`, signed for the assignment made: an operator's phrase other than a self-introduction,
+    and the client's problem). Questions alone do not count here: a split of one voice's windows, or of two
+    voices' mixed up, gives one half more of the questions by chance."""
+    support = {k for k, v in transcript.role_evidence if v > 0}
+    return bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
 
 
 def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, float], ...]:
