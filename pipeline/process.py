@@ -70,6 +70,16 @@ def _drop_stray_words(audio: Any, config: Config, asr: Any) -> tuple[Any, dict[s
     return asr, no_words
 
 
+def _mono_roles(asr: Any, diar: Any, meta: CallMeta, config: Config, duration_s: float) -> tuple[list[Turn], Transcript]:
+    """The ASR's words given to the diarization's speakers (turns labelled by voice), and those turns mapped
+    to operator / client."""
+    from callqa.pipeline.speech.diarize import assign_speakers
+
+    turns = assign_speakers(list(asr.segments), diar, config)
+    return turns, assign_by_cues(turns, meta, config, asr.language, duration_s, apart_by=diar.speakers.get("apart_by"),
+                                 unsure_share=diar.speakers.get("unsure_share"))
+
+
 def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any, diar: Any, turns: list[Turn],
                            transcript: Transcript, hook: Hook) -> tuple[Any, list[Turn], Transcript]:
     """A mono call the speaker count found one voice in (the embedded diarizer, count estimated) is split in
@@ -80,7 +90,7 @@ def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any,
     does not give each side its own phrases with clear roles. Which half asks more questions is no test: a
     split that mixed the two voices up (DER 0.49) had one half ask more, and its roles at 0.80.
     Returns (diarization, diarized turns, transcript): the split's, or the ones given."""
-    from callqa.pipeline.speech.diarize import assign_speakers, diarize
+    from callqa.pipeline.speech.diarize import diarize
     from callqa.pipeline.speech.roles import shows_both_sides
 
     opts = config.section("models").diarization
@@ -94,9 +104,7 @@ def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any,
     two = diarize(audio, config, hook=hook, num_speakers=2)
     if len(two.labels) != 2:
         return diar, turns, transcript
-    labelled = assign_speakers(list(asr.segments), two, config)
-    split = assign_by_cues(labelled, meta, config, asr.language, audio.duration_s, apart_by=two.speakers.get("apart_by"),
-                           unsure_share=two.speakers.get("unsure_share"))
+    labelled, split = _mono_roles(asr, two, meta, config, audio.duration_s)
     conf = split.role_confidence or 0.0
     if conf < config.section("role_assignment").min_confidence or not shows_both_sides(split):
         return diar, turns, transcript
@@ -123,16 +131,13 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         overlaps = {"measured": True, "method": "channels"}
     else:
         from callqa.pipeline.signals.measures import diarized_speech
-        from callqa.pipeline.speech.diarize import assign_speakers, diarize
+        from callqa.pipeline.speech.diarize import diarize
 
         asr = transcribe_mono(audio, config, language, hook=hook)
         asr, no_words = _drop_stray_words(audio, config, asr)
         hook("diarize")
         diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
-        turns = assign_speakers(list(asr.segments), diar, config)
-        transcript = assign_by_cues(turns, meta, config, asr.language, audio.duration_s,
-                                    apart_by=diar.speakers.get("apart_by"),
-                                    unsure_share=diar.speakers.get("unsure_share"))
+        turns, transcript = _mono_roles(asr, diar, meta, config, audio.duration_s)
         diar, turns, transcript = _split_merged_dialogue(audio, config, meta, asr, diar, turns, transcript, hook)
         speech = diarized_speech(diar, turns, transcript.turns)  # stored with the audio measures (talk time)
         if diar.overlap_method is None:  # interruptions cannot be measured: null with this reason

@@ -374,16 +374,20 @@ def _a_dialogue(votes: dict[str, float], for_first: bool, questions_weight: floa
     not the operator's)."""
     support = _support(votes, for_first)
     asks = "questions" in support and abs(votes["questions"]) >= DIALOGUE_QUESTIONS_LEAN * questions_weight > 0
-    return asks or bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
+    return asks or _both_sides(support)
+
+
+def _both_sides(support: set[str]) -> bool:
+    """Whether the kinds an assignment rests on hold each side's own phrases: an operator's phrase other than
+    a self-introduction (which clients say too), and the client's problem."""
+    return bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
 
 
 def shows_both_sides(transcript: Transcript) -> bool:
     """Whether the roles of a two-speaker `transcript` rest on each side's own phrases said in that side's voice
-    (its `role_evidence`, signed for the assignment made: an operator's phrase other than a self-introduction,
-    and the client's problem). Questions alone do not count here: a split of one voice's windows, or of two
-    voices' mixed up, gives one half more of the questions by chance."""
-    support = {k for k, v in transcript.role_evidence if v > 0}
-    return bool(support & DIALOGUE_OPERATOR_KINDS and support & set(CLIENT_KINDS))
+    (`_both_sides` of its `role_evidence`, signed for the assignment made). Questions alone do not count here:
+    a split of one voice's windows, or of two voices' mixed up, gives one half more of the questions by chance."""
+    return _both_sides(_support(dict(transcript.role_evidence), True))
 
 
 def _evidence(votes: dict[str, float], for_first: bool) -> tuple[tuple[str, float], ...]:
