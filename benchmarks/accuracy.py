@@ -447,7 +447,30 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["fillers"] = match_fillers((truth.get("planted") or {}).get("fillers") or [],
                                    (sig.get("filler_words") or {}).get("items") or [], row["fillers_off"])
     row["speakers_found"] = speakers_found(data)
+    row["speech_without_words"] = speech_without_words(turns, hyp)
+    row["flags"] = sorted({f.get("id") for f in data.get("flags") or []})
     return row
+
+
+def speech_without_words(truth_turns: list[dict[str, Any]], hyp: list[dict[str, Any]],
+                         step: float = 0.01) -> float | None:
+    """Share of the truth's speech time (its turns) that no turn of callqa with words covers: what
+    a supervisor reads nothing of (the ASR skipped it, or lost its way on a long call)."""
+    import numpy as np
+
+    if not truth_turns:
+        return None
+    end = max(t["end"] for t in truth_turns)
+    n = int(end / step) + 1
+    said = np.zeros(n, dtype=bool)
+    heard = np.zeros(n, dtype=bool)
+    for t in truth_turns:
+        said[int(t["start"] / step):int(t["end"] / step)] = True
+    for t in hyp:
+        if (t.get("text") or "").strip():
+            heard[max(0, int(t["start"] / step)):max(0, int(t["end"] / step))] = True
+    total = int(said.sum())
+    return round(float((said & ~heard).sum()) / total, 4) if total else None
 
 
 def _kind(truth: dict[str, Any]) -> str:
@@ -474,6 +497,15 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     looped = [r for r in ok if r.get("loops")]
     t["loops"] = {"calls": len(looped), "runs": sum(len(r["loops"]) for r in looped),
                   "items": {r["call_id"]: r["loops"] for r in looped}}
+    # speech a supervisor reads nothing of; with the calls where a quarter or more of it is so, and
+    # whether each of those carries low_asr_confidence or asr_no_words (the flags that say so)
+    gaps = [r for r in ok if r.get("speech_without_words") is not None]
+    t["speech_without_words"] = {
+        "mean": sum(r["speech_without_words"] for r in gaps) / len(gaps) if gaps else None,
+        "max": max((r["speech_without_words"] for r in gaps), default=None),
+        "calls_over_quarter": {r["call_id"]: [r["speech_without_words"],
+                                              any(f in r.get("flags", ()) for f in ("low_asr_confidence", "asr_no_words"))]
+                               for r in gaps if r["speech_without_words"] >= 0.25}}
     # A transcript callqa withheld as not credible (asr_no_words) where plain faster-whisper's own text
     # was mostly wrong too (WER >= WITHHELD_PLAIN_WER) is not a lost transcript: such calls are listed,
     # not counted in the per-call delta; withholding a usable transcript still counts.
@@ -910,6 +942,12 @@ def main(argv: list[str] | None = None) -> int:
                            ("nobody did", ni[f"{layout}_not_interrupted"]))))
     print(f"Decoder loops (a run of words said 3+ times back to back that the truth has not): {loops['runs']} in "
           f"{loops['calls']} calls" + "".join(f"; {c}: {', '.join(v)}" for c, v in loops["items"].items()))
+    sw = tot["speech_without_words"]
+    if sw["mean"] is not None:
+        print(f"Speech without words (share of the truth's speech no transcribed turn covers): mean {sw['mean']:.3f}, "
+              f"max {sw['max']:.3f}; a quarter or more in {len(sw['calls_over_quarter'])} calls" + "".join(
+                  f"; {c}: {v[0]:.2f}{' (flagged)' if v[1] else ' (not flagged)'}"
+                  for c, v in sw["calls_over_quarter"].items()))
     print("\nTargets (issue 9):")
     verdict_rows = verdicts(tot)
     for v, name, val in verdict_rows:
