@@ -8,6 +8,7 @@ Run from the repository root::
     .venv/bin/python sample_calls/simulate.py --seed 7 --echo strong --out /tmp/echo  # the same calls, with echo
     .venv/bin/python sample_calls/simulate.py --seed 7 --keypad --out /tmp/keys  # ... with keypad digits keyed
     .venv/bin/python sample_calls/simulate.py --seed 7 --recorder clipped --out /tmp/clip  # ... clipped
+    .venv/bin/python sample_calls/simulate.py --seed 7 --requests 6 --out /tmp/long  # calls of ~3 minutes
 
 The sample calls in `scenarios/` are few and were composed together with the code
 that analyses them; accuracy claims come from this corpus instead. Every call is
@@ -35,7 +36,11 @@ spoils every call one way, as recorders the project had not met did: `clipped` d
 recording into hard clipping (its 99th percentile of sample magnitude at 0.9 of full scale, an
 input gain set too high); `quiet-client` keeps the client 12 dB down (stereo: the client's leg,
 recorder gain, its bleed on the operator's channel left as it was; mono: the client's voice in
-the mix, a quiet line); nothing else changes.
+the mix, a quiet line); nothing else changes. With `--requests N` the client of every dialogue
+raises N more requests, each after the operator asks whether there is anything else (other
+topics, holds, the topic's exchange as the grammar has it), before the call's own closing: calls
+of 2-4 minutes, as real ones last (long calls are where Whisper loses its way); one-sided and very
+short calls stay as they are; ids `sim<seed>_x<1+N>_<i>`.
 
 Languages: the wording of each language is in `wording.py` (English and Russian),
 with the same entries and as many options, so call `i` of a seed has the same
@@ -335,6 +340,47 @@ def _dialog(rng: _Rng, w: dict[str, Any], topic: str, shape: str, company: str, 
     return turns, tags
 
 
+def _more_requests(turns: list[PlanTurn], rng: _Rng, w: dict[str, Any], first_topic: str, n: int, rude: bool,
+                   company: str, op: str, client: str) -> list[str]:
+    """`n` more requests of the client, put in `turns` before the closing: each time the operator asks
+    whether there is anything else, the client raises another topic (one not raised yet while there
+    are any, then any but the one just dealt with; an outbound call's client turns to the inbound
+    ones), the operator may put them on hold, and the topic's exchange follows as the grammar has it.
+    Returns the topics."""
+    at = next((i for i, t in enumerate(turns) if "further_help" in t.plant.get("stages", ())), len(turns) - 1)
+    block: list[PlanTurn] = []
+    topics: list[str] = []
+    last = first_topic
+    for _ in range(n):
+        inbound = [t for t in TOPICS if t != "outbound"]
+        topic = rng.pick([t for t in inbound if t != first_topic and t not in topics] or
+                         [t for t in inbound if t != last])
+        names = {"company": company, "op": op, "client": client, "first": client.split()[0],
+                 "amount": _amount(rng, w)}
+        block.append(PlanTurn("operator", _say(rng, w["further_help"], **names), rng.uniform(0.25, 0.9),
+                              {"stages": ["further_help"]}))
+        block.append(PlanTurn("client", _topic_opening(rng, w, topic, rude, names["amount"], False, client),
+                              rng.uniform(0.25, 0.9)))
+        if rng.chance(0.3):
+            block.append(PlanTurn("operator", _say(rng, w["hold"], **names), rng.uniform(0.25, 0.9)))
+            block.append(PlanTurn("operator", _say(rng, w["hold_back"], **names), rng.uniform(6.0, 14.0)))
+        body = w["body"][topic]
+        for k, (role, options) in enumerate(body):
+            if options is None:
+                options = w["complaint_reply_rude" if rude else "complaint_reply_calm"]
+            block.append(PlanTurn(role, _say(rng, options, **names), rng.uniform(0.25, 0.9),
+                                  {"stages": ["resolution"]} if k == len(body) - 1 else {}))
+        if rude and topic == "complaint":
+            for t in block:
+                for esc in w["escalations"]:
+                    if esc in t.text and esc not in t.plant.get("escalation", ()):
+                        t.plant.setdefault("escalation", []).append(esc)
+        topics.append(topic)
+        last = topic
+    turns[at:at] = block
+    return topics
+
+
 def _one_sided(rng: _Rng, w: dict[str, Any], kind: str, company: str, op: str,
                client: str) -> tuple[list[PlanTurn], str]:
     """Turns of a recording with one speaker, and that speaker's role."""
@@ -383,6 +429,7 @@ def _speaker(rng: _Rng, role: str, language: str, piper: bool, rude: bool, avoid
 QUICK_REPLY_SHARE = 0.3  # of the replies (a change of speaker after a pause): within a quarter second
 QUICK_REPLY_S = (0.05, 0.25)
 QUICK_STREAM = 11  # their own random stream: every other draw of a call is as it was without them
+REQUESTS_STREAM = 15  # `--requests`: the further requests too
 ECHO_STREAM = 13  # `--echo strong` draws from its own stream too: the calls are otherwise the seed's calls
 ECHO_LEVEL_DB = (-14.0, -6.0)  # the echo against the operator's own level: no echo canceller at the client's end
 ECHO_DELAY_MS = (20.0, 300.0)  # the round trip to the client's phone and back
@@ -406,8 +453,9 @@ def _quick_replies(turns: list[PlanTurn], rng: _Rng) -> int:
 
 
 def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", keypad: bool = False,
-              recorder: str = "none") -> CallPlan:
-    """The call `index` of the corpus with seed `seed` (independent of the corpus size)."""
+              recorder: str = "none", requests: int = 0) -> CallPlan:
+    """The call `index` of the corpus with seed `seed` (independent of the corpus size); with
+    `requests`, each dialogue carries that many more requests of the client (`_more_requests`)."""
     if language not in WORDING:
         raise ValueError(f"no wording for language {language!r} (sample_calls/wording.py has {', '.join(WORDING)})")
     w = WORDING[language]
@@ -434,6 +482,9 @@ def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", k
             rude = tags["rude"] = False
         turns, extra = _dialog(rng, w, topic, shape, company, op, client, rude)
         tags.update(extra)
+        if requests:  # drawn from their own stream
+            tags["more_requests"] = _more_requests(turns, _Rng(seed, index, REQUESTS_STREAM), w, topic, requests,
+                                                   rude, company, op, client)
         # fillers: most operators say some, some clients too
         n_op = rng.integer(0, 3)
         op_idx = [i for i, t in enumerate(turns) if t.role == "operator"]
@@ -475,7 +526,9 @@ def plan_call(seed: int, index: int, language: str = "en", echo: str = "none", k
     if channels == 2:
         meta["channel_map"] = channel_map
     # English ids as they always were; another language's calls never collide with them in one store
-    call_id = f"sim{seed}_{index:03d}" if language == "en" else f"sim{seed}_{language}_{index:03d}"
+    # (and a corpus with more requests per call has its own ids: "sim<seed>_x<1 + requests>_<i>")
+    call_id = "_".join([f"sim{seed}"] + ([language] if language != "en" else []) +
+                       ([f"x{1 + requests}"] if requests else []) + [f"{index:03d}"])
     return CallPlan(call_id=call_id, index=index, language=language, tags=tags, speakers=speakers, turns=turns,
                     sample_rate=rate, fmt=fmt, codec=codec, channels=channels, channel_map=channel_map,
                     telephone=rate == 8000 or rng.chance(0.3), snr_db=round(snr, 2),
@@ -783,17 +836,17 @@ def build(plan: CallPlan, out_dir: Path) -> dict[str, Any]:
 
 def generate(out_dir: Path, n: int = 60, seed: int = 0, language: str = "en", start: int = 0,
              log: Any = None, echo: str = "none", keypad: bool = False,
-             recorder: str = "none") -> list[dict[str, Any]]:
+             recorder: str = "none", requests: int = 0) -> list[dict[str, Any]]:
     """Build calls `start`..`start + n - 1` of the corpus `seed` into `out_dir`; returns their truths."""
     out_dir = Path(out_dir)
     truths = []
     for i in range(start, start + n):
-        truth = build(plan_call(seed, i, language, echo, keypad, recorder), out_dir)
+        truth = build(plan_call(seed, i, language, echo, keypad, recorder, requests), out_dir)
         truths.append(truth)
         if log:
             log(truth)
     _write_json(out_dir / "corpus.json", {"seed": seed, "language": language, "n": n, "start": start, "echo": echo,
-                                          "keypad": keypad, "recorder": recorder,
+                                          "keypad": keypad, "recorder": recorder, "requests": requests,
                                           "calls": [{"call_id": t["call_id"], "source": t["source"], "tags": t["tags"],
                                                      "channels": t["channels"], "sample_rate": t["sample_rate"],
                                                      "codec": t["codec"]} for t in truths]})
@@ -837,11 +890,18 @@ def main(argv: list[str] | None = None) -> int:
                          "percentile of sample magnitude at 0.9 of full scale); quiet-client: the client 12 dB "
                          "down (stereo: the client's leg, its bleed on the operator's leg as it was; mono: the "
                          "client's voice in the mix); the calls are otherwise the seed's calls")
+    ap.add_argument("--requests", type=int, default=0, metavar="N",
+                    help="0 (default): one request per call (calls of 5-50 s); N: the client of every dialogue "
+                         "raises N more requests after the first, each after the operator asks whether there is "
+                         "anything else (--requests 8: calls of about 3 minutes, as real calls last); ids "
+                         "sim<seed>_x<1+N>_<i>; one-sided and very short calls stay as they are")
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be at least 1")
+    if args.requests < 0:
+        ap.error("--requests must be 0 or more")
     generate(args.out, n=args.n, seed=args.seed, language=args.language, start=args.start, log=_print,
-             echo=args.echo, keypad=args.keypad, recorder=args.recorder)
+             echo=args.echo, keypad=args.keypad, recorder=args.recorder, requests=args.requests)
     print(f"{args.n} calls in {args.out} (truth/, audio/, corpus.json, config.yaml)")
     return 0
 

@@ -329,3 +329,29 @@ def test_a_spoiling_recorder_is_the_same_call_clipped_or_with_a_quiet_client(cor
             inside[int(turn["start"] * rate):int(turn["end"] * rate) + 1] = True
     assert np.array_equal(before[~inside], after[~inside])
     assert level(before[inside]) - level(after[inside]) > 6.0
+
+
+def test_more_requests_make_long_calls_of_one_client_with_several_topics():
+    """`--requests N`: real calls last minutes, not seconds. Each dialogue gets N more requests of the
+    same client, each after the operator asks whether there is anything else, before the call's own
+    closing; the names, company and voices stay the call's; one-sided calls stay as they are."""
+    for language in ("en", "ru"):
+        for i in (0, 1, 2, 6):  # operator greets, client first, operator bare, outbound or not
+            one = simulate.plan_call(4, i, language)
+            more = simulate.plan_call(4, i, language, requests=3)
+            assert more.call_id != one.call_id and "_x4_" in more.call_id
+            topics = more.tags["more_requests"]
+            assert len(topics) == 3 and len(set(topics)) == 3 and "outbound" not in topics
+            assert more.tags["topic"] not in topics  # the first request is not raised again
+            asks = [k for k, t in enumerate(more.turns) if "further_help" in t.plant.get("stages", ())]
+            assert len(asks) == len([t for t in one.turns if "further_help" in t.plant.get("stages", ())]) + 3
+            assert all(more.turns[k + 1].role == "client" for k in asks[:3])  # the client raises the next one
+            assert [t.role for t in more.turns[:3]] == [t.role for t in one.turns[:3]]  # the same opening
+            last, was = more.turns[-1], one.turns[-1]  # the call's own closing stays last
+            assert (last.role, last.plant.get("stages")) == (was.role, was.plant.get("stages"))
+            assert len(more.turns) >= len(one.turns) + 3 * 4
+            assert {r: s.label for r, s in more.speakers.items()}.keys() == {"operator", "client"}
+            assert more.company == one.company
+    voicemail = next(i for i in range(20) if simulate.plan_call(4, i).tags.get("one_sided"))
+    assert [t.text for t in simulate.plan_call(4, voicemail, requests=3).turns] == \
+        [t.text for t in simulate.plan_call(4, voicemail).turns]
