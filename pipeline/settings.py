@@ -65,7 +65,7 @@ class AsrOptions(_Strict):
     initial_prompt: dict[str, str] = Field(default_factory=dict)  # per language
     condition_on_previous_text: bool = True  # carry the prompt's (and earlier text's) style through the call
     turn_pause_s: float = Field(1.0, gt=0.0)  # stereo: a longer pause within a channel starts a new turn
-    retry_without_prompt_s: float = Field(3.0, ge=0.0)  # speech left without words that triggers a re-decode (0: off)
+    retry_without_prompt_s: float = Field(3.0, ge=0.0)  # speech left without words that is re-decoded on its own (0: off)
     max_piece_s: float = Field(600.0, ge=60.0)  # longer recordings are decoded in pieces (bounds memory)
     hallucination: HallucinationGuard = HallucinationGuard()
     low_confidence_logprob: float = -1.0  # mean avg_logprob under this -> low_asr_confidence flag

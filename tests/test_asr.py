@@ -720,6 +720,13 @@ def test_uncovered_speech_is_measured(two_sentences):
     assert uncovered_speech_s(x, segs, vad) == 0.0
     missed = uncovered_speech_s(x, segs[1:], vad)  # the first sentence has no words
     assert abs(missed - t_b + 1.0) < 1.0, missed
+    # On a stereo channel where that sentence is the other side's bleed, it is not this channel's speech
+    # to re-decode (seed 3690: the client's "Sure, it is five nine zero two" came back on the operator's).
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S
+
+    elsewhere = np.zeros(int(x.size / 16000 / BLEED_FRAME_S) + 1, dtype=bool)
+    elsewhere[: int((t_b - 0.5) / BLEED_FRAME_S)] = True
+    assert uncovered_speech_s(x, segs[1:], vad, elsewhere=elsewhere) == 0.0
     # A hold with music: loud, but not speech, so nothing counts as skipped.
     t = np.arange(16000 * 6) / 16000
     music = (0.2 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)).astype(np.float32)
@@ -738,7 +745,7 @@ def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
     got = [w for s in segs for w in s.words]
     assert [w.text for w in got] == ["recovered", "second"]
     assert got[0].start < 1.0 and got[0].end < t_b  # placed where the first sentence is
-    assert "without it" in note
+    assert "without a prompt" in note
     # Nothing skipped: one decoding, with the prompt.
     fake = _FakeWhisper(words, skip_until=0.0)
     segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
@@ -747,6 +754,55 @@ def test_skipped_speech_is_decoded_again_without_the_prompt(two_sentences):
     off = opts.model_copy(update={"retry_without_prompt_s": 0.0})
     fake = _FakeWhisper(words, skip_until=t_b)
     assert _decode_checked(fake, x, off, "en", None, lambda *a, **k: None, "t")[1] is None and len(fake.calls) == 1
+
+
+class _LostWhisper:
+    """Stands in for WhisperModel on a long hard call: decoding the whole recording, it writes the
+    words before `lost_after` and nothing after (a window it scored as no speech, then the rest
+    conditioned on its own garbled text); a stretch decoded on its own comes back as one word."""
+
+    def __init__(self, words: list[tuple[str, float, float]], lost_after: float, retry_probability: float = 0.9):
+        self.words, self.lost_after, self.calls, self.p = words, lost_after, [], retry_probability
+
+    def transcribe(self, samples, **kwargs):
+        from types import SimpleNamespace as NS
+
+        self.calls.append({k: kwargs.get(k) for k in ("initial_prompt", "condition_on_previous_text")})
+        if len(self.calls) == 1:
+            ws = [w for w in self.words if w[2] <= self.lost_after]
+        else:
+            ws = [("recovered", 0.2, samples.size / 16000 - 0.2)]
+        p = 0.9 if len(self.calls) == 1 else self.p
+        segs = [NS(start=a, end=b, text=t, avg_logprob=-0.3, no_speech_prob=0.05, compression_ratio=1.2,
+                   words=[NS(word=" " + t, start=a, end=b, probability=p)]) for t, a, b in ws]
+        return iter(segs), None
+
+
+def test_speech_left_without_words_is_decoded_again_without_a_prompt_too(two_sentences):
+    """Whisper loses the rest of a long hard call without any prompt (tiny.en on a 3-minute 8 kHz
+    call wrote nothing for its last 110 s): the speech without words is decoded again on its own,
+    without the previous text as context, and the words it holds are added in place."""
+    from callqa.pipeline.speech.transcribe import _decode_checked
+
+    x, words, t_b = two_sentences
+    opts = load_config().section("models").asr
+    assert not opts.use_initial_prompt  # the default: no prompt
+    fake = _LostWhisper(words, lost_after=t_b)
+    segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert len(fake.calls) == 2 and fake.calls[1] == {"initial_prompt": None, "condition_on_previous_text": False}
+    got = [w for s in segs for w in s.words]
+    assert [w.text for w in got] == ["first", "recovered"]
+    assert got[1].start > t_b - 0.5  # placed where the second sentence is
+    assert "no words" in note and "re-decoded 1 stretch" in note
+    # What the second decoding is unsure of is not added: speech the first one left is hard speech, and
+    # on 8 kHz calls such words were mostly invented ("1-1-1-1-1", "Your computer is very close").
+    fake = _LostWhisper(words, lost_after=t_b, retry_probability=0.3)
+    segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert [w.text for s in segs for w in s.words] == ["first"] and "re-decoded 1 stretch" in note
+    # Nothing left without words: one decoding, no note.
+    fake = _LostWhisper(words, lost_after=x.size / 16000)
+    segs, note = _decode_checked(fake, x, opts, "en", None, lambda *a, **k: None, "transcribe")
+    assert len(fake.calls) == 1 and note is None
 
 
 def test_long_recordings_are_cut_into_pieces_at_quiet_moments():
@@ -904,8 +960,11 @@ def test_stereo_keeps_garbled_speech_on_its_own_channel_and_drops_it_under_bleed
     own_text = {0: "we need the statement for last month please", 1: "my card was taken from my bag"}
     bleed_text = {0: "somebody else is talking over there", 1: "quiet words from the other line"}
 
-    def decode(backend, samples, lang, opts, channel, hook, step, speech16=None):
+    told: dict[int, np.ndarray] = {}
+
+    def decode(backend, samples, lang, opts, channel, hook, step, speech16=None, elsewhere=None):
         own, other = spans[channel], spans[1 - channel]
+        told[channel] = elsewhere
         return [replace(_seg(own_text[channel], own[0] + 0.3, own[1] - 0.3, avg_logprob=low, no_speech_prob=0.3),
                         channel=channel),
                 replace(_seg(bleed_text[channel], other[0] + 0.3, other[1] - 0.3, avg_logprob=low,
@@ -916,6 +975,14 @@ def test_stereo_keeps_garbled_speech_on_its_own_channel_and_drops_it_under_bleed
     by_channel = {c: " ".join(t.text for t in result.turns if t.channel == c) for c in (0, 1)}
     assert by_channel == own_text
     assert {d.text for d in result.dropped} >= set(bleed_text.values())
+    # The decoder is told where each channel carries only the other side, so speech left without words
+    # there is not decoded again as this channel's (tr.uncovered_speech's `elsewhere`).
+    def frames(span: list[float]) -> slice:
+        return slice(int((span[0] + 0.3) / tr.BLEED_FRAME_S), int((span[1] - 0.3) / tr.BLEED_FRAME_S))
+
+    for c in (0, 1):
+        assert told[c][frames(spans[1 - c])].mean() > 0.8
+        assert not told[c][frames(spans[c])].any()
 
 
 @pytest.mark.slow

@@ -71,6 +71,9 @@ class DecodeOptions:
     hook: Callable[..., None] = no_progress
     step: str = "transcribe"
     speech: Sequence[tuple[float, float]] | None = None  # VAD speech spans (s); backends may cut at the pauses
+    # stereo: per BLEED_FRAME_S frame, where the channel carries only the other side (its bleed): speech
+    # there left without words is not re-decoded as this channel's
+    elsewhere: Any = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -271,7 +274,7 @@ class WhisperBackend:
         opts = options or DecodeOptions()
         asr = opts.asr if opts.asr is not None else self.opts
         raw, note = _decode_checked(self.load(), samples, asr.model_copy(update={"model": self.opts.model}),
-                                    language, opts.channel, opts.hook, opts.step)
+                                    language, opts.channel, opts.hook, opts.step, opts.elsewhere)
         if note:
             opts.notes.append(note)
         return [BackendSegment(s.start, s.end, s.text, s.words, s.avg_logprob, s.no_speech_prob,

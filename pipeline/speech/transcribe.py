@@ -9,8 +9,11 @@ handled here:
 
 - Whisper drops disfluencies ("um", "ну") unless prompted: a per-language
   `initial_prompt` full of fillers keeps them.
-- With a prompt Whisper sometimes jumps ahead and skips speech: speech that got
-  no words (`uncovered_speech`) is decoded again without the prompt.
+- Whisper leaves speech without words: with a prompt it jumps ahead; on a long or
+  hard call it drops a window it scores as no speech, or loses the rest of the call
+  once it conditions on its own garbled text. Speech that got no words
+  (`uncovered_speech`; on stereo not the other side's bleed) is decoded again on its
+  own, without the prompt or earlier text, and the words it is sure of are added.
 - Whisper invents text on silence and music-on-hold ("Продолжение следует...",
   "Thank you for watching."): `guard_segments` removes configured phantom
   phrases (matched ignoring case and punctuation) and segments that Whisper's
@@ -490,10 +493,11 @@ def _loud(levels: np.ndarray, below_db: float) -> np.ndarray | None:
     return levels > float(np.percentile(audible, 90)) - below_db
 
 
-def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any,
-                     rate: int = 16000) -> list[tuple[float, float, float]]:
+def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000,
+                     elsewhere: np.ndarray | None = None) -> list[tuple[float, float, float]]:
     """Stretches `(start_s, end_s, speech_s)` holding speech (Silero VAD) that no transcribed
-    word covers.
+    word covers; `elsewhere` (per BLEED_FRAME_S frame: a stereo channel carries only the other
+    side there, its bleed) is left out: that speech is not this channel's to transcribe.
 
     Whisper sometimes jumps ahead and skips speech (its timestamps leap over it), more
     often with a prompt. Cheap first: loud frames far from every word; only those
@@ -509,6 +513,9 @@ def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: A
         for start, end in spans:
             covered[max(0, int(start / BLEED_FRAME_S) - reach):int(end / BLEED_FRAME_S) + reach + 1] = True
     loose = active & ~covered
+    if elsewhere is not None:
+        k = min(loose.size, elsewhere.size)
+        loose[:k] &= ~elsewhere[:k]
     if loose.sum() * BLEED_FRAME_S < 1.0:
         return []
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -526,9 +533,10 @@ def uncovered_speech(samples: np.ndarray, segments: Sequence[AsrSegment], vad: A
     return out
 
 
-def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000) -> float:
+def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad: Any, rate: int = 16000,
+                       elsewhere: np.ndarray | None = None) -> float:
     """Seconds of speech that no transcribed word covers (see `uncovered_speech`)."""
-    return sum(sp for _, _, sp in uncovered_speech(samples, segments, vad, rate))
+    return sum(sp for _, _, sp in uncovered_speech(samples, segments, vad, rate, elsewhere))
 
 
 def _splice(samples: np.ndarray, spans: Sequence[tuple[float, float]], sep_s: float,
@@ -553,10 +561,12 @@ def _channel_of(t: float, starts: Sequence[float]) -> int:
 
 
 def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
-                    hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
-    """Decode; when the prompted decoding left `retry_without_prompt_s` of speech without
-    words, decode those stretches again without the prompt and add what they hold."""
-    raw, note = _decode_retried(model, samples, opts, lang, channel, hook, step)
+                    hook: Hook, step: str, elsewhere: np.ndarray | None = None) -> tuple[list[AsrSegment], str | None]:
+    """Decode; when the decoding left `retry_without_prompt_s` of speech without words, decode
+    those stretches again on their own (no prompt, no earlier text as context) and add what they
+    hold. Whisper skips speech after a prompt, and on a long hard call without one: a 30 s window
+    it scores as no speech, or the rest of the call once it conditions on its own garbled text."""
+    raw, note = _decode_retried(model, samples, opts, lang, channel, hook, step, elsewhere)
     if not opts.filler_pass.enabled:
         return raw, note
     added = filler_pass(model, samples, raw, opts, lang, channel, hook, step)
@@ -567,13 +577,16 @@ def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     return sorted(raw + added, key=lambda sg: (sg.start, sg.end)), (f"{note}; {extra}" if note else extra)
 
 
+RETRY_MIN_CONFIDENCE = 0.5  # a re-decoded stretch's words are added when their geometric-mean probability is this
+
+
 def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
-                    hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
+                    hook: Hook, step: str, elsewhere: np.ndarray | None = None) -> tuple[list[AsrSegment], str | None]:
     kwargs = whisper_kwargs(opts, lang)
     raw = _decode_channel(model, samples, kwargs, channel, hook, step, opts.max_piece_s)
-    if not kwargs.get("initial_prompt") or opts.retry_without_prompt_s <= 0:
+    if opts.retry_without_prompt_s <= 0:
         return raw, None
-    gaps = uncovered_speech(samples, raw, opts.vad)
+    gaps = uncovered_speech(samples, raw, opts.vad, elsewhere=elsewhere)
     missed = sum(sp for _, _, sp in gaps)
     if missed < opts.retry_without_prompt_s:
         return raw, None
@@ -581,8 +594,8 @@ def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     rate, pad, sep = 16000, 0.3, 0.5
     spans = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0, _ in gaps]
     spliced, where_in = _splice(samples, spans, sep, rate)
-    redo = _decode_channel(model, spliced, {**kwargs, "initial_prompt": None}, channel, hook,
-                           step + " (retry)", opts.max_piece_s)
+    redo = _decode_channel(model, spliced, {**kwargs, "initial_prompt": None, "condition_on_previous_text": False},
+                           channel, hook, step + " (retry)", opts.max_piece_s)
 
     def back(t: float, i: int) -> float:
         return t - where_in[i] + spans[i][0]
@@ -595,17 +608,19 @@ def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
                        if _channel_of((w.start + w.end) / 2, where_in) == i)
             # Only what lies in the skipped stretch (the stretch's edges may repeat known words).
             ws = tuple(w for w in ws if gaps[i][0] - pad <= (w.start + w.end) / 2 <= gaps[i][1] + pad)
-            if ws:
+            # Speech the first decoding left is hard speech: only words Whisper is fairly sure of are
+            # added (on 8 kHz calls the rest were mostly invented: "1-1-1-1-1", "Your computer is very close").
+            if ws and word_confidence(ws) >= RETRY_MIN_CONFIDENCE:
                 keep.append(AsrSegment(ws[0].start, ws[-1].end, _join_words(ws), ws, seg.avg_logprob,
                                        seg.no_speech_prob, seg.compression_ratio, seg.channel))
             elif not seg.words:
                 keep.append(AsrSegment(back(seg.start, i), back(seg.end, i), seg.text, (), seg.avg_logprob,
                                        seg.no_speech_prob, seg.compression_ratio, seg.channel))
     merged = sorted(raw + keep, key=lambda sg: sg.start)
-    left = uncovered_speech_s(samples, merged, opts.vad)
+    left = uncovered_speech_s(samples, merged, opts.vad, elsewhere=elsewhere)
     where = "" if channel is None else f"channel {channel}: "
-    return merged, (f"{where}{missed:.1f} s of speech had no words with the prompt; re-decoded "
-                    f"{len(gaps)} stretch(es) without it ({left:.1f} s left)")
+    return merged, (f"{where}{missed:.1f} s of speech had no words; re-decoded {len(gaps)} stretch(es) on their "
+                    f"own, without a prompt or the text before ({left:.1f} s left)")
 
 
 def filler_gaps(segments: Sequence[AsrSegment], speech: Sequence[tuple[float, float]],
@@ -849,6 +864,13 @@ def _loops(tokens: Sequence[str]) -> bool:
     return len(tokens) >= 6 and len(set(tokens)) / len(tokens) <= 0.6
 
 
+def word_confidence(words: Sequence[Any]) -> float:
+    """The geometric mean of the words' probabilities (1.0 without any): never above the arithmetic
+    mean, and one near-zero word weighs in."""
+    probs = [w.probability for w in words if getattr(w, "probability", None) is not None]
+    return math.exp(sum(math.log(max(p, 1e-4)) for p in probs) / len(probs)) if probs else 1.0
+
+
 def credible_word_count(asr: "AsrResult", guard: HallucinationGuard) -> int:
     """Words of the call that the model itself believes. A segment under the guard's
     `log_prob_threshold` does not count when its words are mostly guesses (geometric-mean
@@ -858,10 +880,8 @@ def credible_word_count(asr: "AsrResult", guard: HallucinationGuard) -> int:
     count, previous = 0, None
     for part in asr.segments or asr.turns:
         norm = normalise_text(part.text)
-        probs = [w.probability for w in part.words if getattr(w, "probability", None) is not None]
         unsure = getattr(part, "avg_logprob", 0.0) < guard.log_prob_threshold
-        # geometric mean: never above the arithmetic one, and one near-zero word weighs in
-        guessed = bool(probs) and math.exp(sum(math.log(max(p, 1e-4)) for p in probs) / len(probs)) < 0.5
+        guessed = word_confidence(part.words) < 0.5
         repeated = bool(norm) and previous is not None and f" {norm} " in f" {previous} "
         if not (unsure and (guessed or repeated or _loops(norm.split()))):
             count += len(part.words) or len(part.text.split())
@@ -929,14 +949,16 @@ def _to_segments(raw: Sequence[Any], channel: int | None) -> list[AsrSegment]:
 
 
 def _decode_with(backend: Any, samples: np.ndarray, lang: str, opts: AsrOptions, channel: int | None, hook: Hook,
-                 step: str, speech16: np.ndarray | None = None) -> tuple[list[AsrSegment], list[str]]:
+                 step: str, speech16: np.ndarray | None = None,
+                 elsewhere: np.ndarray | None = None) -> tuple[list[AsrSegment], list[str]]:
     """One channel through any backend (pipeline/speech/asr_backend.py); `speech16` (16 kHz) gives the VAD
-    spans to backends that cut chunks at pauses."""
+    spans to backends that cut chunks at pauses; `elsewhere` the frames where a stereo channel carries
+    only the other side (`DecodeOptions.elsewhere`)."""
     from callqa.pipeline.speech.asr_backend import DecodeOptions
 
     speech = (_vad_speech(speech16, opts) if speech16 is not None and getattr(backend, "cuts_at_pauses", False)
               else None)
-    do = DecodeOptions(asr=opts, channel=channel, hook=hook, step=step, speech=speech)
+    do = DecodeOptions(asr=opts, channel=channel, hook=hook, step=step, speech=speech, elsewhere=elsewhere)
     return _to_segments(backend.transcribe(samples, lang, do), channel), do.notes
 
 
@@ -1535,7 +1557,7 @@ def transcribe_stereo(audio: Any, config: Config, language: str | None, hook: Ho
         # middle of a call) made Whisper stop early or skip whole turns; bleed words go afterwards.
         samples = np.ascontiguousarray(chans[c], dtype=np.float32)
         raw, got = _decode_with(backend, samples, lang, opts, c, hook, f"transcribe channel {c + 1}/{n_ch}",
-                                audio.channel(c))
+                                audio.channel(c), elsewhere=bleed[c])
         notes.extend(got)
         # The channel's own speech: its VAD also hears the other side's bleed, under which
         # low-confidence text is invented; that text goes, garbled speech of the channel's own stays.
