@@ -449,6 +449,7 @@ def evaluate_call(truth: dict[str, Any], corpus: Path, config: Any, plain: Plain
     row["speakers_found"] = speakers_found(data)
     row["speech_without_words"] = speech_without_words(turns, hyp)
     row["flags"] = sorted({f.get("id") for f in data.get("flags") or []})
+    row["script_not_applicable"] = ((sig.get("script") or {}).get("not_applicable"))
     return row
 
 
@@ -503,9 +504,12 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     t["speech_without_words"] = {
         "mean": sum(r["speech_without_words"] for r in gaps) / len(gaps) if gaps else None,
         "max": max((r["speech_without_words"] for r in gaps), default=None),
-        "calls_over_quarter": {r["call_id"]: [r["speech_without_words"],
-                                              any(f in r.get("flags", ()) for f in ("low_asr_confidence", "asr_no_words"))]
-                               for r in gaps if r["speech_without_words"] >= 0.25}}
+        "calls_over_quarter": {r["call_id"]: [r["speech_without_words"], any(
+            f in r.get("flags", ()) for f in ("low_asr_confidence", "asr_no_words"))]
+                               for r in gaps if r["speech_without_words"] >= 0.25},
+        # calls whose script was not checked because the operator's speech has no words (signals.compliance)
+        "script_not_checked": {r["call_id"]: r["speech_without_words"] for r in gaps
+                               if "no transcribed word" in (r.get("script_not_applicable") or "")}}
     # A transcript callqa withheld as not credible (asr_no_words) where plain faster-whisper's own text
     # was mostly wrong too (WER >= WITHHELD_PLAIN_WER) is not a lost transcript: such calls are listed,
     # not counted in the per-call delta; withholding a usable transcript still counts.
@@ -948,6 +952,9 @@ def main(argv: list[str] | None = None) -> int:
               f"max {sw['max']:.3f}; a quarter or more in {len(sw['calls_over_quarter'])} calls" + "".join(
                   f"; {c}: {v[0]:.2f}{' (flagged)' if v[1] else ' (not flagged)'}"
                   for c, v in sw["calls_over_quarter"].items()))
+        print(f"Script not checked, the operator's speech largely without words (signals.compliance."
+              f"max_untranscribed_share): {len(sw['script_not_checked'])} calls" + "".join(
+                  f"; {c} ({v:.2f} of the call's speech without words)" for c, v in sw["script_not_checked"].items()))
     print("\nTargets (issue 9):")
     verdict_rows = verdicts(tot)
     for v, name, val in verdict_rows:

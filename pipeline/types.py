@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 Speaker = Literal["operator", "client"]
 SPEAKERS: tuple[str, str] = ("operator", "client")
@@ -28,6 +28,28 @@ LANGUAGES = ("ru", "en")
 
 def _r(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
+
+
+def uncovered(spans: Iterable[tuple[float, float]], taken: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of the time spans `spans` (s) that no interval of `taken` covers, in time order
+    (`taken` may overlap itself and need not be sorted)."""
+    cover = sorted(taken)
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        at = a
+        for c, d in cover:
+            if d <= at:
+                continue
+            if c >= b:
+                break
+            if c > at:
+                out.append((at, c))
+            at = max(at, d)
+            if at >= b:
+                break
+        if at < b:
+            out.append((at, b))
+    return out
 
 
 @dataclass(frozen=True)

@@ -330,3 +330,48 @@ def test_a_client_the_channel_heard_but_the_asr_lost_keeps_the_script_applicable
     assert script.get("not_applicable") is None
     silent = AudioMeasures(2, (None, None, None), activity={"operator": operator, "client": ()})
     assert "one-sided" in compute_signals(tr, config, audio=silent).serialize()["script"]["not_applicable"]
+
+
+def test_untranscribed_speech_is_what_the_audio_heard_a_speaker_say_without_words():
+    from callqa.pipeline.signals.timing import untranscribed
+
+    turns = [Turn("operator", 10.0, 14.0, "How can I help?"), Turn("operator", 20.0, 22.0, ""),
+             Turn("client", 0.0, 9.0, "Hello, I have a question.")]
+    # heard 0-8 (no operator word: the client's turn does not cover it), 10-14 (covered), 20-22 (a turn
+    # without text: not covered), 30-31 (no turn)
+    lost, speech = untranscribed(turns, [(0.0, 8.0), (10.0, 14.0), (20.0, 22.0), (30.0, 31.0)])
+    assert speech == pytest.approx(15.0)
+    assert lost == pytest.approx(8.0 + 2.0 + 1.0)
+    assert untranscribed(turns, []) == (0.0, 0.0)
+    # word times ending early on narrow band: speech a little past the turn's end counts as covered
+    assert untranscribed(turns, [(9.8, 14.2)])[0] == pytest.approx(0.0)
+
+
+def test_an_operator_whose_speech_the_asr_lost_is_not_blamed_for_missing_script_stages(config):
+    """Whisper left the operator's greeting and reason for calling without words (sim2468_016: 37 % of
+    the speech), and script_missing blamed the operator for a greeting they said. Where a quarter or more
+    of the operator's speech (as the audio measures hear it) has no transcribed word, at least 5 s of it,
+    the script does not apply: no script score, no script_missing flag, and the reason says why."""
+    from callqa.pipeline.signals.measures import AudioMeasures
+
+    tr = call([
+        ("client", 0.5, 2.0, "Michael speaking."),
+        ("operator", 9.0, 12.0, "Am I speaking with Michael Green?"),
+        ("client", 12.5, 15.0, "Speaking. What is it about?"),
+        ("operator", 21.0, 25.0, "I have made a note on your account, so it is all sorted now."),
+        ("client", 25.5, 27.0, "Okay, thanks. Bye.")], duration=28.0)
+    said = {"operator": ((2.7, 12.0), (15.5, 25.0)), "client": ((0.5, 2.0), (12.5, 15.0), (25.5, 27.0))}
+    for layout in (AudioMeasures(2, (None,) * 5, activity=said), AudioMeasures(1, (None,) * 5, speech=said)):
+        why = compute_signals(tr, config, audio=layout).serialize()["script"]["not_applicable"]
+        assert why and "11 s of the operator's 19 s of speech have no transcribed word" in why, why
+    # The speech the audio heard is the speech transcribed: the script is checked as before.
+    heard = {"operator": ((9.0, 12.0), (21.0, 25.0)), "client": said["client"]}
+    assert compute_signals(tr, config, audio=AudioMeasures(2, (None,) * 5, activity=heard)
+                           ).serialize()["script"].get("not_applicable") is None
+    # Under the share, or fewer seconds than min_untranscribed_s: checked as before.
+    few = {"operator": ((7.0, 12.0), (21.0, 25.0)), "client": said["client"]}  # 2 s of 9 s lost
+    assert compute_signals(tr, config, audio=AudioMeasures(2, (None,) * 5, activity=few)
+                           ).serialize()["script"].get("not_applicable") is None
+    off = load_config(overrides={"signals": {"compliance": {"max_untranscribed_share": 1.0}}})
+    assert compute_signals(tr, off, audio=AudioMeasures(2, (None,) * 5, activity=said)
+                           ).serialize()["script"].get("not_applicable") is None

@@ -195,7 +195,8 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
     open_q, closed_q = lexical.questions(comp, found, toks, speakers)
     script = lexical.script_compliance(comp, lexical.choose_script(comp, meta, sig), found, toks, speakers,
                                        transcript.conversation_span(), company, sig, open_q)
-    why_not = (script_not_applicable(transcript.turns, sig, timing.get("talk_time_s"))
+    heard = None if audio is None else (audio.activity if audio.channels == 2 else audio.speech)
+    why_not = (script_not_applicable(transcript.turns, sig, timing.get("talk_time_s"), heard)
                if script is not None else None)
     if why_not:  # a wrong number, a voicemail: the script could not be followed (indicators null, no flag)
         script = {**script, "not_applicable": why_not}

@@ -281,6 +281,10 @@ class ComplianceOptions(_Strict):
     # When the script does not apply (script indicators null with the reason, no script_missing flag):
     min_call_s: float = Field(15.0, ge=0.0)  # a conversation shorter than this (a wrong number, a dropped call)
     requires_both_sides: bool = True  # a one-sided recording (voicemail, IVR, a silent line)
+    # the operator's speech (as the audio measures hear it) without a transcribed word, at this share or
+    # more: the stages missing may be in what the ASR lost (1: never)
+    max_untranscribed_share: float = Field(0.25, ge=0.0, le=1.0)
+    min_untranscribed_s: float = Field(5.0, ge=0.0)  # ... and at least this many seconds of it
 
 
 class LoudnessOptions(_Strict):

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from callqa.pipeline.signals.settings import SignalsConfig
+from callqa.pipeline.types import uncovered
 
 SPEAKERS = ("operator", "client")
 
@@ -335,13 +336,15 @@ HEARD_SIDE_MIN_S = 2.0
 
 
 def script_not_applicable(turns: Sequence[Any], sig: SignalsConfig,
-                          heard_s: Mapping[str, float] | None = None) -> str | None:
+                          heard_s: Mapping[str, float] | None = None,
+                          heard: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> str | None:
     """Why the call's script does not apply, or None: a one-sided recording (voicemail, an IVR
-    prompt, an operator talking into a silent line: only one side speaks) or a conversation shorter
-    than `compliance.min_call_s` (a wrong number, a dropped call). Such a call gets no script score
-    and no `script_missing` flag: the operator could not have followed the script. `heard_s`:
-    seconds of speech per side measured from the audio, when measured; a side heard there speaks
-    although the ASR wrote none of its words."""
+    prompt, an operator talking into a silent line: only one side speaks), a conversation shorter
+    than `compliance.min_call_s` (a wrong number, a dropped call), or an operator whose speech the
+    ASR left largely without words (`untranscribed`). Such a call gets no script score and no
+    `script_missing` flag: the operator could not have followed the script, or what they said cannot
+    be checked. `heard_s`: seconds of speech per side measured from the audio, when measured; a side
+    heard there speaks although the ASR wrote none of its words; `heard`: those speech spans."""
     spoken = [t for t in turns if (getattr(t, "text", "") or "").strip()]
     sides = {t.speaker for t in spoken} | {side for side, s in (heard_s or {}).items() if s >= HEARD_SIDE_MIN_S}
     opts = sig.compliance
@@ -355,5 +358,24 @@ def script_not_applicable(turns: Sequence[Any], sig: SignalsConfig,
         if length < opts.min_call_s:
             return (f"a conversation of {length:.0f} s, shorter than signals.compliance.min_call_s "
                     f"({opts.min_call_s:g} s): a wrong number or a dropped call")
+    lost, speech = untranscribed(turns, (heard or {}).get("operator") or ())
+    if opts.max_untranscribed_share < 1.0 and speech > 0 and lost >= opts.min_untranscribed_s \
+            and lost / speech >= opts.max_untranscribed_share:
+        return (f"{lost:.0f} s of the operator's {speech:.0f} s of speech have no transcribed word "
+                f"({lost / speech:.0%}, signals.compliance.max_untranscribed_share "
+                f"{opts.max_untranscribed_share:g}): the stages missing may be in what the speech recognition lost")
     return None
+
+
+UNTRANSCRIBED_REACH_S = 0.3  # a word's time covers speech this near it (word times end early on narrow band)
+
+
+def untranscribed(turns: Sequence[Any], spans: Sequence[tuple[float, float]],
+                  speaker: str = "operator") -> tuple[float, float]:
+    """(seconds of the speech `spans` that no turn of `speaker` with text covers, seconds of `spans`):
+    what the audio heard the speaker say that the transcript has no word for."""
+    spans = [(float(a), float(b)) for a, b in spans if b > a]
+    said = [(t.start - UNTRANSCRIBED_REACH_S, t.end + UNTRANSCRIBED_REACH_S) for t in turns
+            if t.speaker == speaker and (getattr(t, "text", "") or "").strip()]
+    return sum(b - a for a, b in uncovered(spans, said)), sum(b - a for a, b in spans)
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
-from callqa.pipeline.types import Hook, Turn, Word, no_progress
+from callqa.pipeline.types import Hook, Turn, Word, no_progress, uncovered
 
 log = logging.getLogger(__name__)
 
@@ -1014,24 +1014,6 @@ def assign_speakers(asr_segments: Sequence[Any], diarization: DiarizationResult,
     return apply_overlaps(turns, diarization.overlaps)
 
 
-def _subtract(span: tuple[float, float], taken: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The parts of `span` outside the sorted, possibly overlapping intervals `taken`."""
-    out, (at, end) = [], span
-    for a, b in taken:
-        if b <= at:
-            continue
-        if a >= end:
-            break
-        if a > at:
-            out.append((at, a))
-        at = max(at, b)
-        if at >= end:
-            break
-    if at < end:
-        out.append((at, end))
-    return out
-
-
 def untranscribed_turns(turns: list[Turn], segments: Sequence[SpeakerSegment], min_s: float) -> list[Turn]:
     """`turns` plus, for the diarized speech in `segments` that no turn holds (the ASR wrote no word
     there: a garbled 8 kHz stretch, an interjection under the other voice, a call whose words were
@@ -1041,7 +1023,7 @@ def untranscribed_turns(turns: list[Turn], segments: Sequence[SpeakerSegment], m
     taken = sorted((t.start, t.end) for t in turns)
     added: list[Turn] = []
     for seg in sorted(segments, key=lambda s: (s.start, s.end)):
-        for a, b in _subtract((seg.start, seg.end), taken):
+        for a, b in uncovered([(seg.start, seg.end)], taken):
             if b - a >= min_s:
                 added.append(Turn(speaker=seg.label, start=a, end=b, text=""))
         bisect.insort(taken, (seg.start, seg.end))  # overlapping segments: the first one keeps the span

@@ -47,7 +47,7 @@ from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
 from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap
-from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress
+from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress, uncovered
 
 
 # Recordings sent to speech recognition by this process (transcribe_mono / transcribe_stereo, the
@@ -627,22 +627,8 @@ def filler_gaps(segments: Sequence[AsrSegment], speech: Sequence[tuple[float, fl
                 min_gap_s: float) -> list[tuple[float, float]]:
     """Stretches `(start_s, end_s)` of VAD `speech` that no first-pass word covers, at least
     `min_gap_s` long: where Whisper may have left out a filler ("Um, everything looks fine")."""
-    spans = sorted((float(w.start), float(w.end)) for sg in segments
-                   for w in (sg.words or (Word(sg.text, sg.start, sg.end),)))
-    out: list[tuple[float, float]] = []
-    for a, b in sorted(speech):
-        cur = a
-        for ws, we in spans:
-            if we <= cur:
-                continue
-            if ws >= b:
-                break
-            if min(ws, b) - cur >= min_gap_s:
-                out.append((cur, min(ws, b)))
-            cur = max(cur, we)
-        if b - cur >= min_gap_s:
-            out.append((cur, b))
-    return out
+    said = [(float(w.start), float(w.end)) for sg in segments for w in (sg.words or (Word(sg.text, sg.start, sg.end),))]
+    return [(a, b) for a, b in uncovered(speech, said) if b - a >= min_gap_s]
 
 
 def _voiced(samples: np.ndarray, gaps: Sequence[tuple[float, float]], min_s: float,
