@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -586,6 +587,16 @@ def test_a_question_whose_last_word_whisper_stretched_into_the_answer_keeps_it()
     # The channel speaks again at once: a word dropped in the middle of its speech is not a turn's edge.
     kept, gone = restore_turn_edges(question + [_cw("please", 7.5, 7.9, 0)], [closing])
     assert [c.word.text for c in gone] == ["you?"]
+    # Speaking again after a turn's pause (seed-2468 call 16: the operator's "you." under the client's
+    # interruption, the operator's next words 1.0 s later): still the end of the question.
+    assert restore_turn_edges(question + [_cw("no", 8.3, 8.5, 0)], [closing])[1] == []
+    # Whisper's segment goes on past it into words dropped as the other side's bleed (seed 3693, call x7_005:
+    # "you want to click on the" off the client's "Great, that is what I expected"): bleed from its first one.
+    q7, closing7 = [replace(c, segment=7) for c in question], replace(closing, segment=7)
+    more = _ChWord(Word("to", 7.4, 7.6), 0, -0.2, 7)
+    assert closing7 in restore_turn_edges(q7 + later, [closing7, more])[1]
+    # A dropped word of the next segment (the other side's "Thank you" decoded there) is not this one's.
+    assert restore_turn_edges(q7 + later, [closing7, replace(more, segment=8)])[1] == [replace(more, segment=8)]
 
 
 def test_a_segments_first_word_timed_seconds_early_is_moved_onto_the_channels_voice_before_the_rest():
@@ -625,6 +636,81 @@ def test_a_segments_first_word_timed_seconds_early_is_moved_onto_the_channels_vo
     assert restore_turn_edges(operator + client, [apart], voiced=voiced)[1] == [apart]
     said = seg("one.", 15.3, 15.9, 1, 3)
     assert restore_turn_edges(operator + client, [said], voiced=voiced)[1] == [said]
+
+
+def test_a_segments_last_word_whisper_timed_late_into_the_other_side_is_moved_back_onto_the_channels_voice():
+    """Seed-3694 simulated call 52 (16 kHz MP3 stereo): the client's "Who is this?" ends at 7.04 s, but Whisper
+    timed "this?" at 8.02-9.08 s, 1.2 s after "is" and inside the operator's reply, where the client's channel
+    carries only bleed: dropped as crosstalk, with the "That" that opens the client's later "That is
+    everything" and a "do?" the operator also says at that moment (three words callqa lost and plain
+    faster-whisper kept: 0.042 over its WER). The last word of the segment of the channel's previous kept word,
+    with the channel's own voice going on right after that word, is moved onto that voice; an opening word
+    seconds after a dropped closing word is a run of its own."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, restore_turn_edges
+
+    def seg(text, start, end, channel, k):
+        return _ChWord(Word(text, start, end), channel, -0.3, k)
+
+    client = [seg("Yes,", 4.34, 5.06, 1, 0), seg("that", 5.42, 5.64, 1, 0), seg("is", 5.64, 5.84, 1, 0),
+              seg("me,", 5.84, 6.36, 1, 0), seg("who", 6.46, 6.7, 1, 0), seg("is", 6.7, 6.86, 1, 0),
+              seg("what", 14.54, 14.76, 1, 1), seg("leave", 15.14, 15.38, 1, 1), seg("to", 15.38, 15.6, 1, 1),
+              seg("is", 22.28, 23.0, 1, 2), seg("everything,", 23.0, 23.54, 1, 2)]
+    operator = [seg("Your", 7.4, 7.68, 0, 3), seg("current", 7.68, 7.96, 0, 3), seg("will", 7.96, 8.16, 0, 3),
+                seg("expire", 8.16, 8.58, 0, 3), seg("next", 8.58, 9.12, 0, 3), seg("month.", 9.12, 9.62, 0, 3),
+                seg("You", 15.1, 15.16, 0, 4), seg("do", 15.94, 16.2, 0, 4), seg("else", 21.14, 21.52, 0, 5),
+                seg("today?", 21.52, 22.2, 0, 5)]
+    voiced = np.zeros((2, int(30 / BLEED_FRAME_S)), dtype=bool)
+    for ch, a, b in ((1, 4.4, 7.05), (0, 7.4, 13.2), (1, 14.5, 15.8), (0, 15.1, 22.2), (1, 22.55, 23.6)):
+        voiced[ch, int(a / BLEED_FRAME_S):int(b / BLEED_FRAME_S)] = True
+    this = seg("this?", 8.02, 9.08, 1, 0)
+    do, that = seg("do?", 15.6, 16.08, 1, 1), seg("That", 21.56, 22.28, 1, 2)
+    kept, gone = restore_turn_edges(client + operator, [this, do, that], voiced=voiced)
+    assert [c.word.text for c in gone] == ["do?"]  # the operator says "do" then: the other side's word
+    mine = sorted((c.word for c in kept if c.channel == 1), key=lambda w: w.start)
+    assert [w.text for w in mine][:7] == ["Yes,", "that", "is", "me,", "who", "is", "this?"]
+    assert 6.86 <= mine[6].start and mine[6].end <= 7.06  # on the client's voice after "is"
+    assert [w.text for w in mine][-3:] == ["That", "is", "everything,"]
+    turns = words_to_turns(kept, pause_s=1.0)
+    assert [t.text for t in turns if t.channel == 0][0] == "Your current will expire next month."
+    # No voice of the client's after "is": bleed Whisper decoded there.
+    silent = voiced.copy()
+    silent[1, int(6.86 / BLEED_FRAME_S):int(7.1 / BLEED_FRAME_S)] = False
+    assert this in restore_turn_edges(client + operator, [this], voiced=silent)[1]
+    # Not the segment's last word (Whisper went on decoding after it), or a word the other channel has: dropped.
+    more = seg("okay", 12.0, 12.3, 1, 0)
+    assert this in restore_turn_edges(client + operator + [more], [this], voiced=voiced)[1]
+    heard = seg("next", 8.02, 9.08, 1, 0)
+    assert heard in restore_turn_edges(client + operator, [heard], voiced=voiced)[1]
+    # Without the voice known, as before: a word timed apart from the channel's speech stays dropped.
+    assert this in restore_turn_edges(client + operator, [this])[1]
+
+
+def test_a_word_inside_a_segment_timed_into_the_other_sides_turn_is_moved_onto_the_channels_voice():
+    """Seed-3695 simulated call x5_008 (16 kHz stereo, 15 words): Whisper decoded the operator's "Hello." and
+    "No worries, ..." as one segment and timed its "No" at 1.44-2.88 s, inside the client's "Sorry, I think I
+    have the wrong number", 1.5 s before "worries" (the operator says it at 4.1 s): dropped as bleed, one word
+    of the call's 15 (0.067 over plain faster-whisper). Between kept words of its own segment, with the
+    operator's voice just before "worries", it is moved there; without that voice it stays dropped."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, restore_turn_edges
+
+    def seg(text, start, end, channel, k):
+        return _ChWord(Word(text, start, end), channel, -0.3, k)
+
+    operator = [seg("Hello.", 0.12, 1.1, 0, 0), seg("worries,", 4.43, 4.83, 0, 0), seg("have", 4.83, 5.25, 0, 0)]
+    client = [seg("Sorry,", 0.91, 1.47, 1, 1), seg("I", 1.81, 2.01, 1, 1), seg("think", 2.01, 2.31, 1, 1),
+              seg("number.", 2.93, 3.21, 1, 1)]
+    voiced = np.zeros((2, int(8 / BLEED_FRAME_S)), dtype=bool)
+    for ch, a, b in ((0, 0.4, 0.8), (1, 1.15, 3.5), (0, 4.1, 5.8)):
+        voiced[ch, int(a / BLEED_FRAME_S):int(b / BLEED_FRAME_S)] = True
+    no = seg("No", 1.44, 2.88, 0, 0)
+    kept, gone = restore_turn_edges(operator + client, [no], voiced=voiced)
+    assert gone == []
+    mine = sorted((c.word for c in kept if c.channel == 0), key=lambda w: w.start)
+    assert [w.text for w in mine] == ["Hello.", "No", "worries,", "have"]
+    assert 4.05 <= mine[1].start and mine[1].end <= 4.43  # on the operator's voice before "worries"
+    silent = voiced.copy()
+    silent[0, int(3.0 / BLEED_FRAME_S):int(4.43 / BLEED_FRAME_S)] = False
+    assert restore_turn_edges(operator + client, [no], voiced=silent)[1] == [no]
 
 
 def test_a_channel_that_only_carries_the_other_sides_bleed_loses_every_word():

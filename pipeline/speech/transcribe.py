@@ -1410,18 +1410,37 @@ def _voice_before(voiced: np.ndarray, after: float, before: float | None) -> tup
     return float(v[k] * BLEED_FRAME_S), float(min(after, (v[-1] + 1) * BLEED_FRAME_S))
 
 
-def _placed(run: Sequence[_ChWord], start: float, end: float) -> dict[int, _ChWord]:
-    """The run moved to end at `end`, its words' lengths kept, squeezed to start no earlier than `start`."""
+def _voice_after(voiced: np.ndarray, before: float, after: float | None) -> tuple[float, float] | None:
+    """The channel's own voice that starts within `MAX_VOICE_GAP_S` after its kept word ending at `before`,
+    looked for up to `VOICE_REACH_S` on and not past its next kept word (starting at `after`): (its start, the
+    end of the stretch with pauses up to `MAX_VOICE_GAP_S` inside), or None under `MIN_VOICE_S` of it."""
+    fa = int(before / BLEED_FRAME_S)
+    reach = before + VOICE_REACH_S if after is None else min(after, before + VOICE_REACH_S)
+    fb = min(len(voiced), int(np.ceil(reach / BLEED_FRAME_S)))
+    v = np.flatnonzero(voiced[fa:fb]) + fa if fb > fa else np.array([], dtype=int)
+    if v.size * BLEED_FRAME_S < MIN_VOICE_S or v[0] * BLEED_FRAME_S - before > MAX_VOICE_GAP_S:
+        return None
+    k = 0
+    while k + 1 < v.size and (v[k + 1] - v[k] - 1) * BLEED_FRAME_S <= MAX_VOICE_GAP_S:
+        k += 1
+    return max(before, float(v[0] * BLEED_FRAME_S)), float(min(reach, (v[k] + 1) * BLEED_FRAME_S))
+
+
+def _placed(run: Sequence[_ChWord], start: float, end: float, at_start: bool = False) -> dict[int, _ChWord]:
+    """The run moved to end at `end` (`at_start`: to begin at `start`), its words' lengths kept, squeezed into
+    `start`..`end`."""
     total = run[-1].word.end - run[0].word.start
-    begin = max(start, end - total)
-    scale = (end - begin) / total if total > 0 else 0.0
+    begin = start if at_start else max(start, end - total)
+    stop = min(end, start + total) if at_start else end
+    scale = (stop - begin) / total if total > 0 else 0.0
     return {id(cw): replace(cw, word=replace(cw.word, start=begin + (cw.word.start - run[0].word.start) * scale,
-                                             end=begin + (cw.word.end - run[0].word.start) * scale)) for cw in run}
+                                             end=(begin + (cw.word.end - run[0].word.start) * scale
+                                                  if total > 0 else stop))) for cw in run}
 
 
 def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_words: int = 3,
                        opening_gap_s: float = 0.5, quiet_before_s: float = 1.0, max_closing_words: int = 1,
-                       closing_gap_s: float = 0.05, quiet_after_s: float = 2.0,
+                       closing_gap_s: float = 0.05, quiet_after_s: float = 1.0,
                        voiced: np.ndarray | None = None) -> tuple[list[_ChWord], list[_ChWord]]:
     """Give back words taken for bleed or crosstalk that open or close one of the channel's own turns.
     Whisper stretches a turn's edge words over the pause beside them, into the other side's speech, where
@@ -1433,17 +1452,29 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
     course," timed seconds early, into the other side's question, 0.44 s before the rest of the turn); with
     `voiced` known, it is placed on the channel's voice before that word (a "not" stretched over 2.2 s of the
     other side's turn ends up where it was said).
-    The run may also end further from that word when both open the same Whisper segment: its first words
+    The run may also end further from that word when both are of the same Whisper segment: its first words
     timed seconds early, into the other side's turn, across a pause the VAD cut out ("Okay." at 14.76 s of
-    "Okay. What do I need to do?", whose "What" is at 22.2 s); they are moved up to that word, where the
-    segment says they were spoken -- only onto the channel's own voice (`voiced`, `own_voice_frames`) with no kept
-    word of it between, `quiet_before_s` after its previous kept word counted from where they land: a run with
-    no such voice just before the segment's next word is bleed Whisper decoded there ("Please, re-or" off the
-    other side's "three four nine eight"), and stays dropped.
+    "Okay. What do I need to do?", whose "What" is at 22.2 s), or a word inside it (the "No" of an operator's
+    "Hello. ... No worries" timed into the client's turn, 1.5 s before "worries"); they are moved up to that
+    word, where the segment says they were spoken -- only onto the channel's own voice (`voiced`,
+    `own_voice_frames`) with no kept word of it between, `quiet_before_s` after its previous kept word counted
+    from where they land: a run with no such voice just before the segment's next word is bleed Whisper decoded
+    there ("Please, re-or" off the other side's "three four nine eight"), and stays dropped.
     Closing: at most `max_closing_words` dropped words joined without a gap (<= `closing_gap_s`, also between
-    them) to the channel's previous kept word, with no kept word of that channel for `quiet_after_s` after them.
-    Bleed decoded as words comes in runs of its own, apart from the edges of the channel's speech; a word
-    the other channel also has at that moment is the other side's and stays dropped."""
+    them) to the channel's previous kept word, with no word of that channel for `quiet_after_s` after them (a
+    pause that ends a stereo turn, `turn_pause_s`: an operator's "... check it with you." whose "you." the
+    client's interruption drowned, the operator's next words 1.0-1.7 s later), kept or dropped in their
+    Whisper segment (a segment that goes on into the other side's bleed, "you want to click on the", is that
+    bleed from its first dropped word).
+    Or such words timed late that end that word's Whisper segment (Whisper times a segment's last word up to
+    where it ends, "one." of "... nineteen ninety one." 19.6 s late): with `voiced` known, where the channel's
+    own voice goes on within `MAX_VOICE_GAP_S` after the word, they are moved onto it (a client's "Who is
+    this?" whose "this?" Whisper put at 8.02-9.08 s, inside the operator's reply, 1.2 s after "is", where the
+    client's voice ends at 7.05 s).
+    A run is dropped words in a row, none more than `quiet_before_s` after the one before it (a closing
+    word and the next turn's opening word, both dropped, are two runs). Bleed decoded as words comes in runs
+    of its own, apart from the edges of the channel's speech; a word the other channel also has at that
+    moment is the other side's and stays dropped."""
     kept, gone = list(kept), list(gone)
     every = kept + gone
     back: set[int] = set()
@@ -1456,18 +1487,20 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
             if seq[i][1]:
                 i += 1
                 continue
-            j = i
-            while j < len(seq) and not seq[j][1]:
+            j = i + 1  # a run: dropped words in a row, none more than quiet_before_s after the one before it
+            while j < len(seq) and not seq[j][1] and seq[j][0].word.start - seq[j - 1][0].word.end <= quiet_before_s:
                 j += 1
             run = [cw for cw, _ in seq[i:j]]
-            before = seq[i - 1][0].word.end if i > 0 else None  # a kept word (runs are maximal)
-            after = seq[j][0].word.start if j < len(seq) else None  # likewise
-            opens_segment = (voiced is not None and after is not None and len(run) <= max_words
-                             and after - run[-1].word.end > opening_gap_s and run[0].segment >= 0
-                             and all(cw.segment == run[0].segment for cw in run + [seq[j][0]])
-                             and (i == 0 or seq[i - 1][0].segment != run[0].segment)
-                             and not any(_heard_on_other_channel(cw, every) for cw in run))
-            room = _voice_before(voiced[ch], after, before) if opens_segment else None
+            prev = next((cw for cw, keep in reversed(seq[:i]) if keep), None)  # the channel's kept words around it
+            nxt = seq[j][0] if j < len(seq) and seq[j][1] else None  # None: another run follows
+            before = prev.word.end if prev is not None else None
+            after = nxt.word.start if nxt is not None else None
+            later = next((cw.word.start for cw, keep in seq[j:] if keep), None)
+            in_segment = (voiced is not None and after is not None and len(run) <= max_words
+                          and after - run[-1].word.end > opening_gap_s and run[0].segment >= 0
+                          and all(cw.segment == run[0].segment for cw in run + [nxt])
+                          and not any(_heard_on_other_channel(cw, every) for cw in run))
+            room = _voice_before(voiced[ch], after, before) if in_segment else None
             placed = _placed(run, *room) if room is not None else {}
             if placed and (before is None or min(cw.word.start for cw in placed.values()) - before >= quiet_before_s):
                 moved.update(placed)  # timed seconds early: moved onto the channel's voice before the rest
@@ -1484,9 +1517,19 @@ def restore_turn_edges(kept: Sequence[_ChWord], gone: Sequence[_ChWord], max_wor
                 while k < len(run) and run[k].word.start - run[k - 1].word.end <= closing_gap_s:
                     k += 1
                 closing = run[:k]
-                quiet_after = after is None or after - closing[-1].word.end >= quiet_after_s
+                last = closing[-1]  # the channel's next word: kept, or dropped in the same Whisper segment
+                following = next((cw.word.start for cw, keep in seq[i + len(closing):]
+                                  if keep or (cw.segment == last.segment and cw.segment >= 0)), None)
+                quiet_after = following is None or following - last.word.end >= quiet_after_s
                 if len(closing) <= max_closing_words and quiet_after:
                     back.update(id(cw) for cw in closing if not _heard_on_other_channel(cw, every))
+            elif (voiced is not None and prev is not None and len(run) <= max_closing_words and run[0].segment >= 0
+                    and run[0].segment == prev.segment and not any(cw.segment == prev.segment for cw, _ in seq[j:])
+                    and not any(_heard_on_other_channel(cw, every) for cw in run)):
+                room = _voice_after(voiced[ch], prev.word.end, later)
+                if room is not None:  # timed late, apart from the rest: moved onto the channel's voice after it
+                    moved.update(_placed(run, *room, at_start=True))
+                    back.update(id(cw) for cw in run)
             i = j
     if not back:
         return kept, gone
