@@ -505,8 +505,11 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "mean": sum(r["speech_without_words"] for r in gaps) / len(gaps) if gaps else None,
         "max": max((r["speech_without_words"] for r in gaps), default=None),
         "calls_over_quarter": {r["call_id"]: [r["speech_without_words"], any(
-            f in r.get("flags", ()) for f in ("low_asr_confidence", "asr_no_words"))]
+            f in r.get("flags", ()) for f in ("low_asr_confidence", "asr_no_words", "untranscribed_speech"))]
                                for r in gaps if r["speech_without_words"] >= 0.25},
+        # flagged untranscribed_speech although under a tenth of the truth's speech has no words
+        "flagged_under_tenth": {r["call_id"]: r["speech_without_words"] for r in gaps
+                                if "untranscribed_speech" in r.get("flags", ()) and r["speech_without_words"] < 0.1},
         # calls whose script was not checked because the operator's speech has no words (signals.compliance)
         "script_not_checked": {r["call_id"]: r["speech_without_words"] for r in gaps
                                if "no transcribed word" in (r.get("script_not_applicable") or "")}}
@@ -952,6 +955,9 @@ def main(argv: list[str] | None = None) -> int:
               f"max {sw['max']:.3f}; a quarter or more in {len(sw['calls_over_quarter'])} calls" + "".join(
                   f"; {c}: {v[0]:.2f}{' (flagged)' if v[1] else ' (not flagged)'}"
                   for c, v in sw["calls_over_quarter"].items()))
+        print(f"Flagged untranscribed_speech with under a tenth of the truth's speech without words: "
+              f"{len(sw['flagged_under_tenth'])} calls" + "".join(
+                  f"; {c} ({v:.2f})" for c, v in sw["flagged_under_tenth"].items()))
         print(f"Script not checked, the operator's speech largely without words (signals.compliance."
               f"max_untranscribed_share): {len(sw['script_not_checked'])} calls" + "".join(
                   f"; {c} ({v:.2f} of the call's speech without words)" for c, v in sw["script_not_checked"].items()))

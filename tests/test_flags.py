@@ -71,6 +71,26 @@ def test_low_asr_confidence_from_turn_logprobs(config):
     assert f["evidence"][0]["quote"] == GOOD_TURNS[3][3]
 
 
+def test_speech_the_asr_left_without_words_is_flagged_with_where_it_is(config):
+    """A quarter or more of the speech the audio heard, 5 s or more, without a transcribed word: the reader
+    is told how much and shown the longest stretches; under either bound, no flag."""
+    result = good_call()
+    spans = [{"start": 40.0, "end": 52.0, "speaker": "operator"}, {"start": 60.0, "end": 63.0, "speaker": "client"}]
+    result.signals["untranscribed"] = {"seconds": 15.0, "speech_s": 50.0, "share": 0.3, "spans": spans}
+    f = by_id(scored(result, config)["flags"])["untranscribed_speech"]
+    assert f["reason"].startswith("15 s of the 50 s of speech have no transcribed word (30% >= 25%)")
+    assert [(e["start"], e["end"], e["speaker"]) for e in f["evidence"]] == [(40.0, 52.0, "operator"),
+                                                                          (60.0, 63.0, "client")]
+    result.signals["untranscribed"] = {"seconds": 4.0, "speech_s": 10.0, "share": 0.4, "spans": spans}
+    assert "untranscribed_speech" not in by_id(scored(result, config)["flags"])  # under 5 s
+    result.signals["untranscribed"] = {"seconds": 10.0, "speech_s": 50.0, "share": 0.2, "spans": spans}
+    assert "untranscribed_speech" not in by_id(scored(result, config)["flags"])  # under the share
+    cfg = load_config(overrides={"flags": {"untranscribed_speech": {"threshold": 0.15}}})
+    assert "untranscribed_speech" in by_id(scored(result, cfg)["flags"])
+    del result.signals["untranscribed"]  # an imported transcript: not measured, no flag
+    assert "untranscribed_speech" not in by_id(scored(result, config)["flags"])
+
+
 def test_operator_raised_voice_and_interruptions(config):
     result = difficult_calm_call()
     # the client's shouting is no flag against the operator

@@ -94,6 +94,26 @@ def test_every_operator_gets_a_fair_stratified_share(week_store):
     assert [c.stratum for c in by_op["op-c"].calls].count("flagged") == 1
 
 
+def test_a_call_with_speech_left_untranscribed_is_sampled_for_its_transcript(week_store, tmp_path):
+    """A call flagged untranscribed_speech (a quarter of its speech without words) is in doubt as a
+    transcript, like low_asr_confidence: it goes to the low_confidence stratum, not the flagged one."""
+    from callqa.pipeline.store.db import Store
+
+    _, config, base = week_store
+    store = Store(tmp_path / "store")
+    lost = _clone(base["good"], "op-d-00", "op-d", "blue", 0, False)
+    lost["flags"] = lost["flags"] + [{"id": "untranscribed_speech", "severity": "low", "reason": "40 s of 90 s",
+                                      "evidence": [{"start": 10.0, "end": 50.0, "speaker": "operator", "quote": ""}]}]
+    lost["nominations"] = []  # a flagged call is not nominated
+    store.save(lost)
+    for i in range(1, 6):
+        store.save(_clone(base["good"], f"op-d-{i:02d}", "op-d", "blue", i % 5, False))
+    plan = sample_week(store, WEEK, config, save=False)
+    (op,) = plan.operators
+    assert [c.call_id for c in op.calls if c.stratum == "low_confidence"] == ["op-d-00"]
+    assert not any(c.stratum == "flagged" for c in op.calls)
+
+
 def test_the_draw_is_reproducible_and_seeded(week_store):
     store, config, _ = week_store
     first = sample_week(store, WEEK, config, save=False).serialize()

@@ -112,7 +112,7 @@ SHAPE = {
     "talk_time_s", "talk_ratio_operator", "silence_s", "longest_silence_s", "longest_silence", "interruptions",
     "speech_rate_wpm", "syllables_per_s", "words", "filler_words", "script", "forbidden_phrases", "escalations",
     "sentiment", "loudness", "longest_monologue_s", "longest_monologue", "response_latency_s", "questions",
-    "first_solution_s", "phrases"}
+    "first_solution_s", "phrases", "untranscribed"}
 
 
 def test_serialized_shape_is_the_agreed_one(config):
@@ -330,6 +330,22 @@ def test_a_client_the_channel_heard_but_the_asr_lost_keeps_the_script_applicable
     assert script.get("not_applicable") is None
     silent = AudioMeasures(2, (None, None, None), activity={"operator": operator, "client": ()})
     assert "one-sided" in compute_signals(tr, config, audio=silent).serialize()["script"]["not_applicable"]
+
+
+def test_the_calls_speech_without_words_counts_both_sides_and_any_turn_covers_it():
+    """`signals.untranscribed`: each side's heard speech that no transcribed turn covers, of either side (a mono
+    word given to the other voice is not speech lost), with the longest stretches; None unmeasured."""
+    from callqa.pipeline.signals.timing import untranscribed_speech
+
+    turns = [Turn("operator", 0.0, 4.0, "hello how can I help"), Turn("client", 5.0, 9.0, "my card is lost"),
+             Turn("operator", 30.0, 31.0, "")]
+    heard = {"operator": [(0.0, 4.0), (10.0, 20.0), (30.0, 31.0)], "client": [(5.0, 9.0), (3.5, 4.2), (40.0, 42.0)]}
+    u = untranscribed_speech(turns, heard)
+    assert u["seconds"] == pytest.approx(13.0) and u["speech_s"] == pytest.approx(21.7)
+    assert u["share"] == pytest.approx(13.0 / 21.7, abs=1e-3)
+    assert [(x["start"], x["end"], x["speaker"]) for x in u["spans"]] == [
+        (10.0, 20.0, "operator"), (30.0, 31.0, "operator"), (40.0, 42.0, "client")]
+    assert untranscribed_speech(turns, None) is None and untranscribed_speech(turns, {}) is None
 
 
 def test_untranscribed_speech_is_what_the_audio_heard_a_speaker_say_without_words():

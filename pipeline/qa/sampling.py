@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from callqa.pipeline.config import Config
 
 STRATA = ("flagged", "nominated", "low_confidence", "random")
+# Flags that say the transcript itself is in doubt: the call goes to the low_confidence stratum (a person
+# listens to it), not to the flagged one.
+LOW_CONFIDENCE_FLAGS = ("low_asr_confidence", "untranscribed_speech")
 
 
 class SamplingConfig(BaseModel):
@@ -224,13 +227,13 @@ def week_calls(store: Any, week: str, config: "Config") -> tuple[dict[str, list[
             continue
         fl = by_call.get(c["call_id"], [])
         strata = set()
-        severe = [r for fid, r in fl if r >= floor and fid != "low_asr_confidence"]
+        severe = [r for fid, r in fl if r >= floor and fid not in LOW_CONFIDENCE_FLAGS]
         if severe:
             strata.add("flagged")
         if c["call_id"] in nominated:
             strata.add("nominated")
         mean = logprob.get(c["call_id"])
-        if any(fid == "low_asr_confidence" for fid, _ in fl) or (mean is not None and mean < threshold):
+        if any(fid in LOW_CONFIDENCE_FLAGS for fid, _ in fl) or (mean is not None and mean < threshold):
             strata.add("low_confidence")
         op = c["operator_id"] or "(no operator)"
         out.setdefault(op, []).append(CallInfo(c["call_id"], op, c["team"], c["started_at"], frozenset(strata),

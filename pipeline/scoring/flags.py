@@ -121,6 +121,24 @@ def _low_asr(ctx: Context, r: Any) -> Hit | None:
     return Hit(evs, {"value": round(mean, 2), "threshold": threshold})
 
 
+UNTRANSCRIBED_MIN_S = 5.0  # untranscribed_speech: at least this much speech without words
+
+
+@rule("untranscribed_speech")
+def _untranscribed(ctx: Context, r: Any) -> Hit | None:
+    """A share (`threshold`, default 0.25) of the speech the audio heard, `UNTRANSCRIBED_MIN_S` or more, has no
+    transcribed word (`signals.untranscribed`): whatever was said there is neither read nor scored. A
+    call without any word is no_speech or asr_no_words instead."""
+    u = ctx.signals.untranscribed
+    threshold = r.threshold if r.threshold is not None else 0.25
+    if u.share is None or u.seconds is None or u.share < threshold or u.seconds < UNTRANSCRIBED_MIN_S:
+        return None
+    evs = [Evidence(float(i["start"]), float(i["end"]), i.get("speaker"), "") for i in u.spans
+           if i.get("start") is not None and i.get("end") is not None]
+    return Hit(evs, {"value": round(u.share * 100), "seconds": round(u.seconds), "speech_s": round(u.speech_s or 0.0),
+                     "threshold": round(threshold * 100)})
+
+
 @rule("raised_voice")
 def _raised_voice(ctx: Context, r: Any) -> Hit | None:
     evs = ctx.evidence(ctx.signals.loudness.raised("operator"))

@@ -19,7 +19,8 @@ from callqa.pipeline.types import CallMeta, Transcript
 from callqa.pipeline.signals import lexical
 from callqa.pipeline.signals.settings import CONFIG_SECTIONS, SignalsConfig  # noqa: F401  (schemas live beside the code)
 from callqa.pipeline.signals.text import CallTokens, tokenize_transcript
-from callqa.pipeline.signals.timing import compute_timing, script_not_applicable, speech_seconds, turns_frame
+from callqa.pipeline.signals.timing import (compute_timing, script_not_applicable, speech_seconds, turns_frame,
+                                            untranscribed_speech)
 
 __all__ = ["CallSignals", "compute_signals", "compute_signals_batch"]
 
@@ -60,6 +61,7 @@ class CallSignals:
     questions: dict[str, Any]
     first_solution_s: float | None
     phrases: dict[str, list[dict[str, Any]]]
+    untranscribed: dict[str, Any] | None = None  # speech the audio heard with no transcribed word
     # how it was made (not part of the serialized section)
     sentiment_model: str = field(default="lexicon", compare=False)
     language: str = field(default="", compare=False)
@@ -255,6 +257,7 @@ def _assemble(transcript: Transcript, wp: _WordPart, timing: dict[str, Any], con
                    "before_solution": sum(1 for s in all_q if first_sol is None or s < first_sol)},
         first_solution_s=first_sol,
         phrases=phrases,
+        untranscribed=untranscribed_speech(transcript.turns, heard),
         sentiment_model=model,
         language=wp.lang,
         nlp=_nlp_name(comp.nlp),

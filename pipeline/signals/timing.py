@@ -370,12 +370,46 @@ def script_not_applicable(turns: Sequence[Any], sig: SignalsConfig,
 UNTRANSCRIBED_REACH_S = 0.3  # a word's time covers speech this near it (word times end early on narrow band)
 
 
+def untranscribed_spans(turns: Sequence[Any], spans: Sequence[tuple[float, float]],
+                        speaker: str | None = "operator") -> list[tuple[float, float]]:
+    """The parts of the speech `spans` that no turn of `speaker` (None: of anyone) with text covers: what
+    the audio heard the speaker say that the transcript has no word for."""
+    said = [(t.start - UNTRANSCRIBED_REACH_S, t.end + UNTRANSCRIBED_REACH_S) for t in turns
+            if speaker in (None, t.speaker) and (getattr(t, "text", "") or "").strip()]
+    return uncovered([(float(a), float(b)) for a, b in spans if b > a], said)
+
+
 def untranscribed(turns: Sequence[Any], spans: Sequence[tuple[float, float]],
                   speaker: str = "operator") -> tuple[float, float]:
-    """(seconds of the speech `spans` that no turn of `speaker` with text covers, seconds of `spans`):
-    what the audio heard the speaker say that the transcript has no word for."""
-    spans = [(float(a), float(b)) for a, b in spans if b > a]
-    said = [(t.start - UNTRANSCRIBED_REACH_S, t.end + UNTRANSCRIBED_REACH_S) for t in turns
-            if t.speaker == speaker and (getattr(t, "text", "") or "").strip()]
-    return sum(b - a for a, b in uncovered(spans, said)), sum(b - a for a, b in spans)
+    """(seconds of the speech `spans` that no turn of `speaker` with text covers, seconds of `spans`)."""
+    return (sum(b - a for a, b in untranscribed_spans(turns, spans, speaker)),
+            sum(float(b) - float(a) for a, b in spans if b > a))
+
+
+UNTRANSCRIBED_SPANS = 5  # the longest stretches without words listed (flag evidence)
+ROLES = ("operator", "client")
+
+
+def untranscribed_speech(turns: Sequence[Any],
+                         heard: Mapping[str, Sequence[tuple[float, float]]] | None) -> dict[str, Any] | None:
+    """`signals.untranscribed`: of the speech the audio measures heard each side say (`heard`: stereo
+    channel activity, mono diarizer speech), how much no transcribed turn covers -- `seconds`, `speech_s`,
+    `share` -- and its longest stretches (`spans`: start, end, speaker, None for a voice without a role; at
+    most `UNTRANSCRIBED_SPANS`). What a supervisor reads nothing of, though it was said: Whisper drops windows it
+    scores as no speech, or stops after conditioning on its own garbled text. A turn of either side covers
+    (a mono word given to the wrong voice is not speech lost). None when the audio was not measured (an
+    imported transcript)."""
+    if not heard:
+        return None
+    lost: list[tuple[float, float, str]] = []
+    speech = 0.0
+    for side, spans in heard.items():
+        speech += sum(float(b) - float(a) for a, b in spans if b > a)
+        lost.extend((a, b, side) for a, b in untranscribed_spans(turns, spans, None))
+    seconds = sum(b - a for a, b, _ in lost)
+    longest = sorted(sorted(lost, key=lambda x: x[0] - x[1])[:UNTRANSCRIBED_SPANS])
+    return {"seconds": round(seconds, 2), "speech_s": round(speech, 2),
+            "share": round(seconds / speech, 3) if speech > 0 else None,
+            "spans": [{"start": round(a, 2), "end": round(b, 2), "speaker": side if side in ROLES else None}
+                      for a, b, side in longest]}
 

@@ -30,7 +30,7 @@ Item = Mapping[str, Any]  # one evidence item: start, end, speaker, quote, turn?
 Items = tuple[Item, ...]
 
 __all__ = ["Item", "Items", "SignalsView", "PerSpeaker", "Interruptions", "Sentiment", "Loudness", "Script",
-           "Questions", "Fillers", "Latency", "NUMBERS", "LISTS", "check_signal_name"]
+           "Questions", "Fillers", "Latency", "Untranscribed", "NUMBERS", "LISTS", "check_signal_name"]
 
 
 def _num(x: Any) -> float | None:
@@ -148,6 +148,15 @@ class Latency(_Record):
 
 
 @dataclass(frozen=True)
+class Untranscribed(_Record):
+    """Speech the audio measures heard with no transcribed word (None: not measured)."""
+    seconds: float | None = None
+    speech_s: float | None = None
+    share: float | None = None
+    spans: Items = ()  # the longest stretches: start, end, speaker
+
+
+@dataclass(frozen=True)
 class SignalsView(_Record):
     """One call's signals, typed (see the module docstring)."""
 
@@ -172,6 +181,7 @@ class SignalsView(_Record):
     questions: Questions = Questions()
     first_solution_s: float | None = None
     phrases: Mapping[str, Items] = field(default_factory=dict)
+    untranscribed: Untranscribed = Untranscribed()
 
     @classmethod
     def of(cls, signals: Any) -> "SignalsView":
@@ -192,7 +202,7 @@ class SignalsView(_Record):
 
 
 _RECORDS: dict[str, type[_Record]] = {c.__name__: c for c in (PerSpeaker, Interruptions, Sentiment, Loudness, Script,
-                                                             Questions, Fillers, Latency)}
+                                                             Questions, Fillers, Latency, Untranscribed)}
 
 
 def _per_speaker(attr: str) -> dict[str, Callable[[SignalsView], float | None]]:
@@ -225,6 +235,8 @@ NUMBERS: dict[str, Callable[[SignalsView], float | None]] = {
     "questions.first_question_s": lambda s: s.questions.first_question_s,
     "questions.before_solution": lambda s: s.questions.before_solution,
     "first_solution_s": lambda s: s.first_solution_s,
+    "untranscribed.seconds": lambda s: s.untranscribed.seconds,
+    "untranscribed.share": lambda s: s.untranscribed.share,
 }
 
 LISTS: dict[str, Callable[[SignalsView], Items]] = {
@@ -239,6 +251,7 @@ LISTS: dict[str, Callable[[SignalsView], Items]] = {
     "longest_monologue": lambda s: _items(s.longest_monologue),
     "questions.open": lambda s: s.questions.open,
     "questions.closed": lambda s: s.questions.closed,
+    "untranscribed.spans": lambda s: s.untranscribed.spans,
     **{f"phrases.{kind}": (lambda s, kind=kind: s.phrases.get(kind, ())) for kind in PHRASE_KINDS},
 }
 
