@@ -195,6 +195,28 @@ def test_client_first_call_whose_operator_never_greets_gets_its_roles_right(tmp_
     assert ev["states_problem"] > 0 and ev["asks_data"] > 0 and ev["first_speaker"] < 0
 
 
+def test_a_client_who_lost_a_wallet_and_introduces_themself_first_is_not_the_operator(tmp_path, config):
+    # sim3699_006 (seed 3699, 16 kHz mono) as tiny.en heard it: the client speaks first, says "this is"
+    # and reports a stolen wallet and bank card; the operator's greeting, offer of help and request for
+    # data came out garbled. First speaker and self-introduction made the client the operator at
+    # confidence 0.607 (over min_confidence: not flagged); what the client lost says who they are.
+    lines = [("SPEAKER_00", "client", "Hi, this is Michael Green. I mean, my wallet was stolen this morning "
+                                      "with my bank card in it."),
+             ("SPEAKER_01", "operator", "I'm careful clothing, property, like, molybdenum, stave, it's me, "
+                                        "you'll be hot. Of course, can't wait for your name."),
+             ("SPEAKER_00", "client", "Is Michael Green born on the 5th of March 1972?"),
+             ("SPEAKER_01", "operator", "You were copies to look at what we looked at and you're willing "
+                                        "for your..."),
+             ("SPEAKER_00", "client", "Good. Will I get a new car"),
+             ("SPEAKER_01", "operator", "from your cop? Will I be living for your key dyes?"),
+             ("SPEAKER_00", "client", "Okay, thanks. Bye.")]
+    path, truth = _mono_json(tmp_path, "stolen_wallet_en", lines)
+    result = process_call(path, config).serialize()
+    right, flagged = _check_never_confidently_wrong(result, truth)
+    assert right, result["transcript"]["role_evidence"]
+    assert result["transcript"]["role_evidence"]["states_problem"] > 0
+
+
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_client_first_with_a_bare_hello_operator_is_flagged_never_confidently_wrong(tmp_path, config, lang):
     # The same opening, but the operator says nothing that gives them away: right or flagged.
