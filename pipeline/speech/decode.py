@@ -19,7 +19,8 @@ mp3, ogg/opus, m4a and telephony codecs). Channel policy:
 Then, for the analysis (the file is untouched): a quiet recording (a low recorder gain) is raised to
 a working level (`QUIET_DBFS`, `Audio.gain_db`), and telephone tones (keypad digits, ringback, busy
 tone, a beep) are replaced by line noise (`tones.py`, `audio.silence_tones`, `Audio.tone_spans`); a
-model that hears the file decoded again at its own rate gets the same (`conditioned_like`). What was
+model that hears the file decoded again at its own rate gets the same (`conditioned_like`), except a
+mono call's ASR, which hears the tones as recorded (`tones_kept`). What was
 decided is recorded in `Audio.notes`. Every problem is an `InputError(path, problem)`.
 """
 
@@ -486,6 +487,26 @@ def load_audio(path: str | Path, config: Config) -> Audio:
 
 def _gained(samples: np.ndarray, gain_db: float) -> np.ndarray:
     return samples if not gain_db else (samples * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+
+
+def tones_kept(audio: Audio, rate: int) -> np.ndarray | None:
+    """`audio`'s channels (channels, n) at `rate` as decoded and raised, with its replaced tones back in
+    (`Audio.tone_spans`): what a mono call's ASR hears. None when no tone was replaced or the file cannot
+    be decoded again to the same length. Line noise in place of a keypad digit in a mono call changed
+    Whisper's reading of the speech around it, for the worse as often as not (seed 3699 with
+    `simulate.py --keypad`: 14 calls over plain faster-whisper's WER by more than 0.02, 1 with the tones
+    kept); the diarizer and the audio measures still hear them replaced."""
+    src = getattr(audio, "source", None)
+    if not getattr(audio, "tone_spans", ()) or src is None or not Path(src.path).is_file():
+        return None
+    try:
+        native, _, _ = _decode(Path(src.path), rate, src.channels)
+        native, _ = _channel_policy(native)
+    except InputError:
+        return None
+    if native.shape[0] != audio.channels or abs(native.shape[1] / rate - audio.duration_s) >= 0.1:
+        return None
+    return _gained(native, getattr(audio, "gain_db", 0.0))
 
 
 def conditioned_like(audio: Audio, samples: np.ndarray, rate: int) -> np.ndarray:

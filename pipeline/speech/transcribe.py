@@ -46,7 +46,7 @@ import numpy as np
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap, tones_kept
 from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress, uncovered
 
 
@@ -1076,7 +1076,9 @@ def transcribe_mono(audio: Any, config: Config, language: str | None, hook: Hook
     _check_rate(audio)
     opts = asr_options(config)
     lang, prob, backend, note = route(audio, opts, language, hook=hook)
-    chans = samples_at(audio, backend.sample_rate)
+    # The tones the analysis replaced are kept for the ASR (`decode.tones_kept`)
+    kept_tones = tones_kept(audio, backend.sample_rate)
+    chans = samples_at(audio, backend.sample_rate) if kept_tones is None else kept_tones
     samples = chans[0] if chans.shape[0] == 1 else chans.mean(axis=0, dtype=np.float32)
     raw, notes = _decode_with(backend, samples, lang, opts, None, hook, "transcribe", audio.mono())
     kept, dropped = guard_segments(raw, opts.hallucination, lang, getattr(backend, "can_loop", True),
