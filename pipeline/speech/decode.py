@@ -489,15 +489,12 @@ def _gained(samples: np.ndarray, gain_db: float) -> np.ndarray:
     return samples if not gain_db else (samples * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
 
 
-def tones_kept(audio: Audio, rate: int) -> np.ndarray | None:
-    """`audio`'s channels (channels, n) at `rate` as decoded and raised, with its replaced tones back in
-    (`Audio.tone_spans`): what a mono call's ASR hears. None when no tone was replaced or the file cannot
-    be decoded again to the same length. Line noise in place of a keypad digit in a mono call changed
-    Whisper's reading of the speech around it, for the worse as often as not (seed 3699 with
-    `simulate.py --keypad`: 14 calls over plain faster-whisper's WER by more than 0.02, 1 with the tones
-    kept); the diarizer and the audio measures still hear them replaced."""
+def decoded_again(audio: Audio, rate: int) -> np.ndarray | None:
+    """`audio`'s file decoded again at `rate` (channels, n) with the channel policy applied, neither raised
+    nor with tones replaced; None when there is no file, it cannot be decoded, or its channels or length
+    differ from `audio`'s."""
     src = getattr(audio, "source", None)
-    if not getattr(audio, "tone_spans", ()) or src is None or not Path(src.path).is_file():
+    if src is None or not Path(src.path).is_file():
         return None
     try:
         native, _, _ = _decode(Path(src.path), rate, src.channels)
@@ -506,7 +503,20 @@ def tones_kept(audio: Audio, rate: int) -> np.ndarray | None:
         return None
     if native.shape[0] != audio.channels or abs(native.shape[1] / rate - audio.duration_s) >= 0.1:
         return None
-    return _gained(native, getattr(audio, "gain_db", 0.0))
+    return native
+
+
+def tones_kept(audio: Audio, rate: int) -> np.ndarray | None:
+    """`audio`'s channels (channels, n) at `rate` as decoded and raised, with its replaced tones back in
+    (`Audio.tone_spans`): what a mono call's ASR hears. None when no tone was replaced or the file cannot
+    be decoded again to the same length. Line noise in place of a keypad digit in a mono call changed
+    Whisper's reading of the speech around it, for the worse as often as not (seed 3699 with
+    `simulate.py --keypad`: 14 calls over plain faster-whisper's WER by more than 0.02, 1 with the tones
+    kept); the diarizer and the audio measures still hear them replaced."""
+    if not getattr(audio, "tone_spans", ()):
+        return None
+    native = decoded_again(audio, rate)
+    return None if native is None else _gained(native, getattr(audio, "gain_db", 0.0))
 
 
 def conditioned_like(audio: Audio, samples: np.ndarray, rate: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from 0.034 to 0.045. `find_tones` finds the stretches of one channel where one o
 hold nearly all of the sound; `silence_tones` replaces them with the channel's quiet line noise for the
 analysis (zeros in the middle of a call threw Whisper off the rest of that channel) and says where, in a
 note. A mono call's ASR hears the tones as recorded (`decode.tones_kept`): line noise in their place
-changed Whisper's reading of the speech around them, for the worse as often as not. The recording itself is untouched, and the digits are never decoded: they may be a card number or
-a PIN.
+changed Whisper's reading of the speech around them, for the worse as often as not. The recording
+itself is untouched, and the digits are never decoded: they may be a card number or a PIN.
 
 A frame is tonal when the two strongest peaks of its spectrum (each +-2 bins, the main lobe of the Hann
 window) hold `TONAL_SHARE` of its energy in 150-3900 Hz. Then:

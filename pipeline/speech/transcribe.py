@@ -46,7 +46,8 @@ import numpy as np
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap, tones_kept
+from callqa.pipeline.speech.decode import (STRONG_BLEED_DB, conditioned_like, decoded_again, frame_db, retimed_other,
+                                          sides_gap, tones_kept)
 from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress, uncovered
 
 
@@ -908,17 +909,10 @@ def samples_at(audio: Any, rate: int) -> np.ndarray:
     if rate == audio.sample_rate:
         return audio.samples
     src = getattr(audio, "source", None)
-    if src is not None and 0 < (src.sample_rate or 0) <= rate and Path(src.path).is_file():
-        from callqa.pipeline.speech.decode import _channel_policy, _decode, conditioned_like
-        from callqa.pipeline.errors import InputError
-
-        try:
-            native, _, _ = _decode(Path(src.path), rate, src.channels)
-            native, _ = _channel_policy(native)
-            if native.shape[0] == audio.channels and abs(native.shape[1] / rate - audio.duration_s) < 0.1:
-                return conditioned_like(audio, native, rate)
-        except InputError:
-            pass
+    if src is not None and 0 < (src.sample_rate or 0) <= rate:
+        native = decoded_again(audio, rate)
+        if native is not None:
+            return conditioned_like(audio, native, rate)
     from math import gcd
 
     from scipy.signal import resample_poly
