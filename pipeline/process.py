@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,36 @@ def _split_merged_dialogue(audio: Any, config: Config, meta: CallMeta, asr: Any,
     return replace(two, num_speakers=None, info=dict(two.info, speakers=speakers)), labelled, split
 
 
+def _asr_and_diarizer(audio: Any, config: Config, language: str | None, meta: CallMeta,
+                      hook: Hook) -> tuple[Any, Any]:
+    """A mono call's ASR result and diarization. The embedded diarizer does not need the words: it runs
+    beside the ASR, on the CPU the ASR leaves idle (faster-whisper keeps about one and a half of two cores
+    busy; the encoder runs on one thread), which takes most of its time off the call's. pyannote's own
+    threads take every core, so it runs after the ASR. A failure of either is the call's error."""
+    from callqa.pipeline.speech.diarize import diarize
+    from callqa.pipeline.speech.transcribe import transcribe_mono
+
+    opts = config.section("models").diarization
+    if opts.backend != "embedded" and opts.pyannote.pipeline:
+        asr = transcribe_mono(audio, config, language, hook=hook)
+        hook("diarize")
+        return asr, diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="callqa-diarize") as pool:
+        hook("diarize")
+        pending = pool.submit(diarize, audio, config, hook=hook, num_speakers=meta.num_speakers)
+        try:
+            asr = transcribe_mono(audio, config, language, hook=hook)
+        except BaseException:
+            pending.cancel()
+            raise
+        return asr, pending.result()
+
+
 def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
                      hook: Hook = no_progress) -> tuple[Transcript, ModelInfo, dict[str, Any]]:
     """Decoded audio -> transcript with operator/client turns, the models used, and what
     the ASR noted (speech re-decoded, phantom text and crosstalk removed) for `processing`."""
-    from callqa.pipeline.speech.transcribe import transcribe_mono, transcribe_stereo
+    from callqa.pipeline.speech.transcribe import transcribe_stereo
 
     language = _language(meta, config)
     if audio.channels == 2:
@@ -131,12 +157,9 @@ def transcribe_audio(audio: Any, config: Config, meta: CallMeta,
         overlaps = {"measured": True, "method": "channels"}
     else:
         from callqa.pipeline.signals.measures import diarized_speech
-        from callqa.pipeline.speech.diarize import diarize
 
-        asr = transcribe_mono(audio, config, language, hook=hook)
+        asr, diar = _asr_and_diarizer(audio, config, language, meta, hook)
         asr, no_words = _drop_stray_words(audio, config, asr)
-        hook("diarize")
-        diar = diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)
         turns, transcript = _mono_roles(asr, diar, meta, config, audio.duration_s)
         diar, turns, transcript = _split_merged_dialogue(audio, config, meta, asr, diar, turns, transcript, hook)
         speech = diarized_speech(diar, turns, transcript.turns)  # stored with the audio measures (talk time)

@@ -531,3 +531,40 @@ def test_serialize_round_numbers():
     d = _diar((0.12345, 1.98765, "SPEAKER_00")).serialize()
     assert d["backend"] == "test"
     assert d["segments"] == [{"start": 0.123, "end": 1.988, "label": "SPEAKER_00"}]
+
+
+def test_mono_diarizer_runs_beside_the_asr_and_either_failure_is_the_calls(config, monkeypatch):
+    """The diarizer does not wait for the words: it starts while the ASR is still running (on the CPU
+    the ASR leaves idle), and a failure of either is raised as the call's error, never swallowed and
+    never a hang."""
+    import threading
+
+    import callqa.pipeline.process as process
+    import callqa.pipeline.speech.diarize as dz
+    import callqa.pipeline.speech.transcribe as tr
+    from callqa.pipeline.types import CallMeta
+
+    started = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def broken_diarizer(audio, config, hook=None, num_speakers=None):
+        started.set()
+        raise RuntimeError("diarizer broke")
+
+    def asr(audio, config, language, hook=None):
+        seen["diarizer_started_during_asr"] = started.wait(30)
+        return "asr"
+
+    def broken_asr(audio, config, language, hook=None):
+        raise ValueError("asr broke")
+
+    monkeypatch.setattr(dz, "diarize", broken_diarizer)
+    monkeypatch.setattr(process, "_drop_stray_words", lambda audio, config, result: (result, None))
+    audio = as_audio(np.zeros(SR * 2, np.float32))
+    monkeypatch.setattr(tr, "transcribe_mono", asr)
+    with pytest.raises(RuntimeError, match="diarizer broke"):
+        process.transcribe_audio(audio, config, CallMeta())
+    assert seen == {"diarizer_started_during_asr": True}
+    monkeypatch.setattr(tr, "transcribe_mono", broken_asr)
+    with pytest.raises(ValueError, match="asr broke"):
+        process.transcribe_audio(audio, config, CallMeta())
