@@ -45,6 +45,9 @@ def test_russian_fillers_and_traps(config, text, expected):
     ("I would like to help. I like this plan. It looks like a network issue.", []),
     ("Do you know your account number? You know what, what sort of card is it?", []),
     ("What I mean is the card is blocked. It was, like, blocked twice.", ["like"]),
+    # "you know, how can I help" as the ASR writes it, without the comma: a question of its own follows
+    ("You know how can I help you today?", ["you know"]),
+    ("You know how to reset it. You know how I can help. Do you know how can I pay?", []),
 ])
 def test_english_fillers_and_traps(config, text, expected):
     assert fillers(text, "en", config) == expected

@@ -318,6 +318,7 @@ class EntryRules:
     not_inside: frozenset[str] = frozenset()
     preceded: tuple[Pattern, ...] = ()
     within_before: int = 6
+    still_before: tuple[Pattern, ...] = ()
 
 
 def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
@@ -337,8 +338,10 @@ def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
                    for u in entry.unless_followed_by)  # no quick-rejection sets: searched across sentences
     preceded = tuple(Pattern(f"{category}:preceded", entry.key, compile_pattern(u, lang), 1)
                      for u in entry.unless_preceded_by)
+    still = tuple(Pattern(f"{category}:still_before", entry.key, compile_pattern(u, lang), 1)
+                  for u in entry.still_before)
     return EntryRules(words(entry.not_after), words(entry.not_before), unless, entry.within, entry.otherwise,
-                      entry.after_window, words(entry.not_inside), preceded, entry.within_before)
+                      entry.after_window, words(entry.not_inside), preceded, entry.within_before, still)
 
 
 def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens) -> str:
@@ -363,7 +366,8 @@ def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens)
                     return "drop"
     nxt = m.last + 1
     if rules.not_before and nxt < len(toks) and toks.turn[nxt] == t and not toks.punct_after[m.last]:
-        if _neighbour_in(rules.not_before, toks, nxt):
+        if _neighbour_in(rules.not_before, toks, nxt) \
+                and not any(matcher.match_at(p, toks, nxt) is not None for p in rules.still_before):
             return "drop"
     if rules.unless:
         hi = nxt + rules.within

@@ -64,6 +64,9 @@ class Entry(_Strict):
     # "не буду жаловаться" is no complaint
     after_window: int = Field(1, ge=1, le=6)
     not_before: list[str] = Field(default_factory=list)  # not when the word after is one of these
+    # ... unless the words from there on match one of these patterns: "you know how can I help" is "you
+    # know" before a question (the inversion "how can I"), not "you know how I can help"
+    still_before: list[str] = Field(default_factory=list)
     unless_followed_by: list[str] = Field(default_factory=list)  # patterns that cancel this match ...
     within: int = Field(8, ge=1)  # ... when they start within this many words after it (same turn)
     otherwise: str | None = None  # category that records the match when it was cancelled
@@ -84,7 +87,7 @@ class Entry(_Strict):
     def _syntax(cls, v: str) -> str:
         return check_pattern(v)
 
-    @field_validator("unless_followed_by", "unless_preceded_by")
+    @field_validator("unless_followed_by", "unless_preceded_by", "still_before")
     @classmethod
     def _syntax_all(cls, v: list[str]) -> list[str]:
         return [check_pattern(x) for x in v]
