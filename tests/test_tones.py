@@ -215,3 +215,4 @@ def test_a_mono_call_s_asr_hears_the_digits_the_analysis_replaced(voices, tmp_pa
     plain = load_audio(_write(tmp_path / "plain_mono.wav", x, ["-c:a", "pcm_s16le"]),
                        load_config(None, overrides={"audio": {"silence_tones": False}}))
     assert tones_kept(plain, SR) is None  # nothing replaced: the samples the analysis has
+    assert np.array_equal(kept, plain.samples)  # the ASR hears the recording exactly as decoded

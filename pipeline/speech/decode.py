@@ -37,7 +37,7 @@ import numpy as np
 
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import InputError
-from callqa.pipeline.speech.tones import replace_spans, silence_tones
+from callqa.pipeline.speech.tones import put_back, replace_spans, silence_tones
 from callqa.pipeline.types import AudioSource
 
 # Two channels are "the same signal" when the part of one that a scaled (either sign), shifted (by up to
@@ -86,6 +86,7 @@ class Audio:
     notes: tuple[str, ...] = ()  # decisions taken while decoding (channel policy)
     gain_db: float = 0.0  # a quiet recording raised by this (`QUIET_DBFS`)
     tone_spans: tuple[tuple[int, float, float], ...] = ()  # (channel, start, end) replaced (tones.py)
+    tone_samples: tuple[np.ndarray, ...] = ()  # what each of `tone_spans` held before (`tones_kept`)
 
     @property
     def channels(self) -> int:
@@ -473,8 +474,9 @@ def load_audio(path: str | Path, config: Config) -> Audio:
     notes += gain_notes
     samples = _gained(samples, gain_db)
     spans: tuple[tuple[int, float, float], ...] = ()
+    held: tuple[np.ndarray, ...] = ()
     if cfg.silence_tones:
-        samples, tone_notes, spans = silence_tones(samples, cfg.sample_rate)
+        samples, tone_notes, spans, held = silence_tones(samples, cfg.sample_rate)
         notes += tone_notes
     fmt = probe.format if probe.format not in (None, "") else path.suffix.lstrip(".").lower() or None
     if probe.codec and fmt and probe.codec not in fmt:
@@ -482,7 +484,7 @@ def load_audio(path: str | Path, config: Config) -> Audio:
     source = AudioSource(path=str(path), sha256=file_sha256(path), sample_rate=probe.sample_rate,
                          channels=probe.channels, duration_s=round(duration, 3), format=fmt)
     return Audio(samples=samples, source=source, rate=cfg.sample_rate, notes=decode_notes + notes, gain_db=gain_db,
-                 tone_spans=spans)
+                 tone_spans=spans, tone_samples=held)
 
 
 def _gained(samples: np.ndarray, gain_db: float) -> np.ndarray:
@@ -508,13 +510,18 @@ def decoded_again(audio: Audio, rate: int) -> np.ndarray | None:
 
 def tones_kept(audio: Audio, rate: int) -> np.ndarray | None:
     """`audio`'s channels (channels, n) at `rate` as decoded and raised, with its replaced tones back in
-    (`Audio.tone_spans`): what a mono call's ASR hears. None when no tone was replaced or the file cannot
-    be decoded again to the same length. Line noise in place of a keypad digit in a mono call changed
-    Whisper's reading of the speech around it, for the worse as often as not (seed 3699 with
-    `simulate.py --keypad`: 14 calls over plain faster-whisper's WER by more than 0.02, 1 with the tones
-    kept); the diarizer and the audio measures still hear them replaced."""
-    if not getattr(audio, "tone_spans", ()):
+    (`Audio.tone_spans`): what a mono call's ASR hears. At the analysis rate the samples the tones held
+    are put back (`Audio.tone_samples`); at another rate the file is decoded again. None when no tone was
+    replaced or the file cannot be decoded again to the same length. Line noise in place of a keypad digit
+    in a mono call changed Whisper's reading of the speech around it, for the worse as often as not (seed
+    3699 with `simulate.py --keypad`: 14 calls over plain faster-whisper's WER by more than 0.02, 1 with the
+    tones kept); the diarizer and the audio measures still hear them replaced."""
+    spans = getattr(audio, "tone_spans", ())
+    if not spans:
         return None
+    held = getattr(audio, "tone_samples", ())
+    if rate == audio.sample_rate and len(held) == len(spans):
+        return put_back(audio.samples, rate, spans, held)
     native = decoded_again(audio, rate)
     return None if native is None else _gained(native, getattr(audio, "gain_db", 0.0))
 

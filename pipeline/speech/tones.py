@@ -260,9 +260,10 @@ def _floor_rms(x: np.ndarray, rate: int) -> float:
 Span = tuple[int, float, float]  # channel, start (s), end (s)
 
 
-def silence_tones(samples: np.ndarray, rate: int) -> tuple[np.ndarray, tuple[str, ...], tuple[Span, ...]]:
+def silence_tones(samples: np.ndarray, rate: int) -> tuple[np.ndarray, tuple[str, ...], tuple[Span, ...],
+                                                           tuple[np.ndarray, ...]]:
     """`samples` (channels, n) with every tone `find_tones` finds replaced (`replace_spans`), a note per
-    channel that had some, and the spans replaced."""
+    channel that had some, the spans replaced, and the samples each span held (`put_back`)."""
     notes: list[str] = []
     spans: list[Span] = []
     for c in range(samples.shape[0]):
@@ -271,7 +272,13 @@ def silence_tones(samples: np.ndarray, rate: int) -> tuple[np.ndarray, tuple[str
             spans += [(c, t.start, t.end) for t in tones]
             channel = "" if samples.shape[0] == 1 else ("the left channel" if c == 0 else "the right channel")
             notes.append(describe(tones, channel))
-    return replace_spans(samples, rate, spans), tuple(notes), tuple(spans)
+    held = tuple(samples[c, slice(*_bounds(start, end, rate, samples.shape[1]))].copy() for c, start, end in spans)
+    return replace_spans(samples, rate, spans), tuple(notes), tuple(spans), held
+
+
+def _bounds(start: float, end: float, rate: int, n: int) -> tuple[int, int]:
+    """The sample range [a, b) a span covers."""
+    return int(start * rate), min(n, int(np.ceil(end * rate)))
 
 
 def replace_spans(samples: np.ndarray, rate: int, spans: Sequence[Span]) -> np.ndarray:
@@ -285,6 +292,15 @@ def replace_spans(samples: np.ndarray, rate: int, spans: Sequence[Span]) -> np.n
         floor = _floor_rms(samples[c], rate)
         rng = np.random.default_rng(c)
         for _, start, end in (s for s in spans if s[0] == c):
-            a, b = int(start * rate), min(samples.shape[1], int(np.ceil(end * rate)))
+            a, b = _bounds(start, end, rate, samples.shape[1])
             out[c, a:b] = (rng.standard_normal(max(0, b - a)) * floor).astype(out.dtype)
+    return out
+
+
+def put_back(samples: np.ndarray, rate: int, spans: Sequence[Span], held: Sequence[np.ndarray]) -> np.ndarray:
+    """A copy of `samples` with what each span held (`silence_tones`) back in place of its line noise."""
+    out = samples.copy()
+    for (c, start, end), x in zip(spans, held):
+        a, b = _bounds(start, end, rate, samples.shape[1])
+        out[c, a:b] = x
     return out
