@@ -122,11 +122,10 @@ def _asr_and_diarizer(audio: Any, config: Config, language: str | None, meta: Ca
     beside the ASR, on the CPU the ASR leaves idle (faster-whisper keeps about one and a half of two cores
     busy; the encoder runs on one thread), which takes most of its time off the call's. pyannote's own
     threads take every core, so it runs after the ASR. A failure of either is the call's error."""
-    from callqa.pipeline.speech.diarize import diarize
+    from callqa.pipeline.speech.diarize import diarize, tries_pyannote
     from callqa.pipeline.speech.transcribe import transcribe_mono
 
-    opts = config.section("models").diarization
-    if opts.backend != "embedded" and opts.pyannote.pipeline:
+    if tries_pyannote(config.section("models").diarization):
         asr = transcribe_mono(audio, config, language, hook=hook)
         hook("diarize")
         return asr, diarize(audio, config, hook=hook, num_speakers=meta.num_speakers)

@@ -334,14 +334,14 @@ def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
             out.add(nlp.lemma(n, lang))
         return frozenset(out)
 
-    unless = tuple(Pattern(f"{category}:unless", entry.key, compile_pattern(u, lang), 1)
-                   for u in entry.unless_followed_by)  # no quick-rejection sets: searched across sentences
-    preceded = tuple(Pattern(f"{category}:preceded", entry.key, compile_pattern(u, lang), 1)
-                     for u in entry.unless_preceded_by)
-    still = tuple(Pattern(f"{category}:still_before", entry.key, compile_pattern(u, lang), 1)
-                  for u in entry.still_before)
-    return EntryRules(words(entry.not_after), words(entry.not_before), unless, entry.within, entry.otherwise,
-                      entry.after_window, words(entry.not_inside), preceded, entry.within_before, still)
+    def patterns(texts: list[str], rule: str) -> tuple[Pattern, ...]:
+        # no quick-rejection sets: unless_followed_by patterns are searched across sentences
+        return tuple(Pattern(f"{category}:{rule}", entry.key, compile_pattern(u, lang), 1) for u in texts)
+
+    return EntryRules(words(entry.not_after), words(entry.not_before), patterns(entry.unless_followed_by, "unless"),
+                      entry.within, entry.otherwise, entry.after_window, words(entry.not_inside),
+                      patterns(entry.unless_preceded_by, "preceded"), entry.within_before,
+                      patterns(entry.still_before, "still_before"))
 
 
 def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens) -> str:

@@ -148,19 +148,23 @@ def diarize(audio: Any, config: Config, hook: Hook = no_progress, num_speakers: 
     opts = config.section("models").diarization
     samples = _mono(audio)
     backend = opts.backend
-    if backend in ("auto", "pyannote"):
-        source = opts.pyannote.pipeline
-        if source:
-            try:
-                return _diarize_pyannote(samples, opts, source, hook, num_speakers)
-            except ModelUnavailable as e:
-                if backend == "pyannote":
-                    raise
-                log.warning("pyannote diarization unavailable, using the embedded diarizer: %s", e)
-        elif backend == "pyannote":
-            raise ModelUnavailable("models.diarization.backend is 'pyannote' but "
-                                   "models.diarization.pyannote.pipeline is not set")
+    if tries_pyannote(opts):
+        try:
+            return _diarize_pyannote(samples, opts, opts.pyannote.pipeline, hook, num_speakers)
+        except ModelUnavailable as e:
+            if backend == "pyannote":
+                raise
+            log.warning("pyannote diarization unavailable, using the embedded diarizer: %s", e)
+    elif backend == "pyannote":
+        raise ModelUnavailable("models.diarization.backend is 'pyannote' but "
+                               "models.diarization.pyannote.pipeline is not set")
     return diarize_embedded(samples, opts, hook=hook, num_speakers=num_speakers)
+
+
+def tries_pyannote(opts: Any) -> bool:
+    """Whether `diarize` tries pyannote first (`models.diarization`: backend auto or pyannote, with a
+    pipeline set)."""
+    return opts.backend in ("auto", "pyannote") and bool(opts.pyannote.pipeline)
 
 
 def _mono(audio: Any) -> np.ndarray:
