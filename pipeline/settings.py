@@ -128,23 +128,18 @@ class OverlapOptions(_Strict):
 
     detect: bool = True  # false: overlaps are not measured and interruption indicators are null
     # pyannote: its segmentation's overlapped speech. embedded: a speaker change inside continuous
-    # speech without a pause, around which short windows sound like neither voice alone
-    # (pipeline/speech/diarize.py `detect_overlaps`).
+    # speech without a pause, around which short windows sound like both voices at once to a detector
+    # trained on the call's own voices (pipeline/speech/diarize.py `detect_overlaps`).
     window_s: float = Field(1.0, gt=0.2, le=1.6)  # embedded: short windows around each speaker change
     step_s: float = Field(0.1, gt=0.0)
-    search_s: float = Field(3.0, gt=0.0)  # embedded: how far from a change to look
-    clear: float = Field(0.8, gt=0.0, lt=1.5)  # embedded: a window is one voice alone when it is this far
-    #   (0: the other voice's typical similarity, 1: its own) toward one voice
+    search_s: float = Field(1.0, gt=0.0)  # embedded: how far from a change to look
     max_gap_s: float = Field(0.25, ge=0.0)  # embedded: segments further apart are a plain change
-    max_pause_s: float = Field(0.1, gt=0.0)  # embedded: a pause this long (noise floor) near the change: plain
-    pause_reach_s: float = Field(0.4, gt=0.0)  # embedded: how near the change a pause counts
-    # embedded: the longest pause near a change that can still be the newcomer's own (after an overlap the
-    # diarizer placed late); a longer one is the gap between the speakers even when windows before it sound mixed
-    newcomer_pause_s: float = Field(0.18, ge=0.0)
-    # embedded: a pause this long right at the change (within `reply_reach_s`) is a quick reply, not an overlap
-    reply_pause_s: float = Field(0.06, gt=0.0)
-    reply_reach_s: float = Field(0.1, ge=0.0)
-    min_mixed_s: float = Field(0.6, gt=0.0)  # embedded: the shortest mixed stretch that is an overlap
+    # embedded: a pause this long (noise floor) within `reply_reach_s` of the change: a plain change or a quick reply
+    reply_pause_s: float = Field(0.08, gt=0.0)
+    reply_reach_s: float = Field(0.15, ge=0.0)
+    mix_examples: int = Field(50, ge=4, le=500)  # embedded: made-up windows of each kind the mix detector learns from
+    mix_threshold: float = Field(0.5)  # embedded: windows scoring above this sound like both voices at once
+    max_pause_s: float = Field(0.1, gt=0.0)  # embedded: an overlap holds no pause this long (noise floor)
     min_overlap_s: float = Field(0.4, ge=0.0)  # embedded: shorter overlaps (without inner pauses) are not reported
     max_voice_similarity: float = Field(0.64, ge=0.0, le=1.0)  # embedded: voices more alike (mean
     #   cross-cluster window similarity) cannot be told apart in a mix: overlaps not measured

@@ -359,21 +359,18 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
                     e: Any, log: list[dict[str, Any]] | None = None) -> tuple[list[Overlap], str | None, str | None]:
     """Overlapped speech at the speaker changes of the embedded diarization.
 
-    Two voices at once leave no pause. At each change from voice X to voice Y inside
-    continuous speech (segments under `max_gap_s` apart), a pause at the noise floor of
-    `max_pause_s` or more within `pause_reach_s` of the change makes it a plain change, unless
-    the pause is at most `newcomer_pause_s` and the windows up to it sound mixed (an overlap the
-    diarizer placed late, the pause the newcomer's own; `_mixed_before`). A shorter pause right at
-    the change (`reply_pause_s` within `reply_reach_s`) is a quick reply. Without one, short
-    windows (`window_s` every `step_s`) around the change are scored toward each voice (0 at the
-    other voice's typical similarity, 1 at the voice's own): a speaker embedding of two voices at
-    once resembles neither alone, so windows where neither voice reaches `clear` are mixed. A
-    mixed stretch of `min_mixed_s` or more around a change without a pause is an overlap (its
-    length the stretch's, without inner pauses), Y coming in while X spoke. Returns the overlaps
-    (labels as in `segs`), the method, and why they were not measured (method None) when the
-    voices are too alike to tell in a mix (mean window similarity across them above
-    `max_voice_similarity`). `log` gets one record per change looked at (diagnostics:
-    `info["overlap_candidates"]`).
+    Two voices at once leave no pause: a change from voice X to voice Y inside continuous speech
+    (segments under `max_gap_s` apart) with a pause at the noise floor of `reply_pause_s` or more within
+    `reply_reach_s` of it is a plain change or a quick reply. Around each other change, short windows
+    (`window_s` every `step_s`, within `search_s`) are scored by a detector this call's own voices train
+    (`_mix_detector`): made-up windows of X and Y speaking at once against X alone, Y alone and X then Y
+    after a short pause. In an interruption the voice that was speaking dominates the mix, so a window
+    of both still sounds mostly like one voice; the detector learns what the other adds. Where the
+    smoothed score passes `mix_threshold`, the windows above it (without inner pauses, at least
+    `min_overlap_s`) are an overlap, Y coming in while X spoke. Returns the overlaps (labels as in
+    `segs`), the method, and why they were not measured (method None): the voices too alike to tell in
+    a mix (mean window similarity across them above `max_voice_similarity`), or too little of one voice
+    alone to learn from. `log` gets one record per change looked at (`info["overlap_candidates"]`).
     """
     log = [] if log is None else log
     from callqa.pipeline.speech.diarize_models import embed_windows
@@ -389,99 +386,144 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
         return [], None, (f"the voices are too alike to tell apart in overlapping speech (window similarity "
                           f"{alike:.3f} > models.diarization.overlaps.max_voice_similarity "
                           f"{oopts.max_voice_similarity})")
-    sims = emb @ centroids.T
-    own = np.array([np.median(sims[labels == i, i]) for i in range(k)])
-    other = np.array([np.median(sims[labels != i, i]) for i in range(k)])
-    scale = np.maximum(own - other, 1e-3)
-
-    w = max(2, int(round(oopts.window_s / FRAME_S)))
-    step = max(1, int(round(oopts.step_s / FRAME_S)))
-    search = int(round(oopts.search_s / FRAME_S))
-    changes = []  # (x, y, boundary frame, lo frame, hi frame)
+    n = min(len(mel), len(energy))
+    speech = speech[:n] if len(speech) >= n else np.pad(speech, (0, n - len(speech)))
+    quiet = _quiet_frames(energy[:n], speech)
+    reach = int(round(oopts.reply_reach_s / FRAME_S))
+    reply_min = max(1, int(round(oopts.reply_pause_s / FRAME_S)))
+    changes = []  # (x, y, change frame)
     for prev, nxt in zip(segs, segs[1:]):
         if prev.label == nxt.label:
             continue
+        at = round(float(nxt.start), 2)
         if nxt.start - prev.end > oopts.max_gap_s:
-            log.append({"at": round(float(nxt.start), 2), "result": f"pause {nxt.start - prev.end:.2f} s"})
+            log.append({"at": at, "result": f"pause {nxt.start - prev.end:.2f} s"})
             continue
         t = int(round((prev.end + nxt.start) / 2 / FRAME_S))
-        lo = max(int(round(prev.start / FRAME_S)), t - search)
-        hi = min(int(round(nxt.end / FRAME_S)), t + search, len(mel))
-        changes.append((int(prev.label[1:]), int(nxt.label[1:]), t, lo, hi))
+        pause, _ = _longest_quiet_at(quiet, t - reach, t + reach)
+        if pause >= reply_min:  # two voices at once leave no pause at all
+            log.append({"at": round(t * FRAME_S, 2), "pause_s": round(pause * FRAME_S, 2),
+                        "result": "pause at the change"})
+            continue
+        changes.append((int(prev.label[1:]), int(nxt.label[1:]), t))
     if not changes:
         return [], "embedded-windows", None
+    w = max(2, int(round(oopts.window_s / FRAME_S)))
+    step = max(1, int(round(oopts.step_s / FRAME_S)))
+    search = int(round(oopts.search_s / FRAME_S))
     wins: list[tuple[int, int]] = []
     owner: list[int] = []
-    for c, (_, _, _, lo, hi) in enumerate(changes):
-        for st in range(lo, hi - w + 1, step):
-            if speech[st:st + w].mean() >= 0.8:
+    for c, (_, _, t) in enumerate(changes):
+        for st in range(max(0, t - search - w // 2), min(n, t + search + w // 2) - w + 1, step):
+            if speech[st:st + w].mean() >= 0.5:
                 wins.append((st, w))
                 owner.append(c)
     if not wins:
         return [], "embedded-windows", None
-    quiet = _quiet_frames(energy, speech)
-    z = ((embed_windows(mel, energy, wins, batch_size=e.batch_size, threads=e.threads) @ centroids.T) - other) / scale
+    detector = _mix_detector(mel[:n], energy[:n], speech, segs, w, oopts, e)
+    if detector is None:
+        return [], None, ("too little of each voice alone to learn how the two sound at once "
+                          f"(under {MIX_MIN_CLEAN} windows of {oopts.window_s} s of one voice each)")
+    weights, bias = detector
+    score = embed_windows(mel, energy, wins, batch_size=e.batch_size, threads=e.threads) @ weights + bias
     owner_a = np.array(owner)
-    centres = np.array([st + w / 2 for st, _ in wins]) * FRAME_S
     found: list[Overlap] = []
-    reach = int(round(oopts.pause_reach_s / FRAME_S))
-    reply_reach = int(round(oopts.reply_reach_s / FRAME_S))
-    reply_min = max(1, int(round(oopts.reply_pause_s / FRAME_S)))
-    for c, (x, y, t, lo, hi) in enumerate(changes):
+    for c, (x, y, t) in enumerate(changes):
         idx = np.flatnonzero(owner_a == c)
-        if len(idx) == 0:
-            continue
         at = round(float(t * FRAME_S), 2)
-        run, run_at = _longest_quiet_at(quiet, t - reach, t + reach)
-        pause = float(run * FRAME_S)
-        mixed = z[idx][:, [x, y]].max(axis=1) < oopts.clear
-        cen = centres[idx]
-        if pause >= oopts.max_pause_s:  # a pause between the voices: a plain change of speaker ...
-            # ... unless the voices were mixed up to it: in an interruption the voice that was speaking
-            # dominates the mix, the change is placed late, and the pause near it is the newcomer's own
-            ov = None if pause > oopts.newcomer_pause_s else _mixed_before(
-                mixed, cen, [st + w for st, _ in (wins[i] for i in idx)], run_at, oopts)
-            if ov is None:
-                log.append({"at": at, "pause_s": round(pause, 2), "result": "pause at the change"})
-                continue
-            start, end = _longest_sounding(quiet, max(lo * FRAME_S, ov[0]), ov[1], oopts.max_pause_s)
-            kept = end - start >= oopts.min_overlap_s
-            log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(ov[1] - ov[0], 2),
-                        "sounding_s": round(end - start, 2),
-                        "result": "overlap before the pause" if kept else "pause at the change"})
-            if kept:
-                found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
+        if len(idx) == 0:
+            log.append({"at": at, "result": "no speech window at the change"})
             continue
-        # Two voices at once leave no pause at all: a short one right at the change is a quick reply, however
-        # mixed the windows across it sound (they hold both voices either way).
-        reply, _ = _longest_quiet_at(quiet, t - reply_reach, t + reply_reach)
-        if reply >= reply_min:
-            log.append({"at": at, "pause_s": round(pause, 2), "result": f"quick reply: a pause of "
-                        f"{reply * FRAME_S:.2f} s at the change"})
+        cen = np.array([wins[i][0] + w / 2 for i in idx]) * FRAME_S
+        s = np.convolve(score[idx], np.ones(3) / 3, mode="same") if len(idx) >= 3 else score[idx]
+        best = int(np.argmax(s))
+        if s[best] <= oopts.mix_threshold:
+            log.append({"at": at, "mix": round(float(s[best]), 2), "result": "no window of both voices"})
             continue
-        near = np.flatnonzero(mixed & (np.abs(cen - t * FRAME_S) <= oopts.window_s / 2))
-        if len(near) == 0:
-            log.append({"at": at, "pause_s": round(pause, 2), "result": "no mixed window at the change"})
-            continue
-        a = b = int(near[np.argmin(np.abs(cen[near] - t * FRAME_S))])
-        while a - 1 >= 0 and (mixed[a - 1] or (a - 2 >= 0 and mixed[a - 2])):  # one clear window is a blip
-            a -= 1 if mixed[a - 1] else 2
-        while b + 1 < len(mixed) and (mixed[b + 1] or (b + 2 < len(mixed) and mixed[b + 2])):
-            b += 1 if mixed[b + 1] else 2
-        span = float(cen[b] - cen[a] + oopts.step_s)
-        if span < oopts.min_mixed_s:
-            log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2), "result": "too short"})
-            continue
-        mid = (cen[a] + cen[b]) / 2
-        start, end = max(lo * FRAME_S, mid - span / 2), min(hi * FRAME_S, mid + span / 2)
-        # Two voices at once leave no pause: keep the longest stretch without one.
-        start, end = _longest_sounding(quiet, start, end, oopts.max_pause_s)
+        a = b = best
+        while a - 1 >= 0 and s[a - 1] > oopts.mix_threshold:
+            a -= 1
+        while b + 1 < len(s) and s[b + 1] > oopts.mix_threshold:
+            b += 1
+        half = oopts.step_s / 2 + oopts.window_s / 4  # a window of both voices holds them in its middle half
+        start, end = _longest_sounding(quiet, max(0.0, cen[a] - half), cen[b] + half, oopts.max_pause_s)
         kept = end - start >= oopts.min_overlap_s
-        log.append({"at": at, "pause_s": round(pause, 2), "mixed_s": round(span, 2),
-                    "sounding_s": round(end - start, 2), "result": "overlap" if kept else "pauses inside"})
+        log.append({"at": at, "mix": round(float(s[best]), 2), "sounding_s": round(end - start, 2),
+                    "result": "overlap" if kept else "pauses inside"})
         if kept:
             found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
     return found, "embedded-windows", None
+
+
+MIX_MIN_CLEAN = 2  # windows of one voice alone (each) that the mix detector needs
+MIX_EDGES_S = (0.5, 0.25, 0.0)  # a window of one voice alone keeps this far inside its segment, if it can
+
+
+def _mix_detector(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs: Sequence[SpeakerSegment],
+                  w: int, oopts: Any, e: Any) -> tuple[np.ndarray, float] | None:
+    """A linear detector of two voices at once, trained on this call's own voices: (weights, bias)
+    over speaker embeddings, 0 half-way between the classes and 1 a standard deviation of the
+    training scores toward "both"; None with under `MIX_MIN_CLEAN` windows of each voice alone.
+
+    Windows of one voice alone (`w` frames inside a segment, as far from its edges as `MIX_EDGES_S` allows) are put
+    together in the mel power domain, where voices add: `oopts.mix_examples` each of X speaking
+    with Y coming in over half of the window or more (both orders), of X alone, and of X then Y
+    after a pause of up to 0.25 s of this call's own quiet frames (a quick reply). Seeded: a
+    recording always gets the same detector."""
+    from callqa.pipeline.speech.diarize_models import embed_windows
+
+    clean: dict[int, list[int]] = {}
+    for label in sorted({int(sg.label[1:]) for sg in segs}):
+        for edge_s in MIX_EDGES_S:  # a voice with short turns only: windows nearer their edges
+            edge = int(round(edge_s / FRAME_S))
+            found = [st for sg in segs if int(sg.label[1:]) == label
+                     for st in range(int(round(sg.start / FRAME_S)) + edge, int(round(sg.end / FRAME_S)) - edge - w + 1,
+                                     max(1, w // 5))
+                     if speech[st:st + w].mean() >= 0.8]
+            if len(found) >= MIX_MIN_CLEAN:
+                clean[label] = found
+                break
+    if len(clean) < 2:
+        return None
+    voices = sorted(clean)[:2]
+    rng = np.random.default_rng(0)
+    quiet = np.flatnonzero(_quiet_frames(energy, speech))
+    mels, ens, ys = [], [], []
+    for _ in range(oopts.mix_examples):
+        x, y = voices if rng.random() < 0.5 else voices[::-1]
+        sx, sy = clean[x][rng.integers(len(clean[x]))], clean[y][rng.integers(len(clean[y]))]
+        mx, my, ex, ey = mel[sx:sx + w], mel[sy:sy + w], energy[sx:sx + w], energy[sy:sy + w]
+        ov = int(rng.integers(w // 2, w + 1))  # Y comes in over X for this many frames, then speaks alone
+        a = int(rng.integers(0, w - ov + 1))
+        m, en = mx.copy(), ex.copy()
+        m[a:a + ov] += my[:ov]
+        en[a:a + ov] += ey[:ov]
+        m[a + ov:], en[a + ov:] = my[ov:w - a], ey[ov:w - a]
+        mels.append(m), ens.append(en), ys.append(1)
+        gap = int(rng.integers(0, 26))  # a quick reply: X, a pause of up to 0.25 s, then Y
+        a = int(rng.integers(w // 5, 4 * w // 5))
+        q = quiet[rng.integers(len(quiet), size=gap)] if len(quiet) else np.zeros(gap, dtype=int)
+        mels.append(np.vstack([mx[:a], mel[q], my[:w - a - gap]]))
+        ens.append(np.concatenate([ex[:a], energy[q], ey[:w - a - gap]]))
+        ys.append(0)
+        mels.append(mx), ens.append(ex), ys.append(0)
+    wins = [(i * w, w) for i in range(len(mels))]
+    z = embed_windows(np.vstack(mels), np.concatenate(ens), wins, batch_size=e.batch_size, threads=e.threads)
+    lab = np.array(ys) == 1
+    return _linear_discriminant(z[lab], z[~lab])
+
+
+def _linear_discriminant(pos: np.ndarray, neg: np.ndarray, shrink: float = 0.3) -> tuple[np.ndarray, float]:
+    """Fisher's discriminant with the covariance shrunk toward a scaled identity (more dimensions than
+    examples): (weights, bias), the score 0 half-way between the class means, in standard deviations
+    of the training scores."""
+    mp, mn = pos.mean(axis=0), neg.mean(axis=0)
+    cov = np.cov(np.vstack([pos - mp, neg - mn]).T)
+    cov = (1 - shrink) * cov + shrink * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+    wts = np.linalg.solve(cov, mp - mn)
+    bias = -0.5 * float((mp + mn) @ wts)
+    sd = float(np.std(np.concatenate([pos @ wts, neg @ wts]))) or 1.0
+    return wts / sd, bias / sd
 
 
 def _quiet_frames(energy: np.ndarray, speech: np.ndarray) -> np.ndarray:
@@ -506,22 +548,6 @@ def _longest_quiet_at(quiet: np.ndarray, a: int, b: int) -> tuple[int, int]:
         if run > best:
             best, at = run, i - run + 1
     return best, at
-
-
-def _mixed_before(mixed: np.ndarray, cen: np.ndarray, ends: Sequence[int], pause_at: int,
-                  oopts: Any) -> tuple[float, float] | None:
-    """A stretch of mixed windows (`min_mixed_s` or more) running up to the pause that starts at frame
-    `pause_at`, the windows ending before it: (start, end) s, else None."""
-    before = [i for i in np.argsort(cen) if ends[i] <= pause_at]
-    if not before or not mixed[before[-1]]:
-        return None
-    k = len(before) - 1
-    while k - 1 >= 0 and (mixed[before[k - 1]] or (k - 2 >= 0 and mixed[before[k - 2]])):
-        k -= 1 if mixed[before[k - 1]] else 2
-    span = float(cen[before[-1]] - cen[before[k]] + oopts.step_s)
-    if span < oopts.min_mixed_s:
-        return None
-    return float(cen[before[k]] - oopts.step_s / 2), pause_at * FRAME_S
 
 
 def _longest_sounding(quiet: np.ndarray, start: float, end: float, max_pause_s: float) -> tuple[float, float]:
