@@ -137,9 +137,25 @@ def channel_speech(samples: np.ndarray, rate: int, bleed_db: float = 12.0, vad_t
                         # bleed 9 dB under the client channel, never 12 dB, and all of it was the operator
                         # talking over the client): half way between the bleed and this side's own talk.
                         limit = strong / 2.0
+                    else:  # (the coupling where the other is the louder: this side's own talk is not in it)
+                        speech &= ~_bleed_on_noise(levels[c], other, heard, coupling if strong is None else strong,
+                                                   bleed_margin_db)
             speech &= (other - levels[c]) < limit
         out.append(_spans(speech, min_s))
     return out
+
+
+def _bleed_on_noise(own: np.ndarray, other: np.ndarray, heard: np.ndarray, coupling: float,
+                    margin_db: float) -> np.ndarray:
+    """Frames where this channel holds only the other side's bleed on top of its own noise: the other
+    side talks and is the louder, and this channel is under `margin_db` over what the bleed (the other
+    level less `coupling`) and the channel's noise floor (10th percentile) add up to. Judged on the
+    bleed alone, the other side's soft syllables left this channel's noise `coupling` less a few dB
+    under it, and noise ahead of a quick reply became this side cutting in (seed 4811, a clipped
+    recorder: 8 client interruptions invented on 5 stereo calls)."""
+    floor = float(np.percentile(own, 10))
+    expected = 10.0 * np.log10(10.0 ** ((other - coupling) / 10.0) + 10.0 ** (floor / 10.0))
+    return heard & (other > own) & (own - expected < margin_db)
 
 
 def _late_echo(samples: np.ndarray, rate: int, c: int, own: np.ndarray, vad: list[np.ndarray],
