@@ -388,6 +388,39 @@ def test_an_echo_the_recorders_own_bleed_outweighs_is_found_by_its_onsets(sample
     assert echo_lag(noisy(op), noisy(bleed), SR) == 0  # the bleed alone: no echo
 
 
+def test_an_echo_whose_onsets_the_reflections_smear_is_found_by_the_envelopes_second_peak(config, tmp_path):
+    """Simulated call 12 of seed 5003 (--echo strong): the operator back on the client channel 8 dB down and
+    143 ms late with three reflections, under the recorder's bleed at once (21 dB down). The envelopes
+    follow each other best at no delay (the bleed), the reflections smear the echo's onsets, so the echo went
+    unfound: talk-ratio error 0.25 and 7 interruptions invented. The envelopes' correlation peaks again at
+    the echo's delay (0.29 over its median; channels without an echo: at most 0.16)."""
+    import sys
+    from pathlib import Path
+
+    from callqa.pipeline.speech.decode import echo_lag
+
+    folder = str(Path(__file__).resolve().parent.parent / "sample_calls")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import simulate
+
+    truth = simulate.generate(tmp_path, n=1, seed=5003, start=12, echo="strong")[0]
+    audio = load_audio(tmp_path / truth["source"], config)
+    cm = truth["meta"]["channel_map"]
+    op, cl = cm.index("operator"), cm.index("client")
+    assert truth["echo"]["on"] == "client"
+    lag = echo_lag(audio.samples[op], audio.samples[cl], audio.rate) / audio.rate
+    assert abs(lag - truth["echo"]["delay_ms"] / 1000) <= 0.02, lag
+    assert echo_lag(audio.samples[cl], audio.samples[op], audio.rate) == 0
+    heard = channel_speech(audio.samples, audio.rate, bleed_margin_db=8.0, floor_margin_db=4.0)
+    said = [(u["start"], u["end"]) for u in truth["turns"] if u["role"] == "operator"]
+    mine = [(u["start"], u["end"]) for u in truth["turns"] if u["role"] == "client"]
+    echoed = sum(_covered(heard[cl], a, b + 0.2) for a, b in said) - sum(
+        _covered(heard[cl], max(a, c), min(b + 0.2, d)) for a, b in said for c, d in mine if c < b + 0.2 and d > a)
+    assert echoed < 0.1 * sum(b - a for a, b in said), echoed  # the echo is not the client talking
+    assert sum(_covered(heard[cl], a, b) for a, b in mine) > 0.7 * sum(b - a for a, b in mine)
+
+
 def test_the_direct_bleed_under_a_late_echo_is_not_the_client_either(sample_calls_dir, config):
     """A client channel carrying the operator twice: the recorder's bleed at once (20 dB down) and the
     speakerphone's echo 280 ms late (8 dB down). Judged against the re-timed operator alone, each time
