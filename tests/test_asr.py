@@ -496,6 +496,26 @@ def test_an_echo_word_stretched_over_the_lines_silence_is_judged_on_its_sound():
     assert [c.word.text for c in kept] == ["hello", "hm"]
 
 
+def test_a_word_timed_at_no_time_is_judged_on_the_stretch_around_it():
+    """Whisper can time a word at no time at all (9.67-9.67 s). Judged on its one frame, a stray "front,"
+    (probability 0.06) off an IVR prompt's echo fell on a pause between two of the prompt's syllables, was
+    kept, and made the one-voice recording a dialogue (seed 5003 --echo strong, call 53). A word shorter
+    than `MIN_JUDGED_WORD_S` is judged over that much around its middle; one in the channel's own speech
+    is kept."""
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, MIN_JUDGED_WORD_S
+
+    n = int(12.0 / BLEED_FRAME_S)
+    t = (np.arange(n) + 0.5) * BLEED_FRAME_S
+    bleed = np.zeros((2, n), dtype=bool)
+    bleed[0] = (t >= 6.0) & (t < 11.0)  # the prompt's echo on channel 0 ...
+    bleed[0, int(9.65 / BLEED_FRAME_S)] = False  # ... but for a pause between two syllables
+    words = [_cw("front,", 9.67, 9.67, 0), _cw("yes", 2.0, 2.0, 0), _cw("prompt", 9.5, 9.9, 0)]
+    kept, gone = drop_bleed_words(words, bleed)
+    assert MIN_JUDGED_WORD_S >= 3 * BLEED_FRAME_S
+    assert [c.word.text for c in gone] == ["front,", "prompt"]
+    assert [c.word.text for c in kept] == ["yes"]  # no bleed around it: the channel's own word
+
+
 def test_a_loud_voices_bleed_is_not_the_quiet_channels_own_voice():
     """A shouting operator's bleed (30 dB under) reaches within 12 dB of a quiet client's own level: by level
     alone it passes for the client's voice; against the channel's measured bleed gap it is bleed."""

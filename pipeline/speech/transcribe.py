@@ -1316,8 +1316,7 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
     kept: list[_ChWord] = []
     gone: list[_ChWord] = []
     for cw in words:
-        f0 = int(cw.word.start / BLEED_FRAME_S)
-        f1 = max(f0 + 1, int(np.ceil(cw.word.end / BLEED_FRAME_S)))
+        f0, f1 = _judged_frames(cw.word)
         span = bleed[cw.channel, f0:f1]
         if sounding is not None and sounding[cw.channel, f0:f1].any():
             span = span[sounding[cw.channel, f0:f1]]
@@ -1328,6 +1327,23 @@ def drop_bleed_words(words: Sequence[_ChWord], bleed: np.ndarray, min_share: flo
                         or _heard_on_other_channel(cw, words))
         (gone if is_bleed else kept).append(cw)
     return kept, gone
+
+
+# A word Whisper timed shorter than this (down to no time at all: 9.67-9.67 s) is judged over this much
+# around its middle: on one frame, a pause between two of the other side's syllables, a stray "front,"
+# (probability 0.06) off an IVR's echo was kept and made the one-voice recording a dialogue (seed 5003, 53).
+MIN_JUDGED_WORD_S = 0.25
+
+
+def _judged_frames(word: Word) -> tuple[int, int]:
+    """The `BLEED_FRAME_S` frames `[f0, f1)` a word's bleed share is taken over: its own, or
+    `MIN_JUDGED_WORD_S` around its middle when it is shorter."""
+    start, end = float(word.start), float(word.end)
+    if end - start < MIN_JUDGED_WORD_S:
+        mid = (start + end) / 2
+        start, end = max(0.0, mid - MIN_JUDGED_WORD_S / 2), mid + MIN_JUDGED_WORD_S / 2
+    f0 = int(start / BLEED_FRAME_S)
+    return f0, max(f0 + 1, int(np.ceil(end / BLEED_FRAME_S)))
 
 
 MIN_BLEED_GAP_FRAMES = 20  # 1 s of bleed frames to measure a channel's bleed gap
