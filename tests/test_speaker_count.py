@@ -548,10 +548,11 @@ def test_the_mix_detector_learns_the_calls_own_voices_at_once_from_a_quick_reply
     t_op, t_cl = 0.5, 0.5 + (len(op) + gap) / SR
     segs = [SpeakerSegment(t_op, t_op + len(op) / SR, "S0"), SpeakerSegment(t_cl, t_cl + len(cl) / SR, "S1")]
     speech = ~_quiet_frames(energy, np.ones(len(energy), bool))
+    quiet = _quiet_frames(energy, speech)  # as detect_overlaps gives it
     oopts = config.section("models").diarization.overlaps
     e = config.section("models").diarization.embedded
     w = int(round(oopts.window_s / FRAME_S))
-    weights, bias = _mix_detector(mel, energy, speech, segs, w, oopts, e)
+    weights, bias = _mix_detector(mel, energy, speech, quiet, segs, w, oopts, e)
 
     def score(samples: np.ndarray) -> float:
         m = mel_frames(samples)
@@ -575,10 +576,10 @@ def test_the_mix_detector_learns_the_calls_own_voices_at_once_from_a_quick_reply
     assert max(alone + replies) < oopts.mix_threshold
     # ... and without two windows of each voice alone there is nothing to learn from
     short = [SpeakerSegment(t_op, t_op + len(op) / SR, "S0"), SpeakerSegment(t_cl, t_cl + 1.1, "S1")]
-    assert _mix_detector(mel, energy, speech, short, w, oopts, e) is None
+    assert _mix_detector(mel, energy, speech, quiet, short, w, oopts, e) is None
     # a client who only ever says a sentence of 1.5 s still gives two windows (nearer the edges of the turn)
     brief = [SpeakerSegment(t_op, t_op + len(op) / SR, "S0"), SpeakerSegment(t_cl, t_cl + 1.5, "S1")]
-    assert _mix_detector(mel, energy, speech, brief, w, oopts, e) is not None
+    assert _mix_detector(mel, energy, speech, quiet, brief, w, oopts, e) is not None
 
 
 @pytest.mark.parametrize("gap_frames, reported", [(0, True), (4, True), (8, False)])

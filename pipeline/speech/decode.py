@@ -364,18 +364,20 @@ def echo_lag(src: np.ndarray, dst: np.ndarray, rate: int) -> int:
         return k * frame
     ds = _lag_correlations(np.diff(a, prepend=a[0]), np.diff(b, prepend=b[0]), n, extra=1)
     lo = int(round(ECHO_ONSET_MIN_LAG_S / ECHO_FRAME_S))
-    peaks = [j for j in range(lo, len(ds) - 1) if ds[j] > ds[j - 1] and ds[j] >= ds[j + 1]]
-    if peaks:
-        j = max(peaks, key=lambda j: ds[j])
-        if ds[j] - float(np.median(ds)) >= ECHO_ONSET_MIN_PROMINENCE:
-            return j * frame
-    # The envelopes themselves can peak again at the echo's delay, after the bleed's own peak at once
-    peaks = [j for j in range(lo, len(rs) - 1) if rs[j] > rs[j - 1] and rs[j] >= rs[j + 1]]
-    if peaks:
-        j = max(peaks, key=lambda j: rs[j])
-        if rs[j] - float(np.median(rs)) >= ECHO_PEAK_MIN_PROMINENCE:
-            return j * frame
-    return k * frame
+    j = _prominent_peak(ds, lo, ECHO_ONSET_MIN_PROMINENCE)
+    if j is None:  # the envelopes themselves can peak again at the echo's delay, after the bleed's own at once
+        j = _prominent_peak(rs, lo, ECHO_PEAK_MIN_PROMINENCE)
+    return (k if j is None else j) * frame
+
+
+def _prominent_peak(r: np.ndarray, lo: int, min_prominence: float) -> int | None:
+    """The highest local peak of `r` at index `lo` or later, when it stands `min_prominence` over the
+    median of `r`; else None."""
+    peaks = [j for j in range(lo, len(r) - 1) if r[j] > r[j - 1] and r[j] >= r[j + 1]]
+    if not peaks:
+        return None
+    j = max(peaks, key=lambda j: r[j])
+    return j if r[j] - float(np.median(r)) >= min_prominence else None
 
 
 def delayed(x: np.ndarray, lag: int) -> np.ndarray:

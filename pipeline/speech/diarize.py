@@ -420,7 +420,7 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
                 owner.append(c)
     if not wins:
         return [], "embedded-windows", None
-    detector = _mix_detector(mel[:n], energy[:n], speech, segs, w, oopts, e)
+    detector = _mix_detector(mel[:n], energy[:n], speech, quiet, segs, w, oopts, e)
     if detector is None:
         return [], None, ("too little of each voice alone to learn how the two sound at once "
                           f"(under {MIX_MIN_CLEAN} windows of {oopts.window_s} s of one voice each)")
@@ -459,8 +459,8 @@ MIX_MIN_CLEAN = 2  # windows of one voice alone (each) that the mix detector nee
 MIX_EDGES_S = (0.5, 0.25, 0.0)  # a window of one voice alone keeps this far inside its segment, if it can
 
 
-def _mix_detector(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs: Sequence[SpeakerSegment],
-                  w: int, oopts: Any, e: Any) -> tuple[np.ndarray, float] | None:
+def _mix_detector(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, quiet: np.ndarray,
+                  segs: Sequence[SpeakerSegment], w: int, oopts: Any, e: Any) -> tuple[np.ndarray, float] | None:
     """A linear detector of two voices at once, trained on this call's own voices: (weights, bias)
     over speaker embeddings, 0 half-way between the classes and 1 a standard deviation of the
     training scores toward "both"; None with under `MIX_MIN_CLEAN` windows of each voice alone.
@@ -468,8 +468,8 @@ def _mix_detector(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs:
     Windows of one voice alone (`w` frames inside a segment, as far from its edges as `MIX_EDGES_S` allows) are put
     together in the mel power domain, where voices add: `oopts.mix_examples` each of X speaking
     with Y coming in over half of the window or more (both orders), of X alone, and of X then Y
-    after a pause of up to 0.25 s of this call's own quiet frames (a quick reply). Seeded: a
-    recording always gets the same detector."""
+    after a pause of up to 0.25 s of this call's own `quiet` frames (`_quiet_frames`; a quick reply).
+    Seeded: a recording always gets the same detector."""
     from callqa.pipeline.speech.diarize_models import embed_windows
 
     clean: dict[int, list[int]] = {}
@@ -487,7 +487,7 @@ def _mix_detector(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, segs:
         return None
     voices = sorted(clean)[:2]
     rng = np.random.default_rng(0)
-    quiet = np.flatnonzero(_quiet_frames(energy, speech))
+    quiet = np.flatnonzero(quiet)
     mels, ens, ys = [], [], []
     for _ in range(oopts.mix_examples):
         x, y = voices if rng.random() < 0.5 else voices[::-1]
