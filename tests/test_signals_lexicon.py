@@ -48,6 +48,8 @@ def test_russian_fillers_and_traps(config, text, expected):
     # "you know, how can I help" as the ASR writes it, without the comma: a question of its own follows
     ("You know how can I help you today?", ["you know"]),
     ("You know how to reset it. You know how I can help. Do you know how can I pay?", []),
+    # "let you know": a promise to tell, said on every other call
+    ("I will let you know tomorrow. Just letting you know, the card is blocked.", []),
 ])
 def test_english_fillers_and_traps(config, text, expected):
     assert fillers(text, "en", config) == expected
