@@ -274,3 +274,20 @@ def test_a_negated_threat_to_cancel_is_no_escalation(config, lang, text):
 ])
 def test_russian_resolution_phrases_of_a_cancellation(config, text, quote):
     assert [e["quote"] for e in compute_signals(op(text, "ru"), config).serialize()["phrases"]["resolution"]] == [quote]
+
+
+def test_a_filler_the_asr_was_unsure_of_is_not_counted(config):
+    """Whisper writes "like" into garbled narrow-band speech at low probability ("You will get it like all
+    women"): `min_probability` of the entry drops it; a "like" it was sure of, or one in a transcript
+    without word probabilities, still counts."""
+    def said(p_like):
+        words = (Word("You", 0.0, 0.2, 0.9), Word("will", 0.2, 0.4, 0.9), Word("get", 0.4, 0.6, 0.8),
+                 Word("it,", 0.6, 0.8, 0.9), Word("like,", 0.9, 1.1, p_like), Word("tomorrow.", 1.2, 1.8, 0.7))
+        text = " ".join(w.text for w in words)
+        tr = Transcript(turns=(Turn("operator", 0.0, 1.8, text, words), Turn("client", 2.5, 3.0, "Okay.")),
+                        language="en", duration_s=3.0)
+        return [f["text"] for f in compute_signals(tr, config).serialize()["filler_words"]["items"]]
+
+    assert said(0.2) == []
+    assert said(0.8) == ["like"]
+    assert fillers("You will get it, like, tomorrow.", "en", config) == ["like"]  # no word probabilities

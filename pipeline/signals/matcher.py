@@ -319,11 +319,12 @@ class EntryRules:
     preceded: tuple[Pattern, ...] = ()
     within_before: int = 6
     still_before: tuple[Pattern, ...] = ()
+    min_probability: float | None = None
 
 
 def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
     if not (entry.not_after or entry.not_before or entry.unless_followed_by or entry.not_inside
-            or entry.unless_preceded_by):
+            or entry.unless_preceded_by or entry.min_probability is not None):
         return None
 
     def words(ws: list[str]) -> frozenset[str]:
@@ -341,12 +342,15 @@ def compile_rules(entry: Entry, lang: str, category: str) -> EntryRules | None:
     return EntryRules(words(entry.not_after), words(entry.not_before), patterns(entry.unless_followed_by, "unless"),
                       entry.within, entry.otherwise, entry.after_window, words(entry.not_inside),
                       patterns(entry.unless_preceded_by, "preceded"), entry.within_before,
-                      patterns(entry.still_before, "still_before"))
+                      patterns(entry.still_before, "still_before"), entry.min_probability)
 
 
 def apply_rules(m: Match, rules: EntryRules, matcher: Matcher, toks: CallTokens) -> str:
     """'keep', 'drop', or 'otherwise' (an unless_followed_by pattern cancelled it)."""
     t = toks.turn[m.first]
+    if rules.min_probability is not None and toks.prob \
+            and min(toks.prob[m.first:m.last + 1]) < rules.min_probability:
+        return "drop"
     # the words before, within the same clause (a comma or other punctuation ends the scope)
     for prev in range(m.first - 1, max(-1, m.first - 1 - rules.after_window), -1):
         if not rules.not_after or toks.turn[prev] != t or toks.punct_before[prev + 1]:

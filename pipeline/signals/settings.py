@@ -77,6 +77,10 @@ class Entry(_Strict):
     # sentence (commas allowed): "я не говорю, что это не наша проблема"
     unless_preceded_by: list[str] = Field(default_factory=list)
     within_before: int = Field(6, ge=1, le=12)
+    # not when the ASR was less sure than this of the match's words (their least word probability; a
+    # transcript without word probabilities counts as sure): on garbled narrow-band speech Whisper writes
+    # common words such as "like" where none was said, at low probability
+    min_probability: float | None = Field(None, ge=0.0, le=1.0)
 
     @property
     def key(self) -> str:

@@ -27,6 +27,7 @@ class CallTokens:
     turn: list[int] = field(default_factory=list)
     start: list[float] = field(default_factory=list)
     end: list[float] = field(default_factory=list)
+    prob: list[float] = field(default_factory=list)  # the ASR's probability of the token's word (1.0 without)
     cap: list[bool] = field(default_factory=list)  # starts with a capital (or the turn has no capitals)
     sent: list[int] = field(default_factory=list)  # sentence id
     punct_before: list[bool] = field(default_factory=list)  # punctuation between the previous word and this
@@ -86,6 +87,7 @@ def tokenize_transcript(transcript: Transcript, lang: "str | nlp.LangNLP") -> Ca
     chunks, analyze_chunk = nlp.CHUNK.finditer, nlp.analyze_chunk
     a_text, a_norm, a_lemma, a_turn = out.text.append, out.norm.append, out.lemma.append, out.turn.append
     a_start, a_end, a_cap, a_sent = out.start.append, out.end.append, out.cap.append, out.sent.append
+    a_prob = out.prob.append
     a_pb, a_pa, a_char = out.punct_before.append, out.punct_after.append, out.char.append
     punct_after, sentences = out.punct_after, out.sentences
     n = 0  # tokens so far
@@ -128,9 +130,11 @@ def tokenize_transcript(transcript: Transcript, lang: "str | nlp.LangNLP") -> Ca
                     w = words[bisect_right(spans, idx) - 1 if idx >= spans[0] else 0]
                     a_start(w.start)
                     a_end(w.end)
+                    a_prob(float(w.probability))
                 else:
                     a_start(t0 + dur * idx / n_chars)
                     a_end(t0 + dur * end_char / n_chars)
+                    a_prob(1.0)
                 a_cap(surface[:1].isupper() if has_upper else surface[:1].isalpha())
                 a_sent(len(sentences))
                 a_pb(punct)
