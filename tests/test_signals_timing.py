@@ -205,6 +205,24 @@ def test_coming_back_in_over_a_reply_given_in_ones_own_pause_is_ones_own_interru
     assert (ints["by_operator"], ints["by_client"]) == (0, 1)
 
 
+def test_a_short_turn_wholly_inside_the_others_pause_interrupts_nobody(config):
+    # a mono call: the diarizer gave 0.45 s of the operator's own speech, between two of the operator's
+    # stretches, to the client (seed 5107, call 31). Nobody spoke at once, so nobody interrupted anyone,
+    # though the operator's run goes on across the pause around it
+    tr = call([("operator", 21.7, 26.8, "Well, that is not my department, but I will check the fee."),
+               ("client", 27.05, 27.5, "It's fun."),
+               ("operator", 27.55, 30.7, "The fee was added because the payment arrived late.")])
+    ints = compute_signals(tr, config).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"], ints["items"]) == (0, 0, [])
+    # a turn that runs on over the operator's next words is the client's interruption
+    tr = call([("operator", 21.7, 26.8, "Well, that is not my department, but I will check the fee."),
+               ("client", 27.05, 28.3, "It's fun, is it?"),
+               ("operator", 27.3, 30.7, "The fee was added because the payment arrived late.")])
+    ints = compute_signals(tr, config).serialize()["interruptions"]
+    assert (ints["by_operator"], ints["by_client"]) == (0, 1)
+    assert ints["items"][0]["overlap_s"] == pytest.approx(1.0)
+
+
 def test_a_short_overlap_counts_with_the_default_threshold(config):
     # 0.4 s of measured overlap (ASR word ends come early: the real overlap was longer)
     tr = call([("client", 15.9, 18.3, "Mary Jones, the third of June nineteen seventy two."),

@@ -154,25 +154,56 @@ def activity_runs(activity: pl.DataFrame, turns: pl.DataFrame, join_s: float) ->
 def interruptions(frame: pl.DataFrame, min_overlap: float, join_s: float, ignore_backchannels: bool,
                   activity: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per interruption: a speaker's run of speech (`speech_runs`) that starts while the other
-    speaker's run is under way and overlaps it at least `min_overlap` s. Runs come from the turns, or
-    for the calls in `activity` (stereo: call, speaker, start, end of audio speech) from the audio, an
-    interrupting run then holding a turn of its speaker. Columns: call, speaker, turn, start, end
-    (of the interrupting turn), overlap."""
+    speaker's run is under way, the two speaking at once at least `min_overlap` s. Runs come from the
+    turns, or for the calls in `activity` (stereo: call, speaker, start, end of audio speech) from the
+    audio, an interrupting run then holding a turn of its speaker. On the turns, the time at once is
+    measured on the turns themselves, not on the runs' spans: a run goes on across its speaker's pauses,
+    and a short turn said wholly in such a pause (a mono call's stray piece of the other voice) overlaps
+    nobody. Audio runs keep their spans: under the louder side's speech the other channel's soft
+    syllables read as bleed, so its activity has holes where both speak. Columns: call, speaker, turn,
+    start, end (of the interrupting turn), overlap."""
     turns = _talking_turns(frame, ignore_backchannels)
     runs = speech_runs(turns, join_s, YIELD_GAP_S, TAKEN_S)
+    heard = None
     if activity is not None and activity.height:
-        runs = pl.concat([runs.filter(~pl.col("call").is_in(activity["call"].unique().implode())),
+        heard = activity["call"].unique().implode()
+        runs = pl.concat([runs.filter(~pl.col("call").is_in(heard)),
                           activity_runs(activity, turns, join_s).select(runs.columns)], how="vertical_relaxed")
     other = runs.select("call", pl.col("speaker").alias("_o_speaker"), pl.col("start").alias("_o_start"),
                         pl.col("end").alias("_o_end"))
     pairs = (runs.filter(pl.col("turn").is_not_null()).join(other, on="call")
              .filter((pl.col("speaker") != pl.col("_o_speaker")) & (pl.col("_o_start") < pl.col("start"))
                      & (pl.col("start") < pl.col("_o_end")))
-             .with_columns((pl.min_horizontal("_o_end", "end") - pl.col("start")).alias("overlap"))
-             .filter(pl.col("overlap") >= min_overlap))
+             .with_columns((pl.min_horizontal("_o_end", "end") - pl.col("start")).alias("overlap")))
+    if heard is None:
+        pairs = _at_once(pairs, turns)
+    else:
+        pairs = pl.concat([_at_once(pairs.filter(~pl.col("call").is_in(heard)), turns),
+                           pairs.filter(pl.col("call").is_in(heard))], how="vertical_relaxed")
+    pairs = pairs.filter(pl.col("overlap") >= min_overlap)
     return (pairs.group_by("call", "speaker", "turn")
             .agg(pl.col("start").first(), pl.col("turn_end").first().alias("end"), pl.col("overlap").max())
             .sort("call", "start"))
+
+
+def _at_once(pairs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
+    """`pairs` (a run: call, speaker, start, end; and the other's run it starts in: _o_speaker, _o_start,
+    _o_end) with `overlap`: the seconds in which the `spans` (call, speaker, start, end: the turns) of both
+    within their runs fall together."""
+    if not pairs.height:
+        return pairs
+    keyed = pairs.drop("overlap").with_row_index("_pair")
+    mine = spans.select("call", "speaker", pl.col("start").alias("_a0"), pl.col("end").alias("_a1"))
+    theirs = spans.select("call", pl.col("speaker").alias("_o_speaker"), pl.col("start").alias("_b0"),
+                          pl.col("end").alias("_b1"))
+    both = (keyed.select("_pair", "call", "speaker", "_o_speaker", "start", "end", "_o_start", "_o_end")
+            .join(mine, on=["call", "speaker"])
+            .join(theirs, on=["call", "_o_speaker"])
+            .with_columns((pl.min_horizontal("_a1", "_b1", "end", "_o_end")
+                           - pl.max_horizontal("_a0", "_b0", "start", "_o_start")).clip(lower_bound=0.0).alias("_s"))
+            .group_by("_pair").agg(pl.col("_s").sum().alias("overlap")))
+    return (keyed.join(both, on="_pair", how="left").with_columns(pl.col("overlap").fill_null(0.0))
+            .drop("_pair"))
 
 
 def silence_gap(min_gap: float) -> pl.Expr:
