@@ -493,3 +493,56 @@ def test_noise_under_the_other_sides_soft_syllables_is_not_this_side_cutting_in(
     # ... and the client's real interruption (1.1 s over the operator) is still heard from its start
     assert min(abs(a - cut_in["start"]) for a, _ in clx) < 0.2
     assert _covered(clx, reply["start"], reply["end"]) > 0.6 * (reply["end"] - reply["start"])
+
+
+def _two_sides(sample_calls_dir, config, client, operator, seed):
+    """Stereo audio of the sample call's first client turn cut into `client` pieces ((at, from, to) s: the
+    turn's stretch from..to placed at `at`) on channel 1, and its first operator turn's `operator`
+    pieces on channel 0, each bleeding 26 dB down into the other, with noise 35 dB under the speech."""
+    op, cl = _turns(sample_calls_dir, config, 2)
+    own = np.zeros((2, int(7.0 * SR)), dtype=np.float32)
+    for ch, x, pieces in ((0, op, operator), (1, cl, client)):
+        for at, a, b in pieces:
+            piece = x[int(a * SR):int(b * SR)]
+            own[ch, int(at * SR):int(at * SR) + len(piece)] = piece
+    rng = np.random.default_rng(seed)
+    mix = own + 10 ** (-26 / 20) * own[::-1]
+    mix = (mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(op ** 2))) * 10 ** (-35 / 20)).astype(np.float32)
+    return Audio(mix, AudioSource("x.wav", "0", SR, 2, mix.shape[1] / SR, "wav"), SR)
+
+
+def _said(prefix, a, b, text, speaker, channel):
+    ws = tuple(Word(f"{prefix}{i}", a + i * 0.4, a + i * 0.4 + 0.3) for i in range(max(1, int((b - a) / 0.4))))
+    return Turn(speaker, ws[0].start, ws[-1].end, text, ws, channel=channel)
+
+
+def test_coming_back_in_after_handing_over_the_floor_is_an_interruption_of_its_own(sample_calls_dir, config):
+    """The client talks, the operator comes in over the client's last words, the client stops for 0.7 s
+    while the operator goes on, then comes back in over the operator: two interruptions, the operator's and
+    then the client's. The client's own pause joined the two stretches into one run that started before
+    the operator's, so the client's coming back was no new start (unseen seed 5107, call 45: a quiet
+    client's answer said over the operator's question was missed)."""
+    audio = _two_sides(sample_calls_dir, config, client=[(1.0, 0.0, 1.6), (3.3, 1.6, 2.8)],
+                       operator=[(1.8, 0.0, 4.2)], seed=4)
+    tr = Transcript(turns=(
+        _said("c", 1.0, 2.6, "Sure, it is four zero two two.", "client", 1),
+        _said("o", 1.8, 6.0, "You know, what is the new address, please?", "operator", 0),
+        _said("d", 3.3, 4.5, "Seven Church Lane.", "client", 1),
+    ), language="en", duration_s=7.0)
+    ints = compute_signals(tr, config, audio=audio, meta=CallMeta(channel_map=("operator", "client"))).serialize()
+    ints = ints["interruptions"]
+    assert [i["by"] for i in ints["items"]] == ["operator", "client"]
+    assert [i["start"] for i in ints["items"]] == [pytest.approx(1.8, abs=0.35), pytest.approx(3.3, abs=0.35)]
+    assert ints["items"][1]["quote"].startswith("Seven Church Lane")
+    # a pause just after the other came in (a hole the louder side's bleed can leave in the quieter
+    # channel) hands nothing over: the client's "No, thanks. Bye." goes on, the operator cut in over it
+    audio = _two_sides(sample_calls_dir, config, client=[(1.0, 0.0, 1.6), (3.15, 1.6, 2.3)],
+                       operator=[(2.5, 0.0, 3.5)], seed=5)
+    tr = Transcript(turns=(
+        _said("c", 1.0, 3.85, "No, thanks. Bye.", "client", 1),
+        _said("o", 2.5, 6.0, "You are welcome. Goodbye.", "operator", 0),
+    ), language="en", duration_s=7.0)
+    ints = compute_signals(tr, config, audio=audio, meta=CallMeta(channel_map=("operator", "client"))).serialize()
+    ints = ints["interruptions"]
+    assert [i["by"] for i in ints["items"]] == ["operator"]
+    assert ints["items"][0]["start"] == pytest.approx(2.5, abs=0.35) and ints["items"][0]["overlap_s"] > 1.0

@@ -59,21 +59,28 @@ def prev_end_any() -> pl.Expr:
 
 YIELD_GAP_S = 0.3  # between turns: a speaker who stops this long while the other talks has handed over the floor
 TAKEN_S = 0.5  # the other side, coming in while a speaker pauses, has the floor once it has talked this long alone
+# audio runs (stereo channel activity): a speaker who stops this long, once the other has talked over them
+# AUDIO_YIELD_AFTER_S, and while the other talks on, has handed over the floor. Both longer than between
+# turns: under the louder side the quieter channel's soft syllables can read as bleed, which leaves holes
+# in its speech just after the other comes in (a client's "No, thanks. Bye." under the operator's "You are
+# welcome": 0.55 s, 0.1 s after the operator came in)
+AUDIO_YIELD_GAP_S = 0.5
+AUDIO_YIELD_AFTER_S = 0.5
 
 
 def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None,
-                taken_s: float | None = None) -> pl.DataFrame:
+                taken_s: float | None = None, yield_after_s: float = 0.0) -> pl.DataFrame:
     """Each speaker's continuous speech: `spans` (call, speaker, start, end[, turn]) joined while the
     speaker's own pause is at most `join_s`. The other side's speech does not cut a run where it starts
     while the speaker is still talking (a stereo transcript cuts a channel's turn wherever the other
-    speaker starts a word). With `yield_s` (spans that are turns), a gap of `yield_s` or more between two
-    turns of the speaker, made after the other side came in and while it is still talking, ends the run:
-    the floor was handed over (a mono turn ends where the other voice takes over), and taking it back is
-    a new start. Audio speech is not cut that way: a sentence pause under the other's speech is not a
-    hand-over. With `taken_s` (turns or audio), a pause in which the other side started speaking, and
-    had spoken `taken_s` or more alone when the speaker goes on over them, ends the run: the other took
-    a free floor, and coming back in is a new start (the speaker's interruption, not theirs). Going on
-    sooner is the speaker's own turn going on, which the other came into.
+    speaker starts a word). With `yield_s`, a gap of `yield_s` or more between two spans of the speaker,
+    made `yield_after_s` or more after the other side came in and while it is still talking, ends the run:
+    the floor was handed over (a mono turn ends where the other voice takes over), and taking it back is a
+    new start (turns: `YIELD_GAP_S`; audio: `AUDIO_YIELD_GAP_S`, `AUDIO_YIELD_AFTER_S`). With `taken_s`
+    (turns or audio), a pause in which the other side started speaking, and had spoken `taken_s` or more alone when the speaker goes on
+    over them, ends the run: the other took a free floor, and coming back in is a new start (the
+    speaker's interruption, not theirs). Going on sooner is the speaker's own turn going on, which the
+    other came into.
     Columns: call, speaker, start, end, and with turns the run's first turn and its end (turn, turn_end)."""
     with_turn = "turn" in spans.columns
     cols = ["call", "speaker", "start", "end"] + (["turn"] if with_turn else [])
@@ -115,7 +122,8 @@ def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None
         if r is not None:
             gap = a - r[1]
             others = [o for sp, o in cur.items() if sp != speaker]
-            yielded = yield_s is not None and gap >= yield_s and any(r[0] < o[0] < r[1] < o[1] for o in others)
+            yielded = yield_s is not None and gap >= yield_s and any(
+                r[0] < o[0] <= r[1] - yield_after_s and r[1] < o[1] for o in others)
             took = taken_s is not None and gap >= taken_s and taken(call, speaker, r[1], a, taken_s)
             if gap > join_s or yielded or took:
                 close(call, speaker, r)
@@ -142,7 +150,8 @@ def activity_runs(activity: pl.DataFrame, turns: pl.DataFrame, join_s: float) ->
     """Runs of audio speech activity (`speech_runs` of `activity`: call, speaker, start, end), each with
     the first of the speaker's `turns` it holds (turn, turn_end; null when no turn falls in the run:
     speech heard but not transcribed, which can be interrupted but is not itself an interruption)."""
-    runs = speech_runs(activity.select("call", "speaker", "start", "end"), join_s, taken_s=TAKEN_S)
+    runs = speech_runs(activity.select("call", "speaker", "start", "end"), join_s, AUDIO_YIELD_GAP_S, TAKEN_S,
+                        AUDIO_YIELD_AFTER_S)
     held = (runs.join(turns.rename({"start": "_t_start", "end": "_t_end"}), on=["call", "speaker"])
             .filter((pl.col("_t_start") < pl.col("end")) & (pl.col("_t_end") > pl.col("start")))
             .sort("_t_start")
