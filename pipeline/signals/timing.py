@@ -77,10 +77,10 @@ def speech_runs(spans: pl.DataFrame, join_s: float, yield_s: float | None = None
     made `yield_after_s` or more after the other side came in and while it is still talking, ends the run:
     the floor was handed over (a mono turn ends where the other voice takes over), and taking it back is a
     new start (turns: `YIELD_GAP_S`; audio: `AUDIO_YIELD_GAP_S`, `AUDIO_YIELD_AFTER_S`). With `taken_s`
-    (turns or audio), a pause in which the other side started speaking, and had spoken `taken_s` or more alone when the speaker goes on
-    over them, ends the run: the other took a free floor, and coming back in is a new start (the
-    speaker's interruption, not theirs). Going on sooner is the speaker's own turn going on, which the
-    other came into.
+    (turns or audio), a pause in which the other side started speaking, and had spoken `taken_s` or more
+    alone when the speaker goes on over them, ends the run: the other took a free floor, and coming back
+    in is a new start (the speaker's interruption, not theirs). Going on sooner is the speaker's own turn
+    going on, which the other came into.
     Columns: call, speaker, start, end, and with turns the run's first turn and its end (turn, turn_end)."""
     with_turn = "turn" in spans.columns
     cols = ["call", "speaker", "start", "end"] + (["turn"] if with_turn else [])
@@ -173,23 +173,20 @@ def interruptions(frame: pl.DataFrame, min_overlap: float, join_s: float, ignore
     start, end (of the interrupting turn), overlap."""
     turns = _talking_turns(frame, ignore_backchannels)
     runs = speech_runs(turns, join_s, YIELD_GAP_S, TAKEN_S)
-    heard = None
+    heard = pl.lit(False)  # the calls whose runs come from the audio
     if activity is not None and activity.height:
-        heard = activity["call"].unique().implode()
-        runs = pl.concat([runs.filter(~pl.col("call").is_in(heard)),
-                          activity_runs(activity, turns, join_s).select(runs.columns)], how="vertical_relaxed")
+        heard = pl.col("call").is_in(activity["call"].unique().implode())
+        runs = pl.concat([runs.filter(~heard), activity_runs(activity, turns, join_s).select(runs.columns)],
+                         how="vertical_relaxed")
     other = runs.select("call", pl.col("speaker").alias("_o_speaker"), pl.col("start").alias("_o_start"),
                         pl.col("end").alias("_o_end"))
     pairs = (runs.filter(pl.col("turn").is_not_null()).join(other, on="call")
              .filter((pl.col("speaker") != pl.col("_o_speaker")) & (pl.col("_o_start") < pl.col("start"))
-                     & (pl.col("start") < pl.col("_o_end")))
-             .with_columns((pl.min_horizontal("_o_end", "end") - pl.col("start")).alias("overlap")))
-    if heard is None:
-        pairs = _at_once(pairs, turns)
-    else:
-        pairs = pl.concat([_at_once(pairs.filter(~pl.col("call").is_in(heard)), turns),
-                           pairs.filter(pl.col("call").is_in(heard))], how="vertical_relaxed")
-    pairs = pairs.filter(pl.col("overlap") >= min_overlap)
+                     & (pl.col("start") < pl.col("_o_end"))))
+    pairs = pl.concat([_at_once(pairs.filter(~heard), turns),
+                       pairs.filter(heard).with_columns(
+                           (pl.min_horizontal("_o_end", "end") - pl.col("start")).alias("overlap"))],
+                      how="vertical_relaxed").filter(pl.col("overlap") >= min_overlap)
     return (pairs.group_by("call", "speaker", "turn")
             .agg(pl.col("start").first(), pl.col("turn_end").first().alias("end"), pl.col("overlap").max())
             .sort("call", "start"))
@@ -200,8 +197,8 @@ def _at_once(pairs: pl.DataFrame, spans: pl.DataFrame) -> pl.DataFrame:
     _o_end) with `overlap`: the seconds in which the `spans` (call, speaker, start, end: the turns) of both
     within their runs fall together."""
     if not pairs.height:
-        return pairs
-    keyed = pairs.drop("overlap").with_row_index("_pair")
+        return pairs.with_columns(pl.lit(0.0).alias("overlap"))
+    keyed = pairs.with_row_index("_pair")
     mine = spans.select("call", "speaker", pl.col("start").alias("_a0"), pl.col("end").alias("_a1"))
     theirs = spans.select("call", pl.col("speaker").alias("_o_speaker"), pl.col("start").alias("_b0"),
                           pl.col("end").alias("_b1"))
