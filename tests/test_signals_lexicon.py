@@ -50,6 +50,9 @@ def test_russian_fillers_and_traps(config, text, expected):
     ("You know how to reset it. You know how I can help. Do you know how can I pay?", []),
     # "let you know": a promise to tell, said on every other call
     ("I will let you know tomorrow. Just letting you know, the card is blocked.", []),
+    # "I mean, it is ..." as the ASR writes it, without the comma: a clause of its own follows
+    ("I can see the charge. I mean it is a late payment fee. I mean that was all.", ["i mean", "i mean"]),
+    ("I mean it. I mean that he called us. I mean it seriously.", []),
 ])
 def test_english_fillers_and_traps(config, text, expected):
     assert fillers(text, "en", config) == expected
