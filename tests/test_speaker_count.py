@@ -620,6 +620,41 @@ def test_a_short_pause_right_at_the_change_is_a_quick_reply_not_an_overlap(confi
         assert log[-1]["result"] == "pause at the change"
 
 
+def test_one_overlap_between_two_changes_is_heard_one_way_round(config, monkeypatch):
+    """S0 speaks, S1 answers at 3.0 s, S0 comes back in over S1 at 3.6 s (S1 talks on to 4.4 s; the diarizer
+    puts the change back to S0 at 4.0 s). The windows of both voices lie within reach of both changes, so
+    each finds them: at 3.0 s as S1 coming in over S0, at 4.0 s as S0 coming in over S1. S1 had been
+    speaking since 3.0 s, so only S0's interruption is one (seed 5419, call 10: the client's quick reply
+    cut in by the operator's goodbye gave the client an interruption and the operator none)."""
+    from callqa.pipeline.speech import diarize as dz
+    from callqa.pipeline.speech import diarize_models
+    from callqa.pipeline.speech.diarize import FRAME_S, SpeakerSegment, detect_overlaps
+
+    n = 600
+    energy = np.full(n, 1.0, np.float32)
+    energy[:50] = energy[550:] = 1e-4
+    speech = np.zeros(n, bool)
+    speech[50:550] = True
+    segs = [SpeakerSegment(0.5, 3.0, "S0"), SpeakerSegment(3.0, 4.0, "S1"), SpeakerSegment(4.0, 5.5, "S0")]
+    a, b = np.eye(8)[0], np.eye(8)[1]
+    emb = np.stack([a] * 10 + [b] * 10)
+    labels = np.array([0] * 10 + [1] * 10)
+
+    def both_at_36_to_44(mel, en, wins, **kw):  # windows centred on 3.6-4.4 s sound like both voices
+        mid = np.array([(st + w / 2) * FRAME_S for st, w in wins])
+        return np.outer(((mid >= 3.6) & (mid <= 4.4)).astype(float), np.ones(8))
+
+    monkeypatch.setattr(diarize_models, "embed_windows", both_at_36_to_44)
+    monkeypatch.setattr(dz, "_mix_detector", lambda *args: (np.full(8, 1.0), -4.0))
+    log: list = []
+    found, _, _ = detect_overlaps(np.zeros((n, 40), np.float32), energy, speech, segs, emb, labels,
+                                  np.stack([a, b]), config.section("models").diarization.overlaps,
+                                  SimpleNamespace(batch_size=8, threads=1), log=log)
+    (o,) = found
+    assert (o.first, o.second) == ("S1", "S0") and o.start < 4.0 < o.end, log
+    assert log[-1]["result"] == "the same overlap heard the other way round"
+
+
 # --------------------------------------------------------------------------- pitch as evidence of two voices
 
 

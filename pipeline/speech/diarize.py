@@ -428,6 +428,7 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
     score = embed_windows(mel, energy, wins, batch_size=e.batch_size, threads=e.threads) @ weights + bias
     owner_a = np.array(owner)
     found: list[Overlap] = []
+    strength: list[float] = []
     for c, (x, y, t) in enumerate(changes):
         idx = np.flatnonzero(owner_a == c)
         at = round(float(t * FRAME_S), 2)
@@ -452,7 +453,32 @@ def detect_overlaps(mel: np.ndarray, energy: np.ndarray, speech: np.ndarray, seg
                     "result": "overlap" if kept else "pauses inside"})
         if kept:
             found.append(Overlap(float(start), float(end), f"S{x}", f"S{y}"))
-    return found, "embedded-windows", None
+            strength.append(float(s[best]))
+    return one_way(found, strength, segs, log), "embedded-windows", None
+
+
+def one_way(found: Sequence[Overlap], strength: Sequence[float], segs: Sequence[SpeakerSegment],
+            log: list[dict[str, Any]] | None = None) -> list[Overlap]:
+    """Two voices at once over the same time cannot each have come in over the other. Overlaps found at
+    the changes on either side of one short turn may share their time with the voices the other way round
+    (the search around each change reaches the other's): one overlap seen twice. Kept is the one whose
+    interrupted voice (`first`) is the diarizer's just before the overlap starts (it was speaking when the
+    other came in), else the one whose windows sounded more like both voices (`strength`)."""
+    def speaking_before(o: Overlap) -> bool:
+        t = o.start - FRAME_S
+        return any(sg.start <= t < sg.end and sg.label == o.first for sg in segs)
+
+    out = list(found)
+    for i, a in enumerate(found):
+        for j in range(i + 1, len(found)):
+            b = found[j]
+            if a in out and b in out and (a.first, a.second) == (b.second, b.first) \
+                    and min(a.end, b.end) > max(a.start, b.start):
+                worse = max((a, strength[i]), (b, strength[j]), key=lambda os: (not speaking_before(os[0]), -os[1]))[0]
+                out.remove(worse)
+                if log is not None:
+                    log.append({"at": round(worse.start, 2), "result": "the same overlap heard the other way round"})
+    return out
 
 
 MIX_MIN_CLEAN = 2  # windows of one voice alone (each) that the mix detector needs
