@@ -1389,3 +1389,67 @@ def test_a_quiet_side_under_a_strong_echo_both_ways_is_not_a_channel_of_bleed():
     # a one-sided call with the same echo: the silent side is still all bleed
     one_sided = np.stack([-20.0 + m, -30.0 + m])
     assert bleed_mask(one_sided, 2.5, strong=True)[1].all()
+
+
+# --------------------------------------------------------------------------- decoder loops that take time
+
+
+class _LoopingWhisper:
+    """Stands in for WhisperModel stuck in a loop: the whole recording comes back as "Can I have your name"
+    then `loop` said six times over 2-5 s, then "thank you"; a stretch decoded on its own (no prompt, no
+    earlier text) comes back as `again`, at `probability`."""
+
+    def __init__(self, loop: str, again: str, probability: float):
+        self.loop, self.again, self.p, self.calls = loop, again, probability, []
+
+    def transcribe(self, samples, **kwargs):
+        from types import SimpleNamespace as NS
+
+        self.calls.append({k: kwargs.get(k) for k in ("initial_prompt", "condition_on_previous_text")})
+        if len(self.calls) == 1:
+            ws = [(t, 0.2 + 0.3 * i, 0.45 + 0.3 * i, 0.9) for i, t in enumerate("Can I have your name".split())]
+            ws += [(self.loop, 2.0 + 0.5 * i, 2.4 + 0.5 * i, 0.8) for i in range(6)]
+            ws += [("thank", 5.6, 5.9, 0.9), ("you.", 5.9, 6.2, 0.9)]
+        else:  # the loop's stretch, 0.3 s of context before it
+            toks = self.again.split()
+            step = (samples.size / 16000 - 0.5 - 0.7) / len(toks)  # the stretch, then 0.5 s of silence
+            ws = [(t, 0.35 + i * step, 0.35 + (i + 1) * step, self.p) for i, t in enumerate(toks)]
+        segs = [NS(start=ws[0][1], end=ws[-1][2], text=" ".join(w[0] for w in ws), avg_logprob=-0.3,
+                   no_speech_prob=0.05, compression_ratio=1.2,
+                   words=[NS(word=" " + t, start=a, end=b, probability=p) for t, a, b, p in ws])]
+        return iter(segs), None
+
+
+@pytest.mark.parametrize("again, probability, replaced", [
+    ("Susan Clark, the fifth of March.", 0.3, True),   # words where the loop was: they replace it
+    ("no no no no", 0.9, False),                       # a loop again (a real "no, no, no, no"): kept as it was
+    ("Susan Clark, the fifth of March.", 0.1, False),  # hardly more than noise to Whisper: kept as it was
+])
+def test_a_decoder_loop_that_takes_time_is_decoded_again_on_its_own(again, probability, replaced):
+    """tiny.en on a hard 8 kHz call wrote "change" 13 times over 10 s where the operator asked for a name
+    and the client gave it (plain faster-whisper writes the same): the loop's stretch is decoded again on
+    its own, without a prompt or the text before, and its words replace the loop's unless they loop too or
+    are mere noise to Whisper. The words around the loop stay as they were."""
+    from callqa.pipeline.speech.transcribe import _decode_checked
+
+    opts = load_config().section("models").asr
+    fake = _LoopingWhisper("change", again, probability)
+    segs, note = _decode_checked(fake, np.zeros(16000 * 7, np.float32), opts, "en", None,
+                                 lambda *a, **k: None, "transcribe")
+    assert fake.calls[1] == {"initial_prompt": None, "condition_on_previous_text": False}
+    words = [w.text for s in segs for w in s.words]
+    assert words[:5] == ["Can", "I", "have", "your", "name"] and words[-2:] == ["thank", "you."]
+    if replaced:
+        assert words[5:-2] == again.split() and "replaced" in note
+        assert all(2.0 <= w.start and w.end <= 5.1 for s in segs for w in s.words if w.text in again.split())
+        assert [s.start for s in segs] == sorted(s.start for s in segs)
+    else:
+        assert words[5:-2] == ["change"] * 6 and "kept as they were" in note
+
+
+def test_words_said_a_few_times_are_no_loop():
+    from callqa.pipeline.speech.transcribe import repeat_runs
+
+    assert repeat_runs("no no no thank you".split(), 4) == []
+    assert repeat_runs("it is zero zero zero zero nine".split(), 4) == [(2, 6)]
+    assert repeat_runs("a three or three or three or three or b".split(), 4) == [(1, 9)]

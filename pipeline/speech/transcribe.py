@@ -568,6 +568,8 @@ def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     hold. Whisper skips speech after a prompt, and on a long hard call without one: a 30 s window
     it scores as no speech, or the rest of the call once it conditions on its own garbled text."""
     raw, note = _decode_retried(model, samples, opts, lang, channel, hook, step, elsewhere)
+    raw, looped = redecode_loops(model, samples, raw, opts, lang, channel, hook, step)
+    note = "; ".join(n for n in (note, looped) if n) or None
     if not opts.filler_pass.enabled:
         return raw, note
     added = filler_pass(model, samples, raw, opts, lang, channel, hook, step)
@@ -622,6 +624,93 @@ def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     where = "" if channel is None else f"channel {channel}: "
     return merged, (f"{where}{missed:.1f} s of speech had no words; re-decoded {len(gaps)} stretch(es) on their "
                     f"own, without a prompt or the text before ({left:.1f} s left)")
+
+
+LOOP_REPEATS = 4  # a run of one to MAX_LOOP_WORDS words said this many times back to back is decoded again
+# ... and its new words replace it from this geometric-mean probability: a loop is wrong for certain, so a
+# hard stretch's words count at a lower bar than the words of a skipped one (`RETRY_MIN_CONFIDENCE`): seed 5419,
+# call 15's 13 "change"s came back at 0.30 as "Can I have your ... please? ... the fifth, and March"
+LOOP_MIN_CONFIDENCE = 0.2
+
+
+def repeat_runs(tokens: Sequence[str], min_repeats: int) -> list[tuple[int, int]]:
+    """`(i, j)` for each run `tokens[i:j]` that says one to MAX_LOOP_WORDS words `min_repeats` times or more
+    back to back ("change change change change", "three or three or three or three or"), left to right."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens):
+        best = 0
+        for n in range(1, MAX_LOOP_WORDS + 1):
+            k = 1
+            while tokens[i + k * n:i + (k + 1) * n] == tokens[i:i + n] and len(tokens[i:i + n]) == n:
+                k += 1
+            if k >= min_repeats and k * n > best:
+                best = k * n
+        if best:
+            out.append((i, i + best))
+            i += best
+        else:
+            i += 1
+    return out
+
+
+def redecode_loops(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment], opts: AsrOptions, lang: str,
+                   channel: int | None, hook: Hook, step: str) -> tuple[list[AsrSegment], str | None]:
+    """Whisper stuck in a loop that takes time ("change change change ..." written over 10 s of a hard 8 kHz
+    call, where the operator asked for a name and the client gave it; plain faster-whisper writes the same)
+    is decoded again: each stretch of `LOOP_REPEATS` or more repeats, on its own, without a prompt or the
+    text before as context (what set the decoder on its track). Its words replace the loop's when they
+    hold no loop of their own (three repeats) and are not mere noise to Whisper (`LOOP_MIN_CONFIDENCE`);
+    otherwise the loop stays: a real "no, no, no, no" or "zero zero zero zero" comes back as it was.
+    Returns the segments and what was done (None: no loop)."""
+    flat = [(k, i, normalise_text(w.text)) for k, seg in enumerate(segments) for i, w in enumerate(seg.words)]
+    flat = [f for f in flat if f[2]]
+    runs = repeat_runs([f[2] for f in flat], LOOP_REPEATS)
+    if not runs:
+        return list(segments), None
+    spans = [(segments[flat[a][0]].words[flat[a][1]].start, segments[flat[b - 1][0]].words[flat[b - 1][1]].end)
+             for a, b in runs]
+    rate, pad, sep = 16000, 0.3, 0.5
+    padded = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0 in spans]
+    spliced, where_in = _splice(samples, padded, sep, rate)
+    kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": None, "condition_on_previous_text": False}
+    redo = _decode_channel(model, spliced, kwargs, channel, hook, step + " (loop)", opts.max_piece_s)
+    found: list[list[Word]] = [[] for _ in spans]
+    for seg in redo:
+        for w in seg.words:
+            i = _channel_of((w.start + w.end) / 2, where_in)
+            t0, t1 = w.start - where_in[i] + padded[i][0], w.end - where_in[i] + padded[i][0]
+            if spans[i][0] <= (t0 + t1) / 2 <= spans[i][1]:  # not the known words around the loop
+                found[i].append(Word(w.text, t0, t1, w.probability))
+    drop: set[tuple[int, int]] = set()
+    added: list[AsrSegment] = []
+    for (a, b), ws in zip(runs, found):
+        toks = [t for w in ws for t in normalise_text(w.text).split()]
+        if not toks or repeat_runs(toks, 3) or word_confidence(ws) < LOOP_MIN_CONFIDENCE:
+            continue
+        drop |= {(k, i) for k, i, _ in flat[a:b]}
+        first = segments[flat[a][0]]
+        added.append(AsrSegment(ws[0].start, ws[-1].end, _join_words(ws), tuple(ws), first.avg_logprob,
+                                first.no_speech_prob, first.compression_ratio, first.channel))
+    where = "" if channel is None else f"channel {channel}: "
+    if not added:
+        return list(segments), f"{where}decoded {len(runs)} decoder loop(s) again on their own; kept as they were"
+    out: list[AsrSegment] = []
+    for k, seg in enumerate(segments):
+        if not any((k, i) in drop for i in range(len(seg.words))):
+            out.append(seg)
+            continue
+        part: list[Word] = []  # the words before and after the loop, each their own segment
+        for i, w in enumerate([*seg.words, None]):
+            if w is not None and (k, i) not in drop:
+                part.append(w)
+            elif part:
+                if normalise_text(_join_words(part)):
+                    out.append(replace(seg, start=part[0].start, end=part[-1].end, text=_join_words(part),
+                                       words=tuple(part)))
+                part = []
+    return sorted(out + added, key=lambda sg: (sg.start, sg.end)), \
+        f"{where}{len(added)} of {len(runs)} decoder loop(s) decoded again on their own and replaced"
 
 
 def filler_gaps(segments: Sequence[AsrSegment], speech: Sequence[tuple[float, float]],
