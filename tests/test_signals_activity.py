@@ -368,6 +368,40 @@ def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_ca
     assert _covered(clx, at[1], at[1] + len(parts[1]) / SR) > 0.7 * len(parts[1]) / SR  # the client is
 
 
+def test_a_late_echo_on_a_client_leg_recorded_quieter_is_not_the_client_speaking(sample_calls_dir, config):
+    """The same echo (8 dB down, 180 ms late) on a client leg the recorder keeps 12 dB down, echo and all:
+    20 dB under the operator, the echo is weak against the operator's own level, yet only 8 dB under the
+    client's voice. Judged as plain bleed, its tail after each operator turn was the client talking (seed
+    5523, `--recorder quiet-client --echo strong`: client talk time 22 s -> 34 s on a call, 11 client
+    interruptions invented on it). Re-timed, it is told apart half way between the echo and the client."""
+    parts, at, own = _three_turns(sample_calls_dir, config)
+    mix = own.copy()
+    mix[1] += _late_echo(own[0], 0.18, -8.0)
+    mix[0] += 10 ** (-28 / 20) * own[1]
+    rng = np.random.default_rng(5)
+    mix = (mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(parts[0] ** 2))) * 10 ** (-35 / 20))
+    mix[1] *= 10 ** (-12 / 20)  # the recorder's gain on the client's leg
+    mix = mix.astype(np.float32)
+    opx, clx = channel_speech(mix, SR, bleed_margin_db=8.0, floor_margin_db=4.0)
+    for (t0, p) in ((at[0], parts[0]), (at[2], parts[2])):
+        assert _covered(clx, t0, t0 + len(p) / SR + 0.18) < 0.3  # the echo is not the client
+        assert _covered(opx, t0, t0 + len(p) / SR) > 0.7 * len(p) / SR
+    assert _covered(clx, at[1], at[1] + len(parts[1]) / SR) > 0.7 * len(parts[1]) / SR  # the client is
+    # The transcription judges the client channel's words on the same frames: the echo's are the operator's
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, channel_levels, late_echo_frames
+
+    echo = late_echo_frames(mix, SR, 1, channel_levels(mix, SR)[1])
+    assert echo is not None and abs(echo[1] - 0.18) <= 0.01 and echo[2] >= 14.0  # weak against the operator
+    frames = echo[0]
+
+    def share(t0, t1):
+        return float(frames[int(t0 / BLEED_FRAME_S):int(t1 / BLEED_FRAME_S)].mean())
+
+    for (t0, p) in ((at[0], parts[0]), (at[2], parts[2])):
+        assert share(t0 + 0.18, t0 + len(p) / SR + 0.18) > 0.5  # the echo's frames
+    assert share(at[1], at[1] + len(parts[1]) / SR) < 0.1  # not the client's
+
+
 def test_an_echo_the_recorders_own_bleed_outweighs_is_found_by_its_onsets(sample_calls_dir, config):
     """The operator back on the client channel 10 dB down and 180 ms late, under the recorder's bleed of
     the operator at once, 12 dB down: the level envelopes follow each other best at no delay (the bleed;

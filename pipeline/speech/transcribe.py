@@ -1326,8 +1326,10 @@ def late_echo_frames(samples: np.ndarray, rate: int, c: int,
     """Channel `c`'s frames (BLEED_FRAME_S; `own`: its `channel_levels`) that are the other side's voice
     come back late (`echo_lag`: a speakerphone, no echo cancelling at the far end) and strongly (the
     re-timed other side under STRONG_BLEED_DB over this channel where it speaks loudly): where the other
-    side, re-timed, is over this channel by half that coupling. With the delay (s) and the coupling (dB);
-    None for a bleed without delay or a weak one, which `bleed_mask` handles."""
+    side, re-timed, is over this channel by half that coupling. An echo weak against the other side but
+    within STRONG_BLEED_DB of this side's own voice (this side's leg recorded quieter) counts too, judged
+    half way between the two. With the delay (s) and the coupling (dB); None for a bleed without delay or a
+    weak one, which `bleed_mask` handles."""
     frame = max(1, int(BLEED_FRAME_S * rate))
     retimed = retimed_other(samples, rate, c, frame)
     if retimed is None:
@@ -1340,9 +1342,15 @@ def late_echo_frames(samples: np.ndarray, rate: int, c: int,
         return None
     loud = audible & (other >= np.percentile(other[audible], 50))
     coupling = float(np.median(other[loud] - own[loud]))
-    if coupling >= STRONG_BLEED_DB:
+    if coupling < STRONG_BLEED_DB:
+        return (other - own) >= coupling / 2.0, lag / rate, coupling
+    # Weak against the other side, strong against this side's own voice (a client leg recorded 12 dB down:
+    # the operator's echo 20-26 dB under the operator, 5-10 dB under the client): half way between the
+    # echo and this side talking with the other (as `signals.activity` judges its talk time)
+    own_gap = float(np.percentile(other, 90) - np.percentile(own, 90))
+    if own_gap <= 0 or coupling - own_gap >= STRONG_BLEED_DB:
         return None
-    return (other - own) >= coupling / 2.0, lag / rate, coupling
+    return (other - own) >= (coupling + own_gap) / 2.0, lag / rate, coupling
 
 
 def channel_levels(samples: np.ndarray, rate: int) -> np.ndarray:
