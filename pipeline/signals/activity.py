@@ -181,7 +181,7 @@ def _late_echo(samples: np.ndarray, rate: int, c: int, own: np.ndarray, vad: lis
     if coupling < STRONG_BLEED_DB:
         return other, coupling / 2.0
     # Weak against the other side, but strong against this side's own voice: a client leg recorded 12 dB
-    # down carries the operator's echo 20-26 dB under the operator and only 5-10 dB under the client
+    # down carries the operator's echo 20-26 dB under the operator and only 4-11 dB under the client
     # (seed 5523, `--recorder quiet-client --echo strong`). Judged as plain bleed, the echo's tail after
     # each of the operator's phrases was the client talking: client talk time 22 s -> 34 s, the client
     # "interrupting" 11 times on one call. Half way between the echo and this side talking with the other.

@@ -1345,7 +1345,7 @@ def late_echo_frames(samples: np.ndarray, rate: int, c: int,
     if coupling < STRONG_BLEED_DB:
         return (other - own) >= coupling / 2.0, lag / rate, coupling
     # Weak against the other side, strong against this side's own voice (a client leg recorded 12 dB down:
-    # the operator's echo 20-26 dB under the operator, 5-10 dB under the client): half way between the
+    # the operator's echo 20-26 dB under the operator, 4-11 dB under the client): half way between the
     # echo and this side talking with the other (as `signals.activity` judges its talk time)
     own_gap = float(np.percentile(other, 90) - np.percentile(own, 90))
     if own_gap <= 0 or coupling - own_gap >= STRONG_BLEED_DB:
