@@ -355,15 +355,26 @@ def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_ca
     (`echo_lag`), it is told apart."""
     from callqa.pipeline.speech.decode import echo_lag
 
+    parts, at, mix = _echoed_three_turns(sample_calls_dir, config)
+    assert abs(echo_lag(mix[0], mix[1], SR) / SR - 0.18) <= 0.01
+    assert echo_lag(mix[1], mix[0], SR) == 0
+    _assert_echo_is_not_the_client(parts, at, mix)
+
+
+def _echoed_three_turns(sample_calls_dir, config, client_leg_db: float = 0.0):
+    """`_three_turns` with the operator back on the client channel 8 dB down and 180 ms late, the client's
+    bleed 28 dB down on the operator's, line noise, and the client's leg recorded `client_leg_db` louder."""
     parts, at, own = _three_turns(sample_calls_dir, config)
     mix = own.copy()
     mix[1] += _late_echo(own[0], 0.18, -8.0)
     mix[0] += 10 ** (-28 / 20) * own[1]
     rng = np.random.default_rng(5)
     mix = (mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(parts[0] ** 2))) * 10 ** (-35 / 20))
-    mix = mix.astype(np.float32)
-    assert abs(echo_lag(mix[0], mix[1], SR) / SR - 0.18) <= 0.01
-    assert echo_lag(mix[1], mix[0], SR) == 0
+    mix[1] *= 10 ** (client_leg_db / 20)
+    return parts, at, mix.astype(np.float32)
+
+
+def _assert_echo_is_not_the_client(parts, at, mix):
     opx, clx = channel_speech(mix, SR, bleed_margin_db=8.0, floor_margin_db=4.0)
     for (t0, p) in ((at[0], parts[0]), (at[2], parts[2])):
         assert _covered(clx, t0, t0 + len(p) / SR + 0.18) < 0.3  # the echo is not the client
@@ -377,19 +388,8 @@ def test_a_late_echo_on_a_client_leg_recorded_quieter_is_not_the_client_speaking
     client's voice. Judged as plain bleed, its tail after each operator turn was the client talking (seed
     5523, `--recorder quiet-client --echo strong`: client talk time 22 s -> 34 s on a call, 11 client
     interruptions invented on it). Re-timed, it is told apart half way between the echo and the client."""
-    parts, at, own = _three_turns(sample_calls_dir, config)
-    mix = own.copy()
-    mix[1] += _late_echo(own[0], 0.18, -8.0)
-    mix[0] += 10 ** (-28 / 20) * own[1]
-    rng = np.random.default_rng(5)
-    mix = (mix + rng.standard_normal(mix.shape) * float(np.sqrt(np.mean(parts[0] ** 2))) * 10 ** (-35 / 20))
-    mix[1] *= 10 ** (-12 / 20)  # the recorder's gain on the client's leg
-    mix = mix.astype(np.float32)
-    opx, clx = channel_speech(mix, SR, bleed_margin_db=8.0, floor_margin_db=4.0)
-    for (t0, p) in ((at[0], parts[0]), (at[2], parts[2])):
-        assert _covered(clx, t0, t0 + len(p) / SR + 0.18) < 0.3  # the echo is not the client
-        assert _covered(opx, t0, t0 + len(p) / SR) > 0.7 * len(p) / SR
-    assert _covered(clx, at[1], at[1] + len(parts[1]) / SR) > 0.7 * len(parts[1]) / SR  # the client is
+    parts, at, mix = _echoed_three_turns(sample_calls_dir, config, client_leg_db=-12.0)  # the recorder's gain
+    _assert_echo_is_not_the_client(parts, at, mix)
     # The transcription judges the client channel's words on the same frames: the echo's are the operator's
     from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, channel_levels, late_echo_frames
 
