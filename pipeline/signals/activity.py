@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from callqa.pipeline.speech.decode import STRONG_BLEED_DB, frame_db, retimed_other, sides_gap
+from callqa.pipeline.speech.decode import STRONG_BLEED_DB, echo_limit, frame_db, retimed_other, sides_gap
 from callqa.pipeline.speech.tones import runs
 
 FRAME_S = 0.05
@@ -198,17 +198,11 @@ def _late_echo(samples: np.ndarray, rate: int, c: int, own: np.ndarray, vad: lis
     coupling = bleed_coupling(own[:other.size], other, heard[:other.size])
     if coupling is None or other.size != own.size:
         return None
-    if coupling < STRONG_BLEED_DB:
-        return other, coupling / 2.0
-    # Weak against the other side, but strong against this side's own voice: a client leg recorded 12 dB
-    # down carries the operator's echo 20-26 dB under the operator and only 4-11 dB under the client
-    # (seed 5523, `--recorder quiet-client --echo strong`). Judged as plain bleed, the echo's tail after
-    # each of the operator's phrases was the client talking: client talk time 22 s -> 34 s, the client
-    # "interrupting" 11 times on one call. Half way between the echo and this side talking with the other.
-    own_gap = float(np.percentile(other, 90) - np.percentile(own, 90))  # how much quieter this side's leg is
-    if own_gap <= 0 or coupling - own_gap >= STRONG_BLEED_DB:
-        return None
-    return other, (coupling + own_gap) / 2.0
+    # An echo weak against the other side yet near this side's own voice counts too: judged as plain bleed,
+    # its tail after each of the operator's phrases was a quiet client talking (seed 5523, `--recorder
+    # quiet-client --echo strong`: client talk time 22 s -> 34 s, 11 client "interruptions" on one call)
+    limit = echo_limit(coupling, other, own)
+    return None if limit is None else (other, limit)
 
 
 def stereo_activity(audio: Any, channel_speakers: dict[int, str], bleed_db: float, vad_threshold: float,

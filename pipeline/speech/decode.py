@@ -389,6 +389,22 @@ def delayed(x: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
+def echo_limit(coupling: float, other: np.ndarray, own: np.ndarray) -> float | None:
+    """How far (dB) the other side, re-timed to its late echo on this channel (`other`: its frame levels;
+    `own`: this channel's), must be over this channel for a frame to be that echo, given the echo's
+    `coupling` (dB under the other side). An echo strong against the other side (under STRONG_BLEED_DB):
+    half the coupling. One weak against the other side but within STRONG_BLEED_DB of this side's own voice
+    (their loud frames, 90th percentile; this side's leg recorded quieter: a client leg 12 dB down carried
+    the operator's echo 20-26 dB under the operator but only 4-11 dB under the client, seed 5523): half way
+    between the echo and this side talking with the other. None otherwise: plain bleed."""
+    if coupling < STRONG_BLEED_DB:
+        return coupling / 2.0
+    own_gap = float(np.percentile(other, 90) - np.percentile(own, 90))  # how much quieter this side's leg is
+    if own_gap <= 0 or coupling - own_gap >= STRONG_BLEED_DB:
+        return None
+    return (coupling + own_gap) / 2.0
+
+
 def retimed_other(samples: np.ndarray, rate: int, c: int, frame: int) -> tuple[int, np.ndarray] | None:
     """On a two-channel call whose channel `c` carries the other side's voice late (`echo_lag` at least
     half a `frame`): that delay (samples) and the other channel's frame levels (`frame_db`) delayed by

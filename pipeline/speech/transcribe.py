@@ -46,8 +46,8 @@ import numpy as np
 from callqa.pipeline.config import Config
 from callqa.pipeline.errors import ModelUnavailable
 from callqa.pipeline.settings import AsrOptions, HallucinationGuard
-from callqa.pipeline.speech.decode import (STRONG_BLEED_DB, conditioned_like, decoded_again, frame_db, retimed_other,
-                                          sides_gap, tones_kept)
+from callqa.pipeline.speech.decode import (STRONG_BLEED_DB, conditioned_like, decoded_again, echo_limit, frame_db,
+                                          retimed_other, sides_gap, tones_kept)
 from callqa.pipeline.types import LANGUAGES, Hook, Turn, Word, no_progress, uncovered
 
 
@@ -1342,15 +1342,10 @@ def late_echo_frames(samples: np.ndarray, rate: int, c: int,
         return None
     loud = audible & (other >= np.percentile(other[audible], 50))
     coupling = float(np.median(other[loud] - own[loud]))
-    if coupling < STRONG_BLEED_DB:
-        return (other - own) >= coupling / 2.0, lag / rate, coupling
-    # Weak against the other side, strong against this side's own voice (a client leg recorded 12 dB down:
-    # the operator's echo 20-26 dB under the operator, 4-11 dB under the client): half way between the
-    # echo and this side talking with the other (as `signals.activity` judges its talk time)
-    own_gap = float(np.percentile(other, 90) - np.percentile(own, 90))
-    if own_gap <= 0 or coupling - own_gap >= STRONG_BLEED_DB:
+    limit = echo_limit(coupling, other, own)
+    if limit is None:
         return None
-    return (other - own) >= (coupling + own_gap) / 2.0, lag / rate, coupling
+    return (other - own) >= limit, lag / rate, coupling
 
 
 def channel_levels(samples: np.ndarray, rate: int) -> np.ndarray:
