@@ -540,25 +540,54 @@ def uncovered_speech_s(samples: np.ndarray, segments: Sequence[AsrSegment], vad:
     return sum(sp for _, _, sp in uncovered_speech(samples, segments, vad, rate, elsewhere))
 
 
+@dataclass(frozen=True)
+class Spliced:
+    """Stretches `spans` (s) of a call put one after another in one buffer, each starting at `starts[i]`
+    (s) in it, to decode them at once; maps the buffer's times back to the call's."""
+    spans: tuple[tuple[float, float], ...]
+    starts: tuple[float, ...]
+
+    def piece(self, t: float) -> int:
+        """Index of the stretch that holds buffer time `t`."""
+        return max(0, int(np.searchsorted(np.asarray(self.starts), t, side="right")) - 1)
+
+    def to_call(self, t: float, i: int) -> float:
+        """Buffer time `t` within stretch i as a time in the call."""
+        return t - self.starts[i] + self.spans[i][0]
+
+    def words_by_piece(self, segments: Sequence[AsrSegment]) -> list[tuple[int, AsrSegment, tuple[Word, ...]]]:
+        """`(i, segment, words)` for each stretch i that a decoded segment's words fall in (by each word's
+        middle), the words in call time; a segment without words: its middle's stretch, no words."""
+        out: list[tuple[int, AsrSegment, tuple[Word, ...]]] = []
+        for seg in segments:
+            at = [self.piece((w.start + w.end) / 2) for w in seg.words]
+            for i in sorted(set(at)) or [self.piece((seg.start + seg.end) / 2)]:
+                out.append((i, seg, tuple(Word(w.text, self.to_call(w.start, i), self.to_call(w.end, i),
+                                               w.probability) for w, k in zip(seg.words, at) if k == i)))
+        return out
+
+
 def _splice(samples: np.ndarray, spans: Sequence[tuple[float, float]], sep_s: float,
-            rate: int = 16000) -> tuple[np.ndarray, list[float]]:
+            rate: int = 16000) -> tuple[np.ndarray, Spliced]:
     """The stretches `spans` (s) of `samples`, one after another with `sep_s` of silence after each,
-    as one float32 buffer to decode at once, and where each stretch starts in it (s): a time t in the
-    buffer within stretch i (`_channel_of(t, where_in)`) is t - where_in[i] + spans[i][0] in the call."""
+    as one float32 buffer to decode at once, and where each stretch lies in it."""
     parts: list[np.ndarray] = []
-    where_in: list[float] = []
+    starts: list[float] = []
     pos = 0.0
     for a, b in spans:
         piece = samples[int(a * rate):int(b * rate)]
         parts += [piece, np.zeros(int(sep_s * rate), np.float32)]
-        where_in.append(pos)
+        starts.append(pos)
         pos += piece.size / rate + sep_s
-    return np.concatenate(parts).astype(np.float32, copy=False), where_in
+    return np.concatenate(parts).astype(np.float32, copy=False), Spliced(tuple(spans), tuple(starts))
 
 
-def _channel_of(t: float, starts: Sequence[float]) -> int:
-    """Index of the piece (of consecutive pieces starting at `starts`) that holds time `t`."""
-    return max(0, int(np.searchsorted(np.asarray(starts), t, side="right")) - 1)
+def _decode_spliced(model: Any, samples: np.ndarray, spans: Sequence[tuple[float, float]], sep_s: float,
+                    kwargs: dict[str, Any], channel: int | None, hook: Hook, step: str,
+                    max_piece_s: float) -> tuple[list[AsrSegment], Spliced]:
+    """The stretches `spans` of `samples` decoded at once (`_splice`), with the map back to the call."""
+    spliced, where = _splice(samples, spans, sep_s)
+    return _decode_channel(model, spliced, kwargs, channel, hook, step, max_piece_s), where
 
 
 def _decode_checked(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str, channel: int | None,
@@ -596,29 +625,21 @@ def _decode_retried(model: Any, samples: np.ndarray, opts: AsrOptions, lang: str
     # The skipped stretches, one after another with a little silence between, in one decoding.
     rate, pad, sep = 16000, 0.3, 0.5
     spans = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0, _ in gaps]
-    spliced, where_in = _splice(samples, spans, sep, rate)
-    redo = _decode_channel(model, spliced, {**kwargs, "initial_prompt": None, "condition_on_previous_text": False},
-                           channel, hook, step + " (retry)", opts.max_piece_s)
-
-    def back(t: float, i: int) -> float:
-        return t - where_in[i] + spans[i][0]
-
+    alone = {**kwargs, "initial_prompt": None, "condition_on_previous_text": False}
+    redo, stretches = _decode_spliced(model, samples, spans, sep, alone, channel, hook, step + " (retry)",
+                                      opts.max_piece_s)
     keep = []
-    for seg in redo:
-        for i in sorted({_channel_of((w.start + w.end) / 2, where_in) for w in seg.words}
-                        or {_channel_of((seg.start + seg.end) / 2, where_in)}):
-            ws = tuple(Word(w.text, back(w.start, i), back(w.end, i), w.probability) for w in seg.words
-                       if _channel_of((w.start + w.end) / 2, where_in) == i)
-            # Only what lies in the skipped stretch (the stretch's edges may repeat known words).
-            ws = tuple(w for w in ws if gaps[i][0] - pad <= (w.start + w.end) / 2 <= gaps[i][1] + pad)
-            # Speech the first decoding left is hard speech: only words Whisper is fairly sure of are
-            # added (on 8 kHz calls the rest were mostly invented: "1-1-1-1-1", "Your computer is very close").
-            if ws and word_confidence(ws) >= RETRY_MIN_CONFIDENCE:
-                keep.append(AsrSegment(ws[0].start, ws[-1].end, _join_words(ws), ws, seg.avg_logprob,
-                                       seg.no_speech_prob, seg.compression_ratio, seg.channel))
-            elif not seg.words:
-                keep.append(AsrSegment(back(seg.start, i), back(seg.end, i), seg.text, (), seg.avg_logprob,
-                                       seg.no_speech_prob, seg.compression_ratio, seg.channel))
+    for i, seg, ws in stretches.words_by_piece(redo):
+        # Only what lies in the skipped stretch (the stretch's edges may repeat known words).
+        ws = tuple(w for w in ws if gaps[i][0] - pad <= (w.start + w.end) / 2 <= gaps[i][1] + pad)
+        # Speech the first decoding left is hard speech: only words Whisper is fairly sure of are
+        # added (on 8 kHz calls the rest were mostly invented: "1-1-1-1-1", "Your computer is very close").
+        if ws and word_confidence(ws) >= RETRY_MIN_CONFIDENCE:
+            keep.append(AsrSegment(ws[0].start, ws[-1].end, _join_words(ws), ws, seg.avg_logprob,
+                                   seg.no_speech_prob, seg.compression_ratio, seg.channel))
+        elif not seg.words:
+            keep.append(AsrSegment(stretches.to_call(seg.start, i), stretches.to_call(seg.end, i), seg.text,
+                                   (), seg.avg_logprob, seg.no_speech_prob, seg.compression_ratio, seg.channel))
     merged = sorted(raw + keep, key=lambda sg: sg.start)
     left = uncovered_speech_s(samples, merged, opts.vad, elsewhere=elsewhere)
     where = "" if channel is None else f"channel {channel}: "
@@ -672,16 +693,12 @@ def redecode_loops(model: Any, samples: np.ndarray, segments: Sequence[AsrSegmen
              for a, b in runs]
     rate, pad, sep = 16000, 0.3, 0.5
     padded = [(max(0.0, s0 - pad), min(samples.size / rate, e0 + pad)) for s0, e0 in spans]
-    spliced, where_in = _splice(samples, padded, sep, rate)
     kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": None, "condition_on_previous_text": False}
-    redo = _decode_channel(model, spliced, kwargs, channel, hook, step + " (loop)", opts.max_piece_s)
+    redo, stretches = _decode_spliced(model, samples, padded, sep, kwargs, channel, hook, step + " (loop)",
+                                      opts.max_piece_s)
     found: list[list[Word]] = [[] for _ in spans]
-    for seg in redo:
-        for w in seg.words:
-            i = _channel_of((w.start + w.end) / 2, where_in)
-            t0, t1 = w.start - where_in[i] + padded[i][0], w.end - where_in[i] + padded[i][0]
-            if spans[i][0] <= (t0 + t1) / 2 <= spans[i][1]:  # not the known words around the loop
-                found[i].append(Word(w.text, t0, t1, w.probability))
+    for i, _, ws in stretches.words_by_piece(redo):  # not the known words around the loop
+        found[i] += [w for w in ws if spans[i][0] <= (w.start + w.end) / 2 <= spans[i][1]]
     drop: set[tuple[int, int]] = set()
     added: list[AsrSegment] = []
     for (a, b), ws in zip(runs, found):
@@ -771,10 +788,10 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
     if not gaps:
         return []
     spans = [(max(0.0, a - fp.pad_s), min(duration, b + fp.pad_s)) for a, b in gaps]
-    spliced, where_in = _splice(samples, spans, FILLER_SEP_S, rate)
     kwargs = {**whisper_kwargs(opts, lang), "initial_prompt": _filler_prompt(opts, lang), "vad_filter": False,
               "hotwords": None, "condition_on_previous_text": False, "word_timestamps": True, "temperature": 0.0}
-    redo = _decode_channel(model, spliced, kwargs, channel, hook, step + " (fillers)", opts.max_piece_s)
+    redo, stretches = _decode_spliced(model, samples, spans, FILLER_SEP_S, kwargs, channel, hook,
+                                      step + " (fillers)", opts.max_piece_s)
     out: list[AsrSegment] = []
     words = _credible_words(redo, opts)
     firsts = _first_pass_tokens(segments)
@@ -782,9 +799,9 @@ def filler_pass(model: Any, samples: np.ndarray, segments: Sequence[AsrSegment],
     toks = [tuple(normalise_text(w.text).split()) for w in words]
     for a, b in _filler_runs(toks, vocab):
         ws = words[a:b]
-        k = _channel_of(ws[0].start, where_in)  # the stretch it was decoded in
+        k = stretches.piece(ws[0].start)  # the stretch it was decoded in
         lo, hi = gaps[k]
-        shift = spans[k][0] - where_in[k]
+        shift = stretches.to_call(0.0, k)
         mid = (ws[0].start + ws[-1].end) / 2 + shift
         # Word times on short stretches are rough: within the stretch's context is near enough; the
         # times are then kept inside the stretch. A filler the first pass wrote next to it is not added again.
