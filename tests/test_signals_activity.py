@@ -361,10 +361,13 @@ def test_a_late_strong_echo_of_the_operator_is_not_the_client_speaking(sample_ca
     _assert_echo_is_not_the_client(parts, at, mix)
 
 
-def _echoed_three_turns(sample_calls_dir, config, client_leg_db: float = 0.0):
+def _echoed_three_turns(sample_calls_dir, config, client_leg_db: float = 0.0, client_speaks: bool = True):
     """`_three_turns` with the operator back on the client channel 8 dB down and 180 ms late, the client's
-    bleed 28 dB down on the operator's, line noise, and the client's leg recorded `client_leg_db` louder."""
+    bleed 28 dB down on the operator's, line noise, and the client's leg recorded `client_leg_db` louder;
+    without the client's turn unless `client_speaks`."""
     parts, at, own = _three_turns(sample_calls_dir, config)
+    if not client_speaks:
+        own[1] = 0.0
     mix = own.copy()
     mix[1] += _late_echo(own[0], 0.18, -8.0)
     mix[0] += 10 ** (-28 / 20) * own[1]
@@ -403,6 +406,26 @@ def test_a_late_echo_on_a_client_leg_recorded_quieter_is_not_the_client_speaking
     for (t0, p) in ((at[0], parts[0]), (at[2], parts[2])):
         assert share(t0 + 0.18, t0 + len(p) / SR + 0.18) > 0.5  # the echo's frames
     assert share(at[1], at[1] + len(parts[1]) / SR) < 0.1  # not the client's
+
+
+def test_a_client_leg_that_carries_only_the_operators_echo_has_no_speech(sample_calls_dir, config):
+    """An IVR prompt or an operator talking to a silent line, recorded with the operator's echo (8 dB down,
+    180 ms late) on a client leg kept 12 dB down: the leg's loud frames are the echo itself, so half way
+    between the echo and that "voice" put the limit at the echo's median level and half of its frames
+    passed for the client (seed 5631 and 5523: an IVR call with 0.7 s of client, talk-ratio error 0.07).
+    The limit now stays under the echo's spread of levels."""
+    parts, at, mix = _echoed_three_turns(sample_calls_dir, config, client_leg_db=-12.0, client_speaks=False)
+    opx, clx = channel_speech(mix, SR, bleed_margin_db=8.0, floor_margin_db=4.0)
+    assert sum(b - a for a, b in clx) < 0.1, clx  # nobody on the client's leg
+    for t0, p in ((at[0], parts[0]), (at[2], parts[2])):
+        assert _covered(opx, t0, t0 + len(p) / SR) > 0.7 * len(p) / SR
+    from callqa.pipeline.speech.transcribe import BLEED_FRAME_S, channel_levels, late_echo_frames
+
+    echo = late_echo_frames(mix, SR, 1, channel_levels(mix, SR)[1])
+    assert echo is not None
+    for t0, p in ((at[0], parts[0]), (at[2], parts[2])):  # the transcription's words there are the echo's
+        loud = echo[0][int((t0 + 0.18) / BLEED_FRAME_S):int((t0 + len(p) / SR + 0.18) / BLEED_FRAME_S)]
+        assert loud.mean() > 0.5
 
 
 def test_an_echo_the_recorders_own_bleed_outweighs_is_found_by_its_onsets(sample_calls_dir, config):

@@ -389,6 +389,9 @@ def delayed(x: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
+ECHO_SPREAD_DB = 3.0  # an echo's frames lie this far and more under its median coupling: a tenth of them (15 calls)
+
+
 def echo_limit(coupling: float, other: np.ndarray, own: np.ndarray) -> float | None:
     """How far (dB) the other side, re-timed to its late echo on this channel (`other`: its frame levels;
     `own`: this channel's), must be over this channel for a frame to be that echo, given the echo's
@@ -396,13 +399,17 @@ def echo_limit(coupling: float, other: np.ndarray, own: np.ndarray) -> float | N
     half the coupling. One weak against the other side but within STRONG_BLEED_DB of this side's own voice
     (their loud frames, 90th percentile; this side's leg recorded quieter: a client leg 12 dB down carried
     the operator's echo 20-26 dB under the operator but only 4-11 dB under the client, seed 5523): half way
-    between the echo and this side talking with the other. None otherwise: plain bleed."""
+    between the echo and this side talking with the other, and at least ECHO_SPREAD_DB under the echo. None
+    otherwise: plain bleed."""
     if coupling < STRONG_BLEED_DB:
         return coupling / 2.0
     own_gap = float(np.percentile(other, 90) - np.percentile(own, 90))  # how much quieter this side's leg is
     if own_gap <= 0 or coupling - own_gap >= STRONG_BLEED_DB:
         return None
-    return (coupling + own_gap) / 2.0
+    # A leg whose loud frames are the echo itself (an IVR prompt, an operator talking to a silent line) has
+    # its "voice" at the echo's level: half way put the limit at the echo's median, and half of its frames
+    # passed for the client (seed 5631 and 5523: IVR calls with 0.7 s of client speech).
+    return min((coupling + own_gap) / 2.0, coupling - ECHO_SPREAD_DB)
 
 
 def retimed_other(samples: np.ndarray, rate: int, c: int, frame: int) -> tuple[int, np.ndarray] | None:
