@@ -325,6 +325,49 @@ def test_speaker_segments_end_where_the_voice_stops_not_where_the_vad_padding_do
     assert after[1] <= before[1] + 0.3
 
 
+def test_a_quiet_client_in_a_mono_mix_is_heard_by_the_diarizer(config, tmp_path, monkeypatch):
+    """A client recorded 12 dB under the operator in a mono mix (`--recorder quiet-client`): Silero heard
+    much of the quiet voice as silence, so the diarizer gave it to nobody (seed 3704, call 9, 8 kHz: 2.2 s
+    of the client's 5.4 s; seed 5631: 23 s of 305, the talk ratio leaning to the operator by 0.06). The
+    speech regions now also come from the call with its quiet parts raised; simulated call 9 of seed 3704."""
+    _sample_calls_importable()
+    import simulate
+    import callqa.pipeline.speech.diarize_models as models
+    from callqa.pipeline.speech.decode import load_audio
+
+    truth = simulate.generate(tmp_path, n=1, seed=3704, start=9, recorder="quiet-client")[0]
+    assert truth["channels"] == 1 and truth["recorder"]["gain_db"] == -12.0
+    audio = load_audio(tmp_path / truth["source"], config)
+    client = [u for u in truth["turns"] if u["role"] == "client"]
+    operator = [u for u in truth["turns"] if u["role"] == "operator"]
+
+    def missed(result, turns):  # seconds of the turns (0.12 s in from their edges) no segment covers
+        return _outside_and_missed(result.segments, turns, collar=0.12)[1]
+
+    result = diarize(audio, config)
+    as_recorded = models.speech_regions
+    monkeypatch.setattr(models, "speech_regions_any_level", lambda s, *a, **k: as_recorded(s, *a, **k))
+    before = diarize(audio, config)
+    print(f"client speech missed {missed(before, client):.2f} -> {missed(result, client):.2f} s "
+          f"of {sum(u['end'] - u['start'] for u in client):.1f}")
+    assert missed(before, client) >= 1.5  # the call still shows what it showed
+    assert missed(result, client) <= 0.5
+    assert missed(result, operator) <= missed(before, operator) + 0.2
+
+
+def test_raising_quiet_parts_keeps_loud_ones_under_full_scale():
+    from callqa.pipeline.speech.diarize_models import raised_quiet
+
+    t = np.arange(16000) / 16000
+    loud, quiet = 0.5 * np.sin(2 * np.pi * 200 * t), 0.5 * 10 ** (-30 / 20) * np.sin(2 * np.pi * 200 * t)
+    y = raised_quiet(np.concatenate([loud, quiet]).astype(np.float32), 12.0)
+    assert y.dtype == np.float32 and np.max(np.abs(y)) <= 0.9
+    peak = np.percentile(np.abs(np.concatenate([loud, quiet])), 99.9)
+    gain_db = 20 * np.log10(np.sqrt(np.mean(y[16000:] ** 2)) / np.sqrt(np.mean((quiet / peak) ** 2)))
+    assert 10.5 <= gain_db <= 11.5  # 12 dB over the call put at full scale, under the limit's 0.9
+    assert np.array_equal(raised_quiet(np.zeros(100, np.float32)), np.zeros(100, np.float32))
+
+
 def test_with_overlap_detection_off_interruptions_are_null_with_the_reason(overlapped_call):
     from callqa.pipeline.config import load_config
 

@@ -231,7 +231,8 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
                      num_speakers: int | None = None) -> DiarizationResult:
     """The embedded diarizer on mono 16 kHz samples. `opts` is `DiarizationOptions`."""
     from callqa.pipeline.speech.asr import share_vad
-    from callqa.pipeline.speech.diarize_models import embed_windows, mel_frames, speech_regions, window_pitch
+    from callqa.pipeline.speech.diarize_models import (embed_windows, mel_frames, speech_regions_any_level,
+                                                         window_pitch)
 
     share_vad()  # one Silero pass per recording, shared with faster-whisper's vad_filter
     e = opts.embedded
@@ -244,7 +245,7 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
     timings: dict[str, float] = {}
     info["timings_s"] = timings
     hook("diarize: speech", completed=0, total=3)
-    regions = speech_regions(samples, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
+    regions = speech_regions_any_level(samples, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
     frames = [(int(round(s / SAMPLE_RATE / FRAME_S)), int(round(en / SAMPLE_RATE / FRAME_S))) for s, en in regions]
     n_frames = int(np.ceil(duration / FRAME_S))
     frames = [(max(0, a), min(n_frames, b)) for a, b in frames if min(n_frames, b) > max(0, a)]

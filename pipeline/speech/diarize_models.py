@@ -38,6 +38,37 @@ def speech_regions(samples: np.ndarray, threshold: float, min_silence_duration_m
     return [(int(s["start"]), int(s["end"])) for s in stamps]
 
 
+QUIET_VOICE_RAISE_DB = 12.0  # how much louder `speech_regions_any_level` hears the quiet parts of a recording
+
+
+def raised_quiet(samples: np.ndarray, by_db: float = QUIET_VOICE_RAISE_DB) -> np.ndarray:
+    """`samples` with their quiet parts `by_db` louder and the loud ones held under full scale: a soft
+    limiter, 0.9 tanh of the samples scaled so that their peak (99.9th percentile) sits `by_db` over 1."""
+    x = np.asarray(samples, dtype=np.float32)
+    peak = float(np.percentile(np.abs(x), 99.9)) if x.size else 0.0
+    if peak <= 0.0:
+        return x
+    return (0.9 * np.tanh(x * np.float32(10 ** (by_db / 20) / peak))).astype(np.float32)
+
+
+def speech_regions_any_level(samples: np.ndarray, threshold: float, min_silence_duration_ms: int,
+                             speech_pad_ms: int, sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+    """`speech_regions` of the samples as recorded, joined with those of the samples with their quiet parts
+    raised (`raised_quiet`). Silero hears a quiet voice less: a client 12 dB under the operator in a mono mix
+    lost 8 % of their speech to it (seed 5631: 23 s of 305), which the diarizer then gave to nobody, and the
+    talk ratio leaned to the operator by 0.06. Raised, 1 s of it is lost; the loud voice keeps the regions
+    heard as recorded (limited, its own speech loses a little)."""
+    found = speech_regions(samples, threshold, min_silence_duration_ms, speech_pad_ms, sample_rate)
+    found += speech_regions(raised_quiet(samples), threshold, min_silence_duration_ms, speech_pad_ms, sample_rate)
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(found):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 def encoder_weights() -> Path:
     """The pretrained speaker-encoder weights that the PyPI package `resemblyzer` ships."""
     spec = importlib.util.find_spec("resemblyzer")
