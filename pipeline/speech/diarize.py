@@ -245,9 +245,16 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
     timings: dict[str, float] = {}
     info["timings_s"] = timings
     hook("diarize: speech", completed=0, total=3)
-    regions = speech_regions_any_level(samples, e.vad_threshold, e.min_silence_duration_ms, e.speech_pad_ms)
+    regions, recorded = speech_regions_any_level(samples, e.vad_threshold, e.min_silence_duration_ms,
+                                                 e.speech_pad_ms)
     frames = [(int(round(s / SAMPLE_RATE / FRAME_S)), int(round(en / SAMPLE_RATE / FRAME_S))) for s, en in regions]
     n_frames = int(np.ceil(duration / FRAME_S))
+    # The overlap detector looks at the speaker changes, pauses and voices heard as recorded (`loud`): the
+    # quiet voices' frames closed the pauses at changes and trained its mixes on barely audible speech
+    # (158 mono calls of 5 seeds: interruptions invented 7 -> 15 with them, 10 without; found 28 either way).
+    loud = np.zeros(n_frames, dtype=bool)
+    for s, en in recorded:
+        loud[int(round(s / SAMPLE_RATE / FRAME_S)):int(round(en / SAMPLE_RATE / FRAME_S))] = True
     frames = [(max(0, a), min(n_frames, b)) for a, b in frames if min(n_frames, b) > max(0, a)]
     info["speech_s"] = round(sum(b - a for a, b in frames) * FRAME_S, 3)
     timings["vad"] = round(time.perf_counter() - t0, 3)
@@ -316,7 +323,8 @@ def diarize_embedded(samples: np.ndarray, opts: Any, hook: Hook = no_progress,
 
     t1 = time.perf_counter()
     info["overlap_candidates"] = []
-    overlaps, method, note = detect_overlaps(mel, energy, frame_labels >= 0, segs, emb, labels, centroids,
+    heard_segs = _smooth(_segments_from_frames(np.where(loud, frame_labels, -1)), e.fill_gap_s, e.min_turn_s)
+    overlaps, method, note = detect_overlaps(mel, energy, loud, heard_segs, emb, labels, centroids,
                                              opts.overlaps, e, log=info["overlap_candidates"])
     overlaps = [Overlap(o.start, o.end, names[o.first], names[o.second]) for o in overlaps]
     partial = OVERLAPS_PARTIAL if method and len(centroids) > 1 and not opts.overlaps.none_found_counts else None
