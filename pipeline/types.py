@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, TypeVar
 
 Speaker = Literal["operator", "client"]
 SPEAKERS: tuple[str, str] = ("operator", "client")
@@ -26,8 +26,22 @@ DIRECTIONS = ("inbound", "outbound")
 LANGUAGES = ("ru", "en")
 
 
+T = TypeVar("T", int, float)
+
+
 def _r(x: float | None, nd: int = 3) -> float | None:
     return None if x is None else round(float(x), nd)
+
+
+def joined(spans: Iterable[tuple[T, T]]) -> list[tuple[T, T]]:
+    """The spans `(start, end)` in order, those that overlap or touch joined into one."""
+    out: list[tuple[T, T]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def uncovered(spans: Iterable[tuple[float, float]], taken: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:

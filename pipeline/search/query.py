@@ -58,9 +58,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 from callqa.pipeline.signals import nlp
+from callqa.pipeline.types import joined
 
 DEFAULT_NEAR = 10
 MAX_NEAR = 100
@@ -1038,16 +1039,6 @@ def _quote(text: str, spans: list[tuple[int, int]], context: int = QUOTE_CONTEXT
     return quote, tuple((s + shift, e + shift) for s, e in spans)
 
 
-def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
 def _excerpt(text: str, limit: int = 2 * QUOTE_CONTEXT) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
@@ -1090,7 +1081,7 @@ def evaluate(query: str | Query, call: PreparedCall) -> list[Hit]:
     by_index = {t.index: t for t in call.turns}
     for ti in sorted(found):
         t = by_index[ti]
-        words = _merge(found[ti])
+        words = joined(found[ti])
         chars = [(t.spans[a][0], t.spans[b][1]) for a, b in words]
         quote, marks = _quote(t.text, chars)
         hits.append(Hit(call.call_id, t.index, t.start, t.end, t.speaker, quote, marks, call.meta))

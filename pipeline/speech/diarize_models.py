@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from callqa.pipeline.errors import ModelUnavailable
+from callqa.pipeline.types import joined
 
 SAMPLE_RATE = 16000
 MEL_HOP = 160  # samples per mel frame (10 ms), the encoder's hyper-parameter
@@ -62,13 +63,7 @@ def speech_regions_any_level(samples: np.ndarray, threshold: float, min_silence_
     as recorded."""
     recorded = speech_regions(samples, threshold, min_silence_duration_ms, speech_pad_ms, sample_rate)
     raised = speech_regions(raised_quiet(samples), threshold, min_silence_duration_ms, speech_pad_ms, sample_rate)
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(recorded + raised):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out, recorded
+    return joined(recorded + raised), recorded
 
 
 def encoder_weights() -> Path:
