@@ -24,10 +24,13 @@ import pytest
 from callqa.pipeline.speech.diarize import (
     DiarizationResult,
     SpeakerSegment,
+    _quiet_frames,
     _smooth,
     assign_speakers,
     cluster_embeddings,
     diarize,
+    level_changes,
+    quiet_by_voice,
     trim_quiet_edges,
     unsure_share,
 )
@@ -395,6 +398,59 @@ def test_segment_edges_move_in_to_the_sound_and_a_margin_beyond():
         (1.15, 2.65, "A"), (4.05, 4.45, "B"), (7.0, 8.0, "A")]  # no sound at all: the VAD's edges stay
     assert trim_quiet_edges(segs, quiet, 0.5)[0].start == 1.0  # never wider than it was
     assert trim_quiet_edges([SpeakerSegment(9.9, 10.5, "A")], quiet, 0.1)[0].end == 10.5  # past the frames
+
+
+def _energy(parts: list[tuple[float, float, float]], n: int = 1000, noise_db: float = -60.0) -> np.ndarray:
+    """Frame energies (10 ms frames): `noise_db` with `(start_s, end_s, dB)` stretches of sound."""
+    rng = np.random.default_rng(0)
+    db = noise_db + rng.normal(0, 1.0, n)
+    for a, b, level in parts:
+        i, j = int(round(a * 100)), int(round(b * 100))
+        db[i:j] = level + rng.normal(0, 1.0, j - i)
+    return 10 ** (db / 10)
+
+
+def test_a_quiet_voices_soft_tail_stays_in_its_turn():
+    # A loud voice (-20 dB) and one recorded 20 dB under it whose turns end on a soft syllable (-50 dB,
+    # 10 dB over the line's noise): at the level of all the speech that syllable is noise and the quiet
+    # voice's turns lost it; at the quiet voice's own level it is speech
+    energy = _energy([(1.0, 3.0, -20), (3.5, 5.0, -40), (5.0, 5.4, -50), (6.0, 8.0, -20), (8.5, 9.6, -40),
+                      (9.6, 9.9, -50)], noise_db=-60)
+    speech = np.zeros(1000, bool)
+    for a, b in ((90, 310), (340, 560), (590, 810), (840, 1000)):
+        speech[a:b] = True
+    segs = [SpeakerSegment(0.9, 3.1, "A"), SpeakerSegment(3.4, 5.6, "B"), SpeakerSegment(5.9, 8.1, "A"),
+            SpeakerSegment(8.4, 10.0, "B")]
+    old = trim_quiet_edges(segs, _quiet_frames(energy, speech), 0.05)
+    assert [round(s.end, 2) for s in old if s.label == "B"] == [5.05, 9.65]  # the soft tails cut off
+    new = trim_quiet_edges(segs, quiet_by_voice(energy, segs, speech), 0.05)
+    assert [round(s.end, 2) for s in new if s.label == "B"] == [5.45, 9.95]
+    assert [(round(s.start, 2), round(s.end, 2)) for s in new if s.label == "A"] == [(0.95, 3.05), (5.95, 8.05)]
+
+
+def test_a_change_of_speaker_moves_to_where_the_levels_change():
+    # The quiet voice B (-40 dB) says its last word (-42 dB, 3.3-3.6 s) after a short pause; the loud
+    # voice A (-18 dB) starts at 3.8 s. The windows gave B's last word to A: the change goes to the pause
+    # after it. A's own soft start of a turn (-24 dB: in A's third of the range) stays A's.
+    energy = _energy([(1.0, 3.15, -40), (3.3, 3.6, -42), (3.8, 6.0, -18), (6.6, 9.0, -40), (9.2, 9.5, -24),
+                      (9.6, 9.9, -18)])
+    segs = [SpeakerSegment(0.9, 3.2, "B"), SpeakerSegment(3.2, 6.1, "A"), SpeakerSegment(6.5, 9.1, "B"),
+            SpeakerSegment(9.1, 10.0, "A")]
+    quiet = quiet_by_voice(energy, segs, np.ones(1000, bool))
+    out = level_changes(segs, energy, quiet)
+    assert [(round(s.start, 2), round(s.end, 2), s.label) for s in out] == [
+        (0.9, 3.7, "B"), (3.7, 6.1, "A"), (6.5, 9.1, "B"), (9.1, 10.0, "A")]
+    # the quiet voice's first word at the end of the loud one's segment goes to it too; a loud word at
+    # the start of the quiet voice's segment stays (the windows give the loud voice too much, not too little)
+    energy = _energy([(1.0, 3.0, -18), (3.2, 3.4, -41), (3.6, 6.0, -40), (6.3, 6.5, -19), (6.6, 9.0, -40)])
+    segs = [SpeakerSegment(0.9, 3.5, "A"), SpeakerSegment(3.5, 6.1, "B"), SpeakerSegment(6.1, 6.15, "A"),
+            SpeakerSegment(6.15, 9.1, "B")]
+    out = level_changes(segs, energy, quiet_by_voice(energy, segs, np.ones(1000, bool)))
+    assert [(round(s.start, 2), round(s.end, 2), s.label) for s in out] == [
+        (0.9, 3.1, "A"), (3.1, 6.1, "B"), (6.1, 6.15, "A"), (6.15, 9.1, "B")]
+    # voices at about the same level: the changes stay where the voices' windows put them
+    near = _energy([(1.0, 3.15, -22), (3.3, 3.6, -24), (3.8, 6.0, -18), (6.6, 9.0, -22), (9.6, 9.9, -18)])
+    assert level_changes(segs, near, quiet_by_voice(near, segs, np.ones(1000, bool))) == segs
 
 
 def test_smoothing_joins_gaps_and_absorbs_blips():
