@@ -989,6 +989,15 @@ NOISE_MIN_S = 1.0  # the noise's level is measured on at least this much of the 
 VOICE_LEVEL_MIN_S = 2.0  # a voice with less speech than this is trimmed at the level of all the call's speech
 
 
+def _voice_frames(segs: Sequence[SpeakerSegment], label: str, n: int) -> np.ndarray:
+    """Per frame (of `n`): within a segment of `label`."""
+    mask = np.zeros(n, dtype=bool)
+    for s in segs:
+        if s.label == label:
+            mask[int(round(s.start / FRAME_S)):int(round(s.end / FRAME_S))] = True
+    return mask
+
+
 def quiet_by_voice(energy: np.ndarray, segs: Sequence[SpeakerSegment], speech: np.ndarray) -> dict[str, np.ndarray]:
     """`_quiet_frames` for each voice (label of `segs`) at that voice's own speech level. A mono mix
     often holds one side well under the other (the far end of a line, a quiet recorder): at the level of
@@ -1009,10 +1018,7 @@ def quiet_by_voice(energy: np.ndarray, segs: Sequence[SpeakerSegment], speech: n
     ceiling = float(np.percentile(noise, 90)) if noise.size * FRAME_S >= NOISE_MIN_S else 0.0
     out: dict[str, np.ndarray] = {}
     for label in {s.label for s in segs}:
-        mask = np.zeros(n, dtype=bool)
-        for s in segs:
-            if s.label == label:
-                mask[int(round(s.start / FRAME_S)):int(round(s.end / FRAME_S))] = True
+        mask = _voice_frames(segs, label, n)
         if mask.sum() * FRAME_S < VOICE_LEVEL_MIN_S:
             out[label] = energy < every_level
             continue
@@ -1033,11 +1039,7 @@ def voice_levels(energy: np.ndarray, segs: Sequence[SpeakerSegment],
     db = 10 * np.log10(energy + 1e-12)
     out = {}
     for label, q in quiet.items():
-        mask = np.zeros(len(energy), dtype=bool)
-        for s in segs:
-            if s.label == label:
-                mask[int(round(s.start / FRAME_S)):int(round(s.end / FRAME_S))] = True
-        mask &= ~q[:len(mask)]
+        mask = _voice_frames(segs, label, len(energy)) & ~q[:len(energy)]
         if mask.sum() * FRAME_S >= VOICE_LEVEL_MIN_S:
             out[label] = float(np.percentile(db[mask], 75))
     return out
