@@ -1032,14 +1032,13 @@ LEVEL_REACH_S = 1.0  # how far from a change of speaker a bit of speech may go t
 ISLAND_PAUSE_S = 0.05  # quiet frames that part two bits of speech at a change
 
 
-def voice_levels(energy: np.ndarray, segs: Sequence[SpeakerSegment],
+def voice_levels(db: np.ndarray, segs: Sequence[SpeakerSegment],
                  quiet: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Each voice's level (dB): the 75th percentile of its segments' sounding frames, for a voice
-    with at least `VOICE_LEVEL_MIN_S` of them."""
-    db = 10 * np.log10(energy + 1e-12)
+    """Each voice's level (dB): the 75th percentile of the frame levels `db` over its segments'
+    sounding frames, for a voice with at least `VOICE_LEVEL_MIN_S` of them."""
     out = {}
     for label, q in quiet.items():
-        mask = _voice_frames(segs, label, len(energy)) & ~q[:len(energy)]
+        mask = _voice_frames(segs, label, len(db)) & ~q[:len(db)]
         if mask.sum() * FRAME_S >= VOICE_LEVEL_MIN_S:
             out[label] = float(np.percentile(db[mask], 75))
     return out
@@ -1069,8 +1068,8 @@ def level_changes(segs: Sequence[SpeakerSegment], energy: np.ndarray,
     moved. The loud voice keeps at least one bit. Only that way: walking into the quiet voice's segment
     too, its own louder words went to the loud voice (25 mono calls of seed 5631: 3.1 s of 3.5 moved so
     were wrong; the other way 0.4 s of 10)."""
-    levels = voice_levels(energy, segs, quiet)
     db = 10 * np.log10(energy + 1e-12)
+    levels = voice_levels(db, segs, quiet)
     out = list(segs)
     reach, pause = int(round(LEVEL_REACH_S / FRAME_S)), max(1, int(round(ISLAND_PAUSE_S / FRAME_S)))
     for k in range(len(out) - 1):
